@@ -1,0 +1,608 @@
+//! `/v1/callbacks`: schedule, list, read, change, cancel and report on callbacks.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    AppState,
+    auth::Caller,
+    error::ApiError,
+    extract::{ApiJson, ApiQuery, RawJson},
+};
+use crate::{
+    domain::{
+        Assignment, Attempt, Callback, CallbackEvent, CallbackId, DialingMode, ErrorCode, Origin,
+        Outcome, PhoneNumber, Status, Zone,
+        callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
+        parse_scheduled_at,
+    },
+    store::{
+        BatchItem, CallbackChanges, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport,
+    },
+};
+
+pub const MAX_BATCH: usize = 1_000;
+
+/// A callback as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallbackView {
+    pub id: String,
+    pub account_id: String,
+    pub status: &'static str,
+    pub origin: Origin,
+    pub phone: String,
+    pub contact_name: Option<String>,
+    /// The instant of the call, UTC.
+    pub scheduled_at: String,
+    /// The same instant in the customer's zone, with its offset.
+    pub scheduled_at_local: String,
+    pub timezone: String,
+    pub assignment: Option<Assignment>,
+    pub caller_id: Option<String>,
+    pub dialing_mode: DialingMode,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub interaction_id: Option<String>,
+    pub reminder_minutes_before: Option<u32>,
+    pub expire_after_minutes: u32,
+    /// After this instant an undialled callback expires.
+    pub expires_at: String,
+    pub max_duration_seconds: u32,
+    pub recording_enabled: bool,
+    pub initial_message: Option<String>,
+    pub webhook_url: Option<String>,
+    /// Number of call attempts made so far.
+    pub attempt_count: u32,
+    /// When the scheduler will next act on it (only while `scheduled`).
+    pub next_attempt_at: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<Attempt>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<CallbackEvent>>,
+}
+
+impl From<&Callback> for CallbackView {
+    fn from(cb: &Callback) -> Self {
+        Self {
+            id: cb.id.to_string(),
+            account_id: cb.account_id.to_string(),
+            status: cb.status.as_str(),
+            origin: cb.origin,
+            phone: cb.phone.to_string(),
+            contact_name: cb.contact_name.clone(),
+            scheduled_at: cb.scheduled_at.to_string(),
+            scheduled_at_local: cb.timezone.format_local(cb.scheduled_at),
+            timezone: cb.timezone.name().to_owned(),
+            assignment: cb.assignment.clone(),
+            caller_id: cb.caller_id.as_ref().map(ToString::to_string),
+            dialing_mode: cb.dialing_mode,
+            notes: cb.notes.clone(),
+            metadata: cb.metadata.clone(),
+            interaction_id: cb.interaction_id.clone(),
+            reminder_minutes_before: cb.reminder_minutes_before,
+            expire_after_minutes: cb.expire_after_minutes,
+            expires_at: cb.expires_at.to_string(),
+            max_duration_seconds: cb.max_duration_seconds,
+            recording_enabled: cb.recording_enabled,
+            initial_message: cb.initial_message.clone(),
+            webhook_url: cb.webhook_url.clone(),
+            attempt_count: cb.attempt,
+            next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
+            outcome: cb.outcome,
+            created_at: cb.created_at.to_string(),
+            updated_at: cb.updated_at.to_string(),
+            attempts: None,
+            history: None,
+        }
+    }
+}
+
+fn policy(state: &AppState) -> CreatePolicy {
+    CreatePolicy {
+        min_lead: SignedDuration::from_secs(state.settings.min_lead_seconds as i64),
+    }
+}
+
+fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
+    // A malformed id cannot name a callback: same answer as an unknown one.
+    CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
+}
+
+fn duplicate(existing_id: &CallbackId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::DuplicateActiveCallback,
+        "an active callback for this phone number already exists; \
+         set allow_duplicate to schedule another",
+    )
+    .field("phone")
+    .with("existing_id", existing_id.to_string())
+}
+
+/// Schedule a callback.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> Result<Response, ApiError> {
+    // The body is parsed here (not by `ApiJson`) because the idempotency check hashes the
+    // exact bytes received.
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::InvalidField,
+                        "Idempotency-Key must be 1 to 255 visible characters",
+                    )
+                    .field("Idempotency-Key")
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let request_hash = hex::encode(Sha256::digest(&body));
+    if let Some(key) = &idempotency_key
+        && let Some(seen) = state
+            .store
+            .find_idempotent_response(&caller.account_id, key)
+            .await?
+    {
+        return replay(seen, &request_hash);
+    }
+    let new: NewCallback = super::extract::parse_json(&body)?;
+    let now = state.clock.now();
+    let (callback, allow_duplicate) =
+        new.validate(&caller.account_id, Origin::Api, now, policy(&state), "")?;
+    let view = CallbackView::from(&callback);
+    let body_json = serde_json::to_string(&view).map_err(|e| ApiError::internal(&e))?;
+    let idem = idempotency_key.map(|key| IdempotentResponse {
+        key,
+        request_hash: request_hash.clone(),
+        status: 201,
+        body: body_json.clone(),
+    });
+    match state
+        .store
+        .insert_callback(&callback, allow_duplicate, idem.as_ref())
+        .await?
+    {
+        InsertOutcome::Inserted => {
+            tracing::info!(callback_id = %callback.id, account_id = %caller.account_id, "callback scheduled");
+            Ok(json_response(StatusCode::CREATED, body_json))
+        }
+        InsertOutcome::Replayed(seen) => replay(seen, &request_hash),
+        InsertOutcome::Duplicate { existing_id } => Err(duplicate(&existing_id)),
+    }
+}
+
+fn replay(seen: IdempotentResponse, request_hash: &str) -> Result<Response, ApiError> {
+    if seen.request_hash != request_hash {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was used with a different request body",
+        )
+        .field("Idempotency-Key"));
+    }
+    let status = StatusCode::from_u16(seen.status).unwrap_or(StatusCode::OK);
+    let mut resp = json_response(status, seen.body);
+    resp.headers_mut().insert(
+        "idempotent-replayed",
+        "true".parse().expect("static header"),
+    );
+    Ok(resp)
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub callbacks: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchResult {
+    pub index: usize,
+    /// `created` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    pub created: usize,
+    pub failed: usize,
+    pub results: Vec<BatchResult>,
+}
+
+/// Schedule up to 1,000 callbacks; each item is validated on its own and the valid ones are
+/// stored in one transaction.
+pub async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if req.callbacks.is_empty() || req.callbacks.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::TooManyItems,
+            format!("send between 1 and {MAX_BATCH} callbacks per batch"),
+        )
+        .field("callbacks"));
+    }
+    let now = state.clock.now();
+    let policy = policy(&state);
+    let mut results: Vec<BatchResult> = Vec::with_capacity(req.callbacks.len());
+    let mut items = Vec::with_capacity(req.callbacks.len());
+    let mut item_index = Vec::with_capacity(req.callbacks.len());
+    for (index, raw) in req.callbacks.into_iter().enumerate() {
+        let prefix = format!("callbacks[{index}].");
+        let parsed = serde_path_to_error::deserialize::<_, NewCallback>(raw)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, inner)
+                    .field(format!("{prefix}{path}"))
+            })
+            .and_then(|new| {
+                new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
+                    .map_err(ApiError::from)
+            });
+        match parsed {
+            Ok((callback, allow_duplicate)) => {
+                item_index.push(index);
+                items.push(BatchItem {
+                    callback,
+                    allow_duplicate,
+                });
+                results.push(BatchResult {
+                    index,
+                    status: "created",
+                    id: None,
+                    error: None,
+                });
+            }
+            Err(e) => results.push(BatchResult {
+                index,
+                status: "failed",
+                id: None,
+                error: Some(error_json(&e)),
+            }),
+        }
+    }
+    let stored = state.store.insert_callbacks(&items).await?;
+    for ((item, index), held_by) in items.iter().zip(item_index).zip(stored) {
+        let result = &mut results[index];
+        match held_by {
+            None => result.id = Some(item.callback.id.to_string()),
+            Some(existing) => {
+                result.status = "failed";
+                result.error = Some(error_json(&duplicate(&existing)));
+            }
+        }
+    }
+    let created = results.iter().filter(|r| r.status == "created").count();
+    Ok(Json(BatchResponse {
+        created,
+        failed: results.len() - created,
+        results,
+    }))
+}
+
+fn error_json(e: &ApiError) -> serde_json::Value {
+    let mut obj = e.extra.clone();
+    obj.insert("code".into(), e.code.as_str().into());
+    obj.insert("message".into(), e.message.clone().into());
+    obj.insert("field".into(), e.field.clone().into());
+    serde_json::Value::Object(obj)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub phone: Option<String>,
+    pub status: Option<Status>,
+    /// An agent or queue id the callback is assigned to.
+    pub assignee: Option<String>,
+    pub origin: Option<Origin>,
+    /// RFC 3339; callbacks scheduled at or after this instant.
+    pub scheduled_from: Option<String>,
+    /// RFC 3339; callbacks scheduled before this instant.
+    pub scheduled_to: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListResponse {
+    pub data: Vec<CallbackView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiError> {
+    raw.as_deref()
+        .map(|s| {
+            s.parse::<Timestamp>().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidQuery,
+                    "must be an RFC 3339 date-time with an offset",
+                )
+                .field(field)
+            })
+        })
+        .transpose()
+}
+
+/// List callbacks, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            "must be between 1 and 200",
+        )
+        .field("limit"));
+    }
+    let before = match &q.cursor {
+        Some(c) => Some(CallbackId::parse(c).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidQuery,
+                "not a cursor from a previous page",
+            )
+            .field("cursor")
+        })?),
+        None => None,
+    };
+    let filter = ListFilter {
+        phone: q
+            .phone
+            .as_deref()
+            .map(|p| PhoneNumber::parse(p, "phone"))
+            .transpose()?,
+        status: q.status,
+        assignee: q.assignee,
+        origin: q.origin,
+        scheduled_from: instant(&q.scheduled_from, "scheduled_from")?,
+        scheduled_to: instant(&q.scheduled_to, "scheduled_to")?,
+        before,
+        limit: limit + 1,
+    };
+    let mut rows = state
+        .store
+        .list_callbacks(&caller.account_id, &filter)
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|cb| cb.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(ListResponse {
+        data: rows.iter().map(CallbackView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Read one callback with its attempts and history.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let cb = state
+        .store
+        .get_callback(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let mut view = CallbackView::from(&cb);
+    view.attempts = Some(
+        state
+            .store
+            .callback_attempts(&caller.account_id, &id)
+            .await?,
+    );
+    view.history = Some(
+        state
+            .store
+            .callback_history(&caller.account_id, &id)
+            .await?,
+    );
+    Ok(Json(view))
+}
+
+/// Distinguishes a field that is absent from one set to null.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// Reschedule: RFC 3339, or a local date-time read in `timezone` (the new one if given).
+    pub scheduled_at: Option<String>,
+    pub timezone: Option<String>,
+    /// Reassign; null removes the assignment.
+    #[serde(default, deserialize_with = "present")]
+    pub assignment: Option<Option<Assignment>>,
+    #[serde(default, deserialize_with = "present")]
+    pub notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub contact_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<serde_json::Value>>,
+}
+
+/// Reschedule, reassign or annotate a callback that has not started.
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatchRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let current = state
+        .store
+        .get_callback(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))?;
+    if !current.status.is_editable() {
+        return Err(ApiError::invalid_state(current.status, "change"));
+    }
+    let now = state.clock.now();
+    let mut changes = CallbackChanges::default();
+    let zone = match &req.timezone {
+        Some(name) => Some(Zone::parse(name, "timezone")?),
+        None => None,
+    };
+    match (&req.scheduled_at, zone) {
+        (Some(raw), zone) => {
+            let zone = zone.unwrap_or_else(|| current.timezone.clone());
+            let at = parse_scheduled_at(raw, Some(&zone), "scheduled_at")?;
+            check_lead_time(at, now, policy(&state), "scheduled_at")?;
+            changes.scheduled_at = Some((at, zone));
+        }
+        (None, Some(zone)) => changes.scheduled_at = Some((current.scheduled_at, zone)),
+        (None, None) => {}
+    }
+    if let Some(assignment) = req.assignment {
+        if let Some(a) = &assignment {
+            check_assignment(a, "assignment")?;
+        }
+        changes.assignment = Some(assignment);
+    }
+    let limit_text = |v: Option<Option<String>>, field: &str, max: usize| match &v {
+        Some(Some(s)) if s.chars().count() > max => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            format!("must be at most {max} characters"),
+        )
+        .field(field)),
+        _ => Ok(v),
+    };
+    changes.notes = limit_text(req.notes, "notes", 5_000)?;
+    changes.contact_name = limit_text(req.contact_name, "contact_name", 200)?;
+    if let Some(metadata) = req.metadata {
+        changes.metadata = Some(check_metadata(metadata, "metadata")?);
+    }
+    if changes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MissingField,
+            "nothing to change: send at least one of scheduled_at, timezone, assignment, \
+             notes, contact_name, metadata",
+        ));
+    }
+    let cb = state
+        .store
+        .update_callback(&caller.account_id, &id, &changes, now)
+        .await
+        .map_err(|e| ApiError::from_change(e, "change"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
+
+/// Cancel a callback that has not started.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let cb = state
+        .store
+        .cancel_callback(&caller.account_id, &id, state.clock.now())
+        .await
+        .map_err(|e| ApiError::from_change(e, "cancel"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub outcome: Outcome,
+    pub duration_seconds: Option<u32>,
+    pub notes: Option<String>,
+}
+
+/// Report what happened on the call; the callback reaches its final state.
+pub async fn outcome(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<OutcomeRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "must be at most 86400",
+        )
+        .field("duration_seconds"));
+    }
+    if req
+        .notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 5_000)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "must be at most 5000 characters",
+        )
+        .field("notes"));
+    }
+    let report = OutcomeReport {
+        outcome: req.outcome,
+        duration_seconds: req.duration_seconds,
+        notes: req.notes,
+    };
+    let cb = state
+        .store
+        .record_outcome(&caller.account_id, &id, &report, state.clock.now())
+        .await
+        .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}

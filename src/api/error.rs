@@ -1,0 +1,144 @@
+//! The one error type of the HTTP edge and its stable JSON body:
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::{
+    domain::{ErrorCode, FieldError, Status},
+    store::{ChangeError, StoreError},
+};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+    /// Extra members of the error object (e.g. `existing_id`, `status`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+
+    pub fn invalid_state(status: Status, action: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            format!("cannot {action} a callback that is {}", status.as_str()),
+        )
+        .with("status", status.as_str())
+    }
+
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        // Details go to the log, never to the client.
+        tracing::error!(error = %error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error; it has been logged",
+        )
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, e.code, e.message).field(e.field)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::error!(error = %e, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the store is busy or unreachable; retry shortly",
+                )
+            }
+            _ => Self::internal(&e),
+        }
+    }
+}
+
+impl ApiError {
+    /// Maps a failed change to one callback, naming the action for the 409 message.
+    pub fn from_change(e: ChangeError, action: &str) -> Self {
+        match e {
+            ChangeError::NotFound => Self::not_found("callback"),
+            ChangeError::InvalidState(status) => Self::invalid_state(status, action),
+            ChangeError::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                "the callback changed while this request ran; read it and retry",
+            ),
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+                extra: self.extra,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

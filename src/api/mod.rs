@@ -1,0 +1,147 @@
+//! The HTTP edge: routes, authentication, request limits and the error body.
+//!
+//! Architecture invariant: handlers talk to the store through the [`Store`] trait and build
+//! domain values; they never see SQL and never call the scheduler.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{clock::SharedClock, domain::ErrorCode, store::Store, telemetry::names};
+
+pub mod auth;
+pub mod callbacks;
+pub mod error;
+pub mod extract;
+pub mod ops;
+
+use error::ApiError;
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub min_lead_seconds: u64,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub settings: Arc<ApiSettings>,
+    pub keys: Arc<auth::KeyCache>,
+    pub prometheus: PrometheusHandle,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let v1 = Router::new()
+        .route("/callbacks", post(callbacks::create).get(callbacks::list))
+        .route("/callbacks/batch", post(callbacks::create_batch))
+        .route(
+            "/callbacks/{id}",
+            get(callbacks::get).patch(callbacks::patch),
+        )
+        .route("/callbacks/{id}/cancel", post(callbacks::cancel))
+        .route("/callbacks/{id}/outcome", post(callbacks::outcome));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(rewrite_rejections))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(middleware::from_fn(record_http_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("-", |p| p.as_str());
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error; it has been logged",
+            )
+            .into_response()
+        }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed on this route",
+    )
+}
+
+/// Gives answers produced by layers outside the handlers (body limit, timeout) the API's
+/// error body.
+async fn rewrite_rejections(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return resp;
+    }
+    match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the server accepts",
+        )
+        .into_response(),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::RequestTimeout,
+            "the request took too long",
+        )
+        .into_response(),
+        _ => resp,
+    }
+}
+
+async fn record_http_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!(names::HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}

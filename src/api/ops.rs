@@ -1,0 +1,46 @@
+//! Operational endpoints: liveness, readiness and Prometheus metrics.
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+
+use super::{AppState, error::ApiError};
+use crate::{domain::ErrorCode, telemetry::names};
+
+/// The process is up.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The store is reachable.
+pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the store is not reachable",
+            ))
+        }
+    }
+}
+
+/// Metrics in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.count_by_status().await {
+        Ok(counts) => {
+            for (status, n) in counts {
+                metrics::gauge!(names::CALLBACKS, "state" => status.as_str()).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "counting callbacks for metrics failed"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.prometheus.render(),
+    )
+}

@@ -1,0 +1,140 @@
+//! Wiring: opens the store, binds the listener, runs the HTTP server and the scheduler, and
+//! shuts both down gracefully.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::{
+    api::{self, ApiSettings, AppState},
+    clock::{self, SharedClock},
+    config::ServeConfig,
+    dialer::DialerBridge,
+    scheduler::{Scheduler, SchedulerConfig},
+    store::{self, Store, StoreError},
+    telemetry,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("could not open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A server ready to run: its listener is bound, so tests can ask for port 0 and read the
+/// address back before anything runs.
+pub struct Application {
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    router: axum::Router,
+    scheduler: Scheduler,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> Result<Self, AppError> {
+        Self::build_with_clock(config, clock::system()).await
+    }
+
+    pub async fn build_with_clock(
+        config: ServeConfig,
+        clock: SharedClock,
+    ) -> Result<Self, AppError> {
+        let store = store::open(&config.database.database_url).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{local}")).expect("a socket address makes a valid URL")
+        });
+        let state = AppState {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: Arc::new(ApiSettings {
+                min_lead_seconds: config.min_lead_seconds,
+                max_body_bytes: config.max_body_bytes,
+                request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
+            }),
+            keys: Arc::default(),
+            prometheus: telemetry::prometheus(),
+        };
+        let bridge = DialerBridge::new(
+            config.dialer_url.clone(),
+            public_url,
+            Duration::from_millis(config.bridge_timeout_ms.max(1)),
+        );
+        let owner = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new()));
+        let scheduler = Scheduler::new(
+            store.clone(),
+            bridge,
+            clock,
+            SchedulerConfig {
+                owner,
+                claim_batch: config.claim_batch.max(1),
+                lease: config.lease(),
+                max_in_flight: config.dispatch_concurrency.max(1),
+                drain: Duration::from_secs(config.drain_seconds),
+                max_idle: Duration::from_secs(2),
+            },
+        );
+        Ok(Self {
+            listener,
+            store,
+            router: api::router(state),
+            scheduler,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Cancel this token to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves HTTP and runs the scheduler until the shutdown token is cancelled, then stops
+    /// claiming, drains in-flight dispatches and returns.
+    pub async fn run(self) -> Result<(), AppError> {
+        let Self {
+            listener,
+            router,
+            scheduler,
+            shutdown,
+            ..
+        } = self;
+        let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let result = server.await;
+        shutdown.cancel();
+        if let Err(e) = scheduler_task.await {
+            tracing::error!(error = %e, "scheduler task failed");
+        }
+        result.map_err(AppError::from)
+    }
+}

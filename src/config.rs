@@ -1,0 +1,100 @@
+//! Configuration: the `serve` command's flags, each also read from a `RINGBACK_*` variable.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use url::Url;
+
+/// Settings of a running server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "RINGBACK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Minimum time between now and a callback's scheduled time, in seconds.
+    #[arg(long, env = "RINGBACK_MIN_LEAD_SECONDS", default_value_t = 60)]
+    pub min_lead_seconds: u64,
+
+    /// The dialer bridge: the HTTP endpoint that places calls. Due callbacks are POSTed to it.
+    #[arg(long, env = "RINGBACK_DIALER_URL")]
+    pub dialer_url: Option<Url>,
+
+    /// The URL this server is reached at, used in the `outcome_url` sent to the bridge.
+    /// Defaults to `http://<listen address>`.
+    #[arg(long, env = "RINGBACK_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// How long a scheduler's claim on a callback lasts before another may take it over.
+    #[arg(long, env = "RINGBACK_LEASE_SECONDS", default_value_t = 30)]
+    pub lease_seconds: u64,
+
+    /// Timeout of one request to the dialer bridge, in milliseconds.
+    #[arg(long, env = "RINGBACK_BRIDGE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub bridge_timeout_ms: u64,
+
+    /// Most dispatches to the bridge in flight at once.
+    #[arg(long, env = "RINGBACK_DISPATCH_CONCURRENCY", default_value_t = 512)]
+    pub dispatch_concurrency: usize,
+
+    /// Most callbacks claimed in one store transaction.
+    #[arg(long, env = "RINGBACK_CLAIM_BATCH", default_value_t = 500)]
+    pub claim_batch: u32,
+
+    /// On shutdown, how long to wait for in-flight dispatches before handing them back.
+    #[arg(long, env = "RINGBACK_DRAIN_SECONDS", default_value_t = 10)]
+    pub drain_seconds: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "RINGBACK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest time a request may take before it is answered 408, in seconds.
+    #[arg(long, env = "RINGBACK_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+
+    /// Name of this node in claims and logs. Defaults to a random one per process.
+    #[arg(long, env = "RINGBACK_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Where data lives: `sqlite://FILE` (created if missing) or, later, `postgres://...`.
+    #[arg(
+        long,
+        env = "RINGBACK_DATABASE_URL",
+        default_value = "sqlite://ringback.db"
+    )]
+    pub database_url: String,
+}
+
+impl ServeConfig {
+    /// Defaults for a server on `listen` with `database_url`, as the command line would give.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database: DatabaseConfig {
+                database_url: database_url.into(),
+            },
+            min_lead_seconds: 60,
+            dialer_url: None,
+            public_url: None,
+            lease_seconds: 30,
+            bridge_timeout_ms: 10_000,
+            dispatch_concurrency: 512,
+            claim_batch: 500,
+            drain_seconds: 10,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            node_id: None,
+        }
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds.max(1))
+    }
+}

@@ -1,0 +1,139 @@
+//! The dialer bridge: the HTTP endpoint that places calls through a customer's telephony.
+//!
+//! A dispatch is a JSON POST of the callback with an `Idempotency-Key` header of
+//! `<callback id>:<attempt>`. A bridge must treat a repeated key as the same call: Ringback
+//! re-sends a dispatch whose answer it never recorded (a crash, a lease taken over), and retries
+//! refused ones, always with the key of the attempt.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::{domain::Callback, store::Claimed};
+
+/// What the bridge answered.
+#[derive(Debug, Clone)]
+pub enum BridgeAnswer {
+    Accepted { status: u16 },
+    Refused { status: u16, reason: String },
+    Unreachable { reason: String },
+}
+
+#[derive(Clone)]
+pub struct DialerBridge {
+    client: reqwest::Client,
+    url: Option<Url>,
+    public_url: Url,
+}
+
+/// The body of a dispatch.
+#[derive(Debug, Serialize)]
+pub struct DispatchPayload<'a> {
+    pub callback_id: &'a str,
+    pub account_id: &'a str,
+    pub attempt: u32,
+    pub idempotency_key: String,
+    pub resend: bool,
+    pub phone: &'a str,
+    pub contact_name: Option<&'a str>,
+    pub caller_id: Option<&'a str>,
+    pub dialing_mode: &'static str,
+    pub scheduled_at: String,
+    pub timezone: &'a str,
+    pub due_at: String,
+    pub max_duration_seconds: u32,
+    pub recording_enabled: bool,
+    pub initial_message: Option<&'a str>,
+    pub notes: Option<&'a str>,
+    pub interaction_id: Option<&'a str>,
+    pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    pub assignment: Option<&'a crate::domain::Assignment>,
+    /// Where the bridge reports what happened on the call.
+    pub outcome_url: String,
+}
+
+impl DialerBridge {
+    pub fn new(url: Option<Url>, public_url: Url, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(1024)
+            .user_agent(concat!("ringback/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is compiled in");
+        Self {
+            client,
+            url,
+            public_url,
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.url.is_some()
+    }
+
+    pub fn payload<'a>(&self, cb: &'a Callback, resend: bool) -> DispatchPayload<'a> {
+        let mut outcome_url = self.public_url.clone();
+        outcome_url.set_path(&format!("/v1/callbacks/{}/outcome", cb.id));
+        DispatchPayload {
+            callback_id: cb.id.as_str(),
+            account_id: cb.account_id.as_str(),
+            attempt: cb.attempt,
+            idempotency_key: cb.idempotency_key(),
+            resend,
+            phone: cb.phone.as_str(),
+            contact_name: cb.contact_name.as_deref(),
+            caller_id: cb.caller_id.as_ref().map(|p| p.as_str()),
+            dialing_mode: cb.dialing_mode.as_str(),
+            scheduled_at: cb.scheduled_at.to_string(),
+            timezone: cb.timezone.name(),
+            due_at: cb.due_at.to_string(),
+            max_duration_seconds: cb.max_duration_seconds,
+            recording_enabled: cb.recording_enabled,
+            initial_message: cb.initial_message.as_deref(),
+            notes: cb.notes.as_deref(),
+            interaction_id: cb.interaction_id.as_deref(),
+            metadata: cb.metadata.as_ref(),
+            assignment: cb.assignment.as_ref(),
+            outcome_url: outcome_url.to_string(),
+        }
+    }
+
+    /// Sends one dispatch and classifies the answer. Never panics, never retries by itself.
+    pub async fn dispatch(&self, claimed: &Claimed) -> BridgeAnswer {
+        let Some(url) = &self.url else {
+            return BridgeAnswer::Unreachable {
+                reason: "no dialer bridge is configured (--dialer-url)".to_owned(),
+            };
+        };
+        let cb = &claimed.callback;
+        let payload = self.payload(cb, claimed.resend);
+        let result = self
+            .client
+            .post(url.clone())
+            .header("Idempotency-Key", cb.idempotency_key())
+            .json(&payload)
+            .send()
+            .await;
+        match result {
+            Ok(resp) if resp.status().is_success() => BridgeAnswer::Accepted {
+                status: resp.status().as_u16(),
+            },
+            Ok(resp) => BridgeAnswer::Refused {
+                status: resp.status().as_u16(),
+                reason: format!("bridge answered {}", resp.status()),
+            },
+            Err(e) if e.is_timeout() => BridgeAnswer::Unreachable {
+                reason: "bridge did not answer in time".to_owned(),
+            },
+            Err(e) if e.is_connect() => BridgeAnswer::Unreachable {
+                reason: "could not connect to the bridge".to_owned(),
+            },
+            Err(_) => BridgeAnswer::Unreachable {
+                reason: "request to the bridge failed".to_owned(),
+            },
+        }
+    }
+}

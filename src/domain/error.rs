@@ -1,0 +1,87 @@
+//! The closed vocabulary of error codes clients can match on.
+
+use serde::Serialize;
+
+/// Every machine-readable error code Ringback answers with. Clients match on these strings;
+/// they never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not JSON, or not well-formed.
+    InvalidJson,
+    /// A field has the wrong type or an out-of-range value.
+    InvalidField,
+    UnknownField,
+    MissingField,
+    InvalidPhone,
+    InvalidTimezone,
+    InvalidDatetime,
+    TimeInPast,
+    LeadTimeTooShort,
+    NonexistentLocalTime,
+    InvalidUrl,
+    InvalidQuery,
+    TooManyItems,
+    DuplicateActiveCallback,
+    InvalidState,
+    IdempotencyKeyReused,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RequestTimeout,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::UnknownField => "unknown_field",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::InvalidPhone => "invalid_phone",
+            ErrorCode::InvalidTimezone => "invalid_timezone",
+            ErrorCode::InvalidDatetime => "invalid_datetime",
+            ErrorCode::TimeInPast => "time_in_past",
+            ErrorCode::LeadTimeTooShort => "lead_time_too_short",
+            ErrorCode::NonexistentLocalTime => "nonexistent_local_time",
+            ErrorCode::InvalidUrl => "invalid_url",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::TooManyItems => "too_many_items",
+            ErrorCode::DuplicateActiveCallback => "duplicate_active_callback",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A validation failure of one input field: a stable code, the field (a dotted path such as
+/// `callbacks[3].phone`) and a human-readable reason. The HTTP edge turns it into a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub code: ErrorCode,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Domain types: parsed once at the edge, holding their own invariants.
+//!
+//! Architecture invariant: this module imports neither `sqlx` nor `axum`; it does no I/O.
+//! Every function that depends on the current time takes `now` as an argument.
+
+pub mod account;
+pub mod callback;
+pub mod ids;
+pub mod phone;
+pub mod time;
+
+pub use account::{Account, ApiKey, ApiKeySecret};
+pub use callback::{
+    AssigneeKind, Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome,
+    Status,
+};
+pub use ids::{AccountId, CallbackId};
+pub use phone::PhoneNumber;
+pub use time::{Zone, parse_scheduled_at};
+
+pub use error::{ErrorCode, FieldError};
+
+mod error;

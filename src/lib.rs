@@ -1,0 +1,20 @@
+//! Ringback: a durable scheduler for customer callbacks and outbound calls.
+//!
+//! # Layout
+//! - [`domain`]: the vocabulary (callbacks, phone numbers, zones, states) with no I/O.
+//! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
+//! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
+//! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] bridge.
+//! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
+//! - [`config`]: the command line and environment.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod dialer;
+pub mod domain;
+pub mod scheduler;
+pub mod store;
+pub mod telemetry;

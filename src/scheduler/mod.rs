@@ -1,0 +1,279 @@
+//! The scheduler: claims due callbacks from the store and dispatches them to the dialer bridge.
+//!
+//! Architecture invariant: the scheduler and the HTTP handlers meet only through `store` and
+//! `domain`. A new or rescheduled callback wakes the scheduler through the store's
+//! [`DueSignal`](crate::store::DueSignal), never through a call from the API.
+//!
+//! One step ([`Scheduler::run_once`]) claims what is due and starts a dispatch task per callback;
+//! the loop ([`Scheduler::run`]) repeats it, sleeping until the next due time. Answers from the
+//! bridge are written back in batches by a separate writer task, so thousands of dispatches a
+//! second cost a handful of transactions.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::SharedClock,
+    dialer::{BridgeAnswer, DialerBridge},
+    domain::callback::plan_bridge_failure,
+    store::{DispatchReport, DispatchResult, Store, StoreError},
+    telemetry::names,
+};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// The name this scheduler claims under.
+    pub owner: String,
+    pub claim_batch: u32,
+    pub lease: Duration,
+    pub max_in_flight: usize,
+    /// How long to wait for in-flight dispatches at shutdown.
+    pub drain: Duration,
+    /// Longest sleep without looking at the store (other processes may write to it).
+    pub max_idle: Duration,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub dispatched: usize,
+    pub expired: usize,
+    pub taken_over: usize,
+    /// The step claimed as much as it was allowed: more may be due right now.
+    pub saturated: bool,
+}
+
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    bridge: DialerBridge,
+    clock: SharedClock,
+    config: SchedulerConfig,
+    in_flight: Arc<Semaphore>,
+    reports: mpsc::UnboundedSender<DispatchReport>,
+    reports_rx: Option<mpsc::UnboundedReceiver<DispatchReport>>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bridge: DialerBridge,
+        clock: SharedClock,
+        config: SchedulerConfig,
+    ) -> Self {
+        let (reports, reports_rx) = mpsc::unbounded_channel();
+        Self {
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            store,
+            bridge,
+            clock,
+            config,
+            reports,
+            reports_rx: Some(reports_rx),
+        }
+    }
+
+    /// Claims what is due now and starts its dispatches.
+    pub async fn run_once(&self) -> Result<StepReport, StoreError> {
+        let limit = self
+            .in_flight
+            .available_permits()
+            .min(self.config.claim_batch as usize) as u32;
+        if limit == 0 {
+            return Ok(StepReport {
+                saturated: true,
+                ..StepReport::default()
+            });
+        }
+        let started = std::time::Instant::now();
+        let now = self.clock.now();
+        let batch = self
+            .store
+            .claim_due(now, limit, &self.config.owner, self.config.lease)
+            .await?;
+        metrics::histogram!(names::CLAIM_SECONDS).record(started.elapsed().as_secs_f64());
+        let report = StepReport {
+            dispatched: batch.dispatch.len(),
+            expired: batch.expired.len(),
+            taken_over: batch.taken_over,
+            saturated: (batch.dispatch.len() + batch.expired.len()) as u32 >= limit,
+        };
+        if report.expired > 0 {
+            metrics::counter!(names::EXPIRED).increment(report.expired as u64);
+        }
+        if report.taken_over > 0 {
+            metrics::counter!(names::LEASE_TAKEOVERS).increment(report.taken_over as u64);
+            tracing::warn!(count = report.taken_over, "took over expired claims");
+        }
+        for claimed in batch.dispatch {
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                // Cannot happen (we claimed no more than the free permits), but never drop a
+                // claim: its lease runs out and it is dispatched again.
+                tracing::error!(callback_id = %claimed.callback.id, "no dispatch slot for a claim");
+                continue;
+            };
+            let bridge = self.bridge.clone();
+            let clock = self.clock.clone();
+            let reports = self.reports.clone();
+            tokio::spawn(async move {
+                let cb = &claimed.callback;
+                let lateness = clock.now().duration_since(cb.due_at).as_secs_f64().max(0.0);
+                metrics::histogram!(names::DISPATCH_LATENESS).record(lateness);
+                if claimed.resend {
+                    metrics::counter!(names::RESENDS).increment(1);
+                }
+                if claimed.bridge_requests > 1 {
+                    metrics::counter!(names::BRIDGE_RETRIES).increment(1);
+                }
+                let answer = bridge.dispatch(&claimed).await;
+                let at = clock.now();
+                let (bridge_status, result) = match answer {
+                    BridgeAnswer::Accepted { status } => (Some(status), DispatchResult::Accepted),
+                    BridgeAnswer::Refused { status, reason } => {
+                        (Some(status), failure(at, &claimed, reason))
+                    }
+                    BridgeAnswer::Unreachable { reason } => (None, failure(at, &claimed, reason)),
+                };
+                let outcome = match &result {
+                    DispatchResult::Accepted => "accepted",
+                    DispatchResult::Failed { .. } => {
+                        metrics::counter!(names::BRIDGE_ERRORS).increment(1);
+                        tracing::warn!(callback_id = %cb.id, attempt = cb.attempt, ?bridge_status, "dispatch failed");
+                        "failed"
+                    }
+                };
+                metrics::counter!(names::DISPATCHES, "result" => outcome).increment(1);
+                let _ = reports.send(DispatchReport {
+                    callback_id: cb.id.clone(),
+                    attempt: cb.attempt,
+                    at,
+                    bridge_status,
+                    result,
+                });
+                drop(permit);
+            });
+        }
+        Ok(report)
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains: waits for in-flight dispatches (up to
+    /// the drain time), records their answers and hands back any claim still held.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if !self.bridge.is_configured() {
+            tracing::warn!("no --dialer-url: due callbacks will be retried until they expire");
+        }
+        let writer = tokio::spawn(write_reports(
+            self.store.clone(),
+            self.reports_rx.take().expect("run is called once"),
+        ));
+        let signal = self.store.due_signal();
+        while !shutdown.is_cancelled() {
+            match self.run_once().await {
+                Ok(step) if step.saturated => {
+                    if self.in_flight.available_permits() == 0 {
+                        // Wait for a free dispatch slot.
+                        tokio::select! {
+                            permit = self.in_flight.acquire() => drop(permit),
+                            () = shutdown.cancelled() => break,
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming due callbacks failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            }
+            // Arm the signal before reading the next due time, so a callback written in
+            // between still wakes us.
+            signal.arm();
+            let now = self.clock.now();
+            let idle_until = now
+                .checked_add(self.config.max_idle)
+                .unwrap_or(Timestamp::MAX);
+            let until = match self.store.next_wakeup().await {
+                Ok(Some(next)) => next.min(idle_until),
+                Ok(None) => idle_until,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the next due time failed");
+                    now.checked_add(Duration::from_secs(1))
+                        .unwrap_or(idle_until)
+                }
+            };
+            tokio::select! {
+                () = signal.sleep_until(until, now) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.drain(writer).await;
+    }
+
+    async fn drain(self, writer: tokio::task::JoinHandle<()>) {
+        let max = self.config.max_in_flight as u32;
+        let drained = tokio::time::timeout(self.config.drain, self.in_flight.acquire_many(max))
+            .await
+            .is_ok();
+        if !drained {
+            tracing::warn!("dispatches still in flight at shutdown; they will be re-sent");
+        }
+        let Scheduler {
+            store,
+            reports,
+            clock,
+            config,
+            ..
+        } = self;
+        drop(reports);
+        if !drained {
+            writer.abort();
+        }
+        let _ = writer.await;
+        match store.release_claims(&config.owner, clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "handed back claims at shutdown"),
+            Err(e) => tracing::error!(error = %e, "handing back claims failed; leases will expire"),
+        }
+    }
+}
+
+fn failure(at: Timestamp, claimed: &crate::store::Claimed, reason: String) -> DispatchResult {
+    let plan = plan_bridge_failure(
+        at,
+        claimed.callback.expires_at,
+        claimed.bridge_requests,
+        rand::random::<f64>(),
+    );
+    DispatchResult::Failed {
+        error: reason,
+        plan,
+    }
+}
+
+/// Writes the bridge's answers in batches until every sender is gone.
+async fn write_reports(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<DispatchReport>) {
+    const MAX_BATCH: usize = 1000;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match store.record_dispatches(&batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // The answers are kept until the store takes them; if the process dies
+                    // first, the claims' leases run out and the dispatches are re-sent.
+                    tracing::error!(error = %e, count = batch.len(), "recording dispatches failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+    }
+}

@@ -1,0 +1,351 @@
+//! Persistence behind one narrow interface with domain verbs.
+//!
+//! Architecture invariant: only this module contains SQL. The API and the scheduler see the
+//! [`Store`] trait and domain types, never a database row, so a PostgreSQL implementation can
+//! sit beside the SQLite one without touching either.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::domain::{
+    Account, AccountId, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId, Origin,
+    Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
+};
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is not valid: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://): {0}")]
+    UnsupportedUrl(String),
+}
+
+/// Why a change to one callback could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("callback not found")]
+    NotFound,
+    #[error("callback is {0:?}")]
+    InvalidState(Status),
+    #[error("callback was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A response remembered under an `Idempotency-Key`, written in the same transaction as the
+/// resource it created.
+#[derive(Debug, Clone)]
+pub struct IdempotentResponse {
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The key was seen before: here is what was answered then (the caller compares hashes).
+    Replayed(IdempotentResponse),
+    /// An active callback already holds this phone number in this account.
+    Duplicate {
+        existing_id: CallbackId,
+    },
+}
+
+/// One item of a batch insert.
+pub struct BatchItem {
+    pub callback: Callback,
+    pub allow_duplicate: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub phone: Option<PhoneNumber>,
+    pub status: Option<Status>,
+    pub assignee: Option<String>,
+    pub origin: Option<Origin>,
+    pub scheduled_from: Option<Timestamp>,
+    pub scheduled_to: Option<Timestamp>,
+    /// Return callbacks created before this one (newest first).
+    pub before: Option<CallbackId>,
+    pub limit: u32,
+}
+
+/// The editable fields of a scheduled callback, already validated.
+#[derive(Debug, Default, Clone)]
+pub struct CallbackChanges {
+    pub scheduled_at: Option<(Timestamp, crate::domain::Zone)>,
+    pub assignment: Option<Option<Assignment>>,
+    pub notes: Option<Option<String>>,
+    pub contact_name: Option<Option<String>>,
+    pub metadata: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl CallbackChanges {
+    pub fn is_empty(&self) -> bool {
+        self.scheduled_at.is_none()
+            && self.assignment.is_none()
+            && self.notes.is_none()
+            && self.contact_name.is_none()
+            && self.metadata.is_none()
+    }
+}
+
+/// A callback claimed for dispatch by one scheduler.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub callback: Callback,
+    /// The previous request for this attempt may have reached the bridge (crash, lease
+    /// takeover); this one carries the same idempotency key.
+    pub resend: bool,
+    /// Bridge requests made for this attempt including this one.
+    pub bridge_requests: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct ClaimBatch {
+    pub dispatch: Vec<Claimed>,
+    /// Callbacks that were due but past their deadline: now `expired`.
+    pub expired: Vec<CallbackId>,
+    /// Claims taken over from a scheduler whose lease ran out.
+    pub taken_over: usize,
+}
+
+/// What the dialer bridge answered to one dispatch.
+#[derive(Debug, Clone)]
+pub struct DispatchReport {
+    pub callback_id: CallbackId,
+    pub attempt: u32,
+    pub at: Timestamp,
+    pub bridge_status: Option<u16>,
+    pub result: DispatchResult,
+}
+
+#[derive(Debug, Clone)]
+pub enum DispatchResult {
+    Accepted,
+    Failed {
+        error: String,
+        plan: BridgeFailurePlan,
+    },
+}
+
+/// An outcome reported for the current attempt.
+#[derive(Debug, Clone)]
+pub struct OutcomeReport {
+    pub outcome: Outcome,
+    pub duration_seconds: Option<u32>,
+    pub notes: Option<String>,
+}
+
+/// Wakes the scheduler when a callback becomes due earlier than it planned to look.
+///
+/// The store raises it on every write that sets a due time, so the API never talks to the
+/// scheduler directly; a networked store would raise it from the database's notifications.
+#[derive(Debug)]
+pub struct DueSignal {
+    sleeping_until_ms: AtomicI64,
+    notify: Notify,
+}
+
+impl Default for DueSignal {
+    fn default() -> Self {
+        Self {
+            sleeping_until_ms: AtomicI64::new(i64::MIN),
+            notify: Notify::new(),
+        }
+    }
+}
+
+impl DueSignal {
+    /// A callback is due at `due`: wake the sleeper if that is before its planned wake-up.
+    pub fn announce(&self, due: Timestamp) {
+        if due.as_millisecond() < self.sleeping_until_ms.load(Ordering::Acquire) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Marks the sleeper as about to sleep: any announcement from now on wakes it, even one made
+    /// before it reaches [`sleep_until`](Self::sleep_until).
+    pub fn arm(&self) {
+        self.sleeping_until_ms.store(i64::MAX, Ordering::Release);
+    }
+
+    /// Sleeps until `until`, or until an earlier due time is announced.
+    pub async fn sleep_until(&self, until: Timestamp, now: Timestamp) {
+        self.sleeping_until_ms
+            .store(until.as_millisecond(), Ordering::Release);
+        let wait = until
+            .duration_since(now)
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = self.notify.notified() => {}
+        }
+        self.sleeping_until_ms.store(i64::MIN, Ordering::Release);
+    }
+}
+
+/// The persistence interface. Every method that reads or changes tenant data takes the
+/// account, so a query can never cross accounts.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The signal raised when a new or earlier due time is written.
+    fn due_signal(&self) -> Arc<DueSignal>;
+
+    /// Is the database reachable?
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_account(&self, account: &Account, key: &ApiKey) -> Result<(), StoreError>;
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    async fn find_idempotent_response(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
+
+    /// Stores a new callback (refusing a second active one for the same phone unless
+    /// `allow_duplicate`), its `callback.created` event and, if given, the idempotent response,
+    /// all in one transaction.
+    async fn insert_callback(
+        &self,
+        callback: &Callback,
+        allow_duplicate: bool,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<InsertOutcome, StoreError>;
+
+    /// Stores the insertable items of a batch in one transaction. The answer has one entry per
+    /// item: `None` if stored, or the id of the active callback that holds its phone.
+    async fn insert_callbacks(
+        &self,
+        items: &[BatchItem],
+    ) -> Result<Vec<Option<CallbackId>>, StoreError>;
+
+    async fn get_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Option<Callback>, StoreError>;
+
+    async fn callback_attempts(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Vec<Attempt>, StoreError>;
+
+    async fn callback_history(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Vec<CallbackEvent>, StoreError>;
+
+    async fn list_callbacks(
+        &self,
+        account: &AccountId,
+        filter: &ListFilter,
+    ) -> Result<Vec<Callback>, StoreError>;
+
+    /// Applies changes to a callback that is still `scheduled`.
+    async fn update_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        changes: &CallbackChanges,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError>;
+
+    /// Cancels a `scheduled` callback; a canceled one stays canceled (no error).
+    async fn cancel_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError>;
+
+    async fn record_outcome(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        report: &OutcomeReport,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError>;
+
+    /// Claims up to `limit` callbacks that are due at `now` (or whose claim's lease ran out),
+    /// commits an attempt row for each, and leases them to `owner`.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<ClaimBatch, StoreError>;
+
+    /// Records the bridge's answers to dispatches, in one transaction.
+    async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError>;
+
+    /// Hands back every claim `owner` still holds (graceful shutdown), so another scheduler or
+    /// the next start picks them up at once without waiting for the lease.
+    async fn release_claims(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// The earliest instant at which `claim_due` would find work.
+    async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Number of callbacks in each state, across accounts (for metrics).
+    async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
+}
+
+/// Opens the store named by a database URL and brings its schema up to date.
+pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(database_url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(database_url)))
+    }
+}
+
+/// A database URL with any password replaced, fit for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact_url("postgres://app:s3cret@db:5432/rb"),
+            "postgres://app:***@db:5432/rb"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://ringback.db"),
+            "sqlite://ringback.db"
+        );
+    }
+}

@@ -1,0 +1,1163 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a single connection and every write transaction starts with
+//! `BEGIN IMMEDIATE`, so a transaction never has to upgrade a read lock into a write lock (the
+//! source of "database is locked" errors under load). Reads use a separate small pool and see
+//! committed data only.
+
+use std::{
+    collections::{HashMap, HashSet},
+    str::FromStr,
+    sync::Arc,
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use sqlx::{
+    QueryBuilder, Row, Sqlite, SqliteConnection,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+};
+
+use super::{
+    BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
+    DueSignal, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store, StoreError,
+};
+use crate::domain::{
+    Account, AccountId, ApiKey, AssigneeKind, Assignment, Attempt, Callback, CallbackEvent,
+    CallbackId, DialingMode, Origin, Outcome, PhoneNumber, Status, Zone,
+    callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
+    ids::ApiKeyId,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite allows 32,766 bound parameters per statement; batches are cut well below that.
+const ROWS_PER_INSERT: usize = 500;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    due: Arc<DueSignal>,
+}
+
+const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
+    scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
+    dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
+    expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
+    webhook_url, outcome, created_at, updated_at";
+
+const ACTIVE: &str = "('scheduled', 'dispatching', 'in_progress')";
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16384")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self {
+            writer,
+            reader,
+            due: Arc::new(DueSignal::default()),
+        })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn ms(ts: Timestamp) -> i64 {
+    ts.as_millisecond()
+}
+
+fn ts(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+fn opt_ts(ms: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    ms.map(ts).transpose()
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
+    let origin: String = row.try_get("origin")?;
+    let status: String = row.try_get("status")?;
+    let timezone: String = row.try_get("timezone")?;
+    let dialing_mode: String = row.try_get("dialing_mode")?;
+    let assign_type: Option<String> = row.try_get("assign_type")?;
+    let assignees: Option<String> = row.try_get("assignees")?;
+    let metadata: Option<String> = row.try_get("metadata")?;
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let caller_id: Option<String> = row.try_get("caller_id")?;
+    let assignment = match (assign_type, assignees) {
+        (Some(kind), Some(ids)) => Some(Assignment {
+            kind: AssigneeKind::parse(&kind).ok_or_else(|| corrupt("assign_type", &kind))?,
+            ids: serde_json::from_str(&ids).map_err(|_| corrupt("assignees", &ids))?,
+        }),
+        _ => None,
+    };
+    Ok(Callback {
+        id: CallbackId::from_trusted(row.try_get("id")?),
+        account_id: AccountId::from_trusted(row.try_get("account_id")?),
+        origin: Origin::parse(&origin).ok_or_else(|| corrupt("origin", &origin))?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        phone: PhoneNumber::from_trusted(row.try_get("phone")?),
+        contact_name: row.try_get("contact_name")?,
+        scheduled_at: ts(row.try_get("scheduled_at")?)?,
+        timezone: Zone::parse(&timezone, "timezone").map_err(|_| corrupt("timezone", &timezone))?,
+        due_at: ts(row.try_get("due_at")?)?,
+        expires_at: ts(row.try_get("expires_at")?)?,
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        assignment,
+        caller_id: caller_id.map(PhoneNumber::from_trusted),
+        dialing_mode: DialingMode::parse(&dialing_mode)
+            .ok_or_else(|| corrupt("dialing_mode", &dialing_mode))?,
+        notes: row.try_get("notes")?,
+        metadata: metadata
+            .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("metadata", &m)))
+            .transpose()?,
+        interaction_id: row.try_get("interaction_id")?,
+        reminder_minutes_before: row
+            .try_get::<Option<i64>, _>("reminder_minutes_before")?
+            .map(|v| v as u32),
+        expire_after_minutes: row.try_get::<i64, _>("expire_after_minutes")? as u32,
+        max_duration_seconds: row.try_get::<i64, _>("max_duration_seconds")? as u32,
+        recording_enabled: row.try_get::<i64, _>("recording_enabled")? != 0,
+        initial_message: row.try_get("initial_message")?,
+        webhook_url: row.try_get("webhook_url")?,
+        outcome: outcome
+            .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
+            .transpose()?,
+        created_at: ts(row.try_get("created_at")?)?,
+        updated_at: ts(row.try_get("updated_at")?)?,
+    })
+}
+
+/// Appends the bound values of one callback row, in `CALLBACK_COLUMNS` order.
+fn push_callback_values(
+    mut b: sqlx::query_builder::Separated<'_, '_, Sqlite, &str>,
+    cb: &Callback,
+) {
+    b.push_bind(cb.id.as_str().to_owned())
+        .push_bind(cb.account_id.as_str().to_owned())
+        .push_bind(cb.origin.as_str())
+        .push_bind(cb.status.as_str())
+        .push_bind(cb.phone.as_str().to_owned())
+        .push_bind(cb.contact_name.clone())
+        .push_bind(ms(cb.scheduled_at))
+        .push_bind(cb.timezone.name().to_owned())
+        .push_bind(ms(cb.due_at))
+        .push_bind(ms(cb.expires_at))
+        .push_bind(i64::from(cb.attempt))
+        .push_bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
+        .push_bind(
+            cb.assignment
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
+        )
+        .push_bind(cb.caller_id.as_ref().map(|p| p.as_str().to_owned()))
+        .push_bind(cb.dialing_mode.as_str())
+        .push_bind(cb.notes.clone())
+        .push_bind(
+            cb.metadata
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_default()),
+        )
+        .push_bind(cb.interaction_id.clone())
+        .push_bind(cb.reminder_minutes_before.map(i64::from))
+        .push_bind(i64::from(cb.expire_after_minutes))
+        .push_bind(i64::from(cb.max_duration_seconds))
+        .push_bind(i64::from(cb.recording_enabled))
+        .push_bind(cb.initial_message.clone())
+        .push_bind(cb.webhook_url.clone())
+        .push_bind(cb.outcome.map(Outcome::as_str))
+        .push_bind(ms(cb.created_at))
+        .push_bind(ms(cb.updated_at));
+}
+
+/// An event about a callback, to be appended to the event log.
+struct NewEvent<'a> {
+    account_id: &'a str,
+    resource_id: &'a str,
+    kind: &'static str,
+    at: Timestamp,
+    data: serde_json::Value,
+}
+
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent<'_>],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.account_id.to_owned())
+                .push_bind("callback")
+                .push_bind(e.resource_id.to_owned())
+                .push_bind(e.kind)
+                .push_bind(ms(e.at))
+                .push_bind(e.data.to_string());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_callback_rows(
+    conn: &mut SqliteConnection,
+    rows: &[&Callback],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT / 2) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("INSERT INTO callbacks ({CALLBACK_COLUMNS}) "));
+        qb.push_values(chunk, |b, cb| push_callback_values(b, cb));
+        qb.build().execute(&mut *conn).await?;
+    }
+    let events: Vec<NewEvent> = rows
+        .iter()
+        .map(|cb| NewEvent {
+            account_id: cb.account_id.as_str(),
+            resource_id: cb.id.as_str(),
+            kind: "callback.created",
+            at: cb.created_at,
+            data: serde_json::json!({
+                "status": cb.status.as_str(),
+                "scheduled_at": cb.scheduled_at.to_string(),
+                "origin": cb.origin.as_str(),
+            }),
+        })
+        .collect();
+    insert_events(conn, &events).await
+}
+
+async fn active_callback_for_phone(
+    conn: &mut SqliteConnection,
+    account: &str,
+    phone: &str,
+) -> Result<Option<CallbackId>, StoreError> {
+    let id: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM callbacks WHERE account_id = ? AND phone = ? AND status IN {ACTIVE} \
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(account)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id.map(CallbackId::from_trusted))
+}
+
+async fn fetch_callback(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Option<Callback>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ? AND account_id = ?"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(callback_from_row).transpose()
+}
+
+/// Reads the state of a callback inside a write transaction, or says it does not exist.
+async fn current_status(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<(Status, u32), ChangeError> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT status, attempt FROM callbacks WHERE id = ? AND account_id = ?")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
+    let (status, attempt) = row.ok_or(ChangeError::NotFound)?;
+    let status = Status::parse(&status).ok_or_else(|| corrupt("status", &status))?;
+    Ok((status, attempt as u32))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn due_signal(&self) -> Arc<DueSignal> {
+        self.due.clone()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn create_account(&self, account: &Account, key: &ApiKey) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(account.id.as_str())
+            .bind(&account.name)
+            .bind(ms(account.created_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.account_id.as_str())
+        .bind(&key.name)
+        .bind(&key.hash)
+        .bind(ms(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, name, hash, created_at, revoked_at FROM api_keys WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| {
+            Ok(ApiKey {
+                id: ApiKeyId::from_trusted(r.try_get("id")?),
+                account_id: AccountId::from_trusted(r.try_get("account_id")?),
+                name: r.try_get("name")?,
+                hash: r.try_get("hash")?,
+                created_at: ts(r.try_get("created_at")?)?,
+                revoked_at: opt_ts(r.try_get("revoked_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn find_idempotent_response(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE account_id = ? AND key = ?",
+        )
+        .bind(account.as_str())
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(request_hash, status, body)| IdempotentResponse {
+            key: key.to_owned(),
+            request_hash,
+            status: status as u16,
+            body,
+        }))
+    }
+
+    async fn insert_callback(
+        &self,
+        callback: &Callback,
+        allow_duplicate: bool,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(idem) = idempotency {
+            let seen: Option<(String, i64, String)> = sqlx::query_as(
+                "SELECT request_hash, status, body FROM idempotency_keys \
+                 WHERE account_id = ? AND key = ?",
+            )
+            .bind(callback.account_id.as_str())
+            .bind(&idem.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((request_hash, status, body)) = seen {
+                return Ok(InsertOutcome::Replayed(IdempotentResponse {
+                    key: idem.key.clone(),
+                    request_hash,
+                    status: status as u16,
+                    body,
+                }));
+            }
+        }
+        if !allow_duplicate
+            && let Some(existing_id) = active_callback_for_phone(
+                &mut tx,
+                callback.account_id.as_str(),
+                callback.phone.as_str(),
+            )
+            .await?
+        {
+            return Ok(InsertOutcome::Duplicate { existing_id });
+        }
+        insert_callback_rows(&mut tx, &[callback]).await?;
+        if let Some(idem) = idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (account_id, key, request_hash, status, body, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(callback.account_id.as_str())
+            .bind(&idem.key)
+            .bind(&idem.request_hash)
+            .bind(i64::from(idem.status))
+            .bind(&idem.body)
+            .bind(ms(callback.created_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.due.announce(callback.due_at);
+        Ok(InsertOutcome::Inserted)
+    }
+
+    async fn insert_callbacks(
+        &self,
+        items: &[BatchItem],
+    ) -> Result<Vec<Option<CallbackId>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Active callbacks already holding the phones asked for, per account.
+        let mut holders: HashMap<(String, String), CallbackId> = HashMap::new();
+        let mut by_account: HashMap<&str, Vec<&str>> = HashMap::new();
+        for item in items.iter().filter(|i| !i.allow_duplicate) {
+            by_account
+                .entry(item.callback.account_id.as_str())
+                .or_default()
+                .push(item.callback.phone.as_str());
+        }
+        for (account, phones) in by_account {
+            for chunk in phones.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("SELECT phone, id FROM callbacks WHERE account_id = ");
+                qb.push_bind(account);
+                qb.push(format!(" AND status IN {ACTIVE} AND phone IN ("));
+                let mut sep = qb.separated(", ");
+                for phone in chunk {
+                    sep.push_bind(*phone);
+                }
+                qb.push(")");
+                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (phone, id) in rows {
+                    holders
+                        .entry((account.to_owned(), phone))
+                        .or_insert_with(|| CallbackId::from_trusted(id));
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        let mut to_insert = Vec::with_capacity(items.len());
+        let mut earliest: Option<Timestamp> = None;
+        for item in items {
+            let cb = &item.callback;
+            let key = (
+                cb.account_id.as_str().to_owned(),
+                cb.phone.as_str().to_owned(),
+            );
+            if !item.allow_duplicate
+                && let Some(existing) = holders.get(&key)
+            {
+                results.push(Some(existing.clone()));
+                continue;
+            }
+            holders.entry(key).or_insert_with(|| cb.id.clone());
+            earliest = Some(earliest.map_or(cb.due_at, |e: Timestamp| e.min(cb.due_at)));
+            to_insert.push(cb);
+            results.push(None);
+        }
+        insert_callback_rows(&mut tx, &to_insert).await?;
+        tx.commit().await?;
+        if let Some(due) = earliest {
+            self.due.announce(due);
+        }
+        Ok(results)
+    }
+
+    async fn get_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Option<Callback>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_callback(&mut conn, account, id).await
+    }
+
+    async fn callback_attempts(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
+             outcome, duration_seconds, notes, ended_at FROM callback_attempts \
+             WHERE callback_id = ? AND account_id = ? ORDER BY number",
+        )
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let outcome: Option<String> = r.try_get("outcome")?;
+                Ok(Attempt {
+                    number: r.try_get::<i64, _>("number")? as u32,
+                    started_at: ts(r.try_get("started_at")?)?,
+                    bridge_requests: r.try_get::<i64, _>("bridge_requests")? as u32,
+                    resends: r.try_get::<i64, _>("resends")? as u32,
+                    last_bridge_status: r
+                        .try_get::<Option<i64>, _>("last_bridge_status")?
+                        .map(|s| s as u16),
+                    accepted_at: opt_ts(r.try_get("accepted_at")?)?,
+                    outcome: outcome
+                        .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
+                        .transpose()?,
+                    duration_seconds: r
+                        .try_get::<Option<i64>, _>("duration_seconds")?
+                        .map(|d| d as u32),
+                    notes: r.try_get("notes")?,
+                    ended_at: opt_ts(r.try_get("ended_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn callback_history(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Vec<CallbackEvent>, StoreError> {
+        let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+            "SELECT seq, type, occurred_at, data FROM events \
+             WHERE resource_id = ? AND account_id = ? ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(seq, kind, at, data)| {
+                Ok(CallbackEvent {
+                    id: format!("evt_{seq}"),
+                    kind,
+                    at: ts(at)?,
+                    data: serde_json::from_str(&data).map_err(|_| corrupt("event data", &data))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_callbacks(
+        &self,
+        account: &AccountId,
+        filter: &ListFilter,
+    ) -> Result<Vec<Callback>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
+        ));
+        qb.push_bind(account.as_str().to_owned());
+        if let Some(phone) = &filter.phone {
+            qb.push(" AND phone = ")
+                .push_bind(phone.as_str().to_owned());
+        }
+        if let Some(status) = filter.status {
+            qb.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(origin) = filter.origin {
+            qb.push(" AND origin = ").push_bind(origin.as_str());
+        }
+        if let Some(assignee) = &filter.assignee {
+            qb.push(" AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ")
+                .push_bind(assignee.clone())
+                .push(")");
+        }
+        if let Some(from) = filter.scheduled_from {
+            qb.push(" AND scheduled_at >= ").push_bind(ms(from));
+        }
+        if let Some(to) = filter.scheduled_to {
+            qb.push(" AND scheduled_at < ").push_bind(ms(to));
+        }
+        if let Some(before) = &filter.before {
+            qb.push(" AND id < ").push_bind(before.as_str().to_owned());
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter().map(callback_from_row).collect()
+    }
+
+    async fn update_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        changes: &CallbackChanges,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let mut cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        if !cb.status.is_editable() {
+            return Err(ChangeError::InvalidState(cb.status));
+        }
+        let mut changed = Vec::new();
+        if let Some((at, zone)) = &changes.scheduled_at {
+            cb.scheduled_at = *at;
+            cb.due_at = *at;
+            cb.timezone = zone.clone();
+            cb.expires_at = Callback::deadline(*at, cb.expire_after_minutes);
+            changed.extend(["scheduled_at", "timezone"]);
+        }
+        if let Some(assignment) = &changes.assignment {
+            cb.assignment = assignment.clone();
+            changed.push("assignment");
+        }
+        if let Some(notes) = &changes.notes {
+            cb.notes = notes.clone();
+            changed.push("notes");
+        }
+        if let Some(name) = &changes.contact_name {
+            cb.contact_name = name.clone();
+            changed.push("contact_name");
+        }
+        if let Some(metadata) = &changes.metadata {
+            cb.metadata = metadata.clone();
+            changed.push("metadata");
+        }
+        cb.updated_at = now;
+        sqlx::query(
+            "UPDATE callbacks SET scheduled_at = ?, due_at = ?, timezone = ?, expires_at = ?, \
+             assign_type = ?, assignees = ?, notes = ?, contact_name = ?, metadata = ?, \
+             updated_at = ?, version = version + 1 \
+             WHERE id = ? AND account_id = ? AND status = 'scheduled'",
+        )
+        .bind(ms(cb.scheduled_at))
+        .bind(ms(cb.due_at))
+        .bind(cb.timezone.name())
+        .bind(ms(cb.expires_at))
+        .bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
+        .bind(
+            cb.assignment
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
+        )
+        .bind(&cb.notes)
+        .bind(&cb.contact_name)
+        .bind(
+            cb.metadata
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_default()),
+        )
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        insert_events(
+            &mut tx,
+            &[NewEvent {
+                account_id: account.as_str(),
+                resource_id: id.as_str(),
+                kind: "callback.updated",
+                at: now,
+                data: serde_json::json!({
+                    "changed": changed,
+                    "scheduled_at": cb.scheduled_at.to_string(),
+                }),
+            }],
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.due.announce(cb.due_at);
+        Ok(cb)
+    }
+
+    async fn cancel_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let (status, _) = current_status(&mut tx, account, id).await?;
+        match status {
+            Status::Canceled => {}
+            Status::Scheduled => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, updated_at = ?, \
+                     version = version + 1 WHERE id = ? AND account_id = ?",
+                )
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                insert_events(
+                    &mut tx,
+                    &[NewEvent {
+                        account_id: account.as_str(),
+                        resource_id: id.as_str(),
+                        kind: "callback.canceled",
+                        at: now,
+                        data: serde_json::json!({ "from": "scheduled" }),
+                    }],
+                )
+                .await?;
+            }
+            other => return Err(ChangeError::InvalidState(other)),
+        }
+        let cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(cb)
+    }
+
+    async fn record_outcome(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        report: &OutcomeReport,
+        now: Timestamp,
+    ) -> Result<Callback, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let (status, attempt) = current_status(&mut tx, account, id).await?;
+        if !status.accepts_outcome() {
+            return Err(ChangeError::InvalidState(status));
+        }
+        let final_status = report.outcome.final_status();
+        sqlx::query(
+            "UPDATE callbacks SET status = ?, outcome = ?, attempt_open = 0, send_pending = 0, \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = ?, version = version + 1 \
+             WHERE id = ? AND account_id = ?",
+        )
+        .bind(final_status.as_str())
+        .bind(report.outcome.as_str())
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        sqlx::query(
+            "UPDATE callback_attempts SET outcome = ?, duration_seconds = ?, notes = ?, ended_at = ? \
+             WHERE callback_id = ? AND number = ?",
+        )
+        .bind(report.outcome.as_str())
+        .bind(report.duration_seconds.map(i64::from))
+        .bind(&report.notes)
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(i64::from(attempt))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let kind = match final_status {
+            Status::Completed => "callback.completed",
+            _ => "callback.failed",
+        };
+        insert_events(
+            &mut tx,
+            &[NewEvent {
+                account_id: account.as_str(),
+                resource_id: id.as_str(),
+                kind,
+                at: now,
+                data: serde_json::json!({
+                    "attempt": attempt,
+                    "outcome": report.outcome.as_str(),
+                    "duration_seconds": report.duration_seconds,
+                }),
+            }],
+        )
+        .await?;
+        let cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(cb)
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<ClaimBatch, StoreError> {
+        let now_ms = ms(now);
+        let lease_until = now_ms + lease.as_millis() as i64;
+        let mut tx = self.begin_write().await?;
+
+        // Claims whose holder stopped renewing them, then callbacks that fell due.
+        let taken_over: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT id, due_at, expires_at FROM callbacks \
+             WHERE status = 'dispatching' AND lease_expires_at <= ? \
+             ORDER BY lease_expires_at LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let remaining = i64::from(limit) - taken_over.len() as i64;
+        let due: Vec<(String, i64, i64, i64)> = if remaining > 0 {
+            sqlx::query_as(
+                "SELECT id, due_at, expires_at, send_pending FROM callbacks \
+                 WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at LIMIT ?",
+            )
+            .bind(now_ms)
+            .bind(remaining)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+
+        let mut batch = ClaimBatch {
+            taken_over: taken_over.len(),
+            ..ClaimBatch::default()
+        };
+        // (id, due_at, resend)
+        let mut to_dispatch: Vec<(String, i64, bool)> = taken_over
+            .into_iter()
+            .map(|(id, due_at, _)| (id, due_at, true))
+            .collect();
+        let mut to_expire = Vec::new();
+        for (id, due_at, expires_at, send_pending) in due {
+            match plan_claim(now, ts(expires_at)?) {
+                ClaimPlan::Dispatch => to_dispatch.push((id, due_at, send_pending != 0)),
+                ClaimPlan::Expire => to_expire.push(id),
+            }
+        }
+
+        if !to_expire.is_empty() {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE callbacks SET status = 'expired', attempt_open = 0, send_pending = 0, \
+                 lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = ",
+            );
+            qb.push_bind(now_ms).push(" WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for id in &to_expire {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(") RETURNING account_id, id");
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            let events: Vec<NewEvent> = rows
+                .iter()
+                .map(|(account, id)| NewEvent {
+                    account_id: account,
+                    resource_id: id,
+                    kind: "callback.expired",
+                    at: now,
+                    data: serde_json::json!({ "reason": "deadline_passed_before_dispatch" }),
+                })
+                .collect();
+            insert_events(&mut tx, &events).await?;
+            batch.expired = rows
+                .into_iter()
+                .map(|(_, id)| CallbackId::from_trusted(id))
+                .collect();
+        }
+
+        if !to_dispatch.is_empty() {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE callbacks SET status = 'dispatching', \
+                 attempt = attempt + 1 - attempt_open, attempt_open = 1, send_pending = 1, \
+                 version = version + 1, lease_owner = ",
+            );
+            qb.push_bind(owner.to_owned())
+                .push(", lease_expires_at = ")
+                .push_bind(lease_until)
+                .push(", updated_at = ")
+                .push_bind(now_ms)
+                .push(" WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for (id, _, _) in &to_dispatch {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            let rows = qb.build().fetch_all(&mut *tx).await?;
+            let mut claimed: HashMap<String, Callback> = HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let cb = callback_from_row(row)?;
+                claimed.insert(cb.id.as_str().to_owned(), cb);
+            }
+
+            // The attempt row is committed before the bridge hears of the call.
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO callback_attempts \
+                 (callback_id, number, account_id, started_at, bridge_requests, resends) ",
+            );
+            qb.push_values(&to_dispatch, |mut b, (id, _, resend)| {
+                let cb = &claimed[id.as_str()];
+                b.push_bind(id.as_str())
+                    .push_bind(i64::from(cb.attempt))
+                    .push_bind(cb.account_id.as_str())
+                    .push_bind(now_ms)
+                    .push_bind(1_i64)
+                    .push_bind(i64::from(*resend));
+            });
+            qb.push(
+                " ON CONFLICT (callback_id, number) DO UPDATE SET \
+                 bridge_requests = bridge_requests + 1, resends = resends + excluded.resends \
+                 RETURNING callback_id, bridge_requests",
+            );
+            let requests: HashMap<String, i64> = qb
+                .build_query_as::<(String, i64)>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+
+            let mut events = Vec::with_capacity(to_dispatch.len());
+            for (id, due_at, resend) in &to_dispatch {
+                let cb = &claimed[id.as_str()];
+                let bridge_requests = requests.get(id.as_str()).copied().unwrap_or(1) as u32;
+                events.push(NewEvent {
+                    account_id: cb.account_id.as_str(),
+                    resource_id: cb.id.as_str(),
+                    kind: "callback.due",
+                    at: now,
+                    data: serde_json::json!({
+                        "attempt": cb.attempt,
+                        "bridge_request": bridge_requests,
+                        "resend": resend,
+                        "lateness_ms": now_ms - due_at,
+                    }),
+                });
+            }
+            insert_events(&mut tx, &events).await?;
+            for (id, _, resend) in to_dispatch {
+                let bridge_requests = requests.get(id.as_str()).copied().unwrap_or(1) as u32;
+                if let Some(callback) = claimed.remove(&id) {
+                    batch.dispatch.push(Claimed {
+                        callback,
+                        resend,
+                        bridge_requests,
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut events = Vec::with_capacity(reports.len());
+        let mut earliest_retry: Option<Timestamp> = None;
+        let (accepted, failed): (Vec<&DispatchReport>, Vec<&DispatchReport>) = reports
+            .iter()
+            .partition(|r| matches!(r.result, DispatchResult::Accepted));
+
+        // Accepted dispatches, in bulk: the common case at high rates.
+        let mut started: Vec<(String, String, i64)> = Vec::new();
+        for chunk in accepted.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE callbacks SET send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, \
+                 status = CASE status WHEN 'dispatching' THEN 'in_progress' ELSE status END, \
+                 updated_at = ",
+            );
+            qb.push_bind(ms(chunk[0].at))
+                .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND (id, attempt) IN (VALUES ");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(r.callback_id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(r.attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(") RETURNING account_id, id, status");
+            let rows: Vec<(String, String, String)> =
+                qb.build_query_as().fetch_all(&mut *tx).await?;
+            for (account, id, status) in rows {
+                if status == "in_progress" {
+                    started.push((account, id, 0));
+                }
+            }
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
+            // One status per statement is enough: bridges answer 200/201/202 consistently.
+            qb.push_bind(chunk[0].bridge_status.map(i64::from))
+                .push(", last_bridge_status), accepted_at = COALESCE(accepted_at, ")
+                .push_bind(ms(chunk[0].at))
+                .push(") WHERE (callback_id, number) IN (VALUES ");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(r.callback_id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(r.attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        let at_by_id: HashMap<&str, &DispatchReport> = accepted
+            .iter()
+            .map(|r| (r.callback_id.as_str(), *r))
+            .collect();
+        for (account, id, _) in &started {
+            let r = at_by_id[id.as_str()];
+            events.push(NewEvent {
+                account_id: account,
+                resource_id: id,
+                kind: "callback.started",
+                at: r.at,
+                data: serde_json::json!({
+                    "attempt": r.attempt,
+                    "bridge_status": r.bridge_status,
+                }),
+            });
+        }
+
+        // Refused or unanswered dispatches: retry later or give up.
+        let mut failed_rows: Vec<(String, &DispatchReport, &'static str)> = Vec::new();
+        for r in &failed {
+            let DispatchResult::Failed { plan, .. } = &r.result else {
+                continue;
+            };
+            let (sql, kind) = match plan {
+                BridgeFailurePlan::RetryAt(at) => {
+                    earliest_retry = Some(earliest_retry.map_or(*at, |e| e.min(*at)));
+                    (
+                        "UPDATE callbacks SET status = 'scheduled', due_at = ?, send_pending = 0, \
+                         lease_owner = NULL, lease_expires_at = NULL, version = version + 1, \
+                         updated_at = ? WHERE id = ? AND attempt = ? AND status = 'dispatching' \
+                         RETURNING account_id",
+                        "callback.dispatch_failed",
+                    )
+                }
+                BridgeFailurePlan::Expire => (
+                    "UPDATE callbacks SET status = 'expired', due_at = ?, attempt_open = 0, \
+                     send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                     version = version + 1, updated_at = ? \
+                     WHERE id = ? AND attempt = ? AND status = 'dispatching' RETURNING account_id",
+                    "callback.expired",
+                ),
+            };
+            let due = match plan {
+                BridgeFailurePlan::RetryAt(at) => ms(*at),
+                BridgeFailurePlan::Expire => ms(r.at),
+            };
+            let account: Option<String> = sqlx::query_scalar(sql)
+                .bind(due)
+                .bind(ms(r.at))
+                .bind(r.callback_id.as_str())
+                .bind(i64::from(r.attempt))
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE callback_attempts SET last_bridge_status = ? WHERE callback_id = ? AND number = ?",
+            )
+            .bind(r.bridge_status.map(i64::from))
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(account) = account {
+                failed_rows.push((account, r, kind));
+            }
+        }
+        for (account, r, kind) in &failed_rows {
+            let DispatchResult::Failed { error, plan } = &r.result else {
+                continue;
+            };
+            let retry_at = match plan {
+                BridgeFailurePlan::RetryAt(at) => Some(at.to_string()),
+                BridgeFailurePlan::Expire => None,
+            };
+            events.push(NewEvent {
+                account_id: account,
+                resource_id: r.callback_id.as_str(),
+                kind,
+                at: r.at,
+                data: serde_json::json!({
+                    "attempt": r.attempt,
+                    "bridge_status": r.bridge_status,
+                    "error": error,
+                    "retry_at": retry_at,
+                    "reason": if retry_at.is_none() { Some("bridge_unavailable_until_deadline") } else { None },
+                }),
+            });
+        }
+        insert_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        if let Some(at) = earliest_retry {
+            self.due.announce(at);
+        }
+        Ok(())
+    }
+
+    async fn release_claims(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE callbacks SET status = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, \
+             version = version + 1, updated_at = ? WHERE status = 'dispatching' AND lease_owner = ?",
+        )
+        .bind(ms(now))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
+        let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT MIN(due_at) FROM callbacks WHERE status = 'scheduled'), \
+                    (SELECT MIN(lease_expires_at) FROM callbacks WHERE status = 'dispatching')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let next = match (due, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        opt_ts(next)
+    }
+
+    async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM callbacks GROUP BY status")
+                .fetch_all(&self.reader)
+                .await?;
+        let seen: HashSet<String> = rows.iter().map(|(s, _)| s.clone()).collect();
+        let mut out: Vec<(Status, i64)> = rows
+            .into_iter()
+            .filter_map(|(s, n)| Status::parse(&s).map(|st| (st, n)))
+            .collect();
+        out.extend(
+            Status::ALL
+                .into_iter()
+                .filter(|s| !seen.contains(s.as_str()))
+                .map(|s| (s, 0)),
+        );
+        Ok(out)
+    }
+}
