@@ -32,6 +32,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
+    /// A write shared with other requests (a group commit) failed.
+    #[error("write failed: {0}")]
+    Write(String),
     #[error("unsupported database URL scheme (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
 }

@@ -20,6 +20,7 @@ use sqlx::{
         SqliteSynchronous,
     },
 };
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
@@ -41,6 +42,23 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     due: Arc<DueSignal>,
+    /// Single creates are committed in groups by one task (see [`commit_inserts`]).
+    inserts: mpsc::UnboundedSender<InsertJob>,
+}
+
+/// One single-callback insert waiting for the group commit.
+struct InsertJob {
+    callback: Callback,
+    allow_duplicate: bool,
+    idempotency: Option<IdempotentResponse>,
+    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
+
+/// A callback to insert, as seen by [`insert_group`].
+struct InsertRequest<'a> {
+    callback: &'a Callback,
+    allow_duplicate: bool,
+    idempotency: Option<&'a IdempotentResponse>,
 }
 
 const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
@@ -73,10 +91,14 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.read_only(true))
             .await?;
+        let due = Arc::new(DueSignal::default());
+        let (inserts, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(commit_inserts(writer.clone(), jobs, due.clone()));
         Ok(Self {
             writer,
             reader,
-            due: Arc::new(DueSignal::default()),
+            due,
+            inserts,
         })
     }
 
@@ -254,20 +276,170 @@ async fn insert_callback_rows(
     insert_events(conn, &events).await
 }
 
-async fn active_callback_for_phone(
+/// Commits concurrent single inserts together: one transaction for every job waiting, instead
+/// of one per request. Each job still gets its own answer, and a `201` is sent only after the
+/// commit that holds its row. Concurrent requests are what make groups; a lone request is
+/// committed alone, at once.
+async fn commit_inserts(
+    writer: SqlitePool,
+    mut jobs: mpsc::UnboundedReceiver<InsertJob>,
+    due: Arc<DueSignal>,
+) {
+    const MAX_GROUP: usize = 256;
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let requests: Vec<InsertRequest> = group
+            .iter()
+            .map(|j| InsertRequest {
+                callback: &j.callback,
+                allow_duplicate: j.allow_duplicate,
+                idempotency: j.idempotency.as_ref(),
+            })
+            .collect();
+        let result = async {
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+            let outcomes = insert_group(&mut tx, &requests).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcomes)
+        }
+        .await;
+        match result {
+            Ok(outcomes) => {
+                announce_earliest(&due, &requests, &outcomes);
+                drop(requests);
+                for (job, outcome) in group.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                drop(requests);
+                let message = e.to_string();
+                for job in group.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::Write(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn announce_earliest(due: &DueSignal, requests: &[InsertRequest], outcomes: &[InsertOutcome]) {
+    let earliest = requests
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
+        .map(|(r, _)| r.callback.due_at)
+        .min();
+    if let Some(at) = earliest {
+        due.announce(at);
+    }
+}
+
+/// Inserts callbacks inside the caller's transaction, deciding for each whether it is a replay
+/// of an idempotency key, a duplicate of an active callback for the same phone (in the store or
+/// earlier in the group), or new. A handful of statements whatever the group's size.
+async fn insert_group(
     conn: &mut SqliteConnection,
-    account: &str,
-    phone: &str,
-) -> Result<Option<CallbackId>, StoreError> {
-    let id: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT id FROM callbacks WHERE account_id = ? AND phone = ? AND status IN {ACTIVE} \
-         ORDER BY id LIMIT 1"
-    ))
-    .bind(account)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(id.map(CallbackId::from_trusted))
+    requests: &[InsertRequest<'_>],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    // Idempotency keys already used.
+    let mut seen_keys: HashMap<(String, String), IdempotentResponse> = HashMap::new();
+    for r in requests {
+        let Some(idem) = r.idempotency else { continue };
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT request_hash, status, body FROM idempotency_keys \
+             WHERE account_id = ? AND key = ?",
+        )
+        .bind(r.callback.account_id.as_str())
+        .bind(&idem.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((request_hash, status, body)) = row {
+            seen_keys.insert(
+                (r.callback.account_id.as_str().to_owned(), idem.key.clone()),
+                IdempotentResponse {
+                    key: idem.key.clone(),
+                    request_hash,
+                    status: status as u16,
+                    body,
+                },
+            );
+        }
+    }
+
+    // Active callbacks already holding the phones asked for, per account.
+    let mut holders: HashMap<(String, String), CallbackId> = HashMap::new();
+    let mut by_account: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in requests.iter().filter(|r| !r.allow_duplicate) {
+        by_account
+            .entry(r.callback.account_id.as_str())
+            .or_default()
+            .push(r.callback.phone.as_str());
+    }
+    for (account, phones) in by_account {
+        for chunk in phones.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT phone, id FROM callbacks WHERE account_id = ");
+            qb.push_bind(account);
+            qb.push(format!(" AND status IN {ACTIVE} AND phone IN ("));
+            let mut sep = qb.separated(", ");
+            for phone in chunk {
+                sep.push_bind(*phone);
+            }
+            qb.push(")");
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+            for (phone, id) in rows {
+                holders
+                    .entry((account.to_owned(), phone))
+                    .or_insert_with(|| CallbackId::from_trusted(id));
+            }
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut to_insert = Vec::with_capacity(requests.len());
+    let mut new_keys = Vec::new();
+    for r in requests {
+        let cb = r.callback;
+        let account = cb.account_id.as_str().to_owned();
+        if let Some(idem) = r.idempotency
+            && let Some(seen) = seen_keys.get(&(account.clone(), idem.key.clone()))
+        {
+            outcomes.push(InsertOutcome::Replayed(seen.clone()));
+            continue;
+        }
+        let phone_key = (account.clone(), cb.phone.as_str().to_owned());
+        if !r.allow_duplicate
+            && let Some(existing) = holders.get(&phone_key)
+        {
+            outcomes.push(InsertOutcome::Duplicate {
+                existing_id: existing.clone(),
+            });
+            continue;
+        }
+        holders.entry(phone_key).or_insert_with(|| cb.id.clone());
+        if let Some(idem) = r.idempotency {
+            seen_keys.insert((account, idem.key.clone()), idem.clone());
+            new_keys.push((cb, idem));
+        }
+        to_insert.push(cb);
+        outcomes.push(InsertOutcome::Inserted);
+    }
+    insert_callback_rows(conn, &to_insert).await?;
+    for chunk in new_keys.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO idempotency_keys (account_id, key, request_hash, status, body, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, (cb, idem)| {
+            b.push_bind(cb.account_id.as_str())
+                .push_bind(idem.key.as_str())
+                .push_bind(idem.request_hash.as_str())
+                .push_bind(i64::from(idem.status))
+                .push_bind(idem.body.as_str())
+                .push_bind(ms(cb.created_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(outcomes)
 }
 
 async fn fetch_callback(
@@ -382,114 +554,44 @@ impl Store for SqliteStore {
         allow_duplicate: bool,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<InsertOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(idem) = idempotency {
-            let seen: Option<(String, i64, String)> = sqlx::query_as(
-                "SELECT request_hash, status, body FROM idempotency_keys \
-                 WHERE account_id = ? AND key = ?",
-            )
-            .bind(callback.account_id.as_str())
-            .bind(&idem.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((request_hash, status, body)) = seen {
-                return Ok(InsertOutcome::Replayed(IdempotentResponse {
-                    key: idem.key.clone(),
-                    request_hash,
-                    status: status as u16,
-                    body,
-                }));
-            }
-        }
-        if !allow_duplicate
-            && let Some(existing_id) = active_callback_for_phone(
-                &mut tx,
-                callback.account_id.as_str(),
-                callback.phone.as_str(),
-            )
-            .await?
-        {
-            return Ok(InsertOutcome::Duplicate { existing_id });
-        }
-        insert_callback_rows(&mut tx, &[callback]).await?;
-        if let Some(idem) = idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (account_id, key, request_hash, status, body, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(callback.account_id.as_str())
-            .bind(&idem.key)
-            .bind(&idem.request_hash)
-            .bind(i64::from(idem.status))
-            .bind(&idem.body)
-            .bind(ms(callback.created_at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        self.due.announce(callback.due_at);
-        Ok(InsertOutcome::Inserted)
+        let (reply, answer) = oneshot::channel();
+        let job = InsertJob {
+            callback: callback.clone(),
+            allow_duplicate,
+            idempotency: idempotency.cloned(),
+            reply,
+        };
+        self.inserts
+            .send(job)
+            .map_err(|_| StoreError::Write("the insert writer has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Write("the insert writer has stopped".to_owned()))?
     }
 
     async fn insert_callbacks(
         &self,
         items: &[BatchItem],
     ) -> Result<Vec<Option<CallbackId>>, StoreError> {
+        let requests: Vec<InsertRequest> = items
+            .iter()
+            .map(|i| InsertRequest {
+                callback: &i.callback,
+                allow_duplicate: i.allow_duplicate,
+                idempotency: None,
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
-        // Active callbacks already holding the phones asked for, per account.
-        let mut holders: HashMap<(String, String), CallbackId> = HashMap::new();
-        let mut by_account: HashMap<&str, Vec<&str>> = HashMap::new();
-        for item in items.iter().filter(|i| !i.allow_duplicate) {
-            by_account
-                .entry(item.callback.account_id.as_str())
-                .or_default()
-                .push(item.callback.phone.as_str());
-        }
-        for (account, phones) in by_account {
-            for chunk in phones.chunks(ROWS_PER_INSERT) {
-                let mut qb: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("SELECT phone, id FROM callbacks WHERE account_id = ");
-                qb.push_bind(account);
-                qb.push(format!(" AND status IN {ACTIVE} AND phone IN ("));
-                let mut sep = qb.separated(", ");
-                for phone in chunk {
-                    sep.push_bind(*phone);
-                }
-                qb.push(")");
-                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                for (phone, id) in rows {
-                    holders
-                        .entry((account.to_owned(), phone))
-                        .or_insert_with(|| CallbackId::from_trusted(id));
-                }
-            }
-        }
-        let mut results = Vec::with_capacity(items.len());
-        let mut to_insert = Vec::with_capacity(items.len());
-        let mut earliest: Option<Timestamp> = None;
-        for item in items {
-            let cb = &item.callback;
-            let key = (
-                cb.account_id.as_str().to_owned(),
-                cb.phone.as_str().to_owned(),
-            );
-            if !item.allow_duplicate
-                && let Some(existing) = holders.get(&key)
-            {
-                results.push(Some(existing.clone()));
-                continue;
-            }
-            holders.entry(key).or_insert_with(|| cb.id.clone());
-            earliest = Some(earliest.map_or(cb.due_at, |e: Timestamp| e.min(cb.due_at)));
-            to_insert.push(cb);
-            results.push(None);
-        }
-        insert_callback_rows(&mut tx, &to_insert).await?;
+        let outcomes = insert_group(&mut tx, &requests).await?;
         tx.commit().await?;
-        if let Some(due) = earliest {
-            self.due.announce(due);
-        }
-        Ok(results)
+        announce_earliest(&self.due, &requests, &outcomes);
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                InsertOutcome::Duplicate { existing_id } => Some(existing_id),
+                _ => None,
+            })
+            .collect())
     }
 
     async fn get_callback(
