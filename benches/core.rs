@@ -1,1 +1,1459 @@
-fn main() {}
+//! End-to-end benchmark of the `ringback` server binary.
+//!
+//! Every scenario starts the real server (`ringback serve`) as a separate process on a fresh
+//! SQLite file in a temporary directory, creates an account with the CLI, and talks to it over
+//! HTTP on 127.0.0.1. A stand-in dialer bridge runs inside this process and answers 200 at once,
+//! recording when each dispatch arrived.
+//!
+//! Scenarios (all by default):
+//! - `single`: 64 keep-alive connections POST /v1/callbacks for a fixed time.
+//! - `batch`: POST /v1/callbacks/batch with 1,000 items per request from a few clients.
+//! - `lateness`: 100,000 callbacks due uniformly within 10 s; how late does the bridge hear?
+//! - `pending`: 1,000,000 pending callbacks; restart time and memory.
+//!
+//! Environment:
+//! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
+//! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending` runs a subset.
+//! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`.
+//! - `RUST_LOG` is passed on to the server (its log goes to a file in the temporary directory).
+//!
+//! Run: `cargo bench --bench core`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write as _,
+    fs::File,
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::post,
+};
+use hdrhistogram::Histogram;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+const SERVER_BIN: &str = env!("CARGO_BIN_EXE_ringback");
+const MAX_BATCH: usize = 1_000;
+
+// ---------------------------------------------------------------------------------------------
+// Settings and results
+// ---------------------------------------------------------------------------------------------
+
+struct Settings {
+    scale: f64,
+    only: Option<HashSet<String>>,
+    server_args: Vec<String>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let scale = std::env::var("RINGBACK_BENCH_SCALE")
+            .ok()
+            .map(|s| {
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| *v > 0.0)
+                    .expect("RINGBACK_BENCH_SCALE must be a positive number")
+            })
+            .unwrap_or(1.0);
+        let only = std::env::var("RINGBACK_BENCH_ONLY")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_ascii_lowercase())
+                    .filter(|p| !p.is_empty())
+                    .collect::<HashSet<_>>()
+            });
+        if let Some(only) = &only {
+            for name in only {
+                assert!(
+                    ["single", "batch", "lateness", "pending"].contains(&name.as_str()),
+                    "unknown scenario {name:?} in RINGBACK_BENCH_ONLY \
+                     (expected single, batch, lateness, pending)"
+                );
+            }
+        }
+        let server_args = std::env::var("RINGBACK_BENCH_SERVER_ARGS")
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        Self {
+            scale,
+            only,
+            server_args,
+        }
+    }
+
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(scenario))
+    }
+
+    fn count(&self, full: u64) -> u64 {
+        ((full as f64 * self.scale).round() as u64).max(1)
+    }
+}
+
+struct SummaryRow {
+    scenario: &'static str,
+    metric: String,
+    value: String,
+    target: String,
+    met: Option<bool>,
+}
+
+#[derive(Default)]
+struct Summary {
+    rows: Vec<SummaryRow>,
+}
+
+impl Summary {
+    fn add(&mut self, scenario: &'static str, metric: &str, value: String) {
+        self.rows.push(SummaryRow {
+            scenario,
+            metric: metric.to_owned(),
+            value,
+            target: String::new(),
+            met: None,
+        });
+    }
+
+    fn target(
+        &mut self,
+        scenario: &'static str,
+        metric: &str,
+        value: String,
+        target: &str,
+        met: bool,
+    ) {
+        self.rows.push(SummaryRow {
+            scenario,
+            metric: metric.to_owned(),
+            value,
+            target: target.to_owned(),
+            met: Some(met),
+        });
+    }
+
+    fn print(&self) {
+        let table: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.scenario.to_owned(),
+                    r.metric.clone(),
+                    r.value.clone(),
+                    r.target.clone(),
+                    match r.met {
+                        Some(true) => "yes".to_owned(),
+                        Some(false) => "NO".to_owned(),
+                        None => String::new(),
+                    },
+                ]
+            })
+            .collect();
+        print_table(
+            "Summary",
+            &["scenario", "metric", "value", "target", "met"],
+            &table,
+        );
+    }
+}
+
+fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (cell, w) in cells.iter().zip(&widths) {
+            let _ = write!(s, " {cell:<w$} |");
+        }
+        s
+    };
+    println!();
+    println!("## {title}");
+    println!();
+    println!(
+        "{}",
+        line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
+    );
+    let mut sep = String::from("|");
+    for w in &widths {
+        let _ = write!(sep, "{}|", "-".repeat(w + 2));
+    }
+    println!("{sep}");
+    for row in rows {
+        println!("{}", line(row));
+    }
+    println!();
+}
+
+fn row(cells: &[&dyn std::fmt::Display]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us_as_ms(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1e3)
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+fn thousands(n: f64) -> String {
+    let n = n.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("can bind a loopback port")
+        .port()
+}
+
+/// Memory figures of a process, from /proc/<pid>/status, in kB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    rss_kb: u64,
+    hwm_kb: u64,
+}
+
+fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kb: field("VmRSS:"),
+        hwm_kb: field("VmHWM:"),
+    }
+}
+
+/// A `ringback serve` process; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+/// Everything a scenario needs from one database: the directory, the account key, a server.
+/// Field order matters: the server is dropped (killed) before the directory is removed.
+struct Deployment {
+    server: Option<Server>,
+    api_key: String,
+    db_url: String,
+    dialer_url: Option<String>,
+    extra_args: Vec<String>,
+    dir: tempfile::TempDir,
+    restarts: usize,
+}
+
+impl Deployment {
+    fn create(dialer_url: Option<String>, settings: &Settings) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ringback-bench-")
+            .tempdir()
+            .expect("can create a temporary directory");
+        let db_url = format!("sqlite://{}", dir.path().join("ringback.db").display());
+        let out = Command::new(SERVER_BIN)
+            .args(["accounts", "create", "bench", "--json", "--database-url"])
+            .arg(&db_url)
+            .output()
+            .expect("can run `ringback accounts create`");
+        assert!(
+            out.status.success(),
+            "`ringback accounts create` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        #[derive(Deserialize)]
+        struct Created {
+            api_key: String,
+        }
+        let created: Created = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "unexpected output of `ringback accounts create --json` ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        Self {
+            server: None,
+            api_key: created.api_key,
+            db_url,
+            dialer_url,
+            extra_args: settings.server_args.clone(),
+            dir,
+            restarts: 0,
+        }
+    }
+
+    /// Starts the server and waits until GET /readyz answers 200. Returns the time that took.
+    async fn start(&mut self, http: &reqwest::Client) -> Duration {
+        assert!(self.server.is_none(), "server already running");
+        let port = free_port();
+        let log = self
+            .dir
+            .path()
+            .join(format!("server-{}.log", self.restarts));
+        self.restarts += 1;
+        let log_file = File::create(&log).expect("can create the server log");
+        let mut cmd = Command::new(SERVER_BIN);
+        cmd.arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &self.db_url])
+            .args(["--min-lead-seconds", "1"]);
+        if let Some(url) = &self.dialer_url {
+            cmd.args(["--dialer-url", url]);
+        }
+        cmd.args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("can clone a file handle"))
+            .stderr(log_file);
+        let started = Instant::now();
+        let child = cmd.spawn().expect("can start `ringback serve`");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let ready = format!("{}/readyz", server.base);
+        self.server = Some(server);
+        loop {
+            if let Ok(resp) = http.get(&ready).send().await
+                && resp.status() == StatusCode::OK
+            {
+                return started.elapsed();
+            }
+            let server = self.server.as_mut().expect("just started");
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "the server exited during start-up ({status}); log:\n{}",
+                    server.log_tail()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the server was not ready after 120 s; log:\n{}",
+                server.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("server is running")
+    }
+
+    fn base(&self) -> &str {
+        &self.server().base
+    }
+
+    fn memory(&self) -> Memory {
+        memory(self.server().child.id())
+    }
+
+    /// SIGTERM, then waits for the process to exit. Returns how long it took.
+    fn stop(&mut self) -> Duration {
+        let mut server = self.server.take().expect("server is running");
+        let started = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!("server did not stop within 60 s of SIGTERM; killing it");
+        started.elapsed()
+    }
+
+    /// SIGKILL, as a crash would.
+    fn crash(&mut self) {
+        let mut server = self.server.take().expect("server is running");
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+    }
+
+    fn db_size(&self) -> u64 {
+        std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("ringback.db"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Server {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("can build an HTTP client")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stand-in dialer bridge
+// ---------------------------------------------------------------------------------------------
+
+struct Receipt {
+    callback_id: String,
+    idempotency_key: String,
+    /// Receipt time minus `due_at`, microseconds (negative if early).
+    lateness_us: i64,
+    /// When it arrived, microseconds since the Unix epoch.
+    received_us: i64,
+}
+
+#[derive(Default)]
+struct BridgeLog {
+    receipts: Mutex<Vec<Receipt>>,
+    count: AtomicU64,
+    bad: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct DispatchPayload {
+    callback_id: String,
+    due_at: Timestamp,
+}
+
+async fn dial(State(log): State<Arc<BridgeLog>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let now = Timestamp::now();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    match serde_json::from_slice::<DispatchPayload>(&body) {
+        Ok(p) => {
+            let receipt = Receipt {
+                lateness_us: now.as_microsecond() - p.due_at.as_microsecond(),
+                received_us: now.as_microsecond(),
+                callback_id: p.callback_id,
+                idempotency_key: key,
+            };
+            log.receipts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(receipt);
+            log.count.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            log.bad.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    StatusCode::OK
+}
+
+struct Bridge {
+    url: String,
+    log: Arc<BridgeLog>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Bridge {
+    async fn start() -> Self {
+        let log = Arc::new(BridgeLog::default());
+        let app = Router::new()
+            .route("/dial", post(dial))
+            .with_state(log.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("can bind the bridge");
+        let addr: SocketAddr = listener.local_addr().expect("bound");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url: format!("http://{addr}/dial"),
+            log,
+            task,
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+// ---------------------------------------------------------------------------------------------
+
+/// A valid US number, different for each `n` (up to 8 million).
+fn phone(n: u64) -> String {
+    let n = n % 8_000_000;
+    format!("+1415{}", 2_000_000 + n)
+}
+
+fn rfc3339(ts: Timestamp) -> String {
+    ts.round(jiff::Unit::Millisecond)
+        .expect("rounding a timestamp to ms")
+        .to_string()
+}
+
+fn item(n: u64, scheduled_at: &str) -> String {
+    format!(
+        r#"{{"phone":"{}","scheduled_at":"{scheduled_at}","timezone":"America/Los_Angeles","contact_name":"Bench Customer {n}","dialing_mode":"progressive","allow_duplicate":true}}"#,
+        phone(n)
+    )
+}
+
+fn batch_body(items: impl Iterator<Item = String>) -> String {
+    let mut body = String::from(r#"{"callbacks":["#);
+    for (i, it) in items.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&it);
+    }
+    body.push_str("]}");
+    body
+}
+
+#[derive(Deserialize)]
+struct BatchResult {
+    id: Option<String>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct BatchResponse {
+    created: u64,
+    failed: u64,
+    results: Vec<BatchResult>,
+}
+
+#[derive(Default)]
+struct IngestReport {
+    created: u64,
+    failed: u64,
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    ids: Vec<String>,
+    first_error: Option<String>,
+    latency: Option<Histogram<u64>>,
+}
+
+/// POSTs the given batch bodies with `clients` concurrent connections.
+async fn ingest(
+    base: &str,
+    api_key: &str,
+    bodies: Vec<String>,
+    clients: usize,
+    keep_ids: bool,
+) -> IngestReport {
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{base}/v1/callbacks/batch");
+    let auth = format!("Bearer {api_key}");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (bodies, next, url, auth) = (bodies.clone(), next.clone(), url.clone(), auth.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = client();
+            let mut rep = IngestReport {
+                latency: Some(Histogram::new(3).expect("histogram")),
+                ..IngestReport::default()
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                rep.requests += 1;
+                match resp {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        let bytes = r.bytes().await.unwrap_or_default();
+                        if let Some(h) = rep.latency.as_mut() {
+                            let _ = h.record(t.elapsed().as_micros() as u64);
+                        }
+                        match serde_json::from_slice::<BatchResponse>(&bytes) {
+                            Ok(b) => {
+                                rep.created += b.created;
+                                rep.failed += b.failed;
+                                for r in b.results {
+                                    if keep_ids && let Some(id) = r.id {
+                                        rep.ids.push(id);
+                                    }
+                                    if rep.first_error.is_none()
+                                        && let Some(e) = r.error
+                                    {
+                                        rep.first_error = Some(e.to_string());
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                rep.errors += 1;
+                                rep.first_error
+                                    .get_or_insert(format!("bad batch answer: {e}"));
+                            }
+                        }
+                    }
+                    Ok(r) => {
+                        rep.errors += 1;
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        rep.first_error.get_or_insert(format!("{status}: {text}"));
+                    }
+                    Err(e) => {
+                        rep.errors += 1;
+                        rep.first_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            rep
+        }));
+    }
+    let mut total = IngestReport {
+        latency: Some(Histogram::new(3).expect("histogram")),
+        ..IngestReport::default()
+    };
+    for t in tasks {
+        let rep = t.await.expect("ingest task");
+        total.created += rep.created;
+        total.failed += rep.failed;
+        total.requests += rep.requests;
+        total.errors += rep.errors;
+        total.ids.extend(rep.ids);
+        if total.first_error.is_none() {
+            total.first_error = rep.first_error;
+        }
+        if let (Some(a), Some(b)) = (total.latency.as_mut(), rep.latency.as_ref()) {
+            let _ = a.add(b);
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// Batch bodies for `total` callbacks scheduled far in the future, numbered from `first`.
+fn far_future_bodies(first: u64, total: u64) -> Vec<String> {
+    let at = rfc3339(Timestamp::now() + SignedDuration::from_hours(24));
+    let mut bodies = Vec::new();
+    let mut n = first;
+    let end = first + total;
+    while n < end {
+        let upto = (n + MAX_BATCH as u64).min(end);
+        bodies.push(batch_body((n..upto).map(|i| item(i, &at))));
+        n = upto;
+    }
+    bodies
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server metrics
+// ---------------------------------------------------------------------------------------------
+
+/// A Prometheus histogram read from /metrics.
+struct PromHistogram {
+    /// (upper bound, cumulative count)
+    buckets: Vec<(f64, f64)>,
+    count: f64,
+    sum: f64,
+}
+
+impl PromHistogram {
+    /// Reads the histogram `name` from the text exposition, summing series whose labels
+    /// contain `filter`.
+    fn parse(text: &str, name: &str, filter: &str) -> Option<Self> {
+        let mut buckets: HashMap<String, f64> = HashMap::new();
+        let (mut count, mut sum, mut seen) = (0.0, 0.0, false);
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if !series.contains(filter) {
+                continue;
+            }
+            let labels = series.split_once('{').map_or("", |(_, l)| l);
+            let metric = series.split('{').next().unwrap_or(series);
+            if metric == format!("{name}_bucket") {
+                let le = labels
+                    .split("le=\"")
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .unwrap_or("+Inf")
+                    .to_owned();
+                *buckets.entry(le).or_default() += value;
+                seen = true;
+            } else if metric == format!("{name}_count") {
+                count += value;
+            } else if metric == format!("{name}_sum") {
+                sum += value;
+            }
+        }
+        if !seen {
+            return None;
+        }
+        let mut buckets: Vec<(f64, f64)> = buckets
+            .into_iter()
+            .map(|(le, n)| (le.parse().unwrap_or(f64::INFINITY), n))
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Some(Self {
+            buckets,
+            count,
+            sum,
+        })
+    }
+
+    /// The upper bound of the bucket holding quantile `q`.
+    fn quantile_bound(&self, q: f64) -> f64 {
+        let want = q * self.count;
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= want)
+            .map_or(f64::INFINITY, |(le, _)| *le)
+    }
+
+    fn describe(&self) -> String {
+        if self.count == 0.0 {
+            return "no samples".to_owned();
+        }
+        let bound = |q| {
+            let b = self.quantile_bound(q);
+            if b.is_finite() {
+                format!("<= {:.1} ms", b * 1e3)
+            } else {
+                "> last bucket".to_owned()
+            }
+        };
+        format!(
+            "n={} mean={:.2} ms p50 {} p99 {}",
+            thousands(self.count),
+            self.sum / self.count * 1e3,
+            bound(0.5),
+            bound(0.99)
+        )
+    }
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+fn print_server_histograms(text: &str, wanted: &[(&str, &str, &str)]) {
+    let rows: Vec<Vec<String>> = wanted
+        .iter()
+        .map(|(label, name, filter)| {
+            let d = PromHistogram::parse(text, name, filter)
+                .map_or_else(|| "not reported".to_owned(), |h| h.describe());
+            vec![(*label).to_owned(), d]
+        })
+        .collect();
+    print_table(
+        "Server-side histograms (from /metrics, bucket bounds)",
+        &["histogram", "figures"],
+        &rows,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario (a): single creates
+// ---------------------------------------------------------------------------------------------
+
+async fn scenario_single(settings: &Settings, summary: &mut Summary) {
+    const CONNECTIONS: usize = 64;
+    let duration = Duration::from_secs_f64((10.0 * settings.scale).max(2.0));
+    println!(
+        "\n# (a) Single creates: {CONNECTIONS} keep-alive connections POST /v1/callbacks for {:.0} s",
+        duration.as_secs_f64()
+    );
+    let http = client();
+    let mut dep = Deployment::create(None, settings);
+    dep.start(&http).await;
+    let url = format!("{}/v1/callbacks", dep.base());
+    let auth = format!("Bearer {}", dep.api_key);
+    let at = rfc3339(Timestamp::now() + SignedDuration::from_hours(24));
+
+    // Open every connection first, so the timed part measures steady state.
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let c = client();
+        let _ = c.get(format!("{}/healthz", dep.base())).send().await;
+        clients.push(c);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for (w, http) in clients.into_iter().enumerate() {
+        let (url, auth, at) = (url.clone(), auth.clone(), at.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new(3).expect("histogram");
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut first_error = None;
+            let mut n = w as u64 * 1_000_000;
+            while Instant::now() < deadline {
+                let body = item(n, &at);
+                n += 1;
+                let t = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let _ = r.bytes().await;
+                        let _ = hist.record(t.elapsed().as_micros() as u64);
+                        ok += 1;
+                    }
+                    Ok(r) => {
+                        failed += 1;
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        first_error.get_or_insert(format!("{status}: {text}"));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            (hist, ok, failed, first_error)
+        }));
+    }
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut first_error = None;
+    for t in tasks {
+        let (h, o, f, e) = t.await.expect("worker");
+        let _ = hist.add(&h);
+        ok += o;
+        failed += f;
+        if first_error.is_none() {
+            first_error = e;
+        }
+    }
+    let elapsed = started.elapsed();
+    let rate = ok as f64 / elapsed.as_secs_f64();
+    let mem = dep.memory();
+    let metrics = scrape(&http, dep.base()).await;
+    print_table(
+        "(a) Single creates",
+        &[
+            "created",
+            "failed",
+            "elapsed",
+            "creates/s",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "server RSS / peak",
+        ],
+        &[row(&[
+            &thousands(ok as f64),
+            &failed,
+            &ms(elapsed),
+            &thousands(rate),
+            &us_as_ms(hist.value_at_quantile(0.5)),
+            &us_as_ms(hist.value_at_quantile(0.9)),
+            &us_as_ms(hist.value_at_quantile(0.99)),
+            &us_as_ms(hist.max()),
+            &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
+        ])],
+    );
+    if let Some(e) = first_error {
+        println!("first error: {e}");
+    }
+    print_server_histograms(
+        &metrics,
+        &[(
+            "HTTP POST /v1/callbacks (server time)",
+            "ringback_http_request_duration_seconds",
+            "route=\"/v1/callbacks\"",
+        )],
+    );
+    summary.target(
+        "single",
+        "creates/s (64 connections)",
+        thousands(rate),
+        ">= 10,000/s",
+        rate >= 10_000.0,
+    );
+    summary.add(
+        "single",
+        "latency p50 / p99",
+        format!(
+            "{} / {}",
+            us_as_ms(hist.value_at_quantile(0.5)),
+            us_as_ms(hist.value_at_quantile(0.99))
+        ),
+    );
+    if failed > 0 {
+        summary.add("single", "failed requests", failed.to_string());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario (b): batch ingest
+// ---------------------------------------------------------------------------------------------
+
+async fn scenario_batch(settings: &Settings, summary: &mut Summary) {
+    const CLIENTS: usize = 4;
+    let total = settings.count(500_000);
+    println!(
+        "\n# (b) Batch ingest: {} callbacks, {MAX_BATCH} per request, {CLIENTS} clients",
+        thousands(total as f64)
+    );
+    let http = client();
+    let mut dep = Deployment::create(None, settings);
+    dep.start(&http).await;
+    let before = dep.memory();
+    // Bodies are built before the clock starts: the client should not compete for the CPU.
+    let bodies = far_future_bodies(0, total);
+    let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, false).await;
+    let rate = rep.created as f64 / rep.elapsed.as_secs_f64();
+    let mem = dep.memory();
+    let metrics = scrape(&http, dep.base()).await;
+    let lat = rep.latency.as_ref().expect("histogram");
+    print_table(
+        "(b) Batch ingest",
+        &[
+            "created",
+            "failed",
+            "requests",
+            "errors",
+            "elapsed",
+            "callbacks/s",
+            "request p50",
+            "request p99",
+            "RSS before",
+            "RSS after / peak",
+            "db size",
+        ],
+        &[row(&[
+            &thousands(rep.created as f64),
+            &rep.failed,
+            &rep.requests,
+            &rep.errors,
+            &ms(rep.elapsed),
+            &thousands(rate),
+            &us_as_ms(lat.value_at_quantile(0.5)),
+            &us_as_ms(lat.value_at_quantile(0.99)),
+            &mb(before.rss_kb),
+            &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
+            &mb(dep.db_size() / 1024),
+        ])],
+    );
+    if let Some(e) = &rep.first_error {
+        println!("first error: {e}");
+    }
+    print_server_histograms(
+        &metrics,
+        &[(
+            "HTTP POST /v1/callbacks/batch (server time)",
+            "ringback_http_request_duration_seconds",
+            "route=\"/v1/callbacks/batch\"",
+        )],
+    );
+    summary.target(
+        "batch",
+        "callbacks/s (1,000 per request)",
+        thousands(rate),
+        ">= 200,000/s",
+        rate >= 200_000.0,
+    );
+    summary.add(
+        "batch",
+        "server RSS after ingest (peak)",
+        format!("{} ({})", mb(mem.rss_kb), mb(mem.hwm_kb)),
+    );
+    if rep.failed + rep.errors > 0 {
+        summary.add(
+            "batch",
+            "failed items / failed requests",
+            format!("{} / {}", rep.failed, rep.errors),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario (c): lateness
+// ---------------------------------------------------------------------------------------------
+
+async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
+    const CLIENTS: usize = 4;
+    const WINDOW: Duration = Duration::from_secs(10);
+    let total = settings.count(100_000);
+    println!(
+        "\n# (c) Lateness: {} callbacks due uniformly within {} s; the bridge answers 200 at once",
+        thousands(total as f64),
+        WINDOW.as_secs()
+    );
+    let http = client();
+    let bridge = Bridge::start().await;
+    let mut dep = Deployment::create(Some(bridge.url.clone()), settings);
+    dep.start(&http).await;
+
+    // The window opens a few seconds after the enqueue is expected to end (assuming a slow
+    // 20,000 callbacks/s), so every item passes the 1 s minimum lead time.
+    let lead = Duration::from_secs(3) + Duration::from_secs_f64(total as f64 / 20_000.0);
+    let window_start = Timestamp::now() + SignedDuration::try_from(lead).expect("small");
+    let step_us = WINDOW.as_micros() as f64 / total as f64;
+    let due = |i: u64| {
+        let offset = SignedDuration::from_micros((i as f64 * step_us) as i64);
+        window_start + offset
+    };
+    let mut bodies = Vec::new();
+    let mut n = 0;
+    while n < total {
+        let upto = (n + MAX_BATCH as u64).min(total);
+        bodies.push(batch_body((n..upto).map(|i| item(i, &rfc3339(due(i))))));
+        n = upto;
+    }
+    let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, true).await;
+    let enqueued_at = Timestamp::now();
+    let slack = window_start.duration_since(enqueued_at);
+    println!(
+        "enqueued {} (failed {}, request errors {}) in {}; window opens {:.2} s later",
+        thousands(rep.created as f64),
+        rep.failed,
+        rep.errors,
+        ms(rep.elapsed),
+        slack.as_secs_f64()
+    );
+    if let Some(e) = &rep.first_error {
+        println!("first error: {e}");
+    }
+    let expected: HashSet<String> = rep.ids.into_iter().collect();
+    let window_end = due(total - 1);
+
+    // Wait for every callback, then a little longer to catch duplicates.
+    let give_up = window_end + SignedDuration::from_secs(120);
+    loop {
+        let got = bridge.log.count.load(Ordering::Relaxed);
+        if got >= expected.len() as u64 || Timestamp::now() > give_up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let metrics = scrape(&http, dep.base()).await;
+    let mem = dep.memory();
+
+    let receipts = std::mem::take(&mut *bridge.log.receipts.lock().expect("lock"));
+    let mut per_id: HashMap<&str, u32> = HashMap::with_capacity(receipts.len());
+    let mut keys: HashSet<&str> = HashSet::with_capacity(receipts.len());
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+    let (mut early, mut last_received) = (0u64, i64::MIN);
+    for r in &receipts {
+        *per_id.entry(r.callback_id.as_str()).or_default() += 1;
+        keys.insert(r.idempotency_key.as_str());
+        if r.lateness_us < 0 {
+            early += 1;
+        }
+        let _ = hist.record((r.lateness_us.max(1) as u64).min(600_000_000));
+        last_received = last_received.max(r.received_us);
+    }
+    let duplicates: u64 = per_id.values().map(|n| u64::from(n - 1)).sum();
+    let missing = expected
+        .iter()
+        .filter(|id| !per_id.contains_key(id.as_str()))
+        .count();
+    let unexpected = per_id.keys().filter(|id| !expected.contains(**id)).count();
+    let drain_ms = if last_received == i64::MIN {
+        f64::NAN
+    } else {
+        (last_received - window_end.as_microsecond()) as f64 / 1e3
+    };
+    let p = |q: f64| us_as_ms(hist.value_at_quantile(q));
+    print_table(
+        "(c) Lateness (bridge receipt time minus due_at)",
+        &[
+            "enqueued",
+            "received",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "early",
+            "last receipt after last due_at",
+            "server RSS / peak",
+        ],
+        &[row(&[
+            &thousands(expected.len() as f64),
+            &thousands(receipts.len() as f64),
+            &p(0.5),
+            &p(0.9),
+            &p(0.99),
+            &p(0.999),
+            &us_as_ms(hist.max()),
+            &early,
+            &format!("{drain_ms:.1} ms"),
+            &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
+        ])],
+    );
+    print_table(
+        "(c) Exactly once",
+        &[
+            "distinct ids received",
+            "duplicates",
+            "missing",
+            "unknown ids",
+            "distinct idempotency keys",
+            "unparseable dispatches",
+        ],
+        &[row(&[
+            &thousands(per_id.len() as f64),
+            &duplicates,
+            &missing,
+            &unexpected,
+            &thousands(keys.len() as f64),
+            &bridge.log.bad.load(Ordering::Relaxed),
+        ])],
+    );
+    print_server_histograms(
+        &metrics,
+        &[
+            (
+                "ringback_dispatch_lateness_seconds (at dispatch start)",
+                "ringback_dispatch_lateness_seconds",
+                "",
+            ),
+            (
+                "ringback_claim_duration_seconds",
+                "ringback_claim_duration_seconds",
+                "",
+            ),
+        ],
+    );
+    let p99_ms = hist.value_at_quantile(0.99) as f64 / 1e3;
+    summary.target(
+        "lateness",
+        &format!(
+            "p99 lateness ({} due in {} s)",
+            thousands(total as f64),
+            WINDOW.as_secs()
+        ),
+        p(0.99),
+        "<= 50 ms",
+        p99_ms <= 50.0,
+    );
+    summary.add(
+        "lateness",
+        "p50 / max lateness",
+        format!("{} / {}", p(0.5), us_as_ms(hist.max())),
+    );
+    summary.add(
+        "lateness",
+        "last receipt after last due_at",
+        format!("{drain_ms:.1} ms"),
+    );
+    summary.target(
+        "lateness",
+        "exactly once (duplicates / missing)",
+        format!("{duplicates} / {missing}"),
+        "0 / 0",
+        duplicates == 0 && missing == 0 && rep.failed == 0 && rep.errors == 0,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario (d): one million pending
+// ---------------------------------------------------------------------------------------------
+
+async fn timed_get(http: &reqwest::Client, url: &str, auth: &str) -> (Duration, String) {
+    let t = Instant::now();
+    let resp = http
+        .get(url)
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("GET");
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    assert!(status.is_success(), "GET {url}: {status} {body}");
+    (t.elapsed(), body)
+}
+
+async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
+    const CLIENTS: usize = 4;
+    let total = settings.count(1_000_000);
+    println!(
+        "\n# (d) {} pending callbacks: ingest, restart, start-up time and memory",
+        thousands(total as f64)
+    );
+    let http = client();
+    let mut dep = Deployment::create(None, settings);
+    dep.start(&http).await;
+    // Generated in chunks so the client never holds a million bodies at once.
+    let mut created = 0;
+    let mut failed = 0;
+    let mut elapsed = Duration::ZERO;
+    let chunk = 100_000;
+    let mut n = 0;
+    while n < total {
+        let upto = (n + chunk).min(total);
+        let bodies = far_future_bodies(n, upto - n);
+        let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, false).await;
+        created += rep.created;
+        failed += rep.failed + rep.errors;
+        elapsed += rep.elapsed;
+        if let Some(e) = &rep.first_error {
+            println!("first error: {e}");
+        }
+        n = upto;
+    }
+    let ingest_mem = dep.memory();
+    let stop = dep.stop();
+    let db_size = dep.db_size();
+    print_table(
+        "(d) Ingest",
+        &[
+            "created",
+            "failed",
+            "ingest time",
+            "callbacks/s",
+            "server RSS / peak after ingest",
+            "graceful stop",
+            "db size",
+        ],
+        &[row(&[
+            &thousands(created as f64),
+            &failed,
+            &ms(elapsed),
+            &thousands(created as f64 / elapsed.as_secs_f64()),
+            &format!("{} / {}", mb(ingest_mem.rss_kb), mb(ingest_mem.hwm_kb)),
+            &ms(stop),
+            &mb(db_size / 1024),
+        ])],
+    );
+
+    // Restart on the full database.
+    let startup = dep.start(&http).await;
+    let after_start = dep.memory();
+    let auth = format!("Bearer {}", dep.api_key);
+    let mut reads = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 1..=5 {
+        let mut url = format!("{}/v1/callbacks?limit=50", dep.base());
+        if let Some(c) = &cursor {
+            url.push_str("&cursor=");
+            url.push_str(c);
+        }
+        let (took, body) = timed_get(&http, &url, &auth).await;
+        #[derive(Deserialize)]
+        struct Page {
+            next_cursor: Option<String>,
+        }
+        cursor = serde_json::from_str::<Page>(&body)
+            .ok()
+            .and_then(|p| p.next_cursor);
+        reads.push((format!("GET /v1/callbacks?limit=50 (page {page})"), took));
+    }
+    let (took, _) = timed_get(
+        &http,
+        &format!("{}/v1/callbacks?limit=50&status=scheduled", dep.base()),
+        &auth,
+    )
+    .await;
+    reads.push((
+        "GET /v1/callbacks?limit=50&status=scheduled".to_owned(),
+        took,
+    ));
+    let (took, _) = timed_get(&http, &format!("{}/metrics", dep.base()), &auth).await;
+    reads.push(("GET /metrics".to_owned(), took));
+    let after_reads = dep.memory();
+
+    // And once more after a crash (SIGKILL: no clean close of the database).
+    dep.crash();
+    let startup_after_crash = dep.start(&http).await;
+    let after_crash = dep.memory();
+    let (first_read, _) = timed_get(
+        &http,
+        &format!("{}/v1/callbacks?limit=50", dep.base()),
+        &auth,
+    )
+    .await;
+
+    print_table(
+        "(d) Restart with the pending callbacks",
+        &["step", "time", "server RSS", "server peak RSS (VmHWM)"],
+        &[
+            row(&[
+                &"start-up after SIGTERM (spawn to /readyz 200)",
+                &ms(startup),
+                &mb(after_start.rss_kb),
+                &mb(after_start.hwm_kb),
+            ]),
+            row(&[
+                &"after the API reads below",
+                &"",
+                &mb(after_reads.rss_kb),
+                &mb(after_reads.hwm_kb),
+            ]),
+            row(&[
+                &"start-up after SIGKILL (spawn to /readyz 200)",
+                &ms(startup_after_crash),
+                &mb(after_crash.rss_kb),
+                &mb(after_crash.hwm_kb),
+            ]),
+        ],
+    );
+    reads.push((
+        "GET /v1/callbacks?limit=50 (after the crash restart)".to_owned(),
+        first_read,
+    ));
+    print_table(
+        "(d) API reads on the restarted server",
+        &["request", "time"],
+        &reads
+            .iter()
+            .map(|(what, took)| row(&[what, &ms(*took)]))
+            .collect::<Vec<_>>(),
+    );
+    summary.add(
+        "pending",
+        "batch ingest of the pending set",
+        format!("{}/s", thousands(created as f64 / elapsed.as_secs_f64())),
+    );
+    summary.target(
+        "pending",
+        &format!("start-up with {} pending", thousands(total as f64)),
+        ms(startup),
+        "<= 2 s",
+        startup <= Duration::from_secs(2),
+    );
+    summary.add("pending", "start-up after SIGKILL", ms(startup_after_crash));
+    let peak = after_reads.hwm_kb.max(after_start.hwm_kb);
+    summary.target(
+        "pending",
+        "peak RSS after start-up and reads",
+        mb(peak),
+        "<= 300 MB",
+        peak <= 300 * 1024,
+    );
+    summary.add(
+        "pending",
+        "peak RSS of the server during ingest",
+        mb(ingest_mem.hwm_kb),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let settings = Settings::from_env();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    println!("Ringback end-to-end benchmark");
+    println!("server binary: {SERVER_BIN}");
+    println!(
+        "scale: {} (RINGBACK_BENCH_SCALE); scenarios: {} (RINGBACK_BENCH_ONLY); \
+         extra server flags: {:?}; cores: {}",
+        settings.scale,
+        settings.only.as_ref().map_or_else(
+            || "all".to_owned(),
+            |o| {
+                let mut v: Vec<_> = o.iter().cloned().collect();
+                v.sort();
+                v.join(",")
+            }
+        ),
+        settings.server_args,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    let mut summary = Summary::default();
+    runtime.block_on(async {
+        if settings.runs("single") {
+            scenario_single(&settings, &mut summary).await;
+        }
+        if settings.runs("batch") {
+            scenario_batch(&settings, &mut summary).await;
+        }
+        if settings.runs("lateness") {
+            scenario_lateness(&settings, &mut summary).await;
+        }
+        if settings.runs("pending") {
+            scenario_pending(&settings, &mut summary).await;
+        }
+    });
+    summary.print();
+}
