@@ -3,7 +3,10 @@
 use jiff::Timestamp;
 
 use crate::{
-    domain::{Account, AccountId, ApiKey, ApiKeySecret, ErrorCode, FieldError, ids::ApiKeyId},
+    domain::{
+        Account, AccountId, ApiKey, ApiKeySecret, ErrorCode, FieldError, SigningSecret,
+        ids::ApiKeyId,
+    },
     store::{Store, StoreError},
 };
 
@@ -35,6 +38,7 @@ pub async fn create_account(
         id: AccountId::generate(),
         name: name.to_owned(),
         created_at: now,
+        signing_secret: SigningSecret::generate(),
     };
     let secret = ApiKeySecret::generate();
     let key = ApiKey {

@@ -15,6 +15,7 @@ use crate::{
     scheduler::{Scheduler, SchedulerConfig},
     store::{self, Store, StoreError},
     telemetry,
+    webhooks::worker::{WebhookConfig, WebhookWorker},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     router: axum::Router,
     scheduler: Scheduler,
+    webhooks: WebhookWorker,
     shutdown: CancellationToken,
 }
 
@@ -67,6 +69,7 @@ impl Application {
                 min_lead_seconds: config.min_lead_seconds,
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
+                allow_private_webhooks: config.allow_private_webhooks,
             }),
             keys: Arc::default(),
             prometheus: telemetry::prometheus(),
@@ -80,6 +83,18 @@ impl Application {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new()));
+        let webhooks = WebhookWorker::new(
+            store.clone(),
+            clock.clone(),
+            WebhookConfig {
+                owner: owner.clone(),
+                allow_private: config.allow_private_webhooks,
+                timeout: Duration::from_millis(config.webhook_timeout_ms.max(1)),
+                max_in_flight: config.webhook_concurrency.max(1),
+                lease: Duration::from_secs(60),
+                max_idle: Duration::from_secs(2),
+            },
+        );
         let scheduler = Scheduler::new(
             store.clone(),
             bridge,
@@ -98,6 +113,7 @@ impl Application {
             store,
             router: api::router(state),
             scheduler,
+            webhooks,
             shutdown: CancellationToken::new(),
         })
     }
@@ -124,16 +140,21 @@ impl Application {
             listener,
             router,
             scheduler,
+            webhooks,
             shutdown,
             ..
         } = self;
         let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
+        let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
         let server = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let result = server.await;
         shutdown.cancel();
         if let Err(e) = scheduler_task.await {
             tracing::error!(error = %e, "scheduler task failed");
+        }
+        if let Err(e) = webhooks_task.await {
+            tracing::error!(error = %e, "webhook task failed");
         }
         result.map_err(AppError::from)
     }

@@ -56,6 +56,19 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
 
+    /// Allow webhook URLs that point at loopback, private or link-local addresses. Off by
+    /// default: such URLs are refused with `webhook_url_not_allowed`.
+    #[arg(long, env = "RINGBACK_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+
+    /// Timeout of one webhook delivery, in milliseconds.
+    #[arg(long, env = "RINGBACK_WEBHOOK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Most webhook deliveries in flight at once.
+    #[arg(long, env = "RINGBACK_WEBHOOK_CONCURRENCY", default_value_t = 256)]
+    pub webhook_concurrency: usize,
+
     /// Name of this node in claims and logs. Defaults to a random one per process.
     #[arg(long, env = "RINGBACK_NODE_ID")]
     pub node_id: Option<String>,
@@ -90,6 +103,9 @@ impl ServeConfig {
             drain_seconds: 10,
             max_body_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            allow_private_webhooks: false,
+            webhook_timeout_ms: 5_000,
+            webhook_concurrency: 256,
             node_id: None,
         }
     }

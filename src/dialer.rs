@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
-use crate::{domain::Callback, store::Claimed};
+use crate::{
+    domain::{Callback, SigningSecret},
+    store::Claimed,
+};
 
 /// What the bridge answered.
 #[derive(Debug, Clone)]
@@ -102,7 +105,13 @@ impl DialerBridge {
     }
 
     /// Sends one dispatch and classifies the answer. Never panics, never retries by itself.
-    pub async fn dispatch(&self, claimed: &Claimed) -> BridgeAnswer {
+    /// With the account's signing secret, the request carries Standard Webhooks headers
+    /// (`webhook-id` is the idempotency key).
+    pub async fn dispatch(
+        &self,
+        claimed: &Claimed,
+        secret: Option<&SigningSecret>,
+    ) -> BridgeAnswer {
         let Some(url) = &self.url else {
             return BridgeAnswer::Unreachable {
                 reason: "no dialer bridge is configured (--dialer-url)".to_owned(),
@@ -110,13 +119,28 @@ impl DialerBridge {
         };
         let cb = &claimed.callback;
         let payload = self.payload(cb, claimed.resend);
-        let result = self
+        let body = match serde_json::to_vec(&payload) {
+            Ok(body) => body,
+            Err(_) => {
+                return BridgeAnswer::Unreachable {
+                    reason: "could not encode the dispatch".to_owned(),
+                };
+            }
+        };
+        let key = cb.idempotency_key();
+        let mut request = self
             .client
             .post(url.clone())
-            .header("Idempotency-Key", cb.idempotency_key())
-            .json(&payload)
-            .send()
-            .await;
+            .header("Idempotency-Key", &key)
+            .header("content-type", "application/json");
+        if let Some(secret) = secret {
+            let timestamp = jiff::Timestamp::now().as_second();
+            request = request
+                .header("webhook-id", &key)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", secret.sign(&key, timestamp, &body));
+        }
+        let result = request.body(body).send().await;
         match result {
             Ok(resp) if resp.status().is_success() => BridgeAnswer::Accepted {
                 status: resp.status().as_u16(),

@@ -18,6 +18,8 @@ pub mod names {
     pub const LEASE_TAKEOVERS: &str = "ringback_lease_takeovers_total";
     pub const EXPIRED: &str = "ringback_callbacks_expired_total";
     pub const CLAIM_SECONDS: &str = "ringback_claim_duration_seconds";
+    pub const WEBHOOK_DELIVERIES: &str = "ringback_webhook_deliveries_total";
+    pub const WEBHOOK_LATENCY: &str = "ringback_webhook_latency_seconds";
     pub const HTTP_REQUESTS: &str = "ringback_http_requests_total";
     pub const HTTP_DURATION: &str = "ringback_http_request_duration_seconds";
 }

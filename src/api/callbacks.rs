@@ -15,11 +15,12 @@ use super::{
     auth::Caller,
     error::ApiError,
     extract::{ApiJson, ApiQuery, RawJson},
+    webhooks::checked_url,
 };
 use crate::{
     domain::{
-        Assignment, Attempt, Callback, CallbackEvent, CallbackId, DialingMode, ErrorCode, Origin,
-        Outcome, PhoneNumber, Status, Zone,
+        Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome, PhoneNumber, Status,
+        Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
         parse_scheduled_at,
     },
@@ -29,84 +30,6 @@ use crate::{
 };
 
 pub const MAX_BATCH: usize = 1_000;
-
-/// A callback as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallbackView {
-    pub id: String,
-    pub account_id: String,
-    pub status: &'static str,
-    pub origin: Origin,
-    pub phone: String,
-    pub contact_name: Option<String>,
-    /// The instant of the call, UTC.
-    pub scheduled_at: String,
-    /// The same instant in the customer's zone, with its offset.
-    pub scheduled_at_local: String,
-    pub timezone: String,
-    pub assignment: Option<Assignment>,
-    pub caller_id: Option<String>,
-    pub dialing_mode: DialingMode,
-    pub notes: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    pub interaction_id: Option<String>,
-    pub reminder_minutes_before: Option<u32>,
-    pub expire_after_minutes: u32,
-    /// After this instant an undialled callback expires.
-    pub expires_at: String,
-    pub max_duration_seconds: u32,
-    pub recording_enabled: bool,
-    pub initial_message: Option<String>,
-    pub webhook_url: Option<String>,
-    /// Number of call attempts made so far.
-    pub attempt_count: u32,
-    /// When the scheduler will next act on it (only while `scheduled`).
-    pub next_attempt_at: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<Vec<Attempt>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<CallbackEvent>>,
-}
-
-impl From<&Callback> for CallbackView {
-    fn from(cb: &Callback) -> Self {
-        Self {
-            id: cb.id.to_string(),
-            account_id: cb.account_id.to_string(),
-            status: cb.status.as_str(),
-            origin: cb.origin,
-            phone: cb.phone.to_string(),
-            contact_name: cb.contact_name.clone(),
-            scheduled_at: cb.scheduled_at.to_string(),
-            scheduled_at_local: cb.timezone.format_local(cb.scheduled_at),
-            timezone: cb.timezone.name().to_owned(),
-            assignment: cb.assignment.clone(),
-            caller_id: cb.caller_id.as_ref().map(ToString::to_string),
-            dialing_mode: cb.dialing_mode,
-            notes: cb.notes.clone(),
-            metadata: cb.metadata.clone(),
-            interaction_id: cb.interaction_id.clone(),
-            reminder_minutes_before: cb.reminder_minutes_before,
-            expire_after_minutes: cb.expire_after_minutes,
-            expires_at: cb.expires_at.to_string(),
-            max_duration_seconds: cb.max_duration_seconds,
-            recording_enabled: cb.recording_enabled,
-            initial_message: cb.initial_message.clone(),
-            webhook_url: cb.webhook_url.clone(),
-            attempt_count: cb.attempt,
-            next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
-            outcome: cb.outcome,
-            created_at: cb.created_at.to_string(),
-            updated_at: cb.updated_at.to_string(),
-            attempts: None,
-            history: None,
-        }
-    }
-}
 
 fn policy(state: &AppState) -> CreatePolicy {
     CreatePolicy {
@@ -168,8 +91,11 @@ pub async fn create(
     }
     let new: NewCallback = super::extract::parse_json(&body)?;
     let now = state.clock.now();
-    let (callback, allow_duplicate) =
+    let (mut callback, allow_duplicate) =
         new.validate(&caller.account_id, Origin::Api, now, policy(&state), "")?;
+    if let Some(url) = &callback.webhook_url {
+        callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
+    }
     let view = CallbackView::from(&callback);
     let body_json = serde_json::to_string(&view).map_err(|e| ApiError::internal(&e))?;
     let idem = idempotency_key.map(|key| IdempotentResponse {
@@ -277,6 +203,18 @@ pub async fn create_batch(
                 new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
                     .map_err(ApiError::from)
             });
+        let parsed = match parsed {
+            Ok((mut callback, allow_duplicate)) => match &callback.webhook_url {
+                Some(url) => checked_url(url, &format!("{prefix}webhook_url"), &state)
+                    .await
+                    .map(|url| {
+                        callback.webhook_url = Some(url);
+                        (callback, allow_duplicate)
+                    }),
+                None => Ok((callback, allow_duplicate)),
+            },
+            Err(e) => Err(e),
+        };
         match parsed {
             Ok((callback, allow_duplicate)) => {
                 item_index.push(index);
@@ -441,12 +379,17 @@ pub async fn get(
             .callback_attempts(&caller.account_id, &id)
             .await?,
     );
-    view.history = Some(
-        state
-            .store
-            .callback_history(&caller.account_id, &id)
-            .await?,
-    );
+    let mut history = state
+        .store
+        .callback_history(&caller.account_id, &id)
+        .await?;
+    for event in &mut history {
+        // The snapshot each event carries (for webhooks) would repeat the callback here.
+        if let Some(data) = event.data.as_object_mut() {
+            data.remove("object");
+        }
+    }
+    view.history = Some(history);
     Ok(Json(view))
 }
 

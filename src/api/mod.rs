@@ -26,6 +26,7 @@ pub mod callbacks;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod webhooks;
 
 use error::ApiError;
 
@@ -35,6 +36,8 @@ pub struct ApiSettings {
     pub min_lead_seconds: u64,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Allow webhook URLs on loopback and private networks (operators only).
+    pub allow_private_webhooks: bool,
 }
 
 #[derive(Clone)]
@@ -57,7 +60,31 @@ pub fn router(state: AppState) -> Router {
             get(callbacks::get).patch(callbacks::patch),
         )
         .route("/callbacks/{id}/cancel", post(callbacks::cancel))
-        .route("/callbacks/{id}/outcome", post(callbacks::outcome));
+        .route("/callbacks/{id}/outcome", post(callbacks::outcome))
+        .route(
+            "/webhook-endpoints",
+            post(webhooks::create_endpoint).get(webhooks::list_endpoints),
+        )
+        .route(
+            "/webhook-endpoints/{id}",
+            get(webhooks::get_endpoint)
+                .patch(webhooks::update_endpoint)
+                .delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/webhook-endpoints/{id}/rotate-secret",
+            post(webhooks::rotate_endpoint_secret),
+        )
+        .route(
+            "/webhook-endpoints/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route("/events", get(webhooks::list_events))
+        .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
+        .route(
+            "/signing-secret/rotate",
+            post(webhooks::rotate_signing_secret),
+        );
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))

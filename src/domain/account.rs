@@ -10,6 +10,8 @@ pub struct Account {
     pub id: AccountId,
     pub name: String,
     pub created_at: jiff::Timestamp,
+    /// Signs dialer bridge requests and deliveries to callbacks' own webhook URLs.
+    pub signing_secret: super::SigningSecret,
 }
 
 /// A stored API key: only the SHA-256 of the secret is kept.

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     LeadTimeTooShort,
     NonexistentLocalTime,
     InvalidUrl,
+    /// A webhook URL that points into the operator's own network.
+    WebhookUrlNotAllowed,
     InvalidQuery,
     TooManyItems,
     DuplicateActiveCallback,
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::LeadTimeTooShort => "lead_time_too_short",
             ErrorCode::NonexistentLocalTime => "nonexistent_local_time",
             ErrorCode::InvalidUrl => "invalid_url",
+            ErrorCode::WebhookUrlNotAllowed => "webhook_url_not_allowed",
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::DuplicateActiveCallback => "duplicate_active_callback",

@@ -50,4 +50,4 @@ macro_rules! prefixed_id {
 prefixed_id!(CallbackId, "cb_");
 prefixed_id!(AccountId, "acc_");
 prefixed_id!(ApiKeyId, "key_");
-prefixed_id!(EventId, "evt_");
+prefixed_id!(WebhookEndpointId, "whe_");

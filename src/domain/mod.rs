@@ -7,7 +7,10 @@ pub mod account;
 pub mod callback;
 pub mod ids;
 pub mod phone;
+pub mod signing;
 pub mod time;
+pub mod view;
+pub mod webhook;
 
 pub use account::{Account, ApiKey, ApiKeySecret};
 pub use callback::{
@@ -16,7 +19,10 @@ pub use callback::{
 };
 pub use ids::{AccountId, CallbackId};
 pub use phone::PhoneNumber;
+pub use signing::SigningSecret;
 pub use time::{Zone, parse_scheduled_at};
+pub use view::CallbackView;
+pub use webhook::{StoredEvent, WebhookEndpoint};
 
 pub use error::{ErrorCode, FieldError};
 

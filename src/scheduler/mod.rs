@@ -9,7 +9,7 @@
 //! bridge are written back in batches by a separate writer task, so thousands of dispatches a
 //! second cost a handful of transactions.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use tokio::sync::{Semaphore, mpsc};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::SharedClock,
     dialer::{BridgeAnswer, DialerBridge},
-    domain::callback::plan_bridge_failure,
+    domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
     store::{DispatchReport, DispatchResult, Store, StoreError},
     telemetry::names,
 };
@@ -54,6 +54,39 @@ pub struct Scheduler {
     in_flight: Arc<Semaphore>,
     reports: mpsc::UnboundedSender<DispatchReport>,
     reports_rx: Option<mpsc::UnboundedReceiver<DispatchReport>>,
+    secrets: Arc<SecretCache>,
+}
+
+/// Accounts' signing secrets, re-read every half minute so a rotation takes effect soon
+/// without a query per dispatch.
+#[derive(Default)]
+struct SecretCache {
+    entries: std::sync::Mutex<HashMap<AccountId, (Option<SigningSecret>, std::time::Instant)>>,
+}
+
+impl SecretCache {
+    const TTL: Duration = Duration::from_secs(30);
+
+    async fn get(&self, store: &Arc<dyn Store>, account: &AccountId) -> Option<SigningSecret> {
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((secret, at)) = entries.get(account)
+                && at.elapsed() < Self::TTL
+            {
+                return secret.clone();
+            }
+        }
+        let secret = match store.signing_secret(account).await {
+            Ok(secret) => secret,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the signing secret failed; sending unsigned");
+                return None;
+            }
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(account.clone(), (secret.clone(), std::time::Instant::now()));
+        secret
+    }
 }
 
 impl Scheduler {
@@ -72,6 +105,7 @@ impl Scheduler {
             config,
             reports,
             reports_rx: Some(reports_rx),
+            secrets: Arc::default(),
         }
     }
 
@@ -117,6 +151,8 @@ impl Scheduler {
             let bridge = self.bridge.clone();
             let clock = self.clock.clone();
             let reports = self.reports.clone();
+            let secrets = self.secrets.clone();
+            let store = self.store.clone();
             tokio::spawn(async move {
                 let cb = &claimed.callback;
                 let lateness = clock.now().duration_since(cb.due_at).as_secs_f64().max(0.0);
@@ -127,7 +163,8 @@ impl Scheduler {
                 if claimed.bridge_requests > 1 {
                     metrics::counter!(names::BRIDGE_RETRIES).increment(1);
                 }
-                let answer = bridge.dispatch(&claimed).await;
+                let secret = secrets.get(&store, &cb.account_id).await;
+                let answer = bridge.dispatch(&claimed, secret.as_ref()).await;
                 let at = clock.now();
                 let (bridge_status, result) = match answer {
                     BridgeAnswer::Accepted { status } => (Some(status), DispatchResult::Accepted),

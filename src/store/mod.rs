@@ -21,8 +21,11 @@ use crate::domain::{
 };
 
 mod sqlite;
+mod sqlite_webhooks;
+pub mod webhooks;
 
 pub use sqlite::SqliteStore;
+pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -192,6 +195,13 @@ impl DueSignal {
         self.sleeping_until_ms.store(i64::MAX, Ordering::Release);
     }
 
+    /// Wakes the sleeper whatever it planned (new work of any time).
+    pub fn notify(&self) {
+        if self.sleeping_until_ms.load(Ordering::Acquire) != i64::MIN {
+            self.notify.notify_one();
+        }
+    }
+
     /// Sleeps until `until`, or until an earlier due time is announced.
     pub async fn sleep_until(&self, until: Timestamp, now: Timestamp) {
         self.sleeping_until_ms
@@ -211,9 +221,12 @@ impl DueSignal {
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;
+
+    /// The signal raised when events are appended to the log (webhooks to fan out).
+    fn event_signal(&self) -> Arc<DueSignal>;
 
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::domain::{
     Account, AccountId, ApiKey, AssigneeKind, Assignment, Attempt, Callback, CallbackEvent,
-    CallbackId, DialingMode, Origin, Outcome, PhoneNumber, Status, Zone,
+    CallbackId, CallbackView, DialingMode, Origin, Outcome, PhoneNumber, Status, Zone,
     callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
     ids::ApiKeyId,
 };
@@ -39,9 +39,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 const ROWS_PER_INSERT: usize = 500;
 
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) reader: SqlitePool,
     due: Arc<DueSignal>,
+    pub(super) events: Arc<DueSignal>,
     /// Single creates are committed in groups by one task (see [`commit_inserts`]).
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
@@ -92,34 +93,43 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         let due = Arc::new(DueSignal::default());
+        let events = Arc::new(DueSignal::default());
         let (inserts, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(commit_inserts(writer.clone(), jobs, due.clone()));
+        tokio::spawn(commit_inserts(
+            writer.clone(),
+            jobs,
+            due.clone(),
+            events.clone(),
+        ));
         Ok(Self {
             writer,
             reader,
             due,
+            events,
             inserts,
         })
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
-fn ms(ts: Timestamp) -> i64 {
+pub(super) fn ms(ts: Timestamp) -> i64 {
     ts.as_millisecond()
 }
 
-fn ts(ms: i64) -> Result<Timestamp, StoreError> {
+pub(super) fn ts(ms: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
 }
 
-fn opt_ts(ms: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+pub(super) fn opt_ts(ms: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
     ms.map(ts).transpose()
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
@@ -219,27 +229,52 @@ fn push_callback_values(
         .push_bind(ms(cb.updated_at));
 }
 
-/// An event about a callback, to be appended to the event log.
-struct NewEvent<'a> {
-    account_id: &'a str,
-    resource_id: &'a str,
-    kind: &'static str,
-    at: Timestamp,
-    data: serde_json::Value,
+/// An event about a callback, to be appended to the event log in the transaction that makes
+/// the change it describes.
+pub(super) struct NewEvent {
+    pub(super) account_id: String,
+    pub(super) resource_type: &'static str,
+    pub(super) resource_id: String,
+    pub(super) kind: &'static str,
+    pub(super) at: Timestamp,
+    pub(super) data: serde_json::Value,
 }
 
-async fn insert_events(
+impl NewEvent {
+    /// An event carrying the callback as it stands after the change (`data.object`) and the
+    /// details of the change beside it.
+    fn about(cb: &Callback, kind: &'static str, at: Timestamp, details: serde_json::Value) -> Self {
+        let mut data = match details {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        data.insert(
+            "object".to_owned(),
+            serde_json::to_value(CallbackView::from(cb)).unwrap_or_default(),
+        );
+        Self {
+            account_id: cb.account_id.as_str().to_owned(),
+            resource_type: "callback",
+            resource_id: cb.id.as_str().to_owned(),
+            kind,
+            at,
+            data: serde_json::Value::Object(data),
+        }
+    }
+}
+
+pub(super) async fn insert_events(
     conn: &mut SqliteConnection,
-    events: &[NewEvent<'_>],
+    events: &[NewEvent],
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data) ",
         );
         qb.push_values(chunk, |mut b, e| {
-            b.push_bind(e.account_id.to_owned())
-                .push_bind("callback")
-                .push_bind(e.resource_id.to_owned())
+            b.push_bind(e.account_id.as_str())
+                .push_bind(e.resource_type)
+                .push_bind(e.resource_id.as_str())
                 .push_bind(e.kind)
                 .push_bind(ms(e.at))
                 .push_bind(e.data.to_string());
@@ -261,17 +296,7 @@ async fn insert_callback_rows(
     }
     let events: Vec<NewEvent> = rows
         .iter()
-        .map(|cb| NewEvent {
-            account_id: cb.account_id.as_str(),
-            resource_id: cb.id.as_str(),
-            kind: "callback.created",
-            at: cb.created_at,
-            data: serde_json::json!({
-                "status": cb.status.as_str(),
-                "scheduled_at": cb.scheduled_at.to_string(),
-                "origin": cb.origin.as_str(),
-            }),
-        })
+        .map(|cb| NewEvent::about(cb, "callback.created", cb.created_at, serde_json::json!({})))
         .collect();
     insert_events(conn, &events).await
 }
@@ -284,6 +309,7 @@ async fn commit_inserts(
     writer: SqlitePool,
     mut jobs: mpsc::UnboundedReceiver<InsertJob>,
     due: Arc<DueSignal>,
+    events: Arc<DueSignal>,
 ) {
     const MAX_GROUP: usize = 256;
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -306,6 +332,7 @@ async fn commit_inserts(
         match result {
             Ok(outcomes) => {
                 announce_earliest(&due, &requests, &outcomes);
+                events.notify();
                 drop(requests);
                 for (job, outcome) in group.drain(..).zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -481,6 +508,10 @@ impl Store for SqliteStore {
         self.due.clone()
     }
 
+    fn event_signal(&self) -> Arc<DueSignal> {
+        self.events.clone()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
@@ -488,12 +519,15 @@ impl Store for SqliteStore {
 
     async fn create_account(&self, account: &Account, key: &ApiKey) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(account.id.as_str())
-            .bind(&account.name)
-            .bind(ms(account.created_at))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, name, created_at, signing_secret) VALUES (?, ?, ?, ?)",
+        )
+        .bind(account.id.as_str())
+        .bind(&account.name)
+        .bind(ms(account.created_at))
+        .bind(account.signing_secret.expose())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO api_keys (id, account_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)",
         )
@@ -585,6 +619,7 @@ impl Store for SqliteStore {
         let outcomes = insert_group(&mut tx, &requests).await?;
         tx.commit().await?;
         announce_earliest(&self.due, &requests, &outcomes);
+        self.events.notify();
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
@@ -776,20 +811,17 @@ impl Store for SqliteStore {
         .map_err(StoreError::from)?;
         insert_events(
             &mut tx,
-            &[NewEvent {
-                account_id: account.as_str(),
-                resource_id: id.as_str(),
-                kind: "callback.updated",
-                at: now,
-                data: serde_json::json!({
-                    "changed": changed,
-                    "scheduled_at": cb.scheduled_at.to_string(),
-                }),
-            }],
+            &[NewEvent::about(
+                &cb,
+                "callback.updated",
+                now,
+                serde_json::json!({ "changed": changed }),
+            )],
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.due.announce(cb.due_at);
+        self.events.notify();
         Ok(cb)
     }
 
@@ -814,24 +846,26 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
-                insert_events(
-                    &mut tx,
-                    &[NewEvent {
-                        account_id: account.as_str(),
-                        resource_id: id.as_str(),
-                        kind: "callback.canceled",
-                        at: now,
-                        data: serde_json::json!({ "from": "scheduled" }),
-                    }],
-                )
-                .await?;
             }
             other => return Err(ChangeError::InvalidState(other)),
         }
         let cb = fetch_callback(&mut tx, account, id)
             .await?
             .ok_or(ChangeError::NotFound)?;
+        if status == Status::Scheduled {
+            insert_events(
+                &mut tx,
+                &[NewEvent::about(
+                    &cb,
+                    "callback.canceled",
+                    now,
+                    serde_json::json!({ "from": "scheduled" }),
+                )],
+            )
+            .await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
+        self.events.notify();
         Ok(cb)
     }
 
@@ -878,25 +912,25 @@ impl Store for SqliteStore {
             Status::Completed => "callback.completed",
             _ => "callback.failed",
         };
+        let cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
         insert_events(
             &mut tx,
-            &[NewEvent {
-                account_id: account.as_str(),
-                resource_id: id.as_str(),
+            &[NewEvent::about(
+                &cb,
                 kind,
-                at: now,
-                data: serde_json::json!({
+                now,
+                serde_json::json!({
                     "attempt": attempt,
                     "outcome": report.outcome.as_str(),
                     "duration_seconds": report.duration_seconds,
                 }),
-            }],
+            )],
         )
         .await?;
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.events.notify();
         Ok(cb)
     }
 
@@ -962,23 +996,25 @@ impl Store for SqliteStore {
             for id in &to_expire {
                 sep.push_bind(id.as_str());
             }
-            qb.push(") RETURNING account_id, id");
-            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let events: Vec<NewEvent> = rows
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            let rows = qb.build().fetch_all(&mut *tx).await?;
+            let expired = rows
                 .iter()
-                .map(|(account, id)| NewEvent {
-                    account_id: account,
-                    resource_id: id,
-                    kind: "callback.expired",
-                    at: now,
-                    data: serde_json::json!({ "reason": "deadline_passed_before_dispatch" }),
+                .map(callback_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let events: Vec<NewEvent> = expired
+                .iter()
+                .map(|cb| {
+                    NewEvent::about(
+                        cb,
+                        "callback.expired",
+                        now,
+                        serde_json::json!({ "reason": "deadline_passed_before_dispatch" }),
+                    )
                 })
                 .collect();
             insert_events(&mut tx, &events).await?;
-            batch.expired = rows
-                .into_iter()
-                .map(|(_, id)| CallbackId::from_trusted(id))
-                .collect();
+            batch.expired = expired.into_iter().map(|cb| cb.id).collect();
         }
 
         if !to_dispatch.is_empty() {
@@ -1035,18 +1071,17 @@ impl Store for SqliteStore {
             for (id, due_at, resend) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
                 let bridge_requests = requests.get(id.as_str()).copied().unwrap_or(1) as u32;
-                events.push(NewEvent {
-                    account_id: cb.account_id.as_str(),
-                    resource_id: cb.id.as_str(),
-                    kind: "callback.due",
-                    at: now,
-                    data: serde_json::json!({
+                events.push(NewEvent::about(
+                    cb,
+                    "callback.due",
+                    now,
+                    serde_json::json!({
                         "attempt": cb.attempt,
                         "bridge_request": bridge_requests,
                         "resend": resend,
                         "lateness_ms": now_ms - due_at,
                     }),
-                });
+                ));
             }
             insert_events(&mut tx, &events).await?;
             for (id, _, resend) in to_dispatch {
@@ -1061,6 +1096,9 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().await?;
+        if !batch.dispatch.is_empty() || !batch.expired.is_empty() {
+            self.events.notify();
+        }
         Ok(batch)
     }
 
@@ -1076,7 +1114,7 @@ impl Store for SqliteStore {
             .partition(|r| matches!(r.result, DispatchResult::Accepted));
 
         // Accepted dispatches, in bulk: the common case at high rates.
-        let mut started: Vec<(String, String, i64)> = Vec::new();
+        let mut started: Vec<Callback> = Vec::new();
         for chunk in accepted.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "UPDATE callbacks SET send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
@@ -1094,12 +1132,11 @@ impl Store for SqliteStore {
                     .push_bind_unseparated(i64::from(r.attempt))
                     .push_unseparated(")");
             }
-            qb.push(") RETURNING account_id, id, status");
-            let rows: Vec<(String, String, String)> =
-                qb.build_query_as().fetch_all(&mut *tx).await?;
-            for (account, id, status) in rows {
-                if status == "in_progress" {
-                    started.push((account, id, 0));
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let cb = callback_from_row(&row)?;
+                if cb.status == Status::InProgress {
+                    started.push(cb);
                 }
             }
             let mut qb: QueryBuilder<Sqlite> =
@@ -1124,22 +1161,21 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| (r.callback_id.as_str(), *r))
             .collect();
-        for (account, id, _) in &started {
-            let r = at_by_id[id.as_str()];
-            events.push(NewEvent {
-                account_id: account,
-                resource_id: id,
-                kind: "callback.started",
-                at: r.at,
-                data: serde_json::json!({
+        for cb in &started {
+            let r = at_by_id[cb.id.as_str()];
+            events.push(NewEvent::about(
+                cb,
+                "callback.started",
+                r.at,
+                serde_json::json!({
                     "attempt": r.attempt,
                     "bridge_status": r.bridge_status,
                 }),
-            });
+            ));
         }
 
         // Refused or unanswered dispatches: retry later or give up.
-        let mut failed_rows: Vec<(String, &DispatchReport, &'static str)> = Vec::new();
+        let mut failed_rows: Vec<(Callback, &DispatchReport, &'static str)> = Vec::new();
         for r in &failed {
             let DispatchResult::Failed { plan, .. } = &r.result else {
                 continue;
@@ -1151,7 +1187,7 @@ impl Store for SqliteStore {
                         "UPDATE callbacks SET status = 'scheduled', due_at = ?, send_pending = 0, \
                          lease_owner = NULL, lease_expires_at = NULL, version = version + 1, \
                          updated_at = ? WHERE id = ? AND attempt = ? AND status = 'dispatching' \
-                         RETURNING account_id",
+                         RETURNING *",
                         "callback.dispatch_failed",
                     )
                 }
@@ -1159,7 +1195,7 @@ impl Store for SqliteStore {
                     "UPDATE callbacks SET status = 'expired', due_at = ?, attempt_open = 0, \
                      send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
                      version = version + 1, updated_at = ? \
-                     WHERE id = ? AND attempt = ? AND status = 'dispatching' RETURNING account_id",
+                     WHERE id = ? AND attempt = ? AND status = 'dispatching' RETURNING *",
                     "callback.expired",
                 ),
             };
@@ -1167,7 +1203,7 @@ impl Store for SqliteStore {
                 BridgeFailurePlan::RetryAt(at) => ms(*at),
                 BridgeFailurePlan::Expire => ms(r.at),
             };
-            let account: Option<String> = sqlx::query_scalar(sql)
+            let row = sqlx::query(sql)
                 .bind(due)
                 .bind(ms(r.at))
                 .bind(r.callback_id.as_str())
@@ -1182,11 +1218,11 @@ impl Store for SqliteStore {
             .bind(i64::from(r.attempt))
             .execute(&mut *tx)
             .await?;
-            if let Some(account) = account {
-                failed_rows.push((account, r, kind));
+            if let Some(row) = row {
+                failed_rows.push((callback_from_row(&row)?, r, kind));
             }
         }
-        for (account, r, kind) in &failed_rows {
+        for (cb, r, kind) in &failed_rows {
             let DispatchResult::Failed { error, plan } = &r.result else {
                 continue;
             };
@@ -1194,22 +1230,22 @@ impl Store for SqliteStore {
                 BridgeFailurePlan::RetryAt(at) => Some(at.to_string()),
                 BridgeFailurePlan::Expire => None,
             };
-            events.push(NewEvent {
-                account_id: account,
-                resource_id: r.callback_id.as_str(),
+            events.push(NewEvent::about(
+                cb,
                 kind,
-                at: r.at,
-                data: serde_json::json!({
+                r.at,
+                serde_json::json!({
                     "attempt": r.attempt,
                     "bridge_status": r.bridge_status,
                     "error": error,
                     "retry_at": retry_at,
                     "reason": if retry_at.is_none() { Some("bridge_unavailable_until_deadline") } else { None },
                 }),
-            });
+            ));
         }
         insert_events(&mut tx, &events).await?;
         tx.commit().await?;
+        self.events.notify();
         if let Some(at) = earliest_retry {
             self.due.announce(at);
         }

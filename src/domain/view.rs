@@ -1,0 +1,84 @@
+//! The public representation of resources: what API answers, event snapshots and webhooks
+//! show. One shape everywhere, so a webhook receiver and an API client read the same fields.
+
+use serde::Serialize;
+
+use super::{Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome, Status};
+
+/// A callback as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallbackView {
+    pub id: String,
+    pub account_id: String,
+    pub status: &'static str,
+    pub origin: Origin,
+    pub phone: String,
+    pub contact_name: Option<String>,
+    /// The instant of the call, UTC.
+    pub scheduled_at: String,
+    /// The same instant in the customer's zone, with its offset.
+    pub scheduled_at_local: String,
+    pub timezone: String,
+    pub assignment: Option<Assignment>,
+    pub caller_id: Option<String>,
+    pub dialing_mode: DialingMode,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub interaction_id: Option<String>,
+    pub reminder_minutes_before: Option<u32>,
+    pub expire_after_minutes: u32,
+    /// After this instant an undialled callback expires.
+    pub expires_at: String,
+    pub max_duration_seconds: u32,
+    pub recording_enabled: bool,
+    pub initial_message: Option<String>,
+    pub webhook_url: Option<String>,
+    /// Number of call attempts made so far.
+    pub attempt_count: u32,
+    /// When the scheduler will next act on it (only while `scheduled`).
+    pub next_attempt_at: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<Attempt>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<CallbackEvent>>,
+}
+
+impl From<&Callback> for CallbackView {
+    fn from(cb: &Callback) -> Self {
+        Self {
+            id: cb.id.to_string(),
+            account_id: cb.account_id.to_string(),
+            status: cb.status.as_str(),
+            origin: cb.origin,
+            phone: cb.phone.to_string(),
+            contact_name: cb.contact_name.clone(),
+            scheduled_at: cb.scheduled_at.to_string(),
+            scheduled_at_local: cb.timezone.format_local(cb.scheduled_at),
+            timezone: cb.timezone.name().to_owned(),
+            assignment: cb.assignment.clone(),
+            caller_id: cb.caller_id.as_ref().map(ToString::to_string),
+            dialing_mode: cb.dialing_mode,
+            notes: cb.notes.clone(),
+            metadata: cb.metadata.clone(),
+            interaction_id: cb.interaction_id.clone(),
+            reminder_minutes_before: cb.reminder_minutes_before,
+            expire_after_minutes: cb.expire_after_minutes,
+            expires_at: cb.expires_at.to_string(),
+            max_duration_seconds: cb.max_duration_seconds,
+            recording_enabled: cb.recording_enabled,
+            initial_message: cb.initial_message.clone(),
+            webhook_url: cb.webhook_url.clone(),
+            attempt_count: cb.attempt,
+            next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
+            outcome: cb.outcome,
+            created_at: cb.created_at.to_string(),
+            updated_at: cb.updated_at.to_string(),
+            attempts: None,
+            history: None,
+        }
+    }
+}
