@@ -93,6 +93,11 @@ impl Application {
                 max_in_flight: config.webhook_concurrency.max(1),
                 lease: Duration::from_secs(60),
                 max_idle: Duration::from_secs(2),
+                retry_delays: config
+                    .webhook_retry_delays_ms
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
             },
         );
         let scheduler = Scheduler::new(

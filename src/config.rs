@@ -65,6 +65,16 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_WEBHOOK_TIMEOUT_MS", default_value_t = 5_000)]
     pub webhook_timeout_ms: u64,
 
+    /// Delays before each webhook retry, in milliseconds, comma-separated; after the last a
+    /// delivery is failed (and its endpoint disabled). The default spans about a day.
+    #[arg(
+        long,
+        env = "RINGBACK_WEBHOOK_RETRY_DELAYS_MS",
+        value_delimiter = ',',
+        default_value = "5000,30000,120000,600000,3600000,21600000,43200000"
+    )]
+    pub webhook_retry_delays_ms: Vec<u64>,
+
     /// Most webhook deliveries in flight at once.
     #[arg(long, env = "RINGBACK_WEBHOOK_CONCURRENCY", default_value_t = 256)]
     pub webhook_concurrency: usize,
@@ -106,6 +116,10 @@ impl ServeConfig {
             allow_private_webhooks: false,
             webhook_timeout_ms: 5_000,
             webhook_concurrency: 256,
+            webhook_retry_delays_ms: crate::domain::webhook::DEFAULT_RETRY_DELAYS
+                .iter()
+                .map(|d| d.as_millis() as u64)
+                .collect(),
             node_id: None,
         }
     }

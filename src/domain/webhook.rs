@@ -101,7 +101,7 @@ impl StoredEvent {
 }
 
 /// Delays before each retry of a failed delivery: about a day in all, then it is failed.
-pub const RETRY_DELAYS: [Duration; 7] = [
+pub const DEFAULT_RETRY_DELAYS: [Duration; 7] = [
     Duration::from_secs(5),
     Duration::from_secs(30),
     Duration::from_secs(2 * 60),
@@ -118,19 +118,22 @@ pub enum DeliveryPlan {
     GiveUp,
 }
 
-/// Plans the next try after the `attempts`-th failed one. `retry_after` is the receiver's
-/// `Retry-After`, honoured up to the longest delay; `jitter` (0..1) spreads retries by +-10 %.
+/// Plans the next try after the `attempts`-th failed one, following `delays` (one per retry).
+/// `retry_after` is the receiver's `Retry-After`, honoured up to the longest delay; `jitter`
+/// (0..1) spreads retries by +-10 %.
 pub fn plan_delivery_retry(
+    delays: &[Duration],
     now: Timestamp,
     attempts: u32,
     retry_after: Option<Duration>,
     jitter: f64,
 ) -> DeliveryPlan {
-    let Some(base) = RETRY_DELAYS.get(attempts.saturating_sub(1) as usize) else {
+    let Some(base) = delays.get(attempts.saturating_sub(1) as usize) else {
         return DeliveryPlan::GiveUp;
     };
+    let longest = delays.iter().max().copied().unwrap_or(*base);
     let delay = match retry_after {
-        Some(asked) => asked.clamp(Duration::from_secs(1), RETRY_DELAYS[6]),
+        Some(asked) => asked.clamp(Duration::from_secs(1).min(longest), longest),
         None => base.mul_f64(0.9 + 0.2 * jitter.clamp(0.0, 1.0)),
     };
     match now.checked_add(delay) {
@@ -146,18 +149,29 @@ mod tests {
     #[test]
     fn retries_follow_the_schedule_then_give_up() {
         let now: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
-        let DeliveryPlan::RetryAt(at) = plan_delivery_retry(now, 1, None, 0.5) else {
+        let DeliveryPlan::RetryAt(at) =
+            plan_delivery_retry(&DEFAULT_RETRY_DELAYS, now, 1, None, 0.5)
+        else {
             panic!("first failure is retried");
         };
         assert_eq!(at.duration_since(now).as_secs(), 5);
-        let DeliveryPlan::RetryAt(at) = plan_delivery_retry(now, 7, None, 0.5) else {
+        let DeliveryPlan::RetryAt(at) =
+            plan_delivery_retry(&DEFAULT_RETRY_DELAYS, now, 7, None, 0.5)
+        else {
             panic!("seventh failure is retried");
         };
         assert_eq!(at.duration_since(now).as_secs(), 12 * 3600);
-        assert_eq!(plan_delivery_retry(now, 8, None, 0.5), DeliveryPlan::GiveUp);
-        let DeliveryPlan::RetryAt(at) =
-            plan_delivery_retry(now, 1, Some(Duration::from_secs(120)), 0.5)
-        else {
+        assert_eq!(
+            plan_delivery_retry(&DEFAULT_RETRY_DELAYS, now, 8, None, 0.5),
+            DeliveryPlan::GiveUp
+        );
+        let DeliveryPlan::RetryAt(at) = plan_delivery_retry(
+            &DEFAULT_RETRY_DELAYS,
+            now,
+            1,
+            Some(Duration::from_secs(120)),
+            0.5,
+        ) else {
             panic!("retried");
         };
         assert_eq!(at.duration_since(now).as_secs(), 120);

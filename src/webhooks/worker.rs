@@ -23,6 +23,8 @@ pub struct WebhookConfig {
     pub max_in_flight: usize,
     pub lease: Duration,
     pub max_idle: Duration,
+    /// Delay before each retry; after the last one a delivery is failed.
+    pub retry_delays: Arc<[Duration]>,
 }
 
 /// What one step did.
@@ -96,8 +98,9 @@ impl WebhookWorker {
             let clock = self.clock.clone();
             let reports = self.reports.clone();
             let allow_private = self.config.allow_private;
+            let delays = self.config.retry_delays.clone();
             tokio::spawn(async move {
-                let report = deliver(&client, &clock, &delivery, allow_private).await;
+                let report = deliver(&client, &clock, &delivery, allow_private, &delays).await;
                 let _ = reports.send(report);
                 drop(permit);
             });
@@ -167,6 +170,7 @@ async fn deliver(
     clock: &SharedClock,
     delivery: &ClaimedDelivery,
     allow_private: bool,
+    delays: &[Duration],
 ) -> DeliveryReport {
     let attempt = delivery.attempts + 1;
     let started = clock.now();
@@ -211,7 +215,7 @@ async fn deliver(
     let outcome = match status_code {
         Some(code) if (200..300).contains(&code) => DeliveryOutcome::Delivered,
         Some(410) => DeliveryOutcome::Gone,
-        _ => match plan_delivery_retry(at, attempt, retry_after, rand::random::<f64>()) {
+        _ => match plan_delivery_retry(delays, at, attempt, retry_after, rand::random::<f64>()) {
             DeliveryPlan::RetryAt(next) => DeliveryOutcome::RetryAt(next),
             DeliveryPlan::GiveUp => DeliveryOutcome::GaveUp,
         },
