@@ -91,7 +91,7 @@ impl Application {
                 allow_private: config.allow_private_webhooks,
                 timeout: Duration::from_millis(config.webhook_timeout_ms.max(1)),
                 max_in_flight: config.webhook_concurrency.max(1),
-                lease: Duration::from_secs(60),
+                lease: config.lease(),
                 max_idle: Duration::from_secs(2),
                 retry_delays: config
                     .webhook_retry_delays_ms

@@ -28,7 +28,8 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_PUBLIC_URL")]
     pub public_url: Option<Url>,
 
-    /// How long a scheduler's claim on a callback lasts before another may take it over.
+    /// How long a claim on a callback dispatch or a webhook delivery lasts before another
+    /// scheduler (or this one after a crash) may take it over, in seconds.
     #[arg(long, env = "RINGBACK_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u64,
 
