@@ -268,6 +268,92 @@ fn memory(pid: u32) -> Memory {
     }
 }
 
+/// CPU time, in clock ticks (USER_HZ, 100 a second on Linux).
+#[derive(Debug, Clone, Copy)]
+struct CpuSnapshot {
+    at: Instant,
+    /// All processes: user + nice + system + irq + softirq, every core.
+    machine: u64,
+    server: u64,
+    bench: u64,
+}
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3: state.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(11) + get(12)
+}
+
+fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let machine = stat
+        .lines()
+        .next()
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal ...
+            [0, 1, 2, 5, 6]
+                .iter()
+                .map(|&i| v.get(i).copied().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    CpuSnapshot {
+        at: Instant::now(),
+        machine,
+        server: server_pid.map_or(0, |p| process_ticks(&p.to_string())),
+        bench: process_ticks("self"),
+    }
+}
+
+/// Cores kept busy between two snapshots: by the server, by this benchmark, by anything else.
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    server: f64,
+    bench: f64,
+    other: f64,
+}
+
+impl CpuUse {
+    fn between(a: CpuSnapshot, b: CpuSnapshot) -> Self {
+        let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
+        let cores = |t: u64| t as f64 / TICKS_PER_SECOND / secs;
+        let server = cores(b.server.saturating_sub(a.server));
+        let bench = cores(b.bench.saturating_sub(a.bench));
+        let machine = cores(b.machine.saturating_sub(a.machine));
+        Self {
+            server,
+            bench,
+            other: (machine - server - bench).max(0.0),
+        }
+    }
+}
+
+impl std::fmt::Display for CpuUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} / {:.2} / {:.2}",
+            self.server, self.bench, self.other
+        )
+    }
+}
+
 /// A `ringback serve` process; killed when dropped.
 struct Server {
     child: Child,
@@ -388,6 +474,10 @@ impl Deployment {
 
     fn memory(&self) -> Memory {
         memory(self.server().child.id())
+    }
+
+    fn cpu(&self) -> CpuSnapshot {
+        cpu_snapshot(self.server.as_ref().map(|s| s.child.id()))
     }
 
     /// SIGTERM, then waits for the process to exit. Returns how long it took.
@@ -853,6 +943,7 @@ async fn scenario_single(settings: &Settings, summary: &mut Summary) {
         let _ = c.get(format!("{}/healthz", dep.base())).send().await;
         clients.push(c);
     }
+    let cpu0 = dep.cpu();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -908,6 +999,7 @@ async fn scenario_single(settings: &Settings, summary: &mut Summary) {
         }
     }
     let elapsed = started.elapsed();
+    let cpu = CpuUse::between(cpu0, dep.cpu());
     let rate = ok as f64 / elapsed.as_secs_f64();
     let mem = dep.memory();
     let metrics = scrape(&http, dep.base()).await;
@@ -923,6 +1015,7 @@ async fn scenario_single(settings: &Settings, summary: &mut Summary) {
             "p99",
             "max",
             "server RSS / peak",
+            "CPU cores server / bench / other",
         ],
         &[row(&[
             &thousands(ok as f64),
@@ -934,6 +1027,7 @@ async fn scenario_single(settings: &Settings, summary: &mut Summary) {
             &us_as_ms(hist.value_at_quantile(0.99)),
             &us_as_ms(hist.max()),
             &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
+            &cpu,
         ])],
     );
     if let Some(e) = first_error {
@@ -963,6 +1057,11 @@ async fn scenario_single(settings: &Settings, summary: &mut Summary) {
             us_as_ms(hist.value_at_quantile(0.99))
         ),
     );
+    summary.add(
+        "single",
+        "CPU cores server / bench / other",
+        cpu.to_string(),
+    );
     if failed > 0 {
         summary.add("single", "failed requests", failed.to_string());
     }
@@ -985,7 +1084,9 @@ async fn scenario_batch(settings: &Settings, summary: &mut Summary) {
     let before = dep.memory();
     // Bodies are built before the clock starts: the client should not compete for the CPU.
     let bodies = far_future_bodies(0, total);
+    let cpu0 = dep.cpu();
     let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, false).await;
+    let cpu = CpuUse::between(cpu0, dep.cpu());
     let rate = rep.created as f64 / rep.elapsed.as_secs_f64();
     let mem = dep.memory();
     let metrics = scrape(&http, dep.base()).await;
@@ -1004,6 +1105,7 @@ async fn scenario_batch(settings: &Settings, summary: &mut Summary) {
             "RSS before",
             "RSS after / peak",
             "db size",
+            "CPU cores server / bench / other",
         ],
         &[row(&[
             &thousands(rep.created as f64),
@@ -1017,6 +1119,7 @@ async fn scenario_batch(settings: &Settings, summary: &mut Summary) {
             &mb(before.rss_kb),
             &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
             &mb(dep.db_size() / 1024),
+            &cpu,
         ])],
     );
     if let Some(e) = &rep.first_error {
@@ -1042,6 +1145,7 @@ async fn scenario_batch(settings: &Settings, summary: &mut Summary) {
         "server RSS after ingest (peak)",
         format!("{} ({})", mb(mem.rss_kb), mb(mem.hwm_kb)),
     );
+    summary.add("batch", "CPU cores server / bench / other", cpu.to_string());
     if rep.failed + rep.errors > 0 {
         summary.add(
             "batch",
@@ -1087,6 +1191,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
     }
     let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, true).await;
     let enqueued_at = Timestamp::now();
+    let cpu0 = dep.cpu();
     let slack = window_start.duration_since(enqueued_at);
     println!(
         "enqueued {} (failed {}, request errors {}) in {}; window opens {:.2} s later",
@@ -1111,6 +1216,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let cpu = CpuUse::between(cpu0, dep.cpu());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let metrics = scrape(&http, dep.base()).await;
     let mem = dep.memory();
@@ -1154,6 +1260,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
             "early",
             "last receipt after last due_at",
             "server RSS / peak",
+            "CPU cores server / bench / other",
         ],
         &[row(&[
             &thousands(expected.len() as f64),
@@ -1166,6 +1273,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
             &early,
             &format!("{drain_ms:.1} ms"),
             &format!("{} / {}", mb(mem.rss_kb), mb(mem.hwm_kb)),
+            &cpu,
         ])],
     );
     print_table(
@@ -1224,6 +1332,11 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
         "last receipt after last due_at",
         format!("{drain_ms:.1} ms"),
     );
+    summary.add(
+        "lateness",
+        "CPU cores server / bench / other (window + drain)",
+        cpu.to_string(),
+    );
     summary.target(
         "lateness",
         "exactly once (duplicates / missing)",
@@ -1267,6 +1380,7 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
     let mut elapsed = Duration::ZERO;
     let chunk = 100_000;
     let mut n = 0;
+    let cpu0 = dep.cpu();
     while n < total {
         let upto = (n + chunk).min(total);
         let bodies = far_future_bodies(n, upto - n);
@@ -1280,6 +1394,7 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
         n = upto;
     }
     let ingest_mem = dep.memory();
+    let cpu = CpuUse::between(cpu0, dep.cpu());
     let stop = dep.stop();
     let db_size = dep.db_size();
     print_table(
@@ -1292,6 +1407,7 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
             "server RSS / peak after ingest",
             "graceful stop",
             "db size",
+            "CPU cores server / bench / other",
         ],
         &[row(&[
             &thousands(created as f64),
@@ -1301,6 +1417,7 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
             &format!("{} / {}", mb(ingest_mem.rss_kb), mb(ingest_mem.hwm_kb)),
             &ms(stop),
             &mb(db_size / 1024),
+            &cpu,
         ])],
     );
 
@@ -1389,8 +1506,11 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
     );
     summary.add(
         "pending",
-        "batch ingest of the pending set",
-        format!("{}/s", thousands(created as f64 / elapsed.as_secs_f64())),
+        "batch ingest of the pending set (CPU server / bench / other)",
+        format!(
+            "{}/s ({cpu})",
+            thousands(created as f64 / elapsed.as_secs_f64())
+        ),
     );
     summary.target(
         "pending",
