@@ -4,8 +4,8 @@ use jiff::Timestamp;
 
 use crate::{
     domain::{
-        Account, AccountId, ApiKey, ApiKeySecret, ErrorCode, FieldError, SigningSecret,
-        ids::ApiKeyId,
+        Account, AccountId, Actor, ApiKey, ApiKeySecret, ErrorCode, FieldError, Scope,
+        SigningSecret, ids::ApiKeyId,
     },
     store::{Store, StoreError},
 };
@@ -46,9 +46,82 @@ pub async fn create_account(
         account_id: account.id.clone(),
         name: "default".to_owned(),
         hash: secret.hash(),
+        prefix: secret.prefix(),
+        scopes: vec![Scope::Admin],
         created_at: now,
         revoked_at: None,
     };
     store.create_account(&account, &key).await?;
     Ok((account, secret))
+}
+
+/// Parses scope names (accepting the `schedule-callbacks:write` alias).
+pub fn parse_scopes(names: &[String]) -> Result<Vec<Scope>, FieldError> {
+    if names.is_empty() {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "scopes",
+            "give at least one scope",
+        ));
+    }
+    let mut scopes = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let scope = Scope::parse(name).ok_or_else(|| {
+            FieldError::new(
+                ErrorCode::InvalidField,
+                format!("scopes[{i}]"),
+                format!(
+                    "unknown scope {name:?}; known: {}",
+                    Scope::ALL.map(Scope::as_str).join(", ")
+                ),
+            )
+        })?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
+}
+
+/// A new key for an account, with its secret.
+pub fn new_key(
+    account: &AccountId,
+    name: &str,
+    scopes: Vec<Scope>,
+    now: Timestamp,
+) -> Result<(ApiKey, ApiKeySecret), FieldError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    let secret = ApiKeySecret::generate();
+    let key = ApiKey {
+        id: ApiKeyId::generate(),
+        account_id: account.clone(),
+        name: name.to_owned(),
+        hash: secret.hash(),
+        prefix: secret.prefix(),
+        scopes,
+        created_at: now,
+        revoked_at: None,
+    };
+    Ok((key, secret))
+}
+
+/// Creates a key for an account from the command line.
+pub async fn create_key(
+    store: &dyn Store,
+    account: &AccountId,
+    name: &str,
+    scopes: &[String],
+    now: Timestamp,
+) -> Result<(ApiKey, ApiKeySecret), AdminError> {
+    let scopes = parse_scopes(scopes)?;
+    let (key, secret) = new_key(account, name, scopes, now)?;
+    store.insert_api_key(&key, &Actor::Cli).await?;
+    Ok((key, secret))
 }

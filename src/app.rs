@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::{
-    api::{self, ApiSettings, AppState},
+    api::{self, ApiSettings, AppState, auth::Authenticator},
     clock::{self, SharedClock},
     config::ServeConfig,
     dialer::DialerBridge,
@@ -71,7 +71,10 @@ impl Application {
                 request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
                 allow_private_webhooks: config.allow_private_webhooks,
             }),
-            keys: Arc::default(),
+            auth: Arc::new(Authenticator::new(
+                config.rate_limit_per_second,
+                config.rate_limit_burst,
+            )),
             prometheus: telemetry::prometheus(),
         };
         let bridge = DialerBridge::new(

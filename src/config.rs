@@ -80,6 +80,14 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_WEBHOOK_CONCURRENCY", default_value_t = 256)]
     pub webhook_concurrency: usize,
 
+    /// Requests per second allowed to one API key or JWT subject (0: no limit).
+    #[arg(long, env = "RINGBACK_RATE_LIMIT_PER_SECOND", default_value_t = 50)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests one key may send in a burst above its rate.
+    #[arg(long, env = "RINGBACK_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+
     /// Name of this node in claims and logs. Defaults to a random one per process.
     #[arg(long, env = "RINGBACK_NODE_ID")]
     pub node_id: Option<String>,
@@ -117,6 +125,8 @@ impl ServeConfig {
             allow_private_webhooks: false,
             webhook_timeout_ms: 5_000,
             webhook_concurrency: 256,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
             webhook_retry_delays_ms: crate::domain::webhook::DEFAULT_RETRY_DELAYS
                 .iter()
                 .map(|d| d.as_millis() as u64)

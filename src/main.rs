@@ -6,6 +6,7 @@ use ringback::{
     admin,
     app::Application,
     config::{DatabaseConfig, ServeConfig},
+    domain::{AccountId, Actor, ids::ApiKeyId},
     store, telemetry,
 };
 
@@ -32,6 +33,51 @@ enum Command {
     Accounts {
         #[command(subcommand)]
         command: AccountsCommand,
+    },
+    /// Manage an account's API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (shown only this once).
+    Create {
+        /// The account the key belongs to (acc_...).
+        #[arg(long)]
+        account: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated scopes: callbacks:read, callbacks:write, campaigns:read,
+        /// campaigns:write, agents:read, agents:write, webhooks:write, admin.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        scopes: Vec<String>,
+        /// Print exactly {"key_id": "...", "api_key": "..."}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// List an account's keys (never their secrets).
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Revoke a key; it stops working at once.
+    Revoke {
+        /// The key id (key_...).
+        key_id: String,
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
     },
 }
 
@@ -65,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(database = %store::redact_url(&db.database_url), "schema is up to date");
             Ok(())
         }
+        Command::Keys { command } => keys(command).await,
         Command::Accounts {
             command:
                 AccountsCommand::Create {
@@ -93,6 +140,98 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    let parse_account = |raw: &str| {
+        AccountId::parse(raw).with_context(|| format!("{raw:?} is not an account id (acc_...)"))
+    };
+    match command {
+        KeysCommand::Create {
+            account,
+            name,
+            scopes,
+            json,
+            database,
+        } => {
+            let account = parse_account(&account)?;
+            let store = store::open(&database.database_url).await?;
+            let (key, secret) = admin::create_key(
+                store.as_ref(),
+                &account,
+                &name,
+                &scopes,
+                jiff::Timestamp::now(),
+            )
+            .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "key_id": key.id.as_str(), "api_key": secret.expose() })
+                );
+            } else {
+                println!("key_id:  {}", key.id);
+                println!("api_key: {}", secret.expose());
+                println!(
+                    "Keep the key now: it is stored only as a hash and cannot be shown again."
+                );
+            }
+        }
+        KeysCommand::List {
+            account,
+            json,
+            database,
+        } => {
+            let account = parse_account(&account)?;
+            let store = store::open(&database.database_url).await?;
+            let keys = store.list_api_keys(&account).await?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "key_id": k.id.as_str(), "name": k.name, "prefix": k.prefix,
+                            "scopes": k.scopes, "created_at": k.created_at.to_string(),
+                            "revoked_at": k.revoked_at.map(|t| t.to_string()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for k in keys {
+                    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+                    let state = match k.revoked_at {
+                        Some(at) => format!("revoked {at}"),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}  {}...  {:<12} {}  [{}]",
+                        k.id,
+                        k.prefix,
+                        k.name,
+                        state,
+                        scopes.join(",")
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke {
+            key_id,
+            account,
+            database,
+        } => {
+            let account = parse_account(&account)?;
+            let id = ApiKeyId::parse(&key_id)
+                .with_context(|| format!("{key_id:?} is not a key id (key_...)"))?;
+            let store = store::open(&database.database_url).await?;
+            store
+                .revoke_api_key(&account, &id, jiff::Timestamp::now(), &Actor::Cli)
+                .await?
+                .with_context(|| format!("account {account} has no key {key_id}"))?;
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

@@ -1,44 +1,82 @@
-//! Who is calling: `Authorization: Bearer <api key>`, resolved to an account.
+//! Who is calling and what they may do.
 //!
-//! Key lookups are cached for a few seconds so authentication costs a hash and a map lookup,
-//! not a query, on the hot path.
+//! A request carries an API key or a JWT, in `Authorization: Bearer <token>` or in the `auth`
+//! header (the Kore.ai style). API keys are looked up by hash; a JWT is verified with the key
+//! its account registered, with the account's one algorithm, `exp` required and `nbf`/`iat`
+//! honoured, and its account and scopes come from its claims. Lookups are cached for a few
+//! seconds (revocation through this server clears its cache at once), so authentication costs a
+//! hash and a map lookup, not a query, on the hot path. Each caller is then rate limited.
 
 use std::{
     collections::HashMap,
+    num::NonZeroU32,
     sync::RwLock,
     time::{Duration, Instant},
 };
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, StatusCode, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
 
 use super::{AppState, error::ApiError};
-use crate::domain::{AccountId, account::hash_api_key, ids::ApiKeyId};
+use crate::domain::{
+    AccountId, Actor, ErrorCode, JwtAlgorithm, JwtKey, Principal, Scope, account::hash_api_key,
+};
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub account_id: AccountId,
-    pub key_id: ApiKeyId,
+pub type Caller = Principal;
+
+/// Fails with 403 naming the scope when the caller lacks it.
+pub fn require(caller: &Caller, scope: Scope) -> Result<(), ApiError> {
+    if caller.has(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!("this needs the {scope} scope"),
+        )
+        .with("required_scope", scope.as_str()))
+    }
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const JWT_LEEWAY_SECONDS: u64 = 30;
 
-#[derive(Default)]
-pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Option<Caller>, Instant)>>,
+/// A small map with time-limited entries.
+struct TtlCache<V> {
+    entries: RwLock<HashMap<String, (V, Instant)>>,
 }
 
-impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Option<Caller>> {
+impl<V: Clone> Default for TtlCache<V> {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> TtlCache<V> {
+    fn get(&self, key: &str) -> Option<V> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(hash)
+            .get(key)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(caller, _)| caller.clone())
+            .map(|(v, _)| v.clone())
     }
 
-    fn put(&self, hash: String, caller: Option<Caller>) {
+    fn put(&self, key: String, value: V) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_MAX {
             entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
@@ -46,52 +84,253 @@ impl KeyCache {
                 entries.clear();
             }
         }
-        entries.insert(hash, (caller, Instant::now()));
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    fn remove(&self, key: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(key);
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// Authentication state shared by all requests: caches and the rate limiter.
+pub struct Authenticator {
+    keys: TtlCache<Option<Principal>>,
+    jwt_keys: TtlCache<Option<JwtKey>>,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Authenticator {
+    /// `per_second` requests per caller with bursts of `burst`; 0 turns limiting off.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            keys: TtlCache::default(),
+            jwt_keys: TtlCache::default(),
+            limiter,
+        }
+    }
+
+    /// Forgets a key at once (after it was revoked or rotated).
+    pub fn forget_key(&self, hash: &str) {
+        self.keys.remove(hash);
+    }
+
+    /// Forgets an account's JWT key at once (after it changed).
+    pub fn forget_jwt_key(&self, account: &AccountId) {
+        self.jwt_keys.remove(account.as_str());
+    }
+
+    fn check_rate(&self, caller: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&caller.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "too many requests for this key; slow down",
+            )
+            .with("retry_after_seconds", seconds.max(1))
+        })
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::unauthorized(message)
+}
+
+/// The token a request carries, from `Authorization: Bearer` or the `auth` header.
+fn presented_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let raw = match (headers.get("authorization"), headers.get("auth")) {
+        (Some(v), _) => {
+            let v = v
+                .to_str()
+                .map_err(|_| unauthorized("malformed Authorization header"))?;
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .ok_or_else(|| {
+                    unauthorized("malformed Authorization header; send Bearer <api key or JWT>")
+                })?
+        }
+        (None, Some(v)) => {
+            let v = v
+                .to_str()
+                .map_err(|_| unauthorized("malformed auth header"))?;
+            v.strip_prefix("Bearer ").unwrap_or(v)
+        }
+        (None, None) => {
+            return Err(unauthorized(
+                "missing credentials; send Authorization: Bearer <api key or JWT>",
+            ));
+        }
+    };
+    let token = raw.trim();
+    if token.is_empty() || token.len() > 8192 {
+        return Err(unauthorized("malformed credentials"));
+    }
+    Ok(token)
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.matches('.').count() == 2
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    account_id: Option<String>,
+    #[serde(rename = "accountId")]
+    account_id_camel: Option<String>,
+    scope: Option<String>,
+    scopes: Option<Vec<String>>,
+    iat: Option<i64>,
+}
+
+impl Claims {
+    fn account(&self) -> Option<&str> {
+        self.account_id
+            .as_deref()
+            .or(self.account_id_camel.as_deref())
+    }
+}
+
+/// Reads the claims before the signature is checked, only to find whose key verifies it.
+fn unverified_account(token: &str, headers: &HeaderMap) -> Option<AccountId> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    let header_account = headers.get("accountid").and_then(|v| v.to_str().ok());
+    AccountId::parse(claims.account().or(header_account)?)
+}
+
+fn algorithm(alg: JwtAlgorithm) -> Algorithm {
+    match alg {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::RS256 => Algorithm::RS256,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+    }
+}
+
+/// The verification key for a registered JWT setting; `None` if the key text is unusable.
+pub fn decoding_key(key: &JwtKey) -> Option<DecodingKey> {
+    let text = key.key.expose_secret();
+    match key.algorithm {
+        JwtAlgorithm::HS256 => Some(DecodingKey::from_secret(text.as_bytes())),
+        JwtAlgorithm::RS256 => DecodingKey::from_rsa_pem(text.as_bytes()).ok(),
+        JwtAlgorithm::ES256 => DecodingKey::from_ec_pem(text.as_bytes()).ok(),
+    }
+}
+
+async fn authenticate_jwt(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    let invalid = || unauthorized("invalid token");
+    let account = unverified_account(token, headers).ok_or_else(invalid)?;
+    let key = match state.auth.jwt_keys.get(account.as_str()) {
+        Some(cached) => cached,
+        None => {
+            let key = state.store.jwt_key(&account).await?;
+            state
+                .auth
+                .jwt_keys
+                .put(account.as_str().to_owned(), key.clone());
+            key
+        }
+    };
+    // An unknown account and one without a JWT key look the same from outside.
+    let key = key.ok_or_else(invalid)?;
+    let decoding = decoding_key(&key).ok_or_else(invalid)?;
+    let mut validation = Validation::new(algorithm(key.algorithm));
+    validation.algorithms = vec![algorithm(key.algorithm)];
+    validation.leeway = JWT_LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp"]);
+    let data = jsonwebtoken::decode::<Claims>(token, &decoding, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => unauthorized("token expired"),
+            ErrorKind::ImmatureSignature => unauthorized("token not yet valid"),
+            ErrorKind::MissingRequiredClaim(_) => unauthorized("token must carry exp"),
+            _ => invalid(),
+        }
+    })?;
+    let claims = data.claims;
+    if claims.account() != Some(account.as_str())
+        && !(claims.account().is_none() && headers.get("accountid").is_some())
+    {
+        return Err(invalid());
+    }
+    let now = jiff::Timestamp::now().as_second();
+    if claims
+        .iat
+        .is_some_and(|iat| iat > now + JWT_LEEWAY_SECONDS as i64)
+    {
+        return Err(unauthorized("token issued in the future"));
+    }
+    let names: Vec<String> = match (claims.scopes, claims.scope) {
+        (Some(list), _) => list,
+        (None, Some(text)) => text.split_whitespace().map(str::to_owned).collect(),
+        (None, None) => Vec::new(),
+    };
+    Ok(Principal {
+        account_id: account,
+        actor: Actor::Jwt {
+            subject: claims.sub.unwrap_or_else(|| "unknown".to_owned()),
+        },
+        scopes: names.iter().filter_map(|n| Scope::parse(n)).collect(),
+    })
+}
+
+async fn authenticate_key(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let hash = hash_api_key(token);
+    let principal = match state.auth.keys.get(&hash) {
+        Some(cached) => cached,
+        None => {
+            let found = state
+                .store
+                .find_api_key(&hash)
+                .await?
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| Principal {
+                    account_id: k.account_id,
+                    actor: Actor::ApiKey(k.id.to_string()),
+                    scopes: k.scopes,
+                });
+            state.auth.keys.put(hash, found.clone());
+            found
+        }
+    };
+    principal.ok_or_else(|| unauthorized("unknown or revoked API key"))
+}
+
+impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization header; send Bearer <api key>")
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 512)
-            .ok_or_else(|| {
-                ApiError::unauthorized("malformed Authorization header; send Bearer <api key>")
-            })?;
-        let hash = hash_api_key(token);
-        let caller = match state.keys.get(&hash) {
-            Some(cached) => cached,
-            None => {
-                let found = state
-                    .store
-                    .find_api_key(&hash)
-                    .await?
-                    .filter(|k| k.revoked_at.is_none())
-                    .map(|k| Caller {
-                        account_id: k.account_id,
-                        key_id: k.id,
-                    });
-                state.keys.put(hash, found.clone());
-                found
-            }
+        let token = presented_token(&parts.headers)?;
+        let principal = if looks_like_jwt(token) {
+            authenticate_jwt(state, token, &parts.headers).await?
+        } else {
+            authenticate_key(state, token).await?
         };
-        caller.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
+        let limit_key = match &principal.actor {
+            Actor::Jwt { subject } => format!("jwt:{}:{subject}", principal.account_id),
+            other => other.id().to_owned(),
+        };
+        state.auth.check_rate(&limit_key)?;
+        Ok(principal)
     }
 }

@@ -12,15 +12,15 @@ use sha2::{Digest, Sha256};
 
 use super::{
     AppState,
-    auth::Caller,
+    auth::{Caller, require},
     error::ApiError,
     extract::{ApiJson, ApiQuery, RawJson},
     webhooks::checked_url,
 };
 use crate::{
     domain::{
-        Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome, PhoneNumber, Status,
-        Zone,
+        Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome, PhoneNumber, Scope,
+        Status, Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
         parse_scheduled_at,
     },
@@ -54,12 +54,30 @@ fn duplicate(existing_id: &CallbackId) -> ApiError {
 }
 
 /// Schedule a callback.
+#[utoipa::path(
+    post, path = "/v1/callbacks", operation_id = "create_callback", tag = "callbacks",
+    description = "`201` with the stored callback. With an `Idempotency-Key`, a repeat of the same body answers the first answer again (with `Idempotent-Replayed: true`).",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body is not scheduled twice.")),
+    request_body = NewCallback,
+    responses(
+        (status = 201, description = "Scheduled.", body = CallbackView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key."))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 409, description = "`duplicate_active_callback`: an active callback for this phone exists (`existing_id` names it); set `allow_duplicate` to schedule another.", body = super::error::ErrorBody),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used with a different body.", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     RawJson(body): RawJson,
 ) -> Result<Response, ApiError> {
+    require(&caller, Scope::CallbacksWrite)?;
     // The body is parsed here (not by `ApiJson`) because the idempotency check hashes the
     // exact bytes received.
     let idempotency_key = match headers.get("idempotency-key") {
@@ -106,7 +124,7 @@ pub async fn create(
     });
     match state
         .store
-        .insert_callback(&callback, allow_duplicate, idem.as_ref())
+        .insert_callback(&callback, allow_duplicate, idem.as_ref(), &caller.actor)
         .await?
     {
         InsertOutcome::Inserted => {
@@ -172,11 +190,25 @@ pub struct BatchResponse {
 
 /// Schedule up to 1,000 callbacks; each item is validated on its own and the valid ones are
 /// stored in one transaction.
+#[utoipa::path(
+    post, path = "/v1/callbacks/batch", operation_id = "create_callbacks_batch", tag = "callbacks",
+    description = "`{\"callbacks\": [...]}` with 1 to 1,000 items shaped like `NewCallback`. The answer has a result per item: `created` with its `id`, or `failed` with its error (a duplicate active callback included).",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "A result per item.", body = BatchResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    require(&caller, Scope::CallbacksWrite)?;
     if req.callbacks.is_empty() || req.callbacks.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -237,7 +269,7 @@ pub async fn create_batch(
             }),
         }
     }
-    let stored = state.store.insert_callbacks(&items).await?;
+    let stored = state.store.insert_callbacks(&items, &caller.actor).await?;
     for ((item, index), held_by) in items.iter().zip(item_index).zip(stored) {
         let result = &mut results[index];
         match held_by {
@@ -265,6 +297,7 @@ fn error_json(e: &ApiError) -> serde_json::Value {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub phone: Option<String>,
@@ -305,11 +338,22 @@ fn instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiEr
 }
 
 /// List callbacks, newest first.
+#[utoipa::path(
+    get, path = "/v1/callbacks", operation_id = "list_callbacks", tag = "callbacks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of callbacks; follow `next_cursor` for the next.", body = ListResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse>, ApiError> {
+    require(&caller, Scope::CallbacksRead)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::new(
@@ -361,11 +405,22 @@ pub async fn list(
 }
 
 /// Read one callback with its attempts and history.
+#[utoipa::path(
+    get, path = "/v1/callbacks/{id}", operation_id = "get_callback", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    responses(
+        (status = 200, description = "The callback, with `attempts` and `history`.", body = CallbackView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
+    require(&caller, Scope::CallbacksRead)?;
     let id = callback_id(&id)?;
     let cb = state
         .store
@@ -419,12 +474,28 @@ pub struct PatchRequest {
 }
 
 /// Reschedule, reassign or annotate a callback that has not started.
+#[utoipa::path(
+    patch, path = "/v1/callbacks/{id}", operation_id = "update_callback", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    request_body = PatchRequest,
+    responses(
+        (status = 200, description = "The changed callback.", body = CallbackView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`invalid_state`: the callback is no longer `scheduled` (`status` names its state), or it changed while this request ran.", body = super::error::ErrorBody),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
+    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     let current = state
         .store
@@ -480,22 +551,34 @@ pub async fn patch(
     }
     let cb = state
         .store
-        .update_callback(&caller.account_id, &id, &changes, now)
+        .update_callback(&caller.account_id, &id, &changes, now, &caller.actor)
         .await
         .map_err(|e| ApiError::from_change(e, "change"))?;
     Ok(Json(CallbackView::from(&cb)))
 }
 
 /// Cancel a callback that has not started.
+#[utoipa::path(
+    post, path = "/v1/callbacks/{id}/cancel", operation_id = "cancel_callback", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    responses(
+        (status = 200, description = "The canceled callback.", body = CallbackView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`invalid_state`: dialling has started or the callback has ended (`status` names its state).", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
+    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     let cb = state
         .store
-        .cancel_callback(&caller.account_id, &id, state.clock.now())
+        .cancel_callback(&caller.account_id, &id, state.clock.now(), &caller.actor)
         .await
         .map_err(|e| ApiError::from_change(e, "cancel"))?;
     Ok(Json(CallbackView::from(&cb)))
@@ -510,12 +593,28 @@ pub struct OutcomeRequest {
 }
 
 /// Report what happened on the call; the callback reaches its final state.
+#[utoipa::path(
+    post, path = "/v1/callbacks/{id}/outcome", operation_id = "report_callback_outcome", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    request_body = OutcomeRequest,
+    responses(
+        (status = 200, description = "The callback in its final state.", body = CallbackView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`invalid_state`: the callback is not in a state that takes an outcome (`status` names it).", body = super::error::ErrorBody),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn outcome(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
+    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
         return Err(ApiError::new(
@@ -544,7 +643,13 @@ pub async fn outcome(
     };
     let cb = state
         .store
-        .record_outcome(&caller.account_id, &id, &report, state.clock.now())
+        .record_outcome(
+            &caller.account_id,
+            &id,
+            &report,
+            state.clock.now(),
+            &caller.actor,
+        )
         .await
         .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
     Ok(Json(CallbackView::from(&cb)))

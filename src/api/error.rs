@@ -139,6 +139,17 @@ impl IntoResponse for ApiError {
                 extra: self.extra,
             },
         };
-        (self.status, Json(body)).into_response()
+        let retry_after = body
+            .error
+            .extra
+            .get("retry_after_seconds")
+            .and_then(|v| v.as_u64());
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(seconds) = retry_after
+            && let Ok(value) = seconds.to_string().parse()
+        {
+            resp.headers_mut().insert("retry-after", value);
+        }
+        resp
     }
 }

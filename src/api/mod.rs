@@ -21,10 +21,12 @@ use tower_http::{
 
 use crate::{clock::SharedClock, domain::ErrorCode, store::Store, telemetry::names};
 
+pub mod admin;
 pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod ops;
 pub mod webhooks;
 
@@ -45,7 +47,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
     pub settings: Arc<ApiSettings>,
-    pub keys: Arc<auth::KeyCache>,
+    pub auth: Arc<auth::Authenticator>,
     pub prometheus: PrometheusHandle,
 }
 
@@ -79,6 +81,16 @@ pub fn router(state: AppState) -> Router {
             "/webhook-endpoints/{id}/deliveries",
             get(webhooks::list_deliveries),
         )
+        .route("/api-keys", post(admin::create_key).get(admin::list_keys))
+        .route("/api-keys/{id}/revoke", post(admin::revoke_key))
+        .route("/api-keys/{id}/rotate", post(admin::rotate_key))
+        .route(
+            "/jwt-key",
+            axum::routing::put(admin::set_jwt_key)
+                .get(admin::get_jwt_key)
+                .delete(admin::delete_jwt_key),
+        )
+        .route("/audit", get(admin::list_audit))
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(
@@ -90,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -10,11 +10,22 @@ use super::{AppState, error::ApiError};
 use crate::{domain::ErrorCode, telemetry::names};
 
 /// The process is up.
+#[utoipa::path(
+    get, path = "/healthz", operation_id = "healthz", tag = "ops",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = super::openapi::HealthStatus, example = json!({"status": "ok"}))),
+)]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The store is reachable.
+#[utoipa::path(
+    get, path = "/readyz", operation_id = "readyz", tag = "ops",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = super::openapi::HealthStatus, example = json!({"status": "ready"})),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     match state.store.ping().await {
         Ok(()) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),

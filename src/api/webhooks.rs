@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::Caller,
+    auth::{Caller, require},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
     domain::{
-        ErrorCode, FieldError, SigningSecret, StoredEvent, WebhookEndpoint,
+        ErrorCode, FieldError, Scope, SigningSecret, StoredEvent, WebhookEndpoint,
         ids::WebhookEndpointId,
         webhook::{Delivery, parse_event_types},
     },
@@ -112,11 +112,26 @@ pub struct CreateEndpoint {
     pub secret: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/webhook-endpoints", operation_id = "create_webhook_endpoint", tag = "webhooks",
+    summary = "Subscribe a URL to events",
+    description = "`201` with the endpoint; its `secret` is shown in this answer only.",
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Created; `secret` is shown once.", body = EndpointView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let url = checked_url(&req.url, "url", &state).await?;
     let event_types = parse_event_types(req.event_types)?;
     let secret = match req.secret {
@@ -142,7 +157,10 @@ pub async fn create_endpoint(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_webhook_endpoint(&ep).await?;
+    state
+        .store
+        .insert_webhook_endpoint(&ep, &caller.actor)
+        .await?;
     Ok((StatusCode::CREATED, Json(EndpointView::of(&ep, true))))
 }
 
@@ -151,10 +169,20 @@ pub struct EndpointList {
     pub data: Vec<EndpointView>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/webhook-endpoints", operation_id = "list_webhook_endpoints", tag = "webhooks",
+    summary = "List the account's webhook endpoints",
+    responses(
+        (status = 200, description = "Every endpoint; secrets are not shown.", body = EndpointList),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_endpoints(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<EndpointList>, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let eps = state
         .store
         .list_webhook_endpoints(&caller.account_id)
@@ -173,11 +201,23 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndp
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
 
+#[utoipa::path(
+    get, path = "/v1/webhook-endpoints/{id}", operation_id = "get_webhook_endpoint", tag = "webhooks",
+    summary = "Read one webhook endpoint",
+    params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
+    responses(
+        (status = 200, description = "The endpoint; its secret is not shown.", body = EndpointView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let ep = load(&state, &caller, &id).await?;
     Ok(Json(EndpointView::of(&ep, false)))
 }
@@ -192,12 +232,28 @@ pub struct UpdateEndpoint {
     pub enabled: Option<bool>,
 }
 
+#[utoipa::path(
+    patch, path = "/v1/webhook-endpoints/{id}", operation_id = "update_webhook_endpoint", tag = "webhooks",
+    summary = "Change a webhook endpoint",
+    params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
+    request_body = UpdateEndpoint,
+    responses(
+        (status = 200, description = "The changed endpoint.", body = EndpointView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateEndpoint>,
 ) -> Result<Json<EndpointView>, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let mut ep = load(&state, &caller, &id).await?;
     if let Some(url) = req.url {
         ep.url = checked_url(&url, "url", &state).await?;
@@ -215,35 +271,68 @@ pub async fn update_endpoint(
         }
     }
     ep.updated_at = state.clock.now();
-    if !state.store.update_webhook_endpoint(&ep).await? {
+    if !state
+        .store
+        .update_webhook_endpoint(&ep, &caller.actor)
+        .await?
+    {
         return Err(ApiError::not_found("webhook endpoint"));
     }
     Ok(Json(EndpointView::of(&ep, false)))
 }
 
+#[utoipa::path(
+    post, path = "/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotate_webhook_endpoint_secret", tag = "webhooks",
+    summary = "Give a webhook endpoint a new secret",
+    description = "The new `secret` is shown in this answer only.",
+    params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
+    responses(
+        (status = 200, description = "The endpoint with its new secret.", body = EndpointView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let mut ep = load(&state, &caller, &id).await?;
     ep.secret = SigningSecret::generate();
     ep.updated_at = state.clock.now();
-    if !state.store.update_webhook_endpoint(&ep).await? {
+    if !state
+        .store
+        .update_webhook_endpoint(&ep, &caller.actor)
+        .await?
+    {
         return Err(ApiError::not_found("webhook endpoint"));
     }
     Ok(Json(EndpointView::of(&ep, true)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/webhook-endpoints/{id}", operation_id = "delete_webhook_endpoint", tag = "webhooks",
+    summary = "Delete a webhook endpoint",
+    params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     if state
         .store
-        .delete_webhook_endpoint(&caller.account_id, &id)
+        .delete_webhook_endpoint(&caller.account_id, &id, state.clock.now(), &caller.actor)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -253,6 +342,7 @@ pub async fn delete_endpoint(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// 1 to 500, default 100.
@@ -279,12 +369,24 @@ pub struct DeliveryList {
 }
 
 /// The delivery log of one endpoint, newest first.
+#[utoipa::path(
+    get, path = "/v1/webhook-endpoints/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
+    params(LimitQuery, ("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
+    responses(
+        (status = 200, description = "The endpoint's deliveries, newest first.", body = DeliveryList),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let ep = load(&state, &caller, &id).await?;
     let data = state
         .store
@@ -294,6 +396,7 @@ pub async fn list_deliveries(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// An event id (`evt_...`): events after it. Or an RFC 3339 instant: events at or after it.
@@ -313,11 +416,22 @@ pub struct EventList {
 }
 
 /// Events of the account, oldest first: how a receiver that was down catches up.
+#[utoipa::path(
+    get, path = "/v1/events", operation_id = "list_events", tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "Events, oldest first; follow `next_since` to continue.", body = EventList),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
+    require(&caller, Scope::CallbacksRead)?;
     let limit = limit(q.limit, 100, 500)?;
     let bad_since = || {
         ApiError::new(
@@ -353,11 +467,24 @@ pub struct RedeliverResponse {
     pub deliveries: usize,
 }
 
+#[utoipa::path(
+    post, path = "/v1/events/{id}/redeliver", operation_id = "redeliver_event", tag = "events",
+    summary = "Queue an event again",
+    description = "Queues the event for every enabled endpoint that wants it, and for the callback's own `webhook_url`.",
+    params(("id" = String, Path, description = "An event id (`evt_...`).")),
+    responses(
+        (status = 202, description = "Deliveries queued.", body = RedeliverResponse),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn redeliver_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RedeliverResponse>), ApiError> {
+    require(&caller, Scope::WebhooksWrite)?;
     let seq = StoredEvent::parse_id(&id).ok_or_else(|| ApiError::not_found("event"))?;
     let queued = state
         .store
@@ -381,14 +508,28 @@ pub struct SigningSecretView {
 }
 
 /// Replaces the account's signing secret and shows the new one, once.
+#[utoipa::path(
+    post, path = "/v1/signing-secret/rotate", operation_id = "rotate_signing_secret", tag = "webhooks",
+    responses(
+        (status = 200, description = "The new signing secret, shown in this answer only.", body = SigningSecretView),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<SigningSecretView>, ApiError> {
+    require(&caller, Scope::Admin)?;
     let secret = SigningSecret::generate();
     state
         .store
-        .set_signing_secret(&caller.account_id, &secret)
+        .set_signing_secret(
+            &caller.account_id,
+            &secret,
+            state.clock.now(),
+            &caller.actor,
+        )
         .await?;
     Ok(Json(SigningSecretView {
         signing_secret: secret.expose().to_owned(),

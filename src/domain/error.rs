@@ -28,11 +28,15 @@ pub enum ErrorCode {
     InvalidState,
     IdempotencyKeyReused,
     Unauthorized,
+    /// Authenticated, but the key or token lacks the scope named in `required_scope`.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
     RequestTimeout,
+    /// Too many requests for this key; see `Retry-After`.
+    RateLimited,
     Internal,
     Unavailable,
 }
@@ -58,11 +62,13 @@ impl ErrorCode {
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
         }

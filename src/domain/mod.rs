@@ -4,6 +4,7 @@
 //! Every function that depends on the current time takes `now` as an argument.
 
 pub mod account;
+pub mod auth;
 pub mod callback;
 pub mod ids;
 pub mod phone;
@@ -12,7 +13,8 @@ pub mod time;
 pub mod view;
 pub mod webhook;
 
-pub use account::{Account, ApiKey, ApiKeySecret};
+pub use account::{Account, ApiKey, ApiKeySecret, JwtAlgorithm, JwtKey};
+pub use auth::{Actor, AuditRecord, Principal, Scope};
 pub use callback::{
     AssigneeKind, Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome,
     Status,

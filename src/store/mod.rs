@@ -16,13 +16,17 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use crate::domain::{
-    Account, AccountId, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId, Origin,
-    Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
+    Account, AccountId, Actor, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId,
+    Origin, Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
 };
 
+pub mod auth;
 mod sqlite;
+mod sqlite_auth;
 mod sqlite_webhooks;
 pub mod webhooks;
+
+pub use auth::{AuditFilter, AuthStore};
 
 pub use sqlite::SqliteStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -221,7 +225,7 @@ impl DueSignal {
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + AuthStore + Send + Sync + 'static {
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;
 
@@ -248,6 +252,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         callback: &Callback,
         allow_duplicate: bool,
         idempotency: Option<&IdempotentResponse>,
+        actor: &Actor,
     ) -> Result<InsertOutcome, StoreError>;
 
     /// Stores the insertable items of a batch in one transaction. The answer has one entry per
@@ -255,6 +260,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn insert_callbacks(
         &self,
         items: &[BatchItem],
+        actor: &Actor,
     ) -> Result<Vec<Option<CallbackId>>, StoreError>;
 
     async fn get_callback(
@@ -288,6 +294,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         id: &CallbackId,
         changes: &CallbackChanges,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
     /// Cancels a `scheduled` callback; a canceled one stays canceled (no error).
@@ -296,6 +303,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         account: &AccountId,
         id: &CallbackId,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
     async fn record_outcome(
@@ -304,6 +312,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         id: &CallbackId,
         report: &OutcomeReport,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
     /// Claims up to `limit` callbacks that are due at `now` (or whose claim's lease ran out),

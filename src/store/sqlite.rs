@@ -27,10 +27,11 @@ use super::{
     DueSignal, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store, StoreError,
 };
 use crate::domain::{
-    Account, AccountId, ApiKey, AssigneeKind, Assignment, Attempt, Callback, CallbackEvent,
-    CallbackId, CallbackView, DialingMode, Origin, Outcome, PhoneNumber, Status, Zone,
+    Account, AccountId, Actor, ApiKey, AssigneeKind, Assignment, Attempt, AuditRecord, Callback,
+    CallbackEvent, CallbackId, CallbackView, DialingMode, Origin, Outcome, PhoneNumber, Status,
+    Zone,
+    auth::diff,
     callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
-    ids::ApiKeyId,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -52,6 +53,7 @@ struct InsertJob {
     callback: Callback,
     allow_duplicate: bool,
     idempotency: Option<IdempotentResponse>,
+    actor: Actor,
     reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
 }
 
@@ -60,6 +62,8 @@ struct InsertRequest<'a> {
     callback: &'a Callback,
     allow_duplicate: bool,
     idempotency: Option<&'a IdempotentResponse>,
+    /// Who asked, for the audit trail; `None` when the caller audits the group as a whole.
+    actor: Option<&'a Actor>,
 }
 
 const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
@@ -284,6 +288,52 @@ pub(super) async fn insert_events(
     Ok(())
 }
 
+/// Appends entries to the audit trail (in the caller's transaction).
+pub(super) async fn insert_audit(
+    conn: &mut SqliteConnection,
+    account: &str,
+    actor: &Actor,
+    at: Timestamp,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_log (account_id, occurred_at, actor_type, actor_id, action, \
+             resource_type, resource_id, changes) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(account)
+                .push_bind(ms(at))
+                .push_bind(actor.kind())
+                .push_bind(actor.id())
+                .push_bind(r.action)
+                .push_bind(r.resource_type)
+                .push_bind(r.resource_id.as_deref())
+                .push_bind(r.changes.to_string());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The audit record of a change to a callback: the fields of its public view that differ.
+fn callback_audit(
+    action: &'static str,
+    before: Option<&Callback>,
+    after: &Callback,
+) -> AuditRecord {
+    let view = |cb: &Callback| serde_json::to_value(CallbackView::from(cb)).unwrap_or_default();
+    AuditRecord {
+        action,
+        resource_type: "callback",
+        resource_id: Some(after.id.as_str().to_owned()),
+        changes: diff(
+            &before.map(view).unwrap_or(serde_json::Value::Null),
+            &view(after),
+        ),
+    }
+}
+
 async fn insert_callback_rows(
     conn: &mut SqliteConnection,
     rows: &[&Callback],
@@ -320,6 +370,7 @@ async fn commit_inserts(
                 callback: &j.callback,
                 allow_duplicate: j.allow_duplicate,
                 idempotency: j.idempotency.as_ref(),
+                actor: Some(&j.actor),
             })
             .collect();
         let result = async {
@@ -452,6 +503,19 @@ async fn insert_group(
         outcomes.push(InsertOutcome::Inserted);
     }
     insert_callback_rows(conn, &to_insert).await?;
+    for (r, outcome) in requests.iter().zip(&outcomes) {
+        if let (Some(actor), InsertOutcome::Inserted) = (r.actor, outcome) {
+            let record = callback_audit("callback.create", None, r.callback);
+            insert_audit(
+                conn,
+                r.callback.account_id.as_str(),
+                actor,
+                r.callback.created_at,
+                &[record],
+            )
+            .await?;
+        }
+    }
     for chunk in new_keys.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO idempotency_keys (account_id, key, request_hash, status, body, created_at) ",
@@ -484,24 +548,6 @@ async fn fetch_callback(
     row.as_ref().map(callback_from_row).transpose()
 }
 
-/// Reads the state of a callback inside a write transaction, or says it does not exist.
-async fn current_status(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    id: &CallbackId,
-) -> Result<(Status, u32), ChangeError> {
-    let row: Option<(String, i64)> =
-        sqlx::query_as("SELECT status, attempt FROM callbacks WHERE id = ? AND account_id = ?")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::from)?;
-    let (status, attempt) = row.ok_or(ChangeError::NotFound)?;
-    let status = Status::parse(&status).ok_or_else(|| corrupt("status", &status))?;
-    Ok((status, attempt as u32))
-}
-
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn due_signal(&self) -> Arc<DueSignal> {
@@ -528,38 +574,22 @@ impl Store for SqliteStore {
         .bind(account.signing_secret.expose())
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, account_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(key.id.as_str())
-        .bind(key.account_id.as_str())
-        .bind(&key.name)
-        .bind(&key.hash)
-        .bind(ms(key.created_at))
-        .execute(&mut *tx)
-        .await?;
+        super::sqlite_auth::insert_key_row(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, account_id, name, hash, created_at, revoked_at FROM api_keys WHERE hash = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM api_keys WHERE hash = ?",
+            super::sqlite_auth::KEY_COLUMNS
+        ))
         .bind(hash)
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|r| {
-            Ok(ApiKey {
-                id: ApiKeyId::from_trusted(r.try_get("id")?),
-                account_id: AccountId::from_trusted(r.try_get("account_id")?),
-                name: r.try_get("name")?,
-                hash: r.try_get("hash")?,
-                created_at: ts(r.try_get("created_at")?)?,
-                revoked_at: opt_ts(r.try_get("revoked_at")?)?,
-            })
-        })
-        .transpose()
+        row.as_ref()
+            .map(super::sqlite_auth::key_from_row)
+            .transpose()
     }
 
     async fn find_idempotent_response(
@@ -587,12 +617,14 @@ impl Store for SqliteStore {
         callback: &Callback,
         allow_duplicate: bool,
         idempotency: Option<&IdempotentResponse>,
+        actor: &Actor,
     ) -> Result<InsertOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = InsertJob {
             callback: callback.clone(),
             allow_duplicate,
             idempotency: idempotency.cloned(),
+            actor: actor.clone(),
             reply,
         };
         self.inserts
@@ -606,6 +638,7 @@ impl Store for SqliteStore {
     async fn insert_callbacks(
         &self,
         items: &[BatchItem],
+        actor: &Actor,
     ) -> Result<Vec<Option<CallbackId>>, StoreError> {
         let requests: Vec<InsertRequest> = items
             .iter()
@@ -613,10 +646,30 @@ impl Store for SqliteStore {
                 callback: &i.callback,
                 allow_duplicate: i.allow_duplicate,
                 idempotency: None,
+                actor: None,
             })
             .collect();
         let mut tx = self.begin_write().await?;
         let outcomes = insert_group(&mut tx, &requests).await?;
+        // One audit entry for the batch, naming every callback it created.
+        let mut by_account: HashMap<&str, (Vec<&str>, Timestamp)> = HashMap::new();
+        for (r, o) in requests.iter().zip(&outcomes) {
+            if matches!(o, InsertOutcome::Inserted) {
+                let entry = by_account
+                    .entry(r.callback.account_id.as_str())
+                    .or_insert_with(|| (Vec::new(), r.callback.created_at));
+                entry.0.push(r.callback.id.as_str());
+            }
+        }
+        for (account, (ids, at)) in by_account {
+            let record = AuditRecord {
+                action: "callback.create_batch",
+                resource_type: "callback",
+                resource_id: None,
+                changes: serde_json::json!({ "created": ids }),
+            };
+            insert_audit(&mut tx, account, actor, at, &[record]).await?;
+        }
         tx.commit().await?;
         announce_earliest(&self.due, &requests, &outcomes);
         self.events.notify();
@@ -747,11 +800,13 @@ impl Store for SqliteStore {
         id: &CallbackId,
         changes: &CallbackChanges,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
         let mut cb = fetch_callback(&mut tx, account, id)
             .await?
             .ok_or(ChangeError::NotFound)?;
+        let before = cb.clone();
         if !cb.status.is_editable() {
             return Err(ChangeError::InvalidState(cb.status));
         }
@@ -819,6 +874,14 @@ impl Store for SqliteStore {
             )],
         )
         .await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[callback_audit("callback.update", Some(&before), &cb)],
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.due.announce(cb.due_at);
         self.events.notify();
@@ -830,9 +893,13 @@ impl Store for SqliteStore {
         account: &AccountId,
         id: &CallbackId,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let (status, _) = current_status(&mut tx, account, id).await?;
+        let before = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let status = before.status;
         match status {
             Status::Canceled => {}
             Status::Scheduled => {
@@ -863,6 +930,14 @@ impl Store for SqliteStore {
                 )],
             )
             .await?;
+            insert_audit(
+                &mut tx,
+                account.as_str(),
+                actor,
+                now,
+                &[callback_audit("callback.cancel", Some(&before), &cb)],
+            )
+            .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.events.notify();
@@ -875,9 +950,13 @@ impl Store for SqliteStore {
         id: &CallbackId,
         report: &OutcomeReport,
         now: Timestamp,
+        actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let (status, attempt) = current_status(&mut tx, account, id).await?;
+        let before = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let (status, attempt) = (before.status, before.attempt);
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
         }
@@ -927,6 +1006,14 @@ impl Store for SqliteStore {
                     "duration_seconds": report.duration_seconds,
                 }),
             )],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[callback_audit("callback.outcome", Some(&before), &cb)],
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;

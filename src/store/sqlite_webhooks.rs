@@ -7,15 +7,48 @@ use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
 
 use super::{
     StoreError,
-    sqlite::{NewEvent, SqliteStore, corrupt, insert_events, ms, opt_ts, ts},
+    sqlite::{NewEvent, SqliteStore, corrupt, insert_audit, insert_events, ms, opt_ts, ts},
     webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore},
 };
 use crate::domain::{
-    AccountId, SigningSecret, StoredEvent, WebhookEndpoint, ids::WebhookEndpointId,
-    webhook::Delivery,
+    AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
+    ids::WebhookEndpointId, webhook::Delivery,
 };
 
 const FAN_OUT_CURSOR: &str = "webhooks";
+
+/// The audit record of an endpoint change: its public fields that differ (never the secret,
+/// only whether it changed).
+fn endpoint_audit(
+    action: &'static str,
+    before: Option<&WebhookEndpoint>,
+    after: &WebhookEndpoint,
+) -> AuditRecord {
+    let view = |ep: &WebhookEndpoint| {
+        serde_json::json!({
+            "url": ep.url,
+            "description": ep.description,
+            "event_types": ep.event_types,
+            "enabled": ep.enabled,
+            "disabled_reason": ep.disabled_reason,
+        })
+    };
+    let mut changes = diff(
+        &before.map(view).unwrap_or(serde_json::Value::Null),
+        &view(after),
+    );
+    if before.is_some_and(|b| b.secret.expose() != after.secret.expose())
+        && let Some(map) = changes.as_object_mut()
+    {
+        map.insert("secret".to_owned(), serde_json::json!("rotated"));
+    }
+    AuditRecord {
+        action,
+        resource_type: "webhook_endpoint",
+        resource_id: Some(after.id.as_str().to_owned()),
+        changes,
+    }
+}
 const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, event_types, secret, enabled, \
     disabled_reason, created_at, updated_at";
 
@@ -190,6 +223,8 @@ impl WebhookStore for SqliteStore {
         &self,
         account: &AccountId,
         secret: &SigningSecret,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET signing_secret = ? WHERE id = ?")
@@ -197,12 +232,32 @@ impl WebhookStore for SqliteStore {
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
+        let record = AuditRecord {
+            action: "account.signing_secret.rotate",
+            resource_type: "account",
+            resource_id: Some(account.as_str().to_owned()),
+            changes: serde_json::json!({}),
+        };
+        insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn insert_webhook_endpoint(&self, ep: &WebhookEndpoint) -> Result<(), StoreError> {
+    async fn insert_webhook_endpoint(
+        &self,
+        ep: &WebhookEndpoint,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let record = endpoint_audit("webhook_endpoint.create", None, ep);
+        insert_audit(
+            &mut tx,
+            ep.account_id.as_str(),
+            actor,
+            ep.created_at,
+            &[record],
+        )
+        .await?;
         sqlx::query(&format!(
             "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -250,8 +305,31 @@ impl WebhookStore for SqliteStore {
         row.as_ref().map(endpoint_from_row).transpose()
     }
 
-    async fn update_webhook_endpoint(&self, ep: &WebhookEndpoint) -> Result<bool, StoreError> {
+    async fn update_webhook_endpoint(
+        &self,
+        ep: &WebhookEndpoint,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ? AND account_id = ?"
+        ))
+        .bind(ep.id.as_str())
+        .bind(ep.account_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(before) = before.as_ref().map(endpoint_from_row).transpose()? else {
+            return Ok(false);
+        };
+        let record = endpoint_audit("webhook_endpoint.update", Some(&before), ep);
+        insert_audit(
+            &mut tx,
+            ep.account_id.as_str(),
+            actor,
+            ep.updated_at,
+            &[record],
+        )
+        .await?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, secret = ?, \
              enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?",
@@ -279,6 +357,8 @@ impl WebhookStore for SqliteStore {
         &self,
         account: &AccountId,
         id: &WebhookEndpointId,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ? AND account_id = ?")
@@ -294,6 +374,13 @@ impl WebhookStore for SqliteStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+            let record = AuditRecord {
+                action: "webhook_endpoint.delete",
+                resource_type: "webhook_endpoint",
+                resource_id: Some(id.as_str().to_owned()),
+                changes: serde_json::json!({}),
+            };
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::StoreError;
 use crate::domain::{
-    AccountId, SigningSecret, StoredEvent, WebhookEndpoint, ids::WebhookEndpointId,
+    AccountId, Actor, SigningSecret, StoredEvent, WebhookEndpoint, ids::WebhookEndpointId,
     webhook::Delivery,
 };
 
@@ -54,9 +54,15 @@ pub trait WebhookStore: Send + Sync + 'static {
         &self,
         account: &AccountId,
         secret: &SigningSecret,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<(), StoreError>;
 
-    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
+    async fn insert_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
     async fn list_webhook_endpoints(
         &self,
         account: &AccountId,
@@ -67,13 +73,18 @@ pub trait WebhookStore: Send + Sync + 'static {
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// Saves url, description, event types, secret and enabled flag; false if not found.
-    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint)
-    -> Result<bool, StoreError>;
+    async fn update_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        actor: &Actor,
+    ) -> Result<bool, StoreError>;
     /// Deletes an endpoint and drops its pending deliveries; false if not found.
     async fn delete_webhook_endpoint(
         &self,
         account: &AccountId,
         id: &WebhookEndpointId,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<bool, StoreError>;
 
     /// Events of an account after sequence `after`, oldest first.

@@ -1,0 +1,317 @@
+//! Account administration: API keys, the JWT setting and the audit trail (all `admin` scope).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use jiff::Timestamp;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppState,
+    auth::{Caller, decoding_key, require},
+    error::ApiError,
+    extract::{ApiJson, ApiQuery},
+};
+use crate::{
+    admin::{new_key, parse_scopes},
+    domain::{
+        ApiKey, ApiKeySecret, ErrorCode, FieldError, JwtAlgorithm, JwtKey, Scope, auth::AuditEntry,
+        ids::ApiKeyId,
+    },
+    store::AuditFilter,
+};
+
+/// A key as the API shows it; `key` (the secret) only when it was just made.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The secret: shown in this answer only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl KeyView {
+    fn of(key: &ApiKey, secret: Option<&ApiKeySecret>) -> Self {
+        Self {
+            id: key.id.to_string(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            scopes: key.scopes.clone(),
+            created_at: key.created_at.to_string(),
+            revoked_at: key.revoked_at.map(|t| t.to_string()),
+            key: secret.map(|s| s.expose().to_owned()),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    /// E.g. `["callbacks:read", "callbacks:write"]`.
+    pub scopes: Vec<String>,
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    require(&caller, Scope::Admin)?;
+    let scopes = parse_scopes(&req.scopes)?;
+    let (key, secret) = new_key(&caller.account_id, &req.name, scopes, state.clock.now())?;
+    state.store.insert_api_key(&key, &caller.actor).await?;
+    Ok((StatusCode::CREATED, Json(KeyView::of(&key, Some(&secret)))))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub data: Vec<KeyView>,
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<KeyList>, ApiError> {
+    require(&caller, Scope::Admin)?;
+    let keys = state.store.list_api_keys(&caller.account_id).await?;
+    Ok(Json(KeyList {
+        data: keys.iter().map(|k| KeyView::of(k, None)).collect(),
+    }))
+}
+
+fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
+    ApiKeyId::parse(raw).ok_or_else(|| ApiError::not_found("API key"))
+}
+
+/// Revokes a key; it stops working at once.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    require(&caller, Scope::Admin)?;
+    let id = key_id(&id)?;
+    let key = state
+        .store
+        .revoke_api_key(&caller.account_id, &id, state.clock.now(), &caller.actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    state.auth.forget_key(&key.hash);
+    Ok(Json(KeyView::of(&key, None)))
+}
+
+/// Replaces a key by a new one with the same name and scopes; the old one stops working.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    require(&caller, Scope::Admin)?;
+    let id = key_id(&id)?;
+    let keys = state.store.list_api_keys(&caller.account_id).await?;
+    let old = keys
+        .iter()
+        .find(|k| k.id == id && k.revoked_at.is_none())
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    let (key, secret) = new_key(
+        &caller.account_id,
+        &old.name,
+        old.scopes.clone(),
+        state.clock.now(),
+    )?;
+    let revoked = state
+        .store
+        .rotate_api_key(&caller.account_id, &id, &key, &caller.actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    state.auth.forget_key(&revoked.hash);
+    Ok((StatusCode::CREATED, Json(KeyView::of(&key, Some(&secret)))))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetJwtKey {
+    /// `HS256`, `RS256` or `ES256`: the only algorithm accepted afterwards.
+    pub algorithm: JwtAlgorithm,
+    /// For HS256: the shared secret (at least 32 characters).
+    pub secret: Option<String>,
+    /// For RS256 and ES256: the PEM public key.
+    pub public_key: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JwtKeyView {
+    pub algorithm: Option<JwtAlgorithm>,
+}
+
+/// Registers the account's JWT verification key (replacing any other).
+pub async fn set_jwt_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<SetJwtKey>,
+) -> Result<Json<JwtKeyView>, ApiError> {
+    require(&caller, Scope::Admin)?;
+    let text = match (req.algorithm, req.secret, req.public_key) {
+        (JwtAlgorithm::HS256, Some(secret), None) => {
+            if secret.len() < 32 || secret.len() > 512 {
+                return Err(FieldError::new(
+                    ErrorCode::InvalidField,
+                    "secret",
+                    "an HS256 secret must be 32 to 512 characters",
+                )
+                .into());
+            }
+            secret
+        }
+        (JwtAlgorithm::HS256, _, _) => {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                "secret",
+                "HS256 takes a secret and no public_key",
+            )
+            .into());
+        }
+        (_, None, Some(pem)) if pem.len() <= 16 * 1024 => pem,
+        (_, _, _) => {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                "public_key",
+                "RS256 and ES256 take a PEM public_key and no secret",
+            )
+            .into());
+        }
+    };
+    let key = JwtKey {
+        algorithm: req.algorithm,
+        key: SecretString::from(text),
+    };
+    if decoding_key(&key).is_none() {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "public_key",
+            "not a PEM public key for this algorithm",
+        )
+        .into());
+    }
+    state
+        .store
+        .set_jwt_key(
+            &caller.account_id,
+            Some(&key),
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await?;
+    state.auth.forget_jwt_key(&caller.account_id);
+    Ok(Json(JwtKeyView {
+        algorithm: Some(key.algorithm),
+    }))
+}
+
+pub async fn get_jwt_key(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<JwtKeyView>, ApiError> {
+    require(&caller, Scope::Admin)?;
+    let key = state.store.jwt_key(&caller.account_id).await?;
+    Ok(Json(JwtKeyView {
+        algorithm: key.map(|k| k.algorithm),
+    }))
+}
+
+/// Stops accepting JWTs for the account.
+pub async fn delete_jwt_key(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    require(&caller, Scope::Admin)?;
+    state
+        .store
+        .set_jwt_key(&caller.account_id, None, state.clock.now(), &caller.actor)
+        .await?;
+    state.auth.forget_jwt_key(&caller.account_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Entries about this resource id.
+    pub resource_id: Option<String>,
+    /// E.g. `callback.update`.
+    pub action: Option<String>,
+    /// The key id, JWT subject or user.
+    pub actor_id: Option<String>,
+    /// RFC 3339: entries at or after.
+    pub from: Option<String>,
+    /// RFC 3339: entries before.
+    pub to: Option<String>,
+    /// 1 to 500, default 100.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditList {
+    pub data: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+fn query_error(field: &str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).field(field)
+}
+
+/// The audit trail, newest first.
+pub async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditList>, ApiError> {
+    require(&caller, Scope::Admin)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(query_error("limit", "must be between 1 and 500"));
+    }
+    let instant = |raw: &Option<String>, field: &str| {
+        raw.as_deref()
+            .map(|s| {
+                s.parse::<Timestamp>()
+                    .map_err(|_| query_error(field, "must be an RFC 3339 date-time"))
+            })
+            .transpose()
+    };
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.strip_prefix("aud_")
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| query_error("cursor", "not a cursor from a previous page"))
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        resource_id: q.resource_id,
+        action: q.action,
+        actor_id: q.actor_id,
+        from: instant(&q.from, "from")?,
+        to: instant(&q.to, "to")?,
+        before,
+        limit,
+    };
+    let data = state.store.list_audit(&caller.account_id, &filter).await?;
+    let next_cursor = (data.len() == limit as usize)
+        .then(|| data.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(Json(AuditList { data, next_cursor }))
+}

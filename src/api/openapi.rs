@@ -1,0 +1,311 @@
+//! The OpenAPI 3.1 document of the native API (`GET /openapi.json`) and a Swagger UI page that
+//! browses it (`GET /docs`).
+//!
+//! The page works offline: Swagger UI's script and stylesheet are vendored in
+//! `assets/swagger-ui/` (from the npm package `swagger-ui-dist`) and compiled into the binary.
+//!
+//! Each handler carries its own `#[utoipa::path]`; [`ApiDoc`] lists them. Answers every `/v1`
+//! operation can give whatever it does (408, 500, 503) are added by [`CommonResponses`], so the
+//! handlers' attributes name only the answers specific to them.
+
+use std::sync::LazyLock;
+
+use axum::{
+    Router,
+    http::header,
+    response::{Html, IntoResponse},
+    routing::get,
+};
+use sha2::{Digest, Sha256};
+use utoipa::{
+    Modify, OpenApi, ToResponse, ToSchema,
+    openapi::{
+        ContentBuilder, RefOr, Response, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+
+use super::{
+    AppState, callbacks,
+    error::{ErrorBody, ErrorObject},
+    ops, webhooks,
+};
+use crate::domain::ErrorCode;
+
+const DESCRIPTION: &str = "\
+A self-hosted, durable scheduler for customer callbacks and outbound calls.
+
+Every `/v1` request carries `Authorization: Bearer <token>` (an API key, or a JWT where the \
+account accepts them); everything is scoped to that credential's account, and another \
+account's ids answer 404. Request bodies are JSON (`Content-Type: application/json`).
+
+Every error has the body `{\"error\": {\"code\", \"message\", \"field\"}}`; `code` is one of \
+the `ErrorCode` values and never changes meaning, `field` names the offending input \
+(`callbacks[3].phone` inside a batch), and some errors carry more members (`existing_id`, \
+`status`).";
+
+/// The OpenAPI document of every native route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ringback",
+        version = env!("CARGO_PKG_VERSION"),
+        description = DESCRIPTION,
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        callbacks::create,
+        callbacks::create_batch,
+        callbacks::list,
+        callbacks::get,
+        callbacks::patch,
+        callbacks::cancel,
+        callbacks::outcome,
+        webhooks::create_endpoint,
+        webhooks::list_endpoints,
+        webhooks::get_endpoint,
+        webhooks::update_endpoint,
+        webhooks::delete_endpoint,
+        webhooks::rotate_endpoint_secret,
+        webhooks::list_deliveries,
+        webhooks::list_events,
+        webhooks::redeliver_event,
+        webhooks::rotate_signing_secret,
+        ops::healthz,
+        ops::readyz,
+    ),
+    components(
+        schemas(ErrorBody, ErrorObject, ErrorCode, HealthStatus),
+        responses(
+            BadRequest,
+            Unauthorized,
+            NotFound,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RequestTimeout,
+            Internal,
+            Unavailable,
+        ),
+    ),
+    modifiers(&CommonResponses),
+    tags(
+        (name = "callbacks", description = "Schedule, list, read, change, cancel and report on callbacks."),
+        (name = "webhooks", description = "Webhook endpoints, their delivery logs, and the account signing secret."),
+        (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
+        (name = "ops", description = "Liveness and readiness; no authentication."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The body of `/healthz` (`ok`) and `/readyz` (`ready`).
+#[derive(ToSchema)]
+pub struct HealthStatus {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// A reusable response whose body is the API's error body.
+fn error_response(description: &str, example: serde_json::Value) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .example(Some(example))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn example(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "error": { "code": code, "message": message, "field": field } })
+}
+
+macro_rules! error_responses {
+    ($($name:ident: $description:literal, $code:literal, $message:literal, $field:expr;)*) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (
+                        stringify!($name),
+                        error_response($description, example($code, $message, $field)),
+                    )
+                }
+            }
+        )*
+    };
+}
+
+error_responses! {
+    BadRequest: "The body, a field or a query parameter is invalid; `error.field` names it.",
+        "invalid_field", "must be between 1 and 200", Some("limit");
+    Unauthorized: "The `Authorization` header is missing or malformed, or its credential is unknown or revoked.",
+        "unauthorized", "unknown or revoked API key", None;
+    NotFound: "No such resource in the caller's account (a malformed id answers the same).",
+        "not_found", "callback not found", None;
+    PayloadTooLarge: "The request body is larger than the server accepts.",
+        "payload_too_large", "the request body is larger than the server accepts", None;
+    UnsupportedMediaType: "The body is not declared as JSON.",
+        "unsupported_media_type", "send the body as JSON with Content-Type: application/json", Some("Content-Type");
+    RequestTimeout: "The request took longer than the server's request timeout.",
+        "request_timeout", "the request took too long", None;
+    Internal: "An internal error; details are in the server's log, never in the answer.",
+        "internal", "internal error; it has been logged", None;
+    Unavailable: "The store is busy or unreachable; retry shortly.",
+        "unavailable", "the store is busy or unreachable; retry shortly", None;
+}
+
+/// Adds the bearer security scheme, and to every `/v1` operation the answers any of them can
+/// give: 408 (request timeout), 500 and 503.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (`rbk_...`) or a JWT: `Authorization: Bearer <token>`.",
+                    ))
+                    .build(),
+            ),
+        );
+        let common = [
+            ("408", RequestTimeout::response().0),
+            ("500", Internal::response().0),
+            ("503", Unavailable::response().0),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, name) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| utoipa::openapi::Ref::from_response_name(name).into());
+                }
+            }
+        }
+    }
+}
+
+/// The document, rendered once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
+const SWAGGER_UI_JS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/swagger-ui/swagger-ui-bundle.js"
+));
+const SWAGGER_UI_CSS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/swagger-ui/swagger-ui.css"
+));
+
+/// The assets are cached for a year; the page names them with a digest of their bytes, so a
+/// new build with other assets is fetched anew.
+const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
+
+fn digest(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..6])
+}
+
+static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ringback API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css?v={css}">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js?v={js}"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+}});
+</script>
+</body>
+</html>
+"##,
+        css = digest(SWAGGER_UI_CSS),
+        js = digest(SWAGGER_UI_JS),
+    )
+});
+
+/// `/openapi.json`, `/docs` and the page's assets.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+        .route("/docs/swagger-ui-bundle.js", get(swagger_ui_js))
+        .route("/docs/swagger-ui.css", get(swagger_ui_css))
+}
+
+/// The OpenAPI document.
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+}
+
+/// The Swagger UI page, pointed at `/openapi.json`.
+pub async fn docs() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Html(DOCS_PAGE.as_str()),
+    )
+}
+
+pub async fn swagger_ui_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, ASSET_CACHE),
+        ],
+        SWAGGER_UI_JS,
+    )
+}
+
+pub async fn swagger_ui_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, ASSET_CACHE),
+        ],
+        SWAGGER_UI_CSS,
+    )
+}

@@ -1,0 +1,285 @@
+//! SQLite implementation of API keys, JWT settings and the audit trail.
+
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+
+use super::{
+    StoreError,
+    auth::{AuditFilter, AuthStore},
+    sqlite::{SqliteStore, corrupt, insert_audit, ms, opt_ts, ts},
+};
+use crate::domain::{
+    AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
+    auth::{AuditActor, AuditEntry},
+    ids::ApiKeyId,
+};
+
+pub(super) const KEY_COLUMNS: &str =
+    "id, account_id, name, hash, prefix, scopes, created_at, revoked_at";
+
+pub(super) fn key_from_row(r: &SqliteRow) -> Result<ApiKey, StoreError> {
+    let scopes: String = r.try_get("scopes")?;
+    let names: Vec<String> =
+        serde_json::from_str(&scopes).map_err(|_| corrupt("scopes", &scopes))?;
+    Ok(ApiKey {
+        id: ApiKeyId::from_trusted(r.try_get("id")?),
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        name: r.try_get("name")?,
+        hash: r.try_get("hash")?,
+        prefix: r.try_get("prefix")?,
+        scopes: names.iter().filter_map(|n| Scope::parse(n)).collect(),
+        created_at: ts(r.try_get("created_at")?)?,
+        revoked_at: opt_ts(r.try_get("revoked_at")?)?,
+    })
+}
+
+fn scopes_json(scopes: &[Scope]) -> String {
+    serde_json::to_string(&scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(super) async fn insert_key_row(
+    conn: &mut sqlx::SqliteConnection,
+    key: &ApiKey,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(key.id.as_str())
+    .bind(key.account_id.as_str())
+    .bind(&key.name)
+    .bind(&key.hash)
+    .bind(&key.prefix)
+    .bind(scopes_json(&key.scopes))
+    .bind(ms(key.created_at))
+    .bind(key.revoked_at.map(ms))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn key_audit(action: &'static str, key: &ApiKey) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: "api_key",
+        resource_id: Some(key.id.as_str().to_owned()),
+        changes: serde_json::json!({
+            "name": key.name,
+            "prefix": key.prefix,
+            "scopes": key.scopes,
+            "revoked_at": key.revoked_at.map(|t| t.to_string()),
+        }),
+    }
+}
+
+async fn fetch_key(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    id: &ApiKeyId,
+) -> Result<Option<ApiKey>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND account_id = ?"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(key_from_row).transpose()
+}
+
+#[async_trait::async_trait]
+impl AuthStore for SqliteStore {
+    async fn insert_api_key(&self, key: &ApiKey, actor: &Actor) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_key_row(&mut tx, key).await?;
+        insert_audit(
+            &mut tx,
+            key.account_id.as_str(),
+            actor,
+            key.created_at,
+            &[key_audit("api_key.create", key)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        account: &AccountId,
+        id: &ApiKeyId,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut key) = fetch_key(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_none() {
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ?")
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?;
+            key.revoked_at = Some(now);
+            insert_audit(
+                &mut tx,
+                account.as_str(),
+                actor,
+                now,
+                &[key_audit("api_key.revoke", &key)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        account: &AccountId,
+        old: &ApiKeyId,
+        new: &ApiKey,
+        actor: &Actor,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut key) = fetch_key(&mut tx, account, old).await? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ?")
+            .bind(ms(new.created_at))
+            .bind(old.as_str())
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        key.revoked_at = Some(new.created_at);
+        insert_key_row(&mut tx, new).await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            new.created_at,
+            &[
+                key_audit("api_key.revoke", &key),
+                key_audit("api_key.create", new),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    async fn jwt_key(&self, account: &AccountId) -> Result<Option<JwtKey>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT jwt_algorithm, jwt_key FROM accounts WHERE id = ?")
+                .bind(account.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
+        match row {
+            Some((Some(alg), Some(key))) => Ok(Some(JwtKey {
+                algorithm: JwtAlgorithm::parse(&alg)
+                    .ok_or_else(|| corrupt("jwt_algorithm", &alg))?,
+                key: SecretString::from(key),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn set_jwt_key(
+        &self,
+        account: &AccountId,
+        key: Option<&JwtKey>,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE accounts SET jwt_algorithm = ?, jwt_key = ? WHERE id = ?")
+            .bind(key.map(|k| k.algorithm.as_str()))
+            .bind(key.map(|k| k.key.expose_secret().to_owned()))
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let record = AuditRecord {
+            action: if key.is_some() {
+                "account.jwt_key.set"
+            } else {
+                "account.jwt_key.remove"
+            },
+            resource_type: "account",
+            resource_id: Some(account.as_str().to_owned()),
+            // The key itself is a secret (HS256) or long (PEM): only the algorithm is kept.
+            changes: serde_json::json!({
+                "jwt_algorithm": { "after": key.map(|k| k.algorithm.as_str()) }
+            }),
+        };
+        insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        account: &AccountId,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id, \
+             changes FROM audit_log WHERE account_id = ",
+        );
+        qb.push_bind(account.as_str());
+        if let Some(id) = &filter.resource_id {
+            qb.push(" AND resource_id = ").push_bind(id.as_str());
+        }
+        if let Some(action) = &filter.action {
+            qb.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(actor) = &filter.actor_id {
+            qb.push(" AND actor_id = ").push_bind(actor.as_str());
+        }
+        if let Some(from) = filter.from {
+            qb.push(" AND occurred_at >= ").push_bind(ms(from));
+        }
+        if let Some(to) = filter.to {
+            qb.push(" AND occurred_at < ").push_bind(ms(to));
+        }
+        if let Some(before) = filter.before {
+            qb.push(" AND seq < ").push_bind(before);
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                let changes: String = r.try_get("changes")?;
+                Ok(AuditEntry {
+                    id: format!("aud_{}", r.try_get::<i64, _>("seq")?),
+                    at: ts(r.try_get("occurred_at")?)?,
+                    actor: AuditActor {
+                        kind: r.try_get("actor_type")?,
+                        id: r.try_get("actor_id")?,
+                    },
+                    action: r.try_get("action")?,
+                    resource_type: r.try_get("resource_type")?,
+                    resource_id: r.try_get("resource_id")?,
+                    changes: serde_json::from_str(&changes)
+                        .map_err(|_| corrupt("audit changes", &changes))?,
+                })
+            })
+            .collect()
+    }
+}
