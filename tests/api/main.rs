@@ -1,0 +1,8 @@
+//! Ringback's HTTP-level test suite: one binary, one module per area.
+//!
+//! Each test starts its own server on a fresh SQLite file (or, in `restart`, the real binary)
+//! with a fake dialer bridge, so tests run in parallel without sharing state.
+
+mod auth;
+mod helpers;
+mod webhooks;
