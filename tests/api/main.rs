@@ -4,5 +4,6 @@
 //! with a fake dialer bridge, so tests run in parallel without sharing state.
 
 mod auth;
+mod callbacks;
 mod helpers;
 mod webhooks;
