@@ -6,4 +6,5 @@
 mod auth;
 mod callbacks;
 mod helpers;
+mod validation;
 mod webhooks;

@@ -1,0 +1,566 @@
+//! Every refused create answers 400 (or 409/413/415/422) with `{"error": {code, message,
+//! field}}` and stores nothing; no input makes the server answer 5xx.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// POSTs `body`, expects a 400 with `code` on `field`, and checks that nothing was stored.
+async fn refused(app: &TestApp, body: &Value, code: &str, field: &str) {
+    let resp = app.post_callback(body).await;
+    resp.expect_field_error(400, code, field);
+    app.assert_no_callbacks(&format!("after {body}")).await;
+}
+
+#[tokio::test]
+async fn a_callback_in_the_past_is_refused() {
+    let app = spawn_app().await;
+    for at in ["2020-01-01T00:00:00Z", &in_ms(-5_000)] {
+        refused(
+            &app,
+            &new_callback(&unique_phone(), at),
+            "time_in_past",
+            "scheduled_at",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_callback_sooner_than_the_minimum_lead_time_is_refused() {
+    let app = spawn_app_with(|c| c.min_lead_seconds = 60).await;
+    refused(
+        &app,
+        &new_callback(&unique_phone(), &in_ms(10_000)),
+        "lead_time_too_short",
+        "scheduled_at",
+    )
+    .await;
+    // Just past the minimum is fine.
+    app.create(&new_callback(&unique_phone(), &in_ms(65_000)))
+        .await;
+}
+
+#[tokio::test]
+async fn an_invalid_phone_is_refused() {
+    let app = spawn_app().await;
+    for phone in [
+        "4155550199",
+        "+1 415",
+        "hello",
+        "",
+        "+999 12345",
+        "+1415555019999999",
+    ] {
+        refused(
+            &app,
+            &new_callback(phone, &tomorrow()),
+            "invalid_phone",
+            "phone",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_timezone_is_refused() {
+    let app = spawn_app().await;
+    for zone in ["Mars/Olympus_Mons", "", "EST+5 nonsense"] {
+        refused(
+            &app,
+            &json!({ "phone": unique_phone(), "scheduled_at": "2027-01-05T10:00:00", "timezone": zone }),
+            "invalid_timezone",
+            "timezone",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_callback_in_a_dst_gap_is_refused() {
+    let app = spawn_app().await;
+    for (local, zone) in [
+        ("2027-03-14T02:30:00", "America/New_York"),
+        ("2027-03-28T01:30:00", "Europe/London"),
+    ] {
+        refused(
+            &app,
+            &json!({ "phone": unique_phone(), "scheduled_at": local, "timezone": zone }),
+            "nonexistent_local_time",
+            "scheduled_at",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_callback_in_a_dst_overlap_takes_the_earlier_instant() {
+    let app = spawn_app().await;
+    for (local, zone, utc) in [
+        (
+            "2027-11-07T01:30:00",
+            "America/New_York",
+            "2027-11-07T05:30:00Z",
+        ),
+        (
+            "2027-10-31T01:30:00",
+            "Europe/London",
+            "2027-10-31T00:30:00Z",
+        ),
+    ] {
+        let cb = app
+            .create(&json!({ "phone": unique_phone(), "scheduled_at": local, "timezone": zone }))
+            .await;
+        assert_eq!(cb["scheduled_at"], utc, "{local} in {zone}");
+        assert_eq!(
+            app.get_callback(cb["id"].as_str().unwrap()).await["scheduled_at"],
+            utc
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_required_field_is_named() {
+    let app = spawn_app().await;
+    refused(
+        &app,
+        &json!({ "scheduled_at": tomorrow() }),
+        "missing_field",
+        "phone",
+    )
+    .await;
+    refused(
+        &app,
+        &json!({ "phone": unique_phone() }),
+        "missing_field",
+        "scheduled_at",
+    )
+    .await;
+    // A local time needs a zone to be read in.
+    refused(
+        &app,
+        &json!({ "phone": unique_phone(), "scheduled_at": "2027-01-05T10:00:00" }),
+        "missing_field",
+        "timezone",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_named() {
+    let app = spawn_app().await;
+    refused(
+        &app,
+        &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "colour": "blue" }),
+        "unknown_field",
+        "colour",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_field_inside_assignment_is_named() {
+    let app = spawn_app().await;
+    refused(
+        &app,
+        &json!({
+            "phone": unique_phone(), "scheduled_at": tomorrow(),
+            "assignment": { "type": "agent", "ids": ["a"], "extra": true },
+        }),
+        "unknown_field",
+        "assignment.extra",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_named() {
+    let app = spawn_app().await;
+    let at = tomorrow();
+    for (body, field) in [
+        (
+            json!({ "phone": 14155550199_u64, "scheduled_at": at }),
+            "phone",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": 1_900_000_000 }),
+            "scheduled_at",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "recording_enabled": "yes" }),
+            "recording_enabled",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "max_duration_seconds": -1 }),
+            "max_duration_seconds",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "max_duration_seconds": 5 }),
+            "max_duration_seconds",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "expire_after_minutes": 0 }),
+            "expire_after_minutes",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "reminder_minutes_before": 0 }),
+            "reminder_minutes_before",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": { "type": "robot", "ids": ["a"] } }),
+            "assignment.type",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": { "type": "agent", "ids": [] } }),
+            "assignment.ids",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "notes": "x".repeat(5001) }),
+            "notes",
+        ),
+        (
+            json!({ "phone": unique_phone(), "scheduled_at": at, "contact_name": "x".repeat(201) }),
+            "contact_name",
+        ),
+    ] {
+        refused(&app, &body, "invalid_field", field).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_date_time_is_refused() {
+    let app = spawn_app().await;
+    for at in [
+        "tomorrow at noon",
+        "2027-13-01T10:00:00Z",
+        "2027-01-05T10:00:00+0500x",
+    ] {
+        refused(
+            &app,
+            &new_callback(&unique_phone(), at),
+            "invalid_datetime",
+            "scheduled_at",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn an_offset_beyond_what_rfc_3339_allows_is_refused() {
+    let app = spawn_app().await;
+    // RFC 3339 offsets stop at 23:59; +25:00 is not a time anywhere.
+    refused(
+        &app,
+        &new_callback(&unique_phone(), "2027-01-05T10:00:00+25:00"),
+        "invalid_datetime",
+        "scheduled_at",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_callback_near_the_end_of_time_does_not_break_the_account() {
+    let app = spawn_app().await;
+    let id = app.create_at(&tomorrow()).await;
+    // Its default expiry (one hour later) is past the last instant the server can represent.
+    let late = "9999-12-30T21:30:00Z";
+    let resp = app
+        .post_callback(&new_callback(&unique_phone(), late))
+        .await;
+    assert!(
+        resp.status == 201 || resp.status == 400,
+        "{} {}",
+        resp.status,
+        resp.text
+    );
+    assert!(resp.is_json(), "{}", resp.text);
+    let patched = app
+        .patch(
+            &format!("/v1/callbacks/{id}"),
+            &json!({ "scheduled_at": late }),
+        )
+        .await;
+    assert!(
+        patched.status == 200 || patched.status == 400,
+        "{} {}",
+        patched.status,
+        patched.text
+    );
+    // Whatever was answered, everything stored can still be read.
+    let list = app.get("/v1/callbacks").await;
+    assert_eq!(list.status, 200, "the account's list broke: {}", list.text);
+    app.get(&format!("/v1/callbacks/{id}")).await.expect(200);
+    if resp.status == 201 {
+        let created = resp.body["id"].as_str().unwrap();
+        app.get(&format!("/v1/callbacks/{created}"))
+            .await
+            .expect(200);
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_refused() {
+    let app = spawn_app().await;
+    for raw in [
+        r#"{"phone": "+14155550199", "scheduled_at": "#,
+        "{,}",
+        "",
+        "nul",
+    ] {
+        let resp = app
+            .post_raw("/v1/callbacks", "application/json", raw.to_owned())
+            .await;
+        resp.expect_error(400, "invalid_json");
+    }
+    app.assert_no_callbacks("after malformed JSON").await;
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_refused_as_too_large() {
+    let app = spawn_app().await;
+    let body = json!({
+        "phone": unique_phone(),
+        "scheduled_at": tomorrow(),
+        "notes": "x".repeat(1024 * 1024 + 10),
+    });
+    let resp = app
+        .post_raw("/v1/callbacks", "application/json", body.to_string())
+        .await;
+    resp.expect_error(413, "payload_too_large");
+    // The same without Content-Length (chunked): the limit still holds.
+    use http_body_util::BodyExt;
+    let mut frames = Vec::new();
+    for chunk in body.to_string().into_bytes().chunks(64 * 1024) {
+        let frame = http_body_util::Full::new(bytes::Bytes::copy_from_slice(chunk))
+            .frame()
+            .await
+            .expect("one frame")
+            .expect("infallible");
+        frames.push(Ok::<_, std::io::Error>(frame));
+    }
+    // A stream has no known length, so the body goes out chunked.
+    let chunked = http_body_util::StreamBody::new(futures::stream::iter(frames));
+    let resp = app
+        .post_raw(
+            "/v1/callbacks",
+            "application/json",
+            reqwest::Body::wrap(chunked),
+        )
+        .await;
+    resp.expect_error(413, "payload_too_large");
+    app.assert_no_callbacks("after oversized bodies").await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_declared_as_json_is_refused() {
+    let app = spawn_app().await;
+    let body = new_callback(&unique_phone(), &tomorrow()).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        app.post_raw("/v1/callbacks", content_type, body.clone())
+            .await
+            .expect_error(415, "unsupported_media_type");
+    }
+    // No Content-Type at all.
+    let resp = app
+        .client
+        .post(app.url("/v1/callbacks"))
+        .bearer_auth(&app.api_key)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    Resp::read(resp)
+        .await
+        .expect_error(415, "unsupported_media_type");
+    app.assert_no_callbacks("after non-JSON bodies").await;
+    // Parameters and +json types are JSON.
+    app.post_raw("/v1/callbacks", "application/json; charset=utf-8", body)
+        .await
+        .expect(201);
+}
+
+#[tokio::test]
+async fn metadata_that_is_not_an_object_or_too_large_is_refused() {
+    let app = spawn_app().await;
+    for metadata in [json!([1, 2]), json!("text"), json!(42), json!(true)] {
+        refused(
+            &app,
+            &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "metadata": metadata }),
+            "invalid_field",
+            "metadata",
+        )
+        .await;
+    }
+    let big = json!({ "blob": "x".repeat(17 * 1024) });
+    refused(
+        &app,
+        &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "metadata": big }),
+        "invalid_field",
+        "metadata",
+    )
+    .await;
+    // Just under 16 KiB is fine.
+    let fits = json!({ "blob": "x".repeat(16 * 1024 - 20) });
+    app.create(&json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "metadata": fits }))
+        .await;
+}
+
+#[tokio::test]
+async fn an_invalid_webhook_url_is_refused() {
+    let app = spawn_app().await;
+    for url in [
+        "not a url",
+        "ftp://example.com/hook",
+        "mailto:ops@example.com",
+        "http://",
+        "/relative/path",
+    ] {
+        refused(
+            &app,
+            &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "webhook_url": url }),
+            "invalid_url",
+            "webhook_url",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_caller_id_is_refused() {
+    let app = spawn_app().await;
+    for caller_id in ["12345", "+1 415", "caller"] {
+        refused(
+            &app,
+            &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(), "caller_id": caller_id }),
+            "invalid_phone",
+            "caller_id",
+        )
+        .await;
+    }
+}
+
+/// Odd inputs of every kind: each must get a 2xx or 4xx with a JSON body, never a 5xx.
+#[tokio::test]
+async fn no_input_makes_the_server_answer_a_5xx() {
+    let app = spawn_app().await;
+    let at = tomorrow();
+    let deep = (0..200).fold(json!(1), |v, _| json!([v]));
+    let mut bodies = vec![
+        json!(null),
+        json!([]),
+        json!("string"),
+        json!(12),
+        json!({}),
+        json!({ "phone": null, "scheduled_at": at }),
+        json!({ "phone": unique_phone(), "scheduled_at": null }),
+        json!({ "phone": "+", "scheduled_at": at }),
+        json!({ "phone": "+0", "scheduled_at": at }),
+        json!({ "phone": "++1415", "scheduled_at": at }),
+        json!({ "phone": "00", "scheduled_at": at }),
+        json!({ "phone": "+1 (", "scheduled_at": at }),
+        json!({ "phone": "+１４１５５５５０１００", "scheduled_at": at }),
+        json!({ "phone": "+٤١٥٥٥٥٠١٠١", "scheduled_at": at }),
+        json!({ "phone": "+1-800-FLOWERS", "scheduled_at": at }),
+        json!({ "phone": "+1 415 555 0102 ext. 123", "scheduled_at": at }),
+        json!({ "phone": "+1415555\u{0}0103", "scheduled_at": at }),
+        json!({ "phone": "+".repeat(5000), "scheduled_at": at }),
+        json!({ "phone": unique_phone(), "scheduled_at": "9999-12-31T23:59:59Z" }),
+        json!({ "phone": unique_phone(), "scheduled_at": "9999-12-31T23:00:00", "timezone": "Pacific/Kiritimati" }),
+        json!({ "phone": unique_phone(), "scheduled_at": "-009999-01-02T01:59:59Z" }),
+        json!({ "phone": unique_phone(), "scheduled_at": "2027-01-05T10:00:00[America/New_York]" }),
+        json!({ "phone": unique_phone(), "scheduled_at": "2027-01-05T10:00:00-05:00[Europe/Paris]" }),
+        json!({ "phone": unique_phone(), "scheduled_at": "", "timezone": "UTC" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "timezone": "../../../etc/passwd" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "timezone": "x".repeat(10_000) }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "timezone": "EST5EDT,M3.2.0,M11.1.0" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "metadata": { "deep": deep } }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "max_duration_seconds": 1e30 }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "max_duration_seconds": 4_294_967_296_u64 }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "expire_after_minutes": u32::MAX }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "reminder_minutes_before": u32::MAX }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "notes": "nul \u{0} inside" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "contact_name": "   " }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "webhook_url": format!("https://{}.com", "a".repeat(3000)) }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "webhook_url": "http://[::1" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": { "type": "agent", "ids": vec!["a"; 51] } }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": { "type": "agent", "ids": ["x".repeat(101)] } }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": null }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "caller_id": "" }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "dialing_mode": null }),
+        json!({ "phone": unique_phone(), "scheduled_at": at, "allow_duplicate": "yes" }),
+    ];
+    // Duplicate keys in one object.
+    let mut raw_bodies = vec![
+        format!(
+            r#"{{"phone": "{}", "phone": "{}", "scheduled_at": "{at}"}}"#,
+            unique_phone(),
+            unique_phone()
+        ),
+        "\u{feff}{}".to_owned(),
+        r#"{"phone": "\ud800", "scheduled_at": "x"}"#.to_owned(),
+        "[".repeat(10_000),
+    ];
+    raw_bodies.extend(bodies.drain(..).map(|b| b.to_string()));
+    let mut failures = Vec::new();
+    for raw in &raw_bodies {
+        for path in ["/v1/callbacks", "/v1/callbacks/batch"] {
+            let body = if path.ends_with("batch") {
+                format!(r#"{{"callbacks": [{raw}]}}"#)
+            } else {
+                raw.clone()
+            };
+            let resp = app.post_raw(path, "application/json", body).await;
+            if resp.status >= 500 || !resp.is_json() {
+                failures.push(format!(
+                    "POST {path} {}: {} {}",
+                    raw.chars().take(120).collect::<String>(),
+                    resp.status,
+                    resp.text
+                ));
+            }
+        }
+    }
+    // Odd changes to an existing callback.
+    let id = app.create_at(&tomorrow()).await;
+    for patch in [
+        json!(null),
+        json!({ "scheduled_at": null }),
+        json!({ "timezone": null }),
+        json!({ "scheduled_at": "9999-12-31T23:00:00", "timezone": "Pacific/Kiritimati" }),
+        json!({ "metadata": { "deep": (0..120).fold(json!(1), |v, _| json!([v])) } }),
+        json!({ "assignment": { "type": "queue", "ids": [""] } }),
+    ] {
+        let resp = app
+            .request(Method::PATCH, &format!("/v1/callbacks/{id}"), Some(&patch))
+            .await;
+        if resp.status >= 500 || !resp.is_json() {
+            failures.push(format!("PATCH {patch}: {} {}", resp.status, resp.text));
+        }
+    }
+    // Odd query strings and paths.
+    for path in [
+        "/v1/callbacks?limit=99999999999999999999",
+        "/v1/callbacks?limit=1&limit=2",
+        "/v1/callbacks?scheduled_from=9999-12-30T22:00:00Z",
+        "/v1/callbacks?scheduled_from=-009999-01-02T01:59:59Z&scheduled_to=9999-12-30T22:00:00Z",
+        "/v1/callbacks?phone=%2B&status=scheduled",
+        "/v1/callbacks?phone=%00",
+        "/v1/callbacks?cursor=cb_7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "/v1/callbacks?cursor=cb_8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "/v1/callbacks?assignee=%27%3B%20DROP%20TABLE%20callbacks%3B--",
+        "/v1/callbacks?%ff=%fe",
+        "/v1/callbacks/cb_7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+    ] {
+        let resp = app.get(path).await;
+        if resp.status >= 500 || !resp.is_json() {
+            failures.push(format!("GET {path}: {} {}", resp.status, resp.text));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} inputs got a 5xx or a non-JSON answer:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
