@@ -6,5 +6,6 @@
 mod auth;
 mod callbacks;
 mod helpers;
+mod isolation;
 mod validation;
 mod webhooks;
