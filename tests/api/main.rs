@@ -7,5 +7,6 @@ mod auth;
 mod callbacks;
 mod helpers;
 mod isolation;
+mod ops;
 mod validation;
 mod webhooks;
