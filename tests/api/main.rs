@@ -8,5 +8,6 @@ mod callbacks;
 mod helpers;
 mod isolation;
 mod ops;
+mod scheduler;
 mod validation;
 mod webhooks;
