@@ -8,6 +8,7 @@ mod callbacks;
 mod helpers;
 mod isolation;
 mod ops;
+mod restart;
 mod scheduler;
 mod validation;
 mod webhooks;

@@ -1,0 +1,390 @@
+//! The real binary: account creation from the CLI, graceful stops, crashes and restarts.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringback");
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A `ringback serve` process, killed when dropped.
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+    log: PathBuf,
+    client: reqwest::Client,
+    api_key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+impl Server {
+    async fn start(env: &Env, extra: &[&str]) -> Self {
+        let port = free_port();
+        let n = std::fs::read_dir(env.dir.path()).unwrap().count();
+        let log = env.dir.path().join(format!("server-{n}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let child = tokio::process::Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                &listen,
+                "--database-url",
+                &env.database_url,
+                "--min-lead-seconds",
+                "1",
+                "--dialer-url",
+                &env.bridge.url,
+                // The tests poll faster than the default per-key rate limit allows.
+                "--rate-limit-per-second",
+                "0",
+            ])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ringback starts");
+        let mut server = Self {
+            child,
+            base: format!("http://{listen}"),
+            log,
+            client: http_client(),
+            api_key: env.tenant.api_key.clone(),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "ringback exited with {status} before it was healthy:\n{}",
+                    tail(&self.log)
+                );
+            }
+            if let Ok(resp) = self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                && resp.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ringback did not become healthy:\n{}",
+                tail(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the server is running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "ringback did not exit within {timeout:?}:\n{}",
+                tail(&self.log)
+            ),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Resp::read(req.send().await.expect("the server answers")).await
+    }
+
+    async fn create(&self, body: &Value) -> Value {
+        self.send(reqwest::Method::POST, "/v1/callbacks", Some(body))
+            .await
+            .expect(201)
+            .clone()
+    }
+
+    async fn get_callback(&self, id: &str) -> Value {
+        self.send(reqwest::Method::GET, &format!("/v1/callbacks/{id}"), None)
+            .await
+            .expect(200)
+            .clone()
+    }
+
+    async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        eventually(WAIT, &format!("{id} to become {status}"), || async {
+            let cb = self.get_callback(id).await;
+            (cb["status"] == status).then_some(cb)
+        })
+        .await
+    }
+}
+
+/// A database file, an account created with the CLI and a fake bridge.
+struct Env {
+    dir: TempDir,
+    database_url: String,
+    tenant: Tenant,
+    bridge: FakeBridge,
+}
+
+async fn cli(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("ringback runs")
+}
+
+async fn create_account(database_url: &str) -> Tenant {
+    let out = cli(&[
+        "accounts",
+        "create",
+        "Acme Corp",
+        "--json",
+        "--database-url",
+        database_url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "accounts create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let json: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("accounts create --json printed {stdout:?}: {e}"));
+    let obj = json.as_object().expect("a JSON object");
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["account_id", "api_key"], "{stdout}");
+    let account_id = obj["account_id"].as_str().unwrap().to_owned();
+    let api_key = obj["api_key"].as_str().unwrap().to_owned();
+    assert!(account_id.starts_with("acc_"), "{account_id}");
+    assert!(api_key.starts_with("rbk_"), "{api_key}");
+    Tenant {
+        account_id,
+        api_key,
+    }
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/rb.db", dir.path().display());
+    let tenant = create_account(&database_url).await;
+    Env {
+        dir,
+        database_url,
+        tenant,
+        bridge: FakeBridge::start().await,
+    }
+}
+
+#[tokio::test]
+async fn the_help_lists_the_commands() {
+    let out = cli(&["--help"]).await;
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for command in ["serve", "migrate", "accounts"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "`ringback --help` does not list {command}:\n{help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_can_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/rb.db", dir.path().display());
+    for _ in 0..2 {
+        let out = cli(&["migrate", "--database-url", &database_url]).await;
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(dir.path().join("rb.db").exists());
+    // The migrated database takes an account.
+    create_account(&database_url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_due_while_the_server_was_stopped_are_dispatched_once_after_a_restart() {
+    let env = env().await;
+    let mut server = Server::start(&env, &[]).await;
+    const N: usize = 20;
+    let first_due = at_ms(3_000);
+    let mut expected = Vec::new();
+    for i in 0..N {
+        let at = Timestamp::from_millisecond(first_due.as_millisecond() + 10 * i as i64).unwrap();
+        let cb = server
+            .create(&new_callback(&unique_phone(), &at.to_string()))
+            .await;
+        assert_eq!(cb["account_id"], env.tenant.account_id.as_str());
+        expected.push((cb["id"].as_str().unwrap().to_owned(), at));
+    }
+    let last_due = expected.last().unwrap().1;
+
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    assert!(
+        status.success(),
+        "SIGTERM should stop ringback cleanly: {status}"
+    );
+    assert!(
+        Timestamp::now() < first_due,
+        "the server took too long to stop; the test cannot tell a restart from a normal run"
+    );
+    drop(server);
+
+    sleep_until(last_due + jiff::SignedDuration::from_millis(300)).await;
+    assert_eq!(env.bridge.count(), 0, "dispatched while stopped");
+
+    let server = Server::start(&env, &[]).await;
+    env.bridge.wait_for(N, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let by_key = env.bridge.deliveries_by_key();
+    assert_eq!(env.bridge.count(), N, "deliveries: {by_key:?}");
+    for (id, at) in &expected {
+        let key = format!("{id}:1");
+        assert_eq!(by_key.get(&key), Some(&1), "deliveries of {key}");
+        let r = &env.bridge.requests_for(id)[0];
+        assert!(r.received_at >= *at);
+        assert_eq!(r.body["resend"], false);
+        let cb = server.wait_for_status(id, "in_progress").await;
+        assert_eq!(cb["attempt_count"], 1);
+        let due = events_of(&cb, "callback.due");
+        assert_eq!(due.len(), 1, "{cb}");
+        let lateness = due[0]["data"]["lateness_ms"].as_i64().unwrap();
+        assert!(lateness > 0, "lateness_ms {lateness} for a late dispatch");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_in_flight_when_the_server_crashes_is_resent_with_the_same_key() {
+    let env = env().await;
+    env.bridge.delay(Duration::from_secs(3));
+    // The lease is written when a callback is claimed, so the crashed server needs the short
+    // lease as much as the one that takes over.
+    let mut server = Server::start(&env, &["--lease-seconds", "2"]).await;
+    let cb = server
+        .create(&new_callback(&unique_phone(), &in_ms(1_500)))
+        .await;
+    let id = cb["id"].as_str().unwrap().to_owned();
+    let first = env.bridge.wait_for_callback(&id, 1, WAIT).await.remove(0);
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).await;
+    drop(server);
+    env.bridge.delay(Duration::ZERO);
+    assert_eq!(env.bridge.requests_for(&id).len(), 1);
+
+    let server = Server::start(&env, &["--lease-seconds", "2"]).await;
+    let requests = env.bridge.wait_for_callback(&id, 2, WAIT).await;
+    let again = &requests[1];
+    let key = format!("{id}:1");
+    assert_eq!(first.idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(
+        again.idempotency_key.as_deref(),
+        Some(key.as_str()),
+        "a new key was used"
+    );
+    assert_eq!(again.body["attempt"], 1);
+    assert_eq!(again.body["resend"], true);
+
+    let cb = server.wait_for_status(&id, "in_progress").await;
+    assert_eq!(cb["attempt_count"], 1);
+    let attempts = cb["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{cb}");
+    assert!(attempts[0]["resends"].as_u64().unwrap() >= 1, "{cb}");
+    assert_eq!(attempts[0]["bridge_requests"], 2);
+    let due = events_of(&cb, "callback.due");
+    assert_eq!(due.len(), 2, "{cb}");
+    assert_eq!(due[1]["data"]["resend"], true);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(env.bridge.requests_for(&id).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_waits_for_the_dispatch_in_flight() {
+    let env = env().await;
+    env.bridge.delay(Duration::from_millis(1_000));
+    let mut server = Server::start(&env, &[]).await;
+    let cb = server
+        .create(&new_callback(&unique_phone(), &in_ms(1_200)))
+        .await;
+    let id = cb["id"].as_str().unwrap().to_owned();
+    env.bridge.wait_for_callback(&id, 1, WAIT).await;
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status}");
+    drop(server);
+
+    let server = Server::start(&env, &[]).await;
+    let cb = server.get_callback(&id).await;
+    assert_eq!(
+        cb["status"], "in_progress",
+        "the bridge's answer was not recorded before the stop: {cb}"
+    );
+    assert_eq!(cb["attempts"][0]["resends"], 0);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        env.bridge.requests_for(&id).len(),
+        1,
+        "re-sent after a graceful stop"
+    );
+    let cb = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/callbacks/{id}/outcome"),
+            Some(&json!({ "outcome": "answered", "duration_seconds": 12 })),
+        )
+        .await;
+    assert_eq!(cb.expect(200)["status"], "completed");
+}
