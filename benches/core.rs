@@ -14,7 +14,9 @@
 //! Environment:
 //! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
 //! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending` runs a subset.
-//! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`.
+//! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`
+//!   (`--min-lead-seconds 1` and, where the server has it, `--rate-limit-per-second 0` are
+//!   always given).
 //! - `RUST_LOG` is passed on to the server (its log goes to a file in the temporary directory).
 //!
 //! Run: `cargo bench --bench core`.
@@ -87,9 +89,22 @@ impl Settings {
                 );
             }
         }
-        let server_args = std::env::var("RINGBACK_BENCH_SERVER_ARGS")
-            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        let mut server_args: Vec<String> = Vec::new();
+        // A throughput benchmark: lift the per-key request rate limit where the server has one
+        // (RINGBACK_BENCH_SERVER_ARGS may set it again).
+        let help = Command::new(SERVER_BIN)
+            .args(["serve", "--help"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
+        if help.contains("--rate-limit-per-second") {
+            server_args.extend(["--rate-limit-per-second".to_owned(), "0".to_owned()]);
+        }
+        server_args.extend(
+            std::env::var("RINGBACK_BENCH_SERVER_ARGS")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
         Self {
             scale,
             only,
@@ -1547,7 +1562,7 @@ fn main() {
     println!("server binary: {SERVER_BIN}");
     println!(
         "scale: {} (RINGBACK_BENCH_SCALE); scenarios: {} (RINGBACK_BENCH_ONLY); \
-         extra server flags: {:?}; cores: {}",
+         server flags: --min-lead-seconds 1 {}; cores: {}",
         settings.scale,
         settings.only.as_ref().map_or_else(
             || "all".to_owned(),
@@ -1557,7 +1572,7 @@ fn main() {
                 v.join(",")
             }
         ),
-        settings.server_args,
+        settings.server_args.join(" "),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     let mut summary = Summary::default();
