@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server and the scheduler (SQLite file ./ringback.db by default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Bring the database schema up to date, then exit.
     Migrate(DatabaseConfig),
     /// Manage accounts (tenants).
@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             telemetry::init_logs(cli.log_json);
-            serve(config).await
+            serve(*config).await
         }
         Command::Migrate(db) => {
             telemetry::init_logs(cli.log_json);
