@@ -61,6 +61,20 @@ pub struct CreateKey {
     pub scopes: Vec<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "admin",
+    summary = "Make an API key",
+    description = "`201` with the key; the secret (`key`) is shown in this answer only.",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Made; `key` is shown once.", body = KeyView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,6 +92,15 @@ pub struct KeyList {
     pub data: Vec<KeyView>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "admin",
+    summary = "List the account's API keys",
+    responses(
+        (status = 200, description = "Every key, revoked ones included; secrets are not shown.", body = KeyList),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,6 +117,16 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
 }
 
 /// Revokes a key; it stops working at once.
+#[utoipa::path(
+    post, path = "/v1/api-keys/{id}/revoke", operation_id = "revoke_api_key", tag = "admin",
+    params(("id" = String, Path, description = "An API key id (`key_...`).")),
+    responses(
+        (status = 200, description = "The revoked key.", body = KeyView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +144,16 @@ pub async fn revoke_key(
 }
 
 /// Replaces a key by a new one with the same name and scopes; the old one stops working.
+#[utoipa::path(
+    post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotate_api_key", tag = "admin",
+    params(("id" = String, Path, description = "An API key id (`key_...`).")),
+    responses(
+        (status = 201, description = "The new key; `key` is shown once. The old one is revoked.", body = KeyView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +198,18 @@ pub struct JwtKeyView {
 }
 
 /// Registers the account's JWT verification key (replacing any other).
+#[utoipa::path(
+    put, path = "/v1/jwt-key", operation_id = "set_jwt_key", tag = "admin",
+    request_body = SetJwtKey,
+    responses(
+        (status = 200, description = "The algorithm now accepted.", body = JwtKeyView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn set_jwt_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,6 +273,16 @@ pub async fn set_jwt_key(
     }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/jwt-key", operation_id = "get_jwt_key", tag = "admin",
+    summary = "The JWT algorithm the account accepts",
+    description = "`algorithm` is null when the account accepts no JWT. The key itself is never shown.",
+    responses(
+        (status = 200, description = "The accepted algorithm, or null.", body = JwtKeyView),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn get_jwt_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,6 +295,14 @@ pub async fn get_jwt_key(
 }
 
 /// Stops accepting JWTs for the account.
+#[utoipa::path(
+    delete, path = "/v1/jwt-key", operation_id = "delete_jwt_key", tag = "admin",
+    responses(
+        (status = 204, description = "JWTs are no longer accepted."),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete_jwt_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,6 +317,7 @@ pub async fn delete_jwt_key(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries about this resource id.
@@ -273,6 +347,16 @@ fn query_error(field: &str, message: &str) -> ApiError {
 }
 
 /// The audit trail, newest first.
+#[utoipa::path(
+    get, path = "/v1/audit", operation_id = "list_audit", tag = "admin",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries; follow `next_cursor` for the next.", body = AuditList),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -32,6 +32,8 @@ pub struct ErrorBody {
 pub struct ErrorObject {
     pub code: ErrorCode,
     pub message: String,
+    /// The offending input, or null.
+    #[schema(required = true)]
     pub field: Option<String>,
     #[serde(flatten)]
     #[schema(value_type = Object)]

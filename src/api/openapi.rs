@@ -4,9 +4,10 @@
 //! The page works offline: Swagger UI's script and stylesheet are vendored in
 //! `assets/swagger-ui/` (from the npm package `swagger-ui-dist`) and compiled into the binary.
 //!
-//! Each handler carries its own `#[utoipa::path]`; [`ApiDoc`] lists them. Answers every `/v1`
-//! operation can give whatever it does (408, 500, 503) are added by [`CommonResponses`], so the
-//! handlers' attributes name only the answers specific to them.
+//! Each handler carries its own `#[utoipa::path]` (its `bearer` security requirement names the
+//! scope it needs); [`ApiDoc`] lists them. Answers every `/v1` operation can give whatever it
+//! does (403, 408, 429, 500, 503) are added by [`CommonResponses`], so the handlers' attributes
+//! name only the answers specific to them.
 
 use std::sync::LazyLock;
 
@@ -20,24 +21,27 @@ use sha2::{Digest, Sha256};
 use utoipa::{
     Modify, OpenApi, ToResponse, ToSchema,
     openapi::{
-        ContentBuilder, RefOr, Response, ResponseBuilder,
+        ContentBuilder, HeaderBuilder, ObjectBuilder, RefOr, Response, ResponseBuilder, Type,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
 
 use super::{
-    AppState, callbacks,
+    AppState, admin, callbacks,
     error::{ErrorBody, ErrorObject},
     ops, webhooks,
 };
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Origin, Status};
 
 const DESCRIPTION: &str = "\
 A self-hosted, durable scheduler for customer callbacks and outbound calls.
 
-Every `/v1` request carries `Authorization: Bearer <token>` (an API key, or a JWT where the \
-account accepts them); everything is scoped to that credential's account, and another \
-account's ids answer 404. Request bodies are JSON (`Content-Type: application/json`).
+Every `/v1` request carries `Authorization: Bearer <token>` (an API key, or a JWT signed with \
+the key the account registered; the `auth` header is accepted too); everything is scoped to \
+that credential's account, and another account's ids answer 404. Each operation names the \
+scope it needs in its security requirement (`admin` grants every scope, a `:write` scope its \
+`:read`); without it the answer is 403. Each credential is rate limited: past the limit the \
+answer is 429 with `Retry-After`. Request bodies are JSON (`Content-Type: application/json`).
 
 Every error has the body `{\"error\": {\"code\", \"message\", \"field\"}}`; `code` is one of \
 the `ErrorCode` values and never changes meaning, `field` names the offending input \
@@ -71,18 +75,29 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         webhooks::list_events,
         webhooks::redeliver_event,
         webhooks::rotate_signing_secret,
+        admin::create_key,
+        admin::list_keys,
+        admin::revoke_key,
+        admin::rotate_key,
+        admin::set_jwt_key,
+        admin::get_jwt_key,
+        admin::delete_jwt_key,
+        admin::list_audit,
         ops::healthz,
         ops::readyz,
     ),
     components(
-        schemas(ErrorBody, ErrorObject, ErrorCode, HealthStatus),
+        // Schemas only query parameters name are not collected on their own.
+        schemas(ErrorBody, ErrorObject, ErrorCode, HealthStatus, Status, Origin),
         responses(
             BadRequest,
             Unauthorized,
+            Forbidden,
             NotFound,
             PayloadTooLarge,
             UnsupportedMediaType,
             RequestTimeout,
+            RateLimited,
             Internal,
             Unavailable,
         ),
@@ -92,6 +107,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "callbacks", description = "Schedule, list, read, change, cancel and report on callbacks."),
         (name = "webhooks", description = "Webhook endpoints, their delivery logs, and the account signing secret."),
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
+        (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),
 )]
@@ -106,17 +122,17 @@ pub struct HealthStatus {
 
 /// A reusable response whose body is the API's error body.
 fn error_response(description: &str, example: serde_json::Value) -> RefOr<Response> {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                .example(Some(example))
-                .build(),
-        )
-        .build()
-        .into()
+    error_response_builder(description, example).build().into()
+}
+
+fn error_response_builder(description: &str, example: serde_json::Value) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+            .example(Some(example))
+            .build(),
+    )
 }
 
 fn example(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
@@ -146,6 +162,8 @@ error_responses! {
         "invalid_field", "must be between 1 and 200", Some("limit");
     Unauthorized: "The `Authorization` header is missing or malformed, or its credential is unknown or revoked.",
         "unauthorized", "unknown or revoked API key", None;
+    Forbidden: "The credential is valid but lacks the scope the operation names in its security requirement (`required_scope`).",
+        "forbidden", "this needs the callbacks:write scope", None;
     NotFound: "No such resource in the caller's account (a malformed id answers the same).",
         "not_found", "callback not found", None;
     PayloadTooLarge: "The request body is larger than the server accepts.",
@@ -160,8 +178,35 @@ error_responses! {
         "unavailable", "the store is busy or unreachable; retry shortly", None;
 }
 
+/// Too many requests for this credential; the answer says when to retry.
+pub struct RateLimited;
+
+impl<'r> ToResponse<'r> for RateLimited {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut body = example(
+            "rate_limited",
+            "too many requests for this key; slow down",
+            None,
+        );
+        body["error"]["retry_after_seconds"] = 1.into();
+        let response = error_response_builder(
+            "Too many requests for this credential; retry after `Retry-After` seconds (also \
+             `error.retry_after_seconds`).",
+            body,
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before the next request."))
+                .build(),
+        );
+        ("RateLimited", response.build().into())
+    }
+}
+
 /// Adds the bearer security scheme, and to every `/v1` operation the answers any of them can
-/// give: 408 (request timeout), 500 and 503.
+/// give: 403 (missing scope), 408 (request timeout), 429 (rate limited), 500 and 503.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -173,13 +218,16 @@ impl Modify for CommonResponses {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key (`rbk_...`) or a JWT: `Authorization: Bearer <token>`.",
+                        "An API key (`rbk_...`) or a JWT: `Authorization: Bearer <token>`. \
+                         Operations list the scope they need.",
                     ))
                     .build(),
             ),
         );
         let common = [
+            ("403", Forbidden::response().0),
             ("408", RequestTimeout::response().0),
+            ("429", RateLimited::response().0),
             ("500", Internal::response().0),
             ("503", Unavailable::response().0),
         ];

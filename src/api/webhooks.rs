@@ -124,7 +124,7 @@ pub struct CreateEndpoint {
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn create_endpoint(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ pub struct EndpointList {
         (status = 200, description = "Every endpoint; secrets are not shown.", body = EndpointList),
         (status = 401, response = super::openapi::Unauthorized),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn list_endpoints(
     State(state): State<AppState>,
@@ -210,7 +210,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndp
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn get_endpoint(
     State(state): State<AppState>,
@@ -245,7 +245,7 @@ pub struct UpdateEndpoint {
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn update_endpoint(
     State(state): State<AppState>,
@@ -291,7 +291,7 @@ pub async fn update_endpoint(
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
@@ -321,7 +321,7 @@ pub async fn rotate_endpoint_secret(
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
@@ -378,7 +378,7 @@ pub struct DeliveryList {
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
@@ -424,7 +424,7 @@ pub struct EventList {
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:read"])),
 )]
 pub async fn list_events(
     State(state): State<AppState>,
@@ -477,7 +477,7 @@ pub struct RedeliverResponse {
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["webhooks:write"])),
 )]
 pub async fn redeliver_event(
     State(state): State<AppState>,
@@ -514,7 +514,7 @@ pub struct SigningSecretView {
         (status = 200, description = "The new signing secret, shown in this answer only.", body = SigningSecretView),
         (status = 401, response = super::openapi::Unauthorized),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
 )]
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ use super::{Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, O
 pub struct CallbackView {
     pub id: String,
     pub account_id: String,
+    #[schema(value_type = Status)]
     pub status: &'static str,
     pub origin: Origin,
     pub phone: String,

@@ -7,6 +7,7 @@ mod auth;
 mod callbacks;
 mod helpers;
 mod isolation;
+mod openapi;
 mod ops;
 mod restart;
 mod scheduler;

@@ -1,0 +1,332 @@
+//! The OpenAPI document (`/openapi.json`) and the offline API docs page (`/docs`).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// The routes the router serves today; the document must keep listing them.
+const KNOWN_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/callbacks"),
+    ("get", "/v1/callbacks"),
+    ("post", "/v1/callbacks/batch"),
+    ("get", "/v1/callbacks/{id}"),
+    ("patch", "/v1/callbacks/{id}"),
+    ("post", "/v1/callbacks/{id}/cancel"),
+    ("post", "/v1/callbacks/{id}/outcome"),
+    ("post", "/v1/webhook-endpoints"),
+    ("get", "/v1/webhook-endpoints"),
+    ("get", "/v1/webhook-endpoints/{id}"),
+    ("patch", "/v1/webhook-endpoints/{id}"),
+    ("delete", "/v1/webhook-endpoints/{id}"),
+    ("post", "/v1/webhook-endpoints/{id}/rotate-secret"),
+    ("get", "/v1/webhook-endpoints/{id}/deliveries"),
+    ("get", "/v1/events"),
+    ("post", "/v1/events/{id}/redeliver"),
+    ("post", "/v1/signing-secret/rotate"),
+    ("post", "/v1/api-keys"),
+    ("get", "/v1/api-keys"),
+    ("post", "/v1/api-keys/{id}/revoke"),
+    ("post", "/v1/api-keys/{id}/rotate"),
+    ("put", "/v1/jwt-key"),
+    ("get", "/v1/jwt-key"),
+    ("delete", "/v1/jwt-key"),
+    ("get", "/v1/audit"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+];
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+async fn document(app: &TestApp) -> Value {
+    let resp = app
+        .request_as(None, Method::GET, "/openapi.json", None)
+        .await;
+    resp.expect(200).clone()
+}
+
+/// Every operation of the document: (method, path, operation).
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                ops.push((method.to_owned(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// The path with every `{param}` replaced by a dummy id.
+fn concrete(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed path parameter") + start;
+        out.push_str("dummy_01");
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.to_uppercase().as_bytes()).expect("an HTTP method")
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_and_lists_every_route() {
+    let app = spawn_app().await;
+    let resp = app
+        .request_as(None, Method::GET, "/openapi.json", None)
+        .await;
+    assert!(resp.content_type().starts_with("application/json"));
+    let doc = resp.expect(200);
+    let version = doc["openapi"].as_str().expect("an openapi version");
+    assert!(version.starts_with("3."), "openapi {version}");
+    assert_eq!(doc["info"]["title"], "Ringback");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        doc["info"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    let documented: Vec<(String, String)> = operations(doc)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    for (m, p) in KNOWN_ROUTES {
+        assert!(
+            documented.contains(&(m.to_string(), p.to_string())),
+            "{} {p} is not in the document",
+            m.to_uppercase()
+        );
+    }
+    let mut ids: Vec<String> = operations(doc)
+        .iter()
+        .map(|(_, _, op)| op["operationId"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        ids.iter().all(|id| !id.is_empty()),
+        "an operation has no operationId"
+    );
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operation ids are not unique: {ids:?}");
+}
+
+/// Every path the document names is served: called with dummy ids, it answers anything but the
+/// router's "no such route" 404 or a 405.
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let unrouted = app.get("/v1/no-such-route/dummy_01").await;
+    assert_eq!(unrouted.status, 404);
+    for (m, path, _) in operations(&doc) {
+        let url = concrete(&path);
+        let body = matches!(m.as_str(), "post" | "put" | "patch").then(|| json!({}));
+        let resp = app.request(method(&m), &url, body.as_ref()).await;
+        assert_ne!(
+            resp.status,
+            405,
+            "{} {url} is documented but its method is not allowed: {}",
+            m.to_uppercase(),
+            resp.text
+        );
+        assert!(
+            !(resp.status == 404 && resp.body == unrouted.body),
+            "{} {url} is documented but not routed: {}",
+            m.to_uppercase(),
+            resp.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_v1_operation_declares_bearer_auth_with_its_scope_and_auth_errors() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let scheme = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    let mut v1 = 0;
+    for (m, path, op) in operations(&doc) {
+        let name = format!("{} {path}", m.to_uppercase());
+        if !path.starts_with("/v1/") {
+            // The probes need no credential.
+            let security = op.get("security").and_then(Value::as_array);
+            assert!(
+                security.is_none_or(|s| s
+                    .iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))),
+                "{name} should not require a credential: {op}"
+            );
+            continue;
+        }
+        v1 += 1;
+        let security = op["security"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} declares no security"));
+        let scopes = security
+            .iter()
+            .find_map(|r| r.get("bearer"))
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{name} does not declare the bearer scheme: {security:?}"));
+        assert!(
+            !scopes.is_empty(),
+            "{name} does not name the scope it needs"
+        );
+        for status in ["401", "403", "429"] {
+            assert!(
+                op["responses"].get(status).is_some(),
+                "{name} declares no {status} response"
+            );
+        }
+        assert!(
+            op["responses"]
+                .as_object()
+                .is_some_and(|r| r.keys().any(|s| s.starts_with('2'))),
+            "{name} declares no success response"
+        );
+        // And the server does refuse it without a key.
+        let body = matches!(m.as_str(), "post" | "put" | "patch").then(|| json!({}));
+        let resp = app
+            .request_as(None, method(&m), &concrete(&path), body.as_ref())
+            .await;
+        resp.expect_error(401, "unauthorized");
+    }
+    assert!(v1 >= 25, "only {v1} /v1 operations documented");
+}
+
+#[tokio::test]
+async fn error_codes_are_documented_and_every_reference_resolves() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum schema")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for code in [
+        "time_in_past",
+        "duplicate_active_callback",
+        "invalid_json",
+        "unauthorized",
+        "not_found",
+        "idempotency_key_reused",
+        "forbidden",
+        "rate_limited",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{r} is not a local reference"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}
+
+/// `src="..."` and `href="..."` values of the page.
+fn asset_urls(html: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            let end = rest.find('"').expect("a closed attribute");
+            urls.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    urls
+}
+
+#[tokio::test]
+async fn docs_page_works_offline() {
+    let app = spawn_app().await;
+    let page = app.request_as(None, Method::GET, "/docs", None).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.content_type().starts_with("text/html"),
+        "{}",
+        page.content_type()
+    );
+    assert!(page.text.contains("/openapi.json"), "{}", page.text);
+    assert!(page.text.contains("SwaggerUIBundle"), "{}", page.text);
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "the page must not load anything from the network: {}",
+        page.text
+    );
+
+    let urls = asset_urls(&page.text);
+    let js: Vec<&String> = urls
+        .iter()
+        .filter(|u| u.starts_with("/docs/swagger-ui-bundle.js"))
+        .collect();
+    let css: Vec<&String> = urls
+        .iter()
+        .filter(|u| u.starts_with("/docs/swagger-ui.css"))
+        .collect();
+    assert_eq!(js.len(), 1, "{urls:?}");
+    assert_eq!(css.len(), 1, "{urls:?}");
+    for url in &urls {
+        assert!(
+            url.starts_with('/') && !url.starts_with("//"),
+            "{url} is not served by Ringback itself"
+        );
+    }
+
+    for (url, content_type, marker) in [
+        (js[0].as_str(), "text/javascript", "SwaggerUIBundle"),
+        (css[0].as_str(), "text/css", ".swagger-ui"),
+        // The unversioned URLs answer too.
+        (
+            "/docs/swagger-ui-bundle.js",
+            "text/javascript",
+            "SwaggerUIBundle",
+        ),
+        ("/docs/swagger-ui.css", "text/css", ".swagger-ui"),
+    ] {
+        let resp = app.request_as(None, Method::GET, url, None).await;
+        assert_eq!(resp.status, 200, "{url}");
+        assert!(
+            resp.content_type().starts_with(content_type),
+            "{url}: {}",
+            resp.content_type()
+        );
+        let cache = resp
+            .headers
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(cache.contains("max-age="), "{url}: cache-control {cache:?}");
+        assert!(resp.text.contains(marker), "{url} does not look right");
+    }
+}
