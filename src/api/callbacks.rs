@@ -69,7 +69,7 @@ fn duplicate(existing_id: &CallbackId) -> ApiError {
         (status = 415, response = super::openapi::UnsupportedMediaType),
         (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used with a different body.", body = super::error::ErrorBody),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:write"])),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -201,7 +201,7 @@ pub struct BatchResponse {
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:write"])),
 )]
 pub async fn create_batch(
     State(state): State<AppState>,
@@ -224,17 +224,10 @@ pub async fn create_batch(
     let mut item_index = Vec::with_capacity(req.callbacks.len());
     for (index, raw) in req.callbacks.into_iter().enumerate() {
         let prefix = format!("callbacks[{index}].");
-        let parsed = serde_path_to_error::deserialize::<_, NewCallback>(raw)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, inner)
-                    .field(format!("{prefix}{path}"))
-            })
-            .and_then(|new| {
-                new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
-                    .map_err(ApiError::from)
-            });
+        let parsed = super::extract::from_value::<NewCallback>(raw, &prefix).and_then(|new| {
+            new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
+                .map_err(ApiError::from)
+        });
         let parsed = match parsed {
             Ok((mut callback, allow_duplicate)) => match &callback.webhook_url {
                 Some(url) => checked_url(url, &format!("{prefix}webhook_url"), &state)
@@ -346,7 +339,7 @@ fn instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiEr
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:read"])),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -413,7 +406,7 @@ pub async fn list(
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, response = super::openapi::NotFound),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:read"])),
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -487,7 +480,7 @@ pub struct PatchRequest {
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:write"])),
 )]
 pub async fn patch(
     State(state): State<AppState>,
@@ -567,7 +560,7 @@ pub async fn patch(
         (status = 404, response = super::openapi::NotFound),
         (status = 409, description = "`invalid_state`: dialling has started or the callback has ended (`status` names its state).", body = super::error::ErrorBody),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:write"])),
 )]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -606,7 +599,7 @@ pub struct OutcomeRequest {
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = ["callbacks:write"])),
 )]
 pub async fn outcome(
     State(state): State<AppState>,

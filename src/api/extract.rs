@@ -73,66 +73,81 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 /// Parses JSON with a precise error: code, field path and reason.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        use serde_json::error::Category;
-        match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidJson,
-                format!("the body is not valid JSON: {message}"),
-            ),
-            Category::Data => {
-                let named = |prefix: &str| {
-                    message
-                        .strip_prefix(prefix)
-                        .and_then(|rest| rest.split('`').next())
-                        .map(str::to_owned)
-                };
-                let join = |name: String| {
-                    if path == "." || path.is_empty() {
-                        name
-                    } else {
-                        format!("{path}.{name}")
-                    }
-                };
-                let strip_position = |m: &str| match m.find(" at line ") {
-                    Some(i) => m[..i].to_owned(),
-                    None => m.to_owned(),
-                };
-                if let Some(name) = named("unknown field `") {
-                    // serde names the unknown field itself; the path points at its parent.
-                    let parent = path.rsplit_once('.').map(|(p, _)| p.to_owned());
-                    let field = match parent {
-                        Some(p) if !p.is_empty() && p != "." => format!("{p}.{name}"),
-                        _ => name.clone(),
-                    };
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::UnknownField,
-                        format!("unknown field {name:?}"),
-                    )
-                    .field(field)
-                } else if let Some(name) = named("missing field `") {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::MissingField,
-                        format!("{name:?} is required"),
-                    )
-                    .field(join(name))
+    serde_path_to_error::deserialize(de)
+        .map_err(|err| json_error(err.path().to_string(), err.into_inner(), ""))
+}
+
+/// Reads an already-parsed JSON value (a batch item) into `T`, naming fields under `prefix`
+/// (`callbacks[3].`) with the same codes as a whole body.
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| json_error(err.path().to_string(), err.into_inner(), prefix))
+}
+
+/// Turns a serde error at `path` into the API error naming the field.
+fn json_error(path: String, inner: serde_json::Error, prefix: &str) -> ApiError {
+    use serde_json::error::Category;
+    let message = inner.to_string();
+    let path = if path == "." { String::new() } else { path };
+    let within = |name: &str| {
+        let full = if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        format!("{prefix}{full}")
+    };
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {message}"),
+        ),
+        Category::Data => {
+            let named = |start: &str| {
+                message
+                    .strip_prefix(start)
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned)
+            };
+            if let Some(name) = named("unknown field `") {
+                // serde names the unknown field itself; the path points at it already.
+                let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
+                let field = if parent.is_empty() {
+                    format!("{prefix}{name}")
                 } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::InvalidField,
-                        strip_position(&message),
-                    )
-                    .field(if path == "." { String::new() } else { path })
-                }
+                    format!("{prefix}{parent}.{name}")
+                };
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::UnknownField,
+                    format!("unknown field {name:?}"),
+                )
+                .field(field)
+            } else if let Some(name) = named("missing field `") {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MissingField,
+                    format!("{name:?} is required"),
+                )
+                .field(within(&name))
+            } else {
+                let reason = match message.find(" at line ") {
+                    Some(i) => message[..i].to_owned(),
+                    None => message.clone(),
+                };
+                let field = if path.is_empty() {
+                    prefix.trim_end_matches('.').to_owned()
+                } else {
+                    format!("{prefix}{path}")
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, reason).field(field)
             }
         }
-    })
+    }
 }
 
 /// Query-string parameters, with the API's error body on bad values.

@@ -106,12 +106,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn(rewrite_rejections))
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
+        // Outside the limits, so their answers get the API's error body too.
+        .layer(middleware::from_fn(rewrite_rejections))
         .layer(middleware::from_fn(record_http_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -164,6 +165,13 @@ async fn rewrite_rejections(req: Request, next: Next) -> Response {
             StatusCode::REQUEST_TIMEOUT,
             ErrorCode::RequestTimeout,
             "the request took too long",
+        )
+        .into_response(),
+        // A framework rejection (a path segment that is not UTF-8, say): same shape as ours.
+        StatusCode::BAD_REQUEST => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "the request could not be read: a path or header value is malformed",
         )
         .into_response(),
         _ => resp,

@@ -224,6 +224,7 @@ impl AssigneeKind {
 
 /// Who should take the callback: specific agents, or queues / ring groups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Assignment {
     #[serde(rename = "type")]
     pub kind: AssigneeKind,
@@ -417,6 +418,8 @@ mod new {
     pub const MAX_ASSIGNEES: usize = 50;
     pub const DEFAULT_EXPIRE_AFTER_MINUTES: u32 = 60;
     pub const DEFAULT_MAX_DURATION_SECONDS: u32 = 900;
+    /// How far ahead a callback may be scheduled.
+    pub const MAX_HORIZON: SignedDuration = SignedDuration::from_hours(2 * 366 * 24);
 
     /// The account-level rules a new callback must satisfy.
     #[derive(Debug, Clone, Copy)]
@@ -497,6 +500,13 @@ mod new {
             ));
         }
         let lead = at.duration_since(now);
+        if lead > MAX_HORIZON {
+            return Err(FieldError::new(
+                ErrorCode::TimeTooFar,
+                field,
+                "must be at most two years from now",
+            ));
+        }
         if lead < policy.min_lead {
             return Err(FieldError::new(
                 ErrorCode::LeadTimeTooShort,

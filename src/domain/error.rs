@@ -18,6 +18,8 @@ pub enum ErrorCode {
     InvalidDatetime,
     TimeInPast,
     LeadTimeTooShort,
+    /// Further ahead than a callback may be scheduled (two years).
+    TimeTooFar,
     NonexistentLocalTime,
     InvalidUrl,
     /// A webhook URL that points into the operator's own network.
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::InvalidDatetime => "invalid_datetime",
             ErrorCode::TimeInPast => "time_in_past",
             ErrorCode::LeadTimeTooShort => "lead_time_too_short",
+            ErrorCode::TimeTooFar => "time_too_far",
             ErrorCode::NonexistentLocalTime => "nonexistent_local_time",
             ErrorCode::InvalidUrl => "invalid_url",
             ErrorCode::WebhookUrlNotAllowed => "webhook_url_not_allowed",

@@ -92,8 +92,15 @@ pub fn parse_scheduled_at(
     field: &str,
 ) -> Result<Timestamp, FieldError> {
     let input = input.trim();
+    if offset_out_of_range(input) {
+        return Err(FieldError::new(
+            ErrorCode::InvalidDatetime,
+            field,
+            "the UTC offset must be between -23:59 and +23:59",
+        ));
+    }
     if let Ok(ts) = input.parse::<Timestamp>() {
-        return Ok(ts);
+        return Ok(to_millisecond(ts));
     }
     let dt: DateTime = input.parse().map_err(|_| {
         FieldError::new(
@@ -112,7 +119,24 @@ pub fn parse_scheduled_at(
             "a local date-time without offset needs a timezone to be read in",
         ));
     };
-    resolve_local(dt, zone, field)
+    resolve_local(dt, zone, field).map(to_millisecond)
+}
+
+/// Instants are kept to the millisecond; finer input is truncated once, here, so what is
+/// answered is what is stored.
+fn to_millisecond(ts: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(ts.as_millisecond()).unwrap_or(ts)
+}
+
+/// RFC 3339 allows offsets up to 23:59; the parser would take up to 25:59.
+fn offset_out_of_range(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    if bytes.len() < 6 {
+        return false;
+    }
+    let tail = &input[input.len() - 6..];
+    let b = tail.as_bytes();
+    (b[0] == b'+' || b[0] == b'-') && b[3] == b':' && tail[1..3].parse::<u8>().is_ok_and(|h| h > 23)
 }
 
 /// Resolves a wall-clock time in `zone` to an instant: refuses DST gaps, takes the earlier
