@@ -388,3 +388,74 @@ async fn a_graceful_stop_waits_for_the_dispatch_in_flight() {
         .await;
     assert_eq!(cb.expect(200)["status"], "completed");
 }
+
+#[tokio::test]
+async fn webhook_deliveries_in_flight_when_the_server_crashes_arrive_after_restart() {
+    let env = env().await;
+    // The receiver holds its answers, so the server dies with deliveries unacknowledged.
+    let receiver = FakeBridge::start().await;
+    receiver.delay(Duration::from_secs(3));
+    let args = ["--lease-seconds", "2", "--allow-private-webhooks"];
+    let mut server = Server::start(&env, &args).await;
+    server
+        .send(
+            reqwest::Method::POST,
+            "/v1/webhook-endpoints",
+            Some(&json!({ "url": receiver.url, "event_types": ["callback.created"] })),
+        )
+        .await
+        .expect(201);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let cb = server
+            .create(&new_callback(&unique_phone(), &tomorrow()))
+            .await;
+        ids.push(cb["id"].as_str().unwrap().to_owned());
+    }
+    receiver.wait_for(1, WAIT).await;
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).await;
+    drop(server);
+    receiver.delay(Duration::ZERO);
+    let before_restart = receiver.count();
+
+    let server = Server::start(&env, &args).await;
+    // Every callback's created event arrives, each with one event id however often it is sent.
+    let requests = eventually(WAIT, "every event delivered after the restart", || async {
+        let requests = receiver.requests();
+        let seen: std::collections::HashSet<String> = requests
+            .iter()
+            .filter_map(|r| r.body["data"]["object"]["id"].as_str().map(str::to_owned))
+            .collect();
+        (ids.iter().all(|id| seen.contains(id)) && requests.len() > before_restart)
+            .then_some(requests)
+    })
+    .await;
+    let mut event_ids: std::collections::HashMap<String, String> = Default::default();
+    for r in &requests {
+        let callback = r.body["data"]["object"]["id"].as_str().unwrap().to_owned();
+        let event = r.body["id"].as_str().unwrap().to_owned();
+        let known = event_ids.entry(callback).or_insert_with(|| event.clone());
+        assert_eq!(*known, event, "a repeat carried another event id");
+    }
+    // The resent deliveries are recorded as delivered.
+    let endpoints = server
+        .send(reqwest::Method::GET, "/v1/webhook-endpoints", None)
+        .await;
+    let endpoint = endpoints.expect(200)["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(WAIT, "all deliveries marked delivered", || async {
+        let log = server
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+                None,
+            )
+            .await;
+        let data = log.body["data"].as_array()?.clone();
+        (data.len() == 5 && data.iter().all(|d| d["status"] == "delivered")).then_some(())
+    })
+    .await;
+}
