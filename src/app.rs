@@ -114,6 +114,8 @@ impl Application {
                 max_in_flight: config.dispatch_concurrency.max(1),
                 drain: Duration::from_secs(config.drain_seconds),
                 max_idle: Duration::from_secs(2),
+                lookahead: Duration::from_millis(config.claim_ahead_ms),
+                min_claim_interval: Duration::from_millis(50),
             },
         );
         Ok(Self {

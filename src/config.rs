@@ -37,9 +37,14 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_BRIDGE_TIMEOUT_MS", default_value_t = 10_000)]
     pub bridge_timeout_ms: u64,
 
-    /// Most dispatches to the bridge in flight at once.
-    #[arg(long, env = "RINGBACK_DISPATCH_CONCURRENCY", default_value_t = 512)]
+    /// Most claimed dispatches at once (waiting for their due time or in flight to the bridge).
+    #[arg(long, env = "RINGBACK_DISPATCH_CONCURRENCY", default_value_t = 8192)]
     pub dispatch_concurrency: usize,
+
+    /// How far ahead of its time a callback is claimed, in milliseconds; it then fires from a
+    /// timer at its due time. Within this margin a callback can no longer be changed.
+    #[arg(long, env = "RINGBACK_CLAIM_AHEAD_MS", default_value_t = 250)]
+    pub claim_ahead_ms: u64,
 
     /// Most callbacks claimed in one store transaction.
     #[arg(long, env = "RINGBACK_CLAIM_BATCH", default_value_t = 500)]
@@ -117,7 +122,8 @@ impl ServeConfig {
             public_url: None,
             lease_seconds: 30,
             bridge_timeout_ms: 10_000,
-            dispatch_concurrency: 512,
+            dispatch_concurrency: 8192,
+            claim_ahead_ms: 250,
             claim_batch: 500,
             drain_seconds: 10,
             max_body_bytes: 1024 * 1024,

@@ -34,6 +34,13 @@ pub struct SchedulerConfig {
     pub drain: Duration,
     /// Longest sleep without looking at the store (other processes may write to it).
     pub max_idle: Duration,
+    /// How far ahead of their due time callbacks are claimed, so that claiming (a store
+    /// transaction) is off the critical path and each fires from a timer at its due time.
+    /// A callback this close to its time can no longer be canceled or changed.
+    pub lookahead: Duration,
+    /// Shortest pause between two claims when not saturated, so a steady stream of due
+    /// callbacks is claimed in batches rather than one transaction each.
+    pub min_claim_interval: Duration,
 }
 
 /// What one step did.
@@ -123,9 +130,10 @@ impl Scheduler {
         }
         let started = std::time::Instant::now();
         let now = self.clock.now();
+        let due_until = now.checked_add(self.config.lookahead).unwrap_or(now);
         let batch = self
             .store
-            .claim_due(now, limit, &self.config.owner, self.config.lease)
+            .claim_due(now, due_until, limit, &self.config.owner, self.config.lease)
             .await?;
         metrics::histogram!(names::CLAIM_SECONDS).record(started.elapsed().as_secs_f64());
         let report = StepReport {
@@ -155,6 +163,11 @@ impl Scheduler {
             let store = self.store.clone();
             tokio::spawn(async move {
                 let cb = &claimed.callback;
+                let secret = secrets.get(&store, &cb.account_id).await;
+                // Claimed a little ahead: fire at the due time itself.
+                if let Ok(wait) = Duration::try_from(cb.due_at.duration_since(clock.now())) {
+                    tokio::time::sleep(wait).await;
+                }
                 let lateness = clock.now().duration_since(cb.due_at).as_secs_f64().max(0.0);
                 metrics::histogram!(names::DISPATCH_LATENESS).record(lateness);
                 if claimed.resend {
@@ -163,7 +176,6 @@ impl Scheduler {
                 if claimed.bridge_requests > 1 {
                     metrics::counter!(names::BRIDGE_RETRIES).increment(1);
                 }
-                let secret = secrets.get(&store, &cb.account_id).await;
                 let answer = bridge.dispatch(&claimed, secret.as_ref()).await;
                 let at = clock.now();
                 let (bridge_status, result) = match answer {
@@ -235,8 +247,15 @@ impl Scheduler {
             let idle_until = now
                 .checked_add(self.config.max_idle)
                 .unwrap_or(Timestamp::MAX);
+            let floor = now
+                .checked_add(self.config.min_claim_interval)
+                .unwrap_or(idle_until);
             let until = match self.store.next_wakeup().await {
-                Ok(Some(next)) => next.min(idle_until),
+                Ok(Some(next)) => next
+                    .checked_sub(self.config.lookahead)
+                    .unwrap_or(next)
+                    .max(floor)
+                    .min(idle_until),
                 Ok(None) => idle_until,
                 Err(e) => {
                     tracing::error!(error = %e, "reading the next due time failed");
@@ -244,8 +263,9 @@ impl Scheduler {
                         .unwrap_or(idle_until)
                 }
             };
+            let covers_until = until.checked_add(self.config.lookahead).unwrap_or(until);
             tokio::select! {
-                () = signal.sleep_until(until, now) => {}
+                () = signal.sleep_until(until, covers_until, now) => {}
                 () = shutdown.cancelled() => break,
             }
         }

@@ -206,10 +206,11 @@ impl DueSignal {
         }
     }
 
-    /// Sleeps until `until`, or until an earlier due time is announced.
-    pub async fn sleep_until(&self, until: Timestamp, now: Timestamp) {
+    /// Sleeps until `until`, or until a due time before `covers_until` is announced (work the
+    /// sleeper would not pick up at `until` otherwise).
+    pub async fn sleep_until(&self, until: Timestamp, covers_until: Timestamp, now: Timestamp) {
         self.sleeping_until_ms
-            .store(until.as_millisecond(), Ordering::Release);
+            .store(covers_until.as_millisecond(), Ordering::Release);
         let wait = until
             .duration_since(now)
             .try_into()
@@ -315,11 +316,13 @@ pub trait Store: WebhookStore + AuthStore + Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
-    /// Claims up to `limit` callbacks that are due at `now` (or whose claim's lease ran out),
+    /// Claims up to `limit` callbacks that are due by `due_until` (at or a little after `now`,
+    /// so the scheduler can fire them from timers on time) or whose claim's lease ran out,
     /// commits an attempt row for each, and leases them to `owner`.
     async fn claim_due(
         &self,
         now: Timestamp,
+        due_until: Timestamp,
         limit: u32,
         owner: &str,
         lease: Duration,

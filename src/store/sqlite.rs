@@ -241,28 +241,37 @@ pub(super) struct NewEvent {
     pub(super) resource_id: String,
     pub(super) kind: &'static str,
     pub(super) at: Timestamp,
-    pub(super) data: serde_json::Value,
+    /// The event's `data` as JSON text, serialized once.
+    pub(super) data: String,
 }
 
 impl NewEvent {
     /// An event carrying the callback as it stands after the change (`data.object`) and the
     /// details of the change beside it.
     fn about(cb: &Callback, kind: &'static str, at: Timestamp, details: serde_json::Value) -> Self {
-        let mut data = match details {
-            serde_json::Value::Object(map) => map,
-            _ => serde_json::Map::new(),
+        /// One serialization pass: the details beside the snapshot, straight to text.
+        #[derive(serde::Serialize)]
+        struct Data {
+            #[serde(flatten)]
+            details: serde_json::Value,
+            object: CallbackView,
+        }
+        let details = match details {
+            serde_json::Value::Object(_) => details,
+            _ => serde_json::Value::Object(serde_json::Map::new()),
         };
-        data.insert(
-            "object".to_owned(),
-            serde_json::to_value(CallbackView::from(cb)).unwrap_or_default(),
-        );
+        let data = serde_json::to_string(&Data {
+            details,
+            object: CallbackView::from(cb),
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
         Self {
             account_id: cb.account_id.as_str().to_owned(),
             resource_type: "callback",
             resource_id: cb.id.as_str().to_owned(),
             kind,
             at,
-            data: serde_json::Value::Object(data),
+            data,
         }
     }
 }
@@ -281,7 +290,7 @@ pub(super) async fn insert_events(
                 .push_bind(e.resource_id.as_str())
                 .push_bind(e.kind)
                 .push_bind(ms(e.at))
-                .push_bind(e.data.to_string());
+                .push_bind(e.data.as_str());
         });
         qb.build().execute(&mut *conn).await?;
     }
@@ -1024,6 +1033,7 @@ impl Store for SqliteStore {
     async fn claim_due(
         &self,
         now: Timestamp,
+        due_until: Timestamp,
         limit: u32,
         owner: &str,
         lease: Duration,
@@ -1048,7 +1058,7 @@ impl Store for SqliteStore {
                 "SELECT id, due_at, expires_at, send_pending FROM callbacks \
                  WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at LIMIT ?",
             )
-            .bind(now_ms)
+            .bind(ms(due_until.max(now)))
             .bind(remaining)
             .fetch_all(&mut *tx)
             .await?
@@ -1133,12 +1143,13 @@ impl Store for SqliteStore {
                 "INSERT INTO callback_attempts \
                  (callback_id, number, account_id, started_at, bridge_requests, resends) ",
             );
-            qb.push_values(&to_dispatch, |mut b, (id, _, resend)| {
+            qb.push_values(&to_dispatch, |mut b, (id, due_at, resend)| {
                 let cb = &claimed[id.as_str()];
+                // A callback claimed ahead of its time starts at its time.
                 b.push_bind(id.as_str())
                     .push_bind(i64::from(cb.attempt))
                     .push_bind(cb.account_id.as_str())
-                    .push_bind(now_ms)
+                    .push_bind(now_ms.max(*due_at))
                     .push_bind(1_i64)
                     .push_bind(i64::from(*resend));
             });
@@ -1166,7 +1177,7 @@ impl Store for SqliteStore {
                         "attempt": cb.attempt,
                         "bridge_request": bridge_requests,
                         "resend": resend,
-                        "lateness_ms": now_ms - due_at,
+                        "lateness_ms": (now_ms - due_at).max(0),
                     }),
                 ));
             }

@@ -623,7 +623,8 @@ impl WebhookStore for SqliteStore {
                             "enabled": false,
                             "disabled_reason": reason,
                         },
-                    }),
+                    })
+                    .to_string(),
                 });
             }
         }

@@ -152,7 +152,7 @@ impl WebhookWorker {
                 continue;
             }
             tokio::select! {
-                () = signal.sleep_until(until, now) => {}
+                () = signal.sleep_until(until, until, now) => {}
                 () = shutdown.cancelled() => break,
             }
         }
