@@ -243,6 +243,8 @@ pub(super) struct NewEvent {
     pub(super) at: Timestamp,
     /// The event's `data` as JSON text, serialized once.
     pub(super) data: String,
+    /// The callback's own webhook URL, which also receives the event.
+    pub(super) webhook_url: Option<String>,
 }
 
 impl NewEvent {
@@ -272,6 +274,7 @@ impl NewEvent {
             kind,
             at,
             data,
+            webhook_url: cb.webhook_url.clone(),
         }
     }
 }
@@ -282,7 +285,8 @@ pub(super) async fn insert_events(
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data) ",
+            "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
+             webhook_url) ",
         );
         qb.push_values(chunk, |mut b, e| {
             b.push_bind(e.account_id.as_str())
@@ -290,7 +294,8 @@ pub(super) async fn insert_events(
                 .push_bind(e.resource_id.as_str())
                 .push_bind(e.kind)
                 .push_bind(ms(e.at))
-                .push_bind(e.data.as_str());
+                .push_bind(e.data.as_str())
+                .push_bind(e.webhook_url.as_deref());
         });
         qb.build().execute(&mut *conn).await?;
     }

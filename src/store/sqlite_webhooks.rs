@@ -127,6 +127,7 @@ async fn insert_deliveries(
 /// The events picked up by a fan-out, as much of them as routing needs.
 struct LogEntry {
     seq: i64,
+    occurred_at: i64,
     account_id: String,
     kind: String,
     resource_id: String,
@@ -160,16 +161,21 @@ async fn enabled_endpoints(
     Ok(by_account)
 }
 
-/// Routes log entries to deliveries: every enabled endpoint that wants the type, and the
+/// Routes log entries to deliveries: every enabled endpoint that wants the type (and existed
+/// when the event happened, unless `include_older` for an explicit redelivery), and the
 /// callback's own URL.
 fn route<'a>(
     entries: &'a [LogEntry],
     endpoints: &'a HashMap<String, Vec<WebhookEndpoint>>,
+    include_older: bool,
 ) -> Vec<NewDelivery<'a>> {
     let mut out = Vec::new();
     for e in entries {
         if let Some(eps) = endpoints.get(&e.account_id) {
-            for ep in eps.iter().filter(|ep| ep.wants(&e.kind)) {
+            let wanted = eps.iter().filter(|ep| {
+                ep.wants(&e.kind) && (include_older || ms(ep.created_at) <= e.occurred_at)
+            });
+            for ep in wanted {
                 out.push(NewDelivery {
                     account_id: &e.account_id,
                     event_seq: e.seq,
@@ -195,6 +201,7 @@ fn route<'a>(
 fn log_entry(row: &SqliteRow) -> Result<LogEntry, StoreError> {
     Ok(LogEntry {
         seq: row.try_get("seq")?,
+        occurred_at: row.try_get("occurred_at")?,
         account_id: row.try_get("account_id")?,
         kind: row.try_get("type")?,
         resource_id: row.try_get("resource_id")?,
@@ -202,8 +209,7 @@ fn log_entry(row: &SqliteRow) -> Result<LogEntry, StoreError> {
     })
 }
 
-const LOG_ENTRY_COLUMNS: &str =
-    "seq, account_id, type, resource_id, json_extract(data, '$.object.webhook_url') AS webhook_url";
+const LOG_ENTRY_COLUMNS: &str = "seq, occurred_at, account_id, type, resource_id, webhook_url";
 
 #[async_trait::async_trait]
 impl WebhookStore for SqliteStore {
@@ -435,7 +441,7 @@ impl WebhookStore for SqliteStore {
         };
         let entries = [log_entry(&row)?];
         let endpoints = enabled_endpoints(&mut tx, &[account.as_str()]).await?;
-        let deliveries = route(&entries, &endpoints);
+        let deliveries = route(&entries, &endpoints, true);
         insert_deliveries(&mut tx, &deliveries, now).await?;
         tx.commit().await?;
         self.events.notify();
@@ -449,23 +455,42 @@ impl WebhookStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .unwrap_or(0);
+        let any_endpoint: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)")
+                .fetch_one(&mut *tx)
+                .await?;
+        // With no endpoint anywhere, only events bound for a callback's own URL matter: read
+        // those through their index and move the cursor past the rest.
+        let filter = if any_endpoint {
+            ""
+        } else {
+            "AND webhook_url IS NOT NULL"
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq > ? {filter} ORDER BY seq LIMIT ?"
         ))
         .bind(cursor)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let Some(last) = rows.last() else {
-            return Ok(0);
+        let last: i64 = match rows.last() {
+            Some(row) if any_endpoint || rows.len() == limit as usize => row.try_get("seq")?,
+            _ => {
+                let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                match newest {
+                    Some(n) if n > cursor => n,
+                    _ => return Ok(0),
+                }
+            }
         };
-        let last: i64 = last.try_get("seq")?;
         let entries = rows.iter().map(log_entry).collect::<Result<Vec<_>, _>>()?;
         let mut accounts: Vec<&str> = entries.iter().map(|e| e.account_id.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
         let endpoints = enabled_endpoints(&mut tx, &accounts).await?;
-        let deliveries = route(&entries, &endpoints);
+        let deliveries = route(&entries, &endpoints, false);
         insert_deliveries(&mut tx, &deliveries, now).await?;
         sqlx::query(
             "INSERT INTO outbox_cursors (name, seq) VALUES (?, ?) \
@@ -625,6 +650,7 @@ impl WebhookStore for SqliteStore {
                         },
                     })
                     .to_string(),
+                    webhook_url: None,
                 });
             }
         }
