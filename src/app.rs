@@ -76,6 +76,7 @@ impl Application {
                 config.rate_limit_burst,
             )),
             prometheus: telemetry::prometheus(),
+            status_counts: Arc::default(),
         };
         let bridge = DialerBridge::new(
             config.dialer_url.clone(),

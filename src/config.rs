@@ -47,7 +47,7 @@ pub struct ServeConfig {
     pub claim_ahead_ms: u64,
 
     /// Most callbacks claimed in one store transaction.
-    #[arg(long, env = "RINGBACK_CLAIM_BATCH", default_value_t = 500)]
+    #[arg(long, env = "RINGBACK_CLAIM_BATCH", default_value_t = 2000)]
     pub claim_batch: u32,
 
     /// On shutdown, how long to wait for in-flight dispatches before handing them back.
@@ -124,7 +124,7 @@ impl ServeConfig {
             bridge_timeout_ms: 10_000,
             dispatch_concurrency: 8192,
             claim_ahead_ms: 250,
-            claim_batch: 500,
+            claim_batch: 2000,
             drain_seconds: 10,
             max_body_bytes: 1024 * 1024,
             request_timeout_seconds: 30,

@@ -48,6 +48,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<auth::Authenticator>,
+    /// When the callbacks-by-state gauges were last counted.
+    pub status_counts: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
     pub prometheus: PrometheusHandle,
 }
 
