@@ -10,10 +10,12 @@
 //! - `batch`: POST /v1/callbacks/batch with 1,000 items per request from a few clients.
 //! - `lateness`: 100,000 callbacks due uniformly within 10 s; how late does the bridge hear?
 //! - `pending`: 1,000,000 pending callbacks; restart time and memory.
+//! - `webhooks`: a burst of 50,000 events to one endpoint (deliveries/s), then 500 state changes
+//!   a second (latency from the change to the receiver).
 //!
 //! Environment:
 //! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
-//! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending` runs a subset.
+//! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending,webhooks` runs a subset.
 //! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`
 //!   (`--min-lead-seconds 1` and, where the server has it, `--rate-limit-per-second 0` are
 //!   always given).
@@ -1553,6 +1555,201 @@ async fn scenario_pending(settings: &Settings, summary: &mut Summary) {
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// (e) Webhooks
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct HookLog {
+    /// Receipt time minus the event's `timestamp`, microseconds.
+    latencies_us: Mutex<Vec<i64>>,
+    /// Receipt times, microseconds since the epoch.
+    received_us: Mutex<Vec<i64>>,
+    ids: Mutex<HashSet<String>>,
+}
+
+#[derive(Deserialize)]
+struct HookBody {
+    id: String,
+    timestamp: Timestamp,
+}
+
+async fn hook(State(log): State<Arc<HookLog>>, body: Bytes) -> StatusCode {
+    let now = Timestamp::now();
+    if let Ok(h) = serde_json::from_slice::<HookBody>(&body) {
+        let lock =
+            |m: &Mutex<Vec<i64>>, v: i64| m.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+        lock(
+            &log.latencies_us,
+            now.as_microsecond() - h.timestamp.as_microsecond(),
+        );
+        lock(&log.received_us, now.as_microsecond());
+        log.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(h.id);
+    }
+    StatusCode::OK
+}
+
+/// Webhook deliveries: sustained rate for a burst of events, and the latency from state change
+/// to receipt at a steady pace.
+async fn scenario_webhooks(settings: &Settings, summary: &mut Summary) {
+    let burst = settings.count(50_000);
+    let steady_rate = 500u64;
+    let steady_secs = settings.count(10).max(2);
+    println!(
+        "\n# (e) Webhooks: a burst of {} callback.created events, then {steady_rate} state changes/s for {steady_secs} s",
+        thousands(burst as f64)
+    );
+    let http = client();
+    let log = Arc::new(HookLog::default());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let receiver = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut settings_args = settings.server_args.clone();
+    settings_args.push("--allow-private-webhooks".to_owned());
+    let mut dep = Deployment::create(None, settings);
+    dep.extra_args = settings_args;
+    dep.start(&http).await;
+    let auth = format!("Bearer {}", dep.api_key);
+    let resp = http
+        .post(format!("{}/v1/webhook-endpoints", dep.base()))
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"url":"http://{addr}/hook","event_types":["callback.created"]}}"#
+        ))
+        .send()
+        .await
+        .expect("endpoint created");
+    assert_eq!(resp.status(), 201, "creating the endpoint failed");
+
+    // Burst: events written as fast as batch ingest goes; how fast do deliveries drain?
+    let far = rfc3339(Timestamp::now() + SignedDuration::from_hours(24));
+    let mut bodies = Vec::new();
+    let mut n = 0;
+    while n < burst {
+        let upto = (n + MAX_BATCH as u64).min(burst);
+        bodies.push(batch_body((n..upto).map(|i| item(i, &far))));
+        n = upto;
+    }
+    let started = Instant::now();
+    let rep = ingest(dep.base(), &dep.api_key, bodies, 4, false).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (log.ids.lock().unwrap().len() as u64) < rep.created && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed();
+    let received: Vec<i64> = log.received_us.lock().unwrap().clone();
+    let (first, last) = (
+        received.iter().min().copied().unwrap_or(0),
+        received.iter().max().copied().unwrap_or(0),
+    );
+    let span = Duration::from_micros((last - first).max(1) as u64);
+    let rate = received.len() as f64 / span.as_secs_f64();
+    let delivered = log.ids.lock().unwrap().len();
+    println!(
+        "burst: {} events written in {}, {} delivered, all by {} after the first write; {}/s while delivering",
+        thousands(rep.created as f64),
+        ms(rep.elapsed),
+        thousands(delivered as f64),
+        ms(drained),
+        thousands(rate)
+    );
+
+    // Steady: one create every 2 ms; latency from the event's time to receipt.
+    log.latencies_us.lock().unwrap().clear();
+    let before = log.ids.lock().unwrap().len();
+    let total = steady_rate * steady_secs;
+    let period = Duration::from_micros(1_000_000 / steady_rate);
+    let url = format!("{}/v1/callbacks", dep.base());
+    let mut ticker = tokio::time::interval(period);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        ticker.tick().await;
+        let http = http.clone();
+        let url = url.clone();
+        let auth = auth.clone();
+        let body = item(burst + i, &far);
+        tasks.push(tokio::spawn(async move {
+            let _ = http
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log.ids.lock().unwrap().len() < before + total as usize && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    for us in log.latencies_us.lock().unwrap().iter() {
+        let _ = hist.record((*us).max(0) as u64);
+    }
+    let p = |q: f64| us_as_ms(hist.value_at_quantile(q));
+    print_table(
+        "(e) Webhooks",
+        &[
+            "burst events",
+            "delivered/s",
+            "steady events",
+            "received",
+            "p50",
+            "p99",
+            "max",
+        ],
+        &[row(&[
+            &thousands(rep.created as f64),
+            &thousands(rate),
+            &thousands(total as f64),
+            &thousands(hist.len() as f64),
+            &p(0.5),
+            &p(0.99),
+            &us_as_ms(hist.max()),
+        ])],
+    );
+    summary.target(
+        "webhooks",
+        "sustained deliveries/s (burst)",
+        thousands(rate),
+        ">= 5,000/s",
+        rate >= 5_000.0,
+    );
+    let p99_ms = hist.value_at_quantile(0.99) as f64 / 1000.0;
+    summary.target(
+        "webhooks",
+        &format!("p99 state change to receipt ({steady_rate}/s)"),
+        p(0.99),
+        "<= 100 ms",
+        p99_ms <= 100.0,
+    );
+    summary.add(
+        "webhooks",
+        "delivered (burst + steady) / written",
+        format!(
+            "{} / {}",
+            thousands(log.ids.lock().unwrap().len() as f64),
+            thousands((rep.created + total) as f64)
+        ),
+    );
+    drop(dep);
+    receiver.abort();
+}
+
 fn main() {
     let settings = Settings::from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1589,6 +1786,9 @@ fn main() {
         }
         if settings.runs("pending") {
             scenario_pending(&settings, &mut summary).await;
+        }
+        if settings.runs("webhooks") {
+            scenario_webhooks(&settings, &mut summary).await;
         }
     });
     summary.print();

@@ -43,7 +43,7 @@ pub struct ServeConfig {
 
     /// How far ahead of its time a callback is claimed, in milliseconds; it then fires from a
     /// timer at its due time. Within this margin a callback can no longer be changed.
-    #[arg(long, env = "RINGBACK_CLAIM_AHEAD_MS", default_value_t = 250)]
+    #[arg(long, env = "RINGBACK_CLAIM_AHEAD_MS", default_value_t = 1000)]
     pub claim_ahead_ms: u64,
 
     /// Most callbacks claimed in one store transaction.
@@ -123,7 +123,7 @@ impl ServeConfig {
             lease_seconds: 30,
             bridge_timeout_ms: 10_000,
             dispatch_concurrency: 8192,
-            claim_ahead_ms: 250,
+            claim_ahead_ms: 1000,
             claim_batch: 2000,
             drain_seconds: 10,
             max_body_bytes: 1024 * 1024,

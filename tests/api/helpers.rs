@@ -414,6 +414,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     config.min_lead_seconds = 1;
     // Tests fire requests faster than a real client; the rate limit has its own test.
     config.rate_limit_per_second = 0;
+    // Claim only shortly ahead, so tests may still change callbacks due soon; the margin's
+    // own behaviour is tested with the default.
+    config.claim_ahead_ms = 200;
     config.dialer_url = Some(bridge.url.parse().unwrap());
     configure(&mut config);
     let app = Application::build(config)

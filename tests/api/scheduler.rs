@@ -436,3 +436,24 @@ async fn an_outcome_reported_before_the_bridge_answers_is_kept() {
     let cb: Value = app.get_callback(&id).await;
     assert_eq!(cb["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_callback_inside_the_claim_ahead_margin_is_locked_and_still_fires_on_time() {
+    let app = spawn_app_with(|c| c.claim_ahead_ms = 1_000).await;
+    let at = at_ms(1_600);
+    let id = app.create_at(&at.to_string()).await;
+    // Well before its time, but within the one-second margin: it is claimed already.
+    let cb = app.wait_for_status(&id, "dispatching", WAIT).await;
+    assert!(Timestamp::now() < at, "claimed only after its time: {cb}");
+    let refused = app.cancel(&id).await;
+    let error = refused.expect_error(409, "invalid_state");
+    assert_eq!(error["status"], "dispatching");
+    let r = app.bridge.wait_for_callback(&id, 1, WAIT).await.remove(0);
+    assert!(r.received_at >= at, "fired early: {} < {at}", r.received_at);
+    let attempt = &app.get_callback(&id).await["attempts"][0];
+    assert_eq!(
+        ts(&attempt["started_at"]),
+        at,
+        "the attempt starts at the due time"
+    );
+}
