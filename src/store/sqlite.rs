@@ -313,14 +313,26 @@ pub(super) async fn insert_audit(
     at: Timestamp,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
-    for chunk in records.chunks(ROWS_PER_INSERT) {
+    let rows: Vec<AuditRow> = records.iter().map(|r| (account, actor, at, r)).collect();
+    insert_audit_rows(conn, &rows).await
+}
+
+/// One audit entry: account, actor, time and record.
+type AuditRow<'a> = (&'a str, &'a Actor, Timestamp, &'a AuditRecord);
+
+/// Appends entries of possibly different accounts and actors in few statements.
+async fn insert_audit_rows(
+    conn: &mut SqliteConnection,
+    rows: &[AuditRow<'_>],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO audit_log (account_id, occurred_at, actor_type, actor_id, action, \
              resource_type, resource_id, changes) ",
         );
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(account)
-                .push_bind(ms(at))
+        qb.push_values(chunk, |mut b, (account, actor, at, r)| {
+            b.push_bind(*account)
+                .push_bind(ms(*at))
                 .push_bind(actor.kind())
                 .push_bind(actor.id())
                 .push_bind(r.action)
@@ -520,19 +532,23 @@ async fn insert_group(
         outcomes.push(InsertOutcome::Inserted);
     }
     insert_callback_rows(conn, &to_insert).await?;
-    for (r, outcome) in requests.iter().zip(&outcomes) {
-        if let (Some(actor), InsertOutcome::Inserted) = (r.actor, outcome) {
-            let record = callback_audit("callback.create", None, r.callback);
-            insert_audit(
-                conn,
-                r.callback.account_id.as_str(),
+    let records: Vec<(&Callback, &Actor, AuditRecord)> = requests
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(r, outcome)| match (r.actor, outcome) {
+            (Some(actor), InsertOutcome::Inserted) => Some((
+                r.callback,
                 actor,
-                r.callback.created_at,
-                &[record],
-            )
-            .await?;
-        }
-    }
+                callback_audit("callback.create", None, r.callback),
+            )),
+            _ => None,
+        })
+        .collect();
+    let rows: Vec<AuditRow> = records
+        .iter()
+        .map(|(cb, actor, record)| (cb.account_id.as_str(), *actor, cb.created_at, record))
+        .collect();
+    insert_audit_rows(conn, &rows).await?;
     for chunk in new_keys.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO idempotency_keys (account_id, key, request_hash, status, body, created_at) ",
