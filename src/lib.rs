@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod dialer;

@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    background::write_in_batches,
     clock::SharedClock,
     dialer::{BridgeAnswer, DialerBridge},
     domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
@@ -213,9 +214,12 @@ impl Scheduler {
         if !self.bridge.is_configured() {
             tracing::warn!("no --dialer-url: due callbacks will be retried until they expire");
         }
-        let writer = tokio::spawn(write_reports(
-            self.store.clone(),
+        let store = self.store.clone();
+        let writer = tokio::spawn(write_in_batches(
             self.reports_rx.take().expect("run is called once"),
+            1000,
+            "dispatches",
+            async move |batch| store.record_dispatches(batch).await,
         ));
         let signal = self.store.due_signal();
         while !shutdown.is_cancelled() {
@@ -310,27 +314,5 @@ fn failure(at: Timestamp, claimed: &crate::store::Claimed, reason: String) -> Di
     DispatchResult::Failed {
         error: reason,
         plan,
-    }
-}
-
-/// Writes the bridge's answers in batches until every sender is gone.
-async fn write_reports(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<DispatchReport>) {
-    const MAX_BATCH: usize = 1000;
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(50);
-        loop {
-            match store.record_dispatches(&batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    // The answers are kept until the store takes them; if the process dies
-                    // first, the claims' leases run out and the dispatches are re-sent.
-                    tracing::error!(error = %e, count = batch.len(), "recording dispatches failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        batch.clear();
     }
 }

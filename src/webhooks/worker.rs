@@ -9,6 +9,7 @@ use url::Url;
 
 use super::target::{self, literal_host_forbidden};
 use crate::{
+    background::write_in_batches,
     clock::SharedClock,
     domain::webhook::{DeliveryPlan, plan_delivery_retry},
     store::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, Store, StoreError},
@@ -111,9 +112,12 @@ impl WebhookWorker {
     /// Runs until `shutdown`, then waits briefly for deliveries in flight; unfinished ones are
     /// retried after their lease.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let writer = tokio::spawn(write_reports(
-            self.store.clone(),
+        let store = self.store.clone();
+        let writer = tokio::spawn(write_in_batches(
             self.reports_rx.take().expect("run is called once"),
+            500,
+            "webhook deliveries",
+            async move |batch| store.record_deliveries(batch).await,
         ));
         let signal = self.store.event_signal();
         while !shutdown.is_cancelled() {
@@ -258,22 +262,6 @@ fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     }
     let at = jiff::fmt::rfc2822::parse(value.trim()).ok()?.timestamp();
     at.duration_since(now).try_into().ok()
-}
-
-async fn write_reports(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<DeliveryReport>) {
-    const MAX_BATCH: usize = 500;
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(50);
-        while let Err(e) = store.record_deliveries(&batch).await {
-            // Kept until the store takes them; if the process dies first, the lease runs out
-            // and the delivery is sent again with the same webhook-id.
-            tracing::error!(error = %e, "recording webhook deliveries failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-        batch.clear();
-    }
 }
 
 #[cfg(test)]
