@@ -128,7 +128,7 @@ pub async fn create(
         .await?
     {
         InsertOutcome::Inserted => {
-            tracing::info!(callback_id = %callback.id, account_id = %caller.account_id, "callback scheduled");
+            tracing::debug!(callback_id = %callback.id, account_id = %caller.account_id, "callback scheduled");
             Ok(json_response(StatusCode::CREATED, body_json))
         }
         InsertOutcome::Replayed(seen) => replay(seen, &request_hash),

@@ -54,6 +54,9 @@ struct InsertJob {
     allow_duplicate: bool,
     idempotency: Option<IdempotentResponse>,
     actor: Actor,
+    /// Its event and audit entry, prepared by the caller's task.
+    event: NewEvent,
+    audit: AuditRecord,
     reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
 }
 
@@ -62,8 +65,10 @@ struct InsertRequest<'a> {
     callback: &'a Callback,
     allow_duplicate: bool,
     idempotency: Option<&'a IdempotentResponse>,
-    /// Who asked, for the audit trail; `None` when the caller audits the group as a whole.
-    actor: Option<&'a Actor>,
+    /// Who asked and the audit entry to write; `None` when the caller audits the group as a
+    /// whole.
+    audit: Option<(&'a Actor, &'a AuditRecord)>,
+    event: &'a NewEvent,
 }
 
 const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
@@ -286,6 +291,14 @@ pub(super) async fn insert_events(
     conn: &mut SqliteConnection,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
+    let refs: Vec<&NewEvent> = events.iter().collect();
+    insert_event_refs(conn, &refs).await
+}
+
+async fn insert_event_refs(
+    conn: &mut SqliteConnection,
+    events: &[&NewEvent],
+) -> Result<(), StoreError> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
@@ -366,6 +379,7 @@ fn callback_audit(
 async fn insert_callback_rows(
     conn: &mut SqliteConnection,
     rows: &[&Callback],
+    events: &[&NewEvent],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT / 2) {
         let mut qb: QueryBuilder<Sqlite> =
@@ -373,11 +387,13 @@ async fn insert_callback_rows(
         qb.push_values(chunk, |b, cb| push_callback_values(b, cb));
         qb.build().execute(&mut *conn).await?;
     }
-    let events: Vec<NewEvent> = rows
-        .iter()
-        .map(|cb| NewEvent::about(cb, "callback.created", cb.created_at, serde_json::json!({})))
-        .collect();
-    insert_events(conn, &events).await
+    insert_event_refs(conn, events).await
+}
+
+/// The `callback.created` event of a new callback, built before the write transaction so the
+/// writer is not held while it is serialized.
+fn created_event(cb: &Callback) -> NewEvent {
+    NewEvent::about(cb, "callback.created", cb.created_at, serde_json::json!({}))
 }
 
 /// Commits concurrent single inserts together: one transaction for every job waiting, instead
@@ -399,7 +415,8 @@ async fn commit_inserts(
                 callback: &j.callback,
                 allow_duplicate: j.allow_duplicate,
                 idempotency: j.idempotency.as_ref(),
-                actor: Some(&j.actor),
+                audit: Some((&j.actor, &j.audit)),
+                event: &j.event,
             })
             .collect();
         let result = async {
@@ -504,6 +521,7 @@ async fn insert_group(
 
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut to_insert = Vec::with_capacity(requests.len());
+    let mut to_insert_events = Vec::with_capacity(requests.len());
     let mut new_keys = Vec::new();
     for r in requests {
         let cb = r.callback;
@@ -529,24 +547,22 @@ async fn insert_group(
             new_keys.push((cb, idem));
         }
         to_insert.push(cb);
+        to_insert_events.push(r.event);
         outcomes.push(InsertOutcome::Inserted);
     }
-    insert_callback_rows(conn, &to_insert).await?;
-    let records: Vec<(&Callback, &Actor, AuditRecord)> = requests
+    insert_callback_rows(conn, &to_insert, &to_insert_events).await?;
+    let rows: Vec<AuditRow> = requests
         .iter()
         .zip(&outcomes)
-        .filter_map(|(r, outcome)| match (r.actor, outcome) {
-            (Some(actor), InsertOutcome::Inserted) => Some((
-                r.callback,
+        .filter_map(|(r, outcome)| match (r.audit, outcome) {
+            (Some((actor, record)), InsertOutcome::Inserted) => Some((
+                r.callback.account_id.as_str(),
                 actor,
-                callback_audit("callback.create", None, r.callback),
+                r.callback.created_at,
+                record,
             )),
             _ => None,
         })
-        .collect();
-    let rows: Vec<AuditRow> = records
-        .iter()
-        .map(|(cb, actor, record)| (cb.account_id.as_str(), *actor, cb.created_at, record))
         .collect();
     insert_audit_rows(conn, &rows).await?;
     for chunk in new_keys.chunks(ROWS_PER_INSERT) {
@@ -654,6 +670,8 @@ impl Store for SqliteStore {
     ) -> Result<InsertOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = InsertJob {
+            event: created_event(callback),
+            audit: callback_audit("callback.create", None, callback),
             callback: callback.clone(),
             allow_duplicate,
             idempotency: idempotency.cloned(),
@@ -673,13 +691,16 @@ impl Store for SqliteStore {
         items: &[BatchItem],
         actor: &Actor,
     ) -> Result<Vec<Option<CallbackId>>, StoreError> {
+        let events: Vec<NewEvent> = items.iter().map(|i| created_event(&i.callback)).collect();
         let requests: Vec<InsertRequest> = items
             .iter()
-            .map(|i| InsertRequest {
+            .zip(&events)
+            .map(|(i, event)| InsertRequest {
                 callback: &i.callback,
                 allow_duplicate: i.allow_duplicate,
                 idempotency: None,
-                actor: None,
+                audit: None,
+                event,
             })
             .collect();
         let mut tx = self.begin_write().await?;
