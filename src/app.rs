@@ -39,6 +39,7 @@ pub struct Application {
     router: axum::Router,
     scheduler: Scheduler,
     webhooks: WebhookWorker,
+    clock: SharedClock,
     shutdown: CancellationToken,
 }
 
@@ -104,6 +105,7 @@ impl Application {
                     .collect(),
             },
         );
+        let maintenance_clock = clock.clone();
         let scheduler = Scheduler::new(
             store.clone(),
             bridge,
@@ -125,6 +127,7 @@ impl Application {
             router: api::router(state),
             scheduler,
             webhooks,
+            clock: maintenance_clock,
             shutdown: CancellationToken::new(),
         })
     }
@@ -152,11 +155,17 @@ impl Application {
             router,
             scheduler,
             webhooks,
+            store,
+            clock,
             shutdown,
-            ..
         } = self;
         let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
+        let maintenance = tokio::spawn(crate::background::maintain(
+            store.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        ));
         let server = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let result = server.await;
@@ -167,6 +176,7 @@ impl Application {
         if let Err(e) = webhooks_task.await {
             tracing::error!(error = %e, "webhook task failed");
         }
+        let _ = maintenance.await;
         result.map_err(AppError::from)
     }
 }

@@ -1,10 +1,36 @@
 //! Pieces shared by the background workers (the scheduler and the webhook worker).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use crate::store::StoreError;
+use crate::{
+    clock::SharedClock,
+    store::{Store, StoreError},
+};
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Housekeeping every hour until shutdown: forgets idempotency keys older than a day.
+pub async fn maintain(store: Arc<dyn Store>, clock: SharedClock, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let Ok(before) = clock.now().checked_sub(IDEMPOTENCY_KEY_TTL) else {
+            continue;
+        };
+        match store.purge_idempotency_keys(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "forgot idempotency keys older than a day"),
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
 
 /// Writes what arrives on `rx` in batches of at most `max`, until every sender is gone. A batch
 /// the store refuses is retried with backoff (50 ms doubling to 5 s) and kept meanwhile: the

@@ -338,6 +338,9 @@ pub trait Store: WebhookStore + AuthStore + Send + Sync + 'static {
     /// The earliest instant at which `claim_due` would find work.
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
 
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError>;
+
     /// Number of callbacks in each state, across accounts (for metrics).
     async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
 }

@@ -1423,6 +1423,16 @@ impl Store for SqliteStore {
         opt_ts(next)
     }
 
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(ms(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM callbacks GROUP BY status")

@@ -1110,3 +1110,27 @@ async fn batch_items_for_a_phone_that_is_already_held_are_duplicates() {
     assert_eq!(body["failed"], 2);
     assert_eq!(app.list_all().await.len(), 3);
 }
+
+#[tokio::test]
+async fn idempotency_keys_are_forgotten_after_a_day() {
+    let app = spawn_app().await;
+    let first = new_callback(&unique_phone(), &tomorrow());
+    app.post_callback_with_key(&first, "order-42")
+        .await
+        .expect(201);
+    let other = new_callback(&unique_phone(), &tomorrow());
+    app.post_callback_with_key(&other, "order-42")
+        .await
+        .expect_error(422, "idempotency_key_reused");
+    // What the hourly housekeeping does once the key is a day old.
+    let day_later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let purged = app
+        .store
+        .purge_idempotency_keys(day_later)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    app.post_callback_with_key(&other, "order-42")
+        .await
+        .expect(201);
+}
