@@ -83,6 +83,20 @@ pub async fn checked_url(raw: &str, field: &str, state: &AppState) -> Result<Str
     }
 }
 
+/// Stores a changed endpoint, stamping the time; 404 if it vanished meanwhile.
+async fn save(state: &AppState, caller: &Caller, ep: &mut WebhookEndpoint) -> Result<(), ApiError> {
+    ep.updated_at = state.clock.now();
+    if state
+        .store
+        .update_webhook_endpoint(ep, &caller.actor)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("webhook endpoint"))
+    }
+}
+
 fn endpoint_id(raw: &str) -> Result<WebhookEndpointId, ApiError> {
     WebhookEndpointId::parse(raw).ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
@@ -270,14 +284,7 @@ pub async fn update_endpoint(
             ep.disabled_reason = None;
         }
     }
-    ep.updated_at = state.clock.now();
-    if !state
-        .store
-        .update_webhook_endpoint(&ep, &caller.actor)
-        .await?
-    {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
+    save(&state, &caller, &mut ep).await?;
     Ok(Json(EndpointView::of(&ep, false)))
 }
 
@@ -301,14 +308,7 @@ pub async fn rotate_endpoint_secret(
     require(&caller, Scope::WebhooksWrite)?;
     let mut ep = load(&state, &caller, &id).await?;
     ep.secret = SigningSecret::generate();
-    ep.updated_at = state.clock.now();
-    if !state
-        .store
-        .update_webhook_endpoint(&ep, &caller.actor)
-        .await?
-    {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
+    save(&state, &caller, &mut ep).await?;
     Ok(Json(EndpointView::of(&ep, true)))
 }
 
