@@ -299,6 +299,11 @@ async fn bad_jwts_get_401() {
 
 /// Generates an ES256 key pair with openssl: (private PKCS#8 PEM, public PEM).
 fn es256_pair() -> (String, String) {
+    key_pair(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+}
+
+/// Generates a key pair with `openssl genpkey <args>`: (private PKCS#8 PEM, public PEM).
+fn key_pair(genpkey_args: &[&str]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().join("p.pem");
     let public = dir.path().join("pub.pem");
@@ -306,19 +311,14 @@ fn es256_pair() -> (String, String) {
         let out = Command::new("openssl")
             .args(args)
             .output()
-            .expect("openssl is installed (it makes the ES256 test keys)");
+            .expect("openssl is installed (it makes the JWT test keys)");
         assert!(out.status.success(), "openssl {args:?}: {out:?}");
     };
     let private_s = private.to_str().unwrap();
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        private_s,
-    ]);
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey_args);
+    args.extend(["-out", private_s]);
+    run(&args);
     run(&[
         "pkey",
         "-in",
@@ -702,4 +702,37 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
     get_with_token(&app, key["key"].as_str().unwrap())
         .await
         .expect(200);
+}
+
+#[tokio::test]
+async fn an_rs256_public_key_verifies_tokens_signed_with_its_private_key() {
+    let app = spawn_app().await;
+    let (private, public) = key_pair(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]);
+    app.request(
+        Method::PUT,
+        "/v1/jwt-key",
+        Some(&json!({ "algorithm": "RS256", "public_key": public })),
+    )
+    .await
+    .expect(200);
+    let shown = app.get("/v1/jwt-key").await.expect(200).clone();
+    assert_eq!(
+        shown,
+        json!({ "algorithm": "RS256" }),
+        "the key itself is never shown"
+    );
+    let claims = json!({ "account_id": app.account_id, "sub": "ivr", "scope": "callbacks:read", "exp": now_s() + 60 });
+    let token = encode(
+        &Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    get_with_token(&app, &token).await.expect(200);
+    // Removing the key stops JWTs at once.
+    let removed = app.request(Method::DELETE, "/v1/jwt-key", None).await;
+    assert_eq!(removed.status, 204);
+    get_with_token(&app, &token)
+        .await
+        .expect_error(401, "unauthorized");
 }
