@@ -22,6 +22,7 @@ use tower_http::{
 use crate::{clock::SharedClock, domain::ErrorCode, store::Store, telemetry::names};
 
 pub mod admin;
+pub mod agents;
 pub mod auth;
 pub mod callbacks;
 pub mod error;
@@ -93,6 +94,30 @@ pub fn router(state: AppState) -> Router {
                 .delete(admin::delete_jwt_key),
         )
         .route("/audit", get(admin::list_audit))
+        .route(
+            "/agents",
+            post(agents::create_agent).get(agents::list_agents),
+        )
+        .route(
+            "/agents/{id}",
+            get(agents::get_agent)
+                .patch(agents::update_agent)
+                .delete(agents::delete_agent),
+        )
+        .route(
+            "/agents/{id}/presence",
+            axum::routing::put(agents::set_presence),
+        )
+        .route(
+            "/queues",
+            post(agents::create_queue).get(agents::list_queues),
+        )
+        .route(
+            "/queues/{id}",
+            get(agents::get_queue)
+                .patch(agents::update_queue)
+                .delete(agents::delete_queue),
+        )
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(

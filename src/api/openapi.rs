@@ -27,7 +27,7 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, callbacks,
+    AppState, admin, agents, callbacks,
     error::{ErrorBody, ErrorObject},
     ops, webhooks,
 };
@@ -83,6 +83,17 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         admin::get_jwt_key,
         admin::delete_jwt_key,
         admin::list_audit,
+        agents::create_agent,
+        agents::list_agents,
+        agents::get_agent,
+        agents::update_agent,
+        agents::delete_agent,
+        agents::set_presence,
+        agents::create_queue,
+        agents::list_queues,
+        agents::get_queue,
+        agents::update_queue,
+        agents::delete_queue,
         ops::healthz,
         ops::readyz,
     ),

@@ -51,3 +51,5 @@ prefixed_id!(CallbackId, "cb_");
 prefixed_id!(AccountId, "acc_");
 prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookEndpointId, "whe_");
+prefixed_id!(AgentId, "agt_");
+prefixed_id!(QueueId, "que_");

@@ -4,6 +4,7 @@
 //! Every function that depends on the current time takes `now` as an argument.
 
 pub mod account;
+pub mod agent;
 pub mod auth;
 pub mod callback;
 pub mod ids;

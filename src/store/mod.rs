@@ -20,12 +20,15 @@ use crate::domain::{
     Origin, Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
 };
 
+pub mod agents;
 pub mod auth;
 mod sqlite;
+mod sqlite_agents;
 mod sqlite_auth;
 mod sqlite_webhooks;
 pub mod webhooks;
 
+pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
 
 pub use sqlite::SqliteStore;
@@ -226,7 +229,7 @@ impl DueSignal {
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
-pub trait Store: WebhookStore + AuthStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + AuthStore + AgentStore + Send + Sync + 'static {
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;
 

@@ -583,6 +583,10 @@ fn concrete(path: &str, ids: &std::collections::HashMap<&str, String>) -> String
             "key"
         } else if before.contains("events") {
             "event"
+        } else if before.contains("agents") {
+            "agent"
+        } else if before.contains("queues") {
+            "queue"
         } else {
             "other"
         };
@@ -613,6 +617,16 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         .await
         .expect(201)
         .clone();
+    let agent = app
+        .post_json("/v1/agents", &json!({ "name": "Ann" }))
+        .await
+        .expect(201)
+        .clone();
+    let queue = app
+        .post_json("/v1/queues", &json!({ "name": "Sales" }))
+        .await
+        .expect(201)
+        .clone();
     let events = app.get("/v1/events").await.expect(200).clone();
     let ids = std::collections::HashMap::from([
         ("callback", callback["id"].as_str().unwrap().to_owned()),
@@ -622,6 +636,8 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
             "event",
             events["data"][0]["id"].as_str().unwrap().to_owned(),
         ),
+        ("agent", agent["id"].as_str().unwrap().to_owned()),
+        ("queue", queue["id"].as_str().unwrap().to_owned()),
     ]);
     let before_callback = app.get_callback(&ids["callback"]).await;
     let before_endpoint = app
@@ -651,6 +667,8 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
                 json!({ "notes": "B was here" })
             } else if path.starts_with("/v1/webhook-endpoints/") && method == "patch" {
                 json!({ "enabled": false })
+            } else if path.ends_with("/presence") {
+                json!({ "presence": "available" })
             } else {
                 json!({})
             };
@@ -675,6 +693,8 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
 
     // Lists of B show none of A's data.
     for path in [
+        "/v1/agents",
+        "/v1/queues",
         "/v1/callbacks",
         "/v1/webhook-endpoints",
         "/v1/events",
@@ -699,6 +719,18 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         .expect(200)
         .clone();
     assert_eq!(after_endpoint, before_endpoint);
+    let after_agent = app
+        .get(&format!("/v1/agents/{}", ids["agent"]))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(after_agent, agent, "B changed A's agent");
+    let after_queue = app
+        .get(&format!("/v1/queues/{}", ids["queue"]))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(after_queue, queue, "B changed A's queue");
     get_with_token(&app, key["key"].as_str().unwrap())
         .await
         .expect(200);

@@ -3,6 +3,7 @@
 //! Each test starts its own server on a fresh SQLite file (or, in `restart`, the real binary)
 //! with a fake dialer bridge, so tests run in parallel without sharing state.
 
+mod agents;
 mod auth;
 mod callbacks;
 mod helpers;

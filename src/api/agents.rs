@@ -1,0 +1,582 @@
+//! `/v1/agents` and `/v1/queues`: who takes callbacks, their presence, and ring groups.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppState,
+    auth::{Caller, require},
+    callbacks::present,
+    error::ApiError,
+    extract::ApiJson,
+};
+use crate::domain::{
+    ErrorCode, FieldError, Scope, Zone,
+    agent::{Agent, Presence, Queue, parse_working_hours},
+    ids::{AgentId, QueueId},
+};
+
+/// An agent as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub queue_ids: Vec<String>,
+    pub concurrency: u32,
+    pub timezone: String,
+    /// `{"mon": ["09:00-17:00"], ...}` in the agent's zone; null: no limit.
+    #[schema(value_type = Option<Object>)]
+    pub working_hours: Option<serde_json::Map<String, serde_json::Value>>,
+    pub presence: Presence,
+    pub presence_changed_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Agent> for AgentView {
+    fn from(a: &Agent) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            external_id: a.external_id.clone(),
+            queue_ids: a.queue_ids.iter().map(ToString::to_string).collect(),
+            concurrency: a.concurrency,
+            timezone: a.timezone.name().to_owned(),
+            working_hours: a.working_hours.clone(),
+            presence: a.presence,
+            presence_changed_at: a.presence_changed_at.to_string(),
+            created_at: a.created_at.to_string(),
+            updated_at: a.updated_at.to_string(),
+        }
+    }
+}
+
+/// A queue (ring group) as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueView {
+    pub id: String,
+    pub name: String,
+    pub offer_timeout_seconds: u32,
+    pub member_ids: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Queue> for QueueView {
+    fn from(q: &Queue) -> Self {
+        Self {
+            id: q.id.to_string(),
+            name: q.name.clone(),
+            offer_timeout_seconds: q.offer_timeout_seconds,
+            member_ids: q.member_ids.iter().map(ToString::to_string).collect(),
+            created_at: q.created_at.to_string(),
+            updated_at: q.updated_at.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    pub data: Vec<AgentView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueList {
+    pub data: Vec<QueueView>,
+}
+
+fn name(value: &str, field: &str) -> Result<String, FieldError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > 200 {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            "must be 1 to 200 characters",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn in_range(value: u32, field: &str, min: u32, max: u32) -> Result<u32, FieldError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+/// Checks that every queue id names one of the account's queues.
+async fn existing_queues(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[String],
+) -> Result<Vec<QueueId>, ApiError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, raw) in ids.iter().enumerate() {
+        let unknown = || {
+            ApiError::from(FieldError::new(
+                ErrorCode::InvalidField,
+                format!("queue_ids[{i}]"),
+                format!("no queue {raw:?} in this account"),
+            ))
+        };
+        let id = QueueId::parse(raw).ok_or_else(unknown)?;
+        state
+            .store
+            .get_queue(&caller.account_id, &id)
+            .await?
+            .ok_or_else(unknown)?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that every agent id names one of the account's agents.
+async fn existing_agents(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[String],
+) -> Result<Vec<AgentId>, ApiError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, raw) in ids.iter().enumerate() {
+        let unknown = || {
+            ApiError::from(FieldError::new(
+                ErrorCode::InvalidField,
+                format!("member_ids[{i}]"),
+                format!("no agent {raw:?} in this account"),
+            ))
+        };
+        let id = AgentId::parse(raw).ok_or_else(unknown)?;
+        state
+            .store
+            .get_agent(&caller.account_id, &id)
+            .await?
+            .ok_or_else(unknown)?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    pub name: String,
+    /// The agent's id in your own system (telephony, CRM).
+    pub external_id: Option<String>,
+    pub queue_ids: Option<Vec<String>>,
+    /// Most offers and calls at once, 1 to 20 (default 1).
+    pub concurrency: Option<u32>,
+    /// IANA zone of the agent's working hours (default UTC).
+    pub timezone: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub working_hours: Option<serde_json::Value>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/agents", operation_id = "create_agent", tag = "agents",
+    summary = "Create an agent",
+    description = "A new agent starts `offline`.",
+    request_body = CreateAgent,
+    responses(
+        (status = 201, description = "The agent.", body = AgentView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn create_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateAgent>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let now = state.clock.now();
+    let agent = Agent {
+        id: AgentId::generate(),
+        account_id: caller.account_id.clone(),
+        name: name(&req.name, "name")?,
+        external_id: req.external_id.filter(|e| !e.trim().is_empty()),
+        queue_ids: existing_queues(&state, &caller, &req.queue_ids.unwrap_or_default()).await?,
+        concurrency: in_range(req.concurrency.unwrap_or(1), "concurrency", 1, 20)?,
+        timezone: match &req.timezone {
+            Some(z) => Zone::parse(z, "timezone")?,
+            None => Zone::utc(),
+        },
+        working_hours: parse_working_hours(req.working_hours.unwrap_or_default(), "working_hours")?,
+        presence: Presence::Offline,
+        presence_changed_at: now,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_agent(&agent, &caller.actor).await?;
+    Ok((StatusCode::CREATED, Json(AgentView::from(&agent))))
+}
+
+#[utoipa::path(
+    get, path = "/v1/agents", operation_id = "list_agents", tag = "agents",
+    summary = "List agents",
+    responses(
+        (status = 200, description = "The account's agents.", body = AgentList),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["agents:read"])),
+)]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AgentList>, ApiError> {
+    require(&caller, Scope::AgentsRead)?;
+    let agents = state.store.list_agents(&caller.account_id).await?;
+    Ok(Json(AgentList {
+        data: agents.iter().map(AgentView::from).collect(),
+    }))
+}
+
+async fn load_agent(state: &AppState, caller: &Caller, raw: &str) -> Result<Agent, ApiError> {
+    let id = AgentId::parse(raw).ok_or_else(|| ApiError::not_found("agent"))?;
+    state
+        .store
+        .get_agent(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))
+}
+
+#[utoipa::path(
+    get, path = "/v1/agents/{id}", operation_id = "get_agent", tag = "agents",
+    summary = "Get an agent",
+    params(("id" = String, Path, description = "An agent id (`agt_...`).")),
+    responses(
+        (status = 200, description = "The agent.", body = AgentView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:read"])),
+)]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    require(&caller, Scope::AgentsRead)?;
+    Ok(Json(AgentView::from(
+        &load_agent(&state, &caller, &id).await?,
+    )))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub external_id: Option<Option<String>>,
+    /// Replaces the agent's queues.
+    pub queue_ids: Option<Vec<String>>,
+    pub concurrency: Option<u32>,
+    pub timezone: Option<String>,
+    /// Replaces the working hours; null removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub working_hours: Option<Option<serde_json::Value>>,
+}
+
+#[utoipa::path(
+    patch, path = "/v1/agents/{id}", operation_id = "update_agent", tag = "agents",
+    summary = "Change an agent",
+    params(("id" = String, Path, description = "An agent id (`agt_...`).")),
+    request_body = UpdateAgent,
+    responses(
+        (status = 200, description = "The agent.", body = AgentView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn update_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateAgent>,
+) -> Result<Json<AgentView>, ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let mut agent = load_agent(&state, &caller, &id).await?;
+    if let Some(n) = &req.name {
+        agent.name = name(n, "name")?;
+    }
+    if let Some(external_id) = req.external_id {
+        agent.external_id = external_id.filter(|e| !e.trim().is_empty());
+    }
+    if let Some(ids) = &req.queue_ids {
+        agent.queue_ids = existing_queues(&state, &caller, ids).await?;
+    }
+    if let Some(c) = req.concurrency {
+        agent.concurrency = in_range(c, "concurrency", 1, 20)?;
+    }
+    if let Some(z) = &req.timezone {
+        agent.timezone = Zone::parse(z, "timezone")?;
+    }
+    if let Some(hours) = req.working_hours {
+        agent.working_hours = parse_working_hours(hours.unwrap_or_default(), "working_hours")?;
+    }
+    agent.updated_at = state.clock.now();
+    if !state.store.update_agent(&agent, &caller.actor).await? {
+        return Err(ApiError::not_found("agent"));
+    }
+    Ok(Json(AgentView::from(&agent)))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/agents/{id}", operation_id = "delete_agent", tag = "agents",
+    summary = "Delete an agent",
+    description = "The agent leaves its queues.",
+    params(("id" = String, Path, description = "An agent id (`agt_...`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn delete_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let id = AgentId::parse(&id).ok_or_else(|| ApiError::not_found("agent"))?;
+    let now = state.clock.now();
+    if state
+        .store
+        .delete_agent(&caller.account_id, &id, now, &caller.actor)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("agent"))
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceRequest {
+    pub presence: Presence,
+}
+
+#[utoipa::path(
+    put, path = "/v1/agents/{id}/presence", operation_id = "set_agent_presence", tag = "agents",
+    summary = "Set an agent's presence",
+    params(("id" = String, Path, description = "An agent id (`agt_...`).")),
+    request_body = PresenceRequest,
+    responses(
+        (status = 200, description = "The agent.", body = AgentView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn set_presence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PresenceRequest>,
+) -> Result<Json<AgentView>, ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let id = AgentId::parse(&id).ok_or_else(|| ApiError::not_found("agent"))?;
+    let agent = state
+        .store
+        .set_presence(
+            &caller.account_id,
+            &id,
+            req.presence,
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    Ok(Json(AgentView::from(&agent)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQueue {
+    pub name: String,
+    /// Seconds an offer waits for an agent before going to the next, 5 to 600 (default 30).
+    pub offer_timeout_seconds: Option<u32>,
+    pub member_ids: Option<Vec<String>>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/queues", operation_id = "create_queue", tag = "agents",
+    summary = "Create a queue (ring group)",
+    request_body = CreateQueue,
+    responses(
+        (status = 201, description = "The queue.", body = QueueView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn create_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateQueue>,
+) -> Result<(StatusCode, Json<QueueView>), ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let now = state.clock.now();
+    let queue = Queue {
+        id: QueueId::generate(),
+        account_id: caller.account_id.clone(),
+        name: name(&req.name, "name")?,
+        offer_timeout_seconds: in_range(
+            req.offer_timeout_seconds.unwrap_or(30),
+            "offer_timeout_seconds",
+            5,
+            600,
+        )?,
+        member_ids: existing_agents(&state, &caller, &req.member_ids.unwrap_or_default()).await?,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_queue(&queue, &caller.actor).await?;
+    Ok((StatusCode::CREATED, Json(QueueView::from(&queue))))
+}
+
+#[utoipa::path(
+    get, path = "/v1/queues", operation_id = "list_queues", tag = "agents",
+    summary = "List queues",
+    responses(
+        (status = 200, description = "The account's queues.", body = QueueList),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+    security(("bearer" = ["agents:read"])),
+)]
+pub async fn list_queues(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<QueueList>, ApiError> {
+    require(&caller, Scope::AgentsRead)?;
+    let queues = state.store.list_queues(&caller.account_id).await?;
+    Ok(Json(QueueList {
+        data: queues.iter().map(QueueView::from).collect(),
+    }))
+}
+
+async fn load_queue(state: &AppState, caller: &Caller, raw: &str) -> Result<Queue, ApiError> {
+    let id = QueueId::parse(raw).ok_or_else(|| ApiError::not_found("queue"))?;
+    state
+        .store
+        .get_queue(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("queue"))
+}
+
+#[utoipa::path(
+    get, path = "/v1/queues/{id}", operation_id = "get_queue", tag = "agents",
+    summary = "Get a queue",
+    params(("id" = String, Path, description = "A queue id (`que_...`).")),
+    responses(
+        (status = 200, description = "The queue.", body = QueueView),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:read"])),
+)]
+pub async fn get_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<QueueView>, ApiError> {
+    require(&caller, Scope::AgentsRead)?;
+    Ok(Json(QueueView::from(
+        &load_queue(&state, &caller, &id).await?,
+    )))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateQueue {
+    pub name: Option<String>,
+    pub offer_timeout_seconds: Option<u32>,
+    /// Replaces the members.
+    pub member_ids: Option<Vec<String>>,
+}
+
+#[utoipa::path(
+    patch, path = "/v1/queues/{id}", operation_id = "update_queue", tag = "agents",
+    summary = "Change a queue",
+    params(("id" = String, Path, description = "A queue id (`que_...`).")),
+    request_body = UpdateQueue,
+    responses(
+        (status = 200, description = "The queue.", body = QueueView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn update_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateQueue>,
+) -> Result<Json<QueueView>, ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let mut queue = load_queue(&state, &caller, &id).await?;
+    if let Some(n) = &req.name {
+        queue.name = name(n, "name")?;
+    }
+    if let Some(t) = req.offer_timeout_seconds {
+        queue.offer_timeout_seconds = in_range(t, "offer_timeout_seconds", 5, 600)?;
+    }
+    if let Some(ids) = &req.member_ids {
+        queue.member_ids = existing_agents(&state, &caller, ids).await?;
+    }
+    queue.updated_at = state.clock.now();
+    if !state.store.update_queue(&queue, &caller.actor).await? {
+        return Err(ApiError::not_found("queue"));
+    }
+    Ok(Json(QueueView::from(&queue)))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/queues/{id}", operation_id = "delete_queue", tag = "agents",
+    summary = "Delete a queue",
+    params(("id" = String, Path, description = "A queue id (`que_...`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+    security(("bearer" = ["agents:write"])),
+)]
+pub async fn delete_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require(&caller, Scope::AgentsWrite)?;
+    let id = QueueId::parse(&id).ok_or_else(|| ApiError::not_found("queue"))?;
+    if state
+        .store
+        .delete_queue(&caller.account_id, &id, state.clock.now(), &caller.actor)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("queue"))
+    }
+}

@@ -1,0 +1,138 @@
+//! Agents, their presence and working hours, and the queues (ring groups) they belong to.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AccountId, ErrorCode, FieldError, Zone,
+    ids::{AgentId, QueueId},
+};
+
+/// Whether an agent can take work now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Available,
+    Busy,
+    Away,
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Busy => "busy",
+            Presence::Away => "away",
+            Presence::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Available, Self::Busy, Self::Away, Self::Offline]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: AgentId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub queue_ids: Vec<QueueId>,
+    /// Most offers and calls the agent holds at once.
+    pub concurrency: u32,
+    pub timezone: Zone,
+    /// Validated working hours (see [`parse_working_hours`]); `None`: no limit.
+    pub working_hours: Option<serde_json::Map<String, serde_json::Value>>,
+    pub presence: Presence,
+    pub presence_changed_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub id: QueueId,
+    pub account_id: AccountId,
+    pub name: String,
+    /// How long an offer waits for an agent's answer before it goes to the next agent.
+    pub offer_timeout_seconds: u32,
+    pub member_ids: Vec<AgentId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Validates working hours: `{"mon": ["09:00-12:30", "13:30-17:00"], ...}`, days `mon`..`sun`,
+/// each range `HH:MM-HH:MM` with its start before its end, in the agent's zone.
+pub fn parse_working_hours(
+    value: serde_json::Value,
+    field: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, FieldError> {
+    let invalid =
+        |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why.to_owned());
+    let map = match value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(map) => map,
+        _ => return Err(invalid(field.to_owned(), "must be an object of days")),
+    };
+    for (day, ranges) in &map {
+        let at = format!("{field}.{day}");
+        if !DAYS.contains(&day.as_str()) {
+            return Err(invalid(at, "days are mon, tue, wed, thu, fri, sat, sun"));
+        }
+        let ranges = ranges
+            .as_array()
+            .ok_or_else(|| invalid(at.clone(), "must be a list of \"HH:MM-HH:MM\" ranges"))?;
+        for (i, range) in ranges.iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            let text = range
+                .as_str()
+                .ok_or_else(|| invalid(at.clone(), "must be \"HH:MM-HH:MM\""))?;
+            let (start, end) = text
+                .split_once('-')
+                .and_then(|(a, b)| Some((minutes(a)?, minutes(b)?)))
+                .ok_or_else(|| invalid(at.clone(), "must be \"HH:MM-HH:MM\""))?;
+            if start >= end {
+                return Err(invalid(at, "the range must start before it ends"));
+            }
+        }
+    }
+    Ok(Some(map))
+}
+
+/// Minutes since midnight of `HH:MM` (24:00 allowed as an end).
+fn minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn working_hours_are_checked_by_day_and_range() {
+        assert!(
+            parse_working_hours(json!({"mon": ["09:00-12:30", "13:30-24:00"]}), "wh")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(parse_working_hours(json!(null), "wh").unwrap(), None);
+        let err = parse_working_hours(json!({"monday": []}), "wh").unwrap_err();
+        assert_eq!(err.field, "wh.monday");
+        let err = parse_working_hours(json!({"mon": ["17:00-09:00"]}), "wh").unwrap_err();
+        assert_eq!(err.field, "wh.mon[0]");
+        let err = parse_working_hours(json!({"tue": ["9-5"]}), "wh").unwrap_err();
+        assert_eq!(err.field, "wh.tue[0]");
+    }
+}

@@ -1,0 +1,521 @@
+//! SQLite implementation of agents and queues.
+
+use jiff::Timestamp;
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+
+use super::{
+    StoreError,
+    agents::AgentStore,
+    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
+};
+use crate::domain::{
+    AccountId, Actor, AuditRecord, Zone,
+    agent::{Agent, Presence, Queue},
+    ids::{AgentId, QueueId},
+};
+
+const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
+    working_hours, presence, presence_changed_at, created_at, updated_at";
+const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at";
+
+async fn agent_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Agent, StoreError> {
+    let id: String = r.try_get("id")?;
+    let zone: String = r.try_get("timezone")?;
+    let presence: String = r.try_get("presence")?;
+    let hours: Option<String> = r.try_get("working_hours")?;
+    let queue_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT queue_id FROM queue_members WHERE agent_id = ? ORDER BY queue_id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Agent {
+        id: AgentId::from_trusted(id),
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        name: r.try_get("name")?,
+        external_id: r.try_get("external_id")?,
+        queue_ids: queue_ids.into_iter().map(QueueId::from_trusted).collect(),
+        concurrency: r.try_get::<i64, _>("concurrency")? as u32,
+        timezone: Zone::parse(&zone, "timezone").map_err(|_| corrupt("timezone", &zone))?,
+        working_hours: hours
+            .map(|h| serde_json::from_str(&h).map_err(|_| corrupt("working_hours", &h)))
+            .transpose()?,
+        presence: Presence::parse(&presence).ok_or_else(|| corrupt("presence", &presence))?,
+        presence_changed_at: ts(r.try_get("presence_changed_at")?)?,
+        created_at: ts(r.try_get("created_at")?)?,
+        updated_at: ts(r.try_get("updated_at")?)?,
+    })
+}
+
+async fn queue_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Queue, StoreError> {
+    let id: String = r.try_get("id")?;
+    let members: Vec<String> = sqlx::query_scalar(
+        "SELECT agent_id FROM queue_members WHERE queue_id = ? ORDER BY agent_id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Queue {
+        id: QueueId::from_trusted(id),
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        name: r.try_get("name")?,
+        offer_timeout_seconds: r.try_get::<i64, _>("offer_timeout_seconds")? as u32,
+        member_ids: members.into_iter().map(AgentId::from_trusted).collect(),
+        created_at: ts(r.try_get("created_at")?)?,
+        updated_at: ts(r.try_get("updated_at")?)?,
+    })
+}
+
+fn agent_json(a: &Agent) -> serde_json::Value {
+    serde_json::json!({
+        "name": a.name, "external_id": a.external_id, "concurrency": a.concurrency,
+        "timezone": a.timezone.name(), "working_hours": a.working_hours,
+        "queue_ids": a.queue_ids.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
+        "presence": a.presence.as_str(),
+    })
+}
+
+fn queue_json(q: &Queue) -> serde_json::Value {
+    serde_json::json!({
+        "name": q.name, "offer_timeout_seconds": q.offer_timeout_seconds,
+        "member_ids": q.member_ids.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+fn audit(
+    action: &'static str,
+    kind: &'static str,
+    id: &str,
+    before: Option<serde_json::Value>,
+    after: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: kind,
+        resource_id: Some(id.to_owned()),
+        changes: crate::domain::auth::diff(&before.unwrap_or_default(), &after),
+    }
+}
+
+/// Replaces the memberships on one side: an agent's queues or a queue's agents.
+async fn set_members(
+    conn: &mut SqliteConnection,
+    account: &str,
+    pairs: &[(&str, &str)],
+    clear_column: &str,
+    clear_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "DELETE FROM queue_members WHERE {clear_column} = ? AND account_id = ?"
+    ))
+    .bind(clear_id)
+    .bind(account)
+    .execute(&mut *conn)
+    .await?;
+    for (queue, agent) in pairs {
+        sqlx::query(
+            "INSERT OR IGNORE INTO queue_members (queue_id, agent_id, account_id) VALUES (?, ?, ?)",
+        )
+        .bind(*queue)
+        .bind(*agent)
+        .bind(account)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn fetch_agent(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &AgentId,
+) -> Result<Option<Agent>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE id = ? AND account_id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(agent_from_row(conn, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn fetch_queue(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &QueueId,
+) -> Result<Option<Queue>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ? AND account_id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(queue_from_row(conn, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn write_agent(
+    conn: &mut SqliteConnection,
+    a: &Agent,
+    insert: bool,
+) -> Result<bool, StoreError> {
+    let hours = a
+        .working_hours
+        .as_ref()
+        .map(|h| serde_json::to_string(h).unwrap_or_default());
+    let done = if insert {
+        sqlx::query(&format!(
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(a.id.as_str())
+        .bind(a.account_id.as_str())
+        .bind(&a.name)
+        .bind(&a.external_id)
+        .bind(i64::from(a.concurrency))
+        .bind(a.timezone.name())
+        .bind(hours)
+        .bind(a.presence.as_str())
+        .bind(ms(a.presence_changed_at))
+        .bind(ms(a.created_at))
+        .bind(ms(a.updated_at))
+        .execute(&mut *conn)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE agents SET name = ?, external_id = ?, concurrency = ?, timezone = ?, \
+             working_hours = ?, presence = ?, presence_changed_at = ?, updated_at = ? \
+             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+        )
+        .bind(&a.name)
+        .bind(&a.external_id)
+        .bind(i64::from(a.concurrency))
+        .bind(a.timezone.name())
+        .bind(hours)
+        .bind(a.presence.as_str())
+        .bind(ms(a.presence_changed_at))
+        .bind(ms(a.updated_at))
+        .bind(a.id.as_str())
+        .bind(a.account_id.as_str())
+        .execute(&mut *conn)
+        .await?
+    };
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let pairs: Vec<(&str, &str)> = a
+        .queue_ids
+        .iter()
+        .map(|q| (q.as_str(), a.id.as_str()))
+        .collect();
+    set_members(
+        conn,
+        a.account_id.as_str(),
+        &pairs,
+        "agent_id",
+        a.id.as_str(),
+    )
+    .await?;
+    Ok(true)
+}
+
+async fn write_queue(
+    conn: &mut SqliteConnection,
+    q: &Queue,
+    insert: bool,
+) -> Result<bool, StoreError> {
+    let done = if insert {
+        sqlx::query(&format!(
+            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(q.id.as_str())
+        .bind(q.account_id.as_str())
+        .bind(&q.name)
+        .bind(i64::from(q.offer_timeout_seconds))
+        .bind(ms(q.created_at))
+        .bind(ms(q.updated_at))
+        .execute(&mut *conn)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE queues SET name = ?, offer_timeout_seconds = ?, updated_at = ? \
+             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+        )
+        .bind(&q.name)
+        .bind(i64::from(q.offer_timeout_seconds))
+        .bind(ms(q.updated_at))
+        .bind(q.id.as_str())
+        .bind(q.account_id.as_str())
+        .execute(&mut *conn)
+        .await?
+    };
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let pairs: Vec<(&str, &str)> = q
+        .member_ids
+        .iter()
+        .map(|a| (q.id.as_str(), a.as_str()))
+        .collect();
+    set_members(
+        conn,
+        q.account_id.as_str(),
+        &pairs,
+        "queue_id",
+        q.id.as_str(),
+    )
+    .await?;
+    Ok(true)
+}
+
+#[async_trait::async_trait]
+impl AgentStore for SqliteStore {
+    async fn insert_agent(&self, agent: &Agent, actor: &Actor) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write_agent(&mut tx, agent, true).await?;
+        let record = audit(
+            "agent.create",
+            "agent",
+            agent.id.as_str(),
+            None,
+            agent_json(agent),
+        );
+        insert_audit(
+            &mut tx,
+            agent.account_id.as_str(),
+            actor,
+            agent.created_at,
+            &[record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_agents(&self, account: &AccountId) -> Result<Vec<Agent>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = ? AND deleted_at IS NULL ORDER BY id"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(agent_from_row(&mut conn, r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn get_agent(
+        &self,
+        account: &AccountId,
+        id: &AgentId,
+    ) -> Result<Option<Agent>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_agent(&mut conn, account, id).await
+    }
+
+    async fn update_agent(&self, agent: &Agent, actor: &Actor) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_agent(&mut tx, &agent.account_id, &agent.id).await? else {
+            return Ok(false);
+        };
+        if !write_agent(&mut tx, agent, false).await? {
+            return Ok(false);
+        }
+        let record = audit(
+            "agent.update",
+            "agent",
+            agent.id.as_str(),
+            Some(agent_json(&before)),
+            agent_json(agent),
+        );
+        insert_audit(
+            &mut tx,
+            agent.account_id.as_str(),
+            actor,
+            agent.updated_at,
+            &[record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_agent(
+        &self,
+        account: &AccountId,
+        id: &AgentId,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE agents SET deleted_at = ?, presence = 'offline', updated_at = ? \
+             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            set_members(&mut tx, account.as_str(), &[], "agent_id", id.as_str()).await?;
+            let record = audit(
+                "agent.delete",
+                "agent",
+                id.as_str(),
+                None,
+                serde_json::json!({}),
+            );
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_presence(
+        &self,
+        account: &AccountId,
+        id: &AgentId,
+        presence: Presence,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Option<Agent>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut agent) = fetch_agent(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        if agent.presence != presence {
+            let before = agent_json(&agent);
+            agent.presence = presence;
+            agent.presence_changed_at = now;
+            agent.updated_at = now;
+            write_agent(&mut tx, &agent, false).await?;
+            let record = audit(
+                "agent.presence",
+                "agent",
+                id.as_str(),
+                Some(before),
+                agent_json(&agent),
+            );
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(agent))
+    }
+
+    async fn insert_queue(&self, queue: &Queue, actor: &Actor) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write_queue(&mut tx, queue, true).await?;
+        let record = audit(
+            "queue.create",
+            "queue",
+            queue.id.as_str(),
+            None,
+            queue_json(queue),
+        );
+        insert_audit(
+            &mut tx,
+            queue.account_id.as_str(),
+            actor,
+            queue.created_at,
+            &[record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_queues(&self, account: &AccountId) -> Result<Vec<Queue>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = ? AND deleted_at IS NULL ORDER BY id"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(queue_from_row(&mut conn, r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn get_queue(
+        &self,
+        account: &AccountId,
+        id: &QueueId,
+    ) -> Result<Option<Queue>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_queue(&mut conn, account, id).await
+    }
+
+    async fn update_queue(&self, queue: &Queue, actor: &Actor) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_queue(&mut tx, &queue.account_id, &queue.id).await? else {
+            return Ok(false);
+        };
+        if !write_queue(&mut tx, queue, false).await? {
+            return Ok(false);
+        }
+        let record = audit(
+            "queue.update",
+            "queue",
+            queue.id.as_str(),
+            Some(queue_json(&before)),
+            queue_json(queue),
+        );
+        insert_audit(
+            &mut tx,
+            queue.account_id.as_str(),
+            actor,
+            queue.updated_at,
+            &[record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_queue(
+        &self,
+        account: &AccountId,
+        id: &QueueId,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE queues SET deleted_at = ?, updated_at = ? \
+             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            set_members(&mut tx, account.as_str(), &[], "queue_id", id.as_str()).await?;
+            let record = audit(
+                "queue.delete",
+                "queue",
+                id.as_str(),
+                None,
+                serde_json::json!({}),
+            );
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
