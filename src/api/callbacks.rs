@@ -19,9 +19,10 @@ use super::{
 };
 use crate::{
     domain::{
-        Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome, PhoneNumber, Scope,
-        Status, Zone,
+        AssigneeKind, Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome,
+        PhoneNumber, Scope, Status, Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
+        ids::{AgentId, QueueId},
         parse_scheduled_at,
     },
     store::{
@@ -30,6 +31,45 @@ use crate::{
 };
 
 pub const MAX_BATCH: usize = 1_000;
+
+/// Refuses an assignment naming an agent or queue the account does not have (or deleted).
+async fn check_assignees(
+    state: &AppState,
+    caller: &Caller,
+    assignment: Option<&Assignment>,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    let Some(a) = assignment else { return Ok(()) };
+    for (i, raw) in a.ids.iter().enumerate() {
+        let exists = match a.kind {
+            AssigneeKind::Agent => match AgentId::parse(raw) {
+                Some(id) => state
+                    .store
+                    .get_agent(&caller.account_id, &id)
+                    .await?
+                    .is_some(),
+                None => false,
+            },
+            AssigneeKind::Queue => match QueueId::parse(raw) {
+                Some(id) => state
+                    .store
+                    .get_queue(&caller.account_id, &id)
+                    .await?
+                    .is_some(),
+                None => false,
+            },
+        };
+        if !exists {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidAssignee,
+                format!("no {} {raw:?} in this account", a.kind.as_str()),
+            )
+            .field(format!("{prefix}assignment.ids[{i}]")));
+        }
+    }
+    Ok(())
+}
 
 fn policy(state: &AppState) -> CreatePolicy {
     CreatePolicy {
@@ -114,6 +154,7 @@ pub async fn create(
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
+    check_assignees(&state, &caller, callback.assignment.as_ref(), "").await?;
     let view = CallbackView::from(&callback);
     let body_json = serde_json::to_string(&view).map_err(|e| ApiError::internal(&e))?;
     let idem = idempotency_key.map(|key| IdempotentResponse {
@@ -228,6 +269,14 @@ pub async fn create_batch(
             new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
                 .map_err(ApiError::from)
         });
+        let parsed = match parsed {
+            Ok((callback, allow_duplicate)) => {
+                check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix)
+                    .await
+                    .map(|()| (callback, allow_duplicate))
+            }
+            Err(e) => Err(e),
+        };
         let parsed = match parsed {
             Ok((mut callback, allow_duplicate)) => match &callback.webhook_url {
                 Some(url) => checked_url(url, &format!("{prefix}webhook_url"), &state)
@@ -518,6 +567,7 @@ pub async fn patch(
         if let Some(a) = &assignment {
             check_assignment(a, "assignment")?;
         }
+        check_assignees(&state, &caller, assignment.as_ref(), "").await?;
         changes.assignment = Some(assignment);
     }
     let limit_text = |v: Option<Option<String>>, field: &str, max: usize| match &v {

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidQuery,
     TooManyItems,
     DuplicateActiveCallback,
+    /// An assignment names an agent or queue the account does not have (or deleted).
+    InvalidAssignee,
     InvalidState,
     IdempotencyKeyReused,
     Unauthorized,
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::DuplicateActiveCallback => "duplicate_active_callback",
+            ErrorCode::InvalidAssignee => "invalid_assignee",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unauthorized => "unauthorized",

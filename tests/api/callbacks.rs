@@ -188,13 +188,14 @@ async fn every_dialing_mode_is_accepted_and_progressive_is_the_default() {
 #[tokio::test]
 async fn optional_fields_are_stored_and_returned() {
     let app = spawn_app().await;
+    let (billing, vip) = (app.queue_id("billing").await, app.queue_id("vip").await);
     let cb = app
         .create(&json!({
             "phone": "+44 20 7946 0958",
             "contact_name": "Ada Lovelace",
             "scheduled_at": "2027-03-01T09:00:00",
             "timezone": "Europe/London",
-            "assignment": { "type": "queue", "ids": ["billing", "vip"] },
+            "assignment": { "type": "queue", "ids": [billing, vip] },
             "caller_id": "+1 (415) 555-0100",
             "dialing_mode": "preview",
             "notes": "asked about her invoice",
@@ -216,7 +217,7 @@ async fn optional_fields_are_stored_and_returned() {
         assert_eq!(v["timezone"], "Europe/London");
         assert_eq!(
             v["assignment"],
-            json!({ "type": "queue", "ids": ["billing", "vip"] })
+            json!({ "type": "queue", "ids": [billing, vip] })
         );
         assert_eq!(v["caller_id"], "+14155550100");
         assert_eq!(v["dialing_mode"], "preview");
@@ -350,16 +351,18 @@ async fn the_list_filters_by_phone_status_origin_assignee_and_time() {
     let base = at_ms(24 * 3600 * 1000);
     let hour = SignedDuration::from_hours(1);
     let (p1, p2, p3) = (unique_phone(), unique_phone(), unique_phone());
+    let (a1, a2) = (app.agent_id("a1").await, app.agent_id("a2").await);
+    let q1 = app.queue_id("q1").await;
     let c1 = app
         .create(&json!({
             "phone": p1, "scheduled_at": base.to_string(),
-            "assignment": { "type": "agent", "ids": ["a1", "a2"] },
+            "assignment": { "type": "agent", "ids": [a1, a2] },
         }))
         .await;
     let c2 = app
         .create(&json!({
             "phone": p2, "scheduled_at": (base + hour).to_string(),
-            "assignment": { "type": "queue", "ids": ["q1"] },
+            "assignment": { "type": "queue", "ids": [q1] },
         }))
         .await;
     let c3 = app
@@ -381,8 +384,8 @@ async fn the_list_filters_by_phone_status_origin_assignee_and_time() {
         (vec![("status", "completed")], vec![]),
         (vec![("origin", "api")], vec![&i1, &i2, &i3]),
         (vec![("origin", "ui")], vec![]),
-        (vec![("assignee", "a2")], vec![&i1]),
-        (vec![("assignee", "q1")], vec![&i2]),
+        (vec![("assignee", a2.as_str())], vec![&i1]),
+        (vec![("assignee", q1.as_str())], vec![&i2]),
         (vec![("assignee", "nobody")], vec![]),
         (vec![("scheduled_from", t1.as_str())], vec![&i2, &i3]),
         (vec![("scheduled_to", t1.as_str())], vec![&i1]),
@@ -635,12 +638,13 @@ async fn a_patch_with_a_local_time_and_a_new_timezone_reschedules_in_that_zone()
 async fn a_patch_reassigns_and_annotates_the_callback() {
     let app = spawn_app().await;
     let id = app.create_at(&tomorrow()).await;
+    let a1 = app.agent_id("a1").await;
     let path = format!("/v1/callbacks/{id}");
     let patched = app
         .patch(
             &path,
             &json!({
-                "assignment": { "type": "agent", "ids": ["a1"] },
+                "assignment": { "type": "agent", "ids": [a1] },
                 "notes": "call after lunch",
                 "contact_name": "Grace",
                 "metadata": { "k": "v" },
@@ -651,19 +655,16 @@ async fn a_patch_reassigns_and_annotates_the_callback() {
         .clone();
     assert_eq!(
         patched["assignment"],
-        json!({ "type": "agent", "ids": ["a1"] })
+        json!({ "type": "agent", "ids": [a1] })
     );
     assert_eq!(patched["notes"], "call after lunch");
     assert_eq!(patched["contact_name"], "Grace");
     assert_eq!(patched["metadata"], json!({ "k": "v" }));
     let read = app.get_callback(&id).await;
-    assert_eq!(
-        read["assignment"],
-        json!({ "type": "agent", "ids": ["a1"] })
-    );
+    assert_eq!(read["assignment"], json!({ "type": "agent", "ids": [a1] }));
     assert_eq!(read["notes"], "call after lunch");
     let page = app
-        .get(&query(&[("assignee", "a1")]))
+        .get(&query(&[("assignee", a1.as_str())]))
         .await
         .expect(200)
         .clone();
@@ -679,7 +680,7 @@ async fn a_patch_reassigns_and_annotates_the_callback() {
     assert!(cleared["notes"].is_null(), "{cleared}");
     assert_eq!(cleared["contact_name"], "Grace", "untouched fields stay");
     let page = app
-        .get(&query(&[("assignee", "a1")]))
+        .get(&query(&[("assignee", a1.as_str())]))
         .await
         .expect(200)
         .clone();

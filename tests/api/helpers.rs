@@ -593,6 +593,18 @@ impl TestApp {
         .await
     }
 
+    /// Creates an agent and returns its id (assignments must name real agents).
+    pub async fn agent_id(&self, name: &str) -> String {
+        let agent = self.post_json("/v1/agents", &json!({ "name": name })).await;
+        agent.expect(201)["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a queue and returns its id.
+    pub async fn queue_id(&self, name: &str) -> String {
+        let queue = self.post_json("/v1/queues", &json!({ "name": name })).await;
+        queue.expect(201)["id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a callback due in `lead_ms` and waits until the bridge accepted it
     /// (`in_progress`). Returns its id.
     pub async fn dispatched_callback(&self, lead_ms: i64) -> String {

@@ -125,6 +125,7 @@ async fn a_dispatched_callback_shows_its_attempt_and_history() {
 #[tokio::test]
 async fn the_dispatch_carries_the_callback_details() {
     let app = spawn_quick_app().await;
+    let a1 = app.agent_id("a1").await;
     let at = in_ms(300);
     let cb = app
         .create(&json!({
@@ -132,7 +133,7 @@ async fn the_dispatch_carries_the_callback_details() {
             "contact_name": "Ada",
             "scheduled_at": at,
             "timezone": "Europe/Paris",
-            "assignment": { "type": "agent", "ids": ["a1"] },
+            "assignment": { "type": "agent", "ids": [a1] },
             "caller_id": "+14155550100",
             "dialing_mode": "ai",
             "notes": "about the invoice",
@@ -164,7 +165,7 @@ async fn the_dispatch_carries_the_callback_details() {
         "notes": "about the invoice",
         "interaction_id": "int-1",
         "metadata": { "crm": "c-1" },
-        "assignment": { "type": "agent", "ids": ["a1"] },
+        "assignment": { "type": "agent", "ids": [a1] },
         "outcome_url": app.url(&format!("/v1/callbacks/{id}/outcome")),
     });
     for (k, v) in expected.as_object().unwrap() {

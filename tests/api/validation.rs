@@ -564,3 +564,67 @@ async fn no_input_makes_the_server_answer_a_5xx() {
         failures.join("\n")
     );
 }
+
+#[tokio::test]
+async fn an_assignment_to_an_unknown_or_deleted_agent_or_queue_is_refused() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Ann").await;
+    let other = app.second_account().await;
+    let foreign = app
+        .request_as(
+            Some(&other.api_key),
+            reqwest::Method::POST,
+            "/v1/queues",
+            Some(&json!({ "name": "theirs" })),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = tomorrow();
+    for (assignment, field) in [
+        (
+            json!({ "type": "agent", "ids": [agent, "agt_01JZZZZZZZZZZZZZZZZZZZZZZZ"] }),
+            "assignment.ids[1]",
+        ),
+        (
+            json!({ "type": "queue", "ids": [foreign] }),
+            "assignment.ids[0]",
+        ),
+        (
+            json!({ "type": "queue", "ids": [agent] }),
+            "assignment.ids[0]",
+        ),
+    ] {
+        let body = json!({ "phone": unique_phone(), "scheduled_at": at, "assignment": assignment });
+        app.post_callback(&body)
+            .await
+            .expect_field_error(400, "invalid_assignee", field);
+        let batch = app
+            .post_json("/v1/callbacks/batch", &json!({ "callbacks": [body] }))
+            .await
+            .expect(200)
+            .clone();
+        assert_eq!(batch["results"][0]["error"]["code"], "invalid_assignee");
+        assert_eq!(
+            batch["results"][0]["error"]["field"],
+            format!("callbacks[0].{field}")
+        );
+    }
+    app.assert_no_callbacks("after refused assignments").await;
+    // A deleted agent cannot be assigned any more.
+    let id = app.create_at(&at).await;
+    app.request(
+        reqwest::Method::DELETE,
+        &format!("/v1/agents/{agent}"),
+        None,
+    )
+    .await;
+    app.patch(
+        &format!("/v1/callbacks/{id}"),
+        &json!({ "assignment": { "type": "agent", "ids": [agent] } }),
+    )
+    .await
+    .expect_field_error(400, "invalid_assignee", "assignment.ids[0]");
+}
