@@ -274,6 +274,58 @@ async fn write_queue(
     Ok(true)
 }
 
+/// How one kind of resource is deleted: marked, taken out of its queue memberships, audited.
+struct Deletion {
+    /// `UPDATE` setting `deleted_at` and `updated_at` (binds: now, now, id, account).
+    sql: &'static str,
+    member_column: &'static str,
+    action: &'static str,
+    kind: &'static str,
+}
+
+const AGENT_DELETION: Deletion = Deletion {
+    sql: "UPDATE agents SET deleted_at = ?, presence = 'offline', updated_at = ? \
+          WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+    member_column: "agent_id",
+    action: "agent.delete",
+    kind: "agent",
+};
+
+const QUEUE_DELETION: Deletion = Deletion {
+    sql: "UPDATE queues SET deleted_at = ?, updated_at = ? \
+          WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+    member_column: "queue_id",
+    action: "queue.delete",
+    kind: "queue",
+};
+
+/// Deletes an agent or a queue; false if the account has no such live one.
+async fn soft_delete(
+    store: &SqliteStore,
+    what: Deletion,
+    account: &AccountId,
+    id: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let done = sqlx::query(what.sql)
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(id)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let deleted = done.rows_affected() == 1;
+    if deleted {
+        set_members(&mut tx, account.as_str(), &[], what.member_column, id).await?;
+        let record = audit(what.action, what.kind, id, None, serde_json::json!({}));
+        insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
 #[async_trait::async_trait]
 impl AgentStore for SqliteStore {
     async fn insert_agent(&self, agent: &Agent, actor: &Actor) -> Result<(), StoreError> {
@@ -356,30 +408,7 @@ impl AgentStore for SqliteStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE agents SET deleted_at = ?, presence = 'offline', updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(ms(now))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            set_members(&mut tx, account.as_str(), &[], "agent_id", id.as_str()).await?;
-            let record = audit(
-                "agent.delete",
-                "agent",
-                id.as_str(),
-                None,
-                serde_json::json!({}),
-            );
-            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        soft_delete(self, AGENT_DELETION, account, id.as_str(), now, actor).await
     }
 
     async fn set_presence(
@@ -493,29 +522,6 @@ impl AgentStore for SqliteStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE queues SET deleted_at = ?, updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(ms(now))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            set_members(&mut tx, account.as_str(), &[], "queue_id", id.as_str()).await?;
-            let record = audit(
-                "queue.delete",
-                "queue",
-                id.as_str(),
-                None,
-                serde_json::json!({}),
-            );
-            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        soft_delete(self, QUEUE_DELETION, account, id.as_str(), now, actor).await
     }
 }
