@@ -12,6 +12,7 @@ use crate::{
     clock::{self, SharedClock},
     config::ServeConfig,
     dialer::DialerBridge,
+    routing::{Router, RouterConfig},
     scheduler::{Scheduler, SchedulerConfig},
     store::{self, Store, StoreError},
     telemetry,
@@ -38,6 +39,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     router: axum::Router,
     scheduler: Scheduler,
+    routing: Router,
     webhooks: WebhookWorker,
     clock: SharedClock,
     shutdown: CancellationToken,
@@ -71,6 +73,7 @@ impl Application {
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
                 allow_private_webhooks: config.allow_private_webhooks,
+                routing: config.routing(),
             }),
             auth: Arc::new(Authenticator::new(
                 config.rate_limit_per_second,
@@ -105,6 +108,15 @@ impl Application {
                     .collect(),
             },
         );
+        let routing = Router::new(
+            store.clone(),
+            clock.clone(),
+            RouterConfig {
+                settings: config.routing(),
+                batch: 1000,
+                max_idle: Duration::from_secs(2),
+            },
+        );
         let maintenance_clock = clock.clone();
         let scheduler = Scheduler::new(
             store.clone(),
@@ -127,6 +139,7 @@ impl Application {
             router: api::router(state),
             scheduler,
             webhooks,
+            routing,
             clock: maintenance_clock,
             shutdown: CancellationToken::new(),
         })
@@ -155,11 +168,13 @@ impl Application {
             router,
             scheduler,
             webhooks,
+            routing,
             store,
             clock,
             shutdown,
         } = self;
         let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
+        let routing_task = tokio::spawn(routing.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
         let maintenance = tokio::spawn(crate::background::maintain(
             store.clone(),
@@ -172,6 +187,9 @@ impl Application {
         shutdown.cancel();
         if let Err(e) = scheduler_task.await {
             tracing::error!(error = %e, "scheduler task failed");
+        }
+        if let Err(e) = routing_task.await {
+            tracing::error!(error = %e, "routing task failed");
         }
         if let Err(e) = webhooks_task.await {
             tracing::error!(error = %e, "webhook task failed");

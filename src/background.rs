@@ -13,7 +13,11 @@ use crate::{
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Housekeeping every hour until shutdown: forgets idempotency keys older than a day.
+/// How long agents' feeds are kept for desktops to resume from.
+pub const AGENT_FEED_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Housekeeping every hour until shutdown: forgets idempotency keys older than a day and
+/// agents' feed entries older than a week.
 pub async fn maintain(store: Arc<dyn Store>, clock: SharedClock, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
@@ -28,6 +32,14 @@ pub async fn maintain(store: Arc<dyn Store>, clock: SharedClock, shutdown: Cance
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "forgot idempotency keys older than a day"),
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+        let Ok(before) = clock.now().checked_sub(AGENT_FEED_TTL) else {
+            continue;
+        };
+        match store.purge_agent_events(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "forgot agent feed entries older than a week"),
+            Err(e) => tracing::warn!(error = %e, "purging agent feeds failed"),
         }
     }
 }

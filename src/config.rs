@@ -93,6 +93,15 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
 
+    /// How long an offer to an agent stands when the callback's queue names no timeout.
+    #[arg(long, env = "RINGBACK_OFFER_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub offer_timeout_seconds: u64,
+
+    /// How long an agent who rejected a callback (or let its offer run out) is passed over
+    /// for it while others may take it.
+    #[arg(long, env = "RINGBACK_REOFFER_AFTER_SECONDS", default_value_t = 60)]
+    pub reoffer_after_seconds: u64,
+
     /// Name of this node in claims and logs. Defaults to a random one per process.
     #[arg(long, env = "RINGBACK_NODE_ID")]
     pub node_id: Option<String>,
@@ -137,7 +146,16 @@ impl ServeConfig {
                 .iter()
                 .map(|d| d.as_millis() as u64)
                 .collect(),
+            offer_timeout_seconds: 30,
+            reoffer_after_seconds: 60,
             node_id: None,
+        }
+    }
+
+    pub fn routing(&self) -> crate::domain::routing::RoutingSettings {
+        crate::domain::routing::RoutingSettings {
+            default_offer_timeout: Duration::from_secs(self.offer_timeout_seconds.max(1)),
+            reoffer_after: Duration::from_secs(self.reoffer_after_seconds),
         }
     }
 

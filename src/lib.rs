@@ -5,6 +5,7 @@
 //! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
 //! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
 //! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] bridge.
+//! - [`routing`]: offers due preview callbacks to free agents.
 //! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
 //! - [`config`]: the command line and environment.
 
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod dialer;
 pub mod domain;
+pub mod routing;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

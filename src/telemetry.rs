@@ -22,6 +22,12 @@ pub mod names {
     pub const WEBHOOK_LATENCY: &str = "ringback_webhook_latency_seconds";
     pub const HTTP_REQUESTS: &str = "ringback_http_requests_total";
     pub const HTTP_DURATION: &str = "ringback_http_request_duration_seconds";
+    pub const ROUTE_SECONDS: &str = "ringback_routing_pass_duration_seconds";
+    /// How long a free agent waited for each offer made to them.
+    pub const OFFER_WAIT: &str = "ringback_offer_agent_wait_seconds";
+    pub const OFFERS: &str = "ringback_offers_total";
+    pub const OFFER_TIMEOUTS: &str = "ringback_offer_timeouts_total";
+    pub const REMINDERS: &str = "ringback_reminders_total";
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

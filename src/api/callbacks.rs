@@ -77,7 +77,7 @@ fn policy(state: &AppState) -> CreatePolicy {
     }
 }
 
-fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
+pub(super) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
     // A malformed id cannot name a callback: same answer as an unknown one.
     CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
 }
@@ -548,21 +548,10 @@ pub async fn patch(
         return Err(ApiError::invalid_state(current.status, "change"));
     }
     let now = state.clock.now();
-    let mut changes = CallbackChanges::default();
-    let zone = match &req.timezone {
-        Some(name) => Some(Zone::parse(name, "timezone")?),
-        None => None,
+    let mut changes = CallbackChanges {
+        scheduled_at: new_time(&state, &current, req.scheduled_at, req.timezone)?,
+        ..CallbackChanges::default()
     };
-    match (&req.scheduled_at, zone) {
-        (Some(raw), zone) => {
-            let zone = zone.unwrap_or_else(|| current.timezone.clone());
-            let at = parse_scheduled_at(raw, Some(&zone), "scheduled_at")?;
-            check_lead_time(at, now, policy(&state), "scheduled_at")?;
-            changes.scheduled_at = Some((at, zone));
-        }
-        (None, Some(zone)) => changes.scheduled_at = Some((current.scheduled_at, zone)),
-        (None, None) => {}
-    }
     if let Some(assignment) = req.assignment {
         if let Some(a) = &assignment {
             check_assignment(a, "assignment")?;
@@ -598,6 +587,30 @@ pub async fn patch(
         .await
         .map_err(|e| ApiError::from_change(e, "change"))?;
     Ok(Json(CallbackView::from(&cb)))
+}
+
+/// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
+/// and/or a new `timezone`, checked against the minimum lead time.
+pub(super) fn new_time(
+    state: &AppState,
+    current: &crate::domain::Callback,
+    scheduled_at: Option<String>,
+    timezone: Option<String>,
+) -> Result<Option<(Timestamp, Zone)>, ApiError> {
+    let zone = match &timezone {
+        Some(name) => Some(Zone::parse(name, "timezone")?),
+        None => None,
+    };
+    Ok(match (scheduled_at, zone) {
+        (Some(raw), zone) => {
+            let zone = zone.unwrap_or_else(|| current.timezone.clone());
+            let at = parse_scheduled_at(&raw, Some(&zone), "scheduled_at")?;
+            check_lead_time(at, state.clock.now(), policy(state), "scheduled_at")?;
+            Some((at, zone))
+        }
+        (None, Some(zone)) => Some((current.scheduled_at, zone)),
+        (None, None) => None,
+    })
 }
 
 /// Cancel a callback that has not started.
@@ -659,6 +672,23 @@ pub async fn outcome(
 ) -> Result<Json<CallbackView>, ApiError> {
     require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
+    let report = outcome_report(req)?;
+    let cb = state
+        .store
+        .record_outcome(
+            &caller.account_id,
+            &id,
+            &report,
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await
+        .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
+
+/// Checks an outcome report's fields.
+pub(super) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
     if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -679,21 +709,9 @@ pub async fn outcome(
         )
         .field("notes"));
     }
-    let report = OutcomeReport {
+    Ok(OutcomeReport {
         outcome: req.outcome,
         duration_seconds: req.duration_seconds,
         notes: req.notes,
-    };
-    let cb = state
-        .store
-        .record_outcome(
-            &caller.account_id,
-            &id,
-            &report,
-            state.clock.now(),
-            &caller.actor,
-        )
-        .await
-        .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    })
 }

@@ -126,6 +126,17 @@ impl ApiError {
                 ErrorCode::InvalidState,
                 "the callback changed while this request ran; read it and retry",
             ),
+            ChangeError::NotHeld(status) => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::OfferNotHeld,
+                    "this agent holds no offer of the callback: the offer ran out, was withdrawn \
+                     or went to another agent",
+                );
+                e.extra
+                    .insert("status".to_owned(), serde_json::json!(status.as_str()));
+                e
+            }
             ChangeError::Store(e) => e.into(),
         }
     }

@@ -22,6 +22,7 @@ use tower_http::{
 use crate::{clock::SharedClock, domain::ErrorCode, store::Store, telemetry::names};
 
 pub mod admin;
+pub mod agent_work;
 pub mod agents;
 pub mod auth;
 pub mod callbacks;
@@ -41,6 +42,7 @@ pub struct ApiSettings {
     pub request_timeout: Duration,
     /// Allow webhook URLs on loopback and private networks (operators only).
     pub allow_private_webhooks: bool,
+    pub routing: crate::domain::routing::RoutingSettings,
 }
 
 #[derive(Clone)]
@@ -103,6 +105,28 @@ pub fn router(state: AppState) -> Router {
             get(agents::get_agent)
                 .patch(agents::update_agent)
                 .delete(agents::delete_agent),
+        )
+        .route("/agents/{id}/callbacks", get(agent_work::list))
+        .route("/agents/{id}/events", get(agent_work::events))
+        .route(
+            "/agents/{id}/callbacks/{callback_id}/accept",
+            post(agent_work::accept),
+        )
+        .route(
+            "/agents/{id}/callbacks/{callback_id}/reject",
+            post(agent_work::reject),
+        )
+        .route(
+            "/agents/{id}/callbacks/{callback_id}/complete",
+            post(agent_work::complete),
+        )
+        .route(
+            "/agents/{id}/callbacks/{callback_id}/reschedule",
+            post(agent_work::reschedule),
+        )
+        .route(
+            "/agents/{id}/callbacks/{callback_id}/cancel",
+            post(agent_work::cancel),
         )
         .route(
             "/agents/{id}/presence",

@@ -27,7 +27,7 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, agents, callbacks,
+    AppState, admin, agent_work, agents, callbacks,
     error::{ErrorBody, ErrorObject},
     ops, webhooks,
 };
@@ -89,6 +89,13 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         agents::update_agent,
         agents::delete_agent,
         agents::set_presence,
+        agent_work::list,
+        agent_work::accept,
+        agent_work::reject,
+        agent_work::complete,
+        agent_work::reschedule,
+        agent_work::cancel,
+        agent_work::events,
         agents::create_queue,
         agents::list_queues,
         agents::get_queue,

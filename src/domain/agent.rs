@@ -53,6 +53,29 @@ pub struct Agent {
     pub updated_at: Timestamp,
 }
 
+impl Agent {
+    /// Is `at` inside the agent's working hours, in the agent's zone? Always true without
+    /// working hours; a day missing from them is a day off.
+    pub fn works_at(&self, at: Timestamp) -> bool {
+        let Some(hours) = &self.working_hours else {
+            return true;
+        };
+        let local = at.to_zoned(self.timezone.tz().clone());
+        let day = DAYS[local.weekday().to_monday_zero_offset() as usize];
+        let minute = local.hour() as u32 * 60 + local.minute() as u32;
+        hours
+            .get(day)
+            .and_then(|ranges| ranges.as_array())
+            .is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .filter_map(|r| r.as_str()?.split_once('-'))
+                    .filter_map(|(a, b)| Some((minutes(a)?, minutes(b)?)))
+                    .any(|(start, end)| start <= minute && minute < end)
+            })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     pub id: QueueId,
@@ -134,5 +157,32 @@ mod tests {
         assert_eq!(err.field, "wh.mon[0]");
         let err = parse_working_hours(json!({"tue": ["9-5"]}), "wh").unwrap_err();
         assert_eq!(err.field, "wh.tue[0]");
+    }
+
+    #[test]
+    fn working_hours_are_read_in_the_agents_zone() {
+        let hours = parse_working_hours(json!({"mon": ["09:00-17:00"]}), "wh").unwrap();
+        let agent = Agent {
+            id: AgentId::generate(),
+            account_id: AccountId::generate(),
+            name: "Ada".into(),
+            external_id: None,
+            queue_ids: vec![],
+            concurrency: 1,
+            timezone: Zone::parse("America/New_York", "tz").unwrap(),
+            working_hours: hours,
+            presence: Presence::Available,
+            presence_changed_at: Timestamp::UNIX_EPOCH,
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+        };
+        // Monday 2026-11-23: 09:00 in New York is 14:00 UTC.
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert!(!agent.works_at(at("2026-11-23T13:59:00Z")));
+        assert!(agent.works_at(at("2026-11-23T14:00:00Z")));
+        assert!(agent.works_at(at("2026-11-23T21:59:00Z")));
+        assert!(!agent.works_at(at("2026-11-23T22:00:00Z")));
+        // Tuesday is not in the hours: a day off.
+        assert!(!agent.works_at(at("2026-11-24T15:00:00Z")));
     }
 }

@@ -5,20 +5,31 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, CallbackId, PhoneNumber, Zone};
+use super::{AccountId, CallbackId, PhoneNumber, Zone, ids::AgentId};
 
 /// Where a callback is in its life.
 ///
 /// ```text
+/// progressive, ai:
 /// scheduled -> dispatching -> in_progress -> completed | failed
 ///     |  ^          |  \
 ///     |  '----------'   '-> expired (bridge kept refusing until the deadline)
 ///     '-> canceled | expired
+///
+/// preview (an agent takes the call):
+/// scheduled -> waiting <-> offered -> in_progress -> completed | failed
+///                 |           |
+///                 '-> expired '-> (rejected or timed out: back to waiting)
+/// scheduled | waiting | offered -> canceled, or back to scheduled when rescheduled
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Scheduled,
+    /// A preview callback that is due, in line for an agent.
+    Waiting,
+    /// Offered to one agent, who has until `offer_expires_at` to accept or reject it.
+    Offered,
     Dispatching,
     InProgress,
     Completed,
@@ -28,8 +39,10 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 9] = [
         Status::Scheduled,
+        Status::Waiting,
+        Status::Offered,
         Status::Dispatching,
         Status::InProgress,
         Status::Completed,
@@ -41,6 +54,8 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Scheduled => "scheduled",
+            Status::Waiting => "waiting",
+            Status::Offered => "offered",
             Status::Dispatching => "dispatching",
             Status::InProgress => "in_progress",
             Status::Completed => "completed",
@@ -58,7 +73,11 @@ impl Status {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Status::Scheduled | Status::Dispatching | Status::InProgress
+            Status::Scheduled
+                | Status::Waiting
+                | Status::Offered
+                | Status::Dispatching
+                | Status::InProgress
         )
     }
 
@@ -66,9 +85,10 @@ impl Status {
         !self.is_active()
     }
 
-    /// Only a callback nobody has started dialling may be edited or canceled.
+    /// Only a callback nobody has started dialling may be edited or canceled. A waiting or
+    /// offered one goes back to `scheduled` when its time changes.
     pub fn is_editable(self) -> bool {
-        self == Status::Scheduled
+        matches!(self, Status::Scheduled | Status::Waiting | Status::Offered)
     }
 
     /// An outcome may be reported once the bridge has the call. `dispatching` is included
@@ -264,11 +284,23 @@ pub struct Callback {
     pub initial_message: Option<String>,
     pub webhook_url: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The agent holding the offer or the call (preview mode).
+    pub agent_id: Option<AgentId>,
+    /// When the current offer runs out (while `offered`).
+    pub offer_expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl Callback {
+    /// When `callback.reminder` is due, if the callback asks for one.
+    pub fn reminder_at(&self) -> Option<Timestamp> {
+        let minutes = self.reminder_minutes_before?;
+        self.scheduled_at
+            .checked_sub(jiff::SignedDuration::from_mins(i64::from(minutes)))
+            .ok()
+    }
+
     /// The instant at which an undispatched callback gives up.
     pub fn deadline(scheduled_at: Timestamp, expire_after_minutes: u32) -> Timestamp {
         scheduled_at
@@ -303,6 +335,8 @@ pub struct Attempt {
     pub notes: Option<String>,
     #[schema(value_type = Option<String>)]
     pub ended_at: Option<Timestamp>,
+    /// The agent who took the call (preview mode).
+    pub agent_id: Option<String>,
 }
 
 /// One entry of a callback's history.
@@ -392,9 +426,10 @@ mod tests {
     }
 
     #[test]
-    fn only_scheduled_callbacks_are_editable() {
+    fn only_callbacks_nobody_is_calling_are_editable() {
         for st in Status::ALL {
-            assert_eq!(st.is_editable(), st == Status::Scheduled);
+            let untouched = matches!(st, Status::Scheduled | Status::Waiting | Status::Offered);
+            assert_eq!(st.is_editable(), untouched);
             assert_eq!(Status::parse(st.as_str()), Some(st));
         }
     }
@@ -663,6 +698,8 @@ mod new {
                 initial_message: text(self.initial_message, &f("initial_message"), MAX_TEXT)?,
                 webhook_url: check_url(self.webhook_url, &f("webhook_url"))?,
                 outcome: None,
+                agent_id: None,
+                offer_expires_at: None,
                 created_at: now,
                 updated_at: now,
             };

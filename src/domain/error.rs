@@ -30,6 +30,7 @@ pub enum ErrorCode {
     /// An assignment names an agent or queue the account does not have (or deleted).
     InvalidAssignee,
     InvalidState,
+    OfferNotHeld,
     IdempotencyKeyReused,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
@@ -66,6 +67,7 @@ impl ErrorCode {
             ErrorCode::DuplicateActiveCallback => "duplicate_active_callback",
             ErrorCode::InvalidAssignee => "invalid_assignee",
             ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::OfferNotHeld => "offer_not_held",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",

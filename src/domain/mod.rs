@@ -9,6 +9,7 @@ pub mod auth;
 pub mod callback;
 pub mod ids;
 pub mod phone;
+pub mod routing;
 pub mod signing;
 pub mod time;
 pub mod view;

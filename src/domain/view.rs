@@ -40,6 +40,10 @@ pub struct CallbackView {
     /// When the scheduler will next act on it (only while `scheduled`).
     pub next_attempt_at: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The agent holding the offer or the call (preview mode).
+    pub agent_id: Option<String>,
+    /// When the current offer runs out (only while `offered`).
+    pub offer_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +80,8 @@ impl From<&Callback> for CallbackView {
             attempt_count: cb.attempt,
             next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
             outcome: cb.outcome,
+            agent_id: cb.agent_id.as_ref().map(ToString::to_string),
+            offer_expires_at: cb.offer_expires_at.map(|t| t.to_string()),
             created_at: cb.created_at.to_string(),
             updated_at: cb.updated_at.to_string(),
             attempts: None,

@@ -22,14 +22,17 @@ use crate::domain::{
 
 pub mod agents;
 pub mod auth;
+pub mod routing;
 mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
+mod sqlite_routing;
 mod sqlite_webhooks;
 pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
+pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use sqlite::SqliteStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -58,6 +61,9 @@ pub enum ChangeError {
     InvalidState(Status),
     #[error("callback was changed concurrently")]
     Conflict,
+    /// The agent does not hold an offer of this callback (it ran out, or went elsewhere).
+    #[error("the offer is not held by this agent (callback is {0:?})")]
+    NotHeld(Status),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -229,7 +235,9 @@ impl DueSignal {
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
-pub trait Store: WebhookStore + AuthStore + AgentStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + AuthStore + AgentStore + RoutingStore + Send + Sync + 'static
+{
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;
 
@@ -291,7 +299,9 @@ pub trait Store: WebhookStore + AuthStore + AgentStore + Send + Sync + 'static {
         filter: &ListFilter,
     ) -> Result<Vec<Callback>, StoreError>;
 
-    /// Applies changes to a callback that is still `scheduled`.
+    /// Applies changes to a callback nobody has started calling (`scheduled`, `waiting` or
+    /// `offered`). A new time puts a waiting or offered callback back to `scheduled`; a new
+    /// assignment puts it back in line under its new assignees.
     async fn update_callback(
         &self,
         account: &AccountId,
@@ -301,7 +311,7 @@ pub trait Store: WebhookStore + AuthStore + AgentStore + Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
-    /// Cancels a `scheduled` callback; a canceled one stays canceled (no error).
+    /// Cancels a callback nobody has started calling; a canceled one stays canceled (no error).
     async fn cancel_callback(
         &self,
         account: &AccountId,

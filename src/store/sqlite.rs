@@ -20,11 +20,14 @@ use sqlx::{
         SqliteSynchronous,
     },
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
     BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
     DueSignal, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store, StoreError,
+    sqlite_routing::{
+        enter_line, insert_agent_events, leave_routing, settle_agent, tell_recipients,
+    },
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, AssigneeKind, Assignment, Attempt, AuditRecord, Callback,
@@ -32,6 +35,8 @@ use crate::domain::{
     Zone,
     auth::diff,
     callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
+    ids::AgentId,
+    routing::{AgentEventKind, WithdrawReason},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -44,6 +49,10 @@ pub struct SqliteStore {
     pub(super) reader: SqlitePool,
     due: Arc<DueSignal>,
     pub(super) events: Arc<DueSignal>,
+    /// Wakes the router: a preview callback or a reminder falls due, an agent frees up.
+    pub(super) routing: Arc<DueSignal>,
+    /// Bumped after every commit that wrote to an agent's feed.
+    pub(super) agent_feed: watch::Sender<u64>,
     /// Single creates are committed in groups by one task (see [`commit_inserts`]).
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
@@ -71,13 +80,13 @@ struct InsertRequest<'a> {
     event: &'a NewEvent,
 }
 
-const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
+pub(super) const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
     scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
     dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
     expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
-    webhook_url, outcome, created_at, updated_at";
+    webhook_url, outcome, agent_id, offer_expires_at, reminder_at, created_at, updated_at";
 
-const ACTIVE: &str = "('scheduled', 'dispatching', 'in_progress')";
+pub(super) const ACTIVE: &str = "('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress')";
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -106,11 +115,12 @@ impl SqliteStore {
             .await?;
         let due = Arc::new(DueSignal::default());
         let events = Arc::new(DueSignal::default());
+        let routing = Arc::new(DueSignal::default());
         let (inserts, jobs) = mpsc::unbounded_channel();
         tokio::spawn(commit_inserts(
             writer.clone(),
             jobs,
-            due.clone(),
+            [due.clone(), routing.clone()],
             events.clone(),
         ));
         Ok(Self {
@@ -118,8 +128,25 @@ impl SqliteStore {
             reader,
             due,
             events,
+            routing,
+            agent_feed: watch::Sender::new(0),
             inserts,
         })
+    }
+
+    /// Wakes whichever loop acts next on `cb`: the scheduler for bridge work, the router for
+    /// preview callbacks and reminders.
+    fn wake_for(&self, cb: &Callback) {
+        if cb.status == Status::Scheduled {
+            if cb.dialing_mode == DialingMode::Preview {
+                self.routing.announce(cb.due_at);
+            } else {
+                self.due.announce(cb.due_at);
+            }
+        }
+        if let Some(at) = cb.reminder_at() {
+            self.routing.announce(at);
+        }
     }
 
     pub(super) async fn begin_write(
@@ -145,7 +172,7 @@ pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
-fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
+pub(super) fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
     let origin: String = row.try_get("origin")?;
     let status: String = row.try_get("status")?;
     let timezone: String = row.try_get("timezone")?;
@@ -194,6 +221,10 @@ fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
         outcome: outcome
             .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
             .transpose()?,
+        agent_id: row
+            .try_get::<Option<String>, _>("agent_id")?
+            .map(AgentId::from_trusted),
+        offer_expires_at: opt_ts(row.try_get("offer_expires_at")?)?,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
     })
@@ -237,6 +268,9 @@ fn push_callback_values(
         .push_bind(cb.initial_message.clone())
         .push_bind(cb.webhook_url.clone())
         .push_bind(cb.outcome.map(Outcome::as_str))
+        .push_bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
+        .push_bind(cb.offer_expires_at.map(ms))
+        .push_bind(cb.reminder_at().map(ms))
         .push_bind(ms(cb.created_at))
         .push_bind(ms(cb.updated_at));
 }
@@ -258,7 +292,12 @@ pub(super) struct NewEvent {
 impl NewEvent {
     /// An event carrying the callback as it stands after the change (`data.object`) and the
     /// details of the change beside it.
-    fn about(cb: &Callback, kind: &'static str, at: Timestamp, details: serde_json::Value) -> Self {
+    pub(super) fn about(
+        cb: &Callback,
+        kind: &'static str,
+        at: Timestamp,
+        details: serde_json::Value,
+    ) -> Self {
         /// One serialization pass: the details beside the snapshot, straight to text.
         #[derive(serde::Serialize)]
         struct Data {
@@ -359,7 +398,7 @@ async fn insert_audit_rows(
 }
 
 /// The audit record of a change to a callback: the fields of its public view that differ.
-fn callback_audit(
+pub(super) fn callback_audit(
     action: &'static str,
     before: Option<&Callback>,
     after: &Callback,
@@ -403,7 +442,7 @@ fn created_event(cb: &Callback) -> NewEvent {
 async fn commit_inserts(
     writer: SqlitePool,
     mut jobs: mpsc::UnboundedReceiver<InsertJob>,
-    due: Arc<DueSignal>,
+    wake: [Arc<DueSignal>; 2],
     events: Arc<DueSignal>,
 ) {
     const MAX_GROUP: usize = 256;
@@ -428,7 +467,7 @@ async fn commit_inserts(
         .await;
         match result {
             Ok(outcomes) => {
-                announce_earliest(&due, &requests, &outcomes);
+                announce_earliest(&wake, &requests, &outcomes);
                 events.notify();
                 drop(requests);
                 for (job, outcome) in group.drain(..).zip(outcomes) {
@@ -446,15 +485,35 @@ async fn commit_inserts(
     }
 }
 
-fn announce_earliest(due: &DueSignal, requests: &[InsertRequest], outcomes: &[InsertOutcome]) {
-    let earliest = requests
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
-        .map(|(r, _)| r.callback.due_at)
+/// Wakes the scheduler (`[0]`) for the earliest new bridge work, and the router (`[1]`) for the
+/// earliest preview callback or reminder.
+fn announce_earliest(
+    wake: &[Arc<DueSignal>; 2],
+    requests: &[InsertRequest],
+    outcomes: &[InsertOutcome],
+) {
+    let inserted = || {
+        requests
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o, InsertOutcome::Inserted))
+            .map(|(r, _)| r.callback)
+    };
+    let bridge = inserted()
+        .filter(|cb| cb.dialing_mode != DialingMode::Preview)
+        .map(|cb| cb.due_at)
         .min();
-    if let Some(at) = earliest {
-        due.announce(at);
+    let routing = inserted()
+        .flat_map(|cb| {
+            let preview = (cb.dialing_mode == DialingMode::Preview).then_some(cb.due_at);
+            preview.into_iter().chain(cb.reminder_at())
+        })
+        .min();
+    if let Some(at) = bridge {
+        wake[0].announce(at);
+    }
+    if let Some(at) = routing {
+        wake[1].announce(at);
     }
 }
 
@@ -582,7 +641,7 @@ async fn insert_group(
     Ok(outcomes)
 }
 
-async fn fetch_callback(
+pub(super) async fn fetch_callback(
     conn: &mut SqliteConnection,
     account: &AccountId,
     id: &CallbackId,
@@ -725,7 +784,11 @@ impl Store for SqliteStore {
             insert_audit(&mut tx, account, actor, at, &[record]).await?;
         }
         tx.commit().await?;
-        announce_earliest(&self.due, &requests, &outcomes);
+        announce_earliest(
+            &[self.due.clone(), self.routing.clone()],
+            &requests,
+            &outcomes,
+        );
         self.events.notify();
         Ok(outcomes
             .into_iter()
@@ -752,7 +815,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Attempt>, StoreError> {
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
-             outcome, duration_seconds, notes, ended_at FROM callback_attempts \
+             outcome, duration_seconds, notes, ended_at, agent_id FROM callback_attempts \
              WHERE callback_id = ? AND account_id = ? ORDER BY number",
         )
         .bind(id.as_str())
@@ -779,6 +842,7 @@ impl Store for SqliteStore {
                         .map(|d| d as u32),
                     notes: r.try_get("notes")?,
                     ended_at: opt_ts(r.try_get("ended_at")?)?,
+                    agent_id: r.try_get("agent_id")?,
                 })
             })
             .collect()
@@ -865,6 +929,24 @@ impl Store for SqliteStore {
             return Err(ChangeError::InvalidState(cb.status));
         }
         let mut changed = Vec::new();
+        let rescheduled = changes.scheduled_at.is_some();
+        let reassigned = changes.assignment.is_some();
+        let mut feed = Vec::new();
+        if before.status != Status::Scheduled && (rescheduled || reassigned) {
+            let reason = if rescheduled {
+                WithdrawReason::Rescheduled
+            } else {
+                WithdrawReason::Reassigned
+            };
+            feed.extend(leave_routing(&mut tx, &before, reason, now).await?);
+            cb.agent_id = None;
+            cb.offer_expires_at = None;
+            cb.status = if rescheduled {
+                Status::Scheduled
+            } else {
+                Status::Waiting
+            };
+        }
         if let Some((at, zone)) = &changes.scheduled_at {
             cb.scheduled_at = *at;
             cb.due_at = *at;
@@ -890,11 +972,18 @@ impl Store for SqliteStore {
         }
         cb.updated_at = now;
         sqlx::query(
-            "UPDATE callbacks SET scheduled_at = ?, due_at = ?, timezone = ?, expires_at = ?, \
+            "UPDATE callbacks SET status = ?, agent_id = ?, offer_expires_at = ?, \
+             reminder_at = CASE WHEN ? THEN ? ELSE reminder_at END, \
+             scheduled_at = ?, due_at = ?, timezone = ?, expires_at = ?, \
              assign_type = ?, assignees = ?, notes = ?, contact_name = ?, metadata = ?, \
              updated_at = ?, version = version + 1 \
-             WHERE id = ? AND account_id = ? AND status = 'scheduled'",
+             WHERE id = ? AND account_id = ? AND status = ?",
         )
+        .bind(cb.status.as_str())
+        .bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(cb.offer_expires_at.map(ms))
+        .bind(rescheduled)
+        .bind(cb.reminder_at().map(ms))
         .bind(ms(cb.scheduled_at))
         .bind(ms(cb.due_at))
         .bind(cb.timezone.name())
@@ -915,16 +1004,36 @@ impl Store for SqliteStore {
         .bind(ms(now))
         .bind(id.as_str())
         .bind(account.as_str())
+        .bind(before.status.as_str())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        if cb.status == Status::Waiting {
+            enter_line(&mut tx, &[&cb]).await?;
+        }
+        if rescheduled {
+            let details =
+                serde_json::json!({ "previous_scheduled_at": before.scheduled_at.to_string() });
+            let holder = before.agent_id.as_ref();
+            feed.extend(
+                tell_recipients(
+                    &mut tx,
+                    &cb,
+                    AgentEventKind::Rescheduled,
+                    now,
+                    details,
+                    holder,
+                )
+                .await?,
+            );
+        }
         insert_events(
             &mut tx,
             &[NewEvent::about(
                 &cb,
                 "callback.updated",
                 now,
-                serde_json::json!({ "changed": changed }),
+                serde_json::json!({ "changed": changed, "from": before.status.as_str() }),
             )],
         )
         .await?;
@@ -936,8 +1045,15 @@ impl Store for SqliteStore {
             &[callback_audit("callback.update", Some(&before), &cb)],
         )
         .await?;
+        insert_agent_events(&mut tx, &feed).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.due.announce(cb.due_at);
+        self.wake_for(&cb);
+        if before.status != Status::Scheduled {
+            self.routing.notify();
+        }
+        if !feed.is_empty() {
+            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         self.events.notify();
         Ok(cb)
     }
@@ -954,11 +1070,14 @@ impl Store for SqliteStore {
             .await?
             .ok_or(ChangeError::NotFound)?;
         let status = before.status;
+        let mut feed = Vec::new();
         match status {
             Status::Canceled => {}
-            Status::Scheduled => {
+            Status::Scheduled | Status::Waiting | Status::Offered => {
+                feed.extend(leave_routing(&mut tx, &before, WithdrawReason::Canceled, now).await?);
                 sqlx::query(
-                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, updated_at = ?, \
+                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
+                     offer_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
                      version = version + 1 WHERE id = ? AND account_id = ?",
                 )
                 .bind(ms(now))
@@ -973,14 +1092,25 @@ impl Store for SqliteStore {
         let cb = fetch_callback(&mut tx, account, id)
             .await?
             .ok_or(ChangeError::NotFound)?;
-        if status == Status::Scheduled {
+        if status != Status::Canceled {
+            feed.extend(
+                tell_recipients(
+                    &mut tx,
+                    &cb,
+                    AgentEventKind::Canceled,
+                    now,
+                    serde_json::json!({}),
+                    None,
+                )
+                .await?,
+            );
             insert_events(
                 &mut tx,
                 &[NewEvent::about(
                     &cb,
                     "callback.canceled",
                     now,
-                    serde_json::json!({ "from": "scheduled" }),
+                    serde_json::json!({ "from": status.as_str() }),
                 )],
             )
             .await?;
@@ -992,9 +1122,16 @@ impl Store for SqliteStore {
                 &[callback_audit("callback.cancel", Some(&before), &cb)],
             )
             .await?;
+            insert_agent_events(&mut tx, &feed).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.events.notify();
+        if status == Status::Offered {
+            self.routing.notify();
+        }
+        if !feed.is_empty() {
+            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         Ok(cb)
     }
 
@@ -1017,8 +1154,8 @@ impl Store for SqliteStore {
         let final_status = report.outcome.final_status();
         sqlx::query(
             "UPDATE callbacks SET status = ?, outcome = ?, attempt_open = 0, send_pending = 0, \
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = ?, version = version + 1 \
-             WHERE id = ? AND account_id = ?",
+             lease_owner = NULL, lease_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
+             version = version + 1 WHERE id = ? AND account_id = ?",
         )
         .bind(final_status.as_str())
         .bind(report.outcome.as_str())
@@ -1070,8 +1207,20 @@ impl Store for SqliteStore {
             &[callback_audit("callback.outcome", Some(&before), &cb)],
         )
         .await?;
+        // The agent who had the call is free again.
+        let mut feed = Vec::new();
+        if let Some(agent) = &cb.agent_id {
+            feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
+            insert_agent_events(&mut tx, &feed).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         self.events.notify();
+        if cb.agent_id.is_some() {
+            self.routing.notify();
+        }
+        if !feed.is_empty() {
+            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         Ok(cb)
     }
 
@@ -1101,7 +1250,8 @@ impl Store for SqliteStore {
         let due: Vec<(String, i64, i64, i64)> = if remaining > 0 {
             sqlx::query_as(
                 "SELECT id, due_at, expires_at, send_pending FROM callbacks \
-                 WHERE status = 'scheduled' AND due_at <= ? ORDER BY due_at LIMIT ?",
+                 WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND due_at <= ? \
+                 ORDER BY due_at LIMIT ?",
             )
             .bind(ms(due_until.max(now)))
             .bind(remaining)
@@ -1411,7 +1561,8 @@ impl Store for SqliteStore {
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT MIN(due_at) FROM callbacks WHERE status = 'scheduled'), \
+            "SELECT (SELECT MIN(due_at) FROM callbacks \
+                     WHERE status = 'scheduled' AND dialing_mode <> 'preview'), \
                     (SELECT MIN(lease_expires_at) FROM callbacks WHERE status = 'dispatching')",
         )
         .fetch_one(&self.reader)

@@ -6,29 +6,37 @@ use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
 use super::{
     StoreError,
     agents::AgentStore,
-    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
+    sqlite::{SqliteStore, corrupt, insert_audit, insert_events, ms, ts},
+    sqlite_routing::{insert_agent_events, unassign, withdraw_offers},
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
     agent::{Agent, Presence, Queue},
     ids::{AgentId, QueueId},
+    routing::WithdrawReason,
 };
 
-const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
+pub(super) const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
     working_hours, presence, presence_changed_at, created_at, updated_at";
 const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at";
 
 async fn agent_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Agent, StoreError> {
     let id: String = r.try_get("id")?;
-    let zone: String = r.try_get("timezone")?;
-    let presence: String = r.try_get("presence")?;
-    let hours: Option<String> = r.try_get("working_hours")?;
     let queue_ids: Vec<String> = sqlx::query_scalar(
         "SELECT queue_id FROM queue_members WHERE agent_id = ? ORDER BY queue_id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
     .await?;
+    agent_from_parts(r, queue_ids)
+}
+
+/// An agent from its row (`AGENT_COLUMNS`) and its queues, read separately.
+pub(super) fn agent_from_parts(r: &SqliteRow, queue_ids: Vec<String>) -> Result<Agent, StoreError> {
+    let id: String = r.try_get("id")?;
+    let zone: String = r.try_get("timezone")?;
+    let presence: String = r.try_get("presence")?;
+    let hours: Option<String> = r.try_get("working_hours")?;
     Ok(Agent {
         id: AgentId::from_trusted(id),
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
@@ -317,12 +325,28 @@ async fn soft_delete(
         .execute(&mut *tx)
         .await?;
     let deleted = done.rows_affected() == 1;
+    let (mut events, mut feed) = (Vec::new(), Vec::new());
     if deleted {
         set_members(&mut tx, account.as_str(), &[], what.member_column, id).await?;
+        if what.kind == "agent" {
+            let reason = WithdrawReason::Presence;
+            (events, feed) = withdraw_offers(&mut tx, account.as_str(), id, reason, now).await?;
+        }
+        // Its callbacks stay visible, with one assignee fewer (or unassigned).
+        events.extend(unassign(&mut tx, account.as_str(), id, now).await?);
         let record = audit(what.action, what.kind, id, None, serde_json::json!({}));
         insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        insert_events(&mut tx, &events).await?;
+        insert_agent_events(&mut tx, &feed).await?;
     }
     tx.commit().await?;
+    if !events.is_empty() {
+        store.events.notify();
+        store.routing.notify();
+    }
+    if !feed.is_empty() {
+        store.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
     Ok(deleted)
 }
 
@@ -331,6 +355,11 @@ impl AgentStore for SqliteStore {
     async fn insert_agent(&self, agent: &Agent, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         write_agent(&mut tx, agent, true).await?;
+        sqlx::query("UPDATE agents SET idle_since = ? WHERE id = ?")
+            .bind(ms(agent.presence_changed_at))
+            .bind(agent.id.as_str())
+            .execute(&mut *tx)
+            .await?;
         let record = audit(
             "agent.create",
             "agent",
@@ -423,12 +452,28 @@ impl AgentStore for SqliteStore {
         let Some(mut agent) = fetch_agent(&mut tx, account, id).await? else {
             return Ok(None);
         };
+        let (mut events, mut feed) = (Vec::new(), Vec::new());
         if agent.presence != presence {
             let before = agent_json(&agent);
             agent.presence = presence;
             agent.presence_changed_at = now;
             agent.updated_at = now;
             write_agent(&mut tx, &agent, false).await?;
+            // Set by a person from now on; an agent who becomes available is idle from now.
+            sqlx::query(
+                "UPDATE agents SET presence_auto = 0, \
+                 idle_since = CASE WHEN presence = 'available' THEN ? ELSE idle_since END \
+                 WHERE id = ?",
+            )
+            .bind(ms(now))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if presence != Presence::Available {
+                let reason = WithdrawReason::Presence;
+                (events, feed) =
+                    withdraw_offers(&mut tx, account.as_str(), id.as_str(), reason, now).await?;
+            }
             let record = audit(
                 "agent.presence",
                 "agent",
@@ -437,8 +482,19 @@ impl AgentStore for SqliteStore {
                 agent_json(&agent),
             );
             insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+            insert_events(&mut tx, &events).await?;
+            insert_agent_events(&mut tx, &feed).await?;
         }
         tx.commit().await?;
+        if presence == Presence::Available || !events.is_empty() {
+            self.routing.notify();
+        }
+        if !events.is_empty() {
+            self.events.notify();
+        }
+        if !feed.is_empty() {
+            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         Ok(Some(agent))
     }
 

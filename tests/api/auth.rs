@@ -661,8 +661,10 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
             }
             let url = concrete(path, &ids);
             // A body valid for the operation, so the answer is about the id, not the body.
-            let body = if path.ends_with("/outcome") {
+            let body = if path.ends_with("/outcome") || path.ends_with("/complete") {
                 json!({ "outcome": "answered" })
+            } else if path.ends_with("/reschedule") {
+                json!({ "scheduled_at": tomorrow() })
             } else if path.starts_with("/v1/callbacks/") && method == "patch" {
                 json!({ "notes": "B was here" })
             } else if path.starts_with("/v1/webhook-endpoints/") && method == "patch" {

@@ -1,0 +1,1022 @@
+//! SQLite implementation of routing: the waiting line, offers, reminders and agents' feeds.
+//!
+//! Everything here runs on the single writer connection, so one routing pass sees every
+//! agent's load as of its own transaction: two offers can never fill the same slot.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::watch;
+
+use super::{
+    ChangeError, DueSignal, StoreError,
+    routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore},
+    sqlite::{
+        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, fetch_callback,
+        insert_audit, insert_events, ms, opt_ts, ts,
+    },
+    sqlite_agents::{AGENT_COLUMNS, agent_from_parts},
+};
+use crate::domain::{
+    AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, Status,
+    agent::Agent,
+    ids::{AgentId, QueueId},
+    routing::{
+        AgentEvent, AgentEventKind, RoutingSettings, WithdrawReason, agent_targets,
+        callback_targets, offer_timeout,
+    },
+};
+
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// An entry for an agent's feed, written in the transaction of the change it tells of.
+pub(super) struct NewAgentEvent {
+    account_id: String,
+    agent_id: String,
+    kind: AgentEventKind,
+    callback_id: Option<String>,
+    at: Timestamp,
+    data: serde_json::Value,
+}
+
+impl NewAgentEvent {
+    /// About a callback: the callback as it now stands under `callback`, details beside it.
+    pub(super) fn about(
+        agent: &str,
+        cb: &Callback,
+        kind: AgentEventKind,
+        at: Timestamp,
+        details: serde_json::Value,
+    ) -> Self {
+        let mut data = match details {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        data.insert(
+            "callback".to_owned(),
+            serde_json::to_value(CallbackView::from(cb)).unwrap_or_default(),
+        );
+        Self {
+            account_id: cb.account_id.as_str().to_owned(),
+            agent_id: agent.to_owned(),
+            kind,
+            callback_id: Some(cb.id.as_str().to_owned()),
+            at,
+            data: serde_json::Value::Object(data),
+        }
+    }
+
+    fn presence(account: &str, agent: &str, presence: &str, reason: &str, at: Timestamp) -> Self {
+        Self {
+            account_id: account.to_owned(),
+            agent_id: agent.to_owned(),
+            kind: AgentEventKind::Presence,
+            callback_id: None,
+            at,
+            data: json!({ "presence": presence, "reason": reason }),
+        }
+    }
+}
+
+pub(super) async fn insert_agent_events(
+    conn: &mut SqliteConnection,
+    events: &[NewAgentEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO agent_events (account_id, agent_id, type, callback_id, occurred_at, data) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.account_id.as_str())
+                .push_bind(e.agent_id.as_str())
+                .push_bind(e.kind.as_str())
+                .push_bind(e.callback_id.as_deref())
+                .push_bind(ms(e.at))
+                .push_bind(e.data.to_string());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Puts waiting callbacks in line under each of their targets.
+pub(super) async fn enter_line(
+    conn: &mut SqliteConnection,
+    callbacks: &[&Callback],
+) -> Result<(), StoreError> {
+    let rows: Vec<(String, i64, &str, &str)> = callbacks
+        .iter()
+        .flat_map(|cb| {
+            callback_targets(&cb.account_id, cb.assignment.as_ref())
+                .into_iter()
+                .map(|target| {
+                    (
+                        target,
+                        ms(cb.due_at),
+                        cb.id.as_str(),
+                        cb.account_id.as_str(),
+                    )
+                })
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO routing_targets (target, due_at, callback_id, account_id) ",
+        );
+        qb.push_values(chunk, |mut b, (target, due, id, account)| {
+            b.push_bind(target.as_str())
+                .push_bind(*due)
+                .push_bind(*id)
+                .push_bind(*account);
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes callbacks out of the waiting line.
+pub(super) async fn leave_line(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("DELETE FROM routing_targets WHERE callback_id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes a callback out of routing before it is rescheduled, reassigned or canceled: out of the
+/// waiting line, and out of the hands of an agent holding its offer, who is told why.
+pub(super) async fn leave_routing(
+    conn: &mut SqliteConnection,
+    before: &Callback,
+    reason: WithdrawReason,
+    now: Timestamp,
+) -> Result<Vec<NewAgentEvent>, StoreError> {
+    match (before.status, &before.agent_id) {
+        (Status::Waiting, _) => {
+            leave_line(conn, &[before.id.as_str()]).await?;
+            Ok(Vec::new())
+        }
+        (Status::Offered, Some(agent)) => Ok(vec![NewAgentEvent::about(
+            agent.as_str(),
+            before,
+            AgentEventKind::OfferWithdrawn,
+            now,
+            json!({ "reason": reason.as_str() }),
+        )]),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Who hears about a callback: the agent holding it, its assigned agents and the members of its
+/// queues (live agents only), each once.
+pub(super) async fn recipients(
+    conn: &mut SqliteConnection,
+    cb: &Callback,
+) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = cb.agent_id.iter().map(|a| a.as_str().to_owned()).collect();
+    let Some(assignment) = cb.assignment.as_ref().filter(|a| !a.ids.is_empty()) else {
+        return Ok(out);
+    };
+    let mut qb: QueryBuilder<Sqlite> = match assignment.kind {
+        AssigneeKind::Agent => {
+            QueryBuilder::new("SELECT id FROM agents WHERE deleted_at IS NULL AND account_id = ")
+        }
+        AssigneeKind::Queue => QueryBuilder::new(
+            "SELECT DISTINCT m.agent_id FROM queue_members m JOIN agents a ON a.id = m.agent_id \
+             WHERE a.deleted_at IS NULL AND m.account_id = ",
+        ),
+    };
+    qb.push_bind(cb.account_id.as_str());
+    qb.push(match assignment.kind {
+        AssigneeKind::Agent => " AND id IN (",
+        AssigneeKind::Queue => " AND m.queue_id IN (",
+    });
+    let mut sep = qb.separated(", ");
+    for id in &assignment.ids {
+        sep.push_bind(id.as_str());
+    }
+    qb.push(")");
+    for id in qb
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The feed entries telling every recipient of `cb` about it.
+pub(super) async fn tell_recipients(
+    conn: &mut SqliteConnection,
+    cb: &Callback,
+    kind: AgentEventKind,
+    now: Timestamp,
+    details: serde_json::Value,
+    except: Option<&AgentId>,
+) -> Result<Vec<NewAgentEvent>, StoreError> {
+    Ok(recipients(conn, cb)
+        .await?
+        .into_iter()
+        .filter(|a| except.is_none_or(|e| e.as_str() != a))
+        .map(|a| NewAgentEvent::about(&a, cb, kind, now, details.clone()))
+        .collect())
+}
+
+/// Sets an agent's presence as their calls require: `busy` once their calls fill their
+/// concurrency, and `available` again (idle from now) when a call ends, if Ringback was the one
+/// that made them busy.
+pub(super) async fn settle_agent(
+    conn: &mut SqliteConnection,
+    account: &str,
+    agent: &str,
+    now: Timestamp,
+) -> Result<Option<NewAgentEvent>, StoreError> {
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT presence, presence_auto, concurrency, \
+         (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id AND c.status = 'in_progress') \
+         FROM agents WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+    )
+    .bind(agent)
+    .bind(account)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((presence, auto, concurrency, calls)) = row else {
+        return Ok(None);
+    };
+    let (next, reason) = if presence == "available" && calls >= concurrency {
+        ("busy", "at_capacity")
+    } else if presence == "busy" && auto == 1 && calls < concurrency {
+        ("available", "call_ended")
+    } else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE agents SET presence = ?, presence_auto = 1, presence_changed_at = ?, \
+         idle_since = CASE WHEN ? = 'available' THEN ? ELSE idle_since END, updated_at = ? \
+         WHERE id = ?",
+    )
+    .bind(next)
+    .bind(ms(now))
+    .bind(next)
+    .bind(ms(now))
+    .bind(ms(now))
+    .bind(agent)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(NewAgentEvent::presence(
+        account, agent, next, reason, now,
+    )))
+}
+
+/// Takes back every offer an agent holds (they went away, or were deleted): the callbacks go
+/// back in line.
+pub(super) async fn withdraw_offers(
+    conn: &mut SqliteConnection,
+    account: &str,
+    agent: &str,
+    reason: WithdrawReason,
+    now: Timestamp,
+) -> Result<(Vec<NewEvent>, Vec<NewAgentEvent>), StoreError> {
+    let rows = sqlx::query(&format!(
+        "UPDATE callbacks SET status = 'waiting', agent_id = NULL, offer_expires_at = NULL, \
+         version = version + 1, updated_at = ? \
+         WHERE account_id = ? AND agent_id = ? AND status = 'offered' RETURNING {CALLBACK_COLUMNS}"
+    ))
+    .bind(ms(now))
+    .bind(account)
+    .bind(agent)
+    .fetch_all(&mut *conn)
+    .await?;
+    let back = rows
+        .iter()
+        .map(callback_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    enter_line(conn, &back.iter().collect::<Vec<_>>()).await?;
+    let events = back
+        .iter()
+        .map(|cb| {
+            NewEvent::about(
+                cb,
+                "callback.waiting",
+                now,
+                json!({ "reason": "offer_withdrawn", "agent_id": agent, "why": reason.as_str() }),
+            )
+        })
+        .collect();
+    let feed = back
+        .iter()
+        .map(|cb| {
+            NewAgentEvent::about(
+                agent,
+                cb,
+                AgentEventKind::OfferWithdrawn,
+                now,
+                json!({ "reason": reason.as_str() }),
+            )
+        })
+        .collect();
+    Ok((events, feed))
+}
+
+/// Removes a deleted agent or queue from the assignments of active callbacks. A callback left
+/// with no assignee is unassigned (any of the account's agents may take it), never dropped.
+pub(super) async fn unassign(
+    conn: &mut SqliteConnection,
+    account: &str,
+    assignee: &str,
+    now: Timestamp,
+) -> Result<Vec<NewEvent>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = ? \
+         AND status IN ('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress') \
+         AND assignees IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ?)"
+    ))
+    .bind(account)
+    .bind(assignee)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut cb = callback_from_row(row)?;
+        if let Some(a) = cb.assignment.as_mut() {
+            a.ids.retain(|id| id != assignee);
+        }
+        if cb.assignment.as_ref().is_some_and(|a| a.ids.is_empty()) {
+            cb.assignment = None;
+        }
+        cb.updated_at = now;
+        sqlx::query(
+            "UPDATE callbacks SET assign_type = ?, assignees = ?, version = version + 1, \
+             updated_at = ? WHERE id = ? AND account_id = ?",
+        )
+        .bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
+        .bind(
+            cb.assignment
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
+        )
+        .bind(ms(now))
+        .bind(cb.id.as_str())
+        .bind(account)
+        .execute(&mut *conn)
+        .await?;
+        if cb.status == Status::Waiting {
+            leave_line(conn, &[cb.id.as_str()]).await?;
+            enter_line(conn, &[&cb]).await?;
+        }
+        events.push(NewEvent::about(
+            &cb,
+            "callback.unassigned",
+            now,
+            json!({ "removed": assignee, "unassigned": cb.assignment.is_none() }),
+        ));
+    }
+    Ok(events)
+}
+
+/// Every `Callback` of a `RETURNING {CALLBACK_COLUMNS}` answer.
+fn callbacks(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Callback>, StoreError> {
+    rows.iter().map(callback_from_row).collect()
+}
+
+/// An available agent and what they may still take.
+struct Slot {
+    agent: Agent,
+    idle_since: i64,
+    free: i64,
+    targets: Vec<String>,
+}
+
+impl SqliteStore {
+    fn bump_agent_feed(&self) {
+        self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Free agents, longest idle first, with their queues.
+    async fn free_agents(
+        conn: &mut SqliteConnection,
+        now: Timestamp,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS}, idle_since, \
+             (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
+              AND c.status IN ('offered', 'in_progress')) AS load \
+             FROM agents WHERE presence = 'available' AND deleted_at IS NULL \
+             ORDER BY idle_since, id"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.agent_id, m.queue_id FROM queue_members m JOIN agents a ON a.id = m.agent_id \
+             WHERE a.presence = 'available' AND a.deleted_at IS NULL ORDER BY m.queue_id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut queues: HashMap<String, Vec<String>> = HashMap::new();
+        for (agent, queue) in members {
+            queues.entry(agent).or_default().push(queue);
+        }
+        let mut slots = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let agent = agent_from_parts(row, queues.remove(&id).unwrap_or_default())?;
+            let free = i64::from(agent.concurrency) - row.try_get::<i64, _>("load")?;
+            if free <= 0 || !agent.works_at(now) {
+                continue;
+            }
+            slots.push(Slot {
+                targets: agent_targets(&agent),
+                idle_since: row.try_get("idle_since")?,
+                agent,
+                free,
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Offers waiting callbacks to free agents: in rounds, each agent (longest idle first) gets
+    /// the earliest callback it may take, until no agent finds one or `limit` is reached.
+    #[allow(clippy::too_many_arguments)]
+    async fn make_offers(
+        conn: &mut SqliteConnection,
+        now: Timestamp,
+        settings: &RoutingSettings,
+        limit: usize,
+        pass: &mut RoutePass,
+        events: &mut Vec<NewEvent>,
+        feed: &mut Vec<NewAgentEvent>,
+    ) -> Result<(), StoreError> {
+        let now_ms = ms(now);
+        let anyone_waiting: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM routing_targets)")
+                .fetch_one(&mut *conn)
+                .await?;
+        if !anyone_waiting {
+            return Ok(());
+        }
+        let mut slots = Self::free_agents(conn, now).await?;
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let timeouts: HashMap<QueueId, u32> = sqlx::query_as::<_, (String, i64)>(
+            "SELECT id, offer_timeout_seconds FROM queues WHERE deleted_at IS NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, secs)| (QueueId::from_trusted(id), secs as u32))
+        .collect();
+        'rounds: loop {
+            let mut offered = false;
+            for slot in slots.iter_mut().filter(|s| s.free > 0) {
+                if pass.offers.len() >= limit {
+                    pass.saturated = true;
+                    break 'rounds;
+                }
+                let mut best: Option<(i64, String)> = None;
+                for target in &slot.targets {
+                    let row: Option<(String, i64)> = sqlx::query_as(
+                        "SELECT rt.callback_id, rt.due_at FROM routing_targets rt \
+                         WHERE rt.target = ? AND NOT EXISTS (SELECT 1 FROM offer_declines d \
+                         WHERE d.callback_id = rt.callback_id AND d.agent_id = ? AND d.until > ?) \
+                         ORDER BY rt.due_at, rt.callback_id LIMIT 1",
+                    )
+                    .bind(target.as_str())
+                    .bind(slot.agent.id.as_str())
+                    .bind(now_ms)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some((id, due)) = row
+                        && best.as_ref().is_none_or(|(d, i)| (due, &id) < (*d, i))
+                    {
+                        best = Some((due, id));
+                    }
+                }
+                let Some((_, id)) = best else {
+                    slot.free = 0;
+                    continue;
+                };
+                leave_line(conn, &[id.as_str()]).await?;
+                let id = CallbackId::from_trusted(id);
+                let Some(mut cb) = fetch_callback(conn, &slot.agent.account_id, &id).await? else {
+                    continue;
+                };
+                if cb.status != Status::Waiting {
+                    continue;
+                }
+                let timeout =
+                    offer_timeout(cb.assignment.as_ref(), &slot.agent, &timeouts, settings);
+                let expires = now.checked_add(timeout).unwrap_or(now);
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'offered', agent_id = ?, offer_expires_at = ?, \
+                     version = version + 1, updated_at = ? WHERE id = ? AND status = 'waiting'",
+                )
+                .bind(slot.agent.id.as_str())
+                .bind(ms(expires))
+                .bind(now_ms)
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE agents SET idle_since = ? WHERE id = ?")
+                    .bind(now_ms)
+                    .bind(slot.agent.id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                cb.status = Status::Offered;
+                cb.agent_id = Some(slot.agent.id.clone());
+                cb.offer_expires_at = Some(expires);
+                cb.updated_at = now;
+                let details = json!({
+                    "agent_id": slot.agent.id.as_str(),
+                    "offer_expires_at": expires.to_string(),
+                });
+                events.push(NewEvent::about(
+                    &cb,
+                    "callback.offered",
+                    now,
+                    details.clone(),
+                ));
+                feed.push(NewAgentEvent::about(
+                    slot.agent.id.as_str(),
+                    &cb,
+                    AgentEventKind::Offer,
+                    now,
+                    details,
+                ));
+                pass.offers.push(MadeOffer {
+                    callback_id: cb.id,
+                    agent_id: slot.agent.id.clone(),
+                    agent_waited: Duration::from_millis((now_ms - slot.idle_since).max(0) as u64),
+                });
+                slot.free -= 1;
+                slot.idle_since = now_ms;
+                offered = true;
+            }
+            if !offered {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RoutingStore for SqliteStore {
+    fn routing_signal(&self) -> Arc<DueSignal> {
+        self.routing.clone()
+    }
+
+    fn agent_feed(&self) -> watch::Receiver<u64> {
+        self.agent_feed.subscribe()
+    }
+
+    async fn route(
+        &self,
+        now: Timestamp,
+        settings: &RoutingSettings,
+        limit: u32,
+    ) -> Result<RoutePass, StoreError> {
+        let now_ms = ms(now);
+        let limit_i = i64::from(limit);
+        let mut pass = RoutePass::default();
+        let mut events: Vec<NewEvent> = Vec::new();
+        let mut feed: Vec<NewAgentEvent> = Vec::new();
+        let mut tx = self.begin_write().await?;
+
+        // Preview callbacks that fell due join the line.
+        let rows = sqlx::query(&format!(
+            "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = ? \
+             WHERE id IN (SELECT id FROM callbacks WHERE status = 'scheduled' \
+             AND dialing_mode = 'preview' AND due_at <= ? ORDER BY due_at LIMIT ?) \
+             RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(limit_i)
+        .fetch_all(&mut *tx)
+        .await?;
+        let queued = callbacks(&rows)?;
+        enter_line(&mut tx, &queued.iter().collect::<Vec<_>>()).await?;
+        events.extend(queued.iter().map(|cb| {
+            NewEvent::about(
+                cb,
+                "callback.waiting",
+                now,
+                json!({ "lateness_ms": (now_ms - ms(cb.due_at)).max(0) }),
+            )
+        }));
+        pass.queued = queued.len();
+        pass.saturated |= queued.len() as u32 >= limit;
+
+        // Offers that ran out go back in line; their agents are not answering.
+        let expiring: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT id, agent_id FROM callbacks WHERE status = 'offered' \
+             AND offer_expires_at <= ? ORDER BY offer_expires_at LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit_i)
+        .fetch_all(&mut *tx)
+        .await?;
+        let holders: HashMap<String, String> = expiring
+            .iter()
+            .filter_map(|(id, agent)| Some((id.clone(), agent.clone()?)))
+            .collect();
+        let mut back = Vec::with_capacity(expiring.len());
+        for chunk in expiring.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
+                 offer_expires_at = NULL, version = version + 1, updated_at = ",
+            );
+            qb.push_bind(now_ms).push(" WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for (id, _) in chunk {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            back.extend(callbacks(&qb.build().fetch_all(&mut *tx).await?)?);
+        }
+        pass.timed_out = back.len();
+        pass.saturated |= back.len() as u32 >= limit;
+        if !back.is_empty() {
+            let until = now_ms + settings.reoffer_after.as_millis() as i64;
+            let mut away: HashSet<(String, String)> = HashSet::new();
+            for cb in &back {
+                let holder = holders.get(cb.id.as_str());
+                if let Some(agent) = holder {
+                    decline(&mut tx, cb.id.as_str(), agent, until).await?;
+                    feed.push(NewAgentEvent::about(
+                        agent,
+                        cb,
+                        AgentEventKind::OfferWithdrawn,
+                        now,
+                        json!({ "reason": WithdrawReason::Timeout.as_str() }),
+                    ));
+                    away.insert((cb.account_id.as_str().to_owned(), agent.clone()));
+                }
+                events.push(NewEvent::about(
+                    cb,
+                    "callback.offer_timeout",
+                    now,
+                    json!({ "agent_id": holder }),
+                ));
+            }
+            enter_line(&mut tx, &back.iter().collect::<Vec<_>>()).await?;
+            for (account, agent) in away {
+                let done = sqlx::query(
+                    "UPDATE agents SET presence = 'away', presence_auto = 1, \
+                     presence_changed_at = ?, updated_at = ? \
+                     WHERE id = ? AND account_id = ? AND presence = 'available'",
+                )
+                .bind(now_ms)
+                .bind(now_ms)
+                .bind(&agent)
+                .bind(&account)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    feed.push(NewAgentEvent::presence(
+                        &account,
+                        &agent,
+                        "away",
+                        "offer_timeout",
+                        now,
+                    ));
+                }
+            }
+        }
+
+        // Waiting callbacks whose deadline passed with nobody to take them.
+        let rows = sqlx::query(&format!(
+            "UPDATE callbacks SET status = 'expired', reminder_at = NULL, version = version + 1, \
+             updated_at = ? WHERE id IN (SELECT id FROM callbacks WHERE status = 'waiting' \
+             AND expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(limit_i)
+        .fetch_all(&mut *tx)
+        .await?;
+        let expired = callbacks(&rows)?;
+        leave_line(
+            &mut tx,
+            &expired.iter().map(|cb| cb.id.as_str()).collect::<Vec<_>>(),
+        )
+        .await?;
+        events.extend(expired.iter().map(|cb| {
+            NewEvent::about(
+                cb,
+                "callback.expired",
+                now,
+                json!({ "reason": "no_agent_before_deadline" }),
+            )
+        }));
+        pass.expired = expired.len();
+        pass.saturated |= expired.len() as u32 >= limit;
+
+        // Reminders that fell due.
+        let rows = sqlx::query(&format!(
+            "UPDATE callbacks SET reminder_at = NULL WHERE id IN (SELECT id FROM callbacks \
+             WHERE reminder_at <= ? ORDER BY reminder_at LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(now_ms)
+        .bind(limit_i)
+        .fetch_all(&mut *tx)
+        .await?;
+        pass.saturated |= rows.len() as u32 >= limit;
+        for cb in callbacks(&rows)? {
+            if cb.status != Status::Scheduled {
+                continue;
+            }
+            let agents = recipients(&mut tx, &cb).await?;
+            let details = json!({
+                "minutes_before": cb.reminder_minutes_before,
+                "agent_ids": agents,
+            });
+            events.push(NewEvent::about(
+                &cb,
+                "callback.reminder",
+                now,
+                details.clone(),
+            ));
+            feed.extend(agents.iter().map(|a| {
+                NewAgentEvent::about(a, &cb, AgentEventKind::Reminder, now, details.clone())
+            }));
+            pass.reminders += 1;
+        }
+
+        Self::make_offers(
+            &mut tx,
+            now,
+            settings,
+            limit as usize,
+            &mut pass,
+            &mut events,
+            &mut feed,
+        )
+        .await?;
+
+        sqlx::query("DELETE FROM offer_declines WHERE until <= ?")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        insert_events(&mut tx, &events).await?;
+        insert_agent_events(&mut tx, &feed).await?;
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.events.notify();
+        }
+        if !feed.is_empty() {
+            self.bump_agent_feed();
+        }
+        Ok(pass)
+    }
+
+    async fn next_routing_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(t) FROM ( \
+             SELECT MIN(due_at) AS t FROM callbacks \
+               WHERE status = 'scheduled' AND dialing_mode = 'preview' \
+             UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE status = 'offered' \
+             UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE status = 'waiting' \
+             UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
+             UNION ALL SELECT MIN(until) FROM offer_declines)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        opt_ts(next)
+    }
+
+    async fn answer_offer(
+        &self,
+        account: &AccountId,
+        agent: &AgentId,
+        callback: &CallbackId,
+        answer: OfferAnswer,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Callback, ChangeError> {
+        let now_ms = ms(now);
+        let mut tx = self.begin_write().await?;
+        let before = fetch_callback(&mut tx, account, callback)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        if before.status != Status::Offered || before.agent_id.as_ref() != Some(agent) {
+            return Err(ChangeError::NotHeld(before.status));
+        }
+        let mut feed = Vec::new();
+        let (kind, action) = match answer {
+            OfferAnswer::Accept => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'in_progress', attempt = attempt + 1, \
+                     attempt_open = 1, offer_expires_at = NULL, reminder_at = NULL, \
+                     version = version + 1, updated_at = ? WHERE id = ? AND account_id = ?",
+                )
+                .bind(now_ms)
+                .bind(callback.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                sqlx::query(
+                    "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+                     bridge_requests, resends, accepted_at, agent_id) VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+                )
+                .bind(callback.as_str())
+                .bind(i64::from(before.attempt) + 1)
+                .bind(account.as_str())
+                .bind(now_ms)
+                .bind(now_ms)
+                .bind(agent.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
+                ("callback.accepted", "callback.accept")
+            }
+            OfferAnswer::Reject { reoffer_after } => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
+                     offer_expires_at = NULL, version = version + 1, updated_at = ? \
+                     WHERE id = ? AND account_id = ?",
+                )
+                .bind(now_ms)
+                .bind(callback.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                let until = now_ms + reoffer_after.as_millis() as i64;
+                decline(&mut tx, callback.as_str(), agent.as_str(), until).await?;
+                ("callback.offer_rejected", "callback.reject")
+            }
+        };
+        let cb = fetch_callback(&mut tx, account, callback)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        if cb.status == Status::Waiting {
+            enter_line(&mut tx, &[&cb]).await?;
+        }
+        insert_events(
+            &mut tx,
+            &[NewEvent::about(
+                &cb,
+                kind,
+                now,
+                json!({ "agent_id": agent.as_str(), "attempt": cb.attempt }),
+            )],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[callback_audit(action, Some(&before), &cb)],
+        )
+        .await?;
+        insert_agent_events(&mut tx, &feed).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.events.notify();
+        if !feed.is_empty() {
+            self.bump_agent_feed();
+        }
+        if answer != OfferAnswer::Accept {
+            self.routing.notify();
+        }
+        Ok(cb)
+    }
+
+    async fn agent_events(
+        &self,
+        account: &AccountId,
+        agent: &AgentId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AgentEvent>, StoreError> {
+        let rows: Vec<(i64, String, String, Option<String>, i64, String)> = sqlx::query_as(
+            "SELECT seq, agent_id, type, callback_id, occurred_at, data FROM agent_events \
+             WHERE agent_id = ? AND account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(agent.as_str())
+        .bind(account.as_str())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(seq, agent, kind, callback_id, at, data)| {
+                Ok(AgentEvent {
+                    seq,
+                    agent_id: AgentId::from_trusted(agent),
+                    kind,
+                    callback_id,
+                    at: ts(at)?,
+                    data,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_agent_event(
+        &self,
+        account: &AccountId,
+        agent: &AgentId,
+    ) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM agent_events WHERE agent_id = ? AND account_id = ?",
+        )
+        .bind(agent.as_str())
+        .bind(account.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn agent_callbacks(
+        &self,
+        account: &AccountId,
+        agent: &AgentId,
+        limit: u32,
+    ) -> Result<Vec<Callback>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let mut targets: Vec<String> = sqlx::query_scalar(
+            "SELECT queue_id FROM queue_members WHERE agent_id = ? AND account_id = ?",
+        )
+        .bind(agent.as_str())
+        .bind(account.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        targets.push(agent.as_str().to_owned());
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
+        ));
+        qb.push_bind(account.as_str())
+            .push(" AND ((agent_id = ")
+            .push_bind(agent.as_str())
+            .push(
+                " AND status IN ('offered', 'in_progress')) OR (status IN ('scheduled', 'waiting') \
+                 AND assignees IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) \
+                 WHERE json_each.value IN (",
+            );
+        let mut sep = qb.separated(", ");
+        for t in &targets {
+            sep.push_bind(t.as_str());
+        }
+        qb.push(")))) ORDER BY due_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&mut *conn).await?;
+        callbacks(&rows)
+    }
+
+    async fn purge_agent_events(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM agent_events WHERE occurred_at < ?")
+            .bind(ms(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Notes that `agent` turned down `callback` (rejected or let it run out): it goes to others
+/// first until `until`.
+async fn decline(
+    conn: &mut SqliteConnection,
+    callback: &str,
+    agent: &str,
+    until: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO offer_declines (callback_id, agent_id, until) VALUES (?, ?, ?) \
+         ON CONFLICT (callback_id, agent_id) DO UPDATE SET until = excluded.until",
+    )
+    .bind(callback)
+    .bind(agent)
+    .bind(until)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
