@@ -407,6 +407,35 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with the configuration adjusted by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    spawn_app_with_clock(ringback::clock::system(), configure).await
+}
+
+/// The system clock moved forward by however much a test says: lets a test see what happens
+/// minutes from now without waiting for them.
+#[derive(Default)]
+pub struct ShiftedClock {
+    shift_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, by: Duration) {
+        self.shift_ms
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl ringback::clock::Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now().as_millisecond() + self.shift_ms.load(Ordering::SeqCst);
+        Timestamp::from_millisecond(now).expect("a near instant")
+    }
+}
+
+/// Like [`spawn_app_with`], reading time from `clock`.
+pub async fn spawn_app_with_clock(
+    clock: ringback::clock::SharedClock,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir");
     let database_url = format!("sqlite://{}/rb.db", dir.path().display());
     let bridge = FakeBridge::start().await;
@@ -419,7 +448,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     config.claim_ahead_ms = 200;
     config.dialer_url = Some(bridge.url.parse().unwrap());
     configure(&mut config);
-    let app = Application::build(config)
+    let app = Application::build_with_clock(config, clock)
         .await
         .expect("the application builds");
     let addr = app.local_addr();

@@ -11,6 +11,7 @@ mod isolation;
 mod openapi;
 mod ops;
 mod restart;
+mod routing;
 mod scheduler;
 mod validation;
 mod webhooks;
