@@ -12,10 +12,13 @@
 //! - `pending`: 1,000,000 pending callbacks; restart time and memory.
 //! - `webhooks`: a burst of 50,000 events to one endpoint (deliveries/s), then 500 state changes
 //!   a second (latency from the change to the receiver).
+//! - `routing`: 1,000 agents in 10 queues and 100,000 due preview callbacks; agents become
+//!   available one by one (time from `available` to the offer on their event stream), then all
+//!   work as fast as they can (accept, complete, next offer: offers per second).
 //!
 //! Environment:
 //! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
-//! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending,webhooks` runs a subset.
+//! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending,webhooks,routing` runs a subset.
 //! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`
 //!   (`--min-lead-seconds 1` and, where the server has it, `--rate-limit-per-second 0` are
 //!   always given).
@@ -50,6 +53,9 @@ use serde::Deserialize;
 
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_ringback");
 const MAX_BATCH: usize = 1_000;
+const SCENARIOS: [&str; 6] = [
+    "single", "batch", "lateness", "pending", "webhooks", "routing",
+];
 
 // ---------------------------------------------------------------------------------------------
 // Settings and results
@@ -85,9 +91,9 @@ impl Settings {
         if let Some(only) = &only {
             for name in only {
                 assert!(
-                    ["single", "batch", "lateness", "pending"].contains(&name.as_str()),
-                    "unknown scenario {name:?} in RINGBACK_BENCH_ONLY \
-                     (expected single, batch, lateness, pending)"
+                    SCENARIOS.contains(&name.as_str()),
+                    "unknown scenario {name:?} in RINGBACK_BENCH_ONLY (expected one of {})",
+                    SCENARIOS.join(", ")
                 );
             }
         }
@@ -1750,6 +1756,309 @@ async fn scenario_webhooks(settings: &Settings, summary: &mut Summary) {
     receiver.abort();
 }
 
+// ---------------------------------------------------------------------------------------------
+// (f) Routing preview callbacks to agents
+// ---------------------------------------------------------------------------------------------
+
+/// Reads Server-Sent Events from a response, one `(event, data)` at a time.
+struct SseReader {
+    resp: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn next(&mut self) -> Option<(String, serde_json::Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut event, mut data) = (None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if let Some(event) = event {
+                    return Some((event, serde_json::from_str(&data).unwrap_or_default()));
+                }
+                continue;
+            }
+            let chunk = self.resp.chunk().await.ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The id of the callback in the next `offer`.
+    async fn next_offer(&mut self) -> Option<String> {
+        loop {
+            let (event, data) = self.next().await?;
+            if event == "offer" {
+                return data["callback"]["id"].as_str().map(str::to_owned);
+            }
+        }
+    }
+}
+
+async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    auth: &str,
+    body: String,
+) -> serde_json::Value {
+    let resp = http
+        .request(method, url)
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
+    let agents = settings.count(1_000).max(2) as usize;
+    let callbacks = settings.count(100_000).max(agents as u64 * 2);
+    let queues = 10.min(agents);
+    println!(
+        "\n# (f) Routing: {} agents in {queues} queues, {} preview callbacks due",
+        thousands(agents as f64),
+        thousands(callbacks as f64)
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(4 * agents)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("an HTTP client");
+    let mut dep = Deployment::create(None, settings);
+    dep.start(&http).await;
+    let base = dep.base().to_owned();
+    let auth = format!("Bearer {}", dep.api_key);
+
+    // Queues whose offers stand long (agents answer when the scenario says), and their agents.
+    let mut queue_ids = Vec::new();
+    for q in 0..queues {
+        let queue = send_json(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/queues"),
+            &auth,
+            format!(r#"{{"name":"Queue {q}","offer_timeout_seconds":600}}"#),
+        )
+        .await;
+        queue_ids.push(queue["id"].as_str().expect("a queue id").to_owned());
+    }
+    let mut agent_ids = Vec::new();
+    for a in 0..agents {
+        let agent = send_json(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/agents"),
+            &auth,
+            format!(
+                r#"{{"name":"Agent {a}","queue_ids":["{}"]}}"#,
+                queue_ids[a % queues]
+            ),
+        )
+        .await;
+        agent_ids.push(agent["id"].as_str().expect("an agent id").to_owned());
+    }
+
+    // The callbacks, due over one second a few seconds from now, spread over the queues.
+    let due = Timestamp::now() + SignedDuration::from_secs(8);
+    let mut bodies = Vec::new();
+    let mut n = 0;
+    while n < callbacks {
+        let upto = (n + MAX_BATCH as u64).min(callbacks);
+        bodies.push(batch_body((n..upto).map(|i| {
+            let at = rfc3339(due + SignedDuration::from_millis((i * 1000 / callbacks) as i64));
+            format!(
+                r#"{{"phone":"{}","scheduled_at":"{at}","dialing_mode":"preview","allow_duplicate":true,"assignment":{{"type":"queue","ids":["{}"]}}}}"#,
+                phone(i),
+                queue_ids[i as usize % queues]
+            )
+        })));
+        n = upto;
+    }
+    let rep = ingest(&base, &dep.api_key, bodies, 4, true).await;
+    assert_eq!(
+        rep.created, callbacks,
+        "every callback stored: {:?}",
+        rep.first_error
+    );
+    let last = rep.ids.last().cloned().expect("ids kept");
+    let started = Instant::now();
+    loop {
+        let cb = send_json(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/callbacks/{last}"),
+            &auth,
+            String::new(),
+        )
+        .await;
+        if cb["status"] == "waiting" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "callbacks never joined the line"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line_up = Timestamp::now().duration_since(due);
+    println!(
+        "{} callbacks stored in {}; all waiting {} after the first was due",
+        thousands(callbacks as f64),
+        ms(rep.elapsed),
+        ms(line_up.unsigned_abs())
+    );
+
+    // Every agent's desktop connects, then the agents become available one by one.
+    let mut readers = Vec::with_capacity(agents);
+    for id in &agent_ids {
+        let resp = http
+            .get(format!("{base}/v1/agents/{id}/events"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .expect("the stream opens");
+        assert_eq!(resp.status(), 200);
+        readers.push(SseReader {
+            resp,
+            buffer: String::new(),
+        });
+    }
+    let stagger = Duration::from_micros(10_000_000 / agents as u64);
+    let first_offer = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+    let next_offer = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+    let offers = Arc::new(AtomicU64::new(0));
+    let churn_start = Instant::now() + stagger * agents as u32 + Duration::from_secs(1);
+    let churn_for = Duration::from_secs(10);
+    let mut tasks = Vec::with_capacity(agents);
+    for (i, (id, mut reader)) in agent_ids.iter().cloned().zip(readers).enumerate() {
+        let (http, base, auth) = (http.clone(), base.clone(), auth.clone());
+        let (first_offer, next_offer, offers) =
+            (first_offer.clone(), next_offer.clone(), offers.clone());
+        let at = Instant::now() + stagger * i as u32;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let asked = Instant::now();
+            send_json(
+                &http,
+                reqwest::Method::PUT,
+                format!("{base}/v1/agents/{id}/presence"),
+                &auth,
+                r#"{"presence":"available"}"#.to_owned(),
+            )
+            .await;
+            let mut held = reader.next_offer().await.expect("an offer");
+            let _ = first_offer
+                .lock()
+                .unwrap()
+                .record(asked.elapsed().as_micros() as u64);
+            // Then work: accept, complete, and time the next offer.
+            tokio::time::sleep_until(churn_start.into()).await;
+            while churn_start.elapsed() < churn_for {
+                let url = format!("{base}/v1/agents/{id}/callbacks/{held}");
+                send_json(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{url}/accept"),
+                    &auth,
+                    "{}".into(),
+                )
+                .await;
+                send_json(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{url}/complete"),
+                    &auth,
+                    r#"{"outcome":"answered"}"#.to_owned(),
+                )
+                .await;
+                let freed = Instant::now();
+                let Some(next) = reader.next_offer().await else {
+                    break;
+                };
+                if churn_start.elapsed() < churn_for {
+                    offers.fetch_add(1, Ordering::Relaxed);
+                    let _ = next_offer
+                        .lock()
+                        .unwrap()
+                        .record(freed.elapsed().as_micros() as u64);
+                }
+                held = next;
+            }
+        }));
+    }
+    let cpu = dep.cpu();
+    for t in tasks {
+        t.await.expect("an agent task");
+    }
+    let cpu = CpuUse::between(cpu, dep.cpu());
+    let first = first_offer.lock().unwrap().clone();
+    let next = next_offer.lock().unwrap().clone();
+    let rate = offers.load(Ordering::Relaxed) as f64 / churn_for.as_secs_f64();
+    let q = |h: &Histogram<u64>, q: f64| us_as_ms(h.value_at_quantile(q));
+    print_table(
+        "(f) Routing",
+        &["measure", "count", "p50", "p99", "max"],
+        &[
+            row(&[
+                &"available -> first offer (agents joining one by one)",
+                &thousands(first.len() as f64),
+                &q(&first, 0.5),
+                &q(&first, 0.99),
+                &us_as_ms(first.max()),
+            ]),
+            row(&[
+                &"call completed -> next offer (all agents working)",
+                &thousands(next.len() as f64),
+                &q(&next, 0.5),
+                &q(&next, 0.99),
+                &us_as_ms(next.max()),
+            ]),
+        ],
+    );
+    println!(
+        "offers while all agents worked: {}/s; cores busy (server / bench / other): {cpu}",
+        thousands(rate)
+    );
+    let p99_ms = first.value_at_quantile(0.99) as f64 / 1000.0;
+    summary.target(
+        "routing",
+        "p99 available -> offer",
+        q(&first, 0.99),
+        "<= 50 ms",
+        p99_ms <= 50.0,
+    );
+    summary.add(
+        "routing",
+        "offers/s (accept + complete + next offer loop)",
+        thousands(rate),
+    );
+    summary.add(
+        "routing",
+        "p99 call completed -> next offer",
+        q(&next, 0.99),
+    );
+    summary.add(
+        "routing",
+        "callbacks due -> all waiting in line",
+        ms(line_up.unsigned_abs()),
+    );
+    drop(dep);
+}
+
 fn main() {
     let settings = Settings::from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1789,6 +2098,9 @@ fn main() {
         }
         if settings.runs("webhooks") {
             scenario_webhooks(&settings, &mut summary).await;
+        }
+        if settings.runs("routing") {
+            scenario_routing(&settings, &mut summary).await;
         }
     });
     summary.print();
