@@ -13,6 +13,7 @@ pub mod signing;
 pub mod time;
 pub mod view;
 pub mod webhook;
+pub mod window;
 
 pub use account::{Account, ApiKey, ApiKeySecret, JwtAlgorithm, JwtKey};
 pub use auth::{Actor, AuditRecord, Principal, Scope};
