@@ -25,6 +25,8 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod callbacks;
+pub mod contacts;
+pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -117,6 +119,18 @@ pub fn router(state: AppState) -> Router {
             get(agents::get_queue)
                 .patch(agents::update_queue)
                 .delete(agents::delete_queue),
+        )
+        .route(
+            "/contacts",
+            post(contacts::upsert_contact).get(contacts::list_contacts),
+        )
+        .route("/contacts/import", post(contacts::import_contacts))
+        .route("/contacts/export", get(contacts::export_contacts))
+        .route(
+            "/contacts/{id}",
+            get(contacts::get_contact)
+                .patch(contacts::update_contact)
+                .delete(contacts::delete_contact),
         )
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))

@@ -27,7 +27,7 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, agents, callbacks,
+    AppState, admin, agents, callbacks, contacts,
     error::{ErrorBody, ErrorObject},
     ops, webhooks,
 };
@@ -94,6 +94,13 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         agents::get_queue,
         agents::update_queue,
         agents::delete_queue,
+        contacts::upsert_contact,
+        contacts::list_contacts,
+        contacts::get_contact,
+        contacts::update_contact,
+        contacts::delete_contact,
+        contacts::import_contacts,
+        contacts::export_contacts,
         ops::healthz,
         ops::readyz,
     ),
@@ -118,6 +125,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "callbacks", description = "Schedule, list, read, change, cancel and report on callbacks."),
         (name = "webhooks", description = "Webhook endpoints, their delivery logs, and the account signing secret."),
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
+        (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),

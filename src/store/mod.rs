@@ -22,14 +22,17 @@ use crate::domain::{
 
 pub mod agents;
 pub mod auth;
+pub mod contacts;
 mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
+mod sqlite_contacts;
 mod sqlite_webhooks;
 pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
+pub use contacts::ContactStore;
 
 pub use sqlite::SqliteStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -229,7 +232,9 @@ impl DueSignal {
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
-pub trait Store: WebhookStore + AuthStore + AgentStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + AuthStore + AgentStore + ContactStore + Send + Sync + 'static
+{
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;
 

@@ -6,6 +6,7 @@
 mod agents;
 mod auth;
 mod callbacks;
+mod contacts;
 mod helpers;
 mod isolation;
 mod openapi;
