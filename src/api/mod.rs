@@ -27,6 +27,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod contacts;
 pub mod csv;
+pub mod dnc;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -132,6 +133,9 @@ pub fn router(state: AppState) -> Router {
                 .patch(contacts::update_contact)
                 .delete(contacts::delete_contact),
         )
+        .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
+        .route("/dnc/import", post(dnc::import_dnc))
+        .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(

@@ -27,7 +27,7 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, agents, callbacks, contacts,
+    AppState, admin, agents, callbacks, contacts, dnc,
     error::{ErrorBody, ErrorObject},
     ops, webhooks,
 };
@@ -101,6 +101,11 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         contacts::delete_contact,
         contacts::import_contacts,
         contacts::export_contacts,
+        dnc::add_dnc,
+        dnc::list_dnc,
+        dnc::get_dnc,
+        dnc::remove_dnc,
+        dnc::import_dnc,
         ops::healthz,
         ops::readyz,
     ),
@@ -126,6 +131,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "webhooks", description = "Webhook endpoints, their delivery logs, and the account signing secret."),
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
+        (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),

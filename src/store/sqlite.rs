@@ -71,7 +71,7 @@ struct InsertRequest<'a> {
     event: &'a NewEvent,
 }
 
-const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
+pub(super) const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
     scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
     dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
     expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
@@ -145,7 +145,7 @@ pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
-fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
+pub(super) fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
     let origin: String = row.try_get("origin")?;
     let status: String = row.try_get("status")?;
     let timezone: String = row.try_get("timezone")?;
@@ -258,7 +258,12 @@ pub(super) struct NewEvent {
 impl NewEvent {
     /// An event carrying the callback as it stands after the change (`data.object`) and the
     /// details of the change beside it.
-    fn about(cb: &Callback, kind: &'static str, at: Timestamp, details: serde_json::Value) -> Self {
+    pub(super) fn about(
+        cb: &Callback,
+        kind: &'static str,
+        at: Timestamp,
+        details: serde_json::Value,
+    ) -> Self {
         /// One serialization pass: the details beside the snapshot, straight to text.
         #[derive(serde::Serialize)]
         struct Data {
@@ -359,7 +364,7 @@ async fn insert_audit_rows(
 }
 
 /// The audit record of a change to a callback: the fields of its public view that differ.
-fn callback_audit(
+pub(super) fn callback_audit(
     action: &'static str,
     before: Option<&Callback>,
     after: &Callback,

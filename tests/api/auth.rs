@@ -589,6 +589,8 @@ fn concrete(path: &str, ids: &std::collections::HashMap<&str, String>) -> String
             "queue"
         } else if before.contains("contacts") {
             "contact"
+        } else if before.contains("dnc") {
+            "dnc"
         } else {
             "other"
         };
@@ -634,6 +636,10 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         .await
         .expect(201)
         .clone();
+    let dnc_phone = unique_phone();
+    app.post_json("/v1/dnc", &json!({ "phone": dnc_phone }))
+        .await
+        .expect(201);
     let events = app.get("/v1/events").await.expect(200).clone();
     let ids = std::collections::HashMap::from([
         ("callback", callback["id"].as_str().unwrap().to_owned()),
@@ -646,6 +652,7 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         ("agent", agent["id"].as_str().unwrap().to_owned()),
         ("queue", queue["id"].as_str().unwrap().to_owned()),
         ("contact", contact["id"].as_str().unwrap().to_owned()),
+        ("dnc", dnc_phone.clone()),
     ]);
     let before_callback = app.get_callback(&ids["callback"]).await;
     let before_endpoint = app
@@ -704,6 +711,7 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         "/v1/agents",
         "/v1/queues",
         "/v1/contacts",
+        "/v1/dnc",
         "/v1/callbacks",
         "/v1/webhook-endpoints",
         "/v1/events",
@@ -747,6 +755,9 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         &contact,
         "B changed A's contact"
     );
+    app.get(&format!("/v1/dnc/{}", dnc_phone.replace('+', "%2B")))
+        .await
+        .expect(200);
     get_with_token(&app, key["key"].as_str().unwrap())
         .await
         .expect(200);

@@ -7,6 +7,7 @@ mod agents;
 mod auth;
 mod callbacks;
 mod contacts;
+mod dnc;
 mod helpers;
 mod isolation;
 mod openapi;
