@@ -32,6 +32,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod ops;
+pub mod playbooks;
 pub mod webhooks;
 
 use error::ApiError;
@@ -136,6 +137,16 @@ pub fn router(state: AppState) -> Router {
         .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
         .route("/dnc/import", post(dnc::import_dnc))
         .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))
+        .route(
+            "/playbooks",
+            post(playbooks::create_playbook).get(playbooks::list_playbooks),
+        )
+        .route(
+            "/playbooks/{id}",
+            get(playbooks::get_playbook)
+                .patch(playbooks::update_playbook)
+                .delete(playbooks::delete_playbook),
+        )
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(

@@ -29,7 +29,7 @@ use utoipa::{
 use super::{
     AppState, admin, agents, callbacks, contacts, dnc,
     error::{ErrorBody, ErrorObject},
-    ops, webhooks,
+    ops, playbooks, webhooks,
 };
 use crate::domain::{ErrorCode, Origin, Status};
 
@@ -106,6 +106,11 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         dnc::get_dnc,
         dnc::remove_dnc,
         dnc::import_dnc,
+        playbooks::create_playbook,
+        playbooks::list_playbooks,
+        playbooks::get_playbook,
+        playbooks::update_playbook,
+        playbooks::delete_playbook,
         ops::healthz,
         ops::readyz,
     ),
@@ -132,6 +137,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
+        (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),

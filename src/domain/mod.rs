@@ -10,6 +10,7 @@ pub mod callback;
 pub mod contact;
 pub mod ids;
 pub mod phone;
+pub mod playbook;
 pub mod signing;
 pub mod time;
 pub mod view;

@@ -24,11 +24,13 @@ pub mod agents;
 pub mod auth;
 pub mod contacts;
 pub mod dnc;
+pub mod playbooks;
 mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
 mod sqlite_contacts;
 mod sqlite_dnc;
+mod sqlite_playbooks;
 mod sqlite_webhooks;
 pub mod webhooks;
 
@@ -36,6 +38,7 @@ pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
 pub use contacts::ContactStore;
 pub use dnc::DncStore;
+pub use playbooks::PlaybookStore;
 
 pub use sqlite::SqliteStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -236,7 +239,15 @@ impl DueSignal {
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
 pub trait Store:
-    WebhookStore + AuthStore + AgentStore + ContactStore + DncStore + Send + Sync + 'static
+    WebhookStore
+    + AuthStore
+    + AgentStore
+    + ContactStore
+    + DncStore
+    + PlaybookStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;

@@ -591,6 +591,8 @@ fn concrete(path: &str, ids: &std::collections::HashMap<&str, String>) -> String
             "contact"
         } else if before.contains("dnc") {
             "dnc"
+        } else if before.contains("playbooks") {
+            "playbook"
         } else {
             "other"
         };
@@ -640,6 +642,14 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
     app.post_json("/v1/dnc", &json!({ "phone": dnc_phone }))
         .await
         .expect(201);
+    let playbook = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "P", "initial_message": "Hi {{ first_name }}" }),
+        )
+        .await
+        .expect(201)
+        .clone();
     let events = app.get("/v1/events").await.expect(200).clone();
     let ids = std::collections::HashMap::from([
         ("callback", callback["id"].as_str().unwrap().to_owned()),
@@ -653,6 +663,7 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         ("queue", queue["id"].as_str().unwrap().to_owned()),
         ("contact", contact["id"].as_str().unwrap().to_owned()),
         ("dnc", dnc_phone.clone()),
+        ("playbook", playbook["id"].as_str().unwrap().to_owned()),
     ]);
     let before_callback = app.get_callback(&ids["callback"]).await;
     let before_endpoint = app
@@ -712,6 +723,7 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         "/v1/queues",
         "/v1/contacts",
         "/v1/dnc",
+        "/v1/playbooks",
         "/v1/callbacks",
         "/v1/webhook-endpoints",
         "/v1/events",
@@ -758,6 +770,13 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
     app.get(&format!("/v1/dnc/{}", dnc_phone.replace('+', "%2B")))
         .await
         .expect(200);
+    assert_eq!(
+        app.get(&format!("/v1/playbooks/{}", ids["playbook"]))
+            .await
+            .expect(200),
+        &playbook,
+        "B changed A's playbook"
+    );
     get_with_token(&app, key["key"].as_str().unwrap())
         .await
         .expect(200);

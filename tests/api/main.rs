@@ -12,6 +12,7 @@ mod helpers;
 mod isolation;
 mod openapi;
 mod ops;
+mod playbooks;
 mod restart;
 mod scheduler;
 mod validation;
