@@ -74,7 +74,8 @@ pub struct ContactInput {
     pub details: ContactDetails,
     /// IANA zone such as `Europe/Madrid`.
     pub timezone: Option<String>,
-    /// Strings, numbers and booleans (at most 50); `null` removes one.
+    /// Strings, numbers and booleans (at most 50), merged by key: `null` for a key removes it,
+    /// `null` for the whole object removes them all.
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }

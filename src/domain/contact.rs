@@ -88,7 +88,9 @@ pub struct ContactPatch {
     pub phone: Option<PhoneNumber>,
     pub details: Vec<(&'static str, Option<String>)>,
     pub timezone: Option<Option<Zone>>,
-    /// Keys set (`Some`) or removed (`None`).
+    /// `"custom_fields": null`: remove every custom field (before setting any named here).
+    pub clear_custom_fields: bool,
+    /// Keys set (`Some`) or removed (`None`); the others stay.
     pub custom_fields: Vec<(String, Option<serde_json::Value>)>,
 }
 
@@ -130,7 +132,7 @@ impl ContactPatch {
                 },
                 "timezone" => patch.set_timezone(text()?, &at(name))?,
                 "custom_fields" => match value {
-                    serde_json::Value::Null => {}
+                    serde_json::Value::Null => patch.clear_custom_fields = true,
                     serde_json::Value::Object(map) => {
                         for (key, v) in map {
                             patch.set_custom(
@@ -247,6 +249,9 @@ impl ContactPatch {
         if self.timezone.is_some() {
             out.push("timezone".into());
         }
+        if self.clear_custom_fields {
+            out.push("custom_fields".into());
+        }
         out.extend(
             self.custom_fields
                 .iter()
@@ -303,6 +308,9 @@ impl Contact {
         }
         if let Some(zone) = &patch.timezone {
             self.timezone = zone.clone();
+        }
+        if patch.clear_custom_fields {
+            self.custom_fields.clear();
         }
         for (key, value) in &patch.custom_fields {
             match value {
@@ -518,6 +526,9 @@ mod tests {
             contact.custom_fields,
             json!({"plan": "gold"}).as_object().unwrap().clone()
         );
+        let clear = ContactPatch::from_json(&json!({"custom_fields": null}), "").unwrap();
+        contact.apply(&clear, now(), "").unwrap();
+        assert!(contact.custom_fields.is_empty());
     }
 
     #[test]

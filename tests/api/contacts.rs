@@ -2,6 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
@@ -220,6 +221,8 @@ async fn contacts_are_listed_newest_first_page_by_page() {
             .clone();
         created.push(c["id"].as_str().unwrap().to_owned());
     }
+    // Newest first by id (ULIDs made in the same millisecond order by their random part).
+    created.sort();
     created.reverse();
     let mut seen = Vec::new();
     let mut path = "/v1/contacts?limit=2".to_owned();
@@ -451,5 +454,75 @@ async fn contacts_need_their_scope_and_stay_in_their_account() {
     assert_eq!(
         app.get(&format!("/v1/contacts/{id}")).await.expect(200),
         &contact
+    );
+}
+
+/// Sends `body` as a chunked request (no `Content-Length`, so the size is only known as it
+/// arrives) and returns the status line of the answer.
+async fn post_chunked(app: &TestApp, path: &str, body: &[u8]) -> String {
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.addr, app.api_key
+    );
+    let body = body.to_vec();
+    // The write half stays open until the answer is read: closing it early looks to the server
+    // like a client that went away.
+    let (done, read_all) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(async move {
+        let sent: std::io::Result<()> = async {
+            write.write_all(head.as_bytes()).await?;
+            for chunk in body.chunks(64 * 1024) {
+                write
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await?;
+                write.write_all(chunk).await?;
+                write.write_all(b"\r\n").await?;
+            }
+            write.write_all(b"0\r\n\r\n").await
+        }
+        .await;
+        let _ = read_all.await;
+        drop(write);
+        sent
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, read.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .ok();
+    let _ = done.send(());
+    // The server may stop reading once it has answered; the writer's error is expected then.
+    let _ = writer.await;
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn a_chunked_import_past_the_body_limit_is_413_and_keeps_the_batches_before_it() {
+    let app = spawn_app().await;
+    let small = format!("phone,first_name\n{},Ann\n", unique_phone());
+    let status = post_chunked(&app, "/v1/contacts/import", small.as_bytes()).await;
+    assert!(
+        status.contains(" 200 "),
+        "a small chunked import works: {status:?}"
+    );
+    let phone = unique_phone();
+    let mut big = b"phone,first_name\n".to_vec();
+    for _ in 0..100_000 {
+        big.extend_from_slice(format!("{phone},Bo\n").as_bytes());
+    }
+    let status = post_chunked(&app, "/v1/contacts/import", &big).await;
+    assert!(status.contains(" 413 "), "{status}");
+    let found = app
+        .get(&format!("/v1/contacts?phone={}", phone.replace('+', "%2B")))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        found["data"][0]["first_name"], "Bo",
+        "batches before the limit are kept"
     );
 }
