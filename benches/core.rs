@@ -1872,8 +1872,8 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
         agent_ids.push(agent["id"].as_str().expect("an agent id").to_owned());
     }
 
-    // The callbacks, due over one second a few seconds from now, spread over the queues.
-    let due = Timestamp::now() + SignedDuration::from_secs(8);
+    // The callbacks, due over one second half a minute from now, spread over the queues.
+    let due = Timestamp::now() + SignedDuration::from_secs(30);
     let mut bodies = Vec::new();
     let mut n = 0;
     while n < callbacks {

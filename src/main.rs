@@ -52,7 +52,8 @@ enum KeysCommand {
         #[arg(long, default_value = "cli")]
         name: String,
         /// Comma-separated scopes: callbacks:read, callbacks:write, campaigns:read,
-        /// campaigns:write, agents:read, agents:write, webhooks:write, admin.
+        /// campaigns:write, contacts:read, contacts:write, agents:read, agents:write,
+        /// webhooks:write, admin.
         #[arg(long, value_delimiter = ',', default_value = "admin")]
         scopes: Vec<String>,
         /// Print exactly {"key_id": "...", "api_key": "..."}.

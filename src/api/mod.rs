@@ -26,10 +26,14 @@ pub mod agent_work;
 pub mod agents;
 pub mod auth;
 pub mod callbacks;
+pub mod contacts;
+pub mod csv;
+pub mod dnc;
 pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod ops;
+pub mod playbooks;
 pub mod webhooks;
 
 use error::ApiError;
@@ -141,6 +145,31 @@ pub fn router(state: AppState) -> Router {
             get(agents::get_queue)
                 .patch(agents::update_queue)
                 .delete(agents::delete_queue),
+        )
+        .route(
+            "/contacts",
+            post(contacts::upsert_contact).get(contacts::list_contacts),
+        )
+        .route("/contacts/import", post(contacts::import_contacts))
+        .route("/contacts/export", get(contacts::export_contacts))
+        .route(
+            "/contacts/{id}",
+            get(contacts::get_contact)
+                .patch(contacts::update_contact)
+                .delete(contacts::delete_contact),
+        )
+        .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
+        .route("/dnc/import", post(dnc::import_dnc))
+        .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))
+        .route(
+            "/playbooks",
+            post(playbooks::create_playbook).get(playbooks::list_playbooks),
+        )
+        .route(
+            "/playbooks/{id}",
+            get(playbooks::get_playbook)
+                .patch(playbooks::update_playbook)
+                .delete(playbooks::delete_playbook),
         )
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))

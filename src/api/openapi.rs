@@ -27,9 +27,9 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, agent_work, agents, callbacks,
+    AppState, admin, agent_work, agents, callbacks, contacts, dnc,
     error::{ErrorBody, ErrorObject},
-    ops, webhooks,
+    ops, playbooks, webhooks,
 };
 use crate::domain::{ErrorCode, Origin, Status};
 
@@ -101,6 +101,23 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         agents::get_queue,
         agents::update_queue,
         agents::delete_queue,
+        contacts::upsert_contact,
+        contacts::list_contacts,
+        contacts::get_contact,
+        contacts::update_contact,
+        contacts::delete_contact,
+        contacts::import_contacts,
+        contacts::export_contacts,
+        dnc::add_dnc,
+        dnc::list_dnc,
+        dnc::get_dnc,
+        dnc::remove_dnc,
+        dnc::import_dnc,
+        playbooks::create_playbook,
+        playbooks::list_playbooks,
+        playbooks::get_playbook,
+        playbooks::update_playbook,
+        playbooks::delete_playbook,
         ops::healthz,
         ops::readyz,
     ),
@@ -125,6 +142,9 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "callbacks", description = "Schedule, list, read, change, cancel and report on callbacks."),
         (name = "webhooks", description = "Webhook endpoints, their delivery logs, and the account signing secret."),
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
+        (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
+        (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
+        (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),

@@ -17,6 +17,11 @@ pub enum Scope {
     CampaignsRead,
     #[serde(rename = "campaigns:write")]
     CampaignsWrite,
+    /// Contacts and the do-not-call list.
+    #[serde(rename = "contacts:read")]
+    ContactsRead,
+    #[serde(rename = "contacts:write")]
+    ContactsWrite,
     #[serde(rename = "agents:read")]
     AgentsRead,
     #[serde(rename = "agents:write")]
@@ -29,11 +34,13 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CallbacksRead,
         Scope::CallbacksWrite,
         Scope::CampaignsRead,
         Scope::CampaignsWrite,
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
         Scope::AgentsRead,
         Scope::AgentsWrite,
         Scope::WebhooksWrite,
@@ -46,6 +53,8 @@ impl Scope {
             Scope::CallbacksWrite => "callbacks:write",
             Scope::CampaignsRead => "campaigns:read",
             Scope::CampaignsWrite => "campaigns:write",
+            Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
             Scope::AgentsRead => "agents:read",
             Scope::AgentsWrite => "agents:write",
             Scope::WebhooksWrite => "webhooks:write",
@@ -70,6 +79,7 @@ impl Scope {
                 (self, needed),
                 (Scope::CallbacksWrite, Scope::CallbacksRead)
                     | (Scope::CampaignsWrite, Scope::CampaignsRead)
+                    | (Scope::ContactsWrite, Scope::ContactsRead)
                     | (Scope::AgentsWrite, Scope::AgentsRead)
             )
     }

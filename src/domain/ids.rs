@@ -53,3 +53,4 @@ prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookEndpointId, "whe_");
 prefixed_id!(AgentId, "agt_");
 prefixed_id!(QueueId, "que_");
+prefixed_id!(ContactId, "ctc_");

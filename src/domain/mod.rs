@@ -7,13 +7,16 @@ pub mod account;
 pub mod agent;
 pub mod auth;
 pub mod callback;
+pub mod contact;
 pub mod ids;
 pub mod phone;
+pub mod playbook;
 pub mod routing;
 pub mod signing;
 pub mod time;
 pub mod view;
 pub mod webhook;
+pub mod window;
 
 pub use account::{Account, ApiKey, ApiKeySecret, JwtAlgorithm, JwtKey};
 pub use auth::{Actor, AuditRecord, Principal, Scope};

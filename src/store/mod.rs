@@ -22,16 +22,25 @@ use crate::domain::{
 
 pub mod agents;
 pub mod auth;
+pub mod contacts;
+pub mod dnc;
+pub mod playbooks;
 pub mod routing;
 mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
+mod sqlite_contacts;
+mod sqlite_dnc;
+mod sqlite_playbooks;
 mod sqlite_routing;
 mod sqlite_webhooks;
 pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
+pub use contacts::ContactStore;
+pub use dnc::DncStore;
+pub use playbooks::PlaybookStore;
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use sqlite::SqliteStore;
@@ -236,7 +245,16 @@ impl DueSignal {
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
 pub trait Store:
-    WebhookStore + AuthStore + AgentStore + RoutingStore + Send + Sync + 'static
+    WebhookStore
+    + AuthStore
+    + AgentStore
+    + RoutingStore
+    + ContactStore
+    + DncStore
+    + PlaybookStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The signal raised when a new or earlier due time is written.
     fn due_signal(&self) -> Arc<DueSignal>;

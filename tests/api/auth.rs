@@ -587,6 +587,12 @@ fn concrete(path: &str, ids: &std::collections::HashMap<&str, String>) -> String
             "agent"
         } else if before.contains("queues") {
             "queue"
+        } else if before.contains("contacts") {
+            "contact"
+        } else if before.contains("dnc") {
+            "dnc"
+        } else if before.contains("playbooks") {
+            "playbook"
         } else {
             "other"
         };
@@ -627,6 +633,23 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         .await
         .expect(201)
         .clone();
+    let contact = app
+        .post_json("/v1/contacts", &json!({ "phone": unique_phone() }))
+        .await
+        .expect(201)
+        .clone();
+    let dnc_phone = unique_phone();
+    app.post_json("/v1/dnc", &json!({ "phone": dnc_phone }))
+        .await
+        .expect(201);
+    let playbook = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "P", "initial_message": "Hi {{ first_name }}" }),
+        )
+        .await
+        .expect(201)
+        .clone();
     let events = app.get("/v1/events").await.expect(200).clone();
     let ids = std::collections::HashMap::from([
         ("callback", callback["id"].as_str().unwrap().to_owned()),
@@ -638,6 +661,9 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         ),
         ("agent", agent["id"].as_str().unwrap().to_owned()),
         ("queue", queue["id"].as_str().unwrap().to_owned()),
+        ("contact", contact["id"].as_str().unwrap().to_owned()),
+        ("dnc", dnc_phone.clone()),
+        ("playbook", playbook["id"].as_str().unwrap().to_owned()),
     ]);
     let before_callback = app.get_callback(&ids["callback"]).await;
     let before_endpoint = app
@@ -697,6 +723,9 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
     for path in [
         "/v1/agents",
         "/v1/queues",
+        "/v1/contacts",
+        "/v1/dnc",
+        "/v1/playbooks",
         "/v1/callbacks",
         "/v1/webhook-endpoints",
         "/v1/events",
@@ -733,6 +762,23 @@ async fn every_route_answers_404_to_another_accounts_ids_and_changes_nothing() {
         .expect(200)
         .clone();
     assert_eq!(after_queue, queue, "B changed A's queue");
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{}", ids["contact"]))
+            .await
+            .expect(200),
+        &contact,
+        "B changed A's contact"
+    );
+    app.get(&format!("/v1/dnc/{}", dnc_phone.replace('+', "%2B")))
+        .await
+        .expect(200);
+    assert_eq!(
+        app.get(&format!("/v1/playbooks/{}", ids["playbook"]))
+            .await
+            .expect(200),
+        &playbook,
+        "B changed A's playbook"
+    );
     get_with_token(&app, key["key"].as_str().unwrap())
         .await
         .expect(200);

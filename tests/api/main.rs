@@ -6,10 +6,13 @@
 mod agents;
 mod auth;
 mod callbacks;
+mod contacts;
+mod dnc;
 mod helpers;
 mod isolation;
 mod openapi;
 mod ops;
+mod playbooks;
 mod restart;
 mod routing;
 mod scheduler;

@@ -1,0 +1,264 @@
+//! SQLite implementation of contacts.
+
+use std::sync::LazyLock;
+
+use jiff::Timestamp;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+
+use super::{
+    StoreError,
+    contacts::{ContactFilter, ContactStore, Upserted},
+    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
+};
+use crate::domain::{
+    AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
+    contact::{Contact, ContactDetails, ContactPatch},
+    ids::ContactId,
+};
+
+/// Every column of `contacts`, the text fields in [`ContactDetails::NAMES`] order.
+static CONTACT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "id, account_id, phone, {}, timezone, custom_fields, created_at, updated_at",
+        ContactDetails::NAMES.join(", ")
+    )
+});
+
+fn contact_from_row(r: &SqliteRow) -> Result<Contact, StoreError> {
+    let mut patch = ContactPatch::default();
+    for name in ContactDetails::NAMES {
+        let value: Option<String> = r.try_get(*name)?;
+        patch.details.push((*name, value));
+    }
+    let zone: Option<String> = r.try_get("timezone")?;
+    let custom: String = r.try_get("custom_fields")?;
+    let created_at = ts(r.try_get("created_at")?)?;
+    let mut contact = Contact {
+        id: ContactId::from_trusted(r.try_get("id")?),
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        phone: PhoneNumber::from_trusted(r.try_get("phone")?),
+        details: ContactDetails::default(),
+        timezone: zone
+            .map(|z| Zone::parse(&z, "timezone").map_err(|_| corrupt("timezone", &z)))
+            .transpose()?,
+        custom_fields: serde_json::from_str(&custom)
+            .map_err(|_| corrupt("custom_fields", &custom))?,
+        created_at,
+        updated_at: created_at,
+    };
+    // The stored values were validated when written; `apply` only copies them into place.
+    contact
+        .apply(&patch, ts(r.try_get("updated_at")?)?, "")
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(contact)
+}
+
+async fn write_contact(
+    conn: &mut SqliteConnection,
+    c: &Contact,
+    insert: bool,
+) -> Result<bool, StoreError> {
+    let custom = serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into());
+    let mut qb: QueryBuilder<Sqlite> = if insert {
+        let mut qb = QueryBuilder::new(format!("INSERT INTO contacts ({}) ", *CONTACT_COLUMNS));
+        qb.push_values([c], |mut b, c| {
+            b.push_bind(c.id.as_str())
+                .push_bind(c.account_id.as_str())
+                .push_bind(c.phone.as_str());
+            for name in ContactDetails::NAMES {
+                b.push_bind(c.details.get(name));
+            }
+            b.push_bind(c.timezone.as_ref().map(Zone::name))
+                .push_bind(custom.as_str())
+                .push_bind(ms(c.created_at))
+                .push_bind(ms(c.updated_at));
+        });
+        qb
+    } else {
+        let mut qb = QueryBuilder::new("UPDATE contacts SET ");
+        let mut set = qb.separated(", ");
+        for name in ContactDetails::NAMES {
+            set.push(format!("{name} = "))
+                .push_bind_unseparated(c.details.get(name));
+        }
+        set.push("timezone = ")
+            .push_bind_unseparated(c.timezone.as_ref().map(Zone::name));
+        set.push("custom_fields = ")
+            .push_bind_unseparated(custom.as_str());
+        set.push("updated_at = ")
+            .push_bind_unseparated(ms(c.updated_at));
+        qb.push(" WHERE id = ")
+            .push_bind(c.id.as_str())
+            .push(" AND account_id = ")
+            .push_bind(c.account_id.as_str());
+        qb
+    };
+    let done = qb.build().execute(&mut *conn).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn fetch_contact_by_phone(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    phone: &PhoneNumber,
+) -> Result<Option<Contact>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM contacts WHERE account_id = ? AND phone = ?",
+        *CONTACT_COLUMNS
+    ))
+    .bind(account.as_str())
+    .bind(phone.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(contact_from_row).transpose()
+}
+
+/// The audit record of a change to a contact. It names the fields changed, never their values:
+/// the audit trail is append-only, and a contact's personal data must be erasable.
+fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: "contact",
+        resource_id: Some(id.to_owned()),
+        changes: serde_json::json!({ "fields": fields }),
+    }
+}
+
+#[async_trait::async_trait]
+impl ContactStore for SqliteStore {
+    async fn upsert_contacts(
+        &self,
+        account: &AccountId,
+        patches: &[ContactPatch],
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Vec<Result<Upserted, FieldError>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(patches.len());
+        let mut records = Vec::with_capacity(patches.len());
+        for patch in patches {
+            let Some(phone) = &patch.phone else {
+                out.push(Err(FieldError::new(
+                    crate::domain::ErrorCode::MissingField,
+                    "phone",
+                    "\"phone\" is required",
+                )));
+                continue;
+            };
+            let result = match fetch_contact_by_phone(&mut tx, account, phone).await? {
+                Some(mut contact) => match contact.apply(patch, now, "") {
+                    Ok(()) => {
+                        write_contact(&mut tx, &contact, false).await?;
+                        records.push(contact_audit(
+                            "contact.update",
+                            contact.id.as_str(),
+                            &patch.touched(),
+                        ));
+                        Ok(Upserted::Updated(contact))
+                    }
+                    Err(e) => Err(e),
+                },
+                None => match Contact::create(account.clone(), patch, now, "") {
+                    Ok(contact) => {
+                        write_contact(&mut tx, &contact, true).await?;
+                        records.push(contact_audit(
+                            "contact.create",
+                            contact.id.as_str(),
+                            &patch.touched(),
+                        ));
+                        Ok(Upserted::Created(contact))
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            out.push(result);
+        }
+        insert_audit(&mut tx, account.as_str(), actor, now, &records).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn list_contacts(
+        &self,
+        account: &AccountId,
+        filter: &ContactFilter,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {} FROM contacts WHERE account_id = ",
+            *CONTACT_COLUMNS
+        ));
+        qb.push_bind(account.as_str().to_owned());
+        if let Some(phone) = &filter.phone {
+            qb.push(" AND phone = ")
+                .push_bind(phone.as_str().to_owned());
+        }
+        if let Some(before) = &filter.before {
+            qb.push(" AND id < ").push_bind(before.as_str().to_owned());
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    async fn get_contact(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+    ) -> Result<Option<Contact>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM contacts WHERE id = ? AND account_id = ?",
+            *CONTACT_COLUMNS
+        ))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn update_contact(
+        &self,
+        contact: &Contact,
+        changed: &[String],
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !write_contact(&mut tx, contact, false).await? {
+            return Ok(false);
+        }
+        let record = contact_audit("contact.update", contact.id.as_str(), changed);
+        insert_audit(
+            &mut tx,
+            contact.account_id.as_str(),
+            actor,
+            contact.updated_at,
+            &[record],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_contact(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM contacts WHERE id = ? AND account_id = ?")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let deleted = done.rows_affected() == 1;
+        if deleted {
+            let record = contact_audit("contact.delete", id.as_str(), &[]);
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,259 @@
+//! SQLite implementation of the do-not-call list.
+
+use jiff::Timestamp;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+
+use super::sqlite_routing::{insert_agent_events, leave_routing, tell_recipients};
+use super::{
+    StoreError,
+    dnc::{DncAdded, DncEntry, DncStore},
+    sqlite::{
+        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, insert_audit,
+        insert_events, ms, ts,
+    },
+};
+use crate::domain::{
+    AccountId, Actor, AuditRecord, CallbackId, PhoneNumber,
+    routing::{AgentEventKind, WithdrawReason},
+};
+
+fn dnc_from_row(r: &SqliteRow) -> Result<DncEntry, StoreError> {
+    Ok(DncEntry {
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        phone: PhoneNumber::from_trusted(r.try_get("phone")?),
+        source: r.try_get("source")?,
+        reason: r.try_get("reason")?,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
+const DNC_COLUMNS: &str = "account_id, phone, source, reason, created_at";
+
+async fn fetch_dnc(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    phone: &PhoneNumber,
+) -> Result<Option<DncEntry>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = ? AND phone = ?"
+    ))
+    .bind(account.as_str())
+    .bind(phone.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(dnc_from_row).transpose()
+}
+
+/// Cancels the account's callbacks to `phone` that nobody has started calling (`scheduled`,
+/// `waiting`, `offered`) the way a cancel request does (same update, `callback.canceled` event,
+/// audit entry and word to the agents concerned), with `"reason": "dnc"` in the event.
+async fn cancel_untouched_to(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    phone: &PhoneNumber,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Vec<CallbackId>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks \
+         WHERE account_id = ? AND phone = ? AND status IN ('scheduled', 'waiting', 'offered') \
+         ORDER BY id"
+    ))
+    .bind(account.as_str())
+    .bind(phone.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut canceled = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut records = Vec::with_capacity(rows.len());
+    let mut feed = Vec::new();
+    for row in &rows {
+        let before = callback_from_row(row)?;
+        let done = sqlx::query(
+            "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
+             offer_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
+             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
+        )
+        .bind(ms(now))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .bind(before.status.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            continue;
+        }
+        let after = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ? AND account_id = ?"
+        ))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let after = callback_from_row(&after)?;
+        feed.extend(leave_routing(conn, &before, WithdrawReason::Canceled, now).await?);
+        let details = serde_json::json!({ "reason": "dnc" });
+        feed.extend(
+            tell_recipients(conn, &after, AgentEventKind::Canceled, now, details, None).await?,
+        );
+        events.push(NewEvent::about(
+            &after,
+            "callback.canceled",
+            now,
+            serde_json::json!({ "from": before.status.as_str(), "reason": "dnc" }),
+        ));
+        records.push(callback_audit("callback.cancel", Some(&before), &after));
+        canceled.push(after.id);
+    }
+    insert_events(conn, &events).await?;
+    insert_audit(conn, account.as_str(), actor, now, &records).await?;
+    insert_agent_events(conn, &feed).await?;
+    Ok(canceled)
+}
+
+fn dnc_audit(
+    action: &'static str,
+    entry_phone: &PhoneNumber,
+    after: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: "dnc",
+        resource_id: Some(entry_phone.as_str().to_owned()),
+        changes: crate::domain::auth::diff(&serde_json::Value::Null, &after),
+    }
+}
+
+#[async_trait::async_trait]
+impl DncStore for SqliteStore {
+    async fn add_to_dnc(
+        &self,
+        entries: &[DncEntry],
+        actor: &Actor,
+    ) -> Result<Vec<DncAdded>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut any_canceled = false;
+        for entry in entries {
+            let account = &entry.account_id;
+            let existing = fetch_dnc(&mut tx, account, &entry.phone).await?;
+            let created = existing.is_none();
+            let stored = match existing {
+                Some(e) => e,
+                None => {
+                    sqlx::query(&format!(
+                        "INSERT INTO dnc_entries ({DNC_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                    ))
+                    .bind(account.as_str())
+                    .bind(entry.phone.as_str())
+                    .bind(&entry.source)
+                    .bind(&entry.reason)
+                    .bind(ms(entry.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                    let record = dnc_audit(
+                        "dnc.add",
+                        &entry.phone,
+                        serde_json::json!({ "source": entry.source, "reason": entry.reason }),
+                    );
+                    insert_audit(
+                        &mut tx,
+                        account.as_str(),
+                        actor,
+                        entry.created_at,
+                        &[record],
+                    )
+                    .await?;
+                    entry.clone()
+                }
+            };
+            let canceled =
+                cancel_untouched_to(&mut tx, account, &entry.phone, entry.created_at, actor)
+                    .await?;
+            any_canceled |= !canceled.is_empty();
+            out.push(DncAdded {
+                entry: stored,
+                created,
+                canceled,
+            });
+        }
+        tx.commit().await?;
+        if any_canceled {
+            self.events.notify();
+            // Offers may have been withdrawn, and agents told.
+            self.routing.notify();
+            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(out)
+    }
+
+    async fn list_dnc(
+        &self,
+        account: &AccountId,
+        phone: Option<&PhoneNumber>,
+        after: Option<&PhoneNumber>,
+        limit: u32,
+    ) -> Result<Vec<DncEntry>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = "
+        ));
+        qb.push_bind(account.as_str().to_owned());
+        if let Some(phone) = phone {
+            qb.push(" AND phone = ")
+                .push_bind(phone.as_str().to_owned());
+        }
+        if let Some(after) = after {
+            qb.push(" AND phone > ")
+                .push_bind(after.as_str().to_owned());
+        }
+        qb.push(" ORDER BY phone LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter().map(dnc_from_row).collect()
+    }
+
+    async fn get_dnc(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> Result<Option<DncEntry>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_dnc(&mut conn, account, phone).await
+    }
+
+    async fn remove_from_dnc(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM dnc_entries WHERE account_id = ? AND phone = ?")
+            .bind(account.as_str())
+            .bind(phone.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let removed = done.rows_affected() == 1;
+        if removed {
+            let record = dnc_audit("dnc.remove", phone, serde_json::json!({}));
+            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn is_on_dnc(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM dnc_entries WHERE account_id = ? AND phone = ?")
+                .bind(account.as_str())
+                .bind(phone.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(found.is_some())
+    }
+}
