@@ -379,7 +379,7 @@ pub async fn events(
         ),
         None => None,
     };
-    let mut feed = state.store.agent_feed();
+    let mut feed = state.store.agent_feed(&agent.id);
     feed.borrow_and_update();
     let after = match header.or(q.last_event_id) {
         Some(seq) => seq,
@@ -406,7 +406,7 @@ pub async fn events(
 }
 
 /// Reads one agent's feed from the store: a page at a time, then waits for the next commit
-/// that wrote to any feed.
+/// that wrote to it.
 struct FeedReader {
     store: Arc<dyn Store>,
     account: AccountId,

@@ -241,6 +241,39 @@ impl DueSignal {
     }
 }
 
+/// Wakes the readers of agents' feeds: one channel per agent someone is reading, raised after
+/// a commit that wrote to that agent's feed. Readers of other agents are not woken, so a
+/// thousand open desktops cost nothing when one agent gets an offer.
+#[derive(Debug, Default)]
+pub struct FeedSignals {
+    agents: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>,
+}
+
+impl FeedSignals {
+    pub fn subscribe(&self, agent: &str) -> tokio::sync::watch::Receiver<u64> {
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        agents
+            .entry(agent.to_owned())
+            .or_insert_with(|| tokio::sync::watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// Wakes the readers of these agents' feeds (and forgets agents nobody reads any more).
+    pub fn raise<'a>(&self, agents: impl IntoIterator<Item = &'a str>) {
+        let mut map = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        for agent in agents {
+            let Some(tx) = map.get(agent) else {
+                continue;
+            };
+            if tx.receiver_count() == 0 {
+                map.remove(agent);
+            } else {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+}
+
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]

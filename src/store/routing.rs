@@ -52,8 +52,8 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// due, an agent available, an offer answered).
     fn routing_signal(&self) -> Arc<DueSignal>;
 
-    /// Changes after every commit that appended to any agent's feed.
-    fn agent_feed(&self) -> watch::Receiver<u64>;
+    /// Changes after every commit that appended to `agent`'s feed.
+    fn agent_feed(&self, agent: &AgentId) -> watch::Receiver<u64>;
 
     /// One routing pass, in one transaction: due preview callbacks join the waiting line,
     /// unanswered offers go back to it, callbacks past their deadline expire, due reminders go

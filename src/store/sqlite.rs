@@ -20,13 +20,15 @@ use sqlx::{
         SqliteSynchronous,
     },
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
-    DueSignal, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store, StoreError,
+    DueSignal, FeedSignals, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store,
+    StoreError,
     sqlite_routing::{
-        enter_line, insert_agent_events, leave_routing, settle_agent, tell_recipients,
+        NewAgentEvent, enter_line, insert_agent_events, leave_routing, settle_agent,
+        tell_recipients,
     },
 };
 use crate::domain::{
@@ -51,8 +53,8 @@ pub struct SqliteStore {
     pub(super) events: Arc<DueSignal>,
     /// Wakes the router: a preview callback or a reminder falls due, an agent frees up.
     pub(super) routing: Arc<DueSignal>,
-    /// Bumped after every commit that wrote to an agent's feed.
-    pub(super) agent_feed: watch::Sender<u64>,
+    /// Raised after every commit that wrote to an agent's feed.
+    pub(super) agent_feed: Arc<FeedSignals>,
     /// Single creates are committed in groups by one task (see [`commit_inserts`]).
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
@@ -129,7 +131,7 @@ impl SqliteStore {
             due,
             events,
             routing,
-            agent_feed: watch::Sender::new(0),
+            agent_feed: Arc::default(),
             inserts,
         })
     }
@@ -1051,9 +1053,7 @@ impl Store for SqliteStore {
         if before.status != Status::Scheduled {
             self.routing.notify();
         }
-        if !feed.is_empty() {
-            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         self.events.notify();
         Ok(cb)
     }
@@ -1129,9 +1129,7 @@ impl Store for SqliteStore {
         if status == Status::Offered {
             self.routing.notify();
         }
-        if !feed.is_empty() {
-            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(cb)
     }
 
@@ -1218,9 +1216,7 @@ impl Store for SqliteStore {
         if cb.agent_id.is_some() {
             self.routing.notify();
         }
-        if !feed.is_empty() {
-            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(cb)
     }
 

@@ -7,7 +7,7 @@ use super::{
     StoreError,
     agents::AgentStore,
     sqlite::{SqliteStore, corrupt, insert_audit, insert_events, ms, ts},
-    sqlite_routing::{insert_agent_events, unassign, withdraw_offers},
+    sqlite_routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
@@ -344,9 +344,9 @@ async fn soft_delete(
         store.events.notify();
         store.routing.notify();
     }
-    if !feed.is_empty() {
-        store.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-    }
+    store
+        .agent_feed
+        .raise(feed.iter().map(NewAgentEvent::agent));
     Ok(deleted)
 }
 
@@ -492,9 +492,7 @@ impl AgentStore for SqliteStore {
         if !events.is_empty() {
             self.events.notify();
         }
-        if !feed.is_empty() {
-            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(Some(agent))
     }
 

@@ -53,7 +53,7 @@ async fn cancel_untouched_to(
     phone: &PhoneNumber,
     now: Timestamp,
     actor: &Actor,
-) -> Result<Vec<CallbackId>, StoreError> {
+) -> Result<(Vec<CallbackId>, Vec<String>), StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {CALLBACK_COLUMNS} FROM callbacks \
          WHERE account_id = ? AND phone = ? AND status IN ('scheduled', 'waiting', 'offered') \
@@ -108,7 +108,8 @@ async fn cancel_untouched_to(
     insert_events(conn, &events).await?;
     insert_audit(conn, account.as_str(), actor, now, &records).await?;
     insert_agent_events(conn, &feed).await?;
-    Ok(canceled)
+    let told = feed.iter().map(|e| e.agent().to_owned()).collect();
+    Ok((canceled, told))
 }
 
 fn dnc_audit(
@@ -134,6 +135,7 @@ impl DncStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(entries.len());
         let mut any_canceled = false;
+        let mut told: Vec<String> = Vec::new();
         for entry in entries {
             let account = &entry.account_id;
             let existing = fetch_dnc(&mut tx, account, &entry.phone).await?;
@@ -167,9 +169,10 @@ impl DncStore for SqliteStore {
                     entry.clone()
                 }
             };
-            let canceled =
+            let (canceled, agents) =
                 cancel_untouched_to(&mut tx, account, &entry.phone, entry.created_at, actor)
                     .await?;
+            told.extend(agents);
             any_canceled |= !canceled.is_empty();
             out.push(DncAdded {
                 entry: stored,
@@ -182,7 +185,7 @@ impl DncStore for SqliteStore {
             self.events.notify();
             // Offers may have been withdrawn, and agents told.
             self.routing.notify();
-            self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
+            self.agent_feed.raise(told.iter().map(String::as_str));
         }
         Ok(out)
     }

@@ -46,6 +46,10 @@ pub(super) struct NewAgentEvent {
 }
 
 impl NewAgentEvent {
+    pub(super) fn agent(&self) -> &str {
+        &self.agent_id
+    }
+
     /// About a callback: the callback as it now stands under `callback`, details beside it.
     pub(super) fn about(
         agent: &str,
@@ -407,21 +411,17 @@ struct Slot {
 }
 
 impl SqliteStore {
-    fn bump_agent_feed(&self) {
-        self.agent_feed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     /// Free agents, longest idle first, with their queues.
     async fn free_agents(
         conn: &mut SqliteConnection,
         now: Timestamp,
     ) -> Result<Vec<Slot>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AGENT_COLUMNS}, idle_since, \
+            "SELECT * FROM (SELECT {AGENT_COLUMNS}, idle_since, \
              (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
               AND c.status IN ('offered', 'in_progress')) AS load \
-             FROM agents WHERE presence = 'available' AND deleted_at IS NULL \
-             ORDER BY idle_since, id"
+             FROM agents WHERE presence = 'available' AND deleted_at IS NULL) \
+             WHERE load < concurrency ORDER BY idle_since, id"
         ))
         .fetch_all(&mut *conn)
         .await?;
@@ -588,8 +588,8 @@ impl RoutingStore for SqliteStore {
         self.routing.clone()
     }
 
-    fn agent_feed(&self) -> watch::Receiver<u64> {
-        self.agent_feed.subscribe()
+    fn agent_feed(&self, agent: &AgentId) -> watch::Receiver<u64> {
+        self.agent_feed.subscribe(agent.as_str())
     }
 
     async fn route(
@@ -787,9 +787,7 @@ impl RoutingStore for SqliteStore {
         if !events.is_empty() {
             self.events.notify();
         }
-        if !feed.is_empty() {
-            self.bump_agent_feed();
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(pass)
     }
 
@@ -899,9 +897,7 @@ impl RoutingStore for SqliteStore {
         insert_agent_events(&mut tx, &feed).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.events.notify();
-        if !feed.is_empty() {
-            self.bump_agent_feed();
-        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         if answer != OfferAnswer::Accept {
             self.routing.notify();
         }
