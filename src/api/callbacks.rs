@@ -19,9 +19,10 @@ use super::{
 };
 use crate::{
     domain::{
-        AssigneeKind, Assignment, CallbackId, CallbackView, ErrorCode, Origin, Outcome,
+        AssigneeKind, Assignment, Callback, CallbackId, CallbackView, ErrorCode, Origin, Outcome,
         PhoneNumber, Scope, Status, Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
+        campaign::AccountSettings,
         ids::{AgentId, QueueId},
         parse_scheduled_at,
     },
@@ -71,6 +72,43 @@ async fn check_assignees(
     Ok(())
 }
 
+/// Applies the account's dialling policy to a new one-off callback: its recalls will be placed
+/// inside the account's calling window, and a time outside it is refused unless the account
+/// allows customer-requested times. Answers what was applied, one sentence per rule.
+pub(super) fn apply_dial_policy(
+    settings: &AccountSettings,
+    callback: &mut Callback,
+    prefix: &str,
+) -> Result<Vec<String>, ApiError> {
+    let window = settings.calling_window;
+    callback.calling_window = Some(window);
+    let mut explanation = Vec::new();
+    if !window.contains(callback.scheduled_at, &callback.timezone) {
+        let why = window
+            .next_opening(callback.scheduled_at, &callback.timezone)
+            .map(|o| (o.moved.unwrap_or_default(), Some(o.at)))
+            .unwrap_or_default();
+        if !settings.allow_customer_requested_times {
+            let mut e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::OutsideCallingWindow,
+                format!("outside the account's calling window ({window}): {}", why.0),
+            )
+            .field(format!("{prefix}scheduled_at"));
+            if let Some(at) = why.1 {
+                e = e.with("next_opening", at.to_string());
+            }
+            return Err(e);
+        }
+        explanation.push(format!(
+            "{} is outside the calling window ({window}); kept because the account allows \
+             times customers ask for",
+            callback.timezone.format_local(callback.scheduled_at)
+        ));
+    }
+    Ok(explanation)
+}
+
 fn policy(state: &AppState) -> CreatePolicy {
     CreatePolicy {
         min_lead: SignedDuration::from_secs(state.settings.min_lead_seconds as i64),
@@ -93,11 +131,18 @@ fn duplicate(existing_id: &CallbackId) -> ApiError {
     .with("existing_id", existing_id.to_string())
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    /// `true`: check everything and answer `200` with what would be stored, storing nothing.
+    pub dry_run: Option<bool>,
+}
+
 /// Schedule a callback.
 #[utoipa::path(
     post, path = "/v1/callbacks", operation_id = "create_callback", tag = "callbacks",
     description = "`201` with the stored callback. With an `Idempotency-Key`, a repeat of the same body answers the first answer again (with `Idempotent-Replayed: true`).",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body is not scheduled twice.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body is not scheduled twice."), DryRun),
     request_body = NewCallback,
     responses(
         (status = 201, description = "Scheduled.", body = CallbackView,
@@ -115,6 +160,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    ApiQuery(dry_run): ApiQuery<DryRun>,
     RawJson(body): RawJson,
 ) -> Result<Response, ApiError> {
     require(&caller, Scope::CallbacksWrite)?;
@@ -155,7 +201,16 @@ pub async fn create(
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
     check_assignees(&state, &caller, callback.assignment.as_ref(), "").await?;
-    let view = CallbackView::from(&callback);
+    let settings = state.store.account_settings(&caller.account_id).await?;
+    let explanation = apply_dial_policy(&settings, &mut callback, "")?;
+    let mut view = CallbackView::from(&callback);
+    view.explanation = (!explanation.is_empty()).then_some(explanation);
+    if dry_run.dry_run.unwrap_or(false) {
+        // Everything checked, nothing stored.
+        let mut body = serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?;
+        body["dry_run"] = true.into();
+        return Ok(json_response(StatusCode::OK, body.to_string()));
+    }
     let body_json = serde_json::to_string(&view).map_err(|e| ApiError::internal(&e))?;
     let idem = idempotency_key.map(|key| IdempotentResponse {
         key,
@@ -260,6 +315,7 @@ pub async fn create_batch(
     }
     let now = state.clock.now();
     let policy = policy(&state);
+    let settings = state.store.account_settings(&caller.account_id).await?;
     let mut results: Vec<BatchResult> = Vec::with_capacity(req.callbacks.len());
     let mut items = Vec::with_capacity(req.callbacks.len());
     let mut item_index = Vec::with_capacity(req.callbacks.len());
@@ -270,10 +326,15 @@ pub async fn create_batch(
                 .map_err(ApiError::from)
         });
         let parsed = match parsed {
-            Ok((callback, allow_duplicate)) => {
-                check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix)
-                    .await
-                    .map(|()| (callback, allow_duplicate))
+            Ok((mut callback, allow_duplicate)) => {
+                match apply_dial_policy(&settings, &mut callback, &prefix) {
+                    Ok(_) => {
+                        check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix)
+                            .await
+                            .map(|()| (callback, allow_duplicate))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };

@@ -126,6 +126,16 @@ impl ApiError {
                 ErrorCode::InvalidState,
                 "the callback changed while this request ran; read it and retry",
             ),
+            ChangeError::CampaignState(status) => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::InvalidState,
+                    format!("the campaign is {}: it cannot {action}", status.as_str()),
+                );
+                e.extra
+                    .insert("status".to_owned(), serde_json::json!(status.as_str()));
+                e
+            }
             ChangeError::NotHeld(status) => {
                 let mut e = Self::new(
                     StatusCode::CONFLICT,

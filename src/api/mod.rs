@@ -26,6 +26,7 @@ pub mod agent_work;
 pub mod agents;
 pub mod auth;
 pub mod callbacks;
+pub mod campaigns;
 pub mod contacts;
 pub mod csv;
 pub mod dnc;
@@ -71,6 +72,17 @@ pub fn router(state: AppState) -> Router {
             get(callbacks::get).patch(callbacks::patch),
         )
         .route("/callbacks/{id}/cancel", post(callbacks::cancel))
+        .route("/callbacks/{id}/eligibility", get(campaigns::eligibility))
+        .route(
+            "/settings",
+            get(campaigns::get_settings).put(campaigns::put_settings),
+        )
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::get))
+        .route("/campaigns/{id}/contacts", get(campaigns::contacts))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/callbacks/{id}/outcome", post(callbacks::outcome))
         .route(
             "/webhook-endpoints",

@@ -27,7 +27,7 @@ use utoipa::{
 };
 
 use super::{
-    AppState, admin, agent_work, agents, callbacks, contacts, dnc,
+    AppState, admin, agent_work, agents, callbacks, campaigns, contacts, dnc,
     error::{ErrorBody, ErrorObject},
     ops, playbooks, webhooks,
 };
@@ -65,6 +65,16 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         callbacks::patch,
         callbacks::cancel,
         callbacks::outcome,
+        campaigns::eligibility,
+        campaigns::get_settings,
+        campaigns::put_settings,
+        campaigns::create,
+        campaigns::list,
+        campaigns::get,
+        campaigns::contacts,
+        campaigns::pause,
+        campaigns::resume,
+        campaigns::cancel,
         webhooks::create_endpoint,
         webhooks::list_endpoints,
         webhooks::get_endpoint,
@@ -146,6 +156,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
         (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
+        (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),
 )]

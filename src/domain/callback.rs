@@ -5,7 +5,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, CallbackId, PhoneNumber, Zone, ids::AgentId};
+use super::{
+    AccountId, CallbackId, PhoneNumber, Zone,
+    campaign::RecallPolicy,
+    ids::{AgentId, CampaignId, ContactId},
+    window::CallingWindow,
+};
 
 /// Where a callback is in its life.
 ///
@@ -182,6 +187,8 @@ pub enum Outcome {
     Busy,
     Voicemail,
     Failed,
+    /// Never dialled: the number is on the do-not-call list.
+    SkippedDnc,
 }
 
 impl Outcome {
@@ -192,6 +199,7 @@ impl Outcome {
             Outcome::Busy => "busy",
             Outcome::Voicemail => "voicemail",
             Outcome::Failed => "failed",
+            Outcome::SkippedDnc => "skipped_dnc",
         }
     }
 
@@ -202,6 +210,7 @@ impl Outcome {
             Self::Busy,
             Self::Voicemail,
             Self::Failed,
+            Self::SkippedDnc,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -211,8 +220,17 @@ impl Outcome {
     pub fn final_status(self) -> Status {
         match self {
             Outcome::Answered => Status::Completed,
+            Outcome::SkippedDnc => Status::Canceled,
             _ => Status::Failed,
         }
+    }
+
+    /// Does a recall policy call again after this outcome?
+    pub fn is_recallable(self) -> bool {
+        matches!(
+            self,
+            Outcome::NoAnswer | Outcome::Busy | Outcome::Voicemail | Outcome::Failed
+        )
     }
 }
 
@@ -288,6 +306,13 @@ pub struct Callback {
     pub agent_id: Option<AgentId>,
     /// When the current offer runs out (while `offered`).
     pub offer_expires_at: Option<Timestamp>,
+    /// The campaign this call belongs to, and its contact.
+    pub campaign_id: Option<CampaignId>,
+    pub contact_id: Option<ContactId>,
+    /// Further attempts after calls that were not answered.
+    pub recall: RecallPolicy,
+    /// Where automated attempts (recalls, campaign calls) are placed, in `timezone`.
+    pub calling_window: Option<CallingWindow>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -489,6 +514,11 @@ mod new {
         pub webhook_url: Option<String>,
         /// Schedule even if an active callback for this phone exists.
         pub allow_duplicate: Option<bool>,
+        /// Recall policy: minutes after an unanswered call before each further attempt, as a
+        /// list (`[30, 120]`) or the same list in a string (`"[30,120]"`). Recalls are
+        /// placed inside the account's calling window.
+        #[schema(value_type = Option<Object>)]
+        pub recall: Option<serde_json::Value>,
     }
 
     fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
@@ -700,6 +730,13 @@ mod new {
                 outcome: None,
                 agent_id: None,
                 offer_expires_at: None,
+                campaign_id: None,
+                contact_id: None,
+                recall: match &self.recall {
+                    Some(v) => crate::domain::campaign::RecallPolicy::parse(v, &f("recall"))?,
+                    None => crate::domain::campaign::RecallPolicy::default(),
+                },
+                calling_window: None,
                 created_at: now,
                 updated_at: now,
             };

@@ -31,6 +31,7 @@ pub enum ErrorCode {
     InvalidAssignee,
     InvalidState,
     OfferNotHeld,
+    OutsideCallingWindow,
     IdempotencyKeyReused,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
@@ -68,6 +69,7 @@ impl ErrorCode {
             ErrorCode::InvalidAssignee => "invalid_assignee",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::OfferNotHeld => "offer_not_held",
+            ErrorCode::OutsideCallingWindow => "outside_calling_window",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",

@@ -7,6 +7,7 @@ pub mod account;
 pub mod agent;
 pub mod auth;
 pub mod callback;
+pub mod campaign;
 pub mod contact;
 pub mod ids;
 pub mod phone;

@@ -44,6 +44,19 @@ pub struct CallbackView {
     pub agent_id: Option<String>,
     /// When the current offer runs out (only while `offered`).
     pub offer_expires_at: Option<String>,
+    pub campaign_id: Option<String>,
+    pub contact_id: Option<String>,
+    /// Minutes after an unanswered call before each further attempt.
+    pub recall: Vec<u32>,
+    /// The window automated attempts (recalls, campaign calls) are placed in, in `timezone`.
+    #[schema(value_type = Option<Object>)]
+    pub calling_window: Option<serde_json::Value>,
+    /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
+    pub effective_dial_at: Option<String>,
+    /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
+    /// rule that applied. Shown on the answer to a create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Vec<String>>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +95,12 @@ impl From<&Callback> for CallbackView {
             outcome: cb.outcome,
             agent_id: cb.agent_id.as_ref().map(ToString::to_string),
             offer_expires_at: cb.offer_expires_at.map(|t| t.to_string()),
+            campaign_id: cb.campaign_id.as_ref().map(ToString::to_string),
+            contact_id: cb.contact_id.as_ref().map(ToString::to_string),
+            recall: cb.recall.minutes().to_vec(),
+            calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
+            effective_dial_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
+            explanation: None,
             created_at: cb.created_at.to_string(),
             updated_at: cb.updated_at.to_string(),
             attempts: None,

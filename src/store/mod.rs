@@ -22,6 +22,7 @@ use crate::domain::{
 
 pub mod agents;
 pub mod auth;
+pub mod campaigns;
 pub mod contacts;
 pub mod dnc;
 pub mod playbooks;
@@ -29,8 +30,10 @@ pub mod routing;
 mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
+mod sqlite_campaigns;
 mod sqlite_contacts;
 mod sqlite_dnc;
+mod sqlite_guard;
 mod sqlite_playbooks;
 mod sqlite_routing;
 mod sqlite_webhooks;
@@ -38,6 +41,7 @@ pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
+pub use campaigns::{CampaignStore, CampaignTotals, DialFacts};
 pub use contacts::ContactStore;
 pub use dnc::DncStore;
 pub use playbooks::PlaybookStore;
@@ -70,6 +74,9 @@ pub enum ChangeError {
     InvalidState(Status),
     #[error("callback was changed concurrently")]
     Conflict,
+    /// A campaign cannot go from this state to the one asked for.
+    #[error("campaign is {0:?}")]
+    CampaignState(crate::domain::campaign::CampaignStatus),
     /// The agent does not hold an offer of this callback (it ran out, or went elsewhere).
     #[error("the offer is not held by this agent (callback is {0:?})")]
     NotHeld(Status),
@@ -282,6 +289,7 @@ pub trait Store:
     + AuthStore
     + AgentStore
     + RoutingStore
+    + CampaignStore
     + ContactStore
     + DncStore
     + PlaybookStore

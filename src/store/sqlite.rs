@@ -26,6 +26,7 @@ use super::{
     BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
     DueSignal, FeedSignals, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store,
     StoreError,
+    sqlite_guard::{DueRow, guard_due},
     sqlite_routing::{
         NewAgentEvent, enter_line, insert_agent_events, leave_routing, settle_agent,
         tell_recipients,
@@ -37,8 +38,10 @@ use crate::domain::{
     Zone,
     auth::diff,
     callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
-    ids::AgentId,
+    campaign::RecallPolicy,
+    ids::{AgentId, CampaignId, ContactId},
     routing::{AgentEventKind, WithdrawReason},
+    window::CallingWindow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -49,7 +52,7 @@ const ROWS_PER_INSERT: usize = 500;
 pub struct SqliteStore {
     pub(super) writer: SqlitePool,
     pub(super) reader: SqlitePool,
-    due: Arc<DueSignal>,
+    pub(super) due: Arc<DueSignal>,
     pub(super) events: Arc<DueSignal>,
     /// Wakes the router: a preview callback or a reminder falls due, an agent frees up.
     pub(super) routing: Arc<DueSignal>,
@@ -86,7 +89,12 @@ pub(super) const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone
     scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
     dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
     expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
-    webhook_url, outcome, agent_id, offer_expires_at, reminder_at, created_at, updated_at";
+    webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
+    recall, calling_window, created_at, updated_at";
+
+/// A callback outside any campaign, or in one that is running (not paused or canceled).
+const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id IN \
+    (SELECT id FROM campaigns WHERE status = 'running'))";
 
 pub(super) const ACTIVE: &str = "('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress')";
 
@@ -174,6 +182,14 @@ pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
+/// A calling window stored as its JSON text.
+pub(super) fn window_from_text(text: &str) -> Result<CallingWindow, StoreError> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| CallingWindow::parse(&v, "calling_window").ok())
+        .ok_or_else(|| corrupt("calling_window", text))
+}
+
 pub(super) fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError> {
     let origin: String = row.try_get("origin")?;
     let status: String = row.try_get("status")?;
@@ -227,6 +243,22 @@ pub(super) fn callback_from_row(row: &SqliteRow) -> Result<Callback, StoreError>
             .try_get::<Option<String>, _>("agent_id")?
             .map(AgentId::from_trusted),
         offer_expires_at: opt_ts(row.try_get("offer_expires_at")?)?,
+        campaign_id: row
+            .try_get::<Option<String>, _>("campaign_id")?
+            .map(CampaignId::from_trusted),
+        contact_id: row
+            .try_get::<Option<String>, _>("contact_id")?
+            .map(ContactId::from_trusted),
+        recall: match row.try_get::<Option<String>, _>("recall")? {
+            Some(text) => RecallPolicy::from_trusted(
+                serde_json::from_str(&text).map_err(|_| corrupt("recall", &text))?,
+            ),
+            None => RecallPolicy::default(),
+        },
+        calling_window: row
+            .try_get::<Option<String>, _>("calling_window")?
+            .map(|text| window_from_text(&text))
+            .transpose()?,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
     })
@@ -273,6 +305,13 @@ fn push_callback_values(
         .push_bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
         .push_bind(cb.offer_expires_at.map(ms))
         .push_bind(cb.reminder_at().map(ms))
+        .push_bind(cb.campaign_id.as_ref().map(|c| c.as_str().to_owned()))
+        .push_bind(cb.contact_id.as_ref().map(|c| c.as_str().to_owned()))
+        .push_bind(
+            (!cb.recall.is_empty())
+                .then(|| serde_json::to_string(cb.recall.minutes()).unwrap_or_default()),
+        )
+        .push_bind(cb.calling_window.as_ref().map(|w| w.to_json().to_string()))
         .push_bind(ms(cb.created_at))
         .push_bind(ms(cb.updated_at));
 }
@@ -417,7 +456,7 @@ pub(super) fn callback_audit(
     }
 }
 
-async fn insert_callback_rows(
+pub(super) async fn insert_callback_rows(
     conn: &mut SqliteConnection,
     rows: &[&Callback],
     events: &[&NewEvent],
@@ -433,7 +472,7 @@ async fn insert_callback_rows(
 
 /// The `callback.created` event of a new callback, built before the write transaction so the
 /// writer is not held while it is serialized.
-fn created_event(cb: &Callback) -> NewEvent {
+pub(super) fn created_event(cb: &Callback) -> NewEvent {
     NewEvent::about(cb, "callback.created", cb.created_at, serde_json::json!({}))
 }
 
@@ -1149,20 +1188,49 @@ impl Store for SqliteStore {
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
         }
+        // Not answered, with a recall left: the next attempt, inside the calling window.
+        let recall = before.recall.next_attempt(
+            attempt,
+            report.outcome,
+            now,
+            before.calling_window.as_ref(),
+            &before.timezone,
+        );
         let final_status = report.outcome.final_status();
-        sqlx::query(
-            "UPDATE callbacks SET status = ?, outcome = ?, attempt_open = 0, send_pending = 0, \
-             lease_owner = NULL, lease_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
-             version = version + 1 WHERE id = ? AND account_id = ?",
-        )
-        .bind(final_status.as_str())
-        .bind(report.outcome.as_str())
-        .bind(ms(now))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+        match &recall {
+            Some(next) => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'scheduled', due_at = ?, expires_at = ?, \
+                     attempt_open = 0, send_pending = 0, lease_owner = NULL, \
+                     lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
+                     updated_at = ?, version = version + 1 WHERE id = ? AND account_id = ?",
+                )
+                .bind(ms(next.at))
+                .bind(ms(Callback::deadline(next.at, before.expire_after_minutes)))
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = ?, outcome = ?, attempt_open = 0, \
+                     send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                     reminder_at = NULL, updated_at = ?, version = version + 1 \
+                     WHERE id = ? AND account_id = ?",
+                )
+                .bind(final_status.as_str())
+                .bind(report.outcome.as_str())
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            }
+        }
         sqlx::query(
             "UPDATE callback_attempts SET outcome = ?, duration_seconds = ?, notes = ?, ended_at = ? \
              WHERE callback_id = ? AND number = ?",
@@ -1176,9 +1244,10 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let kind = match final_status {
-            Status::Completed => "callback.completed",
-            _ => "callback.failed",
+        let kind = match (&recall, final_status) {
+            (Some(_), _) => "callback.recall_scheduled",
+            (None, Status::Completed) => "callback.completed",
+            (None, _) => "callback.failed",
         };
         let cb = fetch_callback(&mut tx, account, id)
             .await?
@@ -1193,6 +1262,8 @@ impl Store for SqliteStore {
                     "attempt": attempt,
                     "outcome": report.outcome.as_str(),
                     "duration_seconds": report.duration_seconds,
+                    "next_attempt_at": recall.as_ref().map(|n| n.at.to_string()),
+                    "moved": recall.as_ref().and_then(|n| n.moved.clone()),
                 }),
             )],
         )
@@ -1207,14 +1278,17 @@ impl Store for SqliteStore {
         .await?;
         // The agent who had the call is free again.
         let mut feed = Vec::new();
-        if let Some(agent) = &cb.agent_id {
+        if let Some(agent) = &before.agent_id {
             feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
             insert_agent_events(&mut tx, &feed).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.events.notify();
-        if cb.agent_id.is_some() {
+        if before.agent_id.is_some() {
             self.routing.notify();
+        }
+        if recall.is_some() {
+            self.wake_for(&cb);
         }
         self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(cb)
@@ -1243,12 +1317,12 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         let remaining = i64::from(limit) - taken_over.len() as i64;
-        let due: Vec<(String, i64, i64, i64)> = if remaining > 0 {
-            sqlx::query_as(
+        let due: Vec<DueRow> = if remaining > 0 {
+            sqlx::query_as(&format!(
                 "SELECT id, due_at, expires_at, send_pending FROM callbacks \
                  WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND due_at <= ? \
-                 ORDER BY due_at LIMIT ?",
-            )
+                 AND {CAMPAIGN_RUNNING} ORDER BY due_at LIMIT ?"
+            ))
             .bind(ms(due_until.max(now)))
             .bind(remaining)
             .fetch_all(&mut *tx)
@@ -1256,6 +1330,8 @@ impl Store for SqliteStore {
         } else {
             Vec::new()
         };
+        // Skipped (do-not-call), deferred (attempt cap, calling window) or held back (pacing).
+        let due = guard_due(&mut tx, due, now).await?;
 
         let mut batch = ClaimBatch {
             taken_over: taken_over.len(),
@@ -1556,11 +1632,11 @@ impl Store for SqliteStore {
     }
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
-        let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(
+        let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT (SELECT MIN(due_at) FROM callbacks \
-                     WHERE status = 'scheduled' AND dialing_mode <> 'preview'), \
-                    (SELECT MIN(lease_expires_at) FROM callbacks WHERE status = 'dispatching')",
-        )
+                 WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
+                 (SELECT MIN(lease_expires_at) FROM callbacks WHERE status = 'dispatching')"
+        ))
         .fetch_one(&self.reader)
         .await?;
         let next = match (due, lease) {

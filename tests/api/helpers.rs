@@ -400,6 +400,24 @@ impl Drop for TestApp {
     }
 }
 
+/// Test accounts take callbacks at any hour (tests run around the clock); the calling-window
+/// tests set the policy they test.
+pub async fn allow_any_time(store: &dyn Store, account: &ringback::domain::AccountId) {
+    let settings = ringback::domain::campaign::AccountSettings {
+        allow_customer_requested_times: true,
+        ..Default::default()
+    };
+    store
+        .put_account_settings(
+            account,
+            &settings,
+            Timestamp::now(),
+            &ringback::domain::Actor::System,
+        )
+        .await
+        .expect("account settings can be saved");
+}
+
 /// A server with `min_lead_seconds = 1`, dispatching to its own fake bridge.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -456,6 +474,7 @@ pub async fn spawn_app_with_clock(
     let (account, secret) = admin::create_account(store.as_ref(), "test", Timestamp::now())
         .await
         .expect("an account can be created");
+    allow_any_time(store.as_ref(), &account.id).await;
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run());
     TestApp {
@@ -487,6 +506,7 @@ impl TestApp {
             admin::create_account(self.store.as_ref(), "other", Timestamp::now())
                 .await
                 .expect("a second account can be created");
+        allow_any_time(self.store.as_ref(), &account.id).await;
         Tenant {
             account_id: account.id.to_string(),
             api_key: secret.expose().to_owned(),

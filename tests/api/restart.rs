@@ -79,6 +79,20 @@ impl Server {
             api_key: env.tenant.api_key.clone(),
         };
         server.wait_healthy().await;
+        // Tests run around the clock: take callbacks at any hour.
+        server
+            .send(
+                reqwest::Method::PUT,
+                "/v1/settings",
+                Some(&serde_json::json!({
+                    "calling_window": { "start": "08:00", "end": "21:00" },
+                    "allow_customer_requested_times": true,
+                    "max_attempts": null,
+                    "attempt_window_days": 7,
+                })),
+            )
+            .await
+            .expect(200);
         server
     }
 

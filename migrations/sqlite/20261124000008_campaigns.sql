@@ -1,0 +1,40 @@
+-- Campaigns, recall policies, calling windows on automated attempts, and the account's
+-- dialling policy.
+
+ALTER TABLE callbacks ADD COLUMN campaign_id TEXT;
+ALTER TABLE callbacks ADD COLUMN contact_id TEXT;
+-- JSON array of minutes: further attempts after calls that were not answered.
+ALTER TABLE callbacks ADD COLUMN recall TEXT;
+-- JSON calling window for automated attempts; NULL: none.
+ALTER TABLE callbacks ADD COLUMN calling_window TEXT;
+
+CREATE INDEX callbacks_campaign ON callbacks (campaign_id, id) WHERE campaign_id IS NOT NULL;
+
+CREATE TABLE campaigns (
+    id                   TEXT PRIMARY KEY,
+    account_id           TEXT NOT NULL REFERENCES accounts (id),
+    name                 TEXT,
+    status               TEXT NOT NULL,
+    playbook_id          TEXT NOT NULL,
+    launch_at            INTEGER NOT NULL,
+    timezone             TEXT NOT NULL,
+    calling_window       TEXT NOT NULL,
+    recall               TEXT NOT NULL,
+    max_concurrent_calls INTEGER NOT NULL,
+    calls_per_second     REAL NOT NULL,
+    caller_id            TEXT,
+    contacts_total       INTEGER NOT NULL,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX campaigns_account ON campaigns (account_id, id);
+
+CREATE TABLE account_settings (
+    account_id                     TEXT PRIMARY KEY REFERENCES accounts (id),
+    calling_window                 TEXT NOT NULL,
+    allow_customer_requested_times INTEGER NOT NULL,
+    max_attempts                   INTEGER,
+    attempt_window_days            INTEGER NOT NULL,
+    updated_at                     INTEGER NOT NULL
+) STRICT;

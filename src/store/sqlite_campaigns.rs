@@ -1,0 +1,503 @@
+//! SQLite implementation of campaigns and the account's dialling policy.
+
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+
+use super::{
+    ChangeError, StoreError,
+    campaigns::{CampaignStore, CampaignTotals, DialFacts},
+    sqlite::{
+        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_from_row, corrupt, created_event,
+        insert_audit, insert_callback_rows, insert_events, ms, opt_ts, ts, window_from_text,
+    },
+    sqlite_routing::{NewAgentEvent, insert_agent_events, leave_routing, tell_recipients},
+};
+use crate::domain::{
+    AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
+    auth::diff,
+    campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
+    ids::CampaignId,
+    playbook::PlaybookId,
+    routing::{AgentEventKind, WithdrawReason},
+};
+
+const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
+    calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
+    created_at, updated_at";
+
+fn campaign_from_row(r: &SqliteRow) -> Result<Campaign, StoreError> {
+    let status: String = r.try_get("status")?;
+    let playbook: String = r.try_get("playbook_id")?;
+    let zone: String = r.try_get("timezone")?;
+    let recall: String = r.try_get("recall")?;
+    Ok(Campaign {
+        id: CampaignId::from_trusted(r.try_get("id")?),
+        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        name: r.try_get("name")?,
+        status: CampaignStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        playbook_id: PlaybookId::parse(&playbook)
+            .ok_or_else(|| corrupt("playbook_id", &playbook))?,
+        launch_at: ts(r.try_get("launch_at")?)?,
+        timezone: Zone::parse(&zone, "timezone").map_err(|_| corrupt("timezone", &zone))?,
+        calling_window: window_from_text(&r.try_get::<String, _>("calling_window")?)?,
+        recall: RecallPolicy::from_trusted(
+            serde_json::from_str(&recall).map_err(|_| corrupt("recall", &recall))?,
+        ),
+        pacing: Pacing {
+            max_concurrent_calls: r.try_get::<i64, _>("max_concurrent_calls")? as u32,
+            calls_per_second: r.try_get("calls_per_second")?,
+        },
+        caller_id: r
+            .try_get::<Option<String>, _>("caller_id")?
+            .map(PhoneNumber::from_trusted),
+        contacts_total: r.try_get::<i64, _>("contacts_total")? as u32,
+        created_at: ts(r.try_get("created_at")?)?,
+        updated_at: ts(r.try_get("updated_at")?)?,
+    })
+}
+
+fn campaign_json(c: &Campaign) -> serde_json::Value {
+    json!({
+        "id": c.id.as_str(), "name": c.name, "status": c.status.as_str(),
+        "playbook_id": c.playbook_id.to_string(), "launch_at": c.launch_at.to_string(),
+        "timezone": c.timezone.name(), "calling_window": c.calling_window.to_json(),
+        "recall": c.recall.minutes(), "pacing": c.pacing,
+        "caller_id": c.caller_id.as_ref().map(|p| p.as_str().to_owned()),
+        "contacts_total": c.contacts_total,
+    })
+}
+
+/// The event written with a change to a campaign.
+fn campaign_event(c: &Campaign, kind: &'static str, at: Timestamp) -> NewEvent {
+    NewEvent {
+        account_id: c.account_id.as_str().to_owned(),
+        resource_type: "campaign",
+        resource_id: c.id.as_str().to_owned(),
+        kind,
+        at,
+        data: json!({ "object": campaign_json(c) }).to_string(),
+        webhook_url: None,
+    }
+}
+
+fn campaign_audit(
+    action: &'static str,
+    before: Option<&Campaign>,
+    after: &Campaign,
+) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: "campaign",
+        resource_id: Some(after.id.as_str().to_owned()),
+        changes: diff(
+            &before.map(campaign_json).unwrap_or(serde_json::Value::Null),
+            &campaign_json(after),
+        ),
+    }
+}
+
+async fn fetch_campaign(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &CampaignId,
+) -> Result<Option<Campaign>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ? AND account_id = ?"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(campaign_from_row).transpose()
+}
+
+async fn totals(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    id: &CampaignId,
+) -> Result<CampaignTotals, StoreError> {
+    let rows: Vec<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT status, outcome, attempt > 0, COUNT(*), SUM(attempt) FROM callbacks \
+         WHERE account_id = ? AND campaign_id = ? GROUP BY status, outcome, attempt > 0",
+    )
+    .bind(account.as_str())
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut t = CampaignTotals::default();
+    for (status, outcome, called, count, attempts) in rows {
+        let count = count as u64;
+        t.contacts += count;
+        match (status.as_str(), outcome.as_deref()) {
+            ("scheduled" | "waiting" | "offered", _) => {
+                t.pending += count;
+                if called == 1 {
+                    t.pending_recalls += count;
+                }
+            }
+            ("dispatching" | "in_progress", _) => t.in_progress += count,
+            ("completed", _) => t.answered += count,
+            ("failed", _) => t.not_answered += count,
+            ("canceled", Some("skipped_dnc")) => t.skipped_dnc += count,
+            ("canceled", _) => t.canceled += count,
+            ("expired", _) => t.expired += count,
+            _ => {}
+        }
+        if status != "canceled" || outcome.as_deref() != Some("skipped_dnc") {
+            t.attempts += attempts.max(0) as u64;
+        }
+    }
+    Ok(t)
+}
+
+#[async_trait::async_trait]
+impl CampaignStore for SqliteStore {
+    async fn account_settings(&self, account: &AccountId) -> Result<AccountSettings, StoreError> {
+        let row: Option<(String, i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT calling_window, allow_customer_requested_times, max_attempts, \
+             attempt_window_days FROM account_settings WHERE account_id = ?",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some((window, allow, max, days)) = row else {
+            return Ok(AccountSettings::default());
+        };
+        Ok(AccountSettings {
+            calling_window: window_from_text(&window)?,
+            allow_customer_requested_times: allow != 0,
+            max_attempts: max.map(|m| m as u32),
+            attempt_window_days: days as u32,
+        })
+    }
+
+    async fn put_account_settings(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let before = self.account_settings(account).await?;
+        let view = |s: &AccountSettings| {
+            json!({
+                "calling_window": s.calling_window.to_json(),
+                "allow_customer_requested_times": s.allow_customer_requested_times,
+                "max_attempts": s.max_attempts,
+                "attempt_window_days": s.attempt_window_days,
+            })
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO account_settings (account_id, calling_window, \
+             allow_customer_requested_times, max_attempts, attempt_window_days, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET \
+             calling_window = excluded.calling_window, \
+             allow_customer_requested_times = excluded.allow_customer_requested_times, \
+             max_attempts = excluded.max_attempts, \
+             attempt_window_days = excluded.attempt_window_days, updated_at = excluded.updated_at",
+        )
+        .bind(account.as_str())
+        .bind(settings.calling_window.to_json().to_string())
+        .bind(settings.allow_customer_requested_times)
+        .bind(settings.max_attempts.map(i64::from))
+        .bind(i64::from(settings.attempt_window_days))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let record = AuditRecord {
+            action: "settings.update",
+            resource_type: "settings",
+            resource_id: None,
+            changes: diff(&view(&before), &view(settings)),
+        };
+        insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_campaign(
+        &self,
+        campaign: &Campaign,
+        calls: &[Callback],
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let events: Vec<NewEvent> = calls.iter().map(created_event).collect();
+        let rows: Vec<&Callback> = calls.iter().collect();
+        let event_refs: Vec<&NewEvent> = events.iter().collect();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(&format!(
+            "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(campaign.id.as_str())
+        .bind(campaign.account_id.as_str())
+        .bind(&campaign.name)
+        .bind(campaign.status.as_str())
+        .bind(campaign.playbook_id.to_string())
+        .bind(ms(campaign.launch_at))
+        .bind(campaign.timezone.name())
+        .bind(campaign.calling_window.to_json().to_string())
+        .bind(serde_json::to_string(campaign.recall.minutes()).unwrap_or_default())
+        .bind(i64::from(campaign.pacing.max_concurrent_calls))
+        .bind(campaign.pacing.calls_per_second)
+        .bind(campaign.caller_id.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(i64::from(campaign.contacts_total))
+        .bind(ms(campaign.created_at))
+        .bind(ms(campaign.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_callback_rows(&mut tx, &rows, &event_refs).await?;
+        insert_events(
+            &mut tx,
+            &[campaign_event(
+                campaign,
+                "campaign.created",
+                campaign.created_at,
+            )],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            campaign.account_id.as_str(),
+            actor,
+            campaign.created_at,
+            &[campaign_audit("campaign.create", None, campaign)],
+        )
+        .await?;
+        tx.commit().await?;
+        if let Some(first) = calls
+            .iter()
+            .filter(|c| c.status == Status::Scheduled)
+            .map(|c| c.due_at)
+            .min()
+        {
+            self.due.announce(first);
+        }
+        self.events.notify();
+        Ok(())
+    }
+
+    async fn get_campaign(
+        &self,
+        account: &AccountId,
+        id: &CampaignId,
+    ) -> Result<Option<(Campaign, CampaignTotals)>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let Some(mut campaign) = fetch_campaign(&mut conn, account, id).await? else {
+            return Ok(None);
+        };
+        let totals = totals(&mut conn, account, id).await?;
+        if campaign.status == CampaignStatus::Running
+            && totals.pending == 0
+            && totals.in_progress == 0
+        {
+            campaign.status = CampaignStatus::Completed;
+        }
+        Ok(Some((campaign, totals)))
+    }
+
+    async fn list_campaigns(
+        &self,
+        account: &AccountId,
+        before: Option<&CampaignId>,
+        limit: u32,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE account_id = "
+        ));
+        qb.push_bind(account.as_str());
+        if let Some(before) = before {
+            qb.push(" AND id < ").push_bind(before.as_str());
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn set_campaign_status(
+        &self,
+        account: &AccountId,
+        id: &CampaignId,
+        status: CampaignStatus,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Campaign, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let before = fetch_campaign(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let allowed = matches!(
+            (before.status, status),
+            (CampaignStatus::Running, CampaignStatus::Paused)
+                | (CampaignStatus::Paused, CampaignStatus::Running)
+                | (
+                    CampaignStatus::Running | CampaignStatus::Paused,
+                    CampaignStatus::Canceled
+                )
+        );
+        if before.status == status {
+            return Ok(before);
+        }
+        if !allowed {
+            return Err(ChangeError::CampaignState(before.status));
+        }
+        sqlx::query(
+            "UPDATE campaigns SET status = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+        )
+        .bind(status.as_str())
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let mut after = before.clone();
+        after.status = status;
+        after.updated_at = now;
+        let mut events = Vec::new();
+        let mut feed: Vec<NewAgentEvent> = Vec::new();
+        if status == CampaignStatus::Canceled {
+            // Its calls nobody has started are canceled; calls under way finish.
+            let rows = sqlx::query(&format!(
+                "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = ? \
+                 AND campaign_id = ? AND status IN ('scheduled', 'waiting', 'offered')"
+            ))
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            for row in &rows {
+                let cb = callback_from_row(row)?;
+                feed.extend(leave_routing(&mut tx, &cb, WithdrawReason::Canceled, now).await?);
+                let done = sqlx::query(&format!(
+                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
+                     offer_expires_at = NULL, reminder_at = NULL, version = version + 1, \
+                     updated_at = ? WHERE id = ? RETURNING {CALLBACK_COLUMNS}"
+                ))
+                .bind(ms(now))
+                .bind(cb.id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                let canceled = callback_from_row(&done)?;
+                feed.extend(
+                    tell_recipients(
+                        &mut tx,
+                        &canceled,
+                        AgentEventKind::Canceled,
+                        now,
+                        json!({ "reason": "campaign_canceled" }),
+                        None,
+                    )
+                    .await?,
+                );
+                events.push(NewEvent::about(
+                    &canceled,
+                    "callback.canceled",
+                    now,
+                    json!({ "from": cb.status.as_str(), "reason": "campaign_canceled" }),
+                ));
+            }
+        }
+        let kind = match status {
+            CampaignStatus::Paused => "campaign.paused",
+            CampaignStatus::Running => "campaign.resumed",
+            _ => "campaign.canceled",
+        };
+        events.push(campaign_event(&after, kind, now));
+        insert_events(&mut tx, &events).await?;
+        insert_agent_events(&mut tx, &feed).await?;
+        let action = match status {
+            CampaignStatus::Paused => "campaign.pause",
+            CampaignStatus::Running => "campaign.resume",
+            _ => "campaign.cancel",
+        };
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[campaign_audit(action, Some(&before), &after)],
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.events.notify();
+        self.due.notify();
+        self.routing.notify();
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
+        Ok(after)
+    }
+
+    async fn campaign_calls(
+        &self,
+        account: &AccountId,
+        id: &CampaignId,
+        after: Option<&CallbackId>,
+        limit: u32,
+    ) -> Result<Vec<Callback>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
+        ));
+        qb.push_bind(account.as_str())
+            .push(" AND campaign_id = ")
+            .push_bind(id.as_str());
+        if let Some(after) = after {
+            qb.push(" AND id > ").push_bind(after.as_str());
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.reader).await?;
+        rows.iter().map(callback_from_row).collect()
+    }
+
+    async fn dial_facts(
+        &self,
+        account: &AccountId,
+        callback: &Callback,
+        cap_since: Timestamp,
+        phone: &PhoneNumber,
+    ) -> Result<DialFacts, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let on_dnc: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM dnc_entries WHERE account_id = ? AND phone = ?)",
+        )
+        .bind(account.as_str())
+        .bind(phone.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(a.started_at) FROM callback_attempts a \
+             JOIN callbacks o ON o.id = a.callback_id \
+             WHERE o.account_id = ? AND o.phone = ? AND a.started_at > ? \
+             AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
+        )
+        .bind(account.as_str())
+        .bind(phone.as_str())
+        .bind(ms(cap_since))
+        .fetch_one(&mut *conn)
+        .await?;
+        let campaign_status = match &callback.campaign_id {
+            Some(id) => fetch_campaign(&mut conn, account, id)
+                .await?
+                .map(|c| c.status),
+            None => None,
+        };
+        let free_agents: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM agents WHERE account_id = ? AND presence = 'available' \
+             AND deleted_at IS NULL",
+        )
+        .bind(account.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(DialFacts {
+            on_dnc,
+            attempts_in_window: count as u32,
+            oldest_in_window: opt_ts(oldest)?,
+            campaign_status,
+            free_agents: free_agents as u32,
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! The checks every due callback passes before it is dialled, in the claim's transaction: the
+//! do-not-call list, the attempt cap, the calling window of automated attempts, and the
+//! pacing of its campaign.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::{
+    StoreError,
+    sqlite::{CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts},
+};
+use crate::domain::{Callback, campaign::attempt_cap_until};
+
+/// A due row as the claim reads it: id, due time, deadline, whether a send is pending.
+pub(super) type DueRow = (String, i64, i64, i64);
+
+/// Filters the due rows down to those that may be dialled now; skips and defers the others
+/// (writing their events) and leaves the ones held back by pacing for a later claim.
+pub(super) async fn guard_due(
+    conn: &mut SqliteConnection,
+    due: Vec<DueRow>,
+    now: Timestamp,
+) -> Result<Vec<DueRow>, StoreError> {
+    if due.is_empty() {
+        return Ok(due);
+    }
+    let mut callbacks: HashMap<String, Callback> = HashMap::with_capacity(due.len());
+    // Callbacks whose attempt is still open: the bridge refused and this is a retry of the
+    // same attempt, not a new automated one.
+    let mut retrying: HashSet<String> = HashSet::new();
+    for chunk in due.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CALLBACK_COLUMNS}, attempt_open FROM callbacks WHERE id IN ("
+        ));
+        let mut sep = qb.separated(", ");
+        for (id, ..) in chunk {
+            sep.push_bind(id.as_str());
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let cb = callback_from_row(&row)?;
+            if row.try_get::<i64, _>("attempt_open")? != 0 {
+                retrying.insert(cb.id.as_str().to_owned());
+            }
+            callbacks.insert(cb.id.as_str().to_owned(), cb);
+        }
+    }
+
+    // Numbers on the do-not-call list are never dialled.
+    let mut on_dnc: HashSet<String> = HashSet::new();
+    for chunk in due.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT c.id FROM callbacks c JOIN dnc_entries d \
+             ON d.account_id = c.account_id AND d.phone = c.phone WHERE c.id IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for (id, ..) in chunk {
+            sep.push_bind(id.as_str());
+        }
+        qb.push(")");
+        on_dnc.extend(
+            qb.build_query_scalar::<String>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+
+    // Accounts that cap attempts per number.
+    let accounts: HashSet<&str> = callbacks.values().map(|c| c.account_id.as_str()).collect();
+    let mut caps: HashMap<String, (u32, u32)> = HashMap::new();
+    {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT account_id, max_attempts, attempt_window_days FROM account_settings \
+             WHERE max_attempts IS NOT NULL AND account_id IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for a in &accounts {
+            sep.push_bind(*a);
+        }
+        qb.push(")");
+        for (account, max, days) in qb
+            .build_query_as::<(String, i64, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            caps.insert(account, (max as u32, days as u32));
+        }
+    }
+
+    // What each campaign may still start.
+    let campaigns: HashSet<&str> = callbacks
+        .values()
+        .filter_map(|c| c.campaign_id.as_ref().map(|id| id.as_str()))
+        .collect();
+    let mut allowance: HashMap<String, i64> = HashMap::new();
+    if !campaigns.is_empty() {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, max_concurrent_calls - (SELECT COUNT(*) FROM callbacks x \
+             WHERE x.campaign_id = campaigns.id AND x.status IN ('dispatching', 'in_progress')) \
+             FROM campaigns WHERE id IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for c in &campaigns {
+            sep.push_bind(*c);
+        }
+        qb.push(")");
+        for (id, left) in qb
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            allowance.insert(id, left);
+        }
+    }
+
+    let mut dial = Vec::with_capacity(due.len());
+    let mut skipped = Vec::new();
+    let mut deferred: Vec<(String, Timestamp, &'static str, String)> = Vec::new();
+    for row in due {
+        let Some(cb) = callbacks.get(&row.0) else {
+            continue;
+        };
+        if on_dnc.contains(&row.0) {
+            skipped.push(row.0.clone());
+            continue;
+        }
+        let at = now.max(cb.due_at);
+        if let Some((max, days)) = caps.get(cb.account_id.as_str()) {
+            let since = at
+                .checked_sub(jiff::SignedDuration::from_hours(i64::from(*days) * 24))
+                .unwrap_or(at);
+            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(a.started_at) FROM callback_attempts a \
+                 JOIN callbacks o ON o.id = a.callback_id \
+                 WHERE o.account_id = ? AND o.phone = ? AND a.started_at > ? \
+                 AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
+            )
+            .bind(cb.account_id.as_str())
+            .bind(cb.phone.as_str())
+            .bind(ms(since))
+            .fetch_one(&mut *conn)
+            .await?;
+            if let Some(until) = attempt_cap_until(count as u32, opt_ts(oldest)?, *max, *days) {
+                let reason = format!(
+                    "{count} attempts to {} in the last {days} days (cap {max})",
+                    cb.phone
+                );
+                deferred.push((row.0.clone(), until, "attempt_cap", reason));
+                continue;
+            }
+        }
+        let recall = cb.attempt > 0 && !retrying.contains(&row.0);
+        let automated = cb.campaign_id.is_some() || recall;
+        if let Some(window) = cb.calling_window.as_ref().filter(|_| automated)
+            && !window.contains(at, &cb.timezone)
+            && let Some(opening) = window.next_opening(at, &cb.timezone)
+        {
+            let reason = opening
+                .moved
+                .unwrap_or_else(|| "outside the calling window".to_owned());
+            deferred.push((row.0.clone(), opening.at, "calling_window", reason));
+            continue;
+        }
+        if let Some(campaign) = &cb.campaign_id {
+            let left = allowance.entry(campaign.as_str().to_owned()).or_insert(0);
+            if *left <= 0 {
+                // Held back by pacing: stays due for a later claim.
+                continue;
+            }
+            *left -= 1;
+        }
+        dial.push(row);
+    }
+
+    let mut events = Vec::new();
+    for id in &skipped {
+        let row = sqlx::query(&format!(
+            "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', attempt_open = 0, \
+             attempt = attempt + 1, reminder_at = NULL, version = version + 1, updated_at = ? \
+             WHERE id = ? AND status = 'scheduled' RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(ms(now))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { continue };
+        let cb = callback_from_row(&row)?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO callback_attempts (callback_id, number, account_id, started_at, \
+             bridge_requests, resends, outcome, ended_at) VALUES (?, ?, ?, ?, 0, 0, 'skipped_dnc', ?)",
+        )
+        .bind(id.as_str())
+        .bind(i64::from(cb.attempt))
+        .bind(cb.account_id.as_str())
+        .bind(ms(now))
+        .bind(ms(now))
+        .execute(&mut *conn)
+        .await?;
+        events.push(NewEvent::about(
+            &cb,
+            "callback.skipped",
+            now,
+            json!({ "reason": "dnc", "attempt": cb.attempt }),
+        ));
+    }
+    for (id, until, rule, reason) in &deferred {
+        let row = sqlx::query(&format!(
+            "UPDATE callbacks SET due_at = ?, expires_at = MAX(expires_at, ? + (expires_at - due_at)), \
+             version = version + 1, updated_at = ? WHERE id = ? AND status = 'scheduled' \
+             RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(ms(*until))
+        .bind(ms(*until))
+        .bind(ms(now))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { continue };
+        let cb = callback_from_row(&row)?;
+        events.push(NewEvent::about(
+            &cb,
+            "callback.deferred",
+            now,
+            json!({ "rule": rule, "reason": reason, "until": until.to_string() }),
+        ));
+    }
+    insert_events(conn, &events).await?;
+    Ok(dial)
+}
