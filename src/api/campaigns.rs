@@ -484,7 +484,7 @@ pub async fn launch(
         account_id: caller.account_id.clone(),
         name,
         status: CampaignStatus::Running,
-        playbook_id: playbook.id.clone(),
+        playbook_id: playbook.id,
         launch_at,
         timezone: zone.clone(),
         calling_window: window,
