@@ -71,6 +71,7 @@ impl Application {
             settings: Arc::new(ApiSettings {
                 min_lead_seconds: config.min_lead_seconds,
                 max_body_bytes: config.max_body_bytes,
+                max_bulk_body_bytes: config.max_bulk_body_bytes,
                 request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
                 allow_private_webhooks: config.allow_private_webhooks,
                 routing: config.routing(),

@@ -58,6 +58,10 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest request body of `POST /v1/campaigns`, which carries the contact list.
+    #[arg(long, env = "RINGBACK_MAX_BULK_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_bulk_body_bytes: usize,
+
     /// Longest time a request may take before it is answered 408, in seconds.
     #[arg(long, env = "RINGBACK_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
@@ -136,6 +140,7 @@ impl ServeConfig {
             claim_batch: 2000,
             drain_seconds: 10,
             max_body_bytes: 1024 * 1024,
+            max_bulk_body_bytes: 64 * 1024 * 1024,
             request_timeout_seconds: 30,
             allow_private_webhooks: false,
             webhook_timeout_ms: 5_000,

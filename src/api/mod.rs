@@ -44,6 +44,8 @@ use error::ApiError;
 pub struct ApiSettings {
     pub min_lead_seconds: u64,
     pub max_body_bytes: usize,
+    /// The body limit of `POST /v1/campaigns` (a contact list).
+    pub max_bulk_body_bytes: usize,
     pub request_timeout: Duration,
     /// Allow webhook URLs on loopback and private networks (operators only).
     pub allow_private_webhooks: bool,
@@ -77,7 +79,6 @@ pub fn router(state: AppState) -> Router {
             "/settings",
             get(campaigns::get_settings).put(campaigns::put_settings),
         )
-        .route("/campaigns", post(campaigns::create).get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/contacts", get(campaigns::contacts))
         .route("/campaigns/{id}/pause", post(campaigns::pause))
@@ -189,8 +190,16 @@ pub fn router(state: AppState) -> Router {
             "/signing-secret/rotate",
             post(webhooks::rotate_signing_secret),
         );
+    // A campaign carries its contact list: up to 100,000 contacts in one body.
+    let bulk = Router::new()
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            settings.max_bulk_body_bytes,
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.max_bulk_body_bytes));
+    let v1 = v1.layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
     Router::new()
-        .nest("/v1", v1)
+        .nest("/v1", v1.merge(bulk))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -198,7 +207,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,

@@ -6,6 +6,7 @@
 mod agents;
 mod auth;
 mod callbacks;
+mod campaigns;
 mod contacts;
 mod dnc;
 mod helpers;
