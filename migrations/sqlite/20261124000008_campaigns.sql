@@ -30,11 +30,17 @@ CREATE TABLE campaigns (
 
 CREATE INDEX campaigns_account ON campaigns (account_id, id);
 
+-- The frequency ledger also counts by debt (a callback's `metadata.debt_ref`).
+CREATE INDEX callbacks_debt_ref ON callbacks (account_id, json_extract(metadata, '$.debt_ref'))
+    WHERE metadata IS NOT NULL;
+
 CREATE TABLE account_settings (
     account_id                     TEXT PRIMARY KEY REFERENCES accounts (id),
     calling_window                 TEXT NOT NULL,
     allow_customer_requested_times INTEGER NOT NULL,
     max_attempts                   INTEGER,
     attempt_window_days            INTEGER NOT NULL,
+    -- Hours after an answered call during which automated attempts to the number wait.
+    quiet_after_answer_hours       INTEGER,
     updated_at                     INTEGER NOT NULL
 ) STRICT;

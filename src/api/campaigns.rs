@@ -51,6 +51,9 @@ pub struct SettingsView {
     /// recalls and campaigns; `null`: no cap.
     pub max_attempts: Option<u32>,
     pub attempt_window_days: u32,
+    /// After an answered call, automated attempts (campaign calls, recalls) to the number or
+    /// the same debt (`metadata.debt_ref`) wait this many hours; `null`: none.
+    pub quiet_after_answer_hours: Option<u32>,
 }
 
 impl From<&AccountSettings> for SettingsView {
@@ -60,6 +63,7 @@ impl From<&AccountSettings> for SettingsView {
             allow_customer_requested_times: s.allow_customer_requested_times,
             max_attempts: s.max_attempts,
             attempt_window_days: s.attempt_window_days,
+            quiet_after_answer_hours: s.quiet_after_answer_hours,
         }
     }
 }
@@ -117,11 +121,23 @@ pub async fn put_settings(
         )
         .into());
     }
+    if req
+        .quiet_after_answer_hours
+        .is_some_and(|h| !(1..=24 * 90).contains(&h))
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "quiet_after_answer_hours",
+            "must be 1 to 2160, or null for none",
+        )
+        .into());
+    }
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
         max_attempts: req.max_attempts,
         attempt_window_days: req.attempt_window_days,
+        quiet_after_answer_hours: req.quiet_after_answer_hours,
     };
     state
         .store
@@ -938,6 +954,16 @@ pub async fn eligibility(
                 .and_then(|o| o.moved.clone())
                 .unwrap_or_else(|| format!("outside the calling window ({window})")),
             until: opening.map(|o| o.at.to_string()),
+        });
+    }
+    if automated
+        && let Some(hours) = settings.quiet_after_answer_hours
+        && let Some(until) = crate::domain::campaign::quiet_until(facts.last_answered, hours, at)
+    {
+        blocked.push(Block {
+            rule: "quiet_period",
+            reason: format!("{} answered a call less than {hours} hours ago", cb.phone),
+            until: Some(until.to_string()),
         });
     }
     if matches!(facts.campaign_status, Some(CampaignStatus::Paused)) {

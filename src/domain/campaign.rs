@@ -220,6 +220,9 @@ pub struct AccountSettings {
     /// source (callbacks, recalls, campaigns); `None`: no cap.
     pub max_attempts: Option<u32>,
     pub attempt_window_days: u32,
+    /// After an answered call, automated attempts to the number (or the same debt) wait this
+    /// many hours; `None`: no quiet period.
+    pub quiet_after_answer_hours: Option<u32>,
 }
 
 impl Default for AccountSettings {
@@ -229,6 +232,7 @@ impl Default for AccountSettings {
             allow_customer_requested_times: false,
             max_attempts: None,
             attempt_window_days: 7,
+            quiet_after_answer_hours: None,
         }
     }
 }
@@ -236,12 +240,33 @@ impl Default for AccountSettings {
 /// What stops a callback from being dialled now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Block {
-    /// `calling_window`, `dnc`, `attempt_cap`, `no_agent`, `campaign_paused`, `not_due`,
+    /// `calling_window`, `dnc`, `attempt_cap`, `quiet_period`, `no_agent`, `campaign_paused`, `not_due`,
     /// `final_state`.
     pub rule: &'static str,
     pub reason: String,
     /// When the block lifts by itself, if it does.
     pub until: Option<String>,
+}
+
+/// The debt a callback is about (`metadata.debt_ref`), counted by the frequency ledger beside
+/// its number.
+pub fn debt_ref(metadata: Option<&serde_json::Map<String, serde_json::Value>>) -> Option<&str> {
+    metadata?
+        .get("debt_ref")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// The end of the quiet period after the last answered call, if it is still running at `at`.
+pub fn quiet_until(
+    last_answered: Option<Timestamp>,
+    hours: u32,
+    at: Timestamp,
+) -> Option<Timestamp> {
+    let until = last_answered?
+        .checked_add(SignedDuration::from_hours(i64::from(hours)))
+        .ok()?;
+    (until > at).then_some(until)
 }
 
 /// When an attempt capped at `max` per `days` may be placed: `None` if `count` (attempts

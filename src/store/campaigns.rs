@@ -36,6 +36,8 @@ pub struct DialFacts {
     /// Attempts to the number within the account's cap window, and the oldest of them.
     pub attempts_in_window: u32,
     pub oldest_in_window: Option<Timestamp>,
+    /// The last answered call to the number (or about the debt).
+    pub last_answered: Option<Timestamp>,
     pub campaign_status: Option<CampaignStatus>,
     /// Agents who could take it now (preview callbacks).
     pub free_agents: u32,

@@ -9,8 +9,9 @@ use super::{
     campaigns::{CampaignStore, CampaignTotals, DialFacts},
     sqlite::{
         CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_from_row, corrupt, created_event,
-        insert_audit, insert_callback_rows, insert_events, ms, opt_ts, ts, window_from_text,
+        insert_audit, insert_callback_rows, insert_events, ms, ts, window_from_text,
     },
+    sqlite_guard::ledger,
     sqlite_routing::{NewAgentEvent, insert_agent_events, leave_routing, tell_recipients},
 };
 use crate::domain::{
@@ -154,14 +155,15 @@ async fn totals(
 #[async_trait::async_trait]
 impl CampaignStore for SqliteStore {
     async fn account_settings(&self, account: &AccountId) -> Result<AccountSettings, StoreError> {
-        let row: Option<(String, i64, Option<i64>, i64)> = sqlx::query_as(
+        let row: Option<(String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT calling_window, allow_customer_requested_times, max_attempts, \
-             attempt_window_days FROM account_settings WHERE account_id = ?",
+             attempt_window_days, quiet_after_answer_hours FROM account_settings \
+             WHERE account_id = ?",
         )
         .bind(account.as_str())
         .fetch_optional(&self.reader)
         .await?;
-        let Some((window, allow, max, days)) = row else {
+        let Some((window, allow, max, days, quiet)) = row else {
             return Ok(AccountSettings::default());
         };
         Ok(AccountSettings {
@@ -169,6 +171,7 @@ impl CampaignStore for SqliteStore {
             allow_customer_requested_times: allow != 0,
             max_attempts: max.map(|m| m as u32),
             attempt_window_days: days as u32,
+            quiet_after_answer_hours: quiet.map(|q| q as u32),
         })
     }
 
@@ -186,23 +189,28 @@ impl CampaignStore for SqliteStore {
                 "allow_customer_requested_times": s.allow_customer_requested_times,
                 "max_attempts": s.max_attempts,
                 "attempt_window_days": s.attempt_window_days,
+                "quiet_after_answer_hours": s.quiet_after_answer_hours,
             })
         };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO account_settings (account_id, calling_window, \
-             allow_customer_requested_times, max_attempts, attempt_window_days, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET \
+             allow_customer_requested_times, max_attempts, attempt_window_days, \
+             quiet_after_answer_hours, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
-             attempt_window_days = excluded.attempt_window_days, updated_at = excluded.updated_at",
+             attempt_window_days = excluded.attempt_window_days, \
+             quiet_after_answer_hours = excluded.quiet_after_answer_hours, \
+             updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
         .bind(settings.calling_window.to_json().to_string())
         .bind(settings.allow_customer_requested_times)
         .bind(settings.max_attempts.map(i64::from))
         .bind(i64::from(settings.attempt_window_days))
+        .bind(settings.quiet_after_answer_hours.map(i64::from))
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;
@@ -468,17 +476,7 @@ impl CampaignStore for SqliteStore {
         .bind(phone.as_str())
         .fetch_one(&mut *conn)
         .await?;
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(a.started_at) FROM callback_attempts a \
-             JOIN callbacks o ON o.id = a.callback_id \
-             WHERE o.account_id = ? AND o.phone = ? AND a.started_at > ? \
-             AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
-        )
-        .bind(account.as_str())
-        .bind(phone.as_str())
-        .bind(ms(cap_since))
-        .fetch_one(&mut *conn)
-        .await?;
+        let book = ledger(&mut conn, callback, cap_since).await?;
         let campaign_status = match &callback.campaign_id {
             Some(id) => fetch_campaign(&mut conn, account, id)
                 .await?
@@ -494,8 +492,9 @@ impl CampaignStore for SqliteStore {
         .await?;
         Ok(DialFacts {
             on_dnc,
-            attempts_in_window: count as u32,
-            oldest_in_window: opt_ts(oldest)?,
+            attempts_in_window: book.count,
+            oldest_in_window: book.oldest,
+            last_answered: book.last_answered,
             campaign_status,
             free_agents: free_agents as u32,
         })

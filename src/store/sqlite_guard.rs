@@ -12,7 +12,57 @@ use super::{
     StoreError,
     sqlite::{CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts},
 };
-use crate::domain::{Callback, campaign::attempt_cap_until};
+use crate::domain::{
+    Callback,
+    campaign::{attempt_cap_until, debt_ref, quiet_until},
+};
+
+/// An account's frequency rules.
+struct LedgerRules {
+    max_attempts: Option<u32>,
+    days: u32,
+    quiet_hours: Option<u32>,
+}
+
+/// What the frequency ledger holds for a callback's number (and its debt, if it names one):
+/// attempts since a time, the oldest of them, and the last answered call.
+pub(super) struct Ledger {
+    pub(super) count: u32,
+    pub(super) oldest: Option<Timestamp>,
+    pub(super) last_answered: Option<Timestamp>,
+}
+
+/// Reads the ledger: every attempt of the account to the callback's number or about its debt,
+/// whatever created it (callback, recall, campaign), except skipped ones.
+pub(super) async fn ledger(
+    conn: &mut SqliteConnection,
+    cb: &Callback,
+    since: Timestamp,
+) -> Result<Ledger, StoreError> {
+    let debt = debt_ref(cb.metadata.as_ref());
+    let (count, oldest, answered): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE a.started_at > ?), \
+         MIN(a.started_at) FILTER (WHERE a.started_at > ?), \
+         MAX(a.ended_at) FILTER (WHERE a.outcome = 'answered') \
+         FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+         WHERE o.account_id = ? AND (o.phone = ? OR (? IS NOT NULL AND o.metadata IS NOT NULL \
+         AND json_extract(o.metadata, '$.debt_ref') = ?)) \
+         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
+    )
+    .bind(ms(since))
+    .bind(ms(since))
+    .bind(cb.account_id.as_str())
+    .bind(cb.phone.as_str())
+    .bind(debt)
+    .bind(debt)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Ledger {
+        count: count as u32,
+        oldest: opt_ts(oldest)?,
+        last_answered: opt_ts(answered)?,
+    })
+}
 
 /// A due row as the claim reads it: id, due time, deadline, whether a send is pending.
 pub(super) type DueRow = (String, i64, i64, i64);
@@ -68,25 +118,33 @@ pub(super) async fn guard_due(
         );
     }
 
-    // Accounts that cap attempts per number.
+    // Accounts that cap attempts per number (or debt), or keep quiet after an answer.
     let accounts: HashSet<&str> = callbacks.values().map(|c| c.account_id.as_str()).collect();
-    let mut caps: HashMap<String, (u32, u32)> = HashMap::new();
+    let mut rules: HashMap<String, LedgerRules> = HashMap::new();
     {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT account_id, max_attempts, attempt_window_days FROM account_settings \
-             WHERE max_attempts IS NOT NULL AND account_id IN (",
+            "SELECT account_id, max_attempts, attempt_window_days, quiet_after_answer_hours \
+             FROM account_settings WHERE (max_attempts IS NOT NULL \
+             OR quiet_after_answer_hours IS NOT NULL) AND account_id IN (",
         );
         let mut sep = qb.separated(", ");
         for a in &accounts {
             sep.push_bind(*a);
         }
         qb.push(")");
-        for (account, max, days) in qb
-            .build_query_as::<(String, i64, i64)>()
+        for (account, max, days, quiet) in qb
+            .build_query_as::<(String, Option<i64>, i64, Option<i64>)>()
             .fetch_all(&mut *conn)
             .await?
         {
-            caps.insert(account, (max as u32, days as u32));
+            rules.insert(
+                account,
+                LedgerRules {
+                    max_attempts: max.map(|m| m as u32),
+                    days: days as u32,
+                    quiet_hours: quiet.map(|q| q as u32),
+                },
+            );
         }
     }
 
@@ -128,32 +186,37 @@ pub(super) async fn guard_due(
             continue;
         }
         let at = now.max(cb.due_at);
-        if let Some((max, days)) = caps.get(cb.account_id.as_str()) {
+        let recall = cb.attempt > 0 && !retrying.contains(&row.0);
+        let automated = cb.campaign_id.is_some() || recall;
+        if let Some(rules) = rules.get(cb.account_id.as_str()) {
             let since = at
-                .checked_sub(jiff::SignedDuration::from_hours(i64::from(*days) * 24))
+                .checked_sub(jiff::SignedDuration::from_hours(i64::from(rules.days) * 24))
                 .unwrap_or(at);
-            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT COUNT(*), MIN(a.started_at) FROM callback_attempts a \
-                 JOIN callbacks o ON o.id = a.callback_id \
-                 WHERE o.account_id = ? AND o.phone = ? AND a.started_at > ? \
-                 AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
-            )
-            .bind(cb.account_id.as_str())
-            .bind(cb.phone.as_str())
-            .bind(ms(since))
-            .fetch_one(&mut *conn)
-            .await?;
-            if let Some(until) = attempt_cap_until(count as u32, opt_ts(oldest)?, *max, *days) {
+            let book = ledger(conn, cb, since).await?;
+            if let Some(max) = rules.max_attempts
+                && let Some(until) = attempt_cap_until(book.count, book.oldest, max, rules.days)
+            {
                 let reason = format!(
-                    "{count} attempts to {} in the last {days} days (cap {max})",
-                    cb.phone
+                    "{} attempts to {}{} in the last {} days (cap {max})",
+                    book.count,
+                    cb.phone,
+                    debt_ref(cb.metadata.as_ref())
+                        .map(|d| format!(" or debt {d}"))
+                        .unwrap_or_default(),
+                    rules.days
                 );
                 deferred.push((row.0.clone(), until, "attempt_cap", reason));
                 continue;
             }
+            if automated
+                && let Some(hours) = rules.quiet_hours
+                && let Some(until) = quiet_until(book.last_answered, hours, at)
+            {
+                let reason = format!("{} answered a call less than {hours} hours ago", cb.phone);
+                deferred.push((row.0.clone(), until, "quiet_period", reason));
+                continue;
+            }
         }
-        let recall = cb.attempt > 0 && !retrying.contains(&row.0);
-        let automated = cb.campaign_id.is_some() || recall;
         if let Some(window) = cb.calling_window.as_ref().filter(|_| automated)
             && !window.contains(at, &cb.timezone)
             && let Some(opening) = window.next_opening(at, &cb.timezone)

@@ -543,3 +543,84 @@ async fn bad_campaigns_are_refused_with_the_field_and_the_reason() {
     let list = app.get("/v1/campaigns").await.expect(200).clone();
     assert!(list["data"].as_array().unwrap().is_empty(), "{list}");
 }
+
+#[tokio::test]
+async fn the_ledger_counts_by_debt_and_keeps_quiet_after_an_answered_call() {
+    let app = spawn_quick_app().await;
+    settings(
+        &app,
+        json!({ "calling_window": { "start": "00:00", "end": "24:00" },
+                "allow_customer_requested_times": true, "max_attempts": 1,
+                "attempt_window_days": 7, "quiet_after_answer_hours": 24 }),
+    )
+    .await;
+    // One call about debt D-17, to one number...
+    let first = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "metadata": { "debt_ref": "D-17" } }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&first, "in_progress", WAIT).await;
+    app.report_outcome(&first, &json!({ "outcome": "answered" }))
+        .await
+        .expect(200);
+    // ...caps calls about the same debt to another number.
+    let second = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "metadata": { "debt_ref": "D-17" } }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cb = eventually(WAIT, "the second call to be deferred", || async {
+        let cb = app.get_callback(&second).await;
+        (!events_of(&cb, "callback.deferred").is_empty()).then_some(cb)
+    })
+    .await;
+    let deferred = &events_of(&cb, "callback.deferred")[0]["data"];
+    assert_eq!(deferred["rule"], "attempt_cap");
+    assert!(
+        deferred["reason"].as_str().unwrap().contains("D-17"),
+        "{deferred}"
+    );
+
+    // The number that answered is left alone for a day by automated calls.
+    settings(
+        &app,
+        json!({ "calling_window": { "start": "00:00", "end": "24:00" },
+                "allow_customer_requested_times": true, "max_attempts": null,
+                "attempt_window_days": 7, "quiet_after_answer_hours": 24 }),
+    )
+    .await;
+    let answered_phone = app.get_callback(&first).await["phone"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pb = playbook(&app, "Hi").await;
+    let created = launch(
+        &app,
+        json!({ "playbook_id": pb, "contacts": [ { "phone": answered_phone } ] }),
+    )
+    .await;
+    let call =
+        campaign_contacts(&app, created["campaign_id"].as_str().unwrap()).await[0]["callback_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let cb = eventually(WAIT, "the campaign call to be deferred", || async {
+        let cb = app.get_callback(&call).await;
+        (!events_of(&cb, "callback.deferred").is_empty()).then_some(cb)
+    })
+    .await;
+    assert_eq!(
+        events_of(&cb, "callback.deferred")[0]["data"]["rule"],
+        "quiet_period"
+    );
+    assert!(app.bridge.requests_for(&call).is_empty());
+}
