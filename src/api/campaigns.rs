@@ -455,21 +455,26 @@ pub async fn launch(
             }
         }
     }
-    let mut by_id: std::collections::HashMap<ContactId, Contact> = Default::default();
+    let named: Vec<ContactId> = order
+        .iter()
+        .filter_map(|e| e.as_ref().err().cloned())
+        .collect();
+    let by_id: std::collections::HashMap<ContactId, Contact> = state
+        .store
+        .get_contacts(&caller.account_id, &named)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
     for (i, entry) in order.iter().enumerate() {
-        if let Err(id) = entry {
-            let contact = state
-                .store
-                .get_contact(&caller.account_id, id)
-                .await?
-                .ok_or_else(|| {
-                    field_error(
-                        &format!("contacts[{i}]"),
-                        ErrorCode::InvalidField,
-                        &format!("Contact not found: {id}"),
-                    )
-                })?;
-            by_id.insert(id.clone(), contact);
+        if let Err(id) = entry
+            && !by_id.contains_key(id)
+        {
+            return Err(field_error(
+                &format!("contacts[{i}]"),
+                ErrorCode::InvalidField,
+                &format!("Contact not found: {id}"),
+            ));
         }
     }
     let upserted = if patches.is_empty() {
@@ -513,7 +518,8 @@ pub async fn launch(
     };
     let mut calls = Vec::with_capacity(contacts.len());
     let mut moved = Vec::new();
-    for (i, contact) in contacts.iter().enumerate() {
+    let messages = playbook.initial_message.render_all(&contacts);
+    for (i, (contact, message)) in contacts.iter().zip(messages).enumerate() {
         let contact_zone = contact
             .timezone
             .clone()
@@ -564,7 +570,7 @@ pub async fn launch(
             expire_after_minutes: 60,
             max_duration_seconds: 900,
             recording_enabled: true,
-            initial_message: Some(playbook.initial_message.render(contact)),
+            initial_message: Some(message),
             webhook_url: None,
             outcome: None,
             agent_id: None,

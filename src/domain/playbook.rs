@@ -140,6 +140,27 @@ impl MessageTemplate {
     }
 }
 
+impl MessageTemplate {
+    /// The message for each contact, the template compiled once (a campaign renders it for
+    /// up to 100,000 contacts in one request).
+    pub fn render_all<'a>(&self, contacts: impl IntoIterator<Item = &'a Contact>) -> Vec<String> {
+        let env = environment();
+        let Ok(template) = env.template_from_str(&self.0) else {
+            return contacts.into_iter().map(|_| String::new()).collect();
+        };
+        contacts
+            .into_iter()
+            .map(|contact| {
+                let mut message = template.render(context(contact)).unwrap_or_default();
+                if message.chars().count() > MAX_MESSAGE {
+                    message = message.chars().take(MAX_MESSAGE).collect();
+                }
+                message
+            })
+            .collect()
+    }
+}
+
 /// The `initial_message` of `playbook` for `contact`.
 pub fn render(playbook: &Playbook, contact: &Contact) -> String {
     playbook.initial_message.render(contact)
@@ -215,6 +236,22 @@ mod tests {
     use super::*;
     use crate::domain::contact::ContactPatch;
     use serde_json::json;
+
+    #[test]
+    fn rendering_many_contacts_matches_rendering_each() {
+        let t = MessageTemplate::parse(
+            "Hi {{ first_name }} at {{ company | default('home') }}",
+            "m",
+        )
+        .unwrap();
+        let people = [
+            contact(json!({ "phone": "+14155550100", "first_name": "Ann", "company": "Acme" })),
+            contact(json!({ "phone": "+14155550101" })),
+        ];
+        let all = t.render_all(&people);
+        assert_eq!(all, people.iter().map(|c| t.render(c)).collect::<Vec<_>>());
+        assert_eq!(all, ["Hi Ann at Acme", "Hi there at home"]);
+    }
 
     fn contact(fields: serde_json::Value) -> Contact {
         let patch = ContactPatch::from_json(&fields, "").unwrap();

@@ -55,6 +55,12 @@ pub trait ContactStore: Send + Sync + 'static {
         account: &AccountId,
         id: &ContactId,
     ) -> Result<Option<Contact>, StoreError>;
+    /// The account's contacts among `ids` (in no particular order; unknown ids are left out).
+    async fn get_contacts(
+        &self,
+        account: &AccountId,
+        ids: &[ContactId],
+    ) -> Result<Vec<Contact>, StoreError>;
     /// Saves a contact's fields (not its phone); false if it does not exist.
     async fn update_contact(
         &self,

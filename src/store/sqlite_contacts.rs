@@ -97,22 +97,6 @@ async fn write_contact(
     Ok(done.rows_affected() == 1)
 }
 
-async fn fetch_contact_by_phone(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    phone: &PhoneNumber,
-) -> Result<Option<Contact>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {} FROM contacts WHERE account_id = ? AND phone = ?",
-        *CONTACT_COLUMNS
-    ))
-    .bind(account.as_str())
-    .bind(phone.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(contact_from_row).transpose()
-}
-
 /// The audit record of a change to a contact. It names the fields changed, never their values:
 /// the audit trail is append-only, and a contact's personal data must be erasable.
 fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditRecord {
@@ -136,6 +120,30 @@ impl ContactStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(patches.len());
         let mut records = Vec::with_capacity(patches.len());
+        // The contacts the patches name, read a few hundred at a time; then kept up to date
+        // here, so a phone named twice in one call is created once and then updated.
+        let mut known: std::collections::HashMap<String, Contact> =
+            std::collections::HashMap::new();
+        let phones: Vec<&str> = patches
+            .iter()
+            .filter_map(|p| p.phone.as_ref().map(|p| p.as_str()))
+            .collect();
+        for chunk in phones.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {} FROM contacts WHERE account_id = ",
+                *CONTACT_COLUMNS
+            ));
+            qb.push_bind(account.as_str()).push(" AND phone IN (");
+            let mut sep = qb.separated(", ");
+            for phone in chunk {
+                sep.push_bind(*phone);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let contact = contact_from_row(&row)?;
+                known.insert(contact.phone.as_str().to_owned(), contact);
+            }
+        }
         for patch in patches {
             let Some(phone) = &patch.phone else {
                 out.push(Err(FieldError::new(
@@ -145,7 +153,7 @@ impl ContactStore for SqliteStore {
                 )));
                 continue;
             };
-            let result = match fetch_contact_by_phone(&mut tx, account, phone).await? {
+            let result = match known.get(phone.as_str()).cloned() {
                 Some(mut contact) => match contact.apply(patch, now, "") {
                     Ok(()) => {
                         write_contact(&mut tx, &contact, false).await?;
@@ -154,6 +162,7 @@ impl ContactStore for SqliteStore {
                             contact.id.as_str(),
                             &patch.touched(),
                         ));
+                        known.insert(phone.as_str().to_owned(), contact.clone());
                         Ok(Upserted::Updated(contact))
                     }
                     Err(e) => Err(e),
@@ -166,6 +175,7 @@ impl ContactStore for SqliteStore {
                             contact.id.as_str(),
                             &patch.touched(),
                         ));
+                        known.insert(phone.as_str().to_owned(), contact.clone());
                         Ok(Upserted::Created(contact))
                     }
                     Err(e) => Err(e),
@@ -215,6 +225,31 @@ impl ContactStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(contact_from_row).transpose()
+    }
+
+    async fn get_contacts(
+        &self,
+        account: &AccountId,
+        ids: &[ContactId],
+    ) -> Result<Vec<Contact>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut conn = self.reader.acquire().await?;
+        for chunk in ids.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {} FROM contacts WHERE account_id = ",
+                *CONTACT_COLUMNS
+            ));
+            qb.push_bind(account.as_str()).push(" AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                out.push(contact_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_contact(
