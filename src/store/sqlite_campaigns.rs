@@ -8,8 +8,8 @@ use super::{
     ChangeError, StoreError,
     campaigns::{CampaignStore, CampaignTotals, DialFacts},
     sqlite::{
-        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_from_row, corrupt, created_event,
-        insert_audit, insert_callback_rows, insert_events, ms, ts, window_from_text,
+        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_from_row, corrupt, insert_audit,
+        insert_callback_rows, insert_events, ms, ts, window_from_text,
     },
     sqlite_guard::ledger,
     sqlite_routing::{NewAgentEvent, insert_agent_events, leave_routing, tell_recipients},
@@ -231,9 +231,9 @@ impl CampaignStore for SqliteStore {
         calls: &[Callback],
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let events: Vec<NewEvent> = calls.iter().map(created_event).collect();
+        // One `campaign.created` announces every call; a call's own history starts with its
+        // first dial (100,000 snapshots would triple the write).
         let rows: Vec<&Callback> = calls.iter().collect();
-        let event_refs: Vec<&NewEvent> = events.iter().collect();
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
@@ -256,7 +256,7 @@ impl CampaignStore for SqliteStore {
         .bind(ms(campaign.updated_at))
         .execute(&mut *tx)
         .await?;
-        insert_callback_rows(&mut tx, &rows, &event_refs).await?;
+        insert_callback_rows(&mut tx, &rows, &[]).await?;
         insert_events(
             &mut tx,
             &[campaign_event(
