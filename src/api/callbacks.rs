@@ -33,7 +33,7 @@ use crate::{
 pub const MAX_BATCH: usize = 1_000;
 
 /// Refuses an assignment naming an agent or queue the account does not have (or deleted).
-async fn check_assignees(
+pub(crate) async fn check_assignees(
     state: &AppState,
     caller: &Caller,
     assignment: Option<&Assignment>,
@@ -71,7 +71,7 @@ async fn check_assignees(
     Ok(())
 }
 
-fn policy(state: &AppState) -> CreatePolicy {
+pub(crate) fn policy(state: &AppState) -> CreatePolicy {
     CreatePolicy {
         min_lead: SignedDuration::from_secs(state.settings.min_lead_seconds as i64),
     }
@@ -591,7 +591,7 @@ pub async fn patch(
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
 /// and/or a new `timezone`, checked against the minimum lead time.
-pub(super) fn new_time(
+pub(crate) fn new_time(
     state: &AppState,
     current: &crate::domain::Callback,
     scheduled_at: Option<String>,

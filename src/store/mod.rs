@@ -23,6 +23,7 @@ use crate::domain::{
 pub mod agents;
 pub mod auth;
 pub mod contacts;
+pub mod dialects;
 pub mod dnc;
 pub mod playbooks;
 pub mod routing;
@@ -30,6 +31,7 @@ mod sqlite;
 mod sqlite_agents;
 mod sqlite_auth;
 mod sqlite_contacts;
+mod sqlite_dialects;
 mod sqlite_dnc;
 mod sqlite_playbooks;
 mod sqlite_routing;
@@ -39,6 +41,7 @@ pub mod webhooks;
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
 pub use contacts::ContactStore;
+pub use dialects::DialectStore;
 pub use dnc::DncStore;
 pub use playbooks::PlaybookStore;
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
@@ -120,6 +123,8 @@ pub struct ListFilter {
 /// The editable fields of a scheduled callback, already validated.
 #[derive(Debug, Default, Clone)]
 pub struct CallbackChanges {
+    /// A new number to call (the Talkdesk dialect's `/phoneNumber`).
+    pub phone: Option<PhoneNumber>,
     pub scheduled_at: Option<(Timestamp, crate::domain::Zone)>,
     pub assignment: Option<Option<Assignment>>,
     pub notes: Option<Option<String>>,
@@ -129,7 +134,8 @@ pub struct CallbackChanges {
 
 impl CallbackChanges {
     pub fn is_empty(&self) -> bool {
-        self.scheduled_at.is_none()
+        self.phone.is_none()
+            && self.scheduled_at.is_none()
             && self.assignment.is_none()
             && self.notes.is_none()
             && self.contact_name.is_none()
@@ -283,6 +289,7 @@ pub trait Store:
     + AgentStore
     + RoutingStore
     + ContactStore
+    + DialectStore
     + DncStore
     + PlaybookStore
     + Send
