@@ -254,7 +254,10 @@ pub fn error_response(mut error: ApiError) -> Response {
         (ErrorCode::MissingField, Some(field)) => format!("{field} is required."),
         (ErrorCode::UnknownField, Some(field)) => format!("{field} is not a known field."),
         (ErrorCode::InvalidField, Some(field)) => {
-            format!("{field} has the wrong type or value: {}.", error.message)
+            let reason = error
+                .message
+                .replace("expected u32", "expected a whole number");
+            format!("{field} has the wrong type or value: {reason}.")
         }
         (ErrorCode::TimeInPast, _) => "schedule_date_time must be in the future.".to_owned(),
         (ErrorCode::LeadTimeTooShort, _) => {

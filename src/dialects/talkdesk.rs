@@ -235,7 +235,9 @@ async fn create(
             interaction_id: req.interaction_id,
             ..NewCallback::default()
         };
-        let cb = schedule(&state, &caller, new, Origin::Talkdesk, Some(MIN_LEAD)).await?;
+        let cb = schedule(&state, &caller, new, Origin::Talkdesk, Some(MIN_LEAD))
+            .await
+            .map_err(|e| assignee_field(e, field))?;
         Ok(json(StatusCode::CREATED, callback(&cb)))
     };
     result.await.unwrap_or_else(error_response)
@@ -519,7 +521,16 @@ async fn update(
             changes.scheduled_at = Some((at, zone.unwrap_or_else(|| current.timezone.clone())));
         }
         if assign_type.is_some() || agents.is_some() || ring_groups.is_some() {
-            let kind = assign_type.unwrap_or_else(|| AssignType::of(current.assignment.as_ref()));
+            // Without `/assignType`, the list replaced says which kind is meant.
+            let kind = assign_type.unwrap_or(match (&agents, &ring_groups) {
+                (Some(_), None) => AssignType::Agents,
+                (None, Some(_)) => AssignType::RingGroups,
+                _ => AssignType::of(current.assignment.as_ref()),
+            });
+            let list_field = match kind {
+                AssignType::RingGroups => "ring_groups",
+                _ => "agents",
+            };
             let keep = |want: AssigneeKind| {
                 current
                     .assignment
@@ -537,7 +548,9 @@ async fn update(
                 )?,
                 AssignType::Anyone => None,
             };
-            check_assignees(&state, &caller, assignment.as_ref(), "").await?;
+            check_assignees(&state, &caller, assignment.as_ref(), "")
+                .await
+                .map_err(|e| assignee_field(e, list_field))?;
             changes.assignment = Some(assignment);
         }
         let cb = state
@@ -624,6 +637,12 @@ pub fn callback(cb: &Callback) -> Value {
         "updated_at": cb.updated_at.to_string(),
         "_links": { "self": { "href": format!("/schedule-callbacks/{}", cb.id) } },
     })
+}
+
+/// Names an unknown assignee by its place in the list the request sent.
+fn assignee_field(mut error: ApiError, list: &str) -> ApiError {
+    rename_field(&mut error, &[("assignment.ids", list)]);
+    error
 }
 
 const RENAME: &[(&str, &str)] = &[
