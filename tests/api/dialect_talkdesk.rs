@@ -550,3 +550,16 @@ async fn statuses_follow_the_callbacks_life() {
     let path = format!("/schedule-callbacks/{id}");
     assert_eq!(app.get(&path).await.expect(200)["status"], "EXHAUSTED");
 }
+
+#[tokio::test]
+async fn a_callback_the_bridge_refused_is_to_be_retried() {
+    let app = spawn_app().await;
+    app.bridge.always_fail(true);
+    let id = app.create_at(&in_ms(1_500)).await;
+    let path = format!("/schedule-callbacks/{id}");
+    crate::helpers::eventually(crate::helpers::WAIT, "TO_BE_RETRIED", || async {
+        let cb = app.get(&path).await.expect(200).clone();
+        (cb["status"] == "TO_BE_RETRIED").then_some(())
+    })
+    .await;
+}
