@@ -159,3 +159,25 @@ async fn schedule(
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn paths_name_their_dialect_and_no_other() {
+        for (path, dialect) in [
+            ("/v1/dialer/schedule_call", Some(Dialect::Acefone)),
+            ("/v1/dialer/schedule_call/", Some(Dialect::Acefone)),
+            ("/v1/calls/scheduled", Some(Dialect::AiCalls)),
+            ("/v1/calls/scheduled/cb_1/cancel", Some(Dialect::AiCalls)),
+            ("/schedule-callbacks", Some(Dialect::Talkdesk)),
+            ("/schedule-callbacks/cb_1", Some(Dialect::Talkdesk)),
+            ("/schedule-callbacksX", None),
+            ("/v1/callbacks", None),
+            ("/v1/calls/scheduledx", None),
+        ] {
+            assert_eq!(Dialect::for_path(path), dialect, "{path}");
+        }
+    }
+}

@@ -563,3 +563,54 @@ async fn a_callback_the_bridge_refused_is_to_be_retried() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_jwt_with_the_talkdesk_scopes_is_accepted() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let app = spawn_app().await;
+    let secret = "a-shared-secret-of-at-least-32-characters!";
+    app.request(
+        Method::PUT,
+        "/v1/jwt-key",
+        Some(&json!({"algorithm": "HS256", "secret": secret})),
+    )
+    .await
+    .expect(200);
+    let token = |scope: &str| {
+        let claims = json!({
+            "account_id": app.account_id, "sub": "website-form", "scope": scope,
+            "exp": jiff::Timestamp::now().as_second() + 300,
+        });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let agent = app.agent_id("Chandler").await;
+    let body = new_callback(&unique_phone(), &agent);
+    let writer = token("schedule-callbacks:write");
+    let resp = app
+        .request_as(
+            Some(&writer),
+            Method::POST,
+            "/schedule-callbacks",
+            Some(&body),
+        )
+        .await;
+    let id = resp.expect(201)["id"].as_str().unwrap().to_owned();
+    let reader = token("schedule-callbacks:read");
+    app.request_as(Some(&reader), Method::GET, "/schedule-callbacks", None)
+        .await
+        .expect(200);
+    let resp = app
+        .request_as(
+            Some(&reader),
+            Method::DELETE,
+            &format!("/schedule-callbacks/{id}"),
+            None,
+        )
+        .await;
+    td_error(&resp, 403);
+}
