@@ -392,15 +392,13 @@ async fn read(
     result.await.unwrap_or_else(error_response)
 }
 
-/// One JSON Patch operation.
+/// One JSON Patch operation (`from`, used only by `move` and `copy`, is ignored: those
+/// operations are refused).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct PatchOp {
     op: String,
     path: String,
     value: Option<Value>,
-    #[allow(dead_code)]
-    from: Option<String>,
 }
 
 fn string_value(value: Option<Value>, field: &str) -> Result<String, ApiError> {
