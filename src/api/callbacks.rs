@@ -591,7 +591,7 @@ pub async fn patch(
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
 /// and/or a new `timezone`, checked against the minimum lead time.
-pub(crate) fn new_time(
+pub(super) fn new_time(
     state: &AppState,
     current: &crate::domain::Callback,
     scheduled_at: Option<String>,
