@@ -5,6 +5,7 @@
 //! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
 //! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
 //! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] bridge.
+//! - [`dialects`]: other vendors' callback APIs translated onto the native model.
 //! - [`routing`]: offers due preview callbacks to free agents.
 //! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
 //! - [`config`]: the command line and environment.
@@ -15,6 +16,7 @@ pub mod app;
 pub mod background;
 pub mod clock;
 pub mod config;
+pub mod dialects;
 pub mod dialer;
 pub mod domain;
 pub mod routing;

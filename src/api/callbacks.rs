@@ -34,7 +34,7 @@ use crate::{
 pub const MAX_BATCH: usize = 1_000;
 
 /// Refuses an assignment naming an agent or queue the account does not have (or deleted).
-async fn check_assignees(
+pub(crate) async fn check_assignees(
     state: &AppState,
     caller: &Caller,
     assignment: Option<&Assignment>,
@@ -75,7 +75,7 @@ async fn check_assignees(
 /// Applies the account's dialling policy to a new one-off callback: its recalls will be placed
 /// inside the account's calling window, and a time outside it is refused unless the account
 /// allows customer-requested times. Answers what was applied, one sentence per rule.
-pub(super) fn apply_dial_policy(
+pub(crate) fn apply_dial_policy(
     settings: &AccountSettings,
     callback: &mut Callback,
     prefix: &str,
@@ -109,7 +109,7 @@ pub(super) fn apply_dial_policy(
     Ok(explanation)
 }
 
-fn policy(state: &AppState) -> CreatePolicy {
+pub(crate) fn policy(state: &AppState) -> CreatePolicy {
     CreatePolicy {
         min_lead: SignedDuration::from_secs(state.settings.min_lead_seconds as i64),
     }

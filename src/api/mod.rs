@@ -204,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(openapi::routes())
+        .merge(crate::dialects::router().layer(RequestBodyLimitLayer::new(settings.max_body_bytes)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -246,6 +247,7 @@ async fn method_not_allowed() -> ApiError {
 /// Gives answers produced by layers outside the handlers (body limit, timeout) the API's
 /// error body.
 async fn rewrite_rejections(req: Request, next: Next) -> Response {
+    let dialect = crate::dialects::Dialect::for_path(req.uri().path());
     let resp = next.run(req).await;
     let is_json = resp
         .headers()
@@ -254,27 +256,29 @@ async fn rewrite_rejections(req: Request, next: Next) -> Response {
     if is_json {
         return resp;
     }
-    match resp.status() {
+    let error = match resp.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             "the request body is larger than the server accepts",
-        )
-        .into_response(),
+        ),
         StatusCode::REQUEST_TIMEOUT => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             ErrorCode::RequestTimeout,
             "the request took too long",
-        )
-        .into_response(),
+        ),
         // A framework rejection (a path segment that is not UTF-8, say): same shape as ours.
         StatusCode::BAD_REQUEST => ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidField,
             "the request could not be read: a path or header value is malformed",
-        )
-        .into_response(),
-        _ => resp,
+        ),
+        _ => return resp,
+    };
+    // A vendor dialect's routes answer in that vendor's error shape.
+    match dialect {
+        Some(dialect) => dialect.error_response(error),
+        None => error.into_response(),
     }
 }
 

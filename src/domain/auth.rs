@@ -62,11 +62,13 @@ impl Scope {
         }
     }
 
-    /// Parses a scope name; `schedule-callbacks:write` (the Talkdesk name) means
-    /// `callbacks:write`.
+    /// Parses a scope name; `schedule-callbacks:read` and `schedule-callbacks:write` (the
+    /// Talkdesk names) mean `callbacks:read` and `callbacks:write`.
     pub fn parse(s: &str) -> Option<Self> {
-        if s == "schedule-callbacks:write" {
-            return Some(Scope::CallbacksWrite);
+        match s {
+            "schedule-callbacks:read" => return Some(Scope::CallbacksRead),
+            "schedule-callbacks:write" => return Some(Scope::CallbacksWrite),
+            _ => {}
         }
         Self::ALL.into_iter().find(|sc| sc.as_str() == s)
     }

@@ -24,6 +24,7 @@ pub mod agents;
 pub mod auth;
 pub mod campaigns;
 pub mod contacts;
+pub mod dialects;
 pub mod dnc;
 pub mod playbooks;
 pub mod routing;
@@ -32,6 +33,7 @@ mod sqlite_agents;
 mod sqlite_auth;
 mod sqlite_campaigns;
 mod sqlite_contacts;
+mod sqlite_dialects;
 mod sqlite_dnc;
 mod sqlite_guard;
 mod sqlite_playbooks;
@@ -43,6 +45,7 @@ pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
 pub use campaigns::{CampaignStore, CampaignTotals, DialFacts};
 pub use contacts::ContactStore;
+pub use dialects::DialectStore;
 pub use dnc::DncStore;
 pub use playbooks::PlaybookStore;
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
@@ -127,6 +130,8 @@ pub struct ListFilter {
 /// The editable fields of a scheduled callback, already validated.
 #[derive(Debug, Default, Clone)]
 pub struct CallbackChanges {
+    /// A new number to call (the Talkdesk dialect's `/phoneNumber`).
+    pub phone: Option<PhoneNumber>,
     pub scheduled_at: Option<(Timestamp, crate::domain::Zone)>,
     pub assignment: Option<Option<Assignment>>,
     pub notes: Option<Option<String>>,
@@ -136,7 +141,8 @@ pub struct CallbackChanges {
 
 impl CallbackChanges {
     pub fn is_empty(&self) -> bool {
-        self.scheduled_at.is_none()
+        self.phone.is_none()
+            && self.scheduled_at.is_none()
             && self.assignment.is_none()
             && self.notes.is_none()
             && self.contact_name.is_none()
@@ -291,6 +297,7 @@ pub trait Store:
     + RoutingStore
     + CampaignStore
     + ContactStore
+    + DialectStore
     + DncStore
     + PlaybookStore
     + Send

@@ -988,6 +988,10 @@ impl Store for SqliteStore {
                 Status::Waiting
             };
         }
+        if let Some(phone) = &changes.phone {
+            cb.phone = phone.clone();
+            changed.push("phone");
+        }
         if let Some((at, zone)) = &changes.scheduled_at {
             cb.scheduled_at = *at;
             cb.due_at = *at;
@@ -1015,7 +1019,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE callbacks SET status = ?, agent_id = ?, offer_expires_at = ?, \
              reminder_at = CASE WHEN ? THEN ? ELSE reminder_at END, \
-             scheduled_at = ?, due_at = ?, timezone = ?, expires_at = ?, \
+             phone = ?, scheduled_at = ?, due_at = ?, timezone = ?, expires_at = ?, \
              assign_type = ?, assignees = ?, notes = ?, contact_name = ?, metadata = ?, \
              updated_at = ?, version = version + 1 \
              WHERE id = ? AND account_id = ? AND status = ?",
@@ -1025,6 +1029,7 @@ impl Store for SqliteStore {
         .bind(cb.offer_expires_at.map(ms))
         .bind(rescheduled)
         .bind(cb.reminder_at().map(ms))
+        .bind(cb.phone.as_str())
         .bind(ms(cb.scheduled_at))
         .bind(ms(cb.due_at))
         .bind(cb.timezone.name())

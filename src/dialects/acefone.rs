@@ -1,0 +1,293 @@
+//! The Acefone-style dialer: `POST /v1/dialer/schedule_call/` (with or without the trailing
+//! slash) schedules a callback assigned to an agent, answering `{"success": ..., "message": ...}`.
+//!
+//! `schedule_date_time` (`YYYY-MM-DD HH:MM:SS`) is wall-clock time in the account's zone.
+//! Accounts have no zone setting yet, so it is read in UTC. `assigned_to` names an agent by id
+//! (`agt_...`) or by its `external_id` (where the Acefone agent id goes); `inbound_queue` names
+//! a queue by id (`que_...`) or by its name (an Acefone queue number), and is kept in the
+//! callback's metadata. Callbacks are `preview` ones: the assigned agent sees them first.
+
+use axum::{
+    Router,
+    extract::{FromRequestParts, State},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use jiff::civil::DateTime;
+use serde::Deserialize;
+
+use super::{body, json, method_not_allowed, rename_field, schedule};
+use crate::{
+    api::{
+        AppState,
+        auth::{Caller, require},
+        error::ApiError,
+        extract::RawJson,
+    },
+    domain::{
+        AssigneeKind, Assignment, DialingMode, ErrorCode, FieldError, Origin, Scope,
+        callback::NewCallback,
+        ids::{AgentId, QueueId},
+    },
+};
+
+const PATH: &str = "/v1/dialer/schedule_call";
+/// Minutes before the call a reminder goes out when `reminder_schedule_callbacks` is true
+/// without a `reminder_time`.
+pub const DEFAULT_REMINDER_MINUTES: u32 = 5;
+
+pub fn routes() -> Router<AppState> {
+    let route = || post(schedule_call).fallback(|| async { error_response(method_not_allowed()) });
+    Router::new()
+        .route(PATH, route())
+        .route(&format!("{PATH}/"), route())
+}
+
+/// A string, or a number sent where the page says string (agent ids and phone numbers are
+/// often numeric in Acefone data).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Num(serde_json::Number),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Text::Str(s) => s,
+            Text::Num(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleCall {
+    customer_name: Option<String>,
+    schedule_date_time: Option<String>,
+    assigned_to: Option<Text>,
+    customer_number: Option<Text>,
+    reminder_schedule_callbacks: Option<bool>,
+    reminder_time: Option<u32>,
+    call_end_min: Option<u32>,
+    inbound_queue: Option<Text>,
+}
+
+/// The caller, from `Authorization: Bearer <token>` or (as Acefone clients send it)
+/// `Authorization: <token>`.
+async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION)
+        && let Ok(text) = v.to_str()
+        && !text.trim().is_empty()
+        && !text.contains(' ')
+        && let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {}", text.trim()))
+    {
+        parts.headers.insert(header::AUTHORIZATION, bearer);
+    }
+    Caller::from_request_parts(parts, state).await
+}
+
+async fn schedule_call(
+    State(state): State<AppState>,
+    mut parts: Parts,
+    raw: Result<RawJson, ApiError>,
+) -> Response {
+    match create(&state, &mut parts, raw).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(e),
+    }
+}
+
+fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MissingField,
+            "is required",
+        )
+        .field(field)
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, exactly.
+fn date_time(raw: &str) -> Result<DateTime, ApiError> {
+    DateTime::strptime("%Y-%m-%d %H:%M:%S", raw.trim()).map_err(|_| {
+        FieldError::new(
+            ErrorCode::InvalidDatetime,
+            "schedule_date_time",
+            format!("{raw:?} is not a date and time in the format YYYY-MM-DD HH:MM:SS"),
+        )
+        .into()
+    })
+}
+
+async fn create(
+    state: &AppState,
+    parts: &mut Parts,
+    raw: Result<RawJson, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = caller(parts, state).await?;
+    require(&caller, Scope::CallbacksWrite)?;
+    let req: ScheduleCall = body(raw)?;
+    let customer_name = required(req.customer_name, "customer_name")?;
+    if customer_name.trim().is_empty() {
+        return Err(FieldError::new(
+            ErrorCode::MissingField,
+            "customer_name",
+            "must not be empty",
+        )
+        .into());
+    }
+    let when = date_time(&required(req.schedule_date_time, "schedule_date_time")?)?;
+    let agent = required(req.assigned_to, "assigned_to")?.into_string();
+    let number = required(req.customer_number, "customer_number")?.into_string();
+    let agent_id = find_agent(state, &caller, agent.trim()).await?;
+    let mut metadata = serde_json::Map::new();
+    if let Some(queue) = req.inbound_queue {
+        let queue = queue.into_string();
+        let queue_id = find_queue(state, &caller, queue.trim()).await?;
+        metadata.insert("inbound_queue".into(), queue_id.as_str().into());
+    }
+    let reminder = match req.reminder_schedule_callbacks {
+        Some(true) => Some(req.reminder_time.unwrap_or(DEFAULT_REMINDER_MINUTES)),
+        _ => None,
+    };
+    let new = NewCallback {
+        phone: number,
+        contact_name: Some(customer_name),
+        scheduled_at: when.to_string(),
+        timezone: Some("UTC".to_owned()),
+        assignment: Some(Assignment {
+            kind: AssigneeKind::Agent,
+            ids: vec![agent_id.as_str().to_owned()],
+        }),
+        dialing_mode: Some(DialingMode::Preview),
+        metadata: (!metadata.is_empty()).then_some(serde_json::Value::Object(metadata)),
+        reminder_minutes_before: reminder,
+        expire_after_minutes: req.call_end_min,
+        ..NewCallback::default()
+    };
+    let cb = schedule(state, &caller, new, Origin::Acefone, None).await?;
+    let mut resp = json(
+        StatusCode::OK,
+        serde_json::json!({
+            "success": true,
+            "message": "Callback scheduled successfully.",
+        }),
+    );
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/callbacks/{}", cb.id)) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(resp)
+}
+
+/// An agent of the account by id or by `external_id`.
+async fn find_agent(state: &AppState, caller: &Caller, raw: &str) -> Result<AgentId, ApiError> {
+    if let Some(id) = AgentId::parse(raw)
+        && state
+            .store
+            .get_agent(&caller.account_id, &id)
+            .await?
+            .is_some()
+    {
+        return Ok(id);
+    }
+    if !raw.is_empty() {
+        let agents = state.store.list_agents(&caller.account_id).await?;
+        if let Some(a) = agents
+            .into_iter()
+            .find(|a| a.external_id.as_deref() == Some(raw))
+        {
+            return Ok(a.id);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidAssignee,
+        format!("no agent {raw:?} in this account"),
+    )
+    .field("assigned_to"))
+}
+
+/// A queue of the account by id or by name.
+async fn find_queue(state: &AppState, caller: &Caller, raw: &str) -> Result<QueueId, ApiError> {
+    if let Some(id) = QueueId::parse(raw)
+        && state
+            .store
+            .get_queue(&caller.account_id, &id)
+            .await?
+            .is_some()
+    {
+        return Ok(id);
+    }
+    if !raw.is_empty() {
+        let queues = state.store.list_queues(&caller.account_id).await?;
+        if let Some(q) = queues.into_iter().find(|q| q.name == raw) {
+            return Ok(q.id);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidAssignee,
+        format!("no queue {raw:?} in this account"),
+    )
+    .field("inbound_queue"))
+}
+
+const RENAME: &[(&str, &str)] = &[
+    ("phone", "customer_number"),
+    ("contact_name", "customer_name"),
+    ("scheduled_at", "schedule_date_time"),
+    ("timezone", "schedule_date_time"),
+    ("reminder_minutes_before", "reminder_time"),
+    ("expire_after_minutes", "call_end_min"),
+    ("assignment.ids[0]", "assigned_to"),
+    ("assignment", "assigned_to"),
+];
+
+/// `{"success": false, "message": "<field>: <reason>"}` with the native status code.
+pub fn error_response(mut error: ApiError) -> Response {
+    rename_field(&mut error, RENAME);
+    let message = match (error.code, error.field.as_deref()) {
+        (ErrorCode::MissingField, Some(field)) => format!("{field} is required."),
+        (ErrorCode::UnknownField, Some(field)) => format!("{field} is not a known field."),
+        (ErrorCode::InvalidField, Some(field)) => {
+            let reason = error
+                .message
+                .replace("expected u32", "expected a whole number");
+            format!("{field} has the wrong type or value: {reason}.")
+        }
+        (ErrorCode::TimeInPast, _) => "schedule_date_time must be in the future.".to_owned(),
+        (ErrorCode::LeadTimeTooShort, _) => {
+            format!("schedule_date_time {}.", error.message)
+        }
+        (ErrorCode::Unauthorized, _) => format!("Unauthorized: {}.", error.message),
+        (ErrorCode::Forbidden, _) => format!("Forbidden: {}.", error.message),
+        (ErrorCode::Internal | ErrorCode::Unavailable, _) => {
+            "Unable to schedule the call at this time. Please retry.".to_owned()
+        }
+        (_, Some(field)) => format!("{field}: {}.", error.message),
+        (_, None) => format!("{}.", capitalise(&error.message)),
+    };
+    let retry_after = error.extra.get("retry_after_seconds").cloned();
+    let mut resp = json(
+        error.status,
+        serde_json::json!({ "success": false, "message": message }),
+    );
+    if let Some(seconds) = retry_after.and_then(|v| v.as_u64())
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    resp.into_response()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

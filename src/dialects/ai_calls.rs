@@ -1,0 +1,374 @@
+//! AI outbound calls: `POST /v1/calls/scheduled` schedules an AI call to a contact with an
+//! opening message, answering the `{status, message, data}` envelope with the call object;
+//! `GET /v1/calls/scheduled/{call_id}` reads one, `DELETE` (or `POST .../cancel`) cancels it.
+//!
+//! A call is a native callback with `dialing_mode: ai` and origin `ai_calls`; its `call_id` is
+//! the callback id. The contact's phone and name come from the contact store; the message is
+//! rendered for the contact as a playbook template would be. What the native model has no field
+//! for (`contact_id`, `campaign_id` and the message as sent) is kept under the `ai_calls` key
+//! of the callback's metadata, which the call object does not show.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{body, json, method_not_allowed, schedule};
+use crate::{
+    api::{
+        AppState,
+        auth::{Caller, require},
+        error::ApiError,
+        extract::RawJson,
+    },
+    domain::{
+        Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin, Scope, Status,
+        callback::NewCallback, ids::ContactId, playbook::MessageTemplate, window::zone_for_phone,
+    },
+};
+
+/// The metadata key holding what the call object shows and the native model has no field for.
+pub const METADATA_KEY: &str = "ai_calls";
+
+pub fn routes() -> Router<AppState> {
+    let fallback = || async { error_response(method_not_allowed()) };
+    Router::new()
+        .route("/v1/calls/scheduled", post(create).fallback(fallback))
+        .route(
+            "/v1/calls/scheduled/{call_id}",
+            get(read).delete(cancel).fallback(fallback),
+        )
+        .route(
+            "/v1/calls/scheduled/{call_id}/cancel",
+            post(cancel).fallback(fallback),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleCall {
+    contact_id: String,
+    campaign_id: Option<String>,
+    scheduled_at: String,
+    timezone: Option<String>,
+    initial_message: String,
+    max_duration_seconds: Option<u32>,
+    caller_id: Option<String>,
+    metadata: Option<Value>,
+    recording_enabled: Option<bool>,
+    webhook_url: Option<String>,
+}
+
+fn respond(result: Result<(StatusCode, &str, Value), ApiError>) -> Response {
+    match result {
+        Ok((status, message, data)) => json(
+            status,
+            json!({ "status": "success", "message": message, "data": data }),
+        ),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    raw: Result<RawJson, ApiError>,
+) -> Response {
+    respond(schedule_call(&state, caller, raw).await.map(|data| {
+        (
+            StatusCode::CREATED,
+            "AI outbound call scheduled successfully.",
+            data,
+        )
+    }))
+}
+
+fn not_found(what: &str, id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        format!("{what} not found: {id}."),
+    )
+}
+
+async fn schedule_call(
+    state: &AppState,
+    caller: Result<Caller, ApiError>,
+    raw: Result<RawJson, ApiError>,
+) -> Result<Value, ApiError> {
+    let caller = caller?;
+    require(&caller, Scope::CallbacksWrite)?;
+    // The call reads the contact's number and name.
+    require(&caller, Scope::ContactsRead)?;
+    let req: ScheduleCall = body(raw)?;
+    let contact_ref = req.contact_id.trim();
+    if contact_ref.is_empty() {
+        return Err(FieldError::new(ErrorCode::MissingField, "contact_id", "is empty").into());
+    }
+    let contact = match ContactId::parse(contact_ref) {
+        Some(id) => state.store.get_contact(&caller.account_id, &id).await?,
+        None => None,
+    }
+    .ok_or_else(|| not_found("Contact", contact_ref))?;
+    if req.initial_message.trim().is_empty() {
+        return Err(FieldError::new(ErrorCode::MissingField, "initial_message", "is empty").into());
+    }
+    let template = MessageTemplate::parse(&req.initial_message, "initial_message")?;
+    let mut metadata = match req.metadata {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return Err(
+                FieldError::new(ErrorCode::InvalidField, "metadata", "must be an object").into(),
+            );
+        }
+    };
+    if metadata.contains_key(METADATA_KEY) {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "metadata",
+            format!("the key {METADATA_KEY:?} is reserved"),
+        )
+        .into());
+    }
+    let campaign_id = req.campaign_id.filter(|c| !c.trim().is_empty());
+    if campaign_id
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 200)
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "campaign_id",
+            "must be at most 200 characters",
+        )
+        .into());
+    }
+    metadata.insert(
+        METADATA_KEY.into(),
+        json!({
+            "contact_id": contact.id.as_str(),
+            "campaign_id": campaign_id,
+            "initial_message": req.initial_message,
+        }),
+    );
+    let timezone = req
+        .timezone
+        .or_else(|| contact.timezone.as_ref().map(|z| z.name().to_owned()))
+        .or_else(|| zone_for_phone(&contact.phone).map(|z| z.name().to_owned()))
+        .unwrap_or_else(|| "UTC".to_owned());
+    let name = [&contact.details.first_name, &contact.details.last_name]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let new = NewCallback {
+        phone: contact.phone.as_str().to_owned(),
+        contact_name: Some(name),
+        scheduled_at: req.scheduled_at,
+        timezone: Some(timezone),
+        caller_id: req.caller_id,
+        dialing_mode: Some(DialingMode::Ai),
+        metadata: Some(Value::Object(metadata)),
+        max_duration_seconds: req.max_duration_seconds,
+        recording_enabled: req.recording_enabled,
+        initial_message: Some(template.render(&contact)),
+        webhook_url: req.webhook_url,
+        ..NewCallback::default()
+    };
+    let cb = schedule(state, &caller, new, Origin::AiCalls, None).await?;
+    Ok(call(&cb))
+}
+
+/// A call of the caller's account made through this dialect; anything else is not found.
+async fn find_call(state: &AppState, caller: &Caller, raw: &str) -> Result<Callback, ApiError> {
+    let missing = || not_found("Call", raw);
+    let id = CallbackId::parse(raw).ok_or_else(missing)?;
+    state
+        .store
+        .get_callback(&caller.account_id, &id)
+        .await?
+        .filter(|cb| cb.origin == Origin::AiCalls)
+        .ok_or_else(missing)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(call_id): Path<String>,
+) -> Response {
+    let result = async {
+        let caller = caller?;
+        require(&caller, Scope::CallbacksRead)?;
+        let cb = find_call(&state, &caller, &call_id).await?;
+        Ok((
+            StatusCode::OK,
+            "AI outbound call retrieved successfully.",
+            call(&cb),
+        ))
+    };
+    respond(result.await)
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(call_id): Path<String>,
+) -> Response {
+    let result = async {
+        let caller = caller?;
+        require(&caller, Scope::CallbacksWrite)?;
+        let cb = find_call(&state, &caller, &call_id).await?;
+        let cb = state
+            .store
+            .cancel_callback(&caller.account_id, &cb.id, state.clock.now(), &caller.actor)
+            .await
+            .map_err(|e| ApiError::from_change(e, "cancel"))?;
+        Ok((
+            StatusCode::OK,
+            "AI outbound call canceled successfully.",
+            call(&cb),
+        ))
+    };
+    respond(result.await)
+}
+
+/// The page's call status for a callback's state.
+pub fn call_status(status: Status) -> &'static str {
+    match status {
+        Status::Scheduled | Status::Waiting | Status::Offered => "scheduled",
+        Status::Dispatching | Status::InProgress => "in_progress",
+        Status::Completed => "completed",
+        Status::Failed | Status::Expired => "failed",
+        Status::Canceled => "canceled",
+    }
+}
+
+/// The call object of the page, from a stored callback.
+pub fn call(cb: &Callback) -> Value {
+    let mut metadata = cb.metadata.clone().unwrap_or_default();
+    let ours = metadata.remove(METADATA_KEY).unwrap_or(Value::Null);
+    json!({
+        "call_id": cb.id.as_str(),
+        "contact_id": ours["contact_id"],
+        "campaign_id": ours["campaign_id"],
+        "scheduled_at": cb.scheduled_at.to_string(),
+        "timezone": cb.timezone.name(),
+        "initial_message": ours.get("initial_message").cloned()
+            .unwrap_or_else(|| cb.initial_message.clone().into()),
+        "max_duration_seconds": cb.max_duration_seconds,
+        "caller_id": cb.caller_id.as_ref().map(|c| c.as_str()),
+        "recording_enabled": cb.recording_enabled,
+        "webhook_url": cb.webhook_url,
+        "metadata": (!metadata.is_empty()).then_some(metadata),
+        "status": call_status(cb.status),
+        "created_at": cb.created_at.to_string(),
+        "updated_at": cb.updated_at.to_string(),
+    })
+}
+
+const TIME_MESSAGE: &str = "Field 'scheduled_at' must be a valid ISO-8601 timestamp in the future.";
+
+/// `{"status": "error", "message": ..., "data": null}`.
+pub fn error_response(error: ApiError) -> Response {
+    let field = error.field.as_deref().unwrap_or("");
+    let mut status = error.status;
+    let mut retry_after = error
+        .extra
+        .get("retry_after_seconds")
+        .and_then(Value::as_u64);
+    let message = match error.code {
+        ErrorCode::Unauthorized => "Unauthorized.".to_owned(),
+        ErrorCode::Forbidden => format!("Forbidden: {}.", error.message),
+        ErrorCode::NotFound if error.message.ends_with('.') => error.message,
+        ErrorCode::NotFound => "Not found.".to_owned(),
+        ErrorCode::InvalidJson => "Request body must be valid JSON.".to_owned(),
+        ErrorCode::LeadTimeTooShort => format!("Field 'scheduled_at' {}.", error.message),
+        ErrorCode::TimeTooFar => {
+            "Field 'scheduled_at' must be at most two years in the future.".to_owned()
+        }
+        ErrorCode::InvalidDatetime | ErrorCode::TimeInPast | ErrorCode::NonexistentLocalTime => {
+            TIME_MESSAGE.to_owned()
+        }
+        _ if field == "scheduled_at" => TIME_MESSAGE.to_owned(),
+        ErrorCode::MissingField => format!("Field '{field}' is required."),
+        ErrorCode::UnknownField => format!("Unknown field '{field}'."),
+        ErrorCode::InvalidState => format!(
+            "Call cannot be changed: it is {}.",
+            error
+                .extra
+                .get("status")
+                .and_then(Value::as_str)
+                .map_or("no longer scheduled", |s| match Status::parse(s) {
+                    Some(st) => call_status(st),
+                    None => s,
+                })
+        ),
+        ErrorCode::PayloadTooLarge => "Request body is too large.".to_owned(),
+        ErrorCode::UnsupportedMediaType => "Content-Type must be application/json.".to_owned(),
+        ErrorCode::MethodNotAllowed => "Method not allowed.".to_owned(),
+        ErrorCode::RateLimited => "Too many requests. Please retry.".to_owned(),
+        ErrorCode::RequestTimeout => "Request timed out. Please retry.".to_owned(),
+        ErrorCode::Internal | ErrorCode::Unavailable => {
+            // The page's retryable answer is a 500.
+            status = StatusCode::INTERNAL_SERVER_ERROR;
+            retry_after = retry_after.or(Some(1));
+            "Unable to schedule call at this time. Please retry.".to_owned()
+        }
+        _ if !field.is_empty() => format!("Field '{field}' is invalid: {}.", error.message),
+        _ => format!("{}.", error.message),
+    };
+    let mut resp = json(
+        status,
+        json!({ "status": "error", "message": message, "data": null }),
+    );
+    if let Some(seconds) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_are_the_pages_retryable_500() {
+        let e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the store is busy",
+        );
+        let resp = error_response(e);
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(resp.headers().contains_key(header::RETRY_AFTER));
+        let e = ApiError::internal(&std::io::Error::other("disk on fire"));
+        assert_eq!(
+            error_response(e).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn every_state_has_a_call_status() {
+        for st in Status::ALL {
+            assert!(
+                [
+                    "scheduled",
+                    "in_progress",
+                    "completed",
+                    "failed",
+                    "canceled"
+                ]
+                .contains(&call_status(st))
+            );
+        }
+    }
+}
