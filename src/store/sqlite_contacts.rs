@@ -53,6 +53,32 @@ fn contact_from_row(r: &SqliteRow) -> Result<Contact, StoreError> {
     Ok(contact)
 }
 
+/// Inserts new contacts, a few hundred rows per statement.
+async fn insert_contacts(conn: &mut SqliteConnection, rows: &[Contact]) -> Result<(), StoreError> {
+    let per_row = ContactDetails::NAMES.len() + 7;
+    for chunk in rows.chunks(30_000 / per_row) {
+        let customs: Vec<String> = chunk
+            .iter()
+            .map(|c| serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into()))
+            .collect();
+        let mut qb = QueryBuilder::new(format!("INSERT INTO contacts ({}) ", *CONTACT_COLUMNS));
+        qb.push_values(chunk.iter().zip(&customs), |mut b, (c, custom)| {
+            b.push_bind(c.id.as_str())
+                .push_bind(c.account_id.as_str())
+                .push_bind(c.phone.as_str());
+            for name in ContactDetails::NAMES {
+                b.push_bind(c.details.get(name));
+            }
+            b.push_bind(c.timezone.as_ref().map(Zone::name))
+                .push_bind(custom.as_str())
+                .push_bind(ms(c.created_at))
+                .push_bind(ms(c.updated_at));
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 async fn write_contact(
     conn: &mut SqliteConnection,
     c: &Contact,
@@ -144,6 +170,11 @@ impl ContactStore for SqliteStore {
                 known.insert(contact.phone.as_str().to_owned(), contact);
             }
         }
+        // New contacts are inserted together at the end; a later patch for the same phone
+        // changes the pending row.
+        let mut new_rows: Vec<Contact> = Vec::new();
+        let mut pending: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         for patch in patches {
             let Some(phone) = &patch.phone else {
                 out.push(Err(FieldError::new(
@@ -156,7 +187,12 @@ impl ContactStore for SqliteStore {
             let result = match known.get(phone.as_str()).cloned() {
                 Some(mut contact) => match contact.apply(patch, now, "") {
                     Ok(()) => {
-                        write_contact(&mut tx, &contact, false).await?;
+                        match pending.get(phone.as_str()) {
+                            Some(&i) => new_rows[i] = contact.clone(),
+                            None => {
+                                write_contact(&mut tx, &contact, false).await?;
+                            }
+                        }
                         records.push(contact_audit(
                             "contact.update",
                             contact.id.as_str(),
@@ -169,7 +205,8 @@ impl ContactStore for SqliteStore {
                 },
                 None => match Contact::create(account.clone(), patch, now, "") {
                     Ok(contact) => {
-                        write_contact(&mut tx, &contact, true).await?;
+                        pending.insert(phone.as_str().to_owned(), new_rows.len());
+                        new_rows.push(contact.clone());
                         records.push(contact_audit(
                             "contact.create",
                             contact.id.as_str(),
@@ -183,6 +220,7 @@ impl ContactStore for SqliteStore {
             };
             out.push(result);
         }
+        insert_contacts(&mut tx, &new_rows).await?;
         insert_audit(&mut tx, account.as_str(), actor, now, &records).await?;
         tx.commit().await?;
         Ok(out)
