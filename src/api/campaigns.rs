@@ -238,6 +238,9 @@ pub struct CampaignCreated {
     pub first_dial_at: Option<String>,
     /// Contacts whose first call a rule moved, and why (at most 100 listed).
     pub moved: Vec<MovedContact>,
+    /// Present (`true`) on the answer to `?dry_run=true`: checked and planned, nothing stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -272,9 +275,11 @@ const CAMPAIGN_FIELDS: [&str; 10] = [
         `launch_at`, each inside the calling window in the contact's zone (its own, else one \
         derived from its number, else the campaign's). Numbers on the do-not-call list are \
         recorded as `skipped_dnc` and never dialled. Answers `202` with `campaign_id`.",
+    params(super::callbacks::DryRun),
     request_body = NewCampaign,
     responses(
         (status = 202, description = "Accepted.", body = CampaignCreated),
+        (status = 200, description = "`?dry_run=true`: checked and planned, nothing stored.", body = CampaignCreated),
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, description = "`forbidden`: the playbook is not found in this account, or the key lacks `campaigns:write`.", body = super::error::ErrorBody),
@@ -285,11 +290,41 @@ const CAMPAIGN_FIELDS: [&str; 10] = [
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(q): ApiQuery<super::callbacks::DryRun>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     require(&caller, Scope::CampaignsWrite)?;
+    if q.dry_run.unwrap_or(false) {
+        let planned = plan(&state, &caller, body, Origin::Campaign, false).await?;
+        return Ok((StatusCode::OK, Json(planned.answer(true))).into_response());
+    }
     let created = launch(&state, &caller, body, Origin::Campaign).await?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
+}
+
+/// A campaign checked and planned, not yet stored.
+pub struct Planned {
+    campaign: Campaign,
+    calls: Vec<Callback>,
+    moved: Vec<MovedContact>,
+}
+
+impl Planned {
+    fn answer(self, dry_run: bool) -> CampaignCreated {
+        CampaignCreated {
+            campaign_id: self.campaign.id.to_string(),
+            status: self.campaign.status,
+            contacts_total: self.campaign.contacts_total,
+            first_dial_at: self
+                .calls
+                .iter()
+                .map(|c| c.due_at)
+                .min()
+                .map(|t| t.to_string()),
+            moved: self.moved,
+            dry_run: dry_run.then_some(true),
+        }
+    }
 }
 
 /// Validates a campaign request and stores the campaign with its calls (shared with the
@@ -300,6 +335,24 @@ pub async fn launch(
     body: serde_json::Value,
     origin: Origin,
 ) -> Result<CampaignCreated, ApiError> {
+    let planned = plan(state, caller, body, origin, true).await?;
+    state
+        .store
+        .insert_campaign(&planned.campaign, &planned.calls, &caller.actor)
+        .await?;
+    Ok(planned.answer(false))
+}
+
+/// Validates a campaign request and plans its calls. With `store_contacts`, contact objects are
+/// created or updated; without (a dry run), they are taken as given, not merged with stored
+/// contacts of the same number.
+async fn plan(
+    state: &AppState,
+    caller: &Caller,
+    body: serde_json::Value,
+    origin: Origin,
+    store_contacts: bool,
+) -> Result<Planned, ApiError> {
     let serde_json::Value::Object(map) = body else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -479,11 +532,19 @@ pub async fn launch(
     }
     let upserted = if patches.is_empty() {
         Vec::new()
-    } else {
+    } else if store_contacts {
         state
             .store
             .upsert_contacts(&caller.account_id, &patches, now, &caller.actor)
             .await?
+    } else {
+        patches
+            .iter()
+            .map(|p| {
+                Contact::create(caller.account_id.clone(), p, now, "")
+                    .map(crate::store::contacts::Upserted::Created)
+            })
+            .collect()
     };
     let mut contacts: Vec<Contact> = Vec::with_capacity(order.len());
     for (i, entry) in order.into_iter().enumerate() {
@@ -583,15 +644,9 @@ pub async fn launch(
             updated_at: now,
         });
     }
-    state
-        .store
-        .insert_campaign(&campaign, &calls, &caller.actor)
-        .await?;
-    Ok(CampaignCreated {
-        campaign_id: campaign.id.to_string(),
-        status: campaign.status,
-        contacts_total: campaign.contacts_total,
-        first_dial_at: calls.iter().map(|c| c.due_at).min().map(|t| t.to_string()),
+    Ok(Planned {
+        campaign,
+        calls,
         moved,
     })
 }

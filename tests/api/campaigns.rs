@@ -542,6 +542,33 @@ async fn bad_campaigns_are_refused_with_the_field_and_the_reason() {
     .expect_error(403, "forbidden");
     let list = app.get("/v1/campaigns").await.expect(200).clone();
     assert!(list["data"].as_array().unwrap().is_empty(), "{list}");
+
+    // A dry run plans without storing anything, contacts included.
+    let planned = app
+        .request(
+            Method::POST,
+            "/v1/campaigns?dry_run=true",
+            Some(&json!({ "playbook_id": pb, "launch_at": "2027-01-05T22:00:00",
+                          "timezone": "America/Denver",
+                          "contacts": [{ "phone": unique_phone(), "timezone": "America/Denver" }] })),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(planned["dry_run"], true);
+    assert!(
+        planned["moved"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("21:00")
+    );
+    let list = app.get("/v1/campaigns").await.expect(200).clone();
+    assert!(list["data"].as_array().unwrap().is_empty(), "{list}");
+    let contacts = app.get("/v1/contacts").await.expect(200).clone();
+    assert!(
+        contacts["data"].as_array().unwrap().is_empty(),
+        "{contacts}"
+    );
 }
 
 #[tokio::test]
