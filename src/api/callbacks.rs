@@ -405,7 +405,7 @@ fn error_json(e: &ApiError) -> serde_json::Value {
 pub struct ListQuery {
     pub phone: Option<String>,
     pub status: Option<Status>,
-    /// An agent or queue id the callback is assigned to.
+    /// An agent or queue id the callback is assigned to, or `unassigned`.
     pub assignee: Option<String>,
     pub origin: Option<Origin>,
     /// RFC 3339; callbacks scheduled at or after this instant.

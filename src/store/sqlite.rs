@@ -933,10 +933,21 @@ impl Store for SqliteStore {
         if let Some(origin) = filter.origin {
             qb.push(" AND origin = ").push_bind(origin.as_str());
         }
-        if let Some(assignee) = &filter.assignee {
-            qb.push(" AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ")
-                .push_bind(assignee.clone())
+        match filter.assignee.as_deref() {
+            // Callbacks nobody in particular is to take (never assigned, or whose assignees
+            // were all deleted).
+            Some("unassigned") => {
+                qb.push(" AND assignees IS NULL");
+            }
+            Some(assignee) => {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) \
+                     WHERE json_each.value = ",
+                )
+                .push_bind(assignee.to_owned())
                 .push(")");
+            }
+            None => {}
         }
         if let Some(from) = filter.scheduled_from {
             qb.push(" AND scheduled_at >= ").push_bind(ms(from));

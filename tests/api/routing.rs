@@ -645,6 +645,19 @@ async fn deleting_an_agent_or_queue_leaves_its_callbacks_visible_and_unassigned(
     assert_eq!(unassigned[0]["data"]["removed"], ann.as_str());
     let cb = app.get_callback(&to_queues).await;
     assert_eq!(cb["assignment"]["ids"], json!([q2]));
+    // Supervisors find what nobody is assigned to.
+    let unassigned = app
+        .get("/v1/callbacks?assignee=unassigned")
+        .await
+        .expect(200)
+        .clone();
+    let ids: Vec<&str> = unassigned["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [to_ann.as_str()]);
 }
 
 #[tokio::test]
