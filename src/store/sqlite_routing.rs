@@ -605,6 +605,26 @@ impl RoutingStore for SqliteStore {
         let mut feed: Vec<NewAgentEvent> = Vec::new();
         let mut tx = self.begin_write().await?;
 
+        // Preview callbacks to numbers on the do-not-call list are never offered.
+        let rows = sqlx::query(&format!(
+            "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', \
+             reminder_at = NULL, version = version + 1, updated_at = ? \
+             WHERE id IN (SELECT c.id FROM callbacks c JOIN dnc_entries d \
+             ON d.account_id = c.account_id AND d.phone = c.phone \
+             WHERE c.status = 'scheduled' AND c.dialing_mode = 'preview' AND c.due_at <= ? \
+             LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(limit_i)
+        .fetch_all(&mut *tx)
+        .await?;
+        events.extend(
+            callbacks(&rows)?
+                .iter()
+                .map(|cb| NewEvent::about(cb, "callback.skipped", now, json!({ "reason": "dnc" }))),
+        );
+
         // Preview callbacks that fell due join the line.
         let rows = sqlx::query(&format!(
             "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = ? \

@@ -736,3 +736,32 @@ async fn bad_agent_actions_are_refused_with_clear_errors() {
     // Nothing changed.
     assert_eq!(app.get_callback(&id).await["status"], "scheduled");
 }
+
+#[tokio::test]
+async fn a_preview_callback_to_a_do_not_call_number_is_never_offered() {
+    let app = spawn_quick_app().await;
+    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let mut feed = AgentStream::open(&app, &ann, None).await;
+    let phone = unique_phone();
+    let id = app
+        .create(&json!({ "phone": phone, "scheduled_at": in_ms(400), "dialing_mode": "preview" }))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Put on the list after the callback was made: adding a number cancels it at once.
+    app.post_json("/v1/dnc", &json!({ "phone": phone }))
+        .await
+        .expect(201);
+    assert_eq!(app.get_callback(&id).await["status"], "canceled");
+    // Made after the number was listed: skipped when due, never offered.
+    let later = app
+        .create(&json!({ "phone": phone, "scheduled_at": in_ms(300), "dialing_mode": "preview" }))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cb = app.wait_for_status(&later, "canceled", WAIT).await;
+    assert_eq!(cb["outcome"], "skipped_dnc");
+    feed.assert_no("offer", Duration::from_millis(300)).await;
+}
