@@ -26,7 +26,7 @@ use super::{
     BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
     DueSignal, FeedSignals, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store,
     StoreError,
-    sqlite_guard::{DueRow, guard_due},
+    sqlite_guard::{DUE_COLUMNS, DueRow, guard_due},
     sqlite_routing::{
         NewAgentEvent, enter_line, insert_agent_events, leave_routing, settle_agent,
         tell_recipients,
@@ -1335,7 +1335,7 @@ impl Store for SqliteStore {
         let remaining = i64::from(limit) - taken_over.len() as i64;
         let due: Vec<DueRow> = if remaining > 0 {
             sqlx::query_as(&format!(
-                "SELECT id, due_at, expires_at, send_pending FROM callbacks \
+                "SELECT {DUE_COLUMNS} FROM callbacks \
                  WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND due_at <= ? \
                  AND {CAMPAIGN_RUNNING} ORDER BY due_at LIMIT ?"
             ))
@@ -1359,7 +1359,14 @@ impl Store for SqliteStore {
             .map(|(id, due_at, _)| (id, due_at, true))
             .collect();
         let mut to_expire = Vec::new();
-        for (id, due_at, expires_at, send_pending) in due {
+        for DueRow {
+            id,
+            due_at,
+            expires_at,
+            send_pending,
+            ..
+        } in due
+        {
             match plan_claim(now, ts(expires_at)?) {
                 ClaimPlan::Dispatch => to_dispatch.push((id, due_at, send_pending != 0)),
                 ClaimPlan::Expire => to_expire.push(id),

@@ -476,7 +476,8 @@ impl CampaignStore for SqliteStore {
         .bind(phone.as_str())
         .fetch_one(&mut *conn)
         .await?;
-        let book = ledger(&mut conn, callback, cap_since).await?;
+        let debt = crate::domain::campaign::debt_ref(callback.metadata.as_ref());
+        let book = ledger(&mut conn, account.as_str(), phone.as_str(), debt, cap_since).await?;
         let campaign_status = match &callback.campaign_id {
             Some(id) => fetch_campaign(&mut conn, account, id)
                 .await?

@@ -6,14 +6,17 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{
     StoreError,
-    sqlite::{CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts},
+    sqlite::{
+        CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts, ts,
+        window_from_text,
+    },
 };
 use crate::domain::{
-    Callback,
+    Zone,
     campaign::{attempt_cap_until, debt_ref, quiet_until},
 };
 
@@ -36,10 +39,11 @@ pub(super) struct Ledger {
 /// whatever created it (callback, recall, campaign), except skipped ones.
 pub(super) async fn ledger(
     conn: &mut SqliteConnection,
-    cb: &Callback,
+    account: &str,
+    phone: &str,
+    debt: Option<&str>,
     since: Timestamp,
 ) -> Result<Ledger, StoreError> {
-    let debt = debt_ref(cb.metadata.as_ref());
     let (count, oldest, answered): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE a.started_at > ?), \
          MIN(a.started_at) FILTER (WHERE a.started_at > ?), \
@@ -51,8 +55,8 @@ pub(super) async fn ledger(
     )
     .bind(ms(since))
     .bind(ms(since))
-    .bind(cb.account_id.as_str())
-    .bind(cb.phone.as_str())
+    .bind(account)
+    .bind(phone)
     .bind(debt)
     .bind(debt)
     .fetch_one(&mut *conn)
@@ -64,11 +68,37 @@ pub(super) async fn ledger(
     })
 }
 
-/// A due row as the claim reads it: id, due time, deadline, whether a send is pending.
-pub(super) type DueRow = (String, i64, i64, i64);
+/// What the claim reads of each due callback: enough to dispatch it and to check it.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DueRow {
+    pub(super) id: String,
+    pub(super) due_at: i64,
+    pub(super) expires_at: i64,
+    pub(super) send_pending: i64,
+    account_id: String,
+    phone: String,
+    campaign_id: Option<String>,
+    attempt: i64,
+    attempt_open: i64,
+    calling_window: Option<String>,
+    timezone: String,
+    metadata: Option<String>,
+}
+
+pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, send_pending, account_id, phone, \
+    campaign_id, attempt, attempt_open, calling_window, timezone, metadata";
+
+impl DueRow {
+    /// A new automated attempt (a campaign call, or a recall) rather than a first call or a
+    /// retry of the same attempt after the bridge refused it.
+    fn automated(&self) -> bool {
+        self.campaign_id.is_some() || (self.attempt > 0 && self.attempt_open == 0)
+    }
+}
 
 /// Filters the due rows down to those that may be dialled now; skips and defers the others
-/// (writing their events) and leaves the ones held back by pacing for a later claim.
+/// (writing their events) and leaves the ones held back by pacing for a later claim. Each rule
+/// costs a query only when some account or row could be subject to it.
 pub(super) async fn guard_due(
     conn: &mut SqliteConnection,
     due: Vec<DueRow>,
@@ -77,51 +107,44 @@ pub(super) async fn guard_due(
     if due.is_empty() {
         return Ok(due);
     }
-    let mut callbacks: HashMap<String, Callback> = HashMap::with_capacity(due.len());
-    // Callbacks whose attempt is still open: the bridge refused and this is a retry of the
-    // same attempt, not a new automated one.
-    let mut retrying: HashSet<String> = HashSet::new();
-    for chunk in due.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT {CALLBACK_COLUMNS}, attempt_open FROM callbacks WHERE id IN ("
-        ));
-        let mut sep = qb.separated(", ");
-        for (id, ..) in chunk {
-            sep.push_bind(id.as_str());
-        }
-        qb.push(")");
-        for row in qb.build().fetch_all(&mut *conn).await? {
-            let cb = callback_from_row(&row)?;
-            if row.try_get::<i64, _>("attempt_open")? != 0 {
-                retrying.insert(cb.id.as_str().to_owned());
-            }
-            callbacks.insert(cb.id.as_str().to_owned(), cb);
-        }
-    }
 
     // Numbers on the do-not-call list are never dialled.
     let mut on_dnc: HashSet<String> = HashSet::new();
-    for chunk in due.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT c.id FROM callbacks c JOIN dnc_entries d \
-             ON d.account_id = c.account_id AND d.phone = c.phone WHERE c.id IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for (id, ..) in chunk {
-            sep.push_bind(id.as_str());
+    let any_dnc: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dnc_entries)")
+        .fetch_one(&mut *conn)
+        .await?;
+    if any_dnc {
+        for chunk in due.chunks(400) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT account_id || ' ' || phone FROM dnc_entries WHERE (account_id, phone) IN (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for row in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(row.account_id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(row.phone.as_str())
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            on_dnc.extend(
+                qb.build_query_scalar::<String>()
+                    .fetch_all(&mut *conn)
+                    .await?,
+            );
         }
-        qb.push(")");
-        on_dnc.extend(
-            qb.build_query_scalar::<String>()
-                .fetch_all(&mut *conn)
-                .await?,
-        );
     }
 
     // Accounts that cap attempts per number (or debt), or keep quiet after an answer.
-    let accounts: HashSet<&str> = callbacks.values().map(|c| c.account_id.as_str()).collect();
     let mut rules: HashMap<String, LedgerRules> = HashMap::new();
-    {
+    let any_rules: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM account_settings \
+         WHERE max_attempts IS NOT NULL OR quiet_after_answer_hours IS NOT NULL)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if any_rules {
+        let accounts: HashSet<&str> = due.iter().map(|r| r.account_id.as_str()).collect();
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT account_id, max_attempts, attempt_window_days, quiet_after_answer_hours \
              FROM account_settings WHERE (max_attempts IS NOT NULL \
@@ -149,9 +172,9 @@ pub(super) async fn guard_due(
     }
 
     // What each campaign may still start.
-    let campaigns: HashSet<&str> = callbacks
-        .values()
-        .filter_map(|c| c.campaign_id.as_ref().map(|id| id.as_str()))
+    let campaigns: HashSet<&str> = due
+        .iter()
+        .filter_map(|r| r.campaign_id.as_deref())
         .collect();
     let mut allowance: HashMap<String, i64> = HashMap::new();
     if !campaigns.is_empty() {
@@ -178,57 +201,60 @@ pub(super) async fn guard_due(
     let mut skipped = Vec::new();
     let mut deferred: Vec<(String, Timestamp, &'static str, String)> = Vec::new();
     for row in due {
-        let Some(cb) = callbacks.get(&row.0) else {
-            continue;
-        };
-        if on_dnc.contains(&row.0) {
-            skipped.push(row.0.clone());
+        if on_dnc.contains(&format!("{} {}", row.account_id, row.phone)) {
+            skipped.push(row.id);
             continue;
         }
-        let at = now.max(cb.due_at);
-        let recall = cb.attempt > 0 && !retrying.contains(&row.0);
-        let automated = cb.campaign_id.is_some() || recall;
-        if let Some(rules) = rules.get(cb.account_id.as_str()) {
+        let at = now.max(ts(row.due_at)?);
+        let automated = row.automated();
+        if let Some(rules) = rules.get(&row.account_id) {
             let since = at
                 .checked_sub(jiff::SignedDuration::from_hours(i64::from(rules.days) * 24))
                 .unwrap_or(at);
-            let book = ledger(conn, cb, since).await?;
+            let metadata: Option<serde_json::Map<String, serde_json::Value>> = row
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok());
+            let debt = debt_ref(metadata.as_ref());
+            let book = ledger(conn, &row.account_id, &row.phone, debt, since).await?;
             if let Some(max) = rules.max_attempts
                 && let Some(until) = attempt_cap_until(book.count, book.oldest, max, rules.days)
             {
                 let reason = format!(
                     "{} attempts to {}{} in the last {} days (cap {max})",
                     book.count,
-                    cb.phone,
-                    debt_ref(cb.metadata.as_ref())
-                        .map(|d| format!(" or debt {d}"))
-                        .unwrap_or_default(),
+                    row.phone,
+                    debt.map(|d| format!(" or debt {d}")).unwrap_or_default(),
                     rules.days
                 );
-                deferred.push((row.0.clone(), until, "attempt_cap", reason));
+                deferred.push((row.id, until, "attempt_cap", reason));
                 continue;
             }
             if automated
                 && let Some(hours) = rules.quiet_hours
                 && let Some(until) = quiet_until(book.last_answered, hours, at)
             {
-                let reason = format!("{} answered a call less than {hours} hours ago", cb.phone);
-                deferred.push((row.0.clone(), until, "quiet_period", reason));
+                let reason = format!("{} answered a call less than {hours} hours ago", row.phone);
+                deferred.push((row.id, until, "quiet_period", reason));
                 continue;
             }
         }
-        if let Some(window) = cb.calling_window.as_ref().filter(|_| automated)
-            && !window.contains(at, &cb.timezone)
-            && let Some(opening) = window.next_opening(at, &cb.timezone)
-        {
-            let reason = opening
-                .moved
-                .unwrap_or_else(|| "outside the calling window".to_owned());
-            deferred.push((row.0.clone(), opening.at, "calling_window", reason));
-            continue;
+        if automated && let Some(text) = row.calling_window.as_deref() {
+            let window = window_from_text(text)?;
+            let zone = Zone::parse(&row.timezone, "timezone")
+                .map_err(|_| StoreError::Corrupt(format!("timezone {}", row.timezone)))?;
+            if !window.contains(at, &zone)
+                && let Some(opening) = window.next_opening(at, &zone)
+            {
+                let reason = opening
+                    .moved
+                    .unwrap_or_else(|| "outside the calling window".to_owned());
+                deferred.push((row.id, opening.at, "calling_window", reason));
+                continue;
+            }
         }
-        if let Some(campaign) = &cb.campaign_id {
-            let left = allowance.entry(campaign.as_str().to_owned()).or_insert(0);
+        if let Some(campaign) = &row.campaign_id {
+            let left = allowance.entry(campaign.clone()).or_insert(0);
             if *left <= 0 {
                 // Held back by pacing: stays due for a later claim.
                 continue;
