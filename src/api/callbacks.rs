@@ -33,7 +33,7 @@ use crate::{
 pub const MAX_BATCH: usize = 1_000;
 
 /// Refuses an assignment naming an agent or queue the account does not have (or deleted).
-async fn check_assignees(
+pub(crate) async fn check_assignees(
     state: &AppState,
     caller: &Caller,
     assignment: Option<&Assignment>,
@@ -77,7 +77,7 @@ fn policy(state: &AppState) -> CreatePolicy {
     }
 }
 
-pub(super) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
+pub(crate) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
     // A malformed id cannot name a callback: same answer as an unknown one.
     CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
 }
@@ -117,6 +117,20 @@ pub async fn create(
     headers: HeaderMap,
     RawJson(body): RawJson,
 ) -> Result<Response, ApiError> {
+    create_as(&state, &caller, &headers, &body, Origin::Api).await
+}
+
+/// Creates a callback from a request body, marked with where it came from (the API, or the
+/// Callback Manager's page).
+pub(crate) async fn create_as(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+    origin: Origin,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
+    let caller = caller.clone();
     require(&caller, Scope::CallbacksWrite)?;
     // The body is parsed here (not by `ApiJson`) because the idempotency check hashes the
     // exact bytes received.
@@ -138,7 +152,7 @@ pub async fn create(
         ),
         None => None,
     };
-    let request_hash = hex::encode(Sha256::digest(&body));
+    let request_hash = hex::encode(Sha256::digest(body));
     if let Some(key) = &idempotency_key
         && let Some(seen) = state
             .store
@@ -147,10 +161,10 @@ pub async fn create(
     {
         return replay(seen, &request_hash);
     }
-    let new: NewCallback = super::extract::parse_json(&body)?;
+    let new: NewCallback = super::extract::parse_json(body)?;
     let now = state.clock.now();
     let (mut callback, allow_duplicate) =
-        new.validate(&caller.account_id, Origin::Api, now, policy(&state), "")?;
+        new.validate(&caller.account_id, origin, now, policy(&state), "")?;
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
@@ -591,7 +605,7 @@ pub async fn patch(
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
 /// and/or a new `timezone`, checked against the minimum lead time.
-pub(super) fn new_time(
+pub(crate) fn new_time(
     state: &AppState,
     current: &crate::domain::Callback,
     scheduled_at: Option<String>,
@@ -688,7 +702,7 @@ pub async fn outcome(
 }
 
 /// Checks an outcome report's fields.
-pub(super) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
+pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
     if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

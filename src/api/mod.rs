@@ -34,6 +34,7 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod playbooks;
+pub mod reports;
 pub mod webhooks;
 
 use error::ApiError;
@@ -58,6 +59,8 @@ pub struct AppState {
     /// When the callbacks-by-state gauges were last counted.
     pub status_counts: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
     pub prometheus: PrometheusHandle,
+    /// The Callback Manager's sign-in throttle and cookie settings.
+    pub ui: Arc<crate::ui::UiState>,
 }
 
 /// The whole HTTP surface.
@@ -171,6 +174,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(playbooks::update_playbook)
                 .delete(playbooks::delete_playbook),
         )
+        .route("/reports/callbacks", get(reports::callbacks))
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(
@@ -183,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(openapi::routes())
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -54,3 +54,4 @@ prefixed_id!(WebhookEndpointId, "whe_");
 prefixed_id!(AgentId, "agt_");
 prefixed_id!(QueueId, "que_");
 prefixed_id!(ContactId, "ctc_");
+prefixed_id!(UserId, "usr_");

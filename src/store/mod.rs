@@ -24,6 +24,7 @@ pub mod agents;
 pub mod auth;
 pub mod contacts;
 pub mod dnc;
+pub mod manager;
 pub mod playbooks;
 pub mod routing;
 mod sqlite;
@@ -31,19 +32,24 @@ mod sqlite_agents;
 mod sqlite_auth;
 mod sqlite_contacts;
 mod sqlite_dnc;
+mod sqlite_manager;
 mod sqlite_playbooks;
 mod sqlite_routing;
+mod sqlite_users;
 mod sqlite_webhooks;
+pub mod users;
 pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
 pub use contacts::ContactStore;
 pub use dnc::DncStore;
+pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
 pub use playbooks::PlaybookStore;
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use sqlite::SqliteStore;
+pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +291,8 @@ pub trait Store:
     + ContactStore
     + DncStore
     + PlaybookStore
+    + UserStore
+    + ManagerStore
     + Send
     + Sync
     + 'static
