@@ -641,10 +641,11 @@ function stackedBars(days, key, label) {
   const bw = (W - left - 10) / Math.max(1, days.length);
   const total = days.reduce((n, d) => n + d.total, 0);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: ${total} callbacks over ${days.length} days` });
-  for (let i = 0; i <= 4; i++) {
-    const y = top + (H - top - bottom) * (1 - i / 4);
+  const steps = Math.min(4, max);
+  for (let i = 0; i <= steps; i++) {
+    const y = top + (H - top - bottom) * (1 - i / steps);
     svg.append(s('line', { x1: left, x2: W, y1: y, y2: y, stroke: '#d0d7de' }),
-      s('text', { x: left - 4, y: y + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#57606a' }, Math.round(max * i / 4)));
+      s('text', { x: left - 4, y: y + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#57606a' }, Math.round(max * i / steps)));
   }
   days.forEach((d, i) => {
     let y = H - bottom;
@@ -669,6 +670,10 @@ function stackedBars(days, key, label) {
 function hbars(items, label, unit) {
   const W = 600; const rowH = 26; const left = 150;
   const H = Math.max(1, items.length) * rowH + 10;
+  if (!items.length) {
+    return s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: no data` },
+      s('text', { x: 10, y: 22, 'font-size': 13, fill: '#57606a' }, 'No data in this range.'));
+  }
   const max = Math.max(1, ...items.map((x) => x.value || 0));
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${label}: ${items.map((x) => `${x.name} ${x.value ?? 'none'}${unit || ''}`).join(', ') || 'no data'}` });
   items.forEach((x, i) => {
