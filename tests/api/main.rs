@@ -16,5 +16,6 @@ mod playbooks;
 mod restart;
 mod routing;
 mod scheduler;
+mod ui;
 mod validation;
 mod webhooks;
