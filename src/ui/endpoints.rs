@@ -262,6 +262,16 @@ pub async fn list(
     }))
 }
 
+/// Free text that a spreadsheet would read as a formula (`=`, `+`, `-`, `@` first) gets a
+/// leading apostrophe, so opening an export never runs what a caller typed.
+fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// The most rows one export writes.
 const EXPORT_MAX: usize = 100_000;
 
@@ -316,7 +326,7 @@ pub async fn export(
                 v.origin.as_str(),
                 v.status,
                 v.phone.as_str(),
-                v.contact_name.as_deref().unwrap_or(""),
+                &spreadsheet_safe(v.contact_name.as_deref().unwrap_or("")),
                 v.scheduled_at.as_str(),
                 v.scheduled_at_local.as_str(),
                 v.timezone.as_str(),
@@ -326,7 +336,7 @@ pub async fn export(
                 v.dialing_mode.as_str(),
                 v.outcome.map_or("", |o| o.as_str()),
                 &v.attempt_count.to_string(),
-                v.notes.as_deref().unwrap_or(""),
+                &spreadsheet_safe(v.notes.as_deref().unwrap_or("")),
                 v.created_at.as_str(),
             ])
             .map_err(csv_err)?;
