@@ -38,3 +38,42 @@ CREATE INDEX callbacks_account_agent ON callbacks (account_id, agent_id, id) WHE
 
 -- A callback's webhook deliveries, for its detail page.
 CREATE INDEX webhook_deliveries_resource ON webhook_deliveries (account_id, resource_id, id);
+
+-- Who each callback is assigned to (agents or queues), one row per assignee, kept by triggers
+-- from the `assignees` JSON list, so the list's agent and queue filters read an index instead
+-- of every callback's list.
+CREATE TABLE callback_assignees (
+    account_id   TEXT NOT NULL,
+    assignee     TEXT NOT NULL,
+    callback_id  TEXT NOT NULL,
+    PRIMARY KEY (account_id, assignee, callback_id)
+) STRICT, WITHOUT ROWID;
+
+INSERT OR IGNORE INTO callback_assignees (account_id, assignee, callback_id)
+    SELECT c.account_id, j.value, c.id FROM callbacks c, json_each(c.assignees) j
+    WHERE c.assignees IS NOT NULL;
+
+CREATE TRIGGER callback_assignees_insert AFTER INSERT ON callbacks
+    WHEN NEW.assignees IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO callback_assignees (account_id, assignee, callback_id)
+        SELECT NEW.account_id, value, NEW.id FROM json_each(NEW.assignees);
+END;
+
+CREATE TRIGGER callback_assignees_update AFTER UPDATE OF assignees ON callbacks
+    WHEN OLD.assignees IS NOT NEW.assignees
+BEGIN
+    DELETE FROM callback_assignees
+        WHERE account_id = OLD.account_id AND callback_id = OLD.id
+        AND assignee IN (SELECT value FROM json_each(COALESCE(OLD.assignees, '[]')));
+    INSERT OR IGNORE INTO callback_assignees (account_id, assignee, callback_id)
+        SELECT NEW.account_id, value, NEW.id FROM json_each(COALESCE(NEW.assignees, '[]'));
+END;
+
+CREATE TRIGGER callback_assignees_delete AFTER DELETE ON callbacks
+    WHEN OLD.assignees IS NOT NULL
+BEGIN
+    DELETE FROM callback_assignees
+        WHERE account_id = OLD.account_id AND callback_id = OLD.id
+        AND assignee IN (SELECT value FROM json_each(OLD.assignees));
+END;

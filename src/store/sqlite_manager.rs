@@ -47,17 +47,24 @@ fn search_query<'a>(
             .push(" AND phone < ")
             .push_bind(prefix_end(prefix));
     }
+    // Assignees come from `callback_assignees` (kept by triggers), read through its key.
     if let Some(agent) = &search.agent {
-        qb.push(" AND (agent_id = ")
-                .push_bind(agent.clone())
-                .push(" OR (assign_type = 'agent' AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ")
-                .push_bind(agent.clone())
-                .push(")))");
+        qb.push(" AND id IN (SELECT callback_id FROM callback_assignees WHERE account_id = ")
+            .push_bind(account.as_str().to_owned())
+            .push(" AND assignee = ")
+            .push_bind(agent.clone())
+            .push(" UNION ALL SELECT id FROM callbacks WHERE account_id = ")
+            .push_bind(account.as_str().to_owned())
+            .push(" AND agent_id = ")
+            .push_bind(agent.clone())
+            .push(")");
     }
     if let Some(queue) = &search.queue {
-        qb.push(" AND assign_type = 'queue' AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ")
-                .push_bind(queue.clone())
-                .push(")");
+        qb.push(" AND id IN (SELECT callback_id FROM callback_assignees WHERE account_id = ")
+            .push_bind(account.as_str().to_owned())
+            .push(" AND assignee = ")
+            .push_bind(queue.clone())
+            .push(")");
     }
     if let Some(from) = search.scheduled_from {
         qb.push(" AND scheduled_at >= ").push_bind(ms(from));
@@ -297,6 +304,15 @@ mod tests {
             },
             CallbackSearch {
                 origin: Some(Origin::Api),
+                ..Default::default()
+            },
+            CallbackSearch {
+                agent: Some("agt_x".into()),
+                after: after(None),
+                ..Default::default()
+            },
+            CallbackSearch {
+                queue: Some("que_x".into()),
                 ..Default::default()
             },
             CallbackSearch {

@@ -464,6 +464,37 @@ async fn the_list_pages_by_scheduled_time_and_filters_by_phone_prefix() {
     let data = found.expect(200)["data"].as_array().unwrap().clone();
     assert_eq!(data.len(), 1);
     assert_eq!(data[0]["id"], one["id"]);
+    // Agent and queue filters: assigned callbacks, and a reassignment moves them.
+    let alice = app.agent_id("Alice").await;
+    let billing = app.queue_id("Billing").await;
+    let to_alice = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(),
+                         "assignment": { "type": "agent", "ids": [alice] } }),
+        )
+        .await["id"]
+        .clone();
+    let ids = |r: &Resp| -> Vec<Value> {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect()
+    };
+    let by_agent = b.get(&format!("/ui/api/callbacks?agent={alice}")).await;
+    assert_eq!(ids(&by_agent), vec![to_alice.clone()]);
+    let id = to_alice.as_str().unwrap();
+    b.patch(
+        &format!("/ui/api/callbacks/{id}"),
+        &json!({ "assignment": { "type": "queue", "ids": [billing] } }),
+    )
+    .await
+    .expect(200);
+    let by_agent = b.get(&format!("/ui/api/callbacks?agent={alice}")).await;
+    assert_eq!(ids(&by_agent), Vec::<Value>::new());
+    let by_queue = b.get(&format!("/ui/api/callbacks?queue={billing}")).await;
+    assert_eq!(ids(&by_queue), vec![to_alice]);
     let csv = b.get("/ui/api/callbacks/export?phone=%2B4420").await;
     assert!(csv.content_type().starts_with("text/csv"));
     assert_eq!(csv.text.lines().count(), 2, "{}", csv.text);
