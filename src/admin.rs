@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use crate::{
     domain::{
         Account, AccountId, Actor, ApiKey, ApiKeySecret, ErrorCode, FieldError, Scope,
-        SigningSecret, ids::ApiKeyId,
+        SigningSecret,
+        ids::{AgentId, ApiKeyId},
+        user::{Email, Role, User, check_new_password, hash_password},
     },
     store::{Store, StoreError},
 };
@@ -124,4 +126,66 @@ pub async fn create_key(
     let (key, secret) = new_key(account, name, scopes, now)?;
     store.insert_api_key(&key, &Actor::Cli).await?;
     Ok((key, secret))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Creates a user who signs in to the Callback Manager. An agent user names the agent they
+/// work as; the password is hashed with argon2 and never stored.
+pub async fn create_user(
+    store: &dyn Store,
+    account: &AccountId,
+    email: &str,
+    role: &str,
+    agent: Option<&str>,
+    password: &secrecy::SecretString,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<User, AdminError> {
+    let email = Email::parse(email, "email")?;
+    let role = Role::parse(role).ok_or_else(|| {
+        FieldError::new(
+            ErrorCode::InvalidField,
+            "role",
+            "must be supervisor or agent",
+        )
+    })?;
+    check_new_password(password, "password")?;
+    let agent_id = match agent {
+        Some(raw) => {
+            let id = AgentId::parse(raw).ok_or_else(|| {
+                FieldError::new(
+                    ErrorCode::InvalidField,
+                    "agent_id",
+                    "not an agent id (agt_...)",
+                )
+            })?;
+            if store.get_agent(account, &id).await?.is_none() {
+                return Err(FieldError::new(
+                    ErrorCode::InvalidField,
+                    "agent_id",
+                    format!("no agent {raw:?} in this account"),
+                )
+                .into());
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    if store.signing_secret(account).await?.is_none() {
+        return Err(FieldError::new(ErrorCode::InvalidField, "account", "no such account").into());
+    }
+    let user = User::new(account.clone(), email, role, agent_id, now)?;
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?;
+    if !store.insert_user(&user, &hash, actor).await? {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "email",
+            "a user with this e-mail already exists",
+        )
+        .into());
+    }
+    Ok(user)
 }

@@ -82,6 +82,12 @@ impl Application {
             )),
             prometheus: telemetry::prometheus(),
             status_counts: Arc::default(),
+            ui: Arc::new(crate::ui::UiState::new(
+                config
+                    .public_url
+                    .as_ref()
+                    .is_some_and(|u| u.scheme() == "https"),
+            )),
         };
         let bridge = DialerBridge::new(
             config.dialer_url.clone(),

@@ -17,7 +17,7 @@ pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const AGENT_FEED_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Housekeeping every hour until shutdown: forgets idempotency keys older than a day and
-/// agents' feed entries older than a week.
+/// agents' feed entries older than a week, expired sign-in sessions.
 pub async fn maintain(store: Arc<dyn Store>, clock: SharedClock, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
@@ -32,6 +32,11 @@ pub async fn maintain(store: Arc<dyn Store>, clock: SharedClock, shutdown: Cance
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "forgot idempotency keys older than a day"),
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+        match store.purge_sessions(clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "forgot expired sign-in sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
         }
         let Ok(before) = clock.now().checked_sub(AGENT_FEED_TTL) else {
             continue;

@@ -4,6 +4,7 @@
 //! - [`domain`]: the vocabulary (callbacks, phone numbers, zones, states) with no I/O.
 //! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
 //! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
+//! - [`ui`]: the Callback Manager, a web page for supervisors and agents served at `/`.
 //! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] bridge.
 //! - [`dialects`]: other vendors' callback APIs translated onto the native model.
 //! - [`routing`]: offers due preview callbacks to free agents.
@@ -23,4 +24,5 @@ pub mod routing;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod webhooks;

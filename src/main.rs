@@ -39,6 +39,43 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the people who sign in to the Callback Manager.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user. The password is read from RINGBACK_USER_PASSWORD, else from the first
+    /// line of standard input (10 to 256 characters).
+    Create {
+        /// The account the user belongs to (acc_...).
+        #[arg(long)]
+        account: String,
+        /// The e-mail address they sign in with (unique across the server).
+        #[arg(long)]
+        email: String,
+        /// supervisor (everything in the account) or agent (works as one agent).
+        #[arg(long)]
+        role: String,
+        /// For agent users: the agent they work as (agt_...).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print exactly {"user_id": "..."}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// List an account's users (never their passwords).
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
+        Command::Users { command } => users(command).await,
         Command::Accounts {
             command:
                 AccountsCommand::Create {
@@ -230,6 +268,70 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("account {account} has no key {key_id}"))?;
             println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create {
+            account,
+            email,
+            role,
+            agent,
+            json,
+            database,
+        } => {
+            let account = AccountId::parse(&account)
+                .with_context(|| format!("{account:?} is not an account id (acc_...)"))?;
+            let password = match std::env::var("RINGBACK_USER_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let store = store::open(&database.database_url).await?;
+            let user = admin::create_user(
+                store.as_ref(),
+                &account,
+                &email,
+                &role,
+                agent.as_deref(),
+                &secrecy::SecretString::from(password),
+                &Actor::Cli,
+                jiff::Timestamp::now(),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::json!({ "user_id": user.id.as_str() }));
+            } else {
+                println!("user_id: {}", user.id);
+                println!(
+                    "{} can now sign in as {}.",
+                    user.email.as_str(),
+                    user.role.as_str()
+                );
+            }
+        }
+        UsersCommand::List { account, database } => {
+            let account = AccountId::parse(&account)
+                .with_context(|| format!("{account:?} is not an account id (acc_...)"))?;
+            let store = store::open(&database.database_url).await?;
+            for u in store.list_users(&account).await? {
+                let agent = u.agent_id.as_ref().map_or("", |a| a.as_str());
+                println!(
+                    "{}  {:<10} {}  {}",
+                    u.id,
+                    u.role.as_str(),
+                    u.email.as_str(),
+                    agent
+                );
+            }
         }
     }
     Ok(())

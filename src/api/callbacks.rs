@@ -115,7 +115,7 @@ pub(crate) fn policy(state: &AppState) -> CreatePolicy {
     }
 }
 
-pub(super) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
+pub(crate) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
     // A malformed id cannot name a callback: same answer as an unknown one.
     CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
 }
@@ -163,6 +163,22 @@ pub async fn create(
     ApiQuery(dry_run): ApiQuery<DryRun>,
     RawJson(body): RawJson,
 ) -> Result<Response, ApiError> {
+    let dry_run = dry_run.dry_run.unwrap_or(false);
+    create_as(&state, &caller, &headers, &body, Origin::Api, dry_run).await
+}
+
+/// Creates a callback from a request body, marked with where it came from (the API, or the
+/// Callback Manager's page).
+pub(crate) async fn create_as(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+    origin: Origin,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
+    let caller = caller.clone();
     require(&caller, Scope::CallbacksWrite)?;
     // The body is parsed here (not by `ApiJson`) because the idempotency check hashes the
     // exact bytes received.
@@ -184,7 +200,7 @@ pub async fn create(
         ),
         None => None,
     };
-    let request_hash = hex::encode(Sha256::digest(&body));
+    let request_hash = hex::encode(Sha256::digest(body));
     if let Some(key) = &idempotency_key
         && let Some(seen) = state
             .store
@@ -193,10 +209,10 @@ pub async fn create(
     {
         return replay(seen, &request_hash);
     }
-    let new: NewCallback = super::extract::parse_json(&body)?;
+    let new: NewCallback = super::extract::parse_json(body)?;
     let now = state.clock.now();
     let (mut callback, allow_duplicate) =
-        new.validate(&caller.account_id, Origin::Api, now, policy(&state), "")?;
+        new.validate(&caller.account_id, origin, now, policy(&state), "")?;
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
@@ -205,7 +221,7 @@ pub async fn create(
     let explanation = apply_dial_policy(&settings, &mut callback, "")?;
     let mut view = CallbackView::from(&callback);
     view.explanation = (!explanation.is_empty()).then_some(explanation);
-    if dry_run.dry_run.unwrap_or(false) {
+    if dry_run {
         // Everything checked, nothing stored.
         let mut body = serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?;
         body["dry_run"] = true.into();
@@ -652,7 +668,7 @@ pub async fn patch(
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
 /// and/or a new `timezone`, checked against the minimum lead time.
-pub(super) fn new_time(
+pub(crate) fn new_time(
     state: &AppState,
     current: &crate::domain::Callback,
     scheduled_at: Option<String>,
@@ -749,7 +765,7 @@ pub async fn outcome(
 }
 
 /// Checks an outcome report's fields.
-pub(super) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
+pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
     if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -35,6 +35,7 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod playbooks;
+pub mod reports;
 pub mod webhooks;
 
 use error::ApiError;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// When the callbacks-by-state gauges were last counted.
     pub status_counts: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
     pub prometheus: PrometheusHandle,
+    /// The Callback Manager's sign-in throttle and cookie settings.
+    pub ui: Arc<crate::ui::UiState>,
 }
 
 /// The whole HTTP surface.
@@ -184,6 +187,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(playbooks::update_playbook)
                 .delete(playbooks::delete_playbook),
         )
+        .route("/reports/callbacks", get(reports::callbacks))
         .route("/events", get(webhooks::list_events))
         .route("/events/{id}/redeliver", post(webhooks::redeliver_event))
         .route(
@@ -205,6 +209,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(openapi::routes())
         .merge(crate::dialects::router().layer(RequestBodyLimitLayer::new(settings.max_body_bytes)))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

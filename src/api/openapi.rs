@@ -29,7 +29,7 @@ use utoipa::{
 use super::{
     AppState, admin, agent_work, agents, callbacks, campaigns, contacts, dnc,
     error::{ErrorBody, ErrorObject},
-    ops, playbooks, webhooks,
+    ops, playbooks, reports, webhooks,
 };
 use crate::domain::{ErrorCode, Origin, Status};
 
@@ -128,6 +128,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         playbooks::get_playbook,
         playbooks::update_playbook,
         playbooks::delete_playbook,
+        reports::callbacks,
         ops::healthz,
         ops::readyz,
     ),
@@ -155,6 +156,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
         (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
+        (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),
         (name = "ops", description = "Liveness and readiness; no authentication."),

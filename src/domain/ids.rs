@@ -55,3 +55,4 @@ prefixed_id!(AgentId, "agt_");
 prefixed_id!(QueueId, "que_");
 prefixed_id!(ContactId, "ctc_");
 prefixed_id!(CampaignId, "cmp_");
+prefixed_id!(UserId, "usr_");

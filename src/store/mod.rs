@@ -26,6 +26,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod dialects;
 pub mod dnc;
+pub mod manager;
 pub mod playbooks;
 pub mod routing;
 mod sqlite;
@@ -36,9 +37,12 @@ mod sqlite_contacts;
 mod sqlite_dialects;
 mod sqlite_dnc;
 mod sqlite_guard;
+mod sqlite_manager;
 mod sqlite_playbooks;
 mod sqlite_routing;
+mod sqlite_users;
 mod sqlite_webhooks;
+pub mod users;
 pub mod webhooks;
 
 pub use agents::AgentStore;
@@ -47,10 +51,12 @@ pub use campaigns::{CampaignStore, CampaignTotals, DialFacts};
 pub use contacts::ContactStore;
 pub use dialects::DialectStore;
 pub use dnc::DncStore;
+pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
 pub use playbooks::PlaybookStore;
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use sqlite::SqliteStore;
+pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +306,8 @@ pub trait Store:
     + DialectStore
     + DncStore
     + PlaybookStore
+    + UserStore
+    + ManagerStore
     + Send
     + Sync
     + 'static

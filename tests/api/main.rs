@@ -20,5 +20,6 @@ mod playbooks;
 mod restart;
 mod routing;
 mod scheduler;
+mod ui;
 mod validation;
 mod webhooks;
