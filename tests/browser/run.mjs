@@ -82,6 +82,13 @@ for (let i = 0; ; i++) {
   await sleep(50);
 }
 
+// The tests run at any hour: callbacks may be placed all day, at the times asked for.
+await apiCall('PUT', '/v1/settings', {
+  calling_window: { start: '00:00', end: '24:00' },
+  allow_customer_requested_times: true,
+  max_attempts: null,
+  attempt_window_days: 7,
+});
 const agent = await apiCall('POST', '/v1/agents', { name: 'Alice Agent' });
 const queue = await apiCall('POST', '/v1/queues', { name: 'Billing', member_ids: [agent.id] });
 cli(['users', 'create', '--account', account.account_id, '--email', 'boss@acme.test', '--role', 'supervisor'], { RINGBACK_USER_PASSWORD: PASSWORD });
