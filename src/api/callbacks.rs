@@ -72,8 +72,8 @@ pub(crate) async fn check_assignees(
     Ok(())
 }
 
-/// Applies the account's dialling policy to a new one-off callback: its recalls will be placed
-/// inside the account's calling window, and a time outside it is refused unless the account
+/// Applies the account's dialling policy to a new one-off callback: its recalls (if it has a
+/// recall policy) will be placed inside the account's calling window, and a time outside it is refused unless the account
 /// allows customer-requested times. Answers what was applied, one sentence per rule.
 pub(crate) fn apply_dial_policy(
     settings: &AccountSettings,
@@ -81,7 +81,11 @@ pub(crate) fn apply_dial_policy(
     prefix: &str,
 ) -> Result<Vec<String>, ApiError> {
     let window = settings.calling_window;
-    callback.calling_window = Some(window);
+    // Only recalls are automated attempts: a callback without a recall policy is called once,
+    // at the time asked for.
+    if !callback.recall.is_empty() {
+        callback.calling_window = Some(window);
+    }
     let mut explanation = Vec::new();
     if !window.contains(callback.scheduled_at, &callback.timezone) {
         let why = window
