@@ -357,3 +357,63 @@ async fn bad_requests_answer_in_the_error_shape_never_500() {
     .await;
     failure(&resp, 405);
 }
+
+#[tokio::test]
+async fn do_not_call_skips_and_canceled_campaigns_are_per_item_failures() {
+    let app = spawn_quick_app().await;
+    let jwt = setup(&app).await;
+    // A number put on the do-not-call list before the launch is skipped when it falls due.
+    let phone = unique_phone();
+    app.post_json("/v1/dnc", &json!({ "phone": phone, "source": "crm" }))
+        .await
+        .expect(201);
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let id = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": pb, "contacts": [{ "phone": phone }, { "phone": unique_phone() }] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entries = app
+        .get(&format!("/v1/campaigns/{id}/contacts"))
+        .await
+        .expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let (skipped, other) = match entries.iter().position(|e| e["phone"] == phone.as_str()) {
+        Some(0) => (&entries[0], &entries[1]),
+        _ => (&entries[1], &entries[0]),
+    };
+    let skipped = skipped["callback_id"].as_str().unwrap().to_owned();
+    let other = other["callback_id"].as_str().unwrap().to_owned();
+    let cb = app.wait_for_status(&skipped, "canceled", WAIT).await;
+    assert_eq!(cb["outcome"], "skipped_dnc");
+    let p = path("st-1", &id);
+    let item = |cb: &str| {
+        json!([{ "campaignDialingListId": cb, "timeToContact": in_hours(2) }]).to_string()
+    };
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(&skipped)).await;
+    assert_eq!(resp.expect(200)["data"][0]["reason"], "do_not_call");
+    assert_eq!(app.get_callback(&skipped).await["status"], "canceled");
+
+    app.request(Method::POST, &format!("/v1/campaigns/{id}/cancel"), None)
+        .await
+        .expect(200);
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(&other)).await;
+    assert_eq!(
+        resp.expect(200)["data"][0]["reason"],
+        "campaign_not_running"
+    );
+}
