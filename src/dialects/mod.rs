@@ -4,6 +4,9 @@
 //! - [`acefone`]: `POST /v1/dialer/schedule_call/` (an Acefone-style dialer).
 //! - [`ai_calls`]: `POST /v1/calls/scheduled` and its call object (AI outbound calls).
 //! - [`talkdesk`]: `/schedule-callbacks` (Talkdesk-style scheduled callbacks).
+//! - [`kore`]: `POST /campaign/api/v2/public/{botId}/campaign/{id}/callContactAt` (Kore.ai-style
+//!   campaign callbacks onto a native campaign's entries).
+//! - [`campaign_list`]: `POST /campaign` (a campaign from a contact list).
 //!
 //! Architecture invariant: a dialect only translates. It parses the vendor's request into the
 //! native domain types (with its own [`Origin`]), calls the same [`Store`] verbs as the native
@@ -36,6 +39,8 @@ use crate::{
 
 pub mod acefone;
 pub mod ai_calls;
+pub mod campaign_list;
+pub mod kore;
 pub mod talkdesk;
 
 /// Every dialect's routes, to merge into the app's router.
@@ -44,6 +49,8 @@ pub fn router() -> Router<AppState> {
         .merge(acefone::routes())
         .merge(ai_calls::routes())
         .merge(talkdesk::routes())
+        .merge(kore::routes())
+        .merge(campaign_list::routes())
 }
 
 /// Which vendor's error shape a path answers with.
@@ -52,6 +59,8 @@ pub enum Dialect {
     Acefone,
     AiCalls,
     Talkdesk,
+    Kore,
+    CampaignList,
 }
 
 impl Dialect {
@@ -67,6 +76,10 @@ impl Dialect {
             Some(Self::AiCalls)
         } else if under("/schedule-callbacks") {
             Some(Self::Talkdesk)
+        } else if path.starts_with(kore::PREFIX) {
+            Some(Self::Kore)
+        } else if path == campaign_list::PATH || path == "/campaign/" {
+            Some(Self::CampaignList)
         } else {
             None
         }
@@ -79,6 +92,8 @@ impl Dialect {
             Self::Acefone => acefone::error_response(error),
             Self::AiCalls => ai_calls::error_response(error),
             Self::Talkdesk => talkdesk::error_response(error),
+            Self::Kore => kore::error_response(error),
+            Self::CampaignList => campaign_list::error_response(error),
         }
     }
 }
@@ -177,6 +192,15 @@ mod tests {
             ("/schedule-callbacks", Some(Dialect::Talkdesk)),
             ("/schedule-callbacks/cb_1", Some(Dialect::Talkdesk)),
             ("/schedule-callbacksX", None),
+            ("/campaign", Some(Dialect::CampaignList)),
+            ("/campaign/", Some(Dialect::CampaignList)),
+            (
+                "/campaign/api/v2/public/st-1/campaign/cmp_1/callContactAt",
+                Some(Dialect::Kore),
+            ),
+            ("/campaigns", None),
+            ("/campaign/other", None),
+            ("/v1/campaigns", None),
             ("/v1/callbacks", None),
             ("/v1/calls/scheduledx", None),
         ] {

@@ -146,7 +146,7 @@ impl SqliteStore {
 
     /// Wakes whichever loop acts next on `cb`: the scheduler for bridge work, the router for
     /// preview callbacks and reminders.
-    fn wake_for(&self, cb: &Callback) {
+    pub(super) fn wake_for(&self, cb: &Callback) {
         if cb.status == Status::Scheduled {
             if cb.dialing_mode == DialingMode::Preview {
                 self.routing.announce(cb.due_at);

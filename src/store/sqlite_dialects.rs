@@ -1,13 +1,20 @@
 //! SQLite implementation of the dialects' store verbs.
 
+use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    ListFilter, StoreError,
-    dialects::{CallbackPage, DialectStore},
-    sqlite::{CALLBACK_COLUMNS, SqliteStore, callback_from_row, ms},
+    ChangeError, ListFilter, StoreError,
+    dialects::{CallbackPage, DialectStore, Reopen},
+    sqlite::{
+        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, fetch_callback,
+        insert_audit, insert_events, ms,
+    },
 };
-use crate::domain::AccountId;
+use crate::domain::{
+    AccountId, Actor, Callback, CallbackId, Outcome, Status,
+    ids::{CampaignId, ContactId},
+};
 
 /// Appends the `WHERE` clause of `filter` (all but its cursor) for `account`.
 fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, filter: &ListFilter) {
@@ -68,5 +75,108 @@ impl DialectStore for SqliteStore {
                 .collect::<Result<_, _>>()?,
             total: u64::try_from(total).unwrap_or(0),
         })
+    }
+
+    async fn campaign_call_for_contact(
+        &self,
+        account: &AccountId,
+        campaign: &CampaignId,
+        contact: &ContactId,
+    ) -> Result<Option<Callback>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks \
+             WHERE account_id = ? AND campaign_id = ? AND contact_id = ? ORDER BY id LIMIT 1"
+        ))
+        .bind(account.as_str())
+        .bind(campaign.as_str())
+        .bind(contact.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(callback_from_row).transpose()
+    }
+
+    async fn reopen_callback(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        reopen: &Reopen,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Callback, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let before = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let reopenable = match before.status {
+            Status::Completed | Status::Failed | Status::Expired => true,
+            Status::Canceled => before.outcome != Some(Outcome::SkippedDnc),
+            _ => false,
+        };
+        if !reopenable {
+            return Err(ChangeError::InvalidState(before.status));
+        }
+        let mut cb = before.clone();
+        cb.status = Status::Scheduled;
+        cb.scheduled_at = reopen.at;
+        cb.due_at = reopen.at;
+        cb.expires_at = Callback::deadline(reopen.at, cb.expire_after_minutes);
+        cb.outcome = None;
+        cb.agent_id = None;
+        cb.offer_expires_at = None;
+        cb.metadata = reopen.metadata.clone();
+        cb.updated_at = now;
+        sqlx::query(
+            "UPDATE callbacks SET status = 'scheduled', scheduled_at = ?, due_at = ?, \
+             expires_at = ?, outcome = NULL, attempt_open = 0, send_pending = 0, \
+             lease_owner = NULL, lease_expires_at = NULL, agent_id = NULL, \
+             offer_expires_at = NULL, reminder_at = ?, metadata = ?, updated_at = ?, \
+             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
+        )
+        .bind(ms(cb.scheduled_at))
+        .bind(ms(cb.due_at))
+        .bind(ms(cb.expires_at))
+        .bind(cb.reminder_at().map(ms))
+        .bind(
+            cb.metadata
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_default()),
+        )
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .bind(before.status.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        insert_events(
+            &mut tx,
+            &[NewEvent::about(
+                &cb,
+                "callback.rescheduled",
+                now,
+                serde_json::json!({
+                    "reason": reopen.reason,
+                    "from": before.status.as_str(),
+                    "previous_outcome": before.outcome.map(Outcome::as_str),
+                    "previous_scheduled_at": before.scheduled_at.to_string(),
+                }),
+            )],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[callback_audit("callback.reopen", Some(&before), &cb)],
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_for(&cb);
+        self.events.notify();
+        Ok(cb)
     }
 }

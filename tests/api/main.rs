@@ -10,6 +10,8 @@ mod campaigns;
 mod contacts;
 mod dialect_acefone;
 mod dialect_ai_calls;
+mod dialect_campaign_list;
+mod dialect_kore;
 mod dialect_talkdesk;
 mod dnc;
 mod helpers;

@@ -1,0 +1,419 @@
+//! Kore.ai-style campaign callbacks: `callContactAt` on a native campaign's entries, its
+//! per-item answers, reopening an ended entry with its history, and the errors.
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const SECRET: &str = "a-kore-shared-secret-of-at-least-32-chars";
+
+fn path(bot: &str, campaign: &str) -> String {
+    format!("/campaign/api/v2/public/{bot}/campaign/{campaign}/callContactAt")
+}
+
+/// A JWT signed with the account's registered HS256 secret.
+fn token(account: &str, scope: &str) -> String {
+    let now = jiff::Timestamp::now().as_second();
+    encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "account_id": account, "sub": "kore-bot", "scope": scope,
+                 "exp": now + 300, "iat": now }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Registers the secret and opens calls at any hour; answers a writer's token.
+async fn setup(app: &TestApp) -> String {
+    app.request(
+        Method::PUT,
+        "/v1/jwt-key",
+        Some(&json!({ "algorithm": "HS256", "secret": SECRET })),
+    )
+    .await
+    .expect(200);
+    app.request(
+        Method::PUT,
+        "/v1/settings",
+        Some(
+            &json!({ "calling_window": { "start": "00:00", "end": "24:00" },
+                      "allow_customer_requested_times": true, "max_attempts": null,
+                      "attempt_window_days": 7 }),
+        ),
+    )
+    .await
+    .expect(200);
+    token(&app.account_id, "campaigns:write")
+}
+
+/// A campaign of `n` contacts starting at `launch_at` (now if `None`); its id and entries.
+async fn campaign(app: &TestApp, n: usize, launch_at: Option<String>) -> (String, Vec<Value>) {
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let contacts: Vec<Value> = (0..n).map(|_| json!({ "phone": unique_phone() })).collect();
+    let mut body = json!({ "playbook_id": pb, "contacts": contacts });
+    if let Some(at) = launch_at {
+        body["launch_at"] = at.into();
+    }
+    let id = app.post_json("/v1/campaigns", &body).await.expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entries = app
+        .get(&format!("/v1/campaigns/{id}/contacts"))
+        .await
+        .expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    (id, entries)
+}
+
+/// Sends the page's curl request with its headers.
+async fn send(app: &TestApp, path: &str, auth: Option<&str>, account: &str, body: &str) -> Resp {
+    let mut req = app
+        .client
+        .post(app.url(path))
+        .header("accountid", account)
+        .header("iid", "st-c663aae2-2e00-5e95-9fa9acca1a2e")
+        .header("Content-Type", "application/json")
+        .body(body.to_owned());
+    if let Some(auth) = auth {
+        req = req.header("auth", format!("{auth} "));
+    }
+    Resp::read(req.send().await.unwrap()).await
+}
+
+fn in_hours(h: i64) -> String {
+    at_ms(h * 3600 * 1000).to_string()
+}
+
+/// The error shape with this status.
+#[track_caller]
+fn failure(resp: &Resp, status: u16) -> String {
+    let body = resp.expect(status);
+    assert_eq!(body["status"], "failed", "{}", resp.text);
+    let msg = body["errors"][0]["msg"].as_str().unwrap().to_owned();
+    assert!(body["errors"][0]["code"].is_string(), "{}", resp.text);
+    msg
+}
+
+#[tokio::test]
+async fn the_pages_request_moves_pending_entries_and_answers_each_item() {
+    let app = spawn_app().await;
+    let jwt = setup(&app).await;
+    let (id, entries) = campaign(&app, 2, Some(in_hours(48))).await;
+    let by_callback = entries[0]["callback_id"].as_str().unwrap();
+    let by_contact = entries[1]["contact_id"].as_str().unwrap();
+    let (t1, t2) = (in_hours(5), in_hours(6));
+    let body = json!([
+        { "campaignDialingListId": by_callback, "timeToContact": t1 },
+        { "campaignDialingListId": by_contact, "timeToContact": t2 },
+        { "campaignDialingListId": by_callback, "timeToContact": "2020-06-18T17:55:00Z" },
+        { "campaignDialingListId": "cid-1741dc3-dd1-4ddc085c8e44", "timeToContact": t1 },
+        { "campaignDialingListId": by_callback, "timeToContact": "tomorrow at noon" },
+        { "campaignDialingListId": by_callback, "timeToContact": 5 },
+        { "timeToContact": t1 },
+    ]);
+    let resp = send(
+        &app,
+        &path("st-1", &id),
+        Some(&jwt),
+        "685bd2bfa5b15d",
+        &body.to_string(),
+    )
+    .await;
+    let answer = resp.expect(200);
+    assert_eq!(answer["status"], "success");
+    let data = answer["data"].as_array().unwrap();
+    assert_eq!(data.len(), 7);
+    let got: Vec<(&str, &str)> = data
+        .iter()
+        .map(|d| (d["status"].as_str().unwrap(), d["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("success", "rescheduled"),
+            ("success", "rescheduled"),
+            ("failed", "time_in_past"),
+            ("failed", "unknown_dialing_list_id"),
+            ("failed", "invalid_time"),
+            ("failed", "invalid_time"),
+            ("failed", "invalid_dialing_list_id"),
+        ]
+    );
+    assert_eq!(data[0]["campaignDialingListId"], by_callback);
+    assert_eq!(data[1]["campaignDialingListId"], by_contact);
+    assert_eq!(
+        data[3]["campaignDialingListId"],
+        "cid-1741dc3-dd1-4ddc085c8e44"
+    );
+
+    // The native API sees the entries' own callbacks at the new times, still campaign calls.
+    let first = app.get_callback(by_callback).await;
+    assert_eq!(ts(&first["scheduled_at"]), t1.parse().unwrap());
+    assert_eq!(first["origin"], "campaign");
+    assert_eq!(first["campaign_id"], id.as_str());
+    assert_eq!(first["metadata"]["kore"]["bot_id"], "st-1");
+    assert_eq!(first["metadata"]["kore"]["account_id"], "685bd2bfa5b15d");
+    let second = app
+        .get_callback(entries[1]["callback_id"].as_str().unwrap())
+        .await;
+    assert_eq!(ts(&second["scheduled_at"]), t2.parse().unwrap());
+    assert_eq!(data[1]["callbackId"], second["id"]);
+}
+
+#[tokio::test]
+async fn reopening_an_ended_entry_keeps_its_attempts_and_history() {
+    let app = spawn_quick_app().await;
+    let jwt = setup(&app).await;
+    let (id, entries) = campaign(&app, 1, None).await;
+    let cb = entries[0]["callback_id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&cb, "in_progress", WAIT).await;
+    let p = path("st-1", &id);
+    let item =
+        |at: String| json!([{ "campaignDialingListId": cb, "timeToContact": at }]).to_string();
+
+    // A call in progress is a per-item failure.
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(in_hours(2))).await;
+    assert_eq!(resp.expect(200)["data"][0]["reason"], "call_in_progress");
+
+    // Not answered, no recall left: failed. Kore reopens the same callback.
+    app.report_outcome(&cb, &json!({ "outcome": "no_answer" }))
+        .await
+        .expect(200);
+    assert_eq!(app.get_callback(&cb).await["status"], "failed");
+    let at = in_hours(3);
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(at.clone())).await;
+    let data = &resp.expect(200)["data"][0];
+    assert_eq!(data["status"], "success", "{}", resp.text);
+    assert_eq!(data["reason"], "reopened");
+    assert_eq!(data["callbackId"], cb.as_str());
+
+    let after = app.get_callback(&cb).await;
+    assert_eq!(after["status"], "scheduled");
+    assert!(after["outcome"].is_null(), "{after}");
+    assert_eq!(ts(&after["scheduled_at"]), at.parse().unwrap());
+    assert_eq!(after["attempts"].as_array().unwrap().len(), 1, "{after}");
+    let reopened = events_of(&after, "callback.rescheduled");
+    assert_eq!(reopened.len(), 1);
+    assert_eq!(reopened[0]["data"]["reason"], "kore", "{}", reopened[0]);
+    assert!(
+        !events_of(&after, "callback.failed").is_empty(),
+        "history kept"
+    );
+    let listed = app
+        .get(&format!("/v1/campaigns/{id}/contacts"))
+        .await
+        .expect(200)["data"][0]
+        .clone();
+    assert_eq!(listed["status"], "scheduled");
+    assert_eq!(listed["attempts"], 1);
+
+    // The audit trail names the JWT's subject.
+    let audit = app
+        .get(&format!("/v1/audit?resource_id={cb}"))
+        .await
+        .expect(200)["data"]
+        .clone();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "callback.reopen"
+                && e["actor"] == json!({ "type": "jwt", "id": "kore-bot" })),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_answer_in_the_error_shape_never_500() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 4 * 1024).await;
+    let jwt = setup(&app).await;
+    let (id, entries) = campaign(&app, 1, Some(in_hours(48))).await;
+    let p = path("st-1", &id);
+    let ok = json!([{ "campaignDialingListId": entries[0]["callback_id"], "timeToContact": in_hours(5) }])
+        .to_string();
+    let acc = app.account_id.clone();
+
+    // 401: no token, a token signed with another secret, an API key is fine.
+    failure(&send(&app, &p, None, &acc, &ok).await, 401);
+    let forged = encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "account_id": acc, "scope": "campaigns:write", "exp": jiff::Timestamp::now().as_second() + 60 }),
+        &EncodingKey::from_secret(b"not-the-registered-secret-at-all-no"),
+    )
+    .unwrap();
+    failure(&send(&app, &p, Some(&forged), &acc, &ok).await, 401);
+    send(&app, &p, Some(&app.api_key), &acc, &ok)
+        .await
+        .expect(200);
+    // 403: a token without campaigns:write; an accountId naming another account.
+    let reader = token(&acc, "campaigns:read");
+    failure(&send(&app, &p, Some(&reader), &acc, &ok).await, 403);
+    let other = app.second_account().await;
+    failure(
+        &send(&app, &p, Some(&jwt), &other.account_id, &ok).await,
+        403,
+    );
+    // 400: missing iid or accountId headers.
+    let resp = Resp::read(
+        app.client
+            .post(app.url(&p))
+            .header("auth", &jwt)
+            .header("accountId", &acc)
+            .header("content-type", "application/json")
+            .body(ok.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(failure(&resp, 400).contains("iid"));
+    let resp = Resp::read(
+        app.client
+            .post(app.url(&p))
+            .header("auth", &jwt)
+            .header("iid", "st-1")
+            .header("content-type", "application/json")
+            .body(ok.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(failure(&resp, 400).to_lowercase().contains("accountid"));
+    // 404: an unknown campaign, a malformed id, another account's campaign.
+    for missing in ["cmp_01JB0000000000000000000000", "nope"] {
+        failure(
+            &send(&app, &path("st-1", missing), Some(&jwt), &acc, &ok).await,
+            404,
+        );
+    }
+    let theirs = app
+        .request_as(
+            Some(&other.api_key),
+            Method::POST,
+            "/v1/playbooks",
+            Some(&json!({ "name": "Theirs", "initial_message": "Hi" })),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let their_campaign = app
+        .request_as(
+            Some(&other.api_key),
+            Method::POST,
+            "/v1/campaigns",
+            Some(&json!({ "playbook_id": theirs, "launch_at": in_hours(48),
+                          "contacts": [{ "phone": unique_phone() }] })),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    failure(
+        &send(&app, &path("st-1", &their_campaign), Some(&jwt), &acc, &ok).await,
+        404,
+    );
+    // Another campaign's entry is unknown in this one.
+    let (_, mine_elsewhere) = campaign(&app, 1, Some(in_hours(48))).await;
+    let body = json!([{ "campaignDialingListId": mine_elsewhere[0]["callback_id"], "timeToContact": in_hours(5) }]);
+    let resp = send(&app, &p, Some(&jwt), &acc, &body.to_string()).await;
+    assert_eq!(
+        resp.expect(200)["data"][0]["reason"],
+        "unknown_dialing_list_id"
+    );
+    // 400: malformed JSON, not an array, an empty array.
+    for bad in ["[{", "{\"campaignDialingListId\": \"x\"}", "[]", "42"] {
+        failure(&send(&app, &p, Some(&jwt), &acc, bad).await, 400);
+    }
+    // 413 and 405 in the same shape.
+    let big =
+        json!([{ "campaignDialingListId": "x".repeat(8 * 1024), "timeToContact": in_hours(5) }]);
+    failure(
+        &send(&app, &p, Some(&jwt), &acc, &big.to_string()).await,
+        413,
+    );
+    let resp = Resp::read(
+        app.client
+            .get(app.url(&p))
+            .header("auth", &jwt)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    failure(&resp, 405);
+}
+
+#[tokio::test]
+async fn do_not_call_skips_and_canceled_campaigns_are_per_item_failures() {
+    let app = spawn_quick_app().await;
+    let jwt = setup(&app).await;
+    // A number put on the do-not-call list before the launch is skipped when it falls due.
+    let phone = unique_phone();
+    app.post_json("/v1/dnc", &json!({ "phone": phone, "source": "crm" }))
+        .await
+        .expect(201);
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let id = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": pb, "contacts": [{ "phone": phone }, { "phone": unique_phone() }] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entries = app
+        .get(&format!("/v1/campaigns/{id}/contacts"))
+        .await
+        .expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let (skipped, other) = match entries.iter().position(|e| e["phone"] == phone.as_str()) {
+        Some(0) => (&entries[0], &entries[1]),
+        _ => (&entries[1], &entries[0]),
+    };
+    let skipped = skipped["callback_id"].as_str().unwrap().to_owned();
+    let other = other["callback_id"].as_str().unwrap().to_owned();
+    let cb = app.wait_for_status(&skipped, "canceled", WAIT).await;
+    assert_eq!(cb["outcome"], "skipped_dnc");
+    let p = path("st-1", &id);
+    let item = |cb: &str| {
+        json!([{ "campaignDialingListId": cb, "timeToContact": in_hours(2) }]).to_string()
+    };
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(&skipped)).await;
+    assert_eq!(resp.expect(200)["data"][0]["reason"], "do_not_call");
+    assert_eq!(app.get_callback(&skipped).await["status"], "canceled");
+
+    app.request(Method::POST, &format!("/v1/campaigns/{id}/cancel"), None)
+        .await
+        .expect(200);
+    let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(&other)).await;
+    assert_eq!(
+        resp.expect(200)["data"][0]["reason"],
+        "campaign_not_running"
+    );
+}
