@@ -210,7 +210,7 @@ function showSignIn(message) {
 function navItems() {
   const role = App.session.user.role;
   const items = [];
-  if (role === 'supervisor') items.push(['#/callbacks', 'Callbacks'], ['#/reports', 'Reports']);
+  if (role === 'supervisor') items.push(['#/callbacks', 'Callbacks'], ['#/campaigns', 'Campaigns'], ['#/reports', 'Reports']);
   if (App.session.user.agent_id) items.push(['#/agent', 'My work']);
   return items;
 }
@@ -254,6 +254,7 @@ function route() {
   if (parts[0] === 'callbacks' && parts[1]) return detailPage(decodeURIComponent(parts[1]));
   if (parts[0] === 'callbacks' && role === 'supervisor') return callbacksPage();
   if (parts[0] === 'reports' && role === 'supervisor') return reportsPage();
+  if (parts[0] === 'campaigns' && role === 'supervisor') return campaignsPage();
   if (parts[0] === 'agent') return agentPage();
   location.hash = navItems()[0][0];
 }
@@ -600,6 +601,58 @@ async function agentPage() {
     if (ev.type === 'offer') toast('New offer');
     load();
   }, ['offer', 'offer_withdrawn', 'callback.reminder', 'callback.canceled', 'callback.rescheduled', 'presence']);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns
+// ---------------------------------------------------------------------------------------------
+
+// The actions each campaign status allows: [action, button label, confirmation or null].
+const CAMPAIGN_ACTIONS = {
+  running: [['pause', 'Pause', null], ['cancel', 'Cancel', 'Cancel this campaign? Calls not yet placed are canceled.']],
+  paused: [['resume', 'Resume', null], ['cancel', 'Cancel', 'Cancel this campaign? Calls not yet placed are canceled.']],
+};
+const CAMPAIGN_DONE = { pause: 'Campaign paused', resume: 'Campaign resumed', cancel: 'Campaign canceled' };
+
+async function campaignsPage() {
+  const tbody = h('tbody', { id: 'campaign-rows' });
+  const count = h('p', { class: 'muted', id: 'campaign-count', 'aria-live': 'polite' });
+  const cols = ['Campaign', 'Status', 'Launch', 'Contacts', 'Attempts', 'Answered', 'Pending', 'In progress',
+    'Pending recalls', 'Not answered', 'DNC skips', 'Canceled', 'Expired', 'Actions'];
+  setPage('Campaigns', count, h('div', { class: 'table-wrap' }, h('table', { class: 'campaigns' },
+    h('caption', { class: 'muted', text: `Launch times in ${App.zone}.` }),
+    h('thead', {}, h('tr', {}, ...cols.map((c) => h('th', { scope: 'col', text: c })))),
+    tbody)));
+  async function act(c, action, confirmText) {
+    if (confirmText && !confirm(confirmText)) return;
+    try {
+      await api('POST', `/ui/api/campaigns/${encodeURIComponent(c.campaign_id)}/${action}`);
+      toast(CAMPAIGN_DONE[action]);
+    } catch (e) { toast(e.message, true); }
+    await load();
+  }
+  async function load() {
+    let list;
+    try { list = await api('GET', '/ui/api/campaigns'); } catch (e) { toast(e.message, true); return; }
+    count.textContent = list.length === 1 ? '1 campaign' : `${list.length} campaigns`;
+    tbody.replaceChildren(...list.map((c) => {
+      const t = c.totals || {};
+      const label = c.name || c.campaign_id;
+      const actions = (CAMPAIGN_ACTIONS[c.status] || []).map(([action, text, confirmText]) => h('button', {
+        type: 'button', class: action === 'cancel' ? 'danger' : null, 'data-action': action,
+        text, 'aria-label': `${text} campaign ${label}`, onclick: () => act(c, action, confirmText),
+      }));
+      return h('tr', { 'data-id': c.campaign_id, 'data-status': c.status },
+        h('th', { scope: 'row' }, h('span', { text: label }), c.name ? h('span', { class: 'sub', text: c.campaign_id }) : null),
+        h('td', {}, statusBadge(c.status)),
+        h('td', { text: fmt(c.launch_at, App.zone) }),
+        ...[t.contacts, t.attempts, t.answered, t.pending, t.in_progress, t.pending_recalls, t.not_answered,
+          t.skipped_dnc, t.canceled, t.expired].map((n) => h('td', { class: 'num', text: String(n ?? 0) })),
+        h('td', {}, h('div', { class: 'row' }, ...actions)));
+    }));
+    if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: cols.length, class: 'muted', text: 'No campaigns yet.' })));
+  }
+  await load();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ pub struct CampaignView {
 }
 
 impl CampaignView {
-    fn new(c: &Campaign, totals: Option<CampaignTotals>) -> Self {
+    pub fn new(c: &Campaign, totals: Option<CampaignTotals>) -> Self {
         Self {
             campaign_id: c.id.to_string(),
             name: c.name.clone(),

@@ -56,6 +56,19 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/api/events", get(endpoints::live))
         .route("/ui/api/directory", get(endpoints::directory))
         .route("/ui/api/reports", get(endpoints::reports))
+        .route("/ui/api/campaigns", get(endpoints::campaigns))
+        .route(
+            "/ui/api/campaigns/{id}/pause",
+            post(endpoints::pause_campaign),
+        )
+        .route(
+            "/ui/api/campaigns/{id}/resume",
+            post(endpoints::resume_campaign),
+        )
+        .route(
+            "/ui/api/campaigns/{id}/cancel",
+            post(endpoints::cancel_campaign),
+        )
         .route("/ui/api/me/callbacks", get(endpoints::my_callbacks))
         .route("/ui/api/me/callbacks/{id}/accept", post(endpoints::accept))
         .route("/ui/api/me/callbacks/{id}/reject", post(endpoints::reject))

@@ -627,3 +627,105 @@ async fn users_need_a_good_password_and_agents_a_real_agent() {
         "e-mails are unique"
     );
 }
+
+#[tokio::test]
+async fn a_supervisor_lists_campaigns_with_totals_and_pauses_resumes_and_cancels_them() {
+    let app = spawn_app().await;
+    let other = app.second_account().await;
+    let alice = app.agent_id("Alice").await;
+    user(&app, &app.account_id, "boss@acme.test", "supervisor", None).await;
+    user(
+        &app,
+        &app.account_id,
+        "alice@acme.test",
+        "agent",
+        Some(&alice),
+    )
+    .await;
+    user(&app, &other.account_id, "b@other.test", "supervisor", None).await;
+    let playbook = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Renewals", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let launched = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": playbook, "name": "Spring renewals",
+                     "launch_at": tomorrow(),
+                     "contacts": [ { "phone": unique_phone() }, { "phone": unique_phone() } ] }),
+        )
+        .await;
+    let id = launched.expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let boss = sign_in(&app, "boss@acme.test").await;
+    let list = boss.get("/ui/api/campaigns").await;
+    let list = list.expect(200).as_array().unwrap().clone();
+    assert_eq!(list.len(), 1);
+    let c = &list[0];
+    assert_eq!(c["campaign_id"], id.as_str());
+    assert_eq!(c["name"], "Spring renewals");
+    assert_eq!(c["status"], "running");
+    assert_eq!(c["totals"]["contacts"], 2);
+    assert_eq!(c["totals"]["pending"], 2);
+    assert_eq!(c["totals"]["attempts"], 0);
+    assert_eq!(c["totals"]["answered"], 0);
+    assert_eq!(c["totals"]["skipped_dnc"], 0);
+
+    // An agent user may neither list nor change it; another account does not find it.
+    let agent = sign_in(&app, "alice@acme.test").await;
+    agent
+        .get("/ui/api/campaigns")
+        .await
+        .expect_error(403, "forbidden");
+    let b = sign_in(&app, "b@other.test").await;
+    assert_eq!(b.get("/ui/api/campaigns").await.expect(200), &json!([]));
+    for action in ["pause", "resume", "cancel"] {
+        let path = format!("/ui/api/campaigns/{id}/{action}");
+        agent
+            .post(&path, &json!({}))
+            .await
+            .expect_error(403, "forbidden");
+        b.post(&path, &json!({}))
+            .await
+            .expect_error(404, "not_found");
+    }
+    // Changes need the CSRF token.
+    boss.send(
+        Method::POST,
+        &format!("/ui/api/campaigns/{id}/pause"),
+        None,
+        None,
+    )
+    .await
+    .expect_error(403, "forbidden");
+
+    let paused = boss
+        .post(&format!("/ui/api/campaigns/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!(paused.expect(200)["status"], "paused");
+    let resumed = boss
+        .post(&format!("/ui/api/campaigns/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(resumed.expect(200)["status"], "running");
+    let canceled = boss
+        .post(&format!("/ui/api/campaigns/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(canceled.expect(200)["status"], "canceled");
+    boss.post(&format!("/ui/api/campaigns/{id}/resume"), &json!({}))
+        .await
+        .expect_error(409, "invalid_state");
+    let list = boss.get("/ui/api/campaigns").await;
+    let c = list.expect(200)[0].clone();
+    assert_eq!(c["status"], "canceled");
+    assert_eq!(c["totals"]["canceled"], 2);
+    assert_eq!(c["totals"]["pending"], 0);
+}

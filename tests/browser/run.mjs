@@ -258,6 +258,27 @@ try {
     await sup.screenshot({ path: join(SHOTS, 'reports.png'), fullPage: true });
   });
 
+  await test('a supervisor sees a campaign with its contacts and pauses it', async () => {
+    const playbook = await apiCall('POST', '/v1/playbooks', { name: 'Renewals', initial_message: 'Hello' });
+    const campaign = await apiCall('POST', '/v1/campaigns', {
+      playbook_id: playbook.id, name: 'Spring renewals', launch_at: new Date(Date.now() + 86400000).toISOString(),
+      contacts: [{ phone: '+14155550201' }, { phone: '+14155550202' }],
+    });
+    await sup.getByRole('link', { name: 'Campaigns' }).click();
+    await sup.getByRole('heading', { name: 'Campaigns' }).waitFor();
+    const row = sup.locator(`tr[data-id="${campaign.campaign_id}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert(cells[2] === '2', `2 contacts shown: ${JSON.stringify(cells)}`);
+    assert((await row.getAttribute('data-status')) === 'running', 'the campaign is running');
+    await row.getByRole('button', { name: 'Pause campaign Spring renewals' }).click();
+    await sup.locator(`tr[data-id="${campaign.campaign_id}"][data-status="paused"] .badge.status-paused`).waitFor();
+    await sup.locator(`tr[data-id="${campaign.campaign_id}"]`).getByRole('button', { name: /Resume/ }).waitFor();
+    const after = await apiCall('GET', `/v1/campaigns/${campaign.campaign_id}`);
+    assert(after.status === 'paused', `paused through the page: ${after.status}`);
+    await sup.screenshot({ path: join(SHOTS, 'campaigns.png'), fullPage: true });
+  });
+
   await test('signing out ends the session', async () => {
     await sup.getByRole('button', { name: 'Sign out' }).click();
     await sup.getByRole('heading', { name: 'Sign in to Ringback' }).waitFor();
