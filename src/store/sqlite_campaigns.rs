@@ -12,7 +12,7 @@ use super::{
         insert_callback_rows, insert_events, ms, ts, window_from_text,
     },
     sqlite_guard::ledger,
-    sqlite_routing::{NewAgentEvent, insert_agent_events, leave_routing, tell_recipients},
+    sqlite_routing::{Untouched, cancel_untouched},
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
@@ -20,7 +20,6 @@ use crate::domain::{
     campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
     ids::CampaignId,
     playbook::PlaybookId,
-    routing::{AgentEventKind, WithdrawReason},
 };
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
@@ -365,60 +364,25 @@ impl CampaignStore for SqliteStore {
         let mut after = before.clone();
         after.status = status;
         after.updated_at = now;
-        let mut events = Vec::new();
-        let mut feed: Vec<NewAgentEvent> = Vec::new();
+        let mut told = Vec::new();
         if status == CampaignStatus::Canceled {
             // Its calls nobody has started are canceled; calls under way finish.
-            let rows = sqlx::query(&format!(
-                "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = ? \
-                 AND campaign_id = ? AND status IN ('scheduled', 'waiting', 'offered')"
-            ))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-            for row in &rows {
-                let cb = callback_from_row(row)?;
-                feed.extend(leave_routing(&mut tx, &cb, WithdrawReason::Canceled, now).await?);
-                let done = sqlx::query(&format!(
-                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
-                     offer_expires_at = NULL, reminder_at = NULL, version = version + 1, \
-                     updated_at = ? WHERE id = ? RETURNING {CALLBACK_COLUMNS}"
-                ))
-                .bind(ms(now))
-                .bind(cb.id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-                let canceled = callback_from_row(&done)?;
-                feed.extend(
-                    tell_recipients(
-                        &mut tx,
-                        &canceled,
-                        AgentEventKind::Canceled,
-                        now,
-                        json!({ "reason": "campaign_canceled" }),
-                        None,
-                    )
-                    .await?,
-                );
-                events.push(NewEvent::about(
-                    &canceled,
-                    "callback.canceled",
-                    now,
-                    json!({ "from": cb.status.as_str(), "reason": "campaign_canceled" }),
-                ));
-            }
+            (_, told) = cancel_untouched(
+                &mut tx,
+                account,
+                Untouched::Of(id),
+                "campaign_canceled",
+                now,
+                actor,
+            )
+            .await?;
         }
         let kind = match status {
             CampaignStatus::Paused => "campaign.paused",
             CampaignStatus::Running => "campaign.resumed",
             _ => "campaign.canceled",
         };
-        events.push(campaign_event(&after, kind, now));
-        insert_events(&mut tx, &events).await?;
-        insert_agent_events(&mut tx, &feed).await?;
+        insert_events(&mut tx, &[campaign_event(&after, kind, now)]).await?;
         let action = match status {
             CampaignStatus::Paused => "campaign.pause",
             CampaignStatus::Running => "campaign.resume",
@@ -436,7 +400,7 @@ impl CampaignStore for SqliteStore {
         self.events.notify();
         self.due.notify();
         self.routing.notify();
-        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
+        self.agent_feed.raise(told.iter().map(String::as_str));
         Ok(after)
     }
 

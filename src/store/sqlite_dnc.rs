@@ -3,19 +3,13 @@
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 
-use super::sqlite_routing::{insert_agent_events, leave_routing, tell_recipients};
 use super::{
     StoreError,
     dnc::{DncAdded, DncEntry, DncStore},
-    sqlite::{
-        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, insert_audit,
-        insert_events, ms, ts,
-    },
+    sqlite::{SqliteStore, insert_audit, ms, ts},
+    sqlite_routing::{Untouched, cancel_untouched},
 };
-use crate::domain::{
-    AccountId, Actor, AuditRecord, CallbackId, PhoneNumber,
-    routing::{AgentEventKind, WithdrawReason},
-};
+use crate::domain::{AccountId, Actor, AuditRecord, PhoneNumber};
 
 fn dnc_from_row(r: &SqliteRow) -> Result<DncEntry, StoreError> {
     Ok(DncEntry {
@@ -42,74 +36,6 @@ async fn fetch_dnc(
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(dnc_from_row).transpose()
-}
-
-/// Cancels the account's callbacks to `phone` that nobody has started calling (`scheduled`,
-/// `waiting`, `offered`) the way a cancel request does (same update, `callback.canceled` event,
-/// audit entry and word to the agents concerned), with `"reason": "dnc"` in the event.
-async fn cancel_untouched_to(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    phone: &PhoneNumber,
-    now: Timestamp,
-    actor: &Actor,
-) -> Result<(Vec<CallbackId>, Vec<String>), StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {CALLBACK_COLUMNS} FROM callbacks \
-         WHERE account_id = ? AND phone = ? AND status IN ('scheduled', 'waiting', 'offered') \
-         ORDER BY id"
-    ))
-    .bind(account.as_str())
-    .bind(phone.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut canceled = Vec::with_capacity(rows.len());
-    let mut events = Vec::with_capacity(rows.len());
-    let mut records = Vec::with_capacity(rows.len());
-    let mut feed = Vec::new();
-    for row in &rows {
-        let before = callback_from_row(row)?;
-        let done = sqlx::query(
-            "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
-             offer_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
-             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
-        )
-        .bind(ms(now))
-        .bind(before.id.as_str())
-        .bind(account.as_str())
-        .bind(before.status.as_str())
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() != 1 {
-            continue;
-        }
-        let after = sqlx::query(&format!(
-            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ? AND account_id = ?"
-        ))
-        .bind(before.id.as_str())
-        .bind(account.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        let after = callback_from_row(&after)?;
-        feed.extend(leave_routing(conn, &before, WithdrawReason::Canceled, now).await?);
-        let details = serde_json::json!({ "reason": "dnc" });
-        feed.extend(
-            tell_recipients(conn, &after, AgentEventKind::Canceled, now, details, None).await?,
-        );
-        events.push(NewEvent::about(
-            &after,
-            "callback.canceled",
-            now,
-            serde_json::json!({ "from": before.status.as_str(), "reason": "dnc" }),
-        ));
-        records.push(callback_audit("callback.cancel", Some(&before), &after));
-        canceled.push(after.id);
-    }
-    insert_events(conn, &events).await?;
-    insert_audit(conn, account.as_str(), actor, now, &records).await?;
-    insert_agent_events(conn, &feed).await?;
-    let told = feed.iter().map(|e| e.agent().to_owned()).collect();
-    Ok((canceled, told))
 }
 
 fn dnc_audit(
@@ -169,9 +95,15 @@ impl DncStore for SqliteStore {
                     entry.clone()
                 }
             };
-            let (canceled, agents) =
-                cancel_untouched_to(&mut tx, account, &entry.phone, entry.created_at, actor)
-                    .await?;
+            let (canceled, agents) = cancel_untouched(
+                &mut tx,
+                account,
+                Untouched::To(&entry.phone),
+                "dnc",
+                entry.created_at,
+                actor,
+            )
+            .await?;
             told.extend(agents);
             any_canceled |= !canceled.is_empty();
             out.push(DncAdded {

@@ -24,9 +24,9 @@ use super::{
     sqlite_agents::{AGENT_COLUMNS, agent_from_parts},
 };
 use crate::domain::{
-    AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, Status,
+    AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, PhoneNumber, Status,
     agent::Agent,
-    ids::{AgentId, QueueId},
+    ids::{AgentId, CampaignId, QueueId},
     routing::{
         AgentEvent, AgentEventKind, RoutingSettings, WithdrawReason, agent_targets,
         callback_targets, offer_timeout,
@@ -1035,4 +1035,86 @@ async fn decline(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Which of an account's callbacks a bulk cancel takes.
+pub(super) enum Untouched<'a> {
+    /// Those to a number (it went on the do-not-call list).
+    To(&'a PhoneNumber),
+    /// Those of a campaign (it was canceled).
+    Of(&'a CampaignId),
+}
+
+/// Cancels the account's callbacks that nobody has started calling (`scheduled`, `waiting`,
+/// `offered`) among `which`, the way a cancel request does (same update, `callback.canceled`
+/// event, audit entry and word to the agents concerned), with `reason` in the event. Answers
+/// the callbacks canceled and the agents whose feeds were written.
+pub(super) async fn cancel_untouched(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    which: Untouched<'_>,
+    reason: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<(Vec<CallbackId>, Vec<String>), StoreError> {
+    let (column, value) = match which {
+        Untouched::To(phone) => ("phone", phone.as_str()),
+        Untouched::Of(campaign) => ("campaign_id", campaign.as_str()),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks \
+         WHERE account_id = ? AND {column} = ? AND status IN ('scheduled', 'waiting', 'offered') \
+         ORDER BY id"
+    ))
+    .bind(account.as_str())
+    .bind(value)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut canceled = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut records = Vec::with_capacity(rows.len());
+    let mut feed = Vec::new();
+    for row in &rows {
+        let before = callback_from_row(row)?;
+        let done = sqlx::query(
+            "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
+             offer_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
+             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
+        )
+        .bind(ms(now))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .bind(before.status.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            continue;
+        }
+        let after = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ? AND account_id = ?"
+        ))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let after = callback_from_row(&after)?;
+        feed.extend(leave_routing(conn, &before, WithdrawReason::Canceled, now).await?);
+        let details = serde_json::json!({ "reason": reason });
+        feed.extend(
+            tell_recipients(conn, &after, AgentEventKind::Canceled, now, details, None).await?,
+        );
+        events.push(NewEvent::about(
+            &after,
+            "callback.canceled",
+            now,
+            serde_json::json!({ "from": before.status.as_str(), "reason": reason }),
+        ));
+        records.push(callback_audit("callback.cancel", Some(&before), &after));
+        canceled.push(after.id);
+    }
+    insert_events(conn, &events).await?;
+    insert_audit(conn, account.as_str(), actor, now, &records).await?;
+    insert_agent_events(conn, &feed).await?;
+    let told = feed.iter().map(|e| e.agent().to_owned()).collect();
+    Ok((canceled, told))
 }
