@@ -54,7 +54,7 @@ impl Application {
         config: ServeConfig,
         clock: SharedClock,
     ) -> Result<Self, AppError> {
-        let store = store::open(&config.database.database_url).await?;
+        let store = store::open(&config.database).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| AppError::Bind {

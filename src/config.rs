@@ -113,13 +113,39 @@ pub struct ServeConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
-    /// Where data lives: `sqlite://FILE` (created if missing) or, later, `postgres://...`.
+    /// Where data lives: `sqlite://FILE` (created if missing, one node) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (any number of nodes sharing it).
     #[arg(
         long,
         env = "RINGBACK_DATABASE_URL",
         default_value = "sqlite://ringback.db"
     )]
     pub database_url: String,
+
+    /// PostgreSQL only: most connections this node opens to the database (one more is kept
+    /// for LISTEN).
+    #[arg(long, env = "RINGBACK_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// PostgreSQL only: the `statement_timeout` of every connection, in milliseconds; a
+    /// statement running longer is cancelled and its request fails instead of hanging.
+    #[arg(
+        long,
+        env = "RINGBACK_DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub database_statement_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// Defaults for `database_url`, as the command line would give.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            database_max_connections: 16,
+            database_statement_timeout_ms: 30_000,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -127,9 +153,7 @@ impl ServeConfig {
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
-            database: DatabaseConfig {
-                database_url: database_url.into(),
-            },
+            database: DatabaseConfig::new(database_url),
             min_lead_seconds: 60,
             dialer_url: None,
             public_url: None,

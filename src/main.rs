@@ -143,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate(db) => {
             telemetry::init_logs(cli.log_json);
-            store::open(&db.database_url)
+            store::open(&db)
                 .await
                 .with_context(|| format!("migrating {}", store::redact_url(&db.database_url)))?;
             tracing::info!(database = %store::redact_url(&db.database_url), "schema is up to date");
@@ -159,9 +159,7 @@ async fn main() -> anyhow::Result<()> {
                     database,
                 },
         } => {
-            let store = store::open(&database.database_url)
-                .await
-                .context("opening the store")?;
+            let store = store::open(&database).await.context("opening the store")?;
             let (account, secret) =
                 admin::create_account(store.as_ref(), &name, jiff::Timestamp::now()).await?;
             if json {
@@ -194,7 +192,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             database,
         } => {
             let account = parse_account(&account)?;
-            let store = store::open(&database.database_url).await?;
+            let store = store::open(&database).await?;
             let (key, secret) = admin::create_key(
                 store.as_ref(),
                 &account,
@@ -222,7 +220,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             database,
         } => {
             let account = parse_account(&account)?;
-            let store = store::open(&database.database_url).await?;
+            let store = store::open(&database).await?;
             let keys = store.list_api_keys(&account).await?;
             if json {
                 let list: Vec<_> = keys
@@ -262,7 +260,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let account = parse_account(&account)?;
             let id = ApiKeyId::parse(&key_id)
                 .with_context(|| format!("{key_id:?} is not a key id (key_...)"))?;
-            let store = store::open(&database.database_url).await?;
+            let store = store::open(&database).await?;
             store
                 .revoke_api_key(&account, &id, jiff::Timestamp::now(), &Actor::Cli)
                 .await?
@@ -295,7 +293,7 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_owned()
                 }
             };
-            let store = store::open(&database.database_url).await?;
+            let store = store::open(&database).await?;
             let user = admin::create_user(
                 store.as_ref(),
                 &account,
@@ -321,7 +319,7 @@ async fn users(command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::List { account, database } => {
             let account = AccountId::parse(&account)
                 .with_context(|| format!("{account:?} is not an account id (acc_...)"))?;
-            let store = store::open(&database.database_url).await?;
+            let store = store::open(&database).await?;
             for u in store.list_users(&account).await? {
                 let agent = u.agent_id.as_ref().map_or("", |a| a.as_str());
                 println!(

@@ -47,7 +47,55 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
                 )
             }
         })?;
+        refuse_nul(&bytes)?;
         Ok(RawJson(bytes))
+    }
+}
+
+/// Refuses text holding the NUL character (`\u0000`): no field has a use for it, and
+/// PostgreSQL cannot store it. Names the first field that holds one.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    let escaped = |w: &[u8]| w[0] == b'\\' && w[1] == b'u' && w[2..].iter().all(|&b| b == b'0');
+    if !bytes.windows(6).any(escaped) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        // Not JSON: the parser names what is wrong.
+        return Ok(());
+    };
+    match nul_path(&value, String::new()) {
+        Some(field) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "text may not contain the NUL character (U+0000)",
+        )
+        .field(field)),
+        None => Ok(()),
+    }
+}
+
+/// The path of the first string (or object key) in `value` that holds a NUL character.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            let here = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            if name.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(item, here)
+            }
+        }),
+        _ => None,
     }
 }
 

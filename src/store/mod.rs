@@ -6,15 +6,16 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicI64, Ordering},
     },
     time::Duration,
 };
 
 use jiff::Timestamp;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
+use crate::config::DatabaseConfig;
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId,
     Origin, Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
@@ -28,20 +29,9 @@ pub mod dialects;
 pub mod dnc;
 pub mod manager;
 pub mod playbooks;
+pub mod postgres;
 pub mod routing;
-mod sqlite;
-mod sqlite_agents;
-mod sqlite_auth;
-mod sqlite_campaigns;
-mod sqlite_contacts;
-mod sqlite_dialects;
-mod sqlite_dnc;
-mod sqlite_guard;
-mod sqlite_manager;
-mod sqlite_playbooks;
-mod sqlite_routing;
-mod sqlite_users;
-mod sqlite_webhooks;
+pub mod sqlite;
 pub mod users;
 pub mod webhooks;
 
@@ -203,14 +193,47 @@ pub struct OutcomeReport {
     pub notes: Option<String>,
 }
 
+/// Which of a node's sleepers a wake-up is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// The scheduler (bridge dispatches).
+    Due = 0,
+    /// The webhook fan-out.
+    Events = 1,
+    /// The router (preview callbacks, offers, reminders).
+    Routing = 2,
+}
+
+impl Channel {
+    pub(crate) const ALL: [Channel; 3] = [Channel::Due, Channel::Events, Channel::Routing];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Channel::Due => "due",
+            Channel::Events => "events",
+            Channel::Routing => "routing",
+        }
+    }
+}
+
+/// A wake-up raised on this node, to be passed on to the other nodes sharing the database.
+#[derive(Debug, Clone)]
+pub(crate) enum Wake {
+    At(Channel, Timestamp),
+    Now(Channel),
+    Agents(Vec<String>),
+}
+
 /// Wakes the scheduler when a callback becomes due earlier than it planned to look.
 ///
 /// The store raises it on every write that sets a due time, so the API never talks to the
-/// scheduler directly; a networked store would raise it from the database's notifications.
+/// scheduler directly. On PostgreSQL every wake-up is also relayed to the other nodes, which
+/// raise it locally (`*_local`) when it arrives.
 #[derive(Debug)]
 pub struct DueSignal {
     sleeping_until_ms: AtomicI64,
     notify: Notify,
+    relay: OnceLock<(Channel, mpsc::UnboundedSender<Wake>)>,
 }
 
 impl Default for DueSignal {
@@ -218,6 +241,7 @@ impl Default for DueSignal {
         Self {
             sleeping_until_ms: AtomicI64::new(i64::MIN),
             notify: Notify::new(),
+            relay: OnceLock::new(),
         }
     }
 }
@@ -225,9 +249,22 @@ impl Default for DueSignal {
 impl DueSignal {
     /// A callback is due at `due`: wake the sleeper if that is before its planned wake-up.
     pub fn announce(&self, due: Timestamp) {
+        self.announce_local(due);
+        if let Some((channel, relay)) = self.relay.get() {
+            let _ = relay.send(Wake::At(*channel, due));
+        }
+    }
+
+    /// [`announce`](Self::announce) on this node only.
+    pub(crate) fn announce_local(&self, due: Timestamp) {
         if due.as_millisecond() < self.sleeping_until_ms.load(Ordering::Acquire) {
             self.notify.notify_one();
         }
+    }
+
+    /// From now on, pass every wake-up on to `relay` as well.
+    pub(crate) fn relay_to(&self, channel: Channel, relay: mpsc::UnboundedSender<Wake>) {
+        let _ = self.relay.set((channel, relay));
     }
 
     /// Marks the sleeper as about to sleep: any announcement from now on wakes it, even one made
@@ -238,6 +275,14 @@ impl DueSignal {
 
     /// Wakes the sleeper whatever it planned (new work of any time).
     pub fn notify(&self) {
+        self.notify_local();
+        if let Some((channel, relay)) = self.relay.get() {
+            let _ = relay.send(Wake::Now(*channel));
+        }
+    }
+
+    /// [`notify`](Self::notify) on this node only.
+    pub(crate) fn notify_local(&self) {
         if self.sleeping_until_ms.load(Ordering::Acquire) != i64::MIN {
             self.notify.notify_one();
         }
@@ -266,6 +311,7 @@ impl DueSignal {
 #[derive(Debug, Default)]
 pub struct FeedSignals {
     agents: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>,
+    relay: OnceLock<mpsc::UnboundedSender<Wake>>,
 }
 
 impl FeedSignals {
@@ -277,8 +323,30 @@ impl FeedSignals {
             .subscribe()
     }
 
-    /// Wakes the readers of these agents' feeds (and forgets agents nobody reads any more).
+    /// Wakes the readers of these agents' feeds, here and on the other nodes.
     pub fn raise<'a>(&self, agents: impl IntoIterator<Item = &'a str>) {
+        match self.relay.get() {
+            Some(relay) => {
+                let agents: Vec<&str> = agents.into_iter().collect();
+                self.raise_local(agents.iter().copied());
+                if !agents.is_empty() {
+                    let _ = relay.send(Wake::Agents(
+                        agents.into_iter().map(str::to_owned).collect(),
+                    ));
+                }
+            }
+            None => self.raise_local(agents),
+        }
+    }
+
+    /// From now on, pass every raise on to `relay` as well.
+    pub(crate) fn relay_to(&self, relay: mpsc::UnboundedSender<Wake>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Wakes the readers of these agents' feeds on this node (and forgets agents nobody reads
+    /// any more).
+    pub(crate) fn raise_local<'a>(&self, agents: impl IntoIterator<Item = &'a str>) {
         let mut map = self.agents.lock().unwrap_or_else(|e| e.into_inner());
         for agent in agents {
             let Some(tx) = map.get(agent) else {
@@ -432,10 +500,13 @@ pub trait Store:
     async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
 }
 
-/// Opens the store named by a database URL and brings its schema up to date.
-pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store named by the database URL and brings its schema up to date.
+pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let database_url = config.database_url.as_str();
     if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(database_url).await?))
+        Ok(Arc::new(sqlite::open(database_url).await?))
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::open(config).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(database_url)))
     }

@@ -470,7 +470,8 @@ async fn the_audit_trail_records_who_changed_what() {
 #[tokio::test]
 async fn the_keys_cli_creates_lists_and_revokes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let test_db = crate::database::TestDatabase::create(dir.path()).await;
+    let db = test_db.url.clone();
     let bin = env!("CARGO_BIN_EXE_ringback");
     let run = |args: &[&str]| {
         let out = Command::new(bin).args(args).output().unwrap();

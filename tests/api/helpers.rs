@@ -1,5 +1,5 @@
-//! Shared helpers: an in-process Ringback on a fresh SQLite file, a fake dialer bridge that
-//! records every dispatch, request shortcuts and bounded polling.
+//! Shared helpers: an in-process Ringback on a fresh database (see [`crate::database`]), a fake
+//! dialer bridge that records every dispatch, request shortcuts and bounded polling.
 
 use std::{
     collections::HashMap,
@@ -25,6 +25,8 @@ use ringback::{admin, app::Application, config::ServeConfig, store::Store};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
+
+use crate::database::TestDatabase;
 
 /// The longest any single wait in the suite may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -391,6 +393,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub shutdown: CancellationToken,
+    pub _db: TestDatabase,
     pub _dir: TempDir,
 }
 
@@ -454,10 +457,15 @@ pub async fn spawn_app_with_clock(
     clock: ringback::clock::SharedClock,
     configure: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
+    // The server's warnings and errors go to the test's output, shown when it fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("ringback=warn")
+        .try_init();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let database_url = format!("sqlite://{}/rb.db", dir.path().display());
+    let db = TestDatabase::create(dir.path()).await;
     let bridge = FakeBridge::start().await;
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), database_url);
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), db.url.clone());
     config.min_lead_seconds = 1;
     // Tests fire requests faster than a real client; the rate limit has its own test.
     config.rate_limit_per_second = 0;
@@ -485,6 +493,7 @@ pub async fn spawn_app_with_clock(
         client: http_client(),
         store,
         shutdown,
+        _db: db,
         _dir: dir,
     }
 }

@@ -1,13 +1,18 @@
 //! Ringback's HTTP-level test suite: one binary, one module per area.
 //!
 //! Each test starts its own server on a fresh SQLite file (or, in `restart`, the real binary)
-//! with a fake dialer bridge, so tests run in parallel without sharing state.
+//! with a fake dialer bridge, so tests run in parallel without sharing state. The same modules
+//! run again on PostgreSQL as the `api_postgres` binary (`tests/api_postgres/main.rs`).
+
+/// The store this binary tests.
+pub const BACKEND: database::Backend = database::Backend::Sqlite;
 
 mod agents;
 mod auth;
 mod callbacks;
 mod campaigns;
 mod contacts;
+mod database;
 mod dialect_acefone;
 mod dialect_ai_calls;
 mod dialect_campaign_list;

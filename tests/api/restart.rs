@@ -10,7 +10,10 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::*;
+use crate::{
+    database::{Backend, TestDatabase},
+    helpers::*,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringback");
 
@@ -178,6 +181,7 @@ impl Server {
 
 /// A database file, an account created with the CLI and a fake bridge.
 struct Env {
+    _db: TestDatabase,
     dir: TempDir,
     database_url: String,
     tenant: Tenant,
@@ -229,9 +233,11 @@ async fn create_account(database_url: &str) -> Tenant {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/rb.db", dir.path().display());
+    let db = TestDatabase::create(dir.path()).await;
+    let database_url = db.url.clone();
     let tenant = create_account(&database_url).await;
     Env {
+        _db: db,
         dir,
         database_url,
         tenant,
@@ -255,7 +261,8 @@ async fn the_help_lists_the_commands() {
 #[tokio::test]
 async fn migrate_creates_the_schema_and_can_run_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/rb.db", dir.path().display());
+    let db = TestDatabase::create(dir.path()).await;
+    let database_url = db.url.clone();
     for _ in 0..2 {
         let out = cli(&["migrate", "--database-url", &database_url]).await;
         assert!(
@@ -264,7 +271,9 @@ async fn migrate_creates_the_schema_and_can_run_twice() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(dir.path().join("rb.db").exists());
+    if crate::BACKEND == Backend::Sqlite {
+        assert!(dir.path().join("rb.db").exists());
+    }
     // The migrated database takes an account.
     create_account(&database_url).await;
 }

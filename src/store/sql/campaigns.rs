@@ -1,18 +1,16 @@
 //! SQLite implementation of campaigns and the account's dialling policy.
 
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
 use super::{
-    ChangeError, StoreError,
-    campaigns::{CampaignStore, CampaignTotals, DialFacts},
-    sqlite::{
-        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_from_row, corrupt, insert_audit,
-        insert_callback_rows, insert_events, ms, ts, window_from_text,
-    },
-    sqlite_guard::ledger,
-    sqlite_routing::{Untouched, cancel_untouched},
+    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row, corrupt,
+    guard::ledger,
+    insert_audit, insert_callback_rows, insert_events, ms,
+    routing::{Untouched, cancel_untouched},
+    ts, window_from_text,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
@@ -21,12 +19,16 @@ use crate::domain::{
     ids::CampaignId,
     playbook::PlaybookId,
 };
+use crate::store::{
+    ChangeError, StoreError,
+    campaigns::{CampaignStore, CampaignTotals, DialFacts},
+};
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
     created_at, updated_at";
 
-fn campaign_from_row(r: &SqliteRow) -> Result<Campaign, StoreError> {
+fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
     let status: String = r.try_get("status")?;
     let playbook: String = r.try_get("playbook_id")?;
     let zone: String = r.try_get("timezone")?;
@@ -98,12 +100,12 @@ fn campaign_audit(
 }
 
 async fn fetch_campaign(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &CampaignId,
 ) -> Result<Option<Campaign>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ? AND account_id = ?"
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND account_id = $2"
     ))
     .bind(id.as_str())
     .bind(account.as_str())
@@ -113,13 +115,14 @@ async fn fetch_campaign(
 }
 
 async fn totals(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &CampaignId,
 ) -> Result<CampaignTotals, StoreError> {
     let rows: Vec<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
-        "SELECT status, outcome, attempt > 0, COUNT(*), SUM(attempt) FROM callbacks \
-         WHERE account_id = ? AND campaign_id = ? GROUP BY status, outcome, attempt > 0",
+        "SELECT status, outcome, CAST(CASE WHEN attempt > 0 THEN 1 ELSE 0 END AS BIGINT) AS tried, COUNT(*), \
+         CAST(SUM(attempt) AS BIGINT) FROM callbacks \
+         WHERE account_id = $1 AND campaign_id = $2 GROUP BY status, outcome, tried",
     )
     .bind(account.as_str())
     .bind(id.as_str())
@@ -152,12 +155,12 @@ async fn totals(
 }
 
 #[async_trait::async_trait]
-impl CampaignStore for SqliteStore {
+impl CampaignStore for SqlStore {
     async fn account_settings(&self, account: &AccountId) -> Result<AccountSettings, StoreError> {
         let row: Option<(String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT calling_window, allow_customer_requested_times, max_attempts, \
              attempt_window_days, quiet_after_answer_hours FROM account_settings \
-             WHERE account_id = ?",
+             WHERE account_id = $1",
         )
         .bind(account.as_str())
         .fetch_optional(&self.reader)
@@ -196,7 +199,7 @@ impl CampaignStore for SqliteStore {
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
              quiet_after_answer_hours, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
@@ -206,7 +209,7 @@ impl CampaignStore for SqliteStore {
         )
         .bind(account.as_str())
         .bind(settings.calling_window.to_json().to_string())
-        .bind(settings.allow_customer_requested_times)
+        .bind(i64::from(settings.allow_customer_requested_times))
         .bind(settings.max_attempts.map(i64::from))
         .bind(i64::from(settings.attempt_window_days))
         .bind(settings.quiet_after_answer_hours.map(i64::from))
@@ -236,7 +239,7 @@ impl CampaignStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(campaign.id.as_str())
         .bind(campaign.account_id.as_str())
@@ -311,7 +314,7 @@ impl CampaignStore for SqliteStore {
         before: Option<&CampaignId>,
         limit: u32,
     ) -> Result<Vec<Campaign>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
             "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE account_id = "
         ));
         qb.push_bind(account.as_str());
@@ -352,7 +355,7 @@ impl CampaignStore for SqliteStore {
             return Err(ChangeError::CampaignState(before.status));
         }
         sqlx::query(
-            "UPDATE campaigns SET status = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+            "UPDATE campaigns SET status = $1, updated_at = $2 WHERE id = $3 AND account_id = $4",
         )
         .bind(status.as_str())
         .bind(ms(now))
@@ -411,7 +414,7 @@ impl CampaignStore for SqliteStore {
         after: Option<&CallbackId>,
         limit: u32,
     ) -> Result<Vec<Callback>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
             "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
         ));
         qb.push_bind(account.as_str())
@@ -434,7 +437,7 @@ impl CampaignStore for SqliteStore {
     ) -> Result<DialFacts, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let on_dnc: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM dnc_entries WHERE account_id = ? AND phone = ?)",
+            "SELECT EXISTS (SELECT 1 FROM dnc_entries WHERE account_id = $1 AND phone = $2)",
         )
         .bind(account.as_str())
         .bind(phone.as_str())
@@ -449,7 +452,7 @@ impl CampaignStore for SqliteStore {
             None => None,
         };
         let free_agents: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM agents WHERE account_id = ? AND presence = 'available' \
+            "SELECT COUNT(*) FROM agents WHERE account_id = $1 AND presence = 'available' \
              AND deleted_at IS NULL",
         )
         .bind(account.as_str())

@@ -9,19 +9,16 @@ use std::{
     time::Duration,
 };
 
+use super::{ASSIGNEE_ROWS, Db, DbConn, DbRow};
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row};
 use tokio::sync::watch;
 
 use super::{
-    ChangeError, DueSignal, StoreError,
-    routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore},
-    sqlite::{
-        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, fetch_callback,
-        insert_audit, insert_events, ms, opt_ts, ts,
-    },
-    sqlite_agents::{AGENT_COLUMNS, agent_from_parts},
+    CALLBACK_COLUMNS, NewEvent, SqlStore,
+    agents::{AGENT_COLUMNS, agent_from_parts},
+    callback_audit, callback_from_row, fetch_callback, insert_audit, insert_events, ms, opt_ts, ts,
 };
 use crate::domain::{
     AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, PhoneNumber, Status,
@@ -31,6 +28,10 @@ use crate::domain::{
         AgentEvent, AgentEventKind, RoutingSettings, WithdrawReason, agent_targets,
         callback_targets, offer_timeout,
     },
+};
+use crate::store::{
+    ChangeError, DueSignal, StoreError,
+    routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore},
 };
 
 const ROWS_PER_STATEMENT: usize = 400;
@@ -89,11 +90,11 @@ impl NewAgentEvent {
 }
 
 pub(super) async fn insert_agent_events(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     events: &[NewAgentEvent],
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO agent_events (account_id, agent_id, type, callback_id, occurred_at, data) ",
         );
         qb.push_values(chunk, |mut b, e| {
@@ -111,7 +112,7 @@ pub(super) async fn insert_agent_events(
 
 /// Puts waiting callbacks in line under each of their targets.
 pub(super) async fn enter_line(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     callbacks: &[&Callback],
 ) -> Result<(), StoreError> {
     let rows: Vec<(String, i64, &str, &str)> = callbacks
@@ -130,8 +131,8 @@ pub(super) async fn enter_line(
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT OR IGNORE INTO routing_targets (target, due_at, callback_id, account_id) ",
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            "INSERT INTO routing_targets (target, due_at, callback_id, account_id) ",
         );
         qb.push_values(chunk, |mut b, (target, due, id, account)| {
             b.push_bind(target.as_str())
@@ -139,18 +140,16 @@ pub(super) async fn enter_line(
                 .push_bind(*id)
                 .push_bind(*account);
         });
+        qb.push(" ON CONFLICT DO NOTHING");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// Takes callbacks out of the waiting line.
-pub(super) async fn leave_line(
-    conn: &mut SqliteConnection,
-    ids: &[&str],
-) -> Result<(), StoreError> {
+pub(super) async fn leave_line(conn: &mut DbConn, ids: &[&str]) -> Result<(), StoreError> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut qb: QueryBuilder<Sqlite> =
+        let mut qb: QueryBuilder<Db> =
             QueryBuilder::new("DELETE FROM routing_targets WHERE callback_id IN (");
         let mut sep = qb.separated(", ");
         for id in chunk {
@@ -165,7 +164,7 @@ pub(super) async fn leave_line(
 /// Takes a callback out of routing before it is rescheduled, reassigned or canceled: out of the
 /// waiting line, and out of the hands of an agent holding its offer, who is told why.
 pub(super) async fn leave_routing(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     before: &Callback,
     reason: WithdrawReason,
     now: Timestamp,
@@ -189,14 +188,14 @@ pub(super) async fn leave_routing(
 /// Who hears about a callback: the agent holding it, its assigned agents and the members of its
 /// queues (live agents only), each once.
 pub(super) async fn recipients(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cb: &Callback,
 ) -> Result<Vec<String>, StoreError> {
     let mut out: Vec<String> = cb.agent_id.iter().map(|a| a.as_str().to_owned()).collect();
     let Some(assignment) = cb.assignment.as_ref().filter(|a| !a.ids.is_empty()) else {
         return Ok(out);
     };
-    let mut qb: QueryBuilder<Sqlite> = match assignment.kind {
+    let mut qb: QueryBuilder<Db> = match assignment.kind {
         AssigneeKind::Agent => {
             QueryBuilder::new("SELECT id FROM agents WHERE deleted_at IS NULL AND account_id = ")
         }
@@ -229,7 +228,7 @@ pub(super) async fn recipients(
 
 /// The feed entries telling every recipient of `cb` about it.
 pub(super) async fn tell_recipients(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     cb: &Callback,
     kind: AgentEventKind,
     now: Timestamp,
@@ -248,7 +247,7 @@ pub(super) async fn tell_recipients(
 /// concurrency, and `available` again (idle from now) when a call ends, if Ringback was the one
 /// that made them busy.
 pub(super) async fn settle_agent(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &str,
     agent: &str,
     now: Timestamp,
@@ -256,7 +255,7 @@ pub(super) async fn settle_agent(
     let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT presence, presence_auto, concurrency, \
          (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id AND c.status = 'in_progress') \
-         FROM agents WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+         FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
     )
     .bind(agent)
     .bind(account)
@@ -273,9 +272,9 @@ pub(super) async fn settle_agent(
         return Ok(None);
     };
     sqlx::query(
-        "UPDATE agents SET presence = ?, presence_auto = 1, presence_changed_at = ?, \
-         idle_since = CASE WHEN ? = 'available' THEN ? ELSE idle_since END, updated_at = ? \
-         WHERE id = ?",
+        "UPDATE agents SET presence = $1, presence_auto = 1, presence_changed_at = $2, \
+         idle_since = CASE WHEN $3 = 'available' THEN $4 ELSE idle_since END, updated_at = $5 \
+         WHERE id = $6",
     )
     .bind(next)
     .bind(ms(now))
@@ -293,7 +292,7 @@ pub(super) async fn settle_agent(
 /// Takes back every offer an agent holds (they went away, or were deleted): the callbacks go
 /// back in line.
 pub(super) async fn withdraw_offers(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &str,
     agent: &str,
     reason: WithdrawReason,
@@ -301,8 +300,8 @@ pub(super) async fn withdraw_offers(
 ) -> Result<(Vec<NewEvent>, Vec<NewAgentEvent>), StoreError> {
     let rows = sqlx::query(&format!(
         "UPDATE callbacks SET status = 'waiting', agent_id = NULL, offer_expires_at = NULL, \
-         version = version + 1, updated_at = ? \
-         WHERE account_id = ? AND agent_id = ? AND status = 'offered' RETURNING {CALLBACK_COLUMNS}"
+         version = version + 1, updated_at = $1 \
+         WHERE account_id = $2 AND agent_id = $3 AND status = 'offered' RETURNING {CALLBACK_COLUMNS}"
     ))
     .bind(ms(now))
     .bind(account)
@@ -343,16 +342,16 @@ pub(super) async fn withdraw_offers(
 /// Removes a deleted agent or queue from the assignments of active callbacks. A callback left
 /// with no assignee is unassigned (any of the account's agents may take it), never dropped.
 pub(super) async fn unassign(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &str,
     assignee: &str,
     now: Timestamp,
 ) -> Result<Vec<NewEvent>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = ? \
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = $1 \
          AND status IN ('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress') \
          AND assignees IS NOT NULL \
-         AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ?)"
+         AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $2)"
     ))
     .bind(account)
     .bind(assignee)
@@ -369,8 +368,8 @@ pub(super) async fn unassign(
         }
         cb.updated_at = now;
         sqlx::query(
-            "UPDATE callbacks SET assign_type = ?, assignees = ?, version = version + 1, \
-             updated_at = ? WHERE id = ? AND account_id = ?",
+            "UPDATE callbacks SET assign_type = $1, assignees = $2, version = version + 1, \
+             updated_at = $3 WHERE id = $4 AND account_id = $5",
         )
         .bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
         .bind(
@@ -398,7 +397,7 @@ pub(super) async fn unassign(
 }
 
 /// Every `Callback` of a `RETURNING {CALLBACK_COLUMNS}` answer.
-fn callbacks(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Callback>, StoreError> {
+fn callbacks(rows: &[DbRow]) -> Result<Vec<Callback>, StoreError> {
     rows.iter().map(callback_from_row).collect()
 }
 
@@ -410,17 +409,14 @@ struct Slot {
     targets: Vec<String>,
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Free agents, longest idle first, with their queues.
-    async fn free_agents(
-        conn: &mut SqliteConnection,
-        now: Timestamp,
-    ) -> Result<Vec<Slot>, StoreError> {
+    async fn free_agents(conn: &mut DbConn, now: Timestamp) -> Result<Vec<Slot>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT * FROM (SELECT {AGENT_COLUMNS}, idle_since, \
              (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
               AND c.status IN ('offered', 'in_progress')) AS load \
-             FROM agents WHERE presence = 'available' AND deleted_at IS NULL) \
+             FROM agents WHERE presence = 'available' AND deleted_at IS NULL) AS free \
              WHERE load < concurrency ORDER BY idle_since, id"
         ))
         .fetch_all(&mut *conn)
@@ -460,7 +456,7 @@ impl SqliteStore {
     /// the earliest callback it may take, until no agent finds one or `limit` is reached.
     #[allow(clippy::too_many_arguments)]
     async fn make_offers(
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         now: Timestamp,
         settings: &RoutingSettings,
         limit: usize,
@@ -499,8 +495,8 @@ impl SqliteStore {
                 for target in &slot.targets {
                     let row: Option<(String, i64)> = sqlx::query_as(
                         "SELECT rt.callback_id, rt.due_at FROM routing_targets rt \
-                         WHERE rt.target = ? AND NOT EXISTS (SELECT 1 FROM offer_declines d \
-                         WHERE d.callback_id = rt.callback_id AND d.agent_id = ? AND d.until > ?) \
+                         WHERE rt.target = $1 AND NOT EXISTS (SELECT 1 FROM offer_declines d \
+                         WHERE d.callback_id = rt.callback_id AND d.agent_id = $2 AND d.until > $3) \
                          ORDER BY rt.due_at, rt.callback_id LIMIT 1",
                     )
                     .bind(target.as_str())
@@ -530,8 +526,8 @@ impl SqliteStore {
                     offer_timeout(cb.assignment.as_ref(), &slot.agent, &timeouts, settings);
                 let expires = now.checked_add(timeout).unwrap_or(now);
                 sqlx::query(
-                    "UPDATE callbacks SET status = 'offered', agent_id = ?, offer_expires_at = ?, \
-                     version = version + 1, updated_at = ? WHERE id = ? AND status = 'waiting'",
+                    "UPDATE callbacks SET status = 'offered', agent_id = $1, offer_expires_at = $2, \
+                     version = version + 1, updated_at = $3 WHERE id = $4 AND status = 'waiting'",
                 )
                 .bind(slot.agent.id.as_str())
                 .bind(ms(expires))
@@ -539,7 +535,7 @@ impl SqliteStore {
                 .bind(id.as_str())
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query("UPDATE agents SET idle_since = ? WHERE id = ?")
+                sqlx::query("UPDATE agents SET idle_since = $1 WHERE id = $2")
                     .bind(now_ms)
                     .bind(slot.agent.id.as_str())
                     .execute(&mut *conn)
@@ -583,7 +579,7 @@ impl SqliteStore {
 }
 
 #[async_trait::async_trait]
-impl RoutingStore for SqliteStore {
+impl RoutingStore for SqlStore {
     fn routing_signal(&self) -> Arc<DueSignal> {
         self.routing.clone()
     }
@@ -608,11 +604,11 @@ impl RoutingStore for SqliteStore {
         // Preview callbacks to numbers on the do-not-call list are never offered.
         let rows = sqlx::query(&format!(
             "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', \
-             reminder_at = NULL, version = version + 1, updated_at = ? \
+             reminder_at = NULL, version = version + 1, updated_at = $1 \
              WHERE id IN (SELECT c.id FROM callbacks c JOIN dnc_entries d \
              ON d.account_id = c.account_id AND d.phone = c.phone \
-             WHERE c.status = 'scheduled' AND c.dialing_mode = 'preview' AND c.due_at <= ? \
-             LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+             WHERE c.status = 'scheduled' AND c.dialing_mode = 'preview' AND c.due_at <= $2 \
+             LIMIT $3) RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(now_ms)
         .bind(now_ms)
@@ -627,9 +623,9 @@ impl RoutingStore for SqliteStore {
 
         // Preview callbacks that fell due join the line.
         let rows = sqlx::query(&format!(
-            "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = ? \
+            "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = $1 \
              WHERE id IN (SELECT id FROM callbacks WHERE status = 'scheduled' \
-             AND dialing_mode = 'preview' AND due_at <= ? ORDER BY due_at LIMIT ?) \
+             AND dialing_mode = 'preview' AND due_at <= $2 ORDER BY due_at LIMIT $3) \
              RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(now_ms)
@@ -653,7 +649,7 @@ impl RoutingStore for SqliteStore {
         // Offers that ran out go back in line; their agents are not answering.
         let expiring: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT id, agent_id FROM callbacks WHERE status = 'offered' \
-             AND offer_expires_at <= ? ORDER BY offer_expires_at LIMIT ?",
+             AND offer_expires_at <= $1 ORDER BY offer_expires_at LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit_i)
@@ -665,7 +661,7 @@ impl RoutingStore for SqliteStore {
             .collect();
         let mut back = Vec::with_capacity(expiring.len());
         for chunk in expiring.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
                  offer_expires_at = NULL, version = version + 1, updated_at = ",
             );
@@ -706,8 +702,8 @@ impl RoutingStore for SqliteStore {
             for (account, agent) in away {
                 let done = sqlx::query(
                     "UPDATE agents SET presence = 'away', presence_auto = 1, \
-                     presence_changed_at = ?, updated_at = ? \
-                     WHERE id = ? AND account_id = ? AND presence = 'available'",
+                     presence_changed_at = $1, updated_at = $2 \
+                     WHERE id = $3 AND account_id = $4 AND presence = 'available'",
                 )
                 .bind(now_ms)
                 .bind(now_ms)
@@ -730,8 +726,8 @@ impl RoutingStore for SqliteStore {
         // Waiting callbacks whose deadline passed with nobody to take them.
         let rows = sqlx::query(&format!(
             "UPDATE callbacks SET status = 'expired', reminder_at = NULL, version = version + 1, \
-             updated_at = ? WHERE id IN (SELECT id FROM callbacks WHERE status = 'waiting' \
-             AND expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+             updated_at = $1 WHERE id IN (SELECT id FROM callbacks WHERE status = 'waiting' \
+             AND expires_at <= $2 ORDER BY expires_at LIMIT $3) RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(now_ms)
         .bind(now_ms)
@@ -758,7 +754,7 @@ impl RoutingStore for SqliteStore {
         // Reminders that fell due.
         let rows = sqlx::query(&format!(
             "UPDATE callbacks SET reminder_at = NULL WHERE id IN (SELECT id FROM callbacks \
-             WHERE reminder_at <= ? ORDER BY reminder_at LIMIT ?) RETURNING {CALLBACK_COLUMNS}"
+             WHERE reminder_at <= $1 ORDER BY reminder_at LIMIT $2) RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(now_ms)
         .bind(limit_i)
@@ -797,7 +793,7 @@ impl RoutingStore for SqliteStore {
         )
         .await?;
 
-        sqlx::query("DELETE FROM offer_declines WHERE until <= ?")
+        sqlx::query("DELETE FROM offer_declines WHERE until <= $1")
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
@@ -819,7 +815,7 @@ impl RoutingStore for SqliteStore {
              UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE status = 'offered' \
              UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE status = 'waiting' \
              UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
-             UNION ALL SELECT MIN(until) FROM offer_declines)",
+             UNION ALL SELECT MIN(until) FROM offer_declines) AS soonest",
         )
         .fetch_one(&self.reader)
         .await?;
@@ -849,7 +845,7 @@ impl RoutingStore for SqliteStore {
                 sqlx::query(
                     "UPDATE callbacks SET status = 'in_progress', attempt = attempt + 1, \
                      attempt_open = 1, offer_expires_at = NULL, reminder_at = NULL, \
-                     version = version + 1, updated_at = ? WHERE id = ? AND account_id = ?",
+                     version = version + 1, updated_at = $1 WHERE id = $2 AND account_id = $3",
                 )
                 .bind(now_ms)
                 .bind(callback.as_str())
@@ -859,7 +855,7 @@ impl RoutingStore for SqliteStore {
                 .map_err(StoreError::from)?;
                 sqlx::query(
                     "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
-                     bridge_requests, resends, accepted_at, agent_id) VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+                     bridge_requests, resends, accepted_at, agent_id) VALUES ($1, $2, $3, $4, 0, 0, $5, $6)",
                 )
                 .bind(callback.as_str())
                 .bind(i64::from(before.attempt) + 1)
@@ -876,8 +872,8 @@ impl RoutingStore for SqliteStore {
             OfferAnswer::Reject { reoffer_after } => {
                 sqlx::query(
                     "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
-                     offer_expires_at = NULL, version = version + 1, updated_at = ? \
-                     WHERE id = ? AND account_id = ?",
+                     offer_expires_at = NULL, version = version + 1, updated_at = $1 \
+                     WHERE id = $2 AND account_id = $3",
                 )
                 .bind(now_ms)
                 .bind(callback.as_str())
@@ -933,7 +929,7 @@ impl RoutingStore for SqliteStore {
     ) -> Result<Vec<AgentEvent>, StoreError> {
         let rows: Vec<(i64, String, String, Option<String>, i64, String)> = sqlx::query_as(
             "SELECT seq, agent_id, type, callback_id, occurred_at, data FROM agent_events \
-             WHERE agent_id = ? AND account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+             WHERE agent_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
         )
         .bind(agent.as_str())
         .bind(account.as_str())
@@ -961,7 +957,7 @@ impl RoutingStore for SqliteStore {
         agent: &AgentId,
     ) -> Result<i64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM agent_events WHERE agent_id = ? AND account_id = ?",
+            "SELECT MAX(seq) FROM agent_events WHERE agent_id = $1 AND account_id = $2",
         )
         .bind(agent.as_str())
         .bind(account.as_str())
@@ -978,24 +974,24 @@ impl RoutingStore for SqliteStore {
     ) -> Result<Vec<Callback>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut targets: Vec<String> = sqlx::query_scalar(
-            "SELECT queue_id FROM queue_members WHERE agent_id = ? AND account_id = ?",
+            "SELECT queue_id FROM queue_members WHERE agent_id = $1 AND account_id = $2",
         )
         .bind(agent.as_str())
         .bind(account.as_str())
         .fetch_all(&mut *conn)
         .await?;
         targets.push(agent.as_str().to_owned());
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
             "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
         ));
         qb.push_bind(account.as_str())
             .push(" AND ((agent_id = ")
             .push_bind(agent.as_str())
-            .push(
+            .push(format!(
                 " AND status IN ('offered', 'in_progress')) OR (status IN ('scheduled', 'waiting') \
-                 AND assignees IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) \
-                 WHERE json_each.value IN (",
-            );
+                 AND assignees IS NOT NULL AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} \
+                 WHERE j.value IN ("
+            ));
         let mut sep = qb.separated(", ");
         for t in &targets {
             sep.push_bind(t.as_str());
@@ -1008,7 +1004,7 @@ impl RoutingStore for SqliteStore {
 
     async fn purge_agent_events(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM agent_events WHERE occurred_at < ?")
+        let done = sqlx::query("DELETE FROM agent_events WHERE occurred_at < $1")
             .bind(ms(before))
             .execute(&mut *tx)
             .await?;
@@ -1020,13 +1016,13 @@ impl RoutingStore for SqliteStore {
 /// Notes that `agent` turned down `callback` (rejected or let it run out): it goes to others
 /// first until `until`.
 async fn decline(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     callback: &str,
     agent: &str,
     until: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO offer_declines (callback_id, agent_id, until) VALUES (?, ?, ?) \
+        "INSERT INTO offer_declines (callback_id, agent_id, until) VALUES ($1, $2, $3) \
          ON CONFLICT (callback_id, agent_id) DO UPDATE SET until = excluded.until",
     )
     .bind(callback)
@@ -1050,7 +1046,7 @@ pub(super) enum Untouched<'a> {
 /// event, audit entry and word to the agents concerned), with `reason` in the event. Answers
 /// the callbacks canceled and the agents whose feeds were written.
 pub(super) async fn cancel_untouched(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     which: Untouched<'_>,
     reason: &str,
@@ -1063,7 +1059,7 @@ pub(super) async fn cancel_untouched(
     };
     let rows = sqlx::query(&format!(
         "SELECT {CALLBACK_COLUMNS} FROM callbacks \
-         WHERE account_id = ? AND {column} = ? AND status IN ('scheduled', 'waiting', 'offered') \
+         WHERE account_id = $1 AND {column} = $2 AND status IN ('scheduled', 'waiting', 'offered') \
          ORDER BY id"
     ))
     .bind(account.as_str())
@@ -1078,8 +1074,8 @@ pub(super) async fn cancel_untouched(
         let before = callback_from_row(row)?;
         let done = sqlx::query(
             "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
-             offer_expires_at = NULL, reminder_at = NULL, updated_at = ?, \
-             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
+             offer_expires_at = NULL, reminder_at = NULL, updated_at = $1, \
+             version = version + 1 WHERE id = $2 AND account_id = $3 AND status = $4",
         )
         .bind(ms(now))
         .bind(before.id.as_str())
@@ -1091,7 +1087,7 @@ pub(super) async fn cancel_untouched(
             continue;
         }
         let after = sqlx::query(&format!(
-            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ? AND account_id = ?"
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = $1 AND account_id = $2"
         ))
         .bind(before.id.as_str())
         .bind(account.as_str())

@@ -1,21 +1,19 @@
 //! SQLite implementation of playbooks.
 
+use super::{DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::Row;
 
-use super::{
-    StoreError,
-    playbooks::PlaybookStore,
-    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
-};
+use super::{SqlStore, corrupt, insert_audit, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
     playbook::{MessageTemplate, Playbook, PlaybookId},
 };
+use crate::store::{StoreError, playbooks::PlaybookStore};
 
 const PLAYBOOK_COLUMNS: &str = "id, account_id, name, initial_message, created_at, updated_at";
 
-fn playbook_from_row(r: &SqliteRow) -> Result<Playbook, StoreError> {
+fn playbook_from_row(r: &DbRow) -> Result<Playbook, StoreError> {
     let id: String = r.try_get("id")?;
     Ok(Playbook {
         id: PlaybookId::parse(&id).ok_or_else(|| corrupt("playbook id", &id))?,
@@ -46,13 +44,13 @@ fn playbook_audit(
 }
 
 async fn fetch_playbook(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &PlaybookId,
 ) -> Result<Option<Playbook>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {PLAYBOOK_COLUMNS} FROM playbooks \
-         WHERE id = ? AND account_id = ? AND deleted_at IS NULL"
+         WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
     ))
     .bind(id.to_string())
     .bind(account.as_str())
@@ -62,11 +60,11 @@ async fn fetch_playbook(
 }
 
 #[async_trait::async_trait]
-impl PlaybookStore for SqliteStore {
+impl PlaybookStore for SqlStore {
     async fn insert_playbook(&self, playbook: &Playbook, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
-            "INSERT INTO playbooks ({PLAYBOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO playbooks ({PLAYBOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
         .bind(playbook.id.to_string())
         .bind(playbook.account_id.as_str())
@@ -91,7 +89,7 @@ impl PlaybookStore for SqliteStore {
 
     async fn list_playbooks(&self, account: &AccountId) -> Result<Vec<Playbook>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {PLAYBOOK_COLUMNS} FROM playbooks WHERE account_id = ? AND deleted_at IS NULL \
+            "SELECT {PLAYBOOK_COLUMNS} FROM playbooks WHERE account_id = $1 AND deleted_at IS NULL \
              ORDER BY created_at, id"
         ))
         .bind(account.as_str())
@@ -120,8 +118,8 @@ impl PlaybookStore for SqliteStore {
             return Ok(false);
         };
         sqlx::query(
-            "UPDATE playbooks SET name = ?, initial_message = ?, updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+            "UPDATE playbooks SET name = $1, initial_message = $2, updated_at = $3 \
+             WHERE id = $4 AND account_id = $5 AND deleted_at IS NULL",
         )
         .bind(&playbook.name)
         .bind(playbook.initial_message.as_str())
@@ -157,8 +155,8 @@ impl PlaybookStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE playbooks SET deleted_at = ?, updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+            "UPDATE playbooks SET deleted_at = $1, updated_at = $2 \
+             WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL",
         )
         .bind(ms(now))
         .bind(ms(now))

@@ -2,17 +2,18 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
-use super::{
-    StoreError,
-    sqlite::{NewEvent, SqliteStore, corrupt, insert_audit, insert_events, ms, opt_ts, ts},
-    webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore},
-};
+use super::{NewEvent, SqlStore, corrupt, insert_audit, insert_events, ms, opt_ts, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
+};
+use crate::store::{
+    StoreError,
+    webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore},
 };
 
 const FAN_OUT_CURSOR: &str = "webhooks";
@@ -52,7 +53,7 @@ fn endpoint_audit(
 const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, event_types, secret, enabled, \
     disabled_reason, created_at, updated_at";
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint, StoreError> {
+fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint, StoreError> {
     let types: String = row.try_get("event_types")?;
     let secret: String = row.try_get("secret")?;
     Ok(WebhookEndpoint {
@@ -95,12 +96,12 @@ struct NewDelivery<'a> {
 }
 
 async fn insert_deliveries(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConn,
     rows: &[NewDelivery<'_>],
     now: Timestamp,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(400) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO webhook_deliveries (account_id, event_seq, endpoint_id, url, target, \
              resource_id, status, next_attempt_at, created_at) ",
         );
@@ -136,14 +137,14 @@ struct LogEntry {
 
 /// Endpoints of the given accounts that are enabled, grouped by account.
 async fn enabled_endpoints(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConn,
     accounts: &[&str],
 ) -> Result<HashMap<String, Vec<WebhookEndpoint>>, StoreError> {
     let mut by_account: HashMap<String, Vec<WebhookEndpoint>> = HashMap::new();
     if accounts.is_empty() {
         return Ok(by_account);
     }
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE enabled = 1 AND account_id IN ("
     ));
     let mut sep = qb.separated(", ");
@@ -198,7 +199,7 @@ fn route<'a>(
     out
 }
 
-fn log_entry(row: &SqliteRow) -> Result<LogEntry, StoreError> {
+fn log_entry(row: &DbRow) -> Result<LogEntry, StoreError> {
     Ok(LogEntry {
         seq: row.try_get("seq")?,
         occurred_at: row.try_get("occurred_at")?,
@@ -212,13 +213,13 @@ fn log_entry(row: &SqliteRow) -> Result<LogEntry, StoreError> {
 const LOG_ENTRY_COLUMNS: &str = "seq, occurred_at, account_id, type, resource_id, webhook_url";
 
 #[async_trait::async_trait]
-impl WebhookStore for SqliteStore {
+impl WebhookStore for SqlStore {
     async fn signing_secret(
         &self,
         account: &AccountId,
     ) -> Result<Option<SigningSecret>, StoreError> {
         let secret: Option<Option<String>> =
-            sqlx::query_scalar("SELECT signing_secret FROM accounts WHERE id = ?")
+            sqlx::query_scalar("SELECT signing_secret FROM accounts WHERE id = $1")
                 .bind(account.as_str())
                 .fetch_optional(&self.reader)
                 .await?;
@@ -233,7 +234,7 @@ impl WebhookStore for SqliteStore {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE accounts SET signing_secret = ? WHERE id = ?")
+        sqlx::query("UPDATE accounts SET signing_secret = $1 WHERE id = $2")
             .bind(secret.expose())
             .bind(account.as_str())
             .execute(&mut *tx)
@@ -265,7 +266,7 @@ impl WebhookStore for SqliteStore {
         )
         .await?;
         sqlx::query(&format!(
-            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(ep.id.as_str())
         .bind(ep.account_id.as_str())
@@ -288,7 +289,7 @@ impl WebhookStore for SqliteStore {
         account: &AccountId,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = ? ORDER BY id"
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
         ))
         .bind(account.as_str())
         .fetch_all(&self.reader)
@@ -302,7 +303,7 @@ impl WebhookStore for SqliteStore {
         id: &WebhookEndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ? AND account_id = ?"
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND account_id = $2"
         ))
         .bind(id.as_str())
         .bind(account.as_str())
@@ -318,7 +319,7 @@ impl WebhookStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let before = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ? AND account_id = ?"
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND account_id = $2"
         ))
         .bind(ep.id.as_str())
         .bind(ep.account_id.as_str())
@@ -337,8 +338,8 @@ impl WebhookStore for SqliteStore {
         )
         .await?;
         let done = sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, secret = ?, \
-             enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+            "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, secret = $4, \
+             enabled = $5, disabled_reason = $6, updated_at = $7 WHERE id = $8 AND account_id = $9",
         )
         .bind(&ep.url)
         .bind(&ep.description)
@@ -367,7 +368,7 @@ impl WebhookStore for SqliteStore {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ? AND account_id = ?")
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2")
             .bind(id.as_str())
             .bind(account.as_str())
             .execute(&mut *tx)
@@ -375,7 +376,7 @@ impl WebhookStore for SqliteStore {
         if done.rows_affected() == 1 {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'canceled', lease_owner = NULL, \
-                 lease_expires_at = NULL WHERE endpoint_id = ? AND status = 'pending'",
+                 lease_expires_at = NULL WHERE endpoint_id = $1 AND status = 'pending'",
             )
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -400,7 +401,7 @@ impl WebhookStore for SqliteStore {
         event_type: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT seq, type, occurred_at, account_id, data FROM events WHERE account_id = ",
         );
         qb.push_bind(account.as_str())
@@ -430,7 +431,7 @@ impl WebhookStore for SqliteStore {
     ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq = ? AND account_id = ?"
+            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq = $1 AND account_id = $2"
         ))
         .bind(seq)
         .bind(account.as_str())
@@ -450,7 +451,7 @@ impl WebhookStore for SqliteStore {
 
     async fn fan_out_events(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM outbox_cursors WHERE name = ?")
+        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM outbox_cursors WHERE name = $1")
             .bind(FAN_OUT_CURSOR)
             .fetch_optional(&mut *tx)
             .await?
@@ -467,7 +468,7 @@ impl WebhookStore for SqliteStore {
             "AND webhook_url IS NOT NULL"
         };
         let rows = sqlx::query(&format!(
-            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq > ? {filter} ORDER BY seq LIMIT ?"
+            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq > $1 {filter} ORDER BY seq LIMIT $2"
         ))
         .bind(cursor)
         .bind(i64::from(limit))
@@ -493,7 +494,7 @@ impl WebhookStore for SqliteStore {
         let deliveries = route(&entries, &endpoints, false);
         insert_deliveries(&mut tx, &deliveries, now).await?;
         sqlx::query(
-            "INSERT INTO outbox_cursors (name, seq) VALUES (?, ?) \
+            "INSERT INTO outbox_cursors (name, seq) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
         )
         .bind(FAN_OUT_CURSOR)
@@ -515,14 +516,14 @@ impl WebhookStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT d.id FROM webhook_deliveries d \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
-               AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ?1) \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+               AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= $1) \
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
                    WHERE e.status = 'pending' AND e.target = d.target \
                      AND e.resource_id = d.resource_id AND e.id < d.id) \
                AND (d.endpoint_id IS NULL OR EXISTS (SELECT 1 FROM webhook_endpoints w \
                    WHERE w.id = d.endpoint_id AND w.enabled = 1)) \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+             ORDER BY d.next_attempt_at, d.id LIMIT $2",
         )
         .bind(now_ms)
         .bind(i64::from(limit))
@@ -531,7 +532,7 @@ impl WebhookStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb: QueryBuilder<Sqlite> =
+        let mut qb: QueryBuilder<Db> =
             QueryBuilder::new("UPDATE webhook_deliveries SET lease_owner = ");
         qb.push_bind(owner)
             .push(", lease_expires_at = ")
@@ -544,7 +545,7 @@ impl WebhookStore for SqliteStore {
         qb.push(")");
         qb.build().execute(&mut *tx).await?;
 
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT d.id, d.endpoint_id, d.url, d.attempts, e.seq, e.type, e.occurred_at, \
              e.account_id, e.data, COALESCE(w.secret, a.signing_secret) AS secret \
              FROM webhook_deliveries d \
@@ -595,10 +596,10 @@ impl WebhookStore for SqliteStore {
                 DeliveryOutcome::GaveUp | DeliveryOutcome::Gone => ("failed", None, None),
             };
             sqlx::query(
-                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
-                 next_attempt_at = COALESCE(?, next_attempt_at), last_status_code = ?, \
-                 last_error = ?, last_attempt_at = ?, delivered_at = ?, lease_owner = NULL, \
-                 lease_expires_at = NULL WHERE id = ? AND status = 'pending'",
+                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+                 next_attempt_at = COALESCE($2, next_attempt_at), last_status_code = $3, \
+                 last_error = $4, last_attempt_at = $5, delivered_at = $6, lease_owner = NULL, \
+                 lease_expires_at = NULL WHERE id = $7 AND status = 'pending'",
             )
             .bind(status)
             .bind(next)
@@ -624,8 +625,8 @@ impl WebhookStore for SqliteStore {
         let mut events = Vec::new();
         for (endpoint, reason, at) in disable {
             let row = sqlx::query(&format!(
-                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?, updated_at = ? \
-                 WHERE id = ? AND enabled = 1 RETURNING {ENDPOINT_COLUMNS}"
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, updated_at = $2 \
+                 WHERE id = $3 AND enabled = 1 RETURNING {ENDPOINT_COLUMNS}"
             ))
             .bind(reason)
             .bind(ms(at))
@@ -670,7 +671,7 @@ impl WebhookStore for SqliteStore {
             "SELECT d.id, d.event_seq, e.type, d.url, d.status, d.attempts, d.last_status_code, \
              d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at \
              FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
-             WHERE d.account_id = ? AND d.endpoint_id = ? ORDER BY d.id DESC LIMIT ?",
+             WHERE d.account_id = $1 AND d.endpoint_id = $2 ORDER BY d.id DESC LIMIT $3",
         )
         .bind(account.as_str())
         .bind(endpoint.as_str())
@@ -707,7 +708,7 @@ impl WebhookStore for SqliteStore {
     async fn next_delivery_wakeup(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let (cursor, newest, due, lease): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
             sqlx::query_as(
-                "SELECT (SELECT seq FROM outbox_cursors WHERE name = ?1), \
+                "SELECT (SELECT seq FROM outbox_cursors WHERE name = $1), \
                     (SELECT MAX(seq) FROM events), \
                     (SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
                      WHERE d.status = 'pending' AND d.lease_expires_at IS NULL \

@@ -2,18 +2,19 @@
 
 use std::sync::LazyLock;
 
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
-use super::{
-    StoreError,
-    contacts::{ContactFilter, ContactStore, Upserted},
-    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
-};
+use super::{SqlStore, corrupt, insert_audit, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},
     ids::ContactId,
+};
+use crate::store::{
+    StoreError,
+    contacts::{ContactFilter, ContactStore, Upserted},
 };
 
 /// Every column of `contacts`, the text fields in [`ContactDetails::NAMES`] order.
@@ -24,7 +25,7 @@ static CONTACT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn contact_from_row(r: &SqliteRow) -> Result<Contact, StoreError> {
+fn contact_from_row(r: &DbRow) -> Result<Contact, StoreError> {
     let mut patch = ContactPatch::default();
     for name in ContactDetails::NAMES {
         let value: Option<String> = r.try_get(*name)?;
@@ -54,7 +55,7 @@ fn contact_from_row(r: &SqliteRow) -> Result<Contact, StoreError> {
 }
 
 /// Inserts new contacts, a few hundred rows per statement.
-async fn insert_contacts(conn: &mut SqliteConnection, rows: &[Contact]) -> Result<(), StoreError> {
+async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), StoreError> {
     let per_row = ContactDetails::NAMES.len() + 7;
     for chunk in rows.chunks(30_000 / per_row) {
         let customs: Vec<String> = chunk
@@ -79,13 +80,9 @@ async fn insert_contacts(conn: &mut SqliteConnection, rows: &[Contact]) -> Resul
     Ok(())
 }
 
-async fn write_contact(
-    conn: &mut SqliteConnection,
-    c: &Contact,
-    insert: bool,
-) -> Result<bool, StoreError> {
+async fn write_contact(conn: &mut DbConn, c: &Contact, insert: bool) -> Result<bool, StoreError> {
     let custom = serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into());
-    let mut qb: QueryBuilder<Sqlite> = if insert {
+    let mut qb: QueryBuilder<Db> = if insert {
         let mut qb = QueryBuilder::new(format!("INSERT INTO contacts ({}) ", *CONTACT_COLUMNS));
         qb.push_values([c], |mut b, c| {
             b.push_bind(c.id.as_str())
@@ -135,7 +132,7 @@ fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditReco
 }
 
 #[async_trait::async_trait]
-impl ContactStore for SqliteStore {
+impl ContactStore for SqlStore {
     async fn upsert_contacts(
         &self,
         account: &AccountId,
@@ -155,7 +152,7 @@ impl ContactStore for SqliteStore {
             .filter_map(|p| p.phone.as_ref().map(|p| p.as_str()))
             .collect();
         for chunk in phones.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {} FROM contacts WHERE account_id = ",
                 *CONTACT_COLUMNS
             ));
@@ -231,7 +228,7 @@ impl ContactStore for SqliteStore {
         account: &AccountId,
         filter: &ContactFilter,
     ) -> Result<Vec<Contact>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
             "SELECT {} FROM contacts WHERE account_id = ",
             *CONTACT_COLUMNS
         ));
@@ -255,7 +252,7 @@ impl ContactStore for SqliteStore {
         id: &ContactId,
     ) -> Result<Option<Contact>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {} FROM contacts WHERE id = ? AND account_id = ?",
+            "SELECT {} FROM contacts WHERE id = $1 AND account_id = $2",
             *CONTACT_COLUMNS
         ))
         .bind(id.as_str())
@@ -273,7 +270,7 @@ impl ContactStore for SqliteStore {
         let mut out = Vec::with_capacity(ids.len());
         let mut conn = self.reader.acquire().await?;
         for chunk in ids.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {} FROM contacts WHERE account_id = ",
                 *CONTACT_COLUMNS
             ));
@@ -321,7 +318,7 @@ impl ContactStore for SqliteStore {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM contacts WHERE id = ? AND account_id = ?")
+        let done = sqlx::query("DELETE FROM contacts WHERE id = $1 AND account_id = $2")
             .bind(id.as_str())
             .bind(account.as_str())
             .execute(&mut *tx)

@@ -1,24 +1,25 @@
 //! SQLite implementation of API keys, JWT settings and the audit trail.
 
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
-use super::{
-    StoreError,
-    auth::{AuditFilter, AuthStore},
-    sqlite::{SqliteStore, corrupt, insert_audit, ms, opt_ts, ts},
-};
+use super::{SqlStore, corrupt, insert_audit, ms, opt_ts, ts};
 use crate::domain::{
     AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
     auth::{AuditActor, AuditEntry},
     ids::ApiKeyId,
 };
+use crate::store::{
+    StoreError,
+    auth::{AuditFilter, AuthStore},
+};
 
 pub(super) const KEY_COLUMNS: &str =
     "id, account_id, name, hash, prefix, scopes, created_at, revoked_at";
 
-pub(super) fn key_from_row(r: &SqliteRow) -> Result<ApiKey, StoreError> {
+pub(super) fn key_from_row(r: &DbRow) -> Result<ApiKey, StoreError> {
     let scopes: String = r.try_get("scopes")?;
     let names: Vec<String> =
         serde_json::from_str(&scopes).map_err(|_| corrupt("scopes", &scopes))?;
@@ -39,12 +40,9 @@ fn scopes_json(scopes: &[Scope]) -> String {
         .unwrap_or_else(|_| "[]".to_owned())
 }
 
-pub(super) async fn insert_key_row(
-    conn: &mut sqlx::SqliteConnection,
-    key: &ApiKey,
-) -> Result<(), StoreError> {
+pub(super) async fn insert_key_row(conn: &mut DbConn, key: &ApiKey) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(key.id.as_str())
     .bind(key.account_id.as_str())
@@ -74,12 +72,12 @@ fn key_audit(action: &'static str, key: &ApiKey) -> AuditRecord {
 }
 
 async fn fetch_key(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &ApiKeyId,
 ) -> Result<Option<ApiKey>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? AND account_id = ?"
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND account_id = $2"
     ))
     .bind(id.as_str())
     .bind(account.as_str())
@@ -89,7 +87,7 @@ async fn fetch_key(
 }
 
 #[async_trait::async_trait]
-impl AuthStore for SqliteStore {
+impl AuthStore for SqlStore {
     async fn insert_api_key(&self, key: &ApiKey, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_key_row(&mut tx, key).await?;
@@ -107,7 +105,7 @@ impl AuthStore for SqliteStore {
 
     async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = ? ORDER BY id"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id"
         ))
         .bind(account.as_str())
         .fetch_all(&self.reader)
@@ -127,7 +125,7 @@ impl AuthStore for SqliteStore {
             return Ok(None);
         };
         if key.revoked_at.is_none() {
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ?")
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_id = $3")
                 .bind(ms(now))
                 .bind(id.as_str())
                 .bind(account.as_str())
@@ -161,7 +159,7 @@ impl AuthStore for SqliteStore {
         if key.revoked_at.is_some() {
             return Ok(None);
         }
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ?")
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_id = $3")
             .bind(ms(new.created_at))
             .bind(old.as_str())
             .bind(account.as_str())
@@ -186,7 +184,7 @@ impl AuthStore for SqliteStore {
 
     async fn jwt_key(&self, account: &AccountId) -> Result<Option<JwtKey>, StoreError> {
         let row: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT jwt_algorithm, jwt_key FROM accounts WHERE id = ?")
+            sqlx::query_as("SELECT jwt_algorithm, jwt_key FROM accounts WHERE id = $1")
                 .bind(account.as_str())
                 .fetch_optional(&self.reader)
                 .await?;
@@ -208,7 +206,7 @@ impl AuthStore for SqliteStore {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE accounts SET jwt_algorithm = ?, jwt_key = ? WHERE id = ?")
+        sqlx::query("UPDATE accounts SET jwt_algorithm = $1, jwt_key = $2 WHERE id = $3")
             .bind(key.map(|k| k.algorithm.as_str()))
             .bind(key.map(|k| k.key.expose_secret().to_owned()))
             .bind(account.as_str())
@@ -237,7 +235,7 @@ impl AuthStore for SqliteStore {
         account: &AccountId,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id, \
              changes FROM audit_log WHERE account_id = ",
         );

@@ -1,22 +1,20 @@
 //! SQLite implementation of users and sessions.
 
+use super::DbRow;
 use jiff::Timestamp;
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::Row;
 
-use super::{
-    StoreError,
-    sqlite::{SqliteStore, corrupt, insert_audit, ms, ts},
-    users::UserStore,
-};
+use super::{SqlStore, corrupt, insert_audit, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
     ids::{AgentId, UserId},
     user::{Email, Role, Session, User},
 };
+use crate::store::{StoreError, users::UserStore};
 
 const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.role, u.agent_id, u.created_at";
 
-fn user_from_row(r: &SqliteRow) -> Result<User, StoreError> {
+fn user_from_row(r: &DbRow) -> Result<User, StoreError> {
     let role: String = r.try_get("role")?;
     Ok(User {
         id: UserId::from_trusted(r.try_get("id")?),
@@ -31,7 +29,7 @@ fn user_from_row(r: &SqliteRow) -> Result<User, StoreError> {
 }
 
 #[async_trait::async_trait]
-impl UserStore for SqliteStore {
+impl UserStore for SqlStore {
     async fn insert_user(
         &self,
         user: &User,
@@ -41,7 +39,7 @@ impl UserStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO users (id, account_id, email, role, agent_id, password_hash, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING",
         )
         .bind(user.id.as_str())
         .bind(user.account_id.as_str())
@@ -82,7 +80,7 @@ impl UserStore for SqliteStore {
         email: &Email,
     ) -> Result<Option<(User, String)>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = ?"
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1"
         ))
         .bind(email.as_str())
         .fetch_optional(&self.reader)
@@ -93,7 +91,7 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = ? ORDER BY u.id"
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = $1 ORDER BY u.id"
         ))
         .bind(account.as_str())
         .fetch_all(&self.reader)
@@ -104,7 +102,7 @@ impl UserStore for SqliteStore {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, account_id, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&session.token_hash)
         .bind(session.user_id.as_str())
@@ -124,7 +122,7 @@ impl UserStore for SqliteStore {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, s.token_hash, s.created_at AS s_created, s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND u.account_id = s.account_id"
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.account_id = s.account_id"
         ))
         .bind(token_hash)
         .bind(ms(now))
@@ -145,7 +143,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.writer)
             .await?;
@@ -153,7 +151,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn delete_user_sessions(&self, user: &UserId) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.as_str())
             .execute(&self.writer)
             .await?;
@@ -161,7 +159,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(ms(before))
             .execute(&self.writer)
             .await?;

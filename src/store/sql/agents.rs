@@ -1,13 +1,13 @@
 //! SQLite implementation of agents and queues.
 
+use super::{DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::Row;
 
 use super::{
-    StoreError,
-    agents::AgentStore,
-    sqlite::{SqliteStore, corrupt, insert_audit, insert_events, ms, ts},
-    sqlite_routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
+    SqlStore, corrupt, insert_audit, insert_events, ms,
+    routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
+    ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
@@ -15,15 +15,16 @@ use crate::domain::{
     ids::{AgentId, QueueId},
     routing::WithdrawReason,
 };
+use crate::store::{StoreError, agents::AgentStore};
 
 pub(super) const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
     working_hours, presence, presence_changed_at, created_at, updated_at";
 const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at";
 
-async fn agent_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Agent, StoreError> {
+async fn agent_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Agent, StoreError> {
     let id: String = r.try_get("id")?;
     let queue_ids: Vec<String> = sqlx::query_scalar(
-        "SELECT queue_id FROM queue_members WHERE agent_id = ? ORDER BY queue_id",
+        "SELECT queue_id FROM queue_members WHERE agent_id = $1 ORDER BY queue_id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -32,7 +33,7 @@ async fn agent_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Ag
 }
 
 /// An agent from its row (`AGENT_COLUMNS`) and its queues, read separately.
-pub(super) fn agent_from_parts(r: &SqliteRow, queue_ids: Vec<String>) -> Result<Agent, StoreError> {
+pub(super) fn agent_from_parts(r: &DbRow, queue_ids: Vec<String>) -> Result<Agent, StoreError> {
     let id: String = r.try_get("id")?;
     let zone: String = r.try_get("timezone")?;
     let presence: String = r.try_get("presence")?;
@@ -55,10 +56,10 @@ pub(super) fn agent_from_parts(r: &SqliteRow, queue_ids: Vec<String>) -> Result<
     })
 }
 
-async fn queue_from_row(conn: &mut SqliteConnection, r: &SqliteRow) -> Result<Queue, StoreError> {
+async fn queue_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Queue, StoreError> {
     let id: String = r.try_get("id")?;
     let members: Vec<String> = sqlx::query_scalar(
-        "SELECT agent_id FROM queue_members WHERE queue_id = ? ORDER BY agent_id",
+        "SELECT agent_id FROM queue_members WHERE queue_id = $1 ORDER BY agent_id",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -107,14 +108,14 @@ fn audit(
 
 /// Replaces the memberships on one side: an agent's queues or a queue's agents.
 async fn set_members(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &str,
     pairs: &[(&str, &str)],
     clear_column: &str,
     clear_id: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "DELETE FROM queue_members WHERE {clear_column} = ? AND account_id = ?"
+        "DELETE FROM queue_members WHERE {clear_column} = $1 AND account_id = $2"
     ))
     .bind(clear_id)
     .bind(account)
@@ -122,7 +123,8 @@ async fn set_members(
     .await?;
     for (queue, agent) in pairs {
         sqlx::query(
-            "INSERT OR IGNORE INTO queue_members (queue_id, agent_id, account_id) VALUES (?, ?, ?)",
+            "INSERT INTO queue_members (queue_id, agent_id, account_id) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(*queue)
         .bind(*agent)
@@ -134,12 +136,12 @@ async fn set_members(
 }
 
 async fn fetch_agent(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &AgentId,
 ) -> Result<Option<Agent>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE id = ? AND account_id = ? AND deleted_at IS NULL"
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
     ))
     .bind(id.as_str())
     .bind(account.as_str())
@@ -152,12 +154,12 @@ async fn fetch_agent(
 }
 
 async fn fetch_queue(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     id: &QueueId,
 ) -> Result<Option<Queue>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ? AND account_id = ? AND deleted_at IS NULL"
+        "SELECT {QUEUE_COLUMNS} FROM queues WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
     ))
     .bind(id.as_str())
     .bind(account.as_str())
@@ -169,18 +171,14 @@ async fn fetch_queue(
     }
 }
 
-async fn write_agent(
-    conn: &mut SqliteConnection,
-    a: &Agent,
-    insert: bool,
-) -> Result<bool, StoreError> {
+async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool, StoreError> {
     let hours = a
         .working_hours
         .as_ref()
         .map(|h| serde_json::to_string(h).unwrap_or_default());
     let done = if insert {
         sqlx::query(&format!(
-            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(a.id.as_str())
         .bind(a.account_id.as_str())
@@ -197,9 +195,9 @@ async fn write_agent(
         .await?
     } else {
         sqlx::query(
-            "UPDATE agents SET name = ?, external_id = ?, concurrency = ?, timezone = ?, \
-             working_hours = ?, presence = ?, presence_changed_at = ?, updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+            "UPDATE agents SET name = $1, external_id = $2, concurrency = $3, timezone = $4, \
+             working_hours = $5, presence = $6, presence_changed_at = $7, updated_at = $8 \
+             WHERE id = $9 AND account_id = $10 AND deleted_at IS NULL",
         )
         .bind(&a.name)
         .bind(&a.external_id)
@@ -233,14 +231,10 @@ async fn write_agent(
     Ok(true)
 }
 
-async fn write_queue(
-    conn: &mut SqliteConnection,
-    q: &Queue,
-    insert: bool,
-) -> Result<bool, StoreError> {
+async fn write_queue(conn: &mut DbConn, q: &Queue, insert: bool) -> Result<bool, StoreError> {
     let done = if insert {
         sqlx::query(&format!(
-            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
         .bind(q.id.as_str())
         .bind(q.account_id.as_str())
@@ -252,8 +246,8 @@ async fn write_queue(
         .await?
     } else {
         sqlx::query(
-            "UPDATE queues SET name = ?, offer_timeout_seconds = ?, updated_at = ? \
-             WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+            "UPDATE queues SET name = $1, offer_timeout_seconds = $2, updated_at = $3 \
+             WHERE id = $4 AND account_id = $5 AND deleted_at IS NULL",
         )
         .bind(&q.name)
         .bind(i64::from(q.offer_timeout_seconds))
@@ -292,16 +286,16 @@ struct Deletion {
 }
 
 const AGENT_DELETION: Deletion = Deletion {
-    sql: "UPDATE agents SET deleted_at = ?, presence = 'offline', updated_at = ? \
-          WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+    sql: "UPDATE agents SET deleted_at = $1, presence = 'offline', updated_at = $2 \
+          WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL",
     member_column: "agent_id",
     action: "agent.delete",
     kind: "agent",
 };
 
 const QUEUE_DELETION: Deletion = Deletion {
-    sql: "UPDATE queues SET deleted_at = ?, updated_at = ? \
-          WHERE id = ? AND account_id = ? AND deleted_at IS NULL",
+    sql: "UPDATE queues SET deleted_at = $1, updated_at = $2 \
+          WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL",
     member_column: "queue_id",
     action: "queue.delete",
     kind: "queue",
@@ -309,7 +303,7 @@ const QUEUE_DELETION: Deletion = Deletion {
 
 /// Deletes an agent or a queue; false if the account has no such live one.
 async fn soft_delete(
-    store: &SqliteStore,
+    store: &SqlStore,
     what: Deletion,
     account: &AccountId,
     id: &str,
@@ -351,11 +345,11 @@ async fn soft_delete(
 }
 
 #[async_trait::async_trait]
-impl AgentStore for SqliteStore {
+impl AgentStore for SqlStore {
     async fn insert_agent(&self, agent: &Agent, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         write_agent(&mut tx, agent, true).await?;
-        sqlx::query("UPDATE agents SET idle_since = ? WHERE id = ?")
+        sqlx::query("UPDATE agents SET idle_since = $1 WHERE id = $2")
             .bind(ms(agent.presence_changed_at))
             .bind(agent.id.as_str())
             .execute(&mut *tx)
@@ -382,7 +376,7 @@ impl AgentStore for SqliteStore {
     async fn list_agents(&self, account: &AccountId) -> Result<Vec<Agent>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = ? AND deleted_at IS NULL ORDER BY id"
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id"
         ))
         .bind(account.as_str())
         .fetch_all(&mut *conn)
@@ -462,8 +456,8 @@ impl AgentStore for SqliteStore {
             // Set by a person from now on; an agent who becomes available is idle from now.
             sqlx::query(
                 "UPDATE agents SET presence_auto = 0, \
-                 idle_since = CASE WHEN presence = 'available' THEN ? ELSE idle_since END \
-                 WHERE id = ?",
+                 idle_since = CASE WHEN presence = 'available' THEN $1 ELSE idle_since END \
+                 WHERE id = $2",
             )
             .bind(ms(now))
             .bind(id.as_str())
@@ -521,7 +515,7 @@ impl AgentStore for SqliteStore {
     async fn list_queues(&self, account: &AccountId) -> Result<Vec<Queue>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = ? AND deleted_at IS NULL ORDER BY id"
+            "SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id"
         ))
         .bind(account.as_str())
         .fetch_all(&mut *conn)

@@ -1,17 +1,21 @@
 //! SQLite implementation of the do-not-call list.
 
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
 use super::{
-    StoreError,
-    dnc::{DncAdded, DncEntry, DncStore},
-    sqlite::{SqliteStore, insert_audit, ms, ts},
-    sqlite_routing::{Untouched, cancel_untouched},
+    SqlStore, insert_audit, ms,
+    routing::{Untouched, cancel_untouched},
+    ts,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, PhoneNumber};
+use crate::store::{
+    StoreError,
+    dnc::{DncAdded, DncEntry, DncStore},
+};
 
-fn dnc_from_row(r: &SqliteRow) -> Result<DncEntry, StoreError> {
+fn dnc_from_row(r: &DbRow) -> Result<DncEntry, StoreError> {
     Ok(DncEntry {
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
         phone: PhoneNumber::from_trusted(r.try_get("phone")?),
@@ -24,12 +28,12 @@ fn dnc_from_row(r: &SqliteRow) -> Result<DncEntry, StoreError> {
 const DNC_COLUMNS: &str = "account_id, phone, source, reason, created_at";
 
 async fn fetch_dnc(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &AccountId,
     phone: &PhoneNumber,
 ) -> Result<Option<DncEntry>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = ? AND phone = ?"
+        "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = $1 AND phone = $2"
     ))
     .bind(account.as_str())
     .bind(phone.as_str())
@@ -52,7 +56,7 @@ fn dnc_audit(
 }
 
 #[async_trait::async_trait]
-impl DncStore for SqliteStore {
+impl DncStore for SqlStore {
     async fn add_to_dnc(
         &self,
         entries: &[DncEntry],
@@ -70,7 +74,7 @@ impl DncStore for SqliteStore {
                 Some(e) => e,
                 None => {
                     sqlx::query(&format!(
-                        "INSERT INTO dnc_entries ({DNC_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                        "INSERT INTO dnc_entries ({DNC_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
                     ))
                     .bind(account.as_str())
                     .bind(entry.phone.as_str())
@@ -129,7 +133,7 @@ impl DncStore for SqliteStore {
         after: Option<&PhoneNumber>,
         limit: u32,
     ) -> Result<Vec<DncEntry>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
             "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = "
         ));
         qb.push_bind(account.as_str().to_owned());
@@ -164,7 +168,7 @@ impl DncStore for SqliteStore {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM dnc_entries WHERE account_id = ? AND phone = ?")
+        let done = sqlx::query("DELETE FROM dnc_entries WHERE account_id = $1 AND phone = $2")
             .bind(account.as_str())
             .bind(phone.as_str())
             .execute(&mut *tx)
@@ -183,12 +187,13 @@ impl DncStore for SqliteStore {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM dnc_entries WHERE account_id = ? AND phone = ?")
-                .bind(account.as_str())
-                .bind(phone.as_str())
-                .fetch_optional(&self.reader)
-                .await?;
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT phone FROM dnc_entries WHERE account_id = $1 AND phone = $2",
+        )
+        .bind(account.as_str())
+        .bind(phone.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(found.is_some())
     }
 }

@@ -4,21 +4,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::{DEBT_REF, Db, DbConn};
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::QueryBuilder;
 
 use super::{
-    StoreError,
-    sqlite::{
-        CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts, ts,
-        window_from_text,
-    },
+    CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts, ts, window_from_text,
 };
 use crate::domain::{
     Zone,
     campaign::{attempt_cap_until, debt_ref, quiet_until},
 };
+use crate::store::StoreError;
 
 /// An account's frequency rules.
 struct LedgerRules {
@@ -38,21 +36,21 @@ pub(super) struct Ledger {
 /// Reads the ledger: every attempt of the account to the callback's number or about its debt,
 /// whatever created it (callback, recall, campaign), except skipped ones.
 pub(super) async fn ledger(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     account: &str,
     phone: &str,
     debt: Option<&str>,
     since: Timestamp,
 ) -> Result<Ledger, StoreError> {
-    let (count, oldest, answered): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*) FILTER (WHERE a.started_at > ?), \
-         MIN(a.started_at) FILTER (WHERE a.started_at > ?), \
+    let (count, oldest, answered): (i64, Option<i64>, Option<i64>) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FILTER (WHERE a.started_at > $1), \
+         MIN(a.started_at) FILTER (WHERE a.started_at > $2), \
          MAX(a.ended_at) FILTER (WHERE a.outcome = 'answered') \
          FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
-         WHERE o.account_id = ? AND (o.phone = ? OR (? IS NOT NULL AND o.metadata IS NOT NULL \
-         AND json_extract(o.metadata, '$.debt_ref') = ?)) \
-         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')",
-    )
+         WHERE o.account_id = $3 AND (o.phone = $4 OR ($5 IS NOT NULL AND o.metadata IS NOT NULL \
+         AND {DEBT_REF} = $6)) \
+         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')"
+    ))
     .bind(ms(since))
     .bind(ms(since))
     .bind(account)
@@ -100,7 +98,7 @@ impl DueRow {
 /// (writing their events) and leaves the ones held back by pacing for a later claim. Each rule
 /// costs a query only when some account or row could be subject to it.
 pub(super) async fn guard_due(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     due: Vec<DueRow>,
     now: Timestamp,
 ) -> Result<Vec<DueRow>, StoreError> {
@@ -115,7 +113,7 @@ pub(super) async fn guard_due(
         .await?;
     if any_dnc {
         for chunk in due.chunks(400) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT account_id || ' ' || phone FROM dnc_entries WHERE (account_id, phone) IN (VALUES ",
             );
             let mut sep = qb.separated(", ");
@@ -145,7 +143,7 @@ pub(super) async fn guard_due(
     .await?;
     if any_rules {
         let accounts: HashSet<&str> = due.iter().map(|r| r.account_id.as_str()).collect();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT account_id, max_attempts, attempt_window_days, quiet_after_answer_hours \
              FROM account_settings WHERE (max_attempts IS NOT NULL \
              OR quiet_after_answer_hours IS NOT NULL) AND account_id IN (",
@@ -178,7 +176,7 @@ pub(super) async fn guard_due(
         .collect();
     let mut allowance: HashMap<String, i64> = HashMap::new();
     if !campaigns.is_empty() {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT id, max_concurrent_calls - (SELECT COUNT(*) FROM callbacks x \
              WHERE x.campaign_id = campaigns.id AND x.status IN ('dispatching', 'in_progress')) \
              FROM campaigns WHERE id IN (",
@@ -268,8 +266,8 @@ pub(super) async fn guard_due(
     for id in &skipped {
         let row = sqlx::query(&format!(
             "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', attempt_open = 0, \
-             attempt = attempt + 1, reminder_at = NULL, version = version + 1, updated_at = ? \
-             WHERE id = ? AND status = 'scheduled' RETURNING {CALLBACK_COLUMNS}"
+             attempt = attempt + 1, reminder_at = NULL, version = version + 1, updated_at = $1 \
+             WHERE id = $2 AND status = 'scheduled' RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(ms(now))
         .bind(id.as_str())
@@ -278,8 +276,9 @@ pub(super) async fn guard_due(
         let Some(row) = row else { continue };
         let cb = callback_from_row(&row)?;
         sqlx::query(
-            "INSERT OR IGNORE INTO callback_attempts (callback_id, number, account_id, started_at, \
-             bridge_requests, resends, outcome, ended_at) VALUES (?, ?, ?, ?, 0, 0, 'skipped_dnc', ?)",
+            "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+             bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, 'skipped_dnc', $5) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(id.as_str())
         .bind(i64::from(cb.attempt))
@@ -297,8 +296,9 @@ pub(super) async fn guard_due(
     }
     for (id, until, rule, reason) in &deferred {
         let row = sqlx::query(&format!(
-            "UPDATE callbacks SET due_at = ?, expires_at = MAX(expires_at, ? + (expires_at - due_at)), \
-             version = version + 1, updated_at = ? WHERE id = ? AND status = 'scheduled' \
+            "UPDATE callbacks SET due_at = $1, expires_at = CASE WHEN expires_at > $2 + (expires_at - due_at) THEN expires_at \
+             ELSE $2 + (expires_at - due_at) END, \
+             version = version + 1, updated_at = $3 WHERE id = $4 AND status = 'scheduled' \
              RETURNING {CALLBACK_COLUMNS}"
         ))
         .bind(ms(*until))

@@ -1,23 +1,24 @@
 //! SQLite implementation of the dialects' store verbs.
 
+use super::{ASSIGNEE_ROWS, Db};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 
 use super::{
-    ChangeError, ListFilter, StoreError,
-    dialects::{CallbackPage, DialectStore, Reopen},
-    sqlite::{
-        CALLBACK_COLUMNS, NewEvent, SqliteStore, callback_audit, callback_from_row, fetch_callback,
-        insert_audit, insert_events, ms,
-    },
+    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_audit, callback_from_row, fetch_callback,
+    insert_audit, insert_events, ms,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Outcome, Status,
     ids::{CampaignId, ContactId},
 };
+use crate::store::{
+    ChangeError, ListFilter, StoreError,
+    dialects::{CallbackPage, DialectStore, Reopen},
+};
 
 /// Appends the `WHERE` clause of `filter` (all but its cursor) for `account`.
-fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, filter: &ListFilter) {
+fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, filter: &ListFilter) {
     qb.push(" WHERE account_id = ")
         .push_bind(account.as_str().to_owned());
     if let Some(phone) = &filter.phone {
@@ -31,9 +32,9 @@ fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, filter: &
         qb.push(" AND origin = ").push_bind(origin.as_str());
     }
     if let Some(assignee) = &filter.assignee {
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM json_each(callbacks.assignees) WHERE json_each.value = ",
-        )
+        qb.push(format!(
+            " AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = "
+        ))
         .push_bind(assignee.clone())
         .push(")");
     }
@@ -46,7 +47,7 @@ fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, filter: &
 }
 
 #[async_trait::async_trait]
-impl DialectStore for SqliteStore {
+impl DialectStore for SqlStore {
     async fn page_callbacks(
         &self,
         account: &AccountId,
@@ -56,10 +57,10 @@ impl DialectStore for SqliteStore {
     ) -> Result<CallbackPage, StoreError> {
         // One read transaction, so the total and the page agree.
         let mut tx = self.reader.begin().await?;
-        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM callbacks");
+        let mut count: QueryBuilder<Db> = QueryBuilder::new("SELECT COUNT(*) FROM callbacks");
         push_filter(&mut count, account, filter);
         let total: i64 = count.build().fetch_one(&mut *tx).await?.try_get(0)?;
-        let mut page: QueryBuilder<Sqlite> =
+        let mut page: QueryBuilder<Db> =
             QueryBuilder::new(format!("SELECT {CALLBACK_COLUMNS} FROM callbacks"));
         push_filter(&mut page, account, filter);
         page.push(" ORDER BY id DESC LIMIT ")
@@ -85,7 +86,7 @@ impl DialectStore for SqliteStore {
     ) -> Result<Option<Callback>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {CALLBACK_COLUMNS} FROM callbacks \
-             WHERE account_id = ? AND campaign_id = ? AND contact_id = ? ORDER BY id LIMIT 1"
+             WHERE account_id = $1 AND campaign_id = $2 AND contact_id = $3 ORDER BY id LIMIT 1"
         ))
         .bind(account.as_str())
         .bind(campaign.as_str())
@@ -126,11 +127,11 @@ impl DialectStore for SqliteStore {
         cb.metadata = reopen.metadata.clone();
         cb.updated_at = now;
         sqlx::query(
-            "UPDATE callbacks SET status = 'scheduled', scheduled_at = ?, due_at = ?, \
-             expires_at = ?, outcome = NULL, attempt_open = 0, send_pending = 0, \
+            "UPDATE callbacks SET status = 'scheduled', scheduled_at = $1, due_at = $2, \
+             expires_at = $3, outcome = NULL, attempt_open = 0, send_pending = 0, \
              lease_owner = NULL, lease_expires_at = NULL, agent_id = NULL, \
-             offer_expires_at = NULL, reminder_at = ?, metadata = ?, updated_at = ?, \
-             version = version + 1 WHERE id = ? AND account_id = ? AND status = ?",
+             offer_expires_at = NULL, reminder_at = $4, metadata = $5, updated_at = $6, \
+             version = version + 1 WHERE id = $7 AND account_id = $8 AND status = $9",
         )
         .bind(ms(cb.scheduled_at))
         .bind(ms(cb.due_at))

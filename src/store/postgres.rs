@@ -1,0 +1,268 @@
+//! The distributed backend: any number of nodes sharing one PostgreSQL database.
+//!
+//! The SQL is the same as SQLite's ([`sql`](self::sql)); what differs is how nodes stay out of
+//! each other's way:
+//!
+//! - **One writer at a time.** Every write transaction starts by taking one cluster-wide
+//!   transaction lock (`pg_advisory_xact_lock`), released by its commit. The shared code was
+//!   written for SQLite's single writer, and this keeps every one of its invariants true across
+//!   nodes without re-proving each: an agent's offer slot is filled by one node only, campaign
+//!   concurrency and attempt caps are counted once, and events are numbered in commit order (so
+//!   the webhook outbox and the agents' feeds, read by sequence number, never skip a row that
+//!   commits late). Writes are short and batched (a claim takes up to `--claim-batch`
+//!   callbacks), so the lock is held for milliseconds; the slow work (HTTP to the dialer
+//!   bridge and to webhook endpoints) runs outside it, on whichever node claimed it.
+//! - **Claims with leases.** Due callbacks are selected `FOR UPDATE SKIP LOCKED` and marked
+//!   `dispatching` under the claiming node's name with a lease, which the node extends while
+//!   the work is under way. A node that dies stops extending; once the lease runs out any node
+//!   takes the claim over and re-sends it with the same idempotency key.
+//! - **Wake-ups across nodes.** A node that writes an earlier due time, new events or an agent
+//!   feed entry tells the others with `NOTIFY ringback` (see [`relay_out`]); each node
+//!   `LISTEN`s and wakes its own scheduler, router, webhook fan-out and feed readers. When the
+//!   listening connection drops, the node wakes everything once it is back, so nothing waits
+//!   for the next idle poll.
+//! - **Connections.** One pool per node (`--database-max-connections`), every connection with
+//!   a `statement_timeout` (`--database-statement-timeout-ms`) and an
+//!   `idle_in_transaction_session_timeout`, so a stuck node cannot hold the write lock. A
+//!   connection is checked before use and replaced if the database restarted.
+
+use std::{collections::BTreeSet, str::FromStr, sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::mpsc;
+
+use super::{Channel, DueSignal, FeedSignals, StoreError, Wake};
+use crate::config::DatabaseConfig;
+
+// The same SQL is compiled again inside the SQLite backend, against its types.
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sql;
+
+/// The PostgreSQL store.
+pub use self::sql::SqlStore as PostgresStore;
+
+type Db = sqlx::Postgres;
+type DbConn = sqlx::PgConnection;
+type DbRow = sqlx::postgres::PgRow;
+type DbPool = sqlx::PgPool;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The elements of a callback's `assignees` JSON array, as rows of `j` with column `value`.
+const ASSIGNEE_ROWS: &str = "jsonb_array_elements_text(callbacks.assignees::jsonb) AS j(value)";
+
+/// The `debt_ref` of the callback aliased `o`, from its metadata JSON (the expression of the
+/// `callbacks_debt_ref` index).
+const DEBT_REF: &str = "(o.metadata::jsonb ->> 'debt_ref')";
+
+/// Row locking for a claim: rows another transaction holds are left to it.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
+/// The key of the cluster-wide write lock (`pg_advisory_xact_lock`): "Ring" in ASCII.
+const WRITE_LOCK: i64 = 0x5269_6e67;
+
+/// The notification channel nodes wake each other on.
+const WAKE_CHANNEL: &str = "ringback";
+
+/// PostgreSQL's limit on a notification payload is 8,000 bytes; agent lists are cut below it.
+const MAX_PAYLOAD: usize = 7_000;
+
+/// Connects, brings the schema up to date (the migrator holds an advisory lock, so nodes
+/// starting together migrate once) and starts relaying wake-ups between nodes.
+pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> {
+    let statement_timeout = config.database_statement_timeout_ms.to_string();
+    let idle_in_transaction = (config.database_statement_timeout_ms * 2).to_string();
+    let options = PgConnectOptions::from_str(&config.database_url)?
+        .application_name("ringback")
+        .options([
+            ("statement_timeout", statement_timeout.as_str()),
+            (
+                "idle_in_transaction_session_timeout",
+                idle_in_transaction.as_str(),
+            ),
+        ]);
+    let pool = PgPoolOptions::new()
+        .max_connections(config.database_max_connections.max(2))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(true)
+        .connect_with(options)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    let store = PostgresStore::new(pool.clone(), pool.clone());
+
+    let node = ulid::Ulid::new().to_string();
+    let (relay, outgoing) = mpsc::unbounded_channel();
+    store.due.relay_to(Channel::Due, relay.clone());
+    store.events.relay_to(Channel::Events, relay.clone());
+    store.routing.relay_to(Channel::Routing, relay.clone());
+    store.agent_feed.relay_to(relay);
+    tokio::spawn(relay_out(pool.clone(), node.clone(), outgoing));
+    tokio::spawn(relay_in(
+        pool,
+        node,
+        Signals {
+            due: store.due.clone(),
+            events: store.events.clone(),
+            routing: store.routing.clone(),
+            agent_feed: store.agent_feed.clone(),
+        },
+    ));
+    Ok(store)
+}
+
+/// A write transaction: it waits for the cluster-wide write lock, held until it ends.
+async fn begin_write(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// This node's signals, as woken by the other nodes.
+struct Signals {
+    due: Arc<DueSignal>,
+    events: Arc<DueSignal>,
+    routing: Arc<DueSignal>,
+    agent_feed: Arc<FeedSignals>,
+}
+
+impl Signals {
+    fn get(&self, channel: Channel) -> &DueSignal {
+        match channel {
+            Channel::Due => &self.due,
+            Channel::Events => &self.events,
+            Channel::Routing => &self.routing,
+        }
+    }
+
+    /// After a gap in listening: whatever was announced meanwhile, look now.
+    fn wake_all(&self) {
+        for channel in Channel::ALL {
+            self.get(channel).notify_local();
+        }
+    }
+}
+
+/// Sends this node's wake-ups to the others, coalesced: however many arrive together, one
+/// notification per signal (the earliest time) and the agents' feeds in as few as fit.
+///
+/// Payloads are `NODE|due|MS`, `NODE|events|`, `NODE|routing|MS` (an empty time meaning "now")
+/// and `NODE|agents|ID,ID,...`.
+async fn relay_out(pool: DbPool, node: String, mut wakes: mpsc::UnboundedReceiver<Wake>) {
+    let mut batch = Vec::with_capacity(1024);
+    while wakes.recv_many(&mut batch, 1024).await > 0 {
+        // Per channel: None = nothing, Some(None) = now, Some(Some(ms)) = earliest time.
+        let mut earliest: [Option<Option<i64>>; 3] = [None; 3];
+        let mut agents = BTreeSet::new();
+        for wake in batch.drain(..) {
+            match wake {
+                Wake::At(channel, at) => {
+                    let slot = &mut earliest[channel as usize];
+                    *slot = Some(match *slot {
+                        Some(None) => None,
+                        Some(Some(ms)) => Some(ms.min(at.as_millisecond())),
+                        None => Some(at.as_millisecond()),
+                    });
+                }
+                Wake::Now(channel) => earliest[channel as usize] = Some(None),
+                Wake::Agents(ids) => agents.extend(ids),
+            }
+        }
+        let mut payloads = Vec::new();
+        for channel in Channel::ALL {
+            if let Some(at) = earliest[channel as usize] {
+                let at = at.map(|ms| ms.to_string()).unwrap_or_default();
+                payloads.push(format!("{node}|{}|{at}", channel.as_str()));
+            }
+        }
+        let mut list = String::new();
+        for agent in agents {
+            if list.len() + agent.len() > MAX_PAYLOAD {
+                payloads.push(format!("{node}|agents|{list}"));
+                list.clear();
+            }
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(&agent);
+        }
+        if !list.is_empty() {
+            payloads.push(format!("{node}|agents|{list}"));
+        }
+        for payload in payloads {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WAKE_CHANNEL)
+                .bind(&payload)
+                .execute(&pool)
+                .await;
+            if let Err(e) = sent {
+                // The other nodes still look at the database on their own within their idle
+                // time; a lost wake-up costs latency, never a callback.
+                tracing::warn!(error = %e, "telling other nodes of new work failed");
+            }
+        }
+    }
+}
+
+/// Listens for the other nodes' wake-ups and raises this node's signals. Reconnects after the
+/// connection drops (a database restart), then wakes everything once.
+async fn relay_in(pool: DbPool, node: String, signals: Signals) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other nodes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(WAKE_CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        signals.wake_all();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => deliver(&node, notification.payload(), &signals),
+                Ok(None) => {
+                    tracing::warn!("lost the database connection that listens for other nodes");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for other nodes failed");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Raises the local signal a payload from another node names.
+fn deliver(node: &str, payload: &str, signals: &Signals) {
+    let mut parts = payload.splitn(3, '|');
+    let (Some(from), Some(kind), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    if from == node {
+        return;
+    }
+    if kind == "agents" {
+        signals.agent_feed.raise_local(rest.split(','));
+        return;
+    }
+    let Some(channel) = Channel::ALL.into_iter().find(|c| c.as_str() == kind) else {
+        return;
+    };
+    let signal = signals.get(channel);
+    match rest.parse::<i64>().ok().map(Timestamp::from_millisecond) {
+        Some(Ok(at)) => signal.announce_local(at),
+        _ => signal.notify_local(),
+    }
+}

@@ -1,0 +1,129 @@
+//! The database a test's server runs on: a fresh SQLite file, or a fresh PostgreSQL database
+//! when the suite runs as `api_postgres`.
+//!
+//! PostgreSQL is found at `RINGBACK_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, the database used only to create and drop the
+//! tests' own). If it cannot be reached, every PostgreSQL test fails with a message saying so:
+//! they never pass without having run.
+
+use std::{
+    path::Path,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+/// Which store the suite runs against (set by the test binary's `main.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Databases this test process made are named `rbt_<pid>_<n>`.
+const PREFIX: &str = "rbt_";
+
+/// A database for one test, dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    /// A new, empty database of the suite's backend; SQLite's file goes in `dir`.
+    pub async fn create(dir: &Path) -> Self {
+        match crate::BACKEND {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}/rb.db", dir.display()),
+                postgres_name: None,
+            },
+            Backend::Postgres => Self::create_postgres().await,
+        }
+    }
+
+    async fn create_postgres() -> Self {
+        static SWEPT: AtomicBool = AtomicBool::new(false);
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin_url = admin_url();
+        let mut admin = match PgConnection::connect(&admin_url).await {
+            Ok(conn) => conn,
+            Err(e) => panic!(
+                "\n\n!!! PostgreSQL NOT REACHABLE at {admin_url}: {e}\n\
+                 !!! The PostgreSQL conformance suite (api_postgres) cannot run.\n\
+                 !!! Start PostgreSQL (.ci/run does) or set RINGBACK_TEST_POSTGRES_URL.\n\n"
+            ),
+        };
+        if !SWEPT.swap(true, Ordering::Relaxed) {
+            drop_stale_databases(&mut admin).await;
+        }
+        let name = format!(
+            "{PREFIX}{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let url = match admin_url.rfind('/') {
+            Some(slash) => format!("{}/{name}", &admin_url[..slash]),
+            None => panic!("RINGBACK_TEST_POSTGRES_URL has no database: {admin_url}"),
+        };
+        Self {
+            url,
+            postgres_name: Some(name),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Dropped from a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("RINGBACK_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// Drops the test databases of processes that are gone (a run that was killed).
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'rbt\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+        }
+    }
+}

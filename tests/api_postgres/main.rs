@@ -1,0 +1,55 @@
+//! The HTTP suite of `tests/api` again, every test on its own fresh PostgreSQL database: the
+//! conformance run of the PostgreSQL store. Each module is the same file as in `tests/api`.
+//!
+//! Needs the PostgreSQL at `RINGBACK_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); without it every test fails saying so.
+
+/// The store this binary tests.
+pub const BACKEND: database::Backend = database::Backend::Postgres;
+
+#[path = "../api/agents.rs"]
+mod agents;
+#[path = "../api/auth.rs"]
+mod auth;
+#[path = "../api/callbacks.rs"]
+mod callbacks;
+#[path = "../api/campaigns.rs"]
+mod campaigns;
+#[path = "../api/contacts.rs"]
+mod contacts;
+#[path = "../api/database.rs"]
+mod database;
+#[path = "../api/dialect_acefone.rs"]
+mod dialect_acefone;
+#[path = "../api/dialect_ai_calls.rs"]
+mod dialect_ai_calls;
+#[path = "../api/dialect_campaign_list.rs"]
+mod dialect_campaign_list;
+#[path = "../api/dialect_kore.rs"]
+mod dialect_kore;
+#[path = "../api/dialect_talkdesk.rs"]
+mod dialect_talkdesk;
+#[path = "../api/dnc.rs"]
+mod dnc;
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[path = "../api/isolation.rs"]
+mod isolation;
+#[path = "../api/openapi.rs"]
+mod openapi;
+#[path = "../api/ops.rs"]
+mod ops;
+#[path = "../api/playbooks.rs"]
+mod playbooks;
+#[path = "../api/restart.rs"]
+mod restart;
+#[path = "../api/routing.rs"]
+mod routing;
+#[path = "../api/scheduler.rs"]
+mod scheduler;
+#[path = "../api/ui.rs"]
+mod ui;
+#[path = "../api/validation.rs"]
+mod validation;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
