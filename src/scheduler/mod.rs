@@ -221,6 +221,12 @@ impl Scheduler {
             "dispatches",
             async move |batch| store.record_dispatches(batch).await,
         ));
+        let renewer = tokio::spawn(extend_leases(
+            self.store.clone(),
+            self.clock.clone(),
+            self.config.owner.clone(),
+            self.config.lease,
+        ));
         let signal = self.store.due_signal();
         while !shutdown.is_cancelled() {
             match self.run_once().await {
@@ -274,6 +280,7 @@ impl Scheduler {
             }
         }
         self.drain(writer).await;
+        renewer.abort();
     }
 
     async fn drain(self, writer: tokio::task::JoinHandle<()>) {
@@ -300,6 +307,23 @@ impl Scheduler {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "handed back claims at shutdown"),
             Err(e) => tracing::error!(error = %e, "handing back claims failed; leases will expire"),
+        }
+    }
+}
+
+/// Keeps this scheduler's claims alive while their dispatches are under way: every third of
+/// the lease, every claim it holds is extended to a full lease from now. Should this process
+/// die, the extensions stop and other nodes take the claims over once they run out.
+async fn extend_leases(store: Arc<dyn Store>, clock: SharedClock, owner: String, lease: Duration) {
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let until = clock.now().checked_add(lease).unwrap_or(Timestamp::MAX);
+        match store.extend_leases(&owner, until).await {
+            Ok(n) if n > 0 => tracing::debug!(count = n, "extended claims"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "extending claims failed; they may be taken over"),
         }
     }
 }

@@ -486,6 +486,10 @@ pub trait Store:
     /// Records the bridge's answers to dispatches, in one transaction.
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError>;
 
+    /// Extends every claim `owner` holds to `until` (its work is still under way); returns how
+    /// many. A node that stops extending loses its claims to the others when they run out.
+    async fn extend_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError>;
+
     /// Hands back every claim `owner` still holds (graceful shutdown), so another scheduler or
     /// the next start picks them up at once without waiting for the lease.
     async fn release_claims(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError>;

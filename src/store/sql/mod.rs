@@ -1445,6 +1445,7 @@ impl Store for SqlStore {
                         "bridge_request": bridge_requests,
                         "resend": resend,
                         "lateness_ms": (now_ms - due_at).max(0),
+                        "claimed_by": owner,
                     }),
                 ));
             }
@@ -1615,6 +1616,20 @@ impl Store for SqlStore {
             self.due.announce(at);
         }
         Ok(())
+    }
+
+    async fn extend_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE callbacks SET lease_expires_at = $1 \
+             WHERE status = 'dispatching' AND lease_owner = $2 AND lease_expires_at < $1",
+        )
+        .bind(ms(until))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     async fn release_claims(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {

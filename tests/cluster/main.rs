@@ -1,0 +1,360 @@
+//! Three `ringback serve` processes on one PostgreSQL database share the work, and a node
+//! killed with SIGKILL loses nothing: its claims are taken over by the others once their
+//! lease runs out, and every callback reaches the dialer bridge under one idempotency key.
+//!
+//! Needs the PostgreSQL at `RINGBACK_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); without it the test fails saying so.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{Json, Router, extract::State, routing::post};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// The store the shared database helper creates.
+pub const BACKEND: database::Backend = database::Backend::Postgres;
+
+#[path = "../api/database.rs"]
+mod database;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringback");
+const NODES: usize = 3;
+const CALLBACKS: usize = 10_000;
+/// Every callback falls due within this window.
+const SPREAD: Duration = Duration::from_secs(5);
+const LEASE_SECONDS: u64 = 3;
+
+/// One delivery the bridge received.
+#[derive(Debug, Clone)]
+struct Delivery {
+    resend: bool,
+    at: Instant,
+}
+
+/// A dialer bridge that answers 200 at once and remembers every delivery by idempotency key.
+#[derive(Clone, Default)]
+struct Bridge {
+    seen: Arc<Mutex<HashMap<String, Vec<Delivery>>>>,
+}
+
+impl Bridge {
+    async fn start(&self) -> String {
+        async fn receive(State(bridge): State<Bridge>, Json(body): Json<Value>) -> &'static str {
+            let key = body["idempotency_key"].as_str().unwrap_or("").to_owned();
+            let resend = body["resend"].as_bool().unwrap_or(false);
+            bridge
+                .seen
+                .lock()
+                .unwrap()
+                .entry(key)
+                .or_default()
+                .push(Delivery {
+                    resend,
+                    at: Instant::now(),
+                });
+            "ok"
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/", post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/")
+    }
+
+    fn distinct(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+/// A node, killed when dropped.
+struct Node {
+    name: String,
+    child: tokio::process::Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+async fn start_node(name: &str, dir: &Path, database_url: &str, bridge_url: &str) -> Node {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join(format!("{name}.log"));
+    let out = std::fs::File::create(&log).unwrap();
+    let err = out.try_clone().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let lease = LEASE_SECONDS.to_string();
+    let child = tokio::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--database-url",
+            database_url,
+            "--node-id",
+            name,
+            "--lease-seconds",
+            &lease,
+            "--min-lead-seconds",
+            "0",
+            "--rate-limit-per-second",
+            "0",
+            "--dialer-url",
+            bridge_url,
+        ])
+        .env("RUST_LOG", "ringback=info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ringback starts");
+    let mut node = Node {
+        name: name.to_owned(),
+        child,
+        base: format!("http://{listen}"),
+        log,
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            panic!("{name} exited with {status}:\n{}", tail(&node.log));
+        }
+        if let Ok(resp) = client.get(format!("{}/readyz", node.base)).send().await
+            && resp.status() == 200
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not ready:\n{}",
+            tail(&node.log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.name = name.to_owned();
+    node
+}
+
+async fn create_account(database_url: &str) -> String {
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "accounts",
+            "create",
+            "Cluster",
+            "--json",
+            "--database-url",
+            database_url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["api_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database::TestDatabase::create(dir.path()).await;
+    let bridge = Bridge::default();
+    let bridge_url = bridge.start().await;
+
+    // The schema first, so the nodes do not all wait on the migrator together.
+    let migrated = tokio::process::Command::new(BIN)
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let key = create_account(&db.url).await;
+    let mut nodes = Vec::new();
+    for i in 1..=NODES {
+        nodes.push(start_node(&format!("node{i}"), dir.path(), &db.url, &bridge_url).await);
+    }
+    let client = reqwest::Client::new();
+    let settings = client
+        .put(format!("{}/v1/settings", nodes[0].base))
+        .bearer_auth(&key)
+        .json(&json!({
+            "calling_window": { "start": "08:00", "end": "21:00" },
+            "allow_customer_requested_times": true,
+            "max_attempts": null,
+            "attempt_window_days": 7,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200, "{}", settings.text().await.unwrap());
+
+    // 10,000 callbacks due uniformly within five seconds, created through all three nodes.
+    let start = Timestamp::now() + SignedDuration::from_secs(6);
+    let spread_ms = SPREAD.as_millis() as i64;
+    for (batch, chunk) in (0..CALLBACKS).collect::<Vec<_>>().chunks(1000).enumerate() {
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|&i| {
+                let due =
+                    start + SignedDuration::from_millis(i as i64 * spread_ms / CALLBACKS as i64);
+                json!({
+                    "phone": format!("+14152{i:06}"),
+                    "scheduled_at": due.to_string(),
+                    "timezone": "America/New_York",
+                })
+            })
+            .collect();
+        let node = &nodes[batch % NODES];
+        let resp = client
+            .post(format!("{}/v1/callbacks/batch", node.base))
+            .bearer_auth(&key)
+            .json(&json!({ "callbacks": items }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "batch {batch}: {status} {body}");
+        assert_eq!(body["created"], chunk.len(), "batch {batch}: {body}");
+    }
+    assert!(
+        Timestamp::now() < start,
+        "creating the callbacks overran their due window; the test would prove nothing"
+    );
+
+    // Midway through the window, kill one node outright.
+    let kill_at = start + SignedDuration::from_millis(spread_ms / 2);
+    tokio::time::sleep(
+        Duration::try_from(kill_at.duration_since(Timestamp::now())).unwrap_or_default(),
+    )
+    .await;
+    let mut victim = nodes.remove(1);
+    victim.child.start_kill().unwrap();
+    let _ = victim.child.wait().await;
+    let killed = Instant::now();
+    let held: i64 = {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callbacks WHERE status = 'dispatching' AND lease_owner = $1",
+        )
+        .bind(&victim.name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    };
+    let delivered_before_kill = bridge.distinct();
+
+    // Everything arrives: the survivors' own share, then the dead node's claims.
+    let deadline = Instant::now() + SPREAD + Duration::from_secs(LEASE_SECONDS + 30);
+    while bridge.distinct() < CALLBACKS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {CALLBACKS} callbacks reached the bridge\nnode1:\n{}\nnode3:\n{}",
+            bridge.distinct(),
+            tail(&nodes[0].log),
+            tail(&nodes[1].log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let seen = bridge.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), CALLBACKS, "distinct idempotency keys");
+    // A key delivered twice is a claim of the dead node sent again after the takeover,
+    // marked as a resend; nothing is ever sent twice as new.
+    let mut resent = 0;
+    let mut last_takeover = killed;
+    for (key, deliveries) in &seen {
+        let fresh = deliveries.iter().filter(|d| !d.resend).count();
+        assert!(
+            fresh <= 1,
+            "{key} was sent {fresh} times as new: {deliveries:?}"
+        );
+        for d in deliveries.iter().filter(|d| d.resend) {
+            resent += 1;
+            last_takeover = last_takeover.max(d.at);
+        }
+    }
+    assert!(
+        held > 0,
+        "the killed node held no claims when it died ({delivered_before_kill} delivered before); \
+         the test proved nothing"
+    );
+    assert!(
+        resent as i64 <= held,
+        "{resent} resends, but the dead node held only {held} claims"
+    );
+    // The dead node's claims were taken over within the lease (plus a claim interval).
+    let takeover = last_takeover.duration_since(killed);
+    assert!(
+        takeover <= Duration::from_secs(LEASE_SECONDS + 2),
+        "the last taken-over claim went out {takeover:?} after the kill (lease {LEASE_SECONDS} s)"
+    );
+
+    // The survivors recorded every answer: nothing is left dispatching or scheduled.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callbacks WHERE status IN ('scheduled', 'dispatching')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} callbacks never left dispatching"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let started: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM callbacks WHERE status = 'in_progress'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(started, CALLBACKS as i64);
+    // Each node did a share of the work.
+    let per_node: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT data::jsonb ->> 'claimed_by', COUNT(*) FROM events \
+         WHERE type = 'callback.due' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let names: Vec<&str> = per_node.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["node1", "node2", "node3"], "{per_node:?}");
+    assert!(per_node.iter().all(|(_, n)| *n > 0), "{per_node:?}");
+    println!(
+        "killed node held {held} claims; {resent} resent after takeover; last takeover \
+         {takeover:?} after the kill; callback.due events by node: {per_node:?}"
+    );
+}
