@@ -102,7 +102,7 @@ impl From<FieldError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            _ if e.is_unavailable() => {
                 tracing::error!(error = %e, "store unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -64,6 +64,29 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// The database could not be reached or gave up on the statement (no connection in time,
+    /// a connection lost or refused, a restart, a statement timeout): the request may be
+    /// retried as it is, unlike a bug or a constraint.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                // Class 08: connection exception; 57P01-03: shutdown or starting up;
+                // 57014: statement timeout or cancel; 55P03: lock not available.
+                code.starts_with("08")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "57014" | "55P03"
+                    )
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Why a change to one callback could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {

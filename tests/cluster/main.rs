@@ -358,3 +358,93 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
          {takeover:?} after the kill; callback.due events by node: {per_node:?}"
     );
 }
+
+/// Every connection of both nodes is cut, as a database restart does: the nodes reconnect on
+/// their own, stay ready, and callbacks created afterwards are dispatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reconnect_after_the_database_drops_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database::TestDatabase::create(dir.path()).await;
+    let bridge = Bridge::default();
+    let bridge_url = bridge.start().await;
+    let key = create_account(&db.url).await;
+    let a = start_node("node-a", dir.path(), &db.url, &bridge_url).await;
+    let b = start_node("node-b", dir.path(), &db.url, &bridge_url).await;
+    let client = reqwest::Client::new();
+    let settings = client
+        .put(format!("{}/v1/settings", a.base))
+        .bearer_auth(&key)
+        .json(&json!({
+            "calling_window": { "start": "08:00", "end": "21:00" },
+            "allow_customer_requested_times": true,
+            "max_attempts": null,
+            "attempt_window_days": 7,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut.len() >= 4, "both nodes had connections open: {cut:?}");
+
+    for node in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ready = client.get(format!("{}/readyz", node.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never ready again:\n{}",
+                node.name,
+                tail(&node.log)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let due = Timestamp::now() + SignedDuration::from_secs(2);
+    let mut ids = Vec::new();
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        let resp = client
+            .post(format!("{}/v1/callbacks", node.base))
+            .bearer_auth(&key)
+            .json(&json!({
+                "phone": format!("+1415300000{i}"),
+                "scheduled_at": due.to_string(),
+                "timezone": "UTC",
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{} after the cut: {body}", node.name);
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while bridge.distinct() < ids.len() {
+        assert!(
+            Instant::now() < deadline,
+            "callbacks created after the cut never reached the bridge\n{}\n{}",
+            tail(&a.log),
+            tail(&b.log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = bridge.seen.lock().unwrap().clone();
+    for id in &ids {
+        assert!(
+            seen.keys().any(|k| k.starts_with(id.as_str())),
+            "{id} not dispatched: {seen:?}"
+        );
+    }
+}
