@@ -448,3 +448,168 @@ async fn nodes_reconnect_after_the_database_drops_their_connections() {
         );
     }
 }
+
+/// Three routers on one database never fill one agent slot twice: twelve agents work forty
+/// preview callbacks through all three nodes while the slots are watched in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_routers_never_offer_one_agent_slot_twice() {
+    const AGENTS: usize = 12;
+    const PREVIEWS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database::TestDatabase::create(dir.path()).await;
+    let bridge = Bridge::default();
+    let bridge_url = bridge.start().await;
+    let migrated = tokio::process::Command::new(BIN)
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let key = create_account(&db.url).await;
+    let mut nodes = Vec::new();
+    for i in 1..=NODES {
+        nodes.push(start_node(&format!("router{i}"), dir.path(), &db.url, &bridge_url).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, node: usize, path: String, body: Value| {
+        let request = client
+            .request(method, format!("{}{path}", bases[node % NODES]))
+            .bearer_auth(&key)
+            .json(&body);
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        0,
+        "/v1/settings".into(),
+        json!({
+            "calling_window": { "start": "08:00", "end": "21:00" },
+            "allow_customer_requested_times": true,
+            "max_attempts": null,
+            "attempt_window_days": 7,
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut agents = Vec::new();
+    for i in 0..AGENTS {
+        let (status, agent) = call(
+            reqwest::Method::POST,
+            i,
+            "/v1/agents".into(),
+            json!({ "name": format!("Agent {i}") }),
+        )
+        .await;
+        assert_eq!(status, 201, "{agent}");
+        let id = agent["id"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            i + 1,
+            format!("/v1/agents/{id}/presence"),
+            json!({ "presence": "available" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        agents.push(id);
+    }
+    let due = Timestamp::now() + SignedDuration::from_millis(1500);
+    for i in 0..PREVIEWS {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            i,
+            "/v1/callbacks".into(),
+            json!({
+                "phone": format!("+1415400{i:04}"),
+                "scheduled_at": due.to_string(),
+                "timezone": "UTC",
+                "dialing_mode": "preview",
+            }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // Agents work their offers through a different node for each step, while the slots are
+    // counted straight from the database.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut busiest = 0_i64;
+    let mut step = 0_usize;
+    loop {
+        let most: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM callbacks \
+             WHERE status IN ('offered', 'in_progress') AND agent_id IS NOT NULL \
+             GROUP BY agent_id) AS held",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        busiest = busiest.max(most.unwrap_or(0));
+        let completed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM callbacks WHERE status = 'completed'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        if completed == PREVIEWS as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {completed} of {PREVIEWS} preview callbacks completed"
+        );
+        for (i, agent) in agents.iter().enumerate() {
+            step += 1;
+            let (status, work) = call(
+                reqwest::Method::GET,
+                step + i,
+                format!("/v1/agents/{agent}/callbacks"),
+                Value::Null,
+            )
+            .await;
+            assert_eq!(status, 200, "{work}");
+            for cb in work.as_array().unwrap() {
+                if cb["agent_id"] != agent.as_str() {
+                    continue;
+                }
+                let id = cb["id"].as_str().unwrap();
+                let action = match cb["status"].as_str() {
+                    Some("offered") => ("accept", json!({})),
+                    Some("in_progress") => ("complete", json!({ "outcome": "answered" })),
+                    _ => continue,
+                };
+                let (status, body) = call(
+                    reqwest::Method::POST,
+                    step + i + 1,
+                    format!("/v1/agents/{agent}/callbacks/{id}/{}", action.0),
+                    action.1,
+                )
+                .await;
+                // An offer may run out between reading and answering it.
+                assert!(
+                    status == 200 || status == 409,
+                    "{} {id}: {status} {body}",
+                    action.0
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        busiest, 1,
+        "an agent of concurrency 1 held {busiest} callbacks at once"
+    );
+    let answered: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM callback_attempts WHERE outcome = 'answered'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        answered, PREVIEWS as i64,
+        "each preview callback was called once"
+    );
+}
