@@ -116,6 +116,7 @@ async function trial(cfg, system, mode, record) {
       driver_peak_rss_kb: driverMem ? driverMem.hwm_kb : 0,
     };
     record.cpu_cores_drain = c.cpuBetween(cpuDrain0, cpuDrain1);
+    if (sys.extras) record.extras = sys.extras();
     const r = record.results;
     c.log(
       `received ${r.distinct} distinct (dup ${r.duplicates}, missing ${r.missing}); lateness p50 ` +

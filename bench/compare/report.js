@@ -179,6 +179,9 @@ async function main() {
     if (t.window && t.window.overran) {
       trialNotes.push(`${t.system} / ${t.mode}: the enqueue overran the first due time by ${(-t.window.slack_s).toFixed(2)} s`);
     }
+    if (t.extras && t.extras.bridge_connections_opened !== undefined) {
+      trialNotes.push(`${t.system} / ${t.mode}: the server opened ${fmtInt(t.extras.bridge_connections_opened)} connections to the bridge`);
+    }
     if (t.timed_out) trialNotes.push(`${t.system} / ${t.mode}: gave up waiting for the missing jobs`);
   }
   const notesList = trialNotes.map((n) => `- ${n}`).join('\n');

@@ -28,7 +28,7 @@ async function startPgBoss() {
   };
   // Each work() call is one polling loop; start them evenly spread over one polling interval
   // so that together they poll every interval / pollers.
-  const gap = (ws.pollingIntervalSeconds * 1000) / ws.pollers;
+  const gap = ws.stagger ? (ws.pollingIntervalSeconds * 1000) / ws.pollers : 0;
   for (let p = 0; p < ws.pollers; p++) {
     await boss.work(queue, { batchSize: ws.batchSize, pollingIntervalSeconds: ws.pollingIntervalSeconds }, handler);
     if (p + 1 < ws.pollers) await sleep(gap);

@@ -63,7 +63,7 @@ const ASSUMED_RATE = {
 
 function leadSeconds(cfg, system, mode) {
   if (cfg.leadS !== null) return cfg.leadS;
-  const rate = (ASSUMED_RATE[system] || {})[mode] || 2000;
+  const rate = Number(process.env.COMPARE_ASSUMED_RATE) || (ASSUMED_RATE[system] || {})[mode] || 2000;
   return 3 + cfg.jobs / rate;
 }
 

@@ -20,6 +20,8 @@ function workerSettings() {
     batchSize: Number(process.env.COMPARE_PGBOSS_BATCH_SIZE || 1000),
     pollingIntervalSeconds: Number(process.env.COMPARE_PGBOSS_POLLING_S || 0.5),
     pool: Number(process.env.COMPARE_PGBOSS_WORKER_POOL || 20),
+    // Start the polling loops spread over one interval (0: all at once, in phase).
+    stagger: process.env.COMPARE_PGBOSS_STAGGER !== '0',
   };
 }
 

@@ -17,6 +17,9 @@ const pgadmin = require('./pgadmin');
 
 class SkipError extends Error {}
 
+/** The bridge's accept backlog (the kernel caps it at net.core.somaxconn). */
+const BRIDGE_BACKLOG = Number(process.env.COMPARE_BRIDGE_BACKLOG || 4096);
+
 /** A valid US number, different for each n (as in benches/core.rs). */
 function phone(n) {
   return `+1415${2000000 + (n % 8000000)}`;
@@ -82,8 +85,14 @@ class Ringback {
       ringback: (v.stdout || '').trim() || 'unknown',
       ringback_commit: process.env.COMPARE_RINGBACK_COMMIT || 'unknown',
       backend: this.backend,
-      server_flags: this.serverArgs ? this.serverArgs.join(' ') : undefined,
+      server_flags: this.serverArgs ? this.serverArgs.slice(1).join(' ').replace(this.dbUrl, '<database url>') : undefined,
+      bridge_backlog: BRIDGE_BACKLOG,
     };
+  }
+
+  /** Figures only this system has, read after the drain. */
+  extras() {
+    return { bridge_connections_opened: this.bridgeConnections };
   }
 
   systemPid() {
@@ -193,13 +202,19 @@ class Ringback {
       res.writeHead(200, { 'content-length': '0' });
       res.end();
     });
+    this.bridgeConnections = 0;
+    this.bridge.on('connection', () => {
+      this.bridgeConnections++;
+    });
     // Ringback keeps bridge connections open; do not close them under it.
     this.bridge.keepAliveTimeout = 300000;
     this.bridge.headersTimeout = 301000;
     this.bridge.requestTimeout = 0;
     return new Promise((resolve, reject) => {
       this.bridge.once('error', reject);
-      this.bridge.listen(0, '127.0.0.1', () => {
+      // Ringback opens many connections at once when a burst falls due; Node's default accept
+      // backlog (511) overflows then, and the dropped SYNs come back after 1, 3 and 7 s.
+      this.bridge.listen({ port: 0, host: '127.0.0.1', backlog: BRIDGE_BACKLOG }, () => {
         this.bridgeUrl = `http://127.0.0.1:${this.bridge.address().port}/dial`;
         resolve();
       });
