@@ -106,7 +106,11 @@ export COMPARE_RINGBACK_COMMIT
 
 if [ ! -d "$HERE/node_modules" ] || [ "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ]; then
   echo "== installing npm packages into bench/compare/node_modules"
-  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm ci` insists on lock entries for every platform's optional binaries (msgpackr-extract),
+  # which not every registry mirror serves; `npm install --no-save` installs the locked
+  # versions without touching package.json or package-lock.json.
+  (cd "$HERE" && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null ||
+    npm install --no-save --no-audit --no-fund --loglevel=error; })
 fi
 
 # --- the trials ------------------------------------------------------------------------------------
