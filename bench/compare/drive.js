@@ -36,7 +36,9 @@ async function trial(cfg, system, mode, record) {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    c.log(`${system} / ${mode}: setting up`);
+    // How busy the machine was just before (anything above 0 competes with the trial).
+    record.busy_cores_before = await c.waitQuiet(cfg.quietWaitS);
+    c.log(`${system} / ${mode}: setting up (machine busy ${record.busy_cores_before} cores before)`);
     await sys.setup();
     record.info = sys.describe();
 

@@ -41,6 +41,7 @@ function settings() {
     leadS: process.env.COMPARE_LEAD_S ? envNum('COMPARE_LEAD_S', 0) : null,
     drainTimeoutS: envNum('COMPARE_DRAIN_TIMEOUT_S', 120),
     graceS: envNum('COMPARE_GRACE_S', 2),
+    quietWaitS: envNum('COMPARE_QUIET_WAIT_S', 0),
     runId: process.env.COMPARE_RUN_ID || String(Date.now()),
     resultsDir: process.env.COMPARE_RESULTS_DIR || path.join(__dirname, '..', 'results'),
     pidDir: process.env.COMPARE_PID_DIR || null,
@@ -248,6 +249,32 @@ function round(x, digits) {
   return Math.round(x * f) / f;
 }
 
+/** Cores busy on the whole machine over `ms` milliseconds. */
+async function machineBusy(ms) {
+  const a = cpuSnapshot(null);
+  await sleep(ms);
+  const b = cpuSnapshot(null);
+  return round((b.machine - a.machine) / TICKS_PER_SECOND / ((b.at - a.at) / 1000), 2);
+}
+
+/**
+ * Waits (up to `maxS` seconds) until less than `threshold` cores are busy, so that a trial does
+ * not start beside another job. Returns the last reading.
+ */
+async function waitQuiet(maxS, threshold = 0.3) {
+  const until = nowMs() + maxS * 1000;
+  let busy = await machineBusy(1000);
+  let said = false;
+  while (busy >= threshold && nowMs() < until) {
+    if (!said) {
+      log(`the machine is busy (${busy} cores); waiting up to ${maxS} s for it to calm down`);
+      said = true;
+    }
+    busy = await machineBusy(2000);
+  }
+  return busy;
+}
+
 // --- bookkeeping -----------------------------------------------------------------------------
 
 /** Records a child pid so that run.sh's exit trap can end it if this driver dies. */
@@ -333,4 +360,6 @@ module.exports = {
   pool,
   writeResult,
   machineFacts,
+  machineBusy,
+  waitQuiet,
 };
