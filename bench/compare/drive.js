@@ -118,7 +118,8 @@ async function trial(cfg, system, mode, record) {
       driver_peak_rss_kb: driverMem ? driverMem.hwm_kb : 0,
     };
     record.cpu_cores_drain = c.cpuBetween(cpuDrain0, cpuDrain1);
-    if (sys.extras) record.extras = sys.extras();
+    if (sys.extras) record.extras = await sys.extras();
+    if (process.env.COMPARE_DUMP_DIR) dumpReceipts(process.env.COMPARE_DUMP_DIR, system, mode, due, receipts);
     const r = record.results;
     c.log(
       `received ${r.distinct} distinct (dup ${r.duplicates}, missing ${r.missing}); lateness p50 ` +
@@ -128,6 +129,23 @@ async function trial(cfg, system, mode, record) {
   } finally {
     await sys.teardown().catch((e) => c.log(`teardown: ${e.message}`));
   }
+}
+
+/** Every job's due time, first receipt and receipt count, as CSV (for a closer look). */
+function dumpReceipts(dir, system, mode, due, receipts) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  fs.mkdirSync(dir, { recursive: true });
+  const lines = ['job,due_ms,first_receipt_ms,lateness_ms,receipts'];
+  for (let i = 0; i < due.length; i++) {
+    const n = receipts.count[i];
+    const first = n ? receipts.first[i].toFixed(3) : '';
+    const late = n ? (receipts.first[i] - due[i]).toFixed(3) : '';
+    lines.push(`${i},${due[i]},${first},${late},${n}`);
+  }
+  const file = path.join(dir, `receipts-${system}-${mode}.csv`);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  c.log(`wrote ${file}`);
 }
 
 async function main() {

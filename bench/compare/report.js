@@ -182,7 +182,16 @@ async function main() {
       trialNotes.push(`${t.system} / ${t.mode}: the enqueue overran the first due time by ${(-t.window.slack_s).toFixed(2)} s`);
     }
     if (t.extras && t.extras.bridge_connections_opened !== undefined) {
-      trialNotes.push(`${t.system} / ${t.mode}: the server opened ${fmtInt(t.extras.bridge_connections_opened)} connections to the bridge`);
+      const x = t.extras;
+      const h = x.server_dispatch_lateness;
+      trialNotes.push(
+        `${t.system} / ${t.mode}: the server opened ${fmtInt(x.bridge_connections_opened)} connections to the bridge` +
+          (h
+            ? `; its own dispatch lateness (at dispatch start, before the HTTP call): mean ${fmtMs(h.mean_ms)} ms, ` +
+              `p50 <= ${fmtMs(h.p50_le_ms)} ms, p99 <= ${fmtMs(h.p99_le_ms)} ms`
+            : '') +
+          (x.bridge_errors || x.dispatch_resends ? `; bridge errors ${x.bridge_errors}, resends ${x.dispatch_resends}` : ''),
+      );
     }
     if (t.timed_out) trialNotes.push(`${t.system} / ${t.mode}: gave up waiting for the missing jobs`);
   }

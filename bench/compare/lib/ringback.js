@@ -90,9 +90,24 @@ class Ringback {
     };
   }
 
-  /** Figures only this system has, read after the drain. */
-  extras() {
-    return { bridge_connections_opened: this.bridgeConnections };
+  /** Figures only this system has, read after the drain (its own /metrics among them). */
+  async extras() {
+    const out = { bridge_connections_opened: this.bridgeConnections };
+    try {
+      const r = await request(this.agent, 'GET', `${this.base}/metrics`, {});
+      if (r.status === 200) {
+        const text = r.body;
+        const hist = (name) => promHistogram(text, name);
+        out.server_dispatch_lateness = hist('ringback_dispatch_lateness_seconds');
+        out.server_claim_duration = hist('ringback_claim_duration_seconds');
+        out.bridge_errors = promSum(text, 'ringback_bridge_errors_total');
+        out.bridge_retries = promSum(text, 'ringback_bridge_retries_total');
+        out.dispatch_resends = promSum(text, 'ringback_dispatch_resends_total');
+      }
+    } catch (e) {
+      out.metrics_error = String(e.message || e);
+    }
+    return out;
   }
 
   systemPid() {
@@ -303,6 +318,42 @@ class Ringback {
     if (process.env.COMPARE_KEEP_LOGS) log(`server log kept in ${this.logFile}`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Sum of every series of a Prometheus counter or gauge. */
+function promSum(text, name) {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    }
+  }
+  return sum;
+}
+
+/**
+ * A Prometheus histogram summed over its series: count, mean and the upper bound of the
+ * buckets holding p50 and p99 (in ms; the server's own view, before the HTTP call).
+ */
+function promHistogram(text, name) {
+  const buckets = new Map();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const le = (line.match(/le="([^"]+)"/) || [])[1];
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    buckets.set(le, (buckets.get(le) || 0) + v);
+  }
+  const count = promSum(text, `${name}_count`);
+  const sum = promSum(text, `${name}_sum`);
+  if (!count) return null;
+  const sorted = [...buckets.entries()]
+    .map(([le, n]) => [le === '+Inf' ? Infinity : Number(le), n])
+    .sort((a, b) => a[0] - b[0]);
+  const bound = (q) => {
+    const hit = sorted.find(([, n]) => n >= q * count);
+    return hit && Number.isFinite(hit[0]) ? hit[0] * 1000 : null;
+  };
+  return { count, mean_ms: (sum / count) * 1000, p50_le_ms: bound(0.5), p99_le_ms: bound(0.99) };
 }
 
 /** An anyhow error report on one line: "opening the store: unsupported database URL ...". */
