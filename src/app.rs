@@ -93,6 +93,7 @@ impl Application {
             config.dialer_url.clone(),
             public_url,
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
+            config.bridge_concurrency,
         );
         let owner = config
             .node_id

@@ -37,6 +37,10 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_BRIDGE_TIMEOUT_MS", default_value_t = 10_000)]
     pub bridge_timeout_ms: u64,
 
+    /// Most requests open to the dialer bridge at once (each on a kept-alive connection).
+    #[arg(long, env = "RINGBACK_BRIDGE_CONCURRENCY", default_value_t = 256)]
+    pub bridge_concurrency: usize,
+
     /// Most claimed dispatches at once (waiting for their due time or in flight to the bridge).
     #[arg(long, env = "RINGBACK_DISPATCH_CONCURRENCY", default_value_t = 8192)]
     pub dispatch_concurrency: usize,
@@ -159,6 +163,7 @@ impl ServeConfig {
             public_url: None,
             lease_seconds: 30,
             bridge_timeout_ms: 10_000,
+            bridge_concurrency: 256,
             dispatch_concurrency: 8192,
             claim_ahead_ms: 1000,
             claim_batch: 2000,

@@ -5,9 +5,10 @@
 //! re-sends a dispatch whose answer it never recorded (a crash, a lease taken over), and retries
 //! refused ones, always with the key of the attempt.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::{
@@ -28,6 +29,8 @@ pub struct DialerBridge {
     client: reqwest::Client,
     url: Option<Url>,
     public_url: Url,
+    /// Requests that may be open at once.
+    requests: Arc<Semaphore>,
 }
 
 /// The body of a dispatch.
@@ -57,7 +60,10 @@ pub struct DispatchPayload<'a> {
 }
 
 impl DialerBridge {
-    pub fn new(url: Option<Url>, public_url: Url, timeout: Duration) -> Self {
+    /// A bridge client holding at most `max_requests` requests (and so connections) open at
+    /// once: dispatches falling due together queue for a connection instead of opening
+    /// thousands at the same instant.
+    pub fn new(url: Option<Url>, public_url: Url, timeout: Duration, max_requests: usize) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -70,6 +76,7 @@ impl DialerBridge {
             client,
             url,
             public_url,
+            requests: Arc::new(Semaphore::new(max_requests.max(1))),
         }
     }
 
@@ -140,15 +147,28 @@ impl DialerBridge {
                 .header("webhook-timestamp", timestamp.to_string())
                 .header("webhook-signature", secret.sign(&key, timestamp, &body));
         }
+        let Ok(_slot) = self.requests.acquire().await else {
+            return BridgeAnswer::Unreachable {
+                reason: "the bridge client is shut down".to_owned(),
+            };
+        };
         let result = request.body(body).send().await;
         match result {
-            Ok(resp) if resp.status().is_success() => BridgeAnswer::Accepted {
-                status: resp.status().as_u16(),
-            },
-            Ok(resp) => BridgeAnswer::Refused {
-                status: resp.status().as_u16(),
-                reason: format!("bridge answered {}", resp.status()),
-            },
+            Ok(resp) => {
+                let status = resp.status();
+                // Read the (small) answer to its end so the connection is reused.
+                let _ = drain(resp).await;
+                if status.is_success() {
+                    BridgeAnswer::Accepted {
+                        status: status.as_u16(),
+                    }
+                } else {
+                    BridgeAnswer::Refused {
+                        status: status.as_u16(),
+                        reason: format!("bridge answered {status}"),
+                    }
+                }
+            }
             Err(e) if e.is_timeout() => BridgeAnswer::Unreachable {
                 reason: "bridge did not answer in time".to_owned(),
             },
@@ -160,4 +180,17 @@ impl DialerBridge {
             },
         }
     }
+}
+
+/// Reads an answer's body to its end (up to 64 KiB; a longer one is dropped with its
+/// connection).
+async fn drain(mut resp: reqwest::Response) -> Result<(), reqwest::Error> {
+    let mut read = 0;
+    while let Some(chunk) = resp.chunk().await? {
+        read += chunk.len();
+        if read > 64 * 1024 {
+            break;
+        }
+    }
+    Ok(())
 }
