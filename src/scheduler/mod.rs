@@ -312,15 +312,19 @@ impl Scheduler {
 }
 
 /// Keeps this scheduler's claims alive while their dispatches are under way: every third of
-/// the lease, every claim it holds is extended to a full lease from now. Should this process
-/// die, the extensions stop and other nodes take the claims over once they run out.
+/// the lease, each claim it holds with less than half a lease left is extended to a full lease
+/// from now (most dispatches are answered long before that, and are never touched). Should
+/// this process die, the extensions stop and other nodes take the claims over once they run
+/// out.
 async fn extend_leases(store: Arc<dyn Store>, clock: SharedClock, owner: String, lease: Duration) {
     let mut tick = tokio::time::interval(lease / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let until = clock.now().checked_add(lease).unwrap_or(Timestamp::MAX);
-        match store.extend_leases(&owner, until).await {
+        let now = clock.now();
+        let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
+        let renew_before = now.checked_add(lease / 2).unwrap_or(until);
+        match store.extend_leases(&owner, renew_before, until).await {
             Ok(n) if n > 0 => tracing::debug!(count = n, "extended claims"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "extending claims failed; they may be taken over"),

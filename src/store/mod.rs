@@ -509,9 +509,15 @@ pub trait Store:
     /// Records the bridge's answers to dispatches, in one transaction.
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError>;
 
-    /// Extends every claim `owner` holds to `until` (its work is still under way); returns how
-    /// many. A node that stops extending loses its claims to the others when they run out.
-    async fn extend_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError>;
+    /// Extends the claims `owner` holds whose lease ends before `renew_before` to `until` (their
+    /// work is still under way); returns how many. A node that stops extending loses its claims
+    /// to the others when they run out.
+    async fn extend_leases(
+        &self,
+        owner: &str,
+        renew_before: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     /// Hands back every claim `owner` still holds (graceful shutdown), so another scheduler or
     /// the next start picks them up at once without waiting for the lease.

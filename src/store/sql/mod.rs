@@ -1618,13 +1618,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn extend_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
+    async fn extend_leases(
+        &self,
+        owner: &str,
+        renew_before: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE callbacks SET lease_expires_at = $1 \
-             WHERE status = 'dispatching' AND lease_owner = $2 AND lease_expires_at < $1",
+             WHERE status = 'dispatching' AND lease_expires_at < $2 AND lease_owner = $3",
         )
         .bind(ms(until))
+        .bind(ms(renew_before))
         .bind(owner)
         .execute(&mut *tx)
         .await?;
