@@ -60,6 +60,9 @@ pub enum StoreError {
     /// A write shared with other requests (a group commit) failed.
     #[error("write failed: {0}")]
     Write(String),
+    /// The cluster's write lock was not free in time (PostgreSQL).
+    #[error("the database's write lock was not free in time")]
+    Busy,
     #[error("unsupported database URL scheme (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
 }
@@ -70,7 +73,8 @@ impl StoreError {
     /// retried as it is, unlike a bug or a constraint.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Database(
+            StoreError::Busy
+            | StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => true,
             StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {

@@ -15,7 +15,11 @@
 //! - **Claims with leases.** Due callbacks are selected `FOR UPDATE SKIP LOCKED` and marked
 //!   `dispatching` under the claiming node's name with a lease, which the node extends while
 //!   the work is under way. A node that dies stops extending; once the lease runs out any node
-//!   takes the claim over and re-sends it with the same idempotency key.
+//!   takes the claim over and re-sends it with the same idempotency key. Claims, and the
+//!   records of the bridge's answers, are the exception to the one writer: they start with row
+//!   locks only, so the claims of several nodes are selected and updated side by side, and
+//!   take the write lock (see [`lock_writes`]) just before they write events or apply a rule
+//!   that counts across rows (attempt caps, campaign pacing).
 //! - **Wake-ups across nodes.** A node that writes an earlier due time, new events or an agent
 //!   feed entry tells the others with `NOTIFY ringback` (see [`relay_out`]); each node
 //!   `LISTEN`s and wakes its own scheduler, router, webhook fan-out and feed readers. When the
@@ -122,6 +126,39 @@ async fn begin_write(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
         .await?;
     Ok(tx)
 }
+
+/// A claim's transaction (claiming due callbacks, recording the bridge's answers): row locks
+/// (`FOR UPDATE SKIP LOCKED`) keep claims of several nodes apart, so it starts without the
+/// write lock and takes it with [`lock_writes`] only for what needs it (rules that count
+/// across rows, and events).
+async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// Takes the write lock inside a transaction that began without it (a no-op when it holds it
+/// already: advisory locks are re-entrant). It only ever *tries* the lock: such a transaction
+/// holds row locks, and a write holding the lock may be waiting for one of them, so waiting
+/// here could deadlock. After [`LOCK_PATIENCE`] it gives up; the caller's transaction rolls
+/// back, releasing its rows, and the claim is made again a moment later.
+async fn lock_writes(conn: &mut DbConn) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            return Ok(());
+        }
+        if started.elapsed() > LOCK_PATIENCE {
+            return Err(StoreError::Busy);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// How long a claim tries for the write lock before it lets go of its rows.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 /// This node's signals, as woken by the other nodes.
 struct Signals {

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{DEBT_REF, Db, DbConn};
+use super::{DEBT_REF, Db, DbConn, lock_writes};
 use jiff::Timestamp;
 use serde_json::json;
 use sqlx::QueryBuilder;
@@ -141,6 +141,11 @@ pub(super) async fn guard_due(
     )
     .fetch_one(&mut *conn)
     .await?;
+    // Caps, quiet periods and campaign pacing count across rows other claims and writes
+    // change: read them, and act on them, holding the write lock.
+    if any_rules || due.iter().any(|r| r.campaign_id.is_some()) {
+        lock_writes(conn).await?;
+    }
     if any_rules {
         let accounts: HashSet<&str> = due.iter().map(|r| r.account_id.as_str()).collect();
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(

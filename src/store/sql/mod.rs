@@ -42,7 +42,10 @@ use self::{
         tell_recipients,
     },
 };
-use super::{ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, begin_write};
+use super::{
+    ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, begin_claim, begin_write,
+    lock_writes,
+};
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, AssigneeKind, Assignment, Attempt, AuditRecord, Callback,
     CallbackEvent, CallbackId, CallbackView, DialingMode, Origin, Outcome, PhoneNumber, Status,
@@ -360,7 +363,13 @@ pub(super) async fn insert_events(
     insert_event_refs(conn, &refs).await
 }
 
+/// Appends events. Events are numbered in commit order (readers page by sequence number), so
+/// a transaction that does not hold the write lock yet takes it here, and holds it to its end.
 async fn insert_event_refs(conn: &mut DbConn, events: &[&NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    lock_writes(conn).await?;
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
@@ -1296,7 +1305,10 @@ impl Store for SqlStore {
     ) -> Result<ClaimBatch, StoreError> {
         let now_ms = ms(now);
         let lease_until = now_ms + lease.as_millis() as i64;
-        let mut tx = self.begin_write().await?;
+        // Row locks only: the write lock is taken for the rules that count across rows (in
+        // `guard_due`) and for the events, so the selection and the updates of claims made by
+        // several nodes run side by side.
+        let mut tx = begin_claim(&self.writer).await?;
 
         // Claims whose holder stopped renewing them, then callbacks that fell due.
         let taken_over: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
@@ -1472,7 +1484,8 @@ impl Store for SqlStore {
         if reports.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
+        // This node's claims only: row locks suffice until the events are written.
+        let mut tx = begin_claim(&self.writer).await?;
         let mut events = Vec::with_capacity(reports.len());
         let mut earliest_retry: Option<Timestamp> = None;
         let (accepted, failed): (Vec<&DispatchReport>, Vec<&DispatchReport>) = reports
