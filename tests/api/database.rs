@@ -78,6 +78,20 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The PostgreSQL database's name (`None` on SQLite).
+    #[allow(dead_code, reason = "used by the cluster tests only")]
+    pub fn name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+
+    /// The URL of the database the tests' databases are created from.
+    #[allow(dead_code, reason = "used by the cluster tests only")]
+    pub fn admin_url(&self) -> String {
+        admin_url()
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {

@@ -181,29 +181,21 @@ async fn create_account(database_url: &str) -> String {
     json["api_key"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = database::TestDatabase::create(dir.path()).await;
-    let bridge = Bridge::default();
-    let bridge_url = bridge.start().await;
-
-    // The schema first, so the nodes do not all wait on the migrator together.
+/// Brings the schema up to date once, so the nodes do not all wait on the migrator together.
+async fn migrate(database_url: &str) {
     let migrated = tokio::process::Command::new(BIN)
-        .args(["migrate", "--database-url", &db.url])
+        .args(["migrate", "--database-url", database_url])
         .output()
         .await
         .unwrap();
     assert!(migrated.status.success(), "{migrated:?}");
-    let key = create_account(&db.url).await;
-    let mut nodes = Vec::new();
-    for i in 1..=NODES {
-        nodes.push(start_node(&format!("node{i}"), dir.path(), &db.url, &bridge_url).await);
-    }
-    let client = reqwest::Client::new();
+}
+
+/// Tests run around the clock: the account takes callbacks at any hour.
+async fn allow_any_time(client: &reqwest::Client, base: &str, key: &str) {
     let settings = client
-        .put(format!("{}/v1/settings", nodes[0].base))
-        .bearer_auth(&key)
+        .put(format!("{base}/v1/settings"))
+        .bearer_auth(key)
         .json(&json!({
             "calling_window": { "start": "08:00", "end": "21:00" },
             "allow_customer_requested_times": true,
@@ -214,6 +206,23 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
         .await
         .unwrap();
     assert_eq!(settings.status(), 200, "{}", settings.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database::TestDatabase::create(dir.path()).await;
+    let bridge = Bridge::default();
+    let bridge_url = bridge.start().await;
+
+    migrate(&db.url).await;
+    let key = create_account(&db.url).await;
+    let mut nodes = Vec::new();
+    for i in 1..=NODES {
+        nodes.push(start_node(&format!("node{i}"), dir.path(), &db.url, &bridge_url).await);
+    }
+    let client = reqwest::Client::new();
+    allow_any_time(&client, &nodes[0].base, &key).await;
 
     // 10,000 callbacks due uniformly within five seconds, created through all three nodes.
     let start = Timestamp::now() + SignedDuration::from_secs(6);
@@ -371,19 +380,7 @@ async fn nodes_reconnect_after_the_database_drops_their_connections() {
     let a = start_node("node-a", dir.path(), &db.url, &bridge_url).await;
     let b = start_node("node-b", dir.path(), &db.url, &bridge_url).await;
     let client = reqwest::Client::new();
-    let settings = client
-        .put(format!("{}/v1/settings", a.base))
-        .bearer_auth(&key)
-        .json(&json!({
-            "calling_window": { "start": "08:00", "end": "21:00" },
-            "allow_customer_requested_times": true,
-            "max_attempts": null,
-            "attempt_window_days": 7,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(settings.status(), 200);
+    allow_any_time(&client, &a.base, &key).await;
 
     let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let cut: Vec<bool> = sqlx::query_scalar(
@@ -447,6 +444,36 @@ async fn nodes_reconnect_after_the_database_drops_their_connections() {
             "{id} not dispatched: {seen:?}"
         );
     }
+
+    // With the database gone for good, the nodes say they are not ready.
+    drop(admin);
+    let mut server = sqlx::PgConnection::connect(&db.admin_url()).await.unwrap();
+    sqlx::query(&format!(
+        "DROP DATABASE {} WITH (FORCE)",
+        db.name().unwrap()
+    ))
+    .execute(&mut server)
+    .await
+    .unwrap();
+    for node in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", node.base))
+                .send()
+                .await
+                .unwrap();
+            if ready.status() == 503 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still ready without its database",
+                node.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// Three routers on one database never fill one agent slot twice: twelve agents work forty
@@ -459,12 +486,7 @@ async fn three_routers_never_offer_one_agent_slot_twice() {
     let db = database::TestDatabase::create(dir.path()).await;
     let bridge = Bridge::default();
     let bridge_url = bridge.start().await;
-    let migrated = tokio::process::Command::new(BIN)
-        .args(["migrate", "--database-url", &db.url])
-        .output()
-        .await
-        .unwrap();
-    assert!(migrated.status.success(), "{migrated:?}");
+    migrate(&db.url).await;
     let key = create_account(&db.url).await;
     let mut nodes = Vec::new();
     for i in 1..=NODES {
@@ -483,19 +505,7 @@ async fn three_routers_never_offer_one_agent_slot_twice() {
             (status, resp.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        0,
-        "/v1/settings".into(),
-        json!({
-            "calling_window": { "start": "08:00", "end": "21:00" },
-            "allow_customer_requested_times": true,
-            "max_attempts": null,
-            "attempt_window_days": 7,
-        }),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    allow_any_time(&client, &bases[0], &key).await;
     let mut agents = Vec::new();
     for i in 0..AGENTS {
         let (status, agent) = call(
