@@ -1,4 +1,4 @@
-//! SQLite implementation of agents and queues.
+//! The SQL of agents and queues.
 
 use super::{DbConn, DbRow};
 use jiff::Timestamp;

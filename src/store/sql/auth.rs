@@ -1,4 +1,4 @@
-//! SQLite implementation of API keys, JWT settings and the audit trail.
+//! The SQL of API keys, JWT settings and the audit trail.
 
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;

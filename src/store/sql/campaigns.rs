@@ -1,4 +1,4 @@
-//! SQLite implementation of campaigns and the account's dialling policy.
+//! The SQL of campaigns and the account's dialling policy.
 
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;

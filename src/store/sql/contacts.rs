@@ -1,4 +1,4 @@
-//! SQLite implementation of contacts.
+//! The SQL of contacts.
 
 use std::sync::LazyLock;
 

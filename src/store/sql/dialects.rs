@@ -1,4 +1,4 @@
-//! SQLite implementation of the dialects' store verbs.
+//! The SQL of the dialects' store verbs.
 
 use super::{ASSIGNEE_ROWS, Db};
 use jiff::Timestamp;

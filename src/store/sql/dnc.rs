@@ -1,4 +1,4 @@
-//! SQLite implementation of the do-not-call list.
+//! The SQL of the do-not-call list.
 
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;

@@ -1,4 +1,4 @@
-//! SQLite implementation of the Callback Manager's searches and report data.
+//! The SQL of the Callback Manager's searches and report data.
 
 use super::Db;
 use jiff::Timestamp;

@@ -1,4 +1,4 @@
-//! SQLite implementation of playbooks.
+//! The SQL of playbooks.
 
 use super::{DbConn, DbRow};
 use jiff::Timestamp;

@@ -1,7 +1,8 @@
-//! SQLite implementation of routing: the waiting line, offers, reminders and agents' feeds.
+//! The SQL of routing: the waiting line, offers, reminders and agents' feeds.
 //!
-//! Everything here runs on the single writer connection, so one routing pass sees every
-//! agent's load as of its own transaction: two offers can never fill the same slot.
+//! Everything here runs in write transactions (the single writer connection on SQLite, the
+//! cluster-wide write lock on PostgreSQL), so one routing pass sees every agent's load as of
+//! its own transaction, whichever node runs it: two offers can never fill the same slot.
 
 use std::{
     collections::{HashMap, HashSet},

@@ -1,4 +1,4 @@
-//! SQLite implementation of users and sessions.
+//! The SQL of users and sessions.
 
 use super::DbRow;
 use jiff::Timestamp;

@@ -1,4 +1,4 @@
-//! SQLite implementation of the webhook part of the store.
+//! The SQL of the webhook part of the store.
 
 use std::{collections::HashMap, time::Duration};
 
