@@ -351,6 +351,36 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
             .await
             .unwrap();
     assert_eq!(started, CALLBACKS as i64);
+    // The survivors' metrics show the takeovers and how long claims took.
+    let mut takeovers = 0.0;
+    for node in &nodes {
+        let text = client
+            .get(format!("{}/metrics", node.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name) && !l.starts_with('#'))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        takeovers += value("ringback_lease_takeovers_total");
+        assert!(
+            value("ringback_claim_duration_seconds_count") > 0.0,
+            "{} has no claim latency in its metrics:\n{text}",
+            node.name
+        );
+    }
+    assert_eq!(
+        takeovers, held as f64,
+        "the survivors' ringback_lease_takeovers_total"
+    );
+
     // Each node did a share of the work.
     let per_node: Vec<(String, i64)> = sqlx::query_as(
         "SELECT data::jsonb ->> 'claimed_by', COUNT(*) FROM events \
