@@ -22,6 +22,9 @@
 //! Environment:
 //! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
 //! - `RINGBACK_BENCH_ONLY=single,batch,lateness,pending,webhooks,routing` runs a subset.
+//! - `RINGBACK_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test` runs every scenario
+//!   on PostgreSQL instead: each deployment gets a fresh database, created and dropped through
+//!   that URL with `psql`.
 //! - `RINGBACK_BENCH_SERVER_ARGS="--claim-batch 200"` adds flags to every `ringback serve`
 //!   (`--min-lead-seconds 1` and, where the server has it, `--rate-limit-per-second 0` are
 //!   always given).
@@ -398,6 +401,52 @@ struct Deployment {
     extra_args: Vec<String>,
     dir: tempfile::TempDir,
     restarts: usize,
+    /// On PostgreSQL: the server URL and the database made for this deployment.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        // The server first, then its database.
+        self.server.take();
+        if let Some((admin, name)) = &self.postgres {
+            let _ = Command::new("psql")
+                .args([admin.as_str(), "-qc"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .output();
+        }
+    }
+}
+
+/// A fresh database for one deployment: a SQLite file in `dir`, or a PostgreSQL database when
+/// `RINGBACK_BENCH_POSTGRES_URL` names a server.
+fn bench_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    let Ok(admin) = std::env::var("RINGBACK_BENCH_POSTGRES_URL") else {
+        return (
+            format!("sqlite://{}", dir.join("ringback.db").display()),
+            None,
+        );
+    };
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "ringback_bench_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = Command::new("psql")
+        .args([admin.as_str(), "-qc"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql runs (RINGBACK_BENCH_POSTGRES_URL needs the PostgreSQL client)");
+    assert!(
+        out.status.success(),
+        "creating {name} through {admin}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    (format!("{base}/{name}"), Some((admin.clone(), name)))
 }
 
 impl Deployment {
@@ -406,7 +455,7 @@ impl Deployment {
             .prefix("ringback-bench-")
             .tempdir()
             .expect("can create a temporary directory");
-        let db_url = format!("sqlite://{}", dir.path().join("ringback.db").display());
+        let (db_url, postgres) = bench_database(dir.path());
         let out = Command::new(SERVER_BIN)
             .args(["accounts", "create", "bench", "--json", "--database-url"])
             .arg(&db_url)
@@ -437,6 +486,7 @@ impl Deployment {
             extra_args: settings.server_args.clone(),
             dir,
             restarts: 0,
+            postgres,
         }
     }
 
@@ -556,6 +606,16 @@ impl Deployment {
     }
 
     fn db_size(&self) -> u64 {
+        if let Some((admin, name)) = &self.postgres {
+            let out = Command::new("psql")
+                .args([admin.as_str(), "-tAc"])
+                .arg(format!("SELECT pg_database_size('{name}')"))
+                .output();
+            return out
+                .ok()
+                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+                .unwrap_or(0);
+        }
         std::fs::read_dir(self.dir.path())
             .map(|entries| {
                 entries
