@@ -38,7 +38,8 @@ pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
     router: axum::Router,
-    scheduler: Scheduler,
+    /// One per claimer (`--claimers`).
+    schedulers: Vec<Scheduler>,
     routing: Router,
     webhooks: WebhookWorker,
     clock: SharedClock,
@@ -126,26 +127,42 @@ impl Application {
             },
         );
         let maintenance_clock = clock.clone();
-        let scheduler = Scheduler::new(
-            store.clone(),
-            bridge,
-            clock,
-            SchedulerConfig {
-                owner,
-                claim_batch: config.claim_batch.max(1),
-                lease: config.lease(),
-                max_in_flight: config.dispatch_concurrency.max(1),
-                drain: Duration::from_secs(config.drain_seconds),
-                max_idle: Duration::from_secs(2),
-                lookahead: Duration::from_millis(config.claim_ahead_ms),
-                min_claim_interval: Duration::from_millis(50),
-            },
-        );
+        let postgres = !config.database.database_url.starts_with("sqlite:");
+        // On PostgreSQL, claims hold row locks only until they write their events, so two
+        // claimers on one node fill the database's cores; SQLite's single writer gains nothing.
+        let claimers = config
+            .claimers
+            .unwrap_or(if postgres { 2 } else { 1 })
+            .max(1);
+        let schedulers = (0..claimers)
+            .map(|i| {
+                Scheduler::new(
+                    store.clone(),
+                    bridge.clone(),
+                    clock.clone(),
+                    SchedulerConfig {
+                        // Claims name the node; a second claimer adds its number.
+                        owner: if i == 0 {
+                            owner.clone()
+                        } else {
+                            format!("{owner}#{}", i + 1)
+                        },
+                        claim_batch: config.claim_batch.max(1),
+                        lease: config.lease(),
+                        max_in_flight: (config.dispatch_concurrency / claimers).max(1),
+                        drain: Duration::from_secs(config.drain_seconds),
+                        max_idle: Duration::from_secs(2),
+                        lookahead: Duration::from_millis(config.claim_ahead_ms),
+                        min_claim_interval: Duration::from_millis(50),
+                    },
+                )
+            })
+            .collect();
         Ok(Self {
             listener,
             store,
             router: api::router(state),
-            scheduler,
+            schedulers,
             webhooks,
             routing,
             clock: maintenance_clock,
@@ -174,14 +191,17 @@ impl Application {
         let Self {
             listener,
             router,
-            scheduler,
+            schedulers,
             webhooks,
             routing,
             store,
             clock,
             shutdown,
         } = self;
-        let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
+        let scheduler_tasks: Vec<_> = schedulers
+            .into_iter()
+            .map(|s| tokio::spawn(s.run(shutdown.clone())))
+            .collect();
         let routing_task = tokio::spawn(routing.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
         let maintenance = tokio::spawn(crate::background::maintain(
@@ -193,8 +213,10 @@ impl Application {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let result = server.await;
         shutdown.cancel();
-        if let Err(e) = scheduler_task.await {
-            tracing::error!(error = %e, "scheduler task failed");
+        for task in scheduler_tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "scheduler task failed");
+            }
         }
         if let Err(e) = routing_task.await {
             tracing::error!(error = %e, "routing task failed");

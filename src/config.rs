@@ -41,6 +41,12 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_BRIDGE_CONCURRENCY", default_value_t = 256)]
     pub bridge_concurrency: usize,
 
+    /// How many schedulers claim due callbacks side by side on this node (they share
+    /// `--dispatch-concurrency`). Defaults to 1 on SQLite, whose single writer they would
+    /// share, and 2 on PostgreSQL.
+    #[arg(long, env = "RINGBACK_CLAIMERS")]
+    pub claimers: Option<usize>,
+
     /// Most claimed dispatches at once (waiting for their due time or in flight to the bridge).
     #[arg(long, env = "RINGBACK_DISPATCH_CONCURRENCY", default_value_t = 8192)]
     pub dispatch_concurrency: usize,
@@ -164,6 +170,7 @@ impl ServeConfig {
             lease_seconds: 30,
             bridge_timeout_ms: 10_000,
             bridge_concurrency: 256,
+            claimers: None,
             dispatch_concurrency: 8192,
             claim_ahead_ms: 1000,
             claim_batch: 2000,
