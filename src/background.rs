@@ -10,6 +10,19 @@ use crate::{
     store::{Store, StoreError},
 };
 
+/// Reads the rest of an outbound request's answer (the dialer bridge's, a webhook receiver's),
+/// so its kept-alive connection goes back to the pool instead of being closed. Answers are
+/// small; past 64 KiB the rest is dropped with its connection.
+pub async fn finish_response(mut resp: reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read += chunk.len();
+        if read > 64 * 1024 {
+            break;
+        }
+    }
+}
+
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::{
+    background::finish_response,
     domain::{Callback, SigningSecret},
     store::Claimed,
 };
@@ -156,8 +157,7 @@ impl DialerBridge {
         match result {
             Ok(resp) => {
                 let status = resp.status();
-                // Read the (small) answer to its end so the connection is reused.
-                let _ = drain(resp).await;
+                finish_response(resp).await;
                 if status.is_success() {
                     BridgeAnswer::Accepted {
                         status: status.as_u16(),
@@ -180,17 +180,4 @@ impl DialerBridge {
             },
         }
     }
-}
-
-/// Reads an answer's body to its end (up to 64 KiB; a longer one is dropped with its
-/// connection).
-async fn drain(mut resp: reqwest::Response) -> Result<(), reqwest::Error> {
-    let mut read = 0;
-    while let Some(chunk) = resp.chunk().await? {
-        read += chunk.len();
-        if read > 64 * 1024 {
-            break;
-        }
-    }
-    Ok(())
 }

@@ -206,6 +206,7 @@ async fn deliver(
                         .and_then(|v| parse_retry_after(v, started));
                     let error =
                         (!status.is_success()).then(|| format!("receiver answered {status}"));
+                    crate::background::finish_response(resp).await;
                     (Some(status.as_u16()), error, retry_after)
                 }
                 Err(e) if e.is_timeout() => (None, Some("timed out".to_owned()), None),
