@@ -127,13 +127,13 @@ impl Application {
             },
         );
         let maintenance_clock = clock.clone();
-        let postgres = !config.database.database_url.starts_with("sqlite:");
         // On PostgreSQL, claims hold row locks only until they write their events, so two
         // claimers on one node fill the database's cores; SQLite's single writer gains nothing.
-        let claimers = config
-            .claimers
-            .unwrap_or(if postgres { 2 } else { 1 })
-            .max(1);
+        let default_claimers = match store::Backend::of(&config.database.database_url) {
+            Some(store::Backend::Postgres) => 2,
+            _ => 1,
+        };
+        let claimers = config.claimers.unwrap_or(default_claimers).max(1);
         let schedulers = (0..claimers)
             .map(|i| {
                 Scheduler::new(

@@ -29,25 +29,17 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     // A database that does not answer within the probe's patience is as good as down.
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping());
-    match ping.await {
-        Ok(Ok(())) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                "the store is not reachable",
-            ))
-        }
-        Err(_) => {
-            tracing::warn!("readiness check timed out");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                "the store is not reachable",
-            ))
-        }
-    }
+    let failure = match ping.await {
+        Ok(Ok(())) => return Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 2 s".to_owned(),
+    };
+    tracing::warn!(error = %failure, "readiness check failed");
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "the store is not reachable",
+    ))
 }
 
 const STATUS_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(10);

@@ -537,15 +537,35 @@ pub trait Store:
     async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError>;
 }
 
+/// The database behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file, one node.
+    Sqlite,
+    /// Any number of nodes sharing one database.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, by its scheme.
+    pub fn of(database_url: &str) -> Option<Self> {
+        if database_url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// Opens the store named by the database URL and brings its schema up to date.
 pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
     let database_url = config.database_url.as_str();
-    if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::open(database_url).await?))
-    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::open(config).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(redact_url(database_url)))
+    match Backend::of(database_url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::open(database_url).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::open(config).await?)),
+        None => Err(StoreError::UnsupportedUrl(redact_url(database_url))),
     }
 }
 
