@@ -628,3 +628,24 @@ async fn an_assignment_to_an_unknown_or_deleted_agent_or_queue_is_refused() {
     .await
     .expect_field_error(400, "invalid_assignee", "assignment.ids[0]");
 }
+
+/// Text holding the NUL character is refused by field, wherever it is (PostgreSQL cannot
+/// store it), and nothing is written.
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let at = tomorrow();
+    let mut with_notes = new_callback(&unique_phone(), &at);
+    with_notes["notes"] = json!("call \u{0} back");
+    refused(&app, &with_notes, "invalid_field", "notes").await;
+    let mut with_metadata = new_callback(&unique_phone(), &at);
+    with_metadata["metadata"] = json!({ "crm": { "ids": ["a", "b\u{0}"] } });
+    refused(&app, &with_metadata, "invalid_field", "metadata.crm.ids[1]").await;
+
+    let batch = json!({ "callbacks": [new_callback(&unique_phone(), &at), with_notes] });
+    app.post_json("/v1/callbacks/batch", &batch)
+        .await
+        .expect_field_error(400, "invalid_field", "callbacks[1].notes");
+    app.assert_no_callbacks("after a batch with a NUL character")
+        .await;
+}
