@@ -11,14 +11,8 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
+use ringback::store::Backend;
 use sqlx::{Connection, Executor, PgConnection};
-
-/// Which store the suite runs against (set by the test binary's `main.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -32,7 +26,8 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new, empty database of the suite's backend; SQLite's file goes in `dir`.
+    /// A new, empty database of the suite's backend (`crate::BACKEND`); SQLite's file goes in
+    /// `dir`.
     pub async fn create(dir: &Path) -> Self {
         match crate::BACKEND {
             Backend::Sqlite => Self {

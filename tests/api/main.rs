@@ -5,7 +5,7 @@
 //! run again on PostgreSQL as the `api_postgres` binary (`tests/api_postgres/main.rs`).
 
 /// The store this binary tests.
-pub const BACKEND: database::Backend = database::Backend::Sqlite;
+pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Sqlite;
 
 mod agents;
 mod auth;

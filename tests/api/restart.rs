@@ -10,10 +10,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::{
-    database::{Backend, TestDatabase},
-    helpers::*,
-};
+use crate::{database::TestDatabase, helpers::*};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringback");
 
@@ -271,7 +268,7 @@ async fn migrate_creates_the_schema_and_can_run_twice() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    if crate::BACKEND == Backend::Sqlite {
+    if crate::BACKEND == ringback::store::Backend::Sqlite {
         assert!(dir.path().join("rb.db").exists());
     }
     // The migrated database takes an account.

@@ -5,7 +5,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); without it every test fails saying so.
 
 /// The store this binary tests.
-pub const BACKEND: database::Backend = database::Backend::Postgres;
+pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Postgres;
 
 #[path = "../api/agents.rs"]
 mod agents;

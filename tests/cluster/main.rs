@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 /// The store the shared database helper creates.
-pub const BACKEND: database::Backend = database::Backend::Postgres;
+pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Postgres;
 
 #[path = "../api/database.rs"]
 mod database;
