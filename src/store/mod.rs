@@ -255,7 +255,8 @@ pub(crate) enum Wake {
 ///
 /// The store raises it on every write that sets a due time, so the API never talks to the
 /// scheduler directly. On PostgreSQL every wake-up is also relayed to the other nodes, which
-/// raise it locally (`*_local`) when it arrives.
+/// raise it locally (`*_local`) when it arrives. Several claimers of one node may share it:
+/// waking any one of them is enough, since each reads the next due time after arming.
 #[derive(Debug)]
 pub struct DueSignal {
     sleeping_until_ms: AtomicI64,
