@@ -1,6 +1,9 @@
 //! The SQL of the Callback Manager's searches and report data.
 
-use super::Db;
+use super::{
+    Db,
+    webhooks::{Of, deliveries_of},
+};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
@@ -8,7 +11,7 @@ use super::{CALLBACK_COLUMNS, SqlStore, callback_from_row, corrupt, ms, opt_ts, 
 use crate::domain::{
     AccountId, Callback, CallbackId, Origin, Outcome, Status,
     report::{ReportAttempt, ReportCallback},
-    webhook::{Delivery, StoredEvent},
+    webhook::Delivery,
 };
 use crate::store::{
     StoreError,
@@ -212,41 +215,12 @@ impl ManagerStore for SqlStore {
         callback: &CallbackId,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_seq, e.type, d.url, d.status, d.attempts, d.last_status_code, \
-             d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at \
-             FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
-             WHERE d.account_id = $1 AND d.resource_id = $2 ORDER BY d.id DESC LIMIT $3",
+        deliveries_of(
+            &self.reader,
+            account,
+            Of::Resource(callback.as_str()),
+            limit,
         )
-        .bind(account.as_str())
-        .bind(callback.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(Delivery {
-                    id: Delivery::id_for(r.try_get("id")?),
-                    event_id: StoredEvent::id_for(r.try_get("event_seq")?),
-                    event_type: r.try_get("type")?,
-                    url: r.try_get("url")?,
-                    next_attempt_at: if status == "pending" {
-                        opt_ts(r.try_get("next_attempt_at")?)?
-                    } else {
-                        None
-                    },
-                    status,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                    last_status_code: r
-                        .try_get::<Option<i64>, _>("last_status_code")?
-                        .map(|c| c as u16),
-                    last_error: r.try_get("last_error")?,
-                    last_attempt_at: opt_ts(r.try_get("last_attempt_at")?)?,
-                    delivered_at: opt_ts(r.try_get("delivered_at")?)?,
-                    created_at: ts(r.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        .await
     }
 }

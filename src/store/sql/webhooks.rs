@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use super::{Db, DbConn, DbRow};
+use super::{Db, DbConn, DbPool, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
@@ -667,42 +667,13 @@ impl WebhookStore for SqlStore {
         endpoint: &WebhookEndpointId,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_seq, e.type, d.url, d.status, d.attempts, d.last_status_code, \
-             d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at \
-             FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
-             WHERE d.account_id = $1 AND d.endpoint_id = $2 ORDER BY d.id DESC LIMIT $3",
+        deliveries_of(
+            &self.reader,
+            account,
+            Of::Endpoint(endpoint.as_str()),
+            limit,
         )
-        .bind(account.as_str())
-        .bind(endpoint.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(Delivery {
-                    id: Delivery::id_for(r.try_get("id")?),
-                    event_id: StoredEvent::id_for(r.try_get("event_seq")?),
-                    event_type: r.try_get("type")?,
-                    url: r.try_get("url")?,
-                    next_attempt_at: if status == "pending" {
-                        opt_ts(r.try_get("next_attempt_at")?)?
-                    } else {
-                        None
-                    },
-                    status,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                    last_status_code: r
-                        .try_get::<Option<i64>, _>("last_status_code")?
-                        .map(|c| c as u16),
-                    last_error: r.try_get("last_error")?,
-                    last_attempt_at: opt_ts(r.try_get("last_attempt_at")?)?,
-                    delivered_at: opt_ts(r.try_get("delivered_at")?)?,
-                    created_at: ts(r.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        .await
     }
 
     async fn next_delivery_wakeup(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -732,4 +703,61 @@ impl WebhookStore for SqlStore {
         };
         opt_ts(due)
     }
+}
+
+/// Whose deliveries [`deliveries_of`] lists.
+pub(super) enum Of<'a> {
+    /// One endpoint's.
+    Endpoint(&'a str),
+    /// Those of one resource's events (a callback's).
+    Resource(&'a str),
+}
+
+/// An account's newest deliveries to an endpoint or of a resource's events, newest first.
+pub(super) async fn deliveries_of(
+    reader: &DbPool,
+    account: &AccountId,
+    of: Of<'_>,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let (column, id) = match of {
+        Of::Endpoint(id) => ("endpoint_id", id),
+        Of::Resource(id) => ("resource_id", id),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT d.id, d.event_seq, e.type, d.url, d.status, d.attempts, d.last_status_code, \
+         d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at \
+         FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
+         WHERE d.account_id = $1 AND d.{column} = $2 ORDER BY d.id DESC LIMIT $3"
+    ))
+    .bind(account.as_str())
+    .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(reader)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(Delivery {
+                id: Delivery::id_for(r.try_get("id")?),
+                event_id: StoredEvent::id_for(r.try_get("event_seq")?),
+                event_type: r.try_get("type")?,
+                url: r.try_get("url")?,
+                next_attempt_at: if status == "pending" {
+                    opt_ts(r.try_get("next_attempt_at")?)?
+                } else {
+                    None
+                },
+                status,
+                attempts: r.try_get::<i64, _>("attempts")? as u32,
+                last_status_code: r
+                    .try_get::<Option<i64>, _>("last_status_code")?
+                    .map(|c| c as u16),
+                last_error: r.try_get("last_error")?,
+                last_attempt_at: opt_ts(r.try_get("last_attempt_at")?)?,
+                delivered_at: opt_ts(r.try_get("delivered_at")?)?,
+                created_at: ts(r.try_get("created_at")?)?,
+            })
+        })
+        .collect()
 }
