@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     auth::{Caller, require},
-    callbacks::{OutcomeRequest, callback_id, new_time, outcome_report},
+    callbacks::{OutcomeRequest, callback_id, judge_changes, new_time, outcome_report},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -285,6 +285,7 @@ pub async fn reschedule(
         scheduled_at: new_time(&state, &cb, Some(req.scheduled_at), req.timezone)?,
         ..CallbackChanges::default()
     };
+    judge_changes(&state, &caller, &cb, &changes).await?;
     let cb = state
         .store
         .update_callback(

@@ -23,11 +23,14 @@ use crate::{
         PhoneNumber, Scope, Status, Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
         campaign::AccountSettings,
+        dialing::{BlockCode, Facts, ZoneSource, decide, earliest_dial},
+        geo::{self, Region},
         ids::{AgentId, QueueId},
         parse_scheduled_at,
     },
     store::{
-        BatchItem, CallbackChanges, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport,
+        BatchItem, CallFacts, CallbackChanges, IdempotentResponse, InsertOutcome, ListFilter,
+        OutcomeReport, Reschedule,
     },
 };
 
@@ -72,45 +75,145 @@ pub(crate) async fn check_assignees(
     Ok(())
 }
 
-/// Applies the account's dialling policy to a new one-off callback: its recalls (if it has a
-/// recall policy) will be placed inside the account's calling window, and a time outside it is refused unless the account
-/// allows customer-requested times. Answers what was applied, one sentence per rule.
-pub(crate) fn apply_dial_policy(
-    settings: &AccountSettings,
-    callback: &mut Callback,
-    prefix: &str,
-) -> Result<Vec<String>, ApiError> {
-    let window = settings.calling_window;
-    // Only recalls are automated attempts: a callback without a recall policy is called once,
-    // at the time asked for.
-    if !callback.recall.is_empty() {
-        callback.calling_window = Some(window);
-    }
-    let mut explanation = Vec::new();
-    if !window.contains(callback.scheduled_at, &callback.timezone) {
-        let why = window
-            .next_opening(callback.scheduled_at, &callback.timezone)
-            .map(|o| (o.moved.unwrap_or_default(), Some(o.at)))
-            .unwrap_or_default();
-        if !settings.allow_customer_requested_times {
-            let mut e = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::OutsideCallingWindow,
-                format!("outside the account's calling window ({window}): {}", why.0),
-            )
-            .field(format!("{prefix}scheduled_at"));
-            if let Some(at) = why.1 {
-                e = e.with("next_opening", at.to_string());
-            }
-            return Err(e);
+/// What the dial decision says of a callback about to be stored (created or rescheduled).
+pub(crate) struct Judged {
+    /// When it will be dialled (or offered), every rule applied; `None` when no time will do
+    /// (do-not-call).
+    pub effective_dial_at: Option<Timestamp>,
+    /// One sentence per rule that applied: the zones assumed, a window lifted for a time the
+    /// customer asked for, a cap or quiet period that moves it.
+    pub explanation: Vec<String>,
+}
+
+/// Applies the dial decision to new callbacks before they are stored, each judged at the
+/// time it asks for. First, where the callee is: a callback without a `timezone` of the
+/// request's takes the stored contact's zone for its number, else the number's zones; the
+/// contact's `state` names its subdivision. Then [`decide`]: a time outside the calling window
+/// (in any zone the callee may be in) is refused with `outside_calling_window` and the next
+/// opening, unless the account allows times customers ask for; what else would move the call
+/// is explained. `prefixes` name each callback's fields in errors (`callbacks[3].`).
+pub(crate) async fn judge_new(
+    state: &AppState,
+    caller: &Caller,
+    callbacks: &mut [Callback],
+    prefixes: &[String],
+) -> Result<Vec<Result<Judged, ApiError>>, ApiError> {
+    locate_by_contacts(state, caller, callbacks).await?;
+    judge(state, caller, callbacks, prefixes).await
+}
+
+/// Where the stored contacts put new callbacks' callees: a zone for those the request gave
+/// none, and the subdivision their `state` names.
+async fn locate_by_contacts(
+    state: &AppState,
+    caller: &Caller,
+    callbacks: &mut [Callback],
+) -> Result<(), ApiError> {
+    let phones: Vec<&PhoneNumber> = callbacks.iter().map(|cb| &cb.phone).collect();
+    let contacts = state
+        .store
+        .contacts_by_phone(&caller.account_id, &phones)
+        .await?;
+    for cb in callbacks.iter_mut() {
+        let Some(contact) = contacts.iter().find(|c| c.phone == cb.phone) else {
+            continue;
+        };
+        if !cb.timezone_source.is_stated()
+            && let Some(zone) = &contact.timezone
+        {
+            cb.timezone = zone.clone();
+            cb.timezone_source = ZoneSource::Contact;
         }
-        explanation.push(format!(
-            "{} is outside the calling window ({window}); kept because the account allows \
-             times customers ask for",
-            callback.timezone.format_local(callback.scheduled_at)
-        ));
+        cb.region = contact.details.state.as_deref().and_then(|state| {
+            let country = geo::place_of(&cb.phone).country?;
+            Region::from_state(country, state)
+        });
     }
-    Ok(explanation)
+    Ok(())
+}
+
+/// The dial decision on callbacks about to be stored, each at its requested time.
+async fn judge(
+    state: &AppState,
+    caller: &Caller,
+    callbacks: &mut [Callback],
+    prefixes: &[String],
+) -> Result<Vec<Result<Judged, ApiError>>, ApiError> {
+    let now = state.clock.now();
+    let refs: Vec<&Callback> = callbacks.iter().collect();
+    let known = state
+        .store
+        .dial_facts(&caller.account_id, &refs, now)
+        .await?;
+    Ok(callbacks
+        .iter_mut()
+        .zip(known.calls)
+        .zip(prefixes)
+        .map(|((cb, call), prefix)| judge_one(cb, &call, &known.settings, prefix))
+        .collect())
+}
+
+/// The dial decision on one callback at its requested time.
+fn judge_one(
+    cb: &Callback,
+    call: &CallFacts,
+    settings: &AccountSettings,
+    prefix: &str,
+) -> Result<Judged, ApiError> {
+    let location = cb.location();
+    let facts = Facts {
+        on_dnc: call.on_dnc,
+        campaign: call.campaign,
+        ..Facts::of(cb, &location, &call.history)
+    };
+    let decision = decide(&facts, settings, cb.due_at);
+    let mut explanation = Vec::new();
+    if !location.source().is_stated() || location.zones().len() > 1 {
+        explanation.push(location.describe(&cb.phone));
+    }
+    for block in &decision.blocks {
+        match (block.code, block.until) {
+            (BlockCode::CallingWindow, until) => {
+                let mut e = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::OutsideCallingWindow,
+                    format!(
+                        "outside the calling window ({}): {}",
+                        facts.window.unwrap_or(&settings.calling_window),
+                        block.reason
+                    ),
+                )
+                .field(format!("{prefix}scheduled_at"))
+                .with("timezone_source", location.source().as_str())
+                .with(
+                    "timezones",
+                    location
+                        .zones()
+                        .iter()
+                        .map(|z| z.name().to_owned())
+                        .collect::<Vec<_>>(),
+                );
+                if let Some(at) = until {
+                    e = e.with("next_opening", at.to_string());
+                }
+                return Err(e);
+            }
+            (BlockCode::Dnc, _) => explanation.push(format!(
+                "{} is on the do-not-call list: it will not be dialled",
+                cb.phone
+            )),
+            (_, Some(until)) => explanation.push(format!(
+                "{}: dialled at {until} at the earliest",
+                block.reason
+            )),
+            (_, None) => explanation.push(block.reason.clone()),
+        }
+    }
+    explanation.extend(decision.notes);
+    Ok(Judged {
+        effective_dial_at: earliest_dial(&facts, settings, cb.due_at).ok(),
+        explanation,
+    })
 }
 
 pub(crate) fn policy(state: &AppState) -> CreatePolicy {
@@ -221,10 +324,18 @@ pub(crate) async fn create_as(
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
     check_assignees(&state, &caller, callback.assignment.as_ref(), "").await?;
-    let settings = state.store.account_settings(&caller.account_id).await?;
-    let explanation = apply_dial_policy(&settings, &mut callback, "")?;
+    let judged = judge_new(
+        &state,
+        &caller,
+        std::slice::from_mut(&mut callback),
+        &[String::new()],
+    )
+    .await?
+    .pop()
+    .expect("one callback judged")?;
     let mut view = CallbackView::from(&callback);
-    view.explanation = (!explanation.is_empty()).then_some(explanation);
+    view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
+    view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
     if dry_run {
         // Everything checked, nothing stored.
         let mut body = serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?;
@@ -335,61 +446,64 @@ pub async fn create_batch(
     }
     let now = state.clock.now();
     let policy = policy(&state);
-    let settings = state.store.account_settings(&caller.account_id).await?;
-    let mut results: Vec<BatchResult> = Vec::with_capacity(req.callbacks.len());
-    let mut items = Vec::with_capacity(req.callbacks.len());
-    let mut item_index = Vec::with_capacity(req.callbacks.len());
+    let mut results: Vec<BatchResult> = (0..req.callbacks.len())
+        .map(|index| BatchResult {
+            index,
+            status: "created",
+            id: None,
+            error: None,
+        })
+        .collect();
+    let fail = |result: &mut BatchResult, e: &ApiError| {
+        result.status = "failed";
+        result.error = Some(error_json(e));
+    };
+    // Each item's fields, assignees and webhook URL; then the dial decision on the valid ones
+    // together.
+    let mut valid: Vec<(usize, Callback, bool)> = Vec::with_capacity(req.callbacks.len());
     for (index, raw) in req.callbacks.into_iter().enumerate() {
         let prefix = format!("callbacks[{index}].");
-        let parsed = super::extract::from_value::<NewCallback>(raw, &prefix).and_then(|new| {
-            new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)
-                .map_err(ApiError::from)
-        });
-        let parsed = match parsed {
-            Ok((mut callback, allow_duplicate)) => {
-                match apply_dial_policy(&settings, &mut callback, &prefix) {
-                    Ok(_) => {
-                        check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix)
-                            .await
-                            .map(|()| (callback, allow_duplicate))
-                    }
-                    Err(e) => Err(e),
-                }
+        let checked = async {
+            let new = super::extract::from_value::<NewCallback>(raw, &prefix)?;
+            let (mut callback, allow_duplicate) =
+                new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)?;
+            check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix).await?;
+            if let Some(url) = &callback.webhook_url {
+                callback.webhook_url =
+                    Some(checked_url(url, &format!("{prefix}webhook_url"), &state).await?);
             }
-            Err(e) => Err(e),
+            Ok::<_, ApiError>((callback, allow_duplicate))
         };
-        let parsed = match parsed {
-            Ok((mut callback, allow_duplicate)) => match &callback.webhook_url {
-                Some(url) => checked_url(url, &format!("{prefix}webhook_url"), &state)
-                    .await
-                    .map(|url| {
-                        callback.webhook_url = Some(url);
-                        (callback, allow_duplicate)
-                    }),
-                None => Ok((callback, allow_duplicate)),
-            },
-            Err(e) => Err(e),
-        };
-        match parsed {
-            Ok((callback, allow_duplicate)) => {
+        match checked.await {
+            Ok((callback, allow_duplicate)) => valid.push((index, callback, allow_duplicate)),
+            Err(e) => fail(&mut results[index], &e),
+        }
+    }
+    let prefixes: Vec<String> = valid
+        .iter()
+        .map(|(index, ..)| format!("callbacks[{index}]."))
+        .collect();
+    let mut callbacks: Vec<Callback> = Vec::with_capacity(valid.len());
+    let mut meta: Vec<(usize, bool)> = Vec::with_capacity(valid.len());
+    for (index, callback, allow_duplicate) in valid {
+        callbacks.push(callback);
+        meta.push((index, allow_duplicate));
+    }
+    let judged = judge_new(&state, &caller, &mut callbacks, &prefixes).await?;
+    let mut items = Vec::with_capacity(callbacks.len());
+    let mut item_index = Vec::with_capacity(callbacks.len());
+    for ((callback, (index, allow_duplicate)), judged) in
+        callbacks.into_iter().zip(meta).zip(judged)
+    {
+        match judged {
+            Ok(_) => {
                 item_index.push(index);
                 items.push(BatchItem {
                     callback,
                     allow_duplicate,
                 });
-                results.push(BatchResult {
-                    index,
-                    status: "created",
-                    id: None,
-                    error: None,
-                });
             }
-            Err(e) => results.push(BatchResult {
-                index,
-                status: "failed",
-                id: None,
-                error: Some(error_json(&e)),
-            }),
+            Err(e) => fail(&mut results[index], &e),
         }
     }
     let stored = state.store.insert_callbacks(&items, &caller.actor).await?;
@@ -662,12 +776,18 @@ pub async fn patch(
              notes, contact_name, metadata",
         ));
     }
+    let judged = judge_changes(&state, &caller, &current, &changes).await?;
     let cb = state
         .store
         .update_callback(&caller.account_id, &id, &changes, now, &caller.actor)
         .await
         .map_err(|e| ApiError::from_change(e, "change"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    let mut view = CallbackView::from(&cb);
+    if let Some(judged) = judged {
+        view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
+        view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
+    }
+    Ok(Json(view))
 }
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
@@ -677,21 +797,57 @@ pub(crate) fn new_time(
     current: &crate::domain::Callback,
     scheduled_at: Option<String>,
     timezone: Option<String>,
-) -> Result<Option<(Timestamp, Zone)>, ApiError> {
+) -> Result<Option<Reschedule>, ApiError> {
     let zone = match &timezone {
         Some(name) => Some(Zone::parse(name, "timezone")?),
         None => None,
     };
     Ok(match (scheduled_at, zone) {
         (Some(raw), zone) => {
-            let zone = zone.unwrap_or_else(|| current.timezone.clone());
-            let at = parse_scheduled_at(&raw, Some(&zone), "scheduled_at")?;
+            let read_in = zone.as_ref().unwrap_or(&current.timezone);
+            let at = parse_scheduled_at(&raw, Some(read_in), "scheduled_at")?;
             check_lead_time(at, state.clock.now(), policy(state), "scheduled_at")?;
-            Some((at, zone))
+            Some(Reschedule { at, zone })
         }
-        (None, Some(zone)) => Some((current.scheduled_at, zone)),
+        (None, Some(zone)) => Some(Reschedule {
+            at: current.scheduled_at,
+            zone: Some(zone),
+        }),
         (None, None) => None,
     })
+}
+
+/// Applies the dial decision to `current` as `changes` would leave it (a new time, zone or
+/// number), as a create does: a time outside the calling window is refused with
+/// `outside_calling_window` unless the account allows times customers ask for. Nothing to
+/// judge when the changes move neither time nor number.
+pub(crate) async fn judge_changes(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    changes: &CallbackChanges,
+) -> Result<Option<Judged>, ApiError> {
+    if changes.scheduled_at.is_none() && changes.phone.is_none() {
+        return Ok(None);
+    }
+    let mut next = current.clone();
+    if let Some(phone) = &changes.phone {
+        next.change_phone(phone.clone());
+    }
+    if let Some(new) = &changes.scheduled_at {
+        next.reschedule(new.at, new.zone.clone());
+    }
+    next.status = Status::Scheduled;
+    let judged = judge(
+        state,
+        caller,
+        std::slice::from_mut(&mut next),
+        &[String::new()],
+    )
+    .await?
+    .pop()
+    .expect("one callback judged")?;
+    Ok(Some(judged))
 }
 
 /// Cancel a callback that has not started.

@@ -20,12 +20,17 @@ use super::{
 use crate::{
     domain::{
         Callback, DialingMode, ErrorCode, FieldError, Origin, PhoneNumber, Scope, Status, Zone,
-        campaign::{AccountSettings, Block, Campaign, CampaignStatus, Pacing, RecallPolicy},
+        campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
         contact::{Contact, ContactPatch},
+        dialing::{
+            Block, BlockCode, CampaignFacts, Facts, History, Holiday, Location, RegionalWindow,
+            ZoneSource, decide, earliest_dial,
+        },
+        geo::{self, Region},
         ids::{CallbackId, CampaignId, ContactId},
         parse_scheduled_at,
         playbook::PlaybookId,
-        window::{CallingWindow, zone_for_phone},
+        window::CallingWindow,
     },
     store::CampaignTotals,
 };
@@ -54,6 +59,22 @@ pub struct SettingsView {
     /// After an answered call, automated attempts (campaign calls, recalls) to the number or
     /// the same debt (`metadata.debt_ref`) wait this many hours; `null`: none.
     pub quiet_after_answer_hours: Option<u32>,
+    /// Dates nobody is called, judged in the callee's zone: `[{"date": "2026-12-25",
+    /// "regions": ["US"], "name": "Christmas Day"}]`. Without `regions`, everybody; with them,
+    /// callees in any of those countries or subdivisions (`US`, `US-FL`, `CA-QC`). A call that
+    /// falls on one moves to the next opening after it.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub holidays: serde_json::Value,
+    /// Stricter hours of regions, applied on top of the calling window (the strictest that
+    /// applies wins): `[{"region": "US-FL", "calling_window": {"start": "08:00", "end":
+    /// "20:00"}}]`; `calling_window` may be a list, any of which allows a call (Texas:
+    /// weekdays and Sundays differ). A callee's region is read from the number's area code
+    /// (North America) and the contact's `state`; where it is unknown, every subdivision of
+    /// the country applies.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub regional_windows: serde_json::Value,
 }
 
 impl From<&AccountSettings> for SettingsView {
@@ -64,6 +85,12 @@ impl From<&AccountSettings> for SettingsView {
             max_attempts: s.max_attempts,
             attempt_window_days: s.attempt_window_days,
             quiet_after_answer_hours: s.quiet_after_answer_hours,
+            holidays: s.holidays.iter().map(Holiday::to_json).collect(),
+            regional_windows: s
+                .regional_windows
+                .iter()
+                .map(RegionalWindow::to_json)
+                .collect(),
         }
     }
 }
@@ -138,6 +165,8 @@ pub async fn put_settings(
         max_attempts: req.max_attempts,
         attempt_window_days: req.attempt_window_days,
         quiet_after_answer_hours: req.quiet_after_answer_hours,
+        holidays: Holiday::parse_list(&req.holidays, "holidays")?,
+        regional_windows: RegionalWindow::parse_list(&req.regional_windows, "regional_windows")?,
     };
     state
         .store
@@ -166,7 +195,9 @@ pub struct CampaignView {
     pub timezone: String,
     #[schema(value_type = Object)]
     pub calling_window: serde_json::Value,
-    pub recall: Vec<u32>,
+    /// Minutes after an unanswered call before each recall: one list, or a list per outcome.
+    #[schema(value_type = Object)]
+    pub recall: serde_json::Value,
     pub max_concurrent_calls: u32,
     pub calls_per_second: f64,
     pub caller_id: Option<String>,
@@ -187,7 +218,7 @@ impl CampaignView {
             launch_at: c.launch_at.to_string(),
             timezone: c.timezone.name().to_owned(),
             calling_window: c.calling_window.to_json(),
-            recall: c.recall.minutes().to_vec(),
+            recall: c.recall.to_json(),
             max_concurrent_calls: c.pacing.max_concurrent_calls,
             calls_per_second: c.pacing.calls_per_second,
             caller_id: c.caller_id.as_ref().map(ToString::to_string),
@@ -420,7 +451,7 @@ async fn plan(
     let settings = state.store.account_settings(&caller.account_id).await?;
     let window = match map.get("calling_window") {
         Some(v) if !v.is_null() => CallingWindow::parse(v, "calling_window")?,
-        _ => settings.calling_window,
+        _ => settings.calling_window.clone(),
     };
     let pacing = match map.get("pacing") {
         Some(v) => Pacing::parse(v, "pacing")?,
@@ -569,7 +600,7 @@ async fn plan(
         playbook_id: playbook.id,
         launch_at,
         timezone: zone.clone(),
-        calling_window: window,
+        calling_window: window.clone(),
         recall: recall.clone(),
         pacing,
         caller_id: caller_id.clone(),
@@ -580,20 +611,58 @@ async fn plan(
     let mut calls = Vec::with_capacity(contacts.len());
     let mut moved = Vec::new();
     let messages = playbook.initial_message.render_all(&contacts);
+    // Campaign planning asks the dial decision where each first call goes (window, holidays,
+    // regional windows, in every zone the contact may be in); caps and the do-not-call list
+    // are read when each call falls due.
+    let no_history = History::default();
+    let running = CampaignFacts {
+        status: CampaignStatus::Running,
+        room: None,
+    };
     for (i, (contact, message)) in contacts.iter().zip(messages).enumerate() {
-        let contact_zone = contact
-            .timezone
-            .clone()
-            .or_else(|| zone_for_phone(&contact.phone))
-            .unwrap_or_else(|| zone.clone());
+        let region =
+            contact.details.state.as_deref().and_then(|state| {
+                Region::from_state(geo::place_of(&contact.phone).country?, state)
+            });
+        let stated = contact.timezone.as_ref().map(|z| (z, ZoneSource::Contact));
+        let location = Location::locate(&contact.phone, stated, region.as_ref());
         let slot = pacing.slot(launch_at, i);
-        let opening =
-            window
-                .next_opening(slot, &contact_zone)
-                .unwrap_or(crate::domain::window::Opening {
-                    at: slot,
-                    moved: None,
-                });
+        let facts = Facts {
+            status: Status::Scheduled,
+            due_at: slot,
+            attempt: 0,
+            attempt_open: false,
+            campaign: Some(running),
+            dialing_mode,
+            window: Some(&window),
+            location: &location,
+            on_dnc: false,
+            history: &no_history,
+            free_agents: None,
+        };
+        let opening = match earliest_dial(&facts, &settings, slot) {
+            Ok(at) => crate::domain::window::Opening {
+                at,
+                moved: (at != slot).then(|| {
+                    decide(&facts, &settings, slot)
+                        .blocks
+                        .iter()
+                        .map(|b| b.reason.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
+            },
+            Err(block) => {
+                return Err(field_error(
+                    &format!("contacts[{i}]"),
+                    ErrorCode::OutsideCallingWindow,
+                    &format!(
+                        "{} cannot be called: {}; give the contact's timezone",
+                        contact.phone, block.reason
+                    ),
+                ));
+            }
+        };
         if let Some(reason) = &opening.moved
             && moved.len() < 100
         {
@@ -617,10 +686,13 @@ async fn plan(
             phone: contact.phone.clone(),
             contact_name: (!name.is_empty()).then_some(name),
             scheduled_at: opening.at,
-            timezone: contact_zone,
+            timezone: location.display_zone().clone(),
+            timezone_source: location.source(),
+            region,
             due_at: opening.at,
             expires_at: Callback::deadline(opening.at, 60),
             attempt: 0,
+            attempt_open: false,
             assignment: None,
             caller_id: caller_id.clone(),
             dialing_mode,
@@ -639,7 +711,7 @@ async fn plan(
             campaign_id: Some(campaign.id.clone()),
             contact_id: Some(contact.id.clone()),
             recall: recall.clone(),
-            calling_window: Some(window),
+            calling_window: Some(window.clone()),
             created_at: now,
             updated_at: now,
         });
@@ -920,17 +992,46 @@ campaign_action!(
 pub struct Eligibility {
     pub callback_id: String,
     pub status: Status,
-    /// Nothing blocks it: it is dialled (or offered) at `effective_dial_at`.
+    /// Nothing blocks it but its time: it is dialled (or offered) at `effective_dial_at`.
     pub eligible: bool,
+    /// When it will be dialled (or offered) if nothing changes but time, every rule applied;
+    /// `null` when no time will do, or it is not `scheduled`.
     pub effective_dial_at: Option<String>,
-    pub blocked_by: Vec<Block>,
+    pub blocked_by: Vec<BlockView>,
+    /// Where its zone came from (`request`, `contact`, `number`, `number_ambiguous`).
+    pub timezone_source: ZoneSource,
+    /// Every zone the calling window is judged in.
+    pub timezones: Vec<String>,
+}
+
+/// A rule that stops a call now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BlockView {
+    /// `final_state`, `not_due`, `dnc`, `attempt_cap`, `quiet_period`, `calling_window`,
+    /// `campaign_paused`, `pacing`, `no_agent`.
+    pub rule: BlockCode,
+    pub reason: String,
+    /// When the block lifts by itself, if it does.
+    pub until: Option<String>,
+}
+
+impl From<&Block> for BlockView {
+    fn from(b: &Block) -> Self {
+        Self {
+            rule: b.code,
+            reason: b.reason.clone(),
+            until: b.until.map(|t| t.to_string()),
+        }
+    }
 }
 
 #[utoipa::path(
     get, path = "/v1/callbacks/{id}/eligibility", operation_id = "callback_eligibility",
     tag = "callbacks", summary = "What currently stops a callback from being dialled",
-    description = "Lists every rule that blocks it now: `not_due`, `calling_window`, `dnc`, \
-        `attempt_cap`, `no_agent` (preview), `campaign_paused`, `final_state`.",
+    description = "The dial decision, now: every rule that blocks the callback (`not_due`, \
+        `dnc`, `attempt_cap`, `quiet_period`, `calling_window`, `campaign_paused`, `pacing`, \
+        `no_agent` for preview callbacks, `final_state`), with when each lifts. The dispatch \
+        guard and the preview offers apply the same decision.",
     params(("id" = String, Path, description = "A callback id (`cb_...`).")),
     responses(
         (status = 200, description = "The rules.", body = Eligibility),
@@ -952,104 +1053,37 @@ pub async fn eligibility(
         .await?
         .ok_or_else(|| ApiError::not_found("callback"))?;
     let now = state.clock.now();
-    let settings = state.store.account_settings(&caller.account_id).await?;
-    let since = now
-        .checked_sub(SignedDuration::from_hours(
-            i64::from(settings.attempt_window_days) * 24,
-        ))
-        .unwrap_or(now);
-    let facts = state
+    let mut known = state
         .store
-        .dial_facts(&caller.account_id, &cb, since, &cb.phone)
+        .dial_facts(&caller.account_id, &[&cb], now)
         .await?;
-    let mut blocked = Vec::new();
-    if cb.status.is_final() {
-        blocked.push(Block {
-            rule: "final_state",
-            reason: format!("the callback is {}", cb.status.as_str()),
-            until: None,
-        });
-    }
-    if cb.status == Status::Scheduled && cb.due_at > now {
-        blocked.push(Block {
-            rule: "not_due",
-            reason: "its time has not come".to_owned(),
-            until: Some(cb.due_at.to_string()),
-        });
-    }
-    if facts.on_dnc {
-        blocked.push(Block {
-            rule: "dnc",
-            reason: format!("{} is on the do-not-call list", cb.phone),
-            until: None,
-        });
-    }
-    if let Some(max) = settings.max_attempts
-        && let Some(until) = crate::domain::campaign::attempt_cap_until(
-            facts.attempts_in_window,
-            facts.oldest_in_window,
-            max,
-            settings.attempt_window_days,
-        )
-    {
-        blocked.push(Block {
-            rule: "attempt_cap",
-            reason: format!(
-                "{} attempts to {} in the last {} days (cap {max})",
-                facts.attempts_in_window, cb.phone, settings.attempt_window_days
-            ),
-            until: Some(until.to_string()),
-        });
-    }
-    let automated = cb.campaign_id.is_some() || cb.attempt > 0;
-    let at = now.max(cb.due_at);
-    if let Some(window) = cb.calling_window.as_ref().filter(|_| automated)
-        && cb.status.is_active()
-        && !window.contains(at, &cb.timezone)
-    {
-        let opening = window.next_opening(at, &cb.timezone);
-        blocked.push(Block {
-            rule: "calling_window",
-            reason: opening
-                .as_ref()
-                .and_then(|o| o.moved.clone())
-                .unwrap_or_else(|| format!("outside the calling window ({window})")),
-            until: opening.map(|o| o.at.to_string()),
-        });
-    }
-    if automated
-        && let Some(hours) = settings.quiet_after_answer_hours
-        && let Some(until) = crate::domain::campaign::quiet_until(facts.last_answered, hours, at)
-    {
-        blocked.push(Block {
-            rule: "quiet_period",
-            reason: format!("{} answered a call less than {hours} hours ago", cb.phone),
-            until: Some(until.to_string()),
-        });
-    }
-    if matches!(facts.campaign_status, Some(CampaignStatus::Paused)) {
-        blocked.push(Block {
-            rule: "campaign_paused",
-            reason: "its campaign is paused".to_owned(),
-            until: None,
-        });
-    }
-    if cb.dialing_mode == DialingMode::Preview
-        && matches!(cb.status, Status::Scheduled | Status::Waiting)
-        && facts.free_agents == 0
-    {
-        blocked.push(Block {
-            rule: "no_agent",
-            reason: "no agent of the account is available".to_owned(),
-            until: None,
-        });
-    }
-    let eligible = blocked.iter().all(|b| b.rule == "not_due");
+    let call = known.calls.pop().unwrap_or_default();
+    let location = cb.location();
+    // Free agents matter to a preview callback that is not with one yet.
+    let free_agents = (cb.dialing_mode == DialingMode::Preview
+        && matches!(cb.status, Status::Scheduled | Status::Waiting))
+    .then_some(call.free_agents);
+    let facts = Facts {
+        on_dnc: call.on_dnc,
+        campaign: call.campaign,
+        free_agents,
+        ..Facts::of(&cb, &location, &call.history)
+    };
+    let decision = decide(&facts, &known.settings, now);
     Ok(Json(Eligibility {
         callback_id: cb.id.to_string(),
         status: cb.status,
-        eligible,
-        effective_dial_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
-        blocked_by: blocked,
+        eligible: decision.blocks.iter().all(|b| b.code == BlockCode::NotDue),
+        effective_dial_at: (cb.status == Status::Scheduled)
+            .then(|| earliest_dial(&facts, &known.settings, now).ok())
+            .flatten()
+            .map(|t| t.to_string()),
+        blocked_by: decision.blocks.iter().map(BlockView::from).collect(),
+        timezone_source: location.source(),
+        timezones: location
+            .zones()
+            .iter()
+            .map(|z| z.name().to_owned())
+            .collect(),
     }))
 }

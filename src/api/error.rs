@@ -147,6 +147,20 @@ impl ApiError {
                     .insert("status".to_owned(), serde_json::json!(status.as_str()));
                 e
             }
+            ChangeError::Blocked(block) => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::DialBlocked,
+                    format!("the call may not be placed now: {}", block.reason),
+                );
+                e.extra
+                    .insert("rule".to_owned(), serde_json::json!(block.code.as_str()));
+                e.extra.insert(
+                    "until".to_owned(),
+                    serde_json::json!(block.until.map(|t| t.to_string())),
+                );
+                e
+            }
             ChangeError::Store(e) => e.into(),
         }
     }

@@ -28,7 +28,7 @@ use crate::{
     },
     domain::{
         Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin, Scope, Status,
-        callback::NewCallback, ids::ContactId, playbook::MessageTemplate, window::zone_for_phone,
+        callback::NewCallback, ids::ContactId, playbook::MessageTemplate,
     },
 };
 
@@ -156,11 +156,9 @@ async fn schedule_call(
             "initial_message": req.initial_message,
         }),
     );
-    let timezone = req
-        .timezone
-        .or_else(|| contact.timezone.as_ref().map(|z| z.name().to_owned()))
-        .or_else(|| zone_for_phone(&contact.phone).map(|z| z.name().to_owned()))
-        .unwrap_or_else(|| "UTC".to_owned());
+    // Without a timezone, the contact's is used (found by the native create), else the
+    // number's zones.
+    let timezone = req.timezone;
     let name = [&contact.details.first_name, &contact.details.last_name]
         .into_iter()
         .flatten()
@@ -171,7 +169,7 @@ async fn schedule_call(
         phone: contact.phone.as_str().to_owned(),
         contact_name: Some(name),
         scheduled_at: req.scheduled_at,
-        timezone: Some(timezone),
+        timezone,
         caller_id: req.caller_id,
         dialing_mode: Some(DialingMode::Ai),
         metadata: Some(Value::Object(metadata)),

@@ -28,7 +28,7 @@ use crate::{
     api::{
         AppState,
         auth::{Caller, require},
-        callbacks::policy,
+        callbacks::{judge_changes, policy},
         error::ApiError,
         extract::{RawJson, parse_json},
     },
@@ -38,7 +38,7 @@ use crate::{
         campaign::CampaignStatus,
         ids::{CampaignId, ContactId},
     },
-    store::{CallbackChanges, ChangeError, dialects::Reopen},
+    store::{CallbackChanges, ChangeError, Reschedule, dialects::Reopen},
 };
 
 /// The metadata key holding the Kore.ai identifiers of the last request about a callback.
@@ -227,22 +227,28 @@ async fn one(
             _ => "invalid_time",
         })
     })?;
-    // A campaign call is an automated attempt: the dialler would only move a time outside the
-    // entry's calling window to the next opening, so such a time is refused instead.
-    if let Some(window) = &cb.calling_window
-        && !window.contains(at, &cb.timezone)
-    {
-        return Err(Failure::Reason("outside_calling_window"));
-    }
     if campaign.status == CampaignStatus::Canceled {
         return Err(Failure::Reason("campaign_not_running"));
     }
+    // A campaign call is an automated attempt: the dialler would only move a time outside the
+    // calling window (in any zone the contact may be in) to the next opening, so such a time
+    // is refused instead.
+    let changes = CallbackChanges {
+        scheduled_at: Some(Reschedule { at, zone: None }),
+        ..CallbackChanges::default()
+    };
+    match judge_changes(state, caller, &cb, &changes).await {
+        Err(e) if e.code == ErrorCode::OutsideCallingWindow => {
+            return Err(Failure::Reason("outside_calling_window"));
+        }
+        other => other?,
+    };
     let mut metadata: Map<String, Value> = cb.metadata.clone().unwrap_or_default();
     metadata.insert(METADATA_KEY.into(), ids.clone());
     let result = match cb.status {
         Status::Scheduled | Status::Waiting | Status::Offered => {
             let changes = CallbackChanges {
-                scheduled_at: Some((at, cb.timezone.clone())),
+                scheduled_at: Some(Reschedule { at, zone: None }),
                 metadata: Some(Some(metadata)),
                 ..CallbackChanges::default()
             };

@@ -25,7 +25,7 @@ use crate::{
     api::{
         AppState,
         auth::Caller,
-        callbacks::{apply_dial_policy, check_assignees, policy},
+        callbacks::{check_assignees, judge_new, policy},
         error::ApiError,
         extract::{RawJson, parse_json},
         webhooks::checked_url,
@@ -152,9 +152,16 @@ async fn schedule(
         callback.webhook_url = Some(checked_url(url, "webhook_url", state).await?);
     }
     check_assignees(state, caller, callback.assignment.as_ref(), "").await?;
-    // The account's calling window applies as on the native API.
-    let settings = state.store.account_settings(&caller.account_id).await?;
-    apply_dial_policy(&settings, &mut callback, "")?;
+    // The dial decision applies as on the native API.
+    judge_new(
+        state,
+        caller,
+        std::slice::from_mut(&mut callback),
+        &[String::new()],
+    )
+    .await?
+    .pop()
+    .expect("one callback judged")?;
     match state
         .store
         .insert_callback(&callback, true, None, &caller.actor)

@@ -24,7 +24,7 @@ use crate::{
     api::{
         AppState,
         auth::{Caller, require},
-        callbacks::{check_assignees, policy},
+        callbacks::{check_assignees, judge_changes, policy},
         error::ApiError,
         extract::RawJson,
     },
@@ -34,7 +34,7 @@ use crate::{
         callback::{NewCallback, check_assignment, check_lead_time},
         parse_scheduled_at,
     },
-    store::{CallbackChanges, ListFilter},
+    store::{CallbackChanges, ListFilter, Reschedule},
 };
 
 /// Talkdesk refuses callbacks less than a minute ahead.
@@ -516,7 +516,7 @@ async fn update(
                 policy.min_lead = policy.min_lead.max(MIN_LEAD);
                 check_lead_time(at, state.clock.now(), policy, "scheduled_time_to_call")?;
             }
-            changes.scheduled_at = Some((at, zone.unwrap_or_else(|| current.timezone.clone())));
+            changes.scheduled_at = Some(Reschedule { at, zone });
         }
         if assign_type.is_some() || agents.is_some() || ring_groups.is_some() {
             // Without `/assignType`, the list replaced says which kind is meant.
@@ -551,6 +551,15 @@ async fn update(
                 .map_err(|e| assignee_field(e, list_field))?;
             changes.assignment = Some(assignment);
         }
+        // A new time, zone or number is judged as a new callback is.
+        judge_changes(&state, &caller, &current, &changes)
+            .await
+            .map_err(|mut e| {
+                if e.field.as_deref() == Some("scheduled_at") {
+                    e.field = Some("scheduled_time_to_call".to_owned());
+                }
+                e
+            })?;
         let cb = state
             .store
             .update_callback(

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     AccountId, CallbackId, PhoneNumber, Zone,
     campaign::RecallPolicy,
+    dialing::{Location, ZoneSource},
+    geo::Region,
     ids::{AgentId, CampaignId, ContactId},
     window::CallingWindow,
 };
@@ -280,8 +282,15 @@ pub struct Callback {
     pub contact_name: Option<String>,
     /// The instant the customer asked to be called.
     pub scheduled_at: Timestamp,
-    /// The customer's zone, kept to show and compute local times.
+    /// The customer's zone, kept to show and compute local times: the zone calls are judged in
+    /// when the request or contact named it, else the first zone the number may be in.
     pub timezone: Zone,
+    /// Where `timezone` came from. Stored as `request`, `contact` or `number`; for `number`,
+    /// the zones calls are judged in are read from the number each time ([`Location`]).
+    pub timezone_source: ZoneSource,
+    /// The subdivision a contact record put the callee in (`US-FL`), beside what the number
+    /// says.
+    pub region: Option<Region>,
     /// When the scheduler should next act: `scheduled_at`, or a retry time after the bridge
     /// refused a dispatch.
     pub due_at: Timestamp,
@@ -289,6 +298,9 @@ pub struct Callback {
     pub expires_at: Timestamp,
     /// Number of the current (or last) call attempt; 0 before the first dispatch.
     pub attempt: u32,
+    /// The current attempt has no outcome yet: a new dispatch continues it (a retry after the
+    /// dialer refused it) rather than starting another.
+    pub attempt_open: bool,
     pub assignment: Option<Assignment>,
     pub caller_id: Option<PhoneNumber>,
     pub dialing_mode: DialingMode,
@@ -318,6 +330,39 @@ pub struct Callback {
 }
 
 impl Callback {
+    /// Where calls to this callback's number are judged: its stated zone, or every zone the
+    /// number may be in.
+    pub fn location(&self) -> Location {
+        let stated = self
+            .timezone_source
+            .is_stated()
+            .then_some((&self.timezone, self.timezone_source));
+        Location::locate(&self.phone, stated, self.region.as_ref())
+    }
+
+    /// Moves the callback to `at`; a zone the request named becomes the one calls are judged
+    /// in.
+    pub fn reschedule(&mut self, at: Timestamp, zone: Option<Zone>) {
+        self.scheduled_at = at;
+        self.due_at = at;
+        self.expires_at = Self::deadline(at, self.expire_after_minutes);
+        if let Some(zone) = zone {
+            self.timezone = zone;
+            self.timezone_source = ZoneSource::Request;
+        }
+    }
+
+    /// A new number to call. A zone that came from the old number follows the new one.
+    pub fn change_phone(&mut self, phone: PhoneNumber) {
+        self.phone = phone;
+        if !self.timezone_source.is_stated() {
+            self.timezone = Location::locate(&self.phone, None, None)
+                .display_zone()
+                .clone();
+            self.timezone_source = ZoneSource::Number;
+        }
+    }
+
     /// When `callback.reminder` is due, if the callback asks for one.
     pub fn reminder_at(&self) -> Option<Timestamp> {
         let minutes = self.reminder_minutes_before?;
@@ -469,7 +514,9 @@ mod new {
 
     use super::{Assignment, Callback, DialingMode, Origin, Status};
     use crate::domain::{
-        AccountId, CallbackId, ErrorCode, FieldError, PhoneNumber, Zone, parse_scheduled_at,
+        AccountId, CallbackId, ErrorCode, FieldError, PhoneNumber, Zone,
+        dialing::{Location, ZoneSource},
+        parse_scheduled_at,
     };
 
     pub const MAX_TEXT: usize = 5_000;
@@ -497,7 +544,9 @@ mod new {
         pub contact_name: Option<String>,
         /// RFC 3339 with an offset, or a local date-time without offset read in `timezone`.
         pub scheduled_at: String,
-        /// IANA zone of the customer. Required when `scheduled_at` has no offset.
+        /// IANA zone of the customer. Required when `scheduled_at` has no offset. Without it,
+        /// calls are judged in the zone of the stored contact for the number, else in every
+        /// zone the number may be in (`timezone_source` says which).
         pub timezone: Option<String>,
         pub assignment: Option<Assignment>,
         pub caller_id: Option<String>,
@@ -515,8 +564,9 @@ mod new {
         /// Schedule even if an active callback for this phone exists.
         pub allow_duplicate: Option<bool>,
         /// Recall policy: minutes after an unanswered call before each further attempt, as a
-        /// list (`[30, 120]`) or the same list in a string (`"[30,120]"`). Recalls are
-        /// placed inside the account's calling window.
+        /// list (`[30, 120]`), the same list in a string (`"[30,120]"`), or a list per outcome
+        /// (`{"busy": [5, 15], "no_answer": [30, 120], "voicemail": []}`). Recalls are placed
+        /// inside the account's calling window; every attempt counts against its attempt cap.
         #[schema(value_type = Option<Object>)]
         pub recall: Option<serde_json::Value>,
     }
@@ -703,6 +753,14 @@ mod new {
                 7 * 24 * 60,
                 None,
             )?;
+            // Without a zone of the request's, the number's (the API may find the contact's).
+            let (timezone, timezone_source) = match timezone {
+                Some(zone) => (zone, ZoneSource::Request),
+                None => (
+                    Location::locate(&phone, None, None).display_zone().clone(),
+                    ZoneSource::Number,
+                ),
+            };
             let callback = Callback {
                 id: CallbackId::generate(),
                 account_id: account_id.clone(),
@@ -711,10 +769,13 @@ mod new {
                 phone,
                 contact_name: text(self.contact_name, &f("contact_name"), MAX_NAME)?,
                 scheduled_at,
-                timezone: timezone.unwrap_or_else(Zone::utc),
+                timezone,
+                timezone_source,
+                region: None,
                 due_at: scheduled_at,
                 expires_at: Callback::deadline(scheduled_at, expire_after_minutes),
                 attempt: 0,
+                attempt_open: false,
                 assignment: self.assignment,
                 caller_id,
                 dialing_mode: self.dialing_mode.unwrap_or(DialingMode::Progressive),

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::{
     AccountId, ErrorCode, FieldError, Outcome, PhoneNumber, Zone,
+    dialing::{Holiday, RegionalWindow},
     ids::CampaignId,
     playbook::PlaybookId,
-    window::{CallingWindow, Opening},
+    window::CallingWindow,
 };
 
 /// Most recalls a policy may hold.
@@ -18,80 +19,165 @@ pub const MAX_RECALLS: usize = 10;
 /// Longest recall delay: thirty days, in minutes.
 pub const MAX_RECALL_MINUTES: u32 = 30 * 24 * 60;
 
-/// Delays, in minutes from the end of a call that was not answered, before each further
-/// attempt: `[30, 120]` retries 30 minutes after the first call and 120 after the second.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RecallPolicy(Vec<u32>);
+/// When to call again after an attempt that was not answered: minutes from the end of the
+/// call before each further attempt. Either one ladder for every unanswered outcome
+/// (`[30, 120]` retries 30 minutes after the first call and 120 after the second), or a ladder
+/// per outcome (`{"busy": [5, 15], "no_answer": [30, 120], "voicemail": []}`: the second busy
+/// signal is retried after 15 minutes, a voicemail never, an outcome not named never). Every
+/// attempt to one number still counts against the account's attempt cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecallPolicy(Ladders);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ladders {
+    Same(Vec<u32>),
+    ByOutcome(Vec<(Outcome, Vec<u32>)>),
+}
+
+impl Default for Ladders {
+    fn default() -> Self {
+        Ladders::Same(Vec::new())
+    }
+}
+
+/// The outcomes a recall may follow, as a per-outcome policy names them.
+const RECALLABLE: [Outcome; 4] = [
+    Outcome::NoAnswer,
+    Outcome::Busy,
+    Outcome::Voicemail,
+    Outcome::Failed,
+];
 
 impl RecallPolicy {
-    /// Reads `[30, 120]` or the string `"[30,120]"`; `null` is no recall.
+    /// Reads `[30, 120]`, the string `"[30,120]"`, or an object of such lists by outcome;
+    /// `null` is no recall.
     pub fn parse(value: &serde_json::Value, field: &str) -> Result<Self, FieldError> {
-        let invalid = |why: &str| FieldError::new(ErrorCode::InvalidField, field, why.to_owned());
-        let list = match value {
+        let invalid =
+            |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why.to_owned());
+        let shape = "must be a list of minutes, such as [30, 120] or \"[30,120]\", or an object \
+                     of such lists by outcome, such as {\"busy\": [5, 15], \"no_answer\": [30]}";
+        let value = match value {
             serde_json::Value::Null => return Ok(Self::default()),
             serde_json::Value::String(text) => serde_json::from_str::<serde_json::Value>(text)
-                .map_err(|_| {
-                    invalid("must be a list of minutes, such as [30, 120] or \"[30,120]\"")
-                })?,
+                .map_err(|_| invalid(field.to_owned(), shape))?,
             other => other.clone(),
         };
-        let items = list.as_array().ok_or_else(|| {
-            invalid("must be a list of minutes, such as [30, 120] or \"[30,120]\"")
-        })?;
-        if items.len() > MAX_RECALLS {
-            return Err(invalid(&format!("at most {MAX_RECALLS} recalls")));
+        match &value {
+            serde_json::Value::Array(items) => Ok(Self(Ladders::Same(ladder(items, field)?))),
+            serde_json::Value::Object(map) => {
+                let mut ladders = Vec::with_capacity(map.len());
+                for (key, list) in map {
+                    let at = format!("{field}.{key}");
+                    let outcome = RECALLABLE
+                        .into_iter()
+                        .find(|o| o.as_str() == key)
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                ErrorCode::UnknownField,
+                                at.clone(),
+                                format!(
+                                    "{key:?} is not an outcome a call is recalled after; use \
+                                     no_answer, busy, voicemail or failed"
+                                ),
+                            )
+                        })?;
+                    let items = list.as_array().ok_or_else(|| {
+                        invalid(at.clone(), "must be a list of minutes, such as [5, 15]")
+                    })?;
+                    ladders.push((outcome, ladder(items, &at)?));
+                }
+                ladders.sort_by_key(|(o, _)| RECALLABLE.iter().position(|r| r == o));
+                Ok(Self(Ladders::ByOutcome(ladders)))
+            }
+            _ => Err(invalid(field.to_owned(), shape)),
         }
-        let minutes = items
-            .iter()
-            .map(|m| {
-                m.as_u64()
-                    .filter(|m| (1..=u64::from(MAX_RECALL_MINUTES)).contains(m))
-                    .map(|m| m as u32)
-                    .ok_or_else(|| {
-                        invalid(&format!(
-                            "each delay must be a whole number of minutes from 1 to {MAX_RECALL_MINUTES}"
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self(minutes))
     }
 
+    /// One ladder for every unanswered outcome.
     pub fn from_trusted(minutes: Vec<u32>) -> Self {
-        Self(minutes)
+        Self(Ladders::Same(minutes))
     }
 
-    pub fn minutes(&self) -> &[u32] {
-        &self.0
+    /// Reads a policy back from its stored JSON ([`to_json`](Self::to_json)).
+    pub fn from_stored(text: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        Self::parse(&value, "recall").ok()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        match &self.0 {
+            Ladders::Same(minutes) => minutes.is_empty(),
+            Ladders::ByOutcome(ladders) => ladders.iter().all(|(_, m)| m.is_empty()),
+        }
     }
 
-    /// After attempt `attempt` (1-based) ended at `ended_at` with `outcome`: when to call
-    /// again, inside `window` read in `zone` when there is one. `None`: the policy is used up
-    /// or the call was answered.
+    /// The policy as the API shows it and the store keeps it: the list, or the object.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.0 {
+            Ladders::Same(minutes) => serde_json::json!(minutes),
+            Ladders::ByOutcome(ladders) => ladders
+                .iter()
+                .map(|(o, m)| (o.as_str().to_owned(), serde_json::json!(m)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
+    /// After attempt `attempt` (1-based) ended at `ended_at` with `outcome`, `earlier_same` of
+    /// the callback's earlier attempts having ended with the same outcome: when to call again,
+    /// before any calling window is applied. `None`: answered, or no recall left.
     pub fn next_attempt(
         &self,
         attempt: u32,
         outcome: Outcome,
+        earlier_same: u32,
         ended_at: Timestamp,
-        window: Option<&CallingWindow>,
-        zone: &Zone,
-    ) -> Option<Opening> {
+    ) -> Option<Timestamp> {
         if !outcome.is_recallable() {
             return None;
         }
-        let delay = *self.0.get(attempt.checked_sub(1)? as usize)?;
-        let at = ended_at
+        let delay = match &self.0 {
+            Ladders::Same(minutes) => *minutes.get(attempt.checked_sub(1)? as usize)?,
+            Ladders::ByOutcome(ladders) => *ladders
+                .iter()
+                .find(|(o, _)| *o == outcome)?
+                .1
+                .get(earlier_same as usize)?,
+        };
+        ended_at
             .checked_add(SignedDuration::from_mins(i64::from(delay)))
-            .ok()?;
-        match window {
-            Some(w) => w.next_opening(at, zone),
-            None => Some(Opening { at, moved: None }),
-        }
+            .ok()
     }
+}
+
+/// A list of recall delays in minutes, each checked.
+fn ladder(items: &[serde_json::Value], field: &str) -> Result<Vec<u32>, FieldError> {
+    if items.len() > MAX_RECALLS {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            format!("at most {MAX_RECALLS} recalls"),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.as_u64()
+                .filter(|m| (1..=u64::from(MAX_RECALL_MINUTES)).contains(m))
+                .map(|m| m as u32)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        ErrorCode::InvalidField,
+                        format!("{field}[{i}]"),
+                        format!(
+                            "each delay must be a whole number of minutes from 1 to \
+                             {MAX_RECALL_MINUTES}"
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// How fast a campaign dials.
@@ -208,13 +294,14 @@ pub struct Campaign {
     pub updated_at: Timestamp,
 }
 
-/// The account's dialling policy.
+/// The account's dialling policy: what [`decide`](super::dialing::decide) applies to every
+/// call of the account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountSettings {
-    /// Where automated attempts (campaign calls, recalls) are placed, in the contact's zone.
+    /// Where calls are placed, in the callee's zone (a campaign may bring its own).
     pub calling_window: CallingWindow,
-    /// A one-off callback may be scheduled outside the window when the customer asked for
-    /// that time. Off: such a request is refused with `outside_calling_window`.
+    /// The first call of a one-off callback may be placed outside the window when the customer
+    /// asked for that time. Off: such a request is refused with `outside_calling_window`.
     pub allow_customer_requested_times: bool,
     /// At most this many attempts per phone number in `attempt_window_days`, across every
     /// source (callbacks, recalls, campaigns); `None`: no cap.
@@ -223,6 +310,10 @@ pub struct AccountSettings {
     /// After an answered call, automated attempts to the number (or the same debt) wait this
     /// many hours; `None`: no quiet period.
     pub quiet_after_answer_hours: Option<u32>,
+    /// Dates nobody (in the holiday's regions) is called, in the callee's zone.
+    pub holidays: Vec<Holiday>,
+    /// Stricter windows of regions, applied on top of the calling window.
+    pub regional_windows: Vec<RegionalWindow>,
 }
 
 impl Default for AccountSettings {
@@ -233,19 +324,10 @@ impl Default for AccountSettings {
             max_attempts: None,
             attempt_window_days: 7,
             quiet_after_answer_hours: None,
+            holidays: Vec::new(),
+            regional_windows: Vec::new(),
         }
     }
-}
-
-/// What stops a callback from being dialled now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Block {
-    /// `calling_window`, `dnc`, `attempt_cap`, `quiet_period`, `no_agent`, `campaign_paused`, `not_due`,
-    /// `final_state`.
-    pub rule: &'static str,
-    pub reason: String,
-    /// When the block lifts by itself, if it does.
-    pub until: Option<String>,
 }
 
 /// The debt a callback is about (`metadata.debt_ref`), counted by the frequency ledger beside
@@ -257,138 +339,94 @@ pub fn debt_ref(metadata: Option<&serde_json::Map<String, serde_json::Value>>) -
         .filter(|s| !s.is_empty())
 }
 
-/// The end of the quiet period after the last answered call, if it is still running at `at`.
-pub fn quiet_until(
-    last_answered: Option<Timestamp>,
-    hours: u32,
-    at: Timestamp,
-) -> Option<Timestamp> {
-    let until = last_answered?
-        .checked_add(SignedDuration::from_hours(i64::from(hours)))
-        .ok()?;
-    (until > at).then_some(until)
-}
-
-/// When an attempt capped at `max` per `days` may be placed: `None` if `count` (attempts
-/// since `now - days`) is below the cap, else when the oldest of them leaves the window.
-pub fn attempt_cap_until(
-    count: u32,
-    oldest: Option<Timestamp>,
-    max: u32,
-    days: u32,
-) -> Option<Timestamp> {
-    if count < max {
-        return None;
-    }
-    oldest?
-        .checked_add(SignedDuration::from_hours(i64::from(days) * 24))
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
     #[test]
-    fn recall_policies_read_arrays_and_strings() {
+    fn recall_policies_read_arrays_strings_and_objects_by_outcome() {
+        for same in [json!([30, 120]), json!("[30,120]")] {
+            let policy = RecallPolicy::parse(&same, "recall").unwrap();
+            assert_eq!(policy.to_json(), json!([30, 120]));
+        }
+        let by_outcome = RecallPolicy::parse(
+            &json!({"voicemail": [], "busy": [5, 15], "no_answer": [30, 120]}),
+            "recall",
+        )
+        .unwrap();
         assert_eq!(
-            RecallPolicy::parse(&json!([30, 120]), "recall")
-                .unwrap()
-                .minutes(),
-            &[30, 120]
+            by_outcome.to_json(),
+            json!({"no_answer": [30, 120], "busy": [5, 15], "voicemail": []})
         );
         assert_eq!(
-            RecallPolicy::parse(&json!("[30,120]"), "recall")
-                .unwrap()
-                .minutes(),
-            &[30, 120]
+            RecallPolicy::from_stored(&by_outcome.to_json().to_string()),
+            Some(by_outcome)
         );
         assert!(
             RecallPolicy::parse(&json!(null), "recall")
                 .unwrap()
                 .is_empty()
         );
-        for bad in [
-            json!("30,120"),
-            json!([0]),
-            json!([1.5]),
-            json!({}),
-            json!([-1]),
+        for (bad, field) in [
+            (json!("30,120"), "recall"),
+            (json!(7), "recall"),
+            (json!([0]), "recall[0]"),
+            (json!([30, 1.5]), "recall[1]"),
+            (json!([-1]), "recall[0]"),
+            (json!({"busy": [-5]}), "recall.busy[0]"),
+            (json!({"busy": 5}), "recall.busy"),
+            (json!({"ringing": [5]}), "recall.ringing"),
+            (json!({"answered": [5]}), "recall.answered"),
         ] {
             let e = RecallPolicy::parse(&bad, "recall").unwrap_err();
-            assert_eq!(e.field, "recall", "{bad}");
+            assert_eq!(e.field, field, "{bad}");
         }
     }
 
     #[test]
     fn a_recall_follows_the_policy_and_stops_when_answered_or_used_up() {
         let policy = RecallPolicy::from_trusted(vec![1, 2]);
-        let zone = Zone::utc();
-        let end: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
-        let next = policy
-            .next_attempt(1, Outcome::NoAnswer, end, None, &zone)
-            .unwrap();
-        assert_eq!(
-            next.at,
-            "2026-11-24T10:01:00Z".parse::<Timestamp>().unwrap()
-        );
-        let next = policy
-            .next_attempt(2, Outcome::Busy, end, None, &zone)
-            .unwrap();
-        assert_eq!(
-            next.at,
-            "2026-11-24T10:02:00Z".parse::<Timestamp>().unwrap()
-        );
-        assert!(
-            policy
-                .next_attempt(3, Outcome::NoAnswer, end, None, &zone)
-                .is_none()
-        );
-        assert!(
-            policy
-                .next_attempt(1, Outcome::Answered, end, None, &zone)
-                .is_none()
-        );
+        let end = at("2026-11-24T10:00:00Z");
+        let next = |attempt, outcome| policy.next_attempt(attempt, outcome, 0, end);
+        assert_eq!(next(1, Outcome::NoAnswer), Some(at("2026-11-24T10:01:00Z")));
+        assert_eq!(next(2, Outcome::Busy), Some(at("2026-11-24T10:02:00Z")));
+        assert_eq!(next(3, Outcome::NoAnswer), None);
+        assert_eq!(next(1, Outcome::Answered), None);
     }
 
     #[test]
-    fn a_recall_outside_the_window_moves_to_the_next_opening() {
-        let policy = RecallPolicy::from_trusted(vec![60]);
-        let zone = Zone::parse("America/Los_Angeles", "tz").unwrap();
-        // 20:30 local + 60 min = 21:30, after the 21:00 end: next day 08:00 local.
-        let end: Timestamp = "2026-11-25T04:30:00Z".parse().unwrap();
-        let next = policy
-            .next_attempt(
-                1,
-                Outcome::NoAnswer,
-                end,
-                Some(&CallingWindow::default()),
-                &zone,
-            )
-            .unwrap();
+    fn a_policy_by_outcome_climbs_each_outcome_s_own_ladder() {
+        let policy =
+            RecallPolicy::parse(&json!({"busy": [5, 15], "voicemail": []}), "recall").unwrap();
+        let end = at("2026-11-24T10:00:00Z");
+        // The first busy signal: 5 minutes; the second (one busy before it): 15; the third:
+        // none left.
         assert_eq!(
-            next.at,
-            "2026-11-25T16:00:00Z".parse::<Timestamp>().unwrap()
+            policy.next_attempt(1, Outcome::Busy, 0, end),
+            Some(at("2026-11-24T10:05:00Z"))
         );
-        assert!(next.moved.is_some());
+        assert_eq!(
+            policy.next_attempt(4, Outcome::Busy, 1, end),
+            Some(at("2026-11-24T10:15:00Z"))
+        );
+        assert_eq!(policy.next_attempt(5, Outcome::Busy, 2, end), None);
+        // A voicemail, or an outcome the policy does not name, is not recalled.
+        assert_eq!(policy.next_attempt(1, Outcome::Voicemail, 0, end), None);
+        assert_eq!(policy.next_attempt(1, Outcome::NoAnswer, 0, end), None);
     }
 
     #[test]
-    fn pacing_spreads_calls_and_caps_count_attempts() {
+    fn pacing_spreads_calls() {
         let pacing = Pacing {
             max_concurrent_calls: 5,
             calls_per_second: 2.0,
         };
-        let t: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
-        assert_eq!(
-            pacing.slot(t, 3),
-            "2026-11-24T10:00:01.5Z".parse::<Timestamp>().unwrap()
-        );
-        assert_eq!(attempt_cap_until(6, Some(t), 7, 7), None);
-        assert_eq!(
-            attempt_cap_until(7, Some(t), 7, 7),
-            Some("2026-12-01T10:00:00Z".parse().unwrap())
-        );
+        let t = at("2026-11-24T10:00:00Z");
+        assert_eq!(pacing.slot(t, 3), at("2026-11-24T10:00:01.5Z"));
     }
 }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     InvalidState,
     OfferNotHeld,
     OutsideCallingWindow,
+    /// The dial decision stops the call now: `rule` names the rule, `until` when it lifts.
+    DialBlocked,
     IdempotencyKeyReused,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
@@ -70,6 +72,7 @@ impl ErrorCode {
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::OfferNotHeld => "offer_not_held",
             ErrorCode::OutsideCallingWindow => "outside_calling_window",
+            ErrorCode::DialBlocked => "dial_blocked",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",

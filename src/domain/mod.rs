@@ -9,6 +9,8 @@ pub mod auth;
 pub mod callback;
 pub mod campaign;
 pub mod contact;
+pub mod dialing;
+pub mod geo;
 pub mod ids;
 pub mod phone;
 pub mod playbook;

@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use super::{Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome, Status};
+use super::{
+    Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome, Status,
+    dialing::ZoneSource,
+};
 
 /// A callback as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -19,7 +22,15 @@ pub struct CallbackView {
     pub scheduled_at: String,
     /// The same instant in the customer's zone, with its offset.
     pub scheduled_at_local: String,
+    /// The zone local times are shown in: the one calls are judged in, or (`number_ambiguous`)
+    /// the first of `timezones`.
     pub timezone: String,
+    /// Where the zone came from: `request`, `contact`, `number` (the number's prefix places
+    /// it in one zone) or `number_ambiguous` (it may be in any of `timezones`, and is called
+    /// only when the calling window holds in all of them).
+    pub timezone_source: ZoneSource,
+    /// Every zone calls to it are judged in.
+    pub timezones: Vec<String>,
     pub assignment: Option<Assignment>,
     pub caller_id: Option<String>,
     pub dialing_mode: DialingMode,
@@ -46,8 +57,10 @@ pub struct CallbackView {
     pub offer_expires_at: Option<String>,
     pub campaign_id: Option<String>,
     pub contact_id: Option<String>,
-    /// Minutes after an unanswered call before each further attempt.
-    pub recall: Vec<u32>,
+    /// Minutes after an unanswered call before each further attempt: one list, or a list per
+    /// outcome.
+    #[schema(value_type = Object)]
+    pub recall: serde_json::Value,
     /// The window automated attempts (recalls, campaign calls) are placed in, in `timezone`.
     #[schema(value_type = Option<Object>)]
     pub calling_window: Option<serde_json::Value>,
@@ -67,6 +80,7 @@ pub struct CallbackView {
 
 impl From<&Callback> for CallbackView {
     fn from(cb: &Callback) -> Self {
+        let location = cb.location();
         Self {
             id: cb.id.to_string(),
             account_id: cb.account_id.to_string(),
@@ -77,6 +91,12 @@ impl From<&Callback> for CallbackView {
             scheduled_at: cb.scheduled_at.to_string(),
             scheduled_at_local: cb.timezone.format_local(cb.scheduled_at),
             timezone: cb.timezone.name().to_owned(),
+            timezone_source: location.source(),
+            timezones: location
+                .zones()
+                .iter()
+                .map(|z| z.name().to_owned())
+                .collect(),
             assignment: cb.assignment.clone(),
             caller_id: cb.caller_id.as_ref().map(ToString::to_string),
             dialing_mode: cb.dialing_mode,
@@ -97,7 +117,7 @@ impl From<&Callback> for CallbackView {
             offer_expires_at: cb.offer_expires_at.map(|t| t.to_string()),
             campaign_id: cb.campaign_id.as_ref().map(ToString::to_string),
             contact_id: cb.contact_id.as_ref().map(ToString::to_string),
-            recall: cb.recall.minutes().to_vec(),
+            recall: cb.recall.to_json(),
             calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
             effective_dial_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
             explanation: None,

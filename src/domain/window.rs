@@ -1,9 +1,10 @@
 //! Calling windows: the local hours and days at which a contact may be called, and where an
-//! automated attempt that falls outside them is moved.
+//! attempt that falls outside them is moved.
 //!
 //! A window is a wall-clock range `[start, end)` on some days of the week, read in the
-//! contact's zone. An instant is *inside* when its local time in that zone is at or after
-//! `start`, before `end`, on one of the days. Daylight-saving changes are handled with the tz
+//! contact's zone, minus whole local dates it is closed (`blackout_dates`). An instant is
+//! *inside* when its local time in that zone is at or after `start`, before `end`, on one of
+//! the days, on a date that is not blacked out. Daylight-saving changes are handled with the tz
 //! database: a window whose start falls in a gap (the clocks skip it) opens at the first instant
 //! after the gap; in an overlap (the clocks show an hour twice) the wall clock alone decides, so
 //! the earliest instant that shows a time inside the window is taken.
@@ -12,26 +13,32 @@ use std::fmt;
 
 use jiff::{
     Timestamp, ToSpan,
-    civil::{DateTime, Time, Weekday},
-    tz::AmbiguousOffset,
+    civil::{Date, DateTime, Time, Weekday},
+    tz::{AmbiguousOffset, TimeZone},
 };
 
-use super::{ErrorCode, FieldError, PhoneNumber, Zone};
+use super::{ErrorCode, FieldError, Zone};
 
 /// Days of the week, Monday first, as the API spells them.
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-/// How far ahead an opening is looked for. A window with at least one day opens within a week;
-/// the slack covers calendar days a zone skipped (Pacific/Apia, 2011-12-30).
+/// How far ahead the hours of a window are looked at for an opening. A window with at least
+/// one day opens within a week; the slack covers calendar days a zone skipped (Pacific/Apia,
+/// 2011-12-30).
 const HORIZON_DAYS: i64 = 15;
 
+/// Most blackout dates one window may hold.
+pub const MAX_BLACKOUT_DATES: usize = 366;
+
 /// Local calling hours: `[start, end)` in minutes since midnight, on the days set in `days`
-/// (index 0 is Monday). Parsed once: `start < end`, at least one day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (index 0 is Monday), except on `blackout_dates`. Parsed once: `start < end`, at least one
+/// day, dates sorted and distinct.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallingWindow {
     start: u16,
     end: u16,
     days: [bool; 7],
+    blackout_dates: Vec<Date>,
 }
 
 impl Default for CallingWindow {
@@ -41,6 +48,7 @@ impl Default for CallingWindow {
             start: 8 * 60,
             end: 21 * 60,
             days: [true; 7],
+            blackout_dates: Vec::new(),
         }
     }
 }
@@ -62,13 +70,28 @@ impl CallingWindow {
                 start: start_minutes,
                 end: end_minutes,
                 days,
+                blackout_dates: Vec::new(),
             },
         )
     }
 
-    /// Parses `{"start": "08:00", "end": "21:00", "days": ["mon", ...]}`; each member is
-    /// optional (defaults: 08:00, 21:00, every day). `null` is the default window. Errors name
-    /// the member under `field` (`calling_window.start`).
+    /// The same window, closed on `dates` too.
+    pub fn with_blackout_dates(mut self, dates: impl IntoIterator<Item = Date>) -> Self {
+        self.blackout_dates.extend(dates);
+        self.blackout_dates.sort_unstable();
+        self.blackout_dates.dedup();
+        self
+    }
+
+    /// Dates (local to the callee) on which the window stays closed.
+    pub fn blackout_dates(&self) -> &[Date] {
+        &self.blackout_dates
+    }
+
+    /// Parses `{"start": "08:00", "end": "21:00", "days": ["mon", ...], "blackout_dates":
+    /// ["2026-12-24"]}`; each member is optional (defaults: 08:00, 21:00, every day, none).
+    /// `null` is the default window. Errors name the member under `field`
+    /// (`calling_window.start`).
     pub fn parse(value: &serde_json::Value, field: &str) -> Result<Self, FieldError> {
         let at = |member: &str| format!("{field}.{member}");
         let invalid = |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why);
@@ -85,12 +108,14 @@ impl CallingWindow {
         };
         if let Some(unknown) = map
             .keys()
-            .find(|k| !["start", "end", "days"].contains(&k.as_str()))
+            .find(|k| !["start", "end", "days", "blackout_dates"].contains(&k.as_str()))
         {
             return Err(FieldError::new(
                 ErrorCode::UnknownField,
                 at(unknown),
-                format!("unknown field {unknown:?}; a window has start, end and days"),
+                format!(
+                    "unknown field {unknown:?}; a window has start, end, days and blackout_dates"
+                ),
             ));
         }
         let mut window = Self::default();
@@ -144,12 +169,42 @@ impl CallingWindow {
                 ));
             }
         }
+        match map.get("blackout_dates") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(items)) => {
+                if items.len() > MAX_BLACKOUT_DATES {
+                    return Err(invalid(
+                        at("blackout_dates"),
+                        &format!("at most {MAX_BLACKOUT_DATES} dates"),
+                    ));
+                }
+                let dates = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        parse_date(item).ok_or_else(|| {
+                            invalid(
+                                format!("{field}.blackout_dates[{i}]"),
+                                "must be a date \"YYYY-MM-DD\"",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                window = window.with_blackout_dates(dates);
+            }
+            Some(_) => {
+                return Err(invalid(
+                    at("blackout_dates"),
+                    "must be a list of dates such as [\"2026-12-24\"]",
+                ));
+            }
+        }
         Ok(window)
     }
 
     /// The window as the API shows it (the shape [`parse`](Self::parse) reads).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "start": hhmm(self.start),
             "end": hhmm(self.end),
             "days": DAY_NAMES
@@ -158,101 +213,188 @@ impl CallingWindow {
                 .filter(|(_, on)| *on)
                 .map(|(name, _)| *name)
                 .collect::<Vec<_>>(),
-        })
+        });
+        if !self.blackout_dates.is_empty() {
+            json["blackout_dates"] = self
+                .blackout_dates
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .into();
+        }
+        json
     }
 
     /// Is `at` inside the window, read in `zone`?
     pub fn contains(&self, at: Timestamp, zone: &Zone) -> bool {
-        let local = at.to_zoned(zone.tz().clone()).datetime();
-        self.contains_local(local)
+        self.contains_local(local_time(at, zone.tz()))
     }
 
     fn contains_local(&self, local: DateTime) -> bool {
+        self.hours_contain(local) && !self.is_blacked_out(local.date())
+    }
+
+    fn hours_contain(&self, local: DateTime) -> bool {
         let minute = local.hour() as u16 * 60 + local.minute() as u16;
         self.days[day_index(local.weekday())] && self.start <= minute && minute < self.end
     }
 
+    fn is_blacked_out(&self, date: Date) -> bool {
+        self.blackout_dates.binary_search(&date).is_ok()
+    }
+
     /// The earliest instant at or after `at` that is inside the window in `zone`, with the
-    /// reason when it is not `at` itself. `None` only if the window does not open within
-    /// fifteen days, which no zone in the tz database does to a window with a day set.
+    /// reason when it is not `at` itself. `None` if the window does not open within
+    /// [`HORIZON_DAYS`] after its last blackout date: no zone in the tz database does that to
+    /// a window with a day set.
+    pub fn next_opening(&self, at: Timestamp, zone: &Zone) -> Option<Opening> {
+        let found = self.next_inside(at, zone)?;
+        Some(Opening {
+            at: found,
+            moved: (found != at).then(|| self.explain(at, found, zone)),
+        })
+    }
+
+    /// [`next_opening`](Self::next_opening) without the explanation: the earliest instant at
+    /// or after `at` inside the window in `zone`.
+    pub fn next_inside(&self, at: Timestamp, zone: &Zone) -> Option<Timestamp> {
+        let tz = zone.tz();
+        let mut from = at;
+        // Each round either finds an opening on an open date or restarts after a blackout date.
+        for _ in 0..=self.blackout_dates.len() {
+            let found = self.next_hours_opening(from, tz)?;
+            let date = local_time(found, tz).date();
+            if !self.is_blacked_out(date) {
+                return Some(found);
+            }
+            from = start_of_day(date.tomorrow().ok()?, tz)?;
+        }
+        None
+    }
+
+    /// The earliest instant at or after `at` inside the window's hours and days (blackout
+    /// dates aside).
     ///
     /// Inside-ness only begins where the wall clock reaches `start` (continuously, or by
     /// jumping over it in a gap) or at a clock change (an overlap turning the clock back into
-    /// the window), so the answer is the earliest such candidate that is inside.
-    pub fn next_opening(&self, at: Timestamp, zone: &Zone) -> Option<Opening> {
-        if self.contains(at, zone) {
-            return Some(Opening { at, moved: None });
+    /// the window). Those candidates are visited in time order, day by day merged with the
+    /// zone's transitions, and the first one inside is the answer.
+    fn next_hours_opening(&self, at: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+        let local = local_time(at, tz);
+        if self.hours_contain(local) {
+            return Some(at);
         }
-        let tz = zone.tz();
         let horizon = at.checked_add((HORIZON_DAYS * 24).hours()).ok()?;
-        let first_day = at.to_zoned(tz.clone()).date();
         let start = Time::new((self.start / 60) as i8, (self.start % 60) as i8, 0, 0).ok()?;
-        let mut candidates: Vec<Timestamp> = Vec::new();
-        for offset in 0..=HORIZON_DAYS {
-            let Ok(date) = first_day.checked_add(offset.days()) else {
-                break;
-            };
-            let local = date.to_datetime(start);
-            match tz.to_ambiguous_timestamp(local).offset() {
-                AmbiguousOffset::Unambiguous { offset } => {
-                    candidates.extend(offset.to_timestamp(local).ok())
+        let inside = |t: Timestamp| self.hours_contain(local_time(t, tz));
+        let mut transitions = tz
+            .following(at)
+            .map(|t| t.timestamp())
+            .take_while(|t| *t <= horizon)
+            .peekable();
+        let mut date = local.date();
+        for _ in 0..=HORIZON_DAYS {
+            let local_start = date.to_datetime(start);
+            let starts: [Option<Timestamp>; 2] =
+                match tz.to_ambiguous_timestamp(local_start).offset() {
+                    AmbiguousOffset::Unambiguous { offset } => {
+                        [offset.to_timestamp(local_start).ok(), None]
+                    }
+                    AmbiguousOffset::Fold { before, after } => [
+                        before.to_timestamp(local_start).ok(),
+                        after.to_timestamp(local_start).ok(),
+                    ],
+                    // The start never shows on the clock that day: the first instant after the gap
+                    // is the clock change itself, one of the transitions.
+                    AmbiguousOffset::Gap { .. } => [None, None],
+                };
+            for candidate in starts.into_iter().flatten() {
+                while let Some(change) = transitions.next_if(|t| *t <= candidate) {
+                    if change >= at && inside(change) {
+                        return Some(change);
+                    }
                 }
-                AmbiguousOffset::Fold { before, after } => {
-                    candidates.extend(before.to_timestamp(local).ok());
-                    candidates.extend(after.to_timestamp(local).ok());
+                if candidate >= at && inside(candidate) {
+                    return Some(candidate);
                 }
-                // The start never shows on the clock that day: the first instant after the gap
-                // is the clock change itself, found among the transitions below.
-                AmbiguousOffset::Gap { .. } => {}
             }
+            date = date.tomorrow().ok()?;
         }
-        candidates.extend(
-            tz.following(at)
-                .map(|t| t.timestamp())
-                .take_while(|t| *t <= horizon),
-        );
-        let best = candidates
-            .into_iter()
-            .filter(|c| *c >= at && self.contains(*c, zone))
-            .min()?;
-        Some(Opening {
-            at: best,
-            moved: Some(self.explain(at, best, zone)),
-        })
+        transitions.find(|t| *t >= at && inside(*t))
     }
 
     /// "21:15 America/Denver is after the 21:00 window end: moved to 08:00 next day".
     fn explain(&self, from: Timestamp, to: Timestamp, zone: &Zone) -> String {
-        let tz = zone.tz().clone();
-        let (a, b) = (from.to_zoned(tz.clone()), to.to_zoned(tz));
+        let why = self.why_outside(from, zone);
+        format!("{why}: {}", moved_to(from, to, zone, Some(self.start)))
+    }
+
+    /// Why `at` is outside the window in `zone`: "21:15 America/Denver is after the 21:00
+    /// window end" (or on a day off, or on a blackout date). Meant for instants outside it.
+    pub fn why_outside(&self, at: Timestamp, zone: &Zone) -> String {
+        let a = at.to_zoned(zone.tz().clone());
         let minute = a.hour() as u16 * 60 + a.minute() as u16;
-        let why = if !self.days[day_index(a.weekday())] {
+        let why = if self.is_blacked_out(a.date()) {
+            format!("is on {}, a blackout date", a.date())
+        } else if !self.days[day_index(a.weekday())] {
             format!("is on {}, not a calling day", weekday_name(a.weekday()))
         } else if minute < self.start {
             format!("is before the {} window start", hhmm(self.start))
         } else {
             format!("is after the {} window end", hhmm(self.end))
         };
-        let when = match (b.date() - a.date()).get_days() {
-            0 => String::new(),
-            1 => " next day".to_owned(),
-            _ => format!(" on {} {}", weekday_name(b.weekday()), b.date()),
-        };
-        let shown = b.strftime("%H:%M").to_string();
-        let gap = if b.hour() as u16 * 60 + b.minute() as u16 != self.start {
-            format!(
-                " (the clocks skip or repeat the {} window start that day)",
-                hhmm(self.start)
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "{} {} {why}: moved to {shown}{when}{gap}",
-            a.strftime("%H:%M"),
-            zone.name()
-        )
+        format!("{} {} {why}", a.strftime("%H:%M"), zone.name())
     }
+
+    /// The local time the window opens, minutes since midnight.
+    pub fn start_minutes(&self) -> u16 {
+        self.start
+    }
+}
+
+/// "moved to 08:00 next day", "moved to 08:00 on Monday 2026-06-15"; given the window's usual
+/// opening time (`start`, minutes since midnight), with a note when the clocks skip or repeat
+/// it that day.
+pub fn moved_to(from: Timestamp, to: Timestamp, zone: &Zone, start: Option<u16>) -> String {
+    let tz = zone.tz().clone();
+    let (a, b) = (from.to_zoned(tz.clone()), to.to_zoned(tz));
+    let when = match (b.date() - a.date()).get_days() {
+        0 => String::new(),
+        1 => " next day".to_owned(),
+        _ => format!(" on {} {}", weekday_name(b.weekday()), b.date()),
+    };
+    let shown = b.strftime("%H:%M").to_string();
+    let minute = b.hour() as u16 * 60 + b.minute() as u16;
+    let gap = match start {
+        Some(start) if minute != start => format!(
+            " (the clocks skip or repeat the {} window start that day)",
+            hhmm(start)
+        ),
+        _ => String::new(),
+    };
+    format!("moved to {shown}{when}{gap}")
+}
+
+/// The wall-clock time of `at` in `tz`.
+fn local_time(at: Timestamp, tz: &TimeZone) -> DateTime {
+    tz.to_offset(at).to_datetime(at)
+}
+
+/// The first instant of `date` in `tz` (after the gap, where midnight is skipped).
+pub fn start_of_day(date: Date, tz: &TimeZone) -> Option<Timestamp> {
+    tz.to_ambiguous_zoned(date.to_datetime(Time::midnight()))
+        .compatible()
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// `"2026-12-25"` as a date.
+pub fn parse_date(value: &serde_json::Value) -> Option<Date> {
+    let text = value.as_str()?.trim();
+    if text.len() != 10 {
+        return None;
+    }
+    text.parse().ok()
 }
 
 impl fmt::Display for CallingWindow {
@@ -289,78 +431,6 @@ fn clock_minutes(text: &str, allow_24: bool) -> Option<u16> {
     }
     let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
     (m < 60 && (h < 24 || (allow_24 && h == 24 && m == 0))).then_some(h * 60 + m)
-}
-
-/// Countries with a single zone in the tz database's country table (`zone.tab`), by ISO 3166
-/// code. Germany is listed although Büsingen keeps Zurich's rules: they have not differed since
-/// 1980. Countries spanning several zones (US, CA, MX, BR, AU, RU, ES, PT ...) are absent: a
-/// number alone cannot tell which.
-const SINGLE_ZONE_COUNTRIES: &str = "\
-AD Europe/Andorra AE Asia/Dubai AF Asia/Kabul AG America/Antigua AI America/Anguilla \
-AL Europe/Tirane AM Asia/Yerevan AO Africa/Luanda AS Pacific/Pago_Pago AT Europe/Vienna \
-AW America/Aruba AX Europe/Mariehamn AZ Asia/Baku BA Europe/Sarajevo BB America/Barbados \
-BD Asia/Dhaka BE Europe/Brussels BF Africa/Ouagadougou BG Europe/Sofia BH Asia/Bahrain \
-BI Africa/Bujumbura BJ Africa/Porto-Novo BL America/St_Barthelemy BM Atlantic/Bermuda \
-BN Asia/Brunei BO America/La_Paz BQ America/Kralendijk BS America/Nassau BT Asia/Thimphu \
-BW Africa/Gaborone BY Europe/Minsk BZ America/Belize CC Indian/Cocos CF Africa/Bangui \
-CG Africa/Brazzaville CH Europe/Zurich CI Africa/Abidjan CK Pacific/Rarotonga \
-CM Africa/Douala CO America/Bogota CR America/Costa_Rica CU America/Havana \
-CV Atlantic/Cape_Verde CW America/Curacao CX Indian/Christmas CZ Europe/Prague \
-DE Europe/Berlin DJ Africa/Djibouti DK Europe/Copenhagen DM America/Dominica \
-DO America/Santo_Domingo DZ Africa/Algiers EE Europe/Tallinn EG Africa/Cairo \
-EH Africa/El_Aaiun ER Africa/Asmara ET Africa/Addis_Ababa FI Europe/Helsinki FJ Pacific/Fiji \
-FK Atlantic/Stanley FO Atlantic/Faroe FR Europe/Paris GA Africa/Libreville GB Europe/London \
-GD America/Grenada GE Asia/Tbilisi GF America/Cayenne GG Europe/Guernsey GH Africa/Accra \
-GI Europe/Gibraltar GM Africa/Banjul GN Africa/Conakry GP America/Guadeloupe \
-GQ Africa/Malabo GR Europe/Athens GT America/Guatemala GU Pacific/Guam GW Africa/Bissau \
-GY America/Guyana HK Asia/Hong_Kong HN America/Tegucigalpa HR Europe/Zagreb \
-HT America/Port-au-Prince HU Europe/Budapest IE Europe/Dublin IL Asia/Jerusalem \
-IM Europe/Isle_of_Man IN Asia/Kolkata IO Indian/Chagos IQ Asia/Baghdad IR Asia/Tehran \
-IS Atlantic/Reykjavik IT Europe/Rome JE Europe/Jersey JM America/Jamaica JO Asia/Amman \
-JP Asia/Tokyo KE Africa/Nairobi KG Asia/Bishkek KH Asia/Phnom_Penh KM Indian/Comoro \
-KN America/St_Kitts KP Asia/Pyongyang KR Asia/Seoul KW Asia/Kuwait KY America/Cayman \
-LA Asia/Vientiane LB Asia/Beirut LC America/St_Lucia LI Europe/Vaduz LK Asia/Colombo \
-LR Africa/Monrovia LS Africa/Maseru LT Europe/Vilnius LU Europe/Luxembourg LV Europe/Riga \
-LY Africa/Tripoli MA Africa/Casablanca MC Europe/Monaco MD Europe/Chisinau \
-ME Europe/Podgorica MF America/Marigot MG Indian/Antananarivo MK Europe/Skopje \
-ML Africa/Bamako MM Asia/Yangon MO Asia/Macau MP Pacific/Saipan MQ America/Martinique \
-MR Africa/Nouakchott MS America/Montserrat MT Europe/Malta MU Indian/Mauritius \
-MV Indian/Maldives MW Africa/Blantyre MZ Africa/Maputo NA Africa/Windhoek NC Pacific/Noumea \
-NE Africa/Niamey NF Pacific/Norfolk NG Africa/Lagos NI America/Managua NL Europe/Amsterdam \
-NO Europe/Oslo NP Asia/Kathmandu NR Pacific/Nauru NU Pacific/Niue OM Asia/Muscat \
-PA America/Panama PE America/Lima PH Asia/Manila PK Asia/Karachi PL Europe/Warsaw \
-PM America/Miquelon PN Pacific/Pitcairn PR America/Puerto_Rico PW Pacific/Palau \
-PY America/Asuncion QA Asia/Qatar RE Indian/Reunion RO Europe/Bucharest RS Europe/Belgrade \
-RW Africa/Kigali SA Asia/Riyadh SB Pacific/Guadalcanal SC Indian/Mahe SD Africa/Khartoum \
-SE Europe/Stockholm SG Asia/Singapore SH Atlantic/St_Helena SI Europe/Ljubljana \
-SJ Arctic/Longyearbyen SK Europe/Bratislava SL Africa/Freetown SM Europe/San_Marino \
-SN Africa/Dakar SO Africa/Mogadishu SR America/Paramaribo SS Africa/Juba ST Africa/Sao_Tome \
-SV America/El_Salvador SX America/Lower_Princes SY Asia/Damascus SZ Africa/Mbabane \
-TC America/Grand_Turk TD Africa/Ndjamena TG Africa/Lome TH Asia/Bangkok TJ Asia/Dushanbe \
-TK Pacific/Fakaofo TL Asia/Dili TM Asia/Ashgabat TN Africa/Tunis TO Pacific/Tongatapu \
-TR Europe/Istanbul TT America/Port_of_Spain TV Pacific/Funafuti TW Asia/Taipei \
-TZ Africa/Dar_es_Salaam UG Africa/Kampala UY America/Montevideo VA Europe/Vatican \
-VC America/St_Vincent VE America/Caracas VG America/Tortola VI America/St_Thomas \
-VN Asia/Ho_Chi_Minh VU Pacific/Efate WF Pacific/Wallis WS Pacific/Apia YE Asia/Aden \
-YT Indian/Mayotte ZA Africa/Johannesburg ZM Africa/Lusaka ZW Africa/Harare";
-
-/// The zone of a phone number's country where the country has only one (see
-/// [`SINGLE_ZONE_COUNTRIES`]); `None` where the number alone cannot tell.
-pub fn zone_for_phone(phone: &PhoneNumber) -> Option<Zone> {
-    let parsed = phonenumber::parse(None, phone.as_str()).ok()?;
-    let country = parsed.country().id()?;
-    zone_for_country(country.as_ref())
-}
-
-/// The single zone of an ISO 3166 country code, if it has one.
-pub fn zone_for_country(code: &str) -> Option<Zone> {
-    let mut words = SINGLE_ZONE_COUNTRIES.split_whitespace();
-    while let (Some(country), Some(zone)) = (words.next(), words.next()) {
-        if country.eq_ignore_ascii_case(code) {
-            return Zone::parse(zone, "timezone").ok();
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -510,31 +580,6 @@ mod tests {
         let at: Timestamp = "2011-12-30T09:00:00Z".parse().unwrap(); // 23:00 on the 29th
         let opening = CallingWindow::default().next_opening(at, &apia).unwrap();
         assert_eq!(shown(opening.at, &apia), "2011-12-31T08:00:00+14:00");
-    }
-
-    #[test]
-    fn phone_numbers_of_single_zone_countries_have_a_zone() {
-        let phone = |s: &str| PhoneNumber::parse(s, "phone").unwrap();
-        assert_eq!(
-            zone_for_phone(&phone("+44 20 7946 0958")).map(|z| z.name().to_owned()),
-            Some("Europe/London".to_owned())
-        );
-        assert_eq!(
-            zone_for_phone(&phone("+33 1 42 68 53 00")).map(|z| z.name().to_owned()),
-            Some("Europe/Paris".to_owned())
-        );
-        assert_eq!(zone_for_phone(&phone("+1 415 555 0199")), None);
-        assert_eq!(zone_for_phone(&phone("+34 912 345 678")), None);
-    }
-
-    #[test]
-    fn every_zone_in_the_country_table_exists() {
-        let words: Vec<&str> = SINGLE_ZONE_COUNTRIES.split_whitespace().collect();
-        assert_eq!(words.len() % 2, 0);
-        for pair in words.chunks(2) {
-            assert_eq!(pair[0].len(), 2, "{pair:?}");
-            assert!(Zone::parse(pair[1], "tz").is_ok(), "{pair:?}");
-        }
     }
 
     /// Every zone of the bundled tz database, the awkward ones (Lord Howe's half-hour shift,

@@ -4,8 +4,9 @@ use jiff::Timestamp;
 
 use super::{ChangeError, StoreError};
 use crate::domain::{
-    AccountId, Actor, Callback, CallbackId, PhoneNumber,
+    AccountId, Actor, Callback, CallbackId,
     campaign::{AccountSettings, Campaign, CampaignStatus},
+    dialing::{CampaignFacts, History},
     ids::CampaignId,
 };
 
@@ -29,17 +30,24 @@ pub struct CampaignTotals {
     pub attempts: u64,
 }
 
-/// What the store knows that may stop a callback from being dialled now.
+/// What the store knows that the dial decision needs, beyond the callbacks themselves.
 #[derive(Debug, Clone, Default)]
 pub struct DialFacts {
+    /// The account's dialling policy.
+    pub settings: AccountSettings,
+    /// One per callback asked about, in order.
+    pub calls: Vec<CallFacts>,
+}
+
+/// What the store knows about one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallFacts {
     pub on_dnc: bool,
-    /// Attempts to the number within the account's cap window, and the oldest of them.
-    pub attempts_in_window: u32,
-    pub oldest_in_window: Option<Timestamp>,
-    /// The last answered call to the number (or about the debt).
-    pub last_answered: Option<Timestamp>,
-    pub campaign_status: Option<CampaignStatus>,
-    /// Agents who could take it now (preview callbacks).
+    /// Attempts to the number (or the same debt) in the cap's period before now, and the last
+    /// answered call; read only where the account caps attempts or keeps quiet periods.
+    pub history: History,
+    pub campaign: Option<CampaignFacts>,
+    /// Agents of the account who could take a call now.
     pub free_agents: u32,
 }
 
@@ -91,12 +99,13 @@ pub trait CampaignStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Callback>, StoreError>;
 
-    /// The facts `GET /v1/callbacks/{id}/eligibility` explains.
+    /// What the dial decision needs to know about `callbacks` at `now`, beyond the callbacks
+    /// themselves (which need not be stored yet: a create judges its callbacks before storing
+    /// them).
     async fn dial_facts(
         &self,
         account: &AccountId,
-        callback: &Callback,
-        cap_since: Timestamp,
-        phone: &PhoneNumber,
+        callbacks: &[&Callback],
+        now: Timestamp,
     ) -> Result<DialFacts, StoreError>;
 }

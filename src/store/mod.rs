@@ -37,7 +37,7 @@ pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use auth::{AuditFilter, AuthStore};
-pub use campaigns::{CampaignStore, CampaignTotals, DialFacts};
+pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};
 pub use contacts::ContactStore;
 pub use dialects::DialectStore;
 pub use dnc::DncStore;
@@ -106,6 +106,9 @@ pub enum ChangeError {
     /// The agent does not hold an offer of this callback (it ran out, or went elsewhere).
     #[error("the offer is not held by this agent (callback is {0:?})")]
     NotHeld(Status),
+    /// The dial decision stops the call now (the callback has been moved or ended).
+    #[error("the call may not be placed now: {}", .0.reason)]
+    Blocked(crate::domain::dialing::Block),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -155,11 +158,20 @@ pub struct ListFilter {
 pub struct CallbackChanges {
     /// A new number to call (the Talkdesk dialect's `/phoneNumber`).
     pub phone: Option<PhoneNumber>,
-    pub scheduled_at: Option<(Timestamp, crate::domain::Zone)>,
+    pub scheduled_at: Option<Reschedule>,
     pub assignment: Option<Option<Assignment>>,
     pub notes: Option<Option<String>>,
     pub contact_name: Option<Option<String>>,
     pub metadata: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// A new time for a callback.
+#[derive(Debug, Clone)]
+pub struct Reschedule {
+    pub at: Timestamp,
+    /// The zone the request named, which calls are judged in from now on; `None` keeps the
+    /// callback's.
+    pub zone: Option<crate::domain::Zone>,
 }
 
 impl CallbackChanges {

@@ -630,6 +630,7 @@ pub async fn bulk(
                     )?,
                     ..CallbackChanges::default()
                 };
+                callbacks::judge_changes(&state, &viewer.principal, &cb, &changes).await?;
                 state
                     .store
                     .update_callback(account, &id, &changes, state.clock.now(), actor)

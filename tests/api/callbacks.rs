@@ -51,7 +51,10 @@ async fn a_new_callback_is_scheduled_with_its_defaults() {
     );
     assert_eq!(cb["scheduled_at"], at.as_str());
     assert!(cb["scheduled_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(cb["timezone"], "UTC");
+    // No zone given: the number's area code (415) places it in San Francisco.
+    assert_eq!(cb["timezone"], "America/Los_Angeles");
+    assert_eq!(cb["timezone_source"], "number");
+    assert_eq!(cb["timezones"], json!(["America/Los_Angeles"]));
     assert_eq!(cb["dialing_mode"], "progressive");
     assert_eq!(cb["max_duration_seconds"], 900);
     assert_eq!(cb["recording_enabled"], true);

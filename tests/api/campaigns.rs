@@ -416,18 +416,16 @@ async fn the_attempt_cap_counts_every_source_and_defers_the_next_call() {
         "deferred only to {until}"
     );
     assert_eq!(app.bridge.requests_for(&second).len(), 0);
+    // Eligibility tells the same story: due when the cap lifts, and nothing else in the way.
     let why = app
         .get(&format!("/v1/callbacks/{second}/eligibility"))
         .await
         .expect(200)
         .clone();
-    let rules: Vec<&str> = why["blocked_by"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["rule"].as_str().unwrap())
-        .collect();
-    assert!(rules.contains(&"attempt_cap"), "{why}");
+    assert_eq!(why["blocked_by"].as_array().unwrap().len(), 1, "{why}");
+    assert_eq!(why["blocked_by"][0]["rule"], "not_due", "{why}");
+    assert_eq!(ts(&why["blocked_by"][0]["until"]), until, "{why}");
+    assert_eq!(ts(&why["effective_dial_at"]), until, "{why}");
 }
 
 #[tokio::test]

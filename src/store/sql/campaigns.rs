@@ -1,5 +1,7 @@
 //! The SQL of campaigns and the account's dialling policy.
 
+use std::collections::HashMap;
+
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use serde_json::json;
@@ -7,7 +9,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row, corrupt,
-    guard::ledger,
+    guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
     insert_audit, insert_callback_rows, insert_events, ms,
     routing::{Untouched, cancel_untouched},
     ts, window_from_text,
@@ -15,14 +17,70 @@ use super::{
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
     auth::diff,
+    campaign::debt_ref,
     campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
+    dialing::{History, Holiday, RegionalWindow},
     ids::CampaignId,
     playbook::PlaybookId,
 };
 use crate::store::{
     ChangeError, StoreError,
-    campaigns::{CampaignStore, CampaignTotals, DialFacts},
+    campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts},
 };
+
+/// The dialling policy of each of `accounts` that has set one (the others have the default).
+pub(super) async fn settings_of(
+    conn: &mut DbConn,
+    accounts: &[&str],
+) -> Result<HashMap<String, AccountSettings>, StoreError> {
+    let mut found = HashMap::with_capacity(accounts.len());
+    if accounts.is_empty() {
+        return Ok(found);
+    }
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
+         attempt_window_days, quiet_after_answer_hours, holidays, regional_windows \
+         FROM account_settings WHERE account_id IN (",
+    );
+    let mut sep = qb.separated(", ");
+    for account in accounts {
+        sep.push_bind(*account);
+    }
+    qb.push(")");
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<i64>,
+        i64,
+        Option<i64>,
+        String,
+        String,
+    );
+    for (account, window, allow, max, days, quiet, holidays, regional) in
+        qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
+    {
+        let json = |text: &str, what: &str| {
+            serde_json::from_str::<serde_json::Value>(text).map_err(|_| corrupt(what, text))
+        };
+        let settings = AccountSettings {
+            calling_window: window_from_text(&window)?,
+            allow_customer_requested_times: allow != 0,
+            max_attempts: max.map(|m| m as u32),
+            attempt_window_days: days as u32,
+            quiet_after_answer_hours: quiet.map(|q| q as u32),
+            holidays: Holiday::parse_list(&json(&holidays, "holidays")?, "holidays")
+                .map_err(|_| corrupt("holidays", &holidays))?,
+            regional_windows: RegionalWindow::parse_list(
+                &json(&regional, "regional_windows")?,
+                "regional_windows",
+            )
+            .map_err(|_| corrupt("regional_windows", &regional))?,
+        };
+        found.insert(account, settings);
+    }
+    Ok(found)
+}
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
@@ -43,9 +101,7 @@ fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
         launch_at: ts(r.try_get("launch_at")?)?,
         timezone: Zone::parse(&zone, "timezone").map_err(|_| corrupt("timezone", &zone))?,
         calling_window: window_from_text(&r.try_get::<String, _>("calling_window")?)?,
-        recall: RecallPolicy::from_trusted(
-            serde_json::from_str(&recall).map_err(|_| corrupt("recall", &recall))?,
-        ),
+        recall: RecallPolicy::from_stored(&recall).ok_or_else(|| corrupt("recall", &recall))?,
         pacing: Pacing {
             max_concurrent_calls: r.try_get::<i64, _>("max_concurrent_calls")? as u32,
             calls_per_second: r.try_get("calls_per_second")?,
@@ -64,7 +120,7 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
         "id": c.id.as_str(), "name": c.name, "status": c.status.as_str(),
         "playbook_id": c.playbook_id.to_string(), "launch_at": c.launch_at.to_string(),
         "timezone": c.timezone.name(), "calling_window": c.calling_window.to_json(),
-        "recall": c.recall.minutes(), "pacing": c.pacing,
+        "recall": c.recall.to_json(), "pacing": c.pacing,
         "caller_id": c.caller_id.as_ref().map(|p| p.as_str().to_owned()),
         "contacts_total": c.contacts_total,
     })
@@ -157,24 +213,11 @@ async fn totals(
 #[async_trait::async_trait]
 impl CampaignStore for SqlStore {
     async fn account_settings(&self, account: &AccountId) -> Result<AccountSettings, StoreError> {
-        let row: Option<(String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT calling_window, allow_customer_requested_times, max_attempts, \
-             attempt_window_days, quiet_after_answer_hours FROM account_settings \
-             WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some((window, allow, max, days, quiet)) = row else {
-            return Ok(AccountSettings::default());
-        };
-        Ok(AccountSettings {
-            calling_window: window_from_text(&window)?,
-            allow_customer_requested_times: allow != 0,
-            max_attempts: max.map(|m| m as u32),
-            attempt_window_days: days as u32,
-            quiet_after_answer_hours: quiet.map(|q| q as u32),
-        })
+        let mut conn = self.reader.acquire().await?;
+        Ok(settings_of(&mut conn, &[account.as_str()])
+            .await?
+            .remove(account.as_str())
+            .unwrap_or_default())
     }
 
     async fn put_account_settings(
@@ -185,6 +228,17 @@ impl CampaignStore for SqlStore {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let before = self.account_settings(account).await?;
+        let holidays = |s: &AccountSettings| {
+            serde_json::Value::Array(s.holidays.iter().map(Holiday::to_json).collect())
+        };
+        let regional = |s: &AccountSettings| {
+            serde_json::Value::Array(
+                s.regional_windows
+                    .iter()
+                    .map(RegionalWindow::to_json)
+                    .collect(),
+            )
+        };
         let view = |s: &AccountSettings| {
             json!({
                 "calling_window": s.calling_window.to_json(),
@@ -192,19 +246,22 @@ impl CampaignStore for SqlStore {
                 "max_attempts": s.max_attempts,
                 "attempt_window_days": s.attempt_window_days,
                 "quiet_after_answer_hours": s.quiet_after_answer_hours,
+                "holidays": holidays(s),
+                "regional_windows": regional(s),
             })
         };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
-             quiet_after_answer_hours, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id) DO UPDATE SET \
+             quiet_after_answer_hours, updated_at, holidays, regional_windows) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
              attempt_window_days = excluded.attempt_window_days, \
              quiet_after_answer_hours = excluded.quiet_after_answer_hours, \
+             holidays = excluded.holidays, regional_windows = excluded.regional_windows, \
              updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
@@ -214,6 +271,8 @@ impl CampaignStore for SqlStore {
         .bind(i64::from(settings.attempt_window_days))
         .bind(settings.quiet_after_answer_hours.map(i64::from))
         .bind(ms(now))
+        .bind(holidays(settings).to_string())
+        .bind(regional(settings).to_string())
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {
@@ -249,7 +308,7 @@ impl CampaignStore for SqlStore {
         .bind(ms(campaign.launch_at))
         .bind(campaign.timezone.name())
         .bind(campaign.calling_window.to_json().to_string())
-        .bind(serde_json::to_string(campaign.recall.minutes()).unwrap_or_default())
+        .bind(campaign.recall.to_json().to_string())
         .bind(i64::from(campaign.pacing.max_concurrent_calls))
         .bind(campaign.pacing.calls_per_second)
         .bind(campaign.caller_id.as_ref().map(|p| p.as_str().to_owned()))
@@ -431,26 +490,21 @@ impl CampaignStore for SqlStore {
     async fn dial_facts(
         &self,
         account: &AccountId,
-        callback: &Callback,
-        cap_since: Timestamp,
-        phone: &PhoneNumber,
+        callbacks: &[&Callback],
+        now: Timestamp,
     ) -> Result<DialFacts, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let on_dnc: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM dnc_entries WHERE account_id = $1 AND phone = $2)",
-        )
-        .bind(account.as_str())
-        .bind(phone.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        let debt = crate::domain::campaign::debt_ref(callback.metadata.as_ref());
-        let book = ledger(&mut conn, account.as_str(), phone.as_str(), debt, cap_since).await?;
-        let campaign_status = match &callback.campaign_id {
-            Some(id) => fetch_campaign(&mut conn, account, id)
-                .await?
-                .map(|c| c.status),
-            None => None,
-        };
+        let settings = settings_of(&mut conn, &[account.as_str()])
+            .await?
+            .remove(account.as_str())
+            .unwrap_or_default();
+        let phones: Vec<&str> = callbacks.iter().map(|cb| cb.phone.as_str()).collect();
+        let listed = on_dnc(&mut conn, account.as_str(), &phones).await?;
+        let campaign_ids: Vec<&str> = callbacks
+            .iter()
+            .filter_map(|cb| cb.campaign_id.as_ref().map(|c| c.as_str()))
+            .collect();
+        let campaigns = campaign_facts(&mut conn, &campaign_ids).await?;
         let free_agents: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM agents WHERE account_id = $1 AND presence = 'available' \
              AND deleted_at IS NULL",
@@ -458,13 +512,31 @@ impl CampaignStore for SqlStore {
         .bind(account.as_str())
         .fetch_one(&mut *conn)
         .await?;
-        Ok(DialFacts {
-            on_dnc,
-            attempts_in_window: book.count,
-            oldest_in_window: book.oldest,
-            last_answered: book.last_answered,
-            campaign_status,
-            free_agents: free_agents as u32,
-        })
+        let mut calls = Vec::with_capacity(callbacks.len());
+        for cb in callbacks {
+            let history = if needs_history(&settings) {
+                history(
+                    &mut conn,
+                    account.as_str(),
+                    cb.phone.as_str(),
+                    debt_ref(cb.metadata.as_ref()),
+                    cap_since(&settings, now),
+                    cb.attempt_open.then_some((cb.id.as_str(), cb.attempt)),
+                )
+                .await?
+            } else {
+                History::default()
+            };
+            calls.push(CallFacts {
+                on_dnc: listed.contains(cb.phone.as_str()),
+                history,
+                campaign: cb
+                    .campaign_id
+                    .as_ref()
+                    .and_then(|c| campaigns.get(c.as_str()).copied()),
+                free_agents: free_agents as u32,
+            });
+        }
+        Ok(DialFacts { settings, calls })
     }
 }

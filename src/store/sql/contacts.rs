@@ -287,6 +287,34 @@ impl ContactStore for SqlStore {
         Ok(out)
     }
 
+    async fn contacts_by_phone(
+        &self,
+        account: &AccountId,
+        phones: &[&PhoneNumber],
+    ) -> Result<Vec<Contact>, StoreError> {
+        let mut out = Vec::new();
+        if phones.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.reader.acquire().await?;
+        for chunk in phones.chunks(500) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "SELECT {} FROM contacts WHERE account_id = ",
+                *CONTACT_COLUMNS
+            ));
+            qb.push_bind(account.as_str()).push(" AND phone IN (");
+            let mut sep = qb.separated(", ");
+            for phone in chunk {
+                sep.push_bind(phone.as_str());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                out.push(contact_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn update_contact(
         &self,
         contact: &Contact,

@@ -1,72 +1,165 @@
-//! The checks every due callback passes before it is dialled, in the claim's transaction: the
-//! do-not-call list, the attempt cap, the calling window of automated attempts, and the
-//! pacing of its campaign.
+//! The check every due callback passes before it is dialled or offered, in the transaction that
+//! claims it: the facts [`decide`] needs are read here (the do-not-call list, the attempts to
+//! the number, the campaign and its pacing, the account's policy), the decision is the
+//! domain's, and what it says is written here (skipped, deferred, expired, held back).
 
 use std::collections::{HashMap, HashSet};
 
 use super::{DEBT_REF, Db, DbConn, lock_writes};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, callback_from_row, insert_events, ms, opt_ts, ts, window_from_text,
+    CALLBACK_COLUMNS, NewEvent, callback_from_row, campaigns::settings_of, insert_events, ms,
+    opt_ts, ts, window_from_text,
 };
 use crate::domain::{
-    Zone,
-    campaign::{attempt_cap_until, debt_ref, quiet_until},
+    Callback, DialingMode, PhoneNumber, Status, Zone,
+    campaign::{AccountSettings, CampaignStatus, debt_ref},
+    dialing::{
+        Block, BlockCode, CampaignFacts, Decision, Facts, History, Location, ZoneSource, decide,
+        earliest_dial,
+    },
+    geo::Region,
+    window::CallingWindow,
 };
 use crate::store::StoreError;
 
-/// An account's frequency rules.
-struct LedgerRules {
-    max_attempts: Option<u32>,
-    days: u32,
-    quiet_hours: Option<u32>,
-}
+/// Most attempts read back for one number: more than any cap (at most 100) needs.
+const HISTORY_LIMIT: i64 = 1_000;
 
-/// What the frequency ledger holds for a callback's number (and its debt, if it names one):
-/// attempts since a time, the oldest of them, and the last answered call.
-pub(super) struct Ledger {
-    pub(super) count: u32,
-    pub(super) oldest: Option<Timestamp>,
-    pub(super) last_answered: Option<Timestamp>,
-}
-
-/// Reads the ledger: every attempt of the account to the callback's number or about its debt,
-/// whatever created it (callback, recall, campaign), except skipped ones.
-pub(super) async fn ledger(
+/// The attempts to a number (or about its debt) the dial decision counts: those started after
+/// `since` (oldest first), and the end of the last answered call. Whatever created them
+/// (callback, recall, campaign) counts, except skipped ones and `open`, the attempt of the
+/// callback being judged that is still under way (a retry of it is not a new attempt).
+pub(super) async fn history(
     conn: &mut DbConn,
     account: &str,
     phone: &str,
     debt: Option<&str>,
     since: Timestamp,
-) -> Result<Ledger, StoreError> {
-    let (count, oldest, answered): (i64, Option<i64>, Option<i64>) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FILTER (WHERE a.started_at > $1), \
-         MIN(a.started_at) FILTER (WHERE a.started_at > $2), \
-         MAX(a.ended_at) FILTER (WHERE a.outcome = 'answered') \
-         FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
-         WHERE o.account_id = $3 AND (o.phone = $4 OR ($5 IS NOT NULL AND o.metadata IS NOT NULL \
-         AND {DEBT_REF} = $6)) \
-         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc')"
+    open: Option<(&str, u32)>,
+) -> Result<History, StoreError> {
+    let (open_id, open_number) = open.map_or(("", -1), |(id, n)| (id, i64::from(n)));
+    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT a.started_at FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+         WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
+         AND {DEBT_REF} = $4)) AND a.started_at > $5 \
+         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc') \
+         AND NOT (a.callback_id = $6 AND a.number = $7) \
+         ORDER BY a.started_at DESC LIMIT $8"
     ))
+    .bind(account)
+    .bind(phone)
+    .bind(debt)
+    .bind(debt)
     .bind(ms(since))
-    .bind(ms(since))
+    .bind(open_id)
+    .bind(open_number)
+    .bind(HISTORY_LIMIT)
+    .fetch_all(&mut *conn)
+    .await?;
+    let answered: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MAX(a.ended_at) FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+         WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
+         AND {DEBT_REF} = $4)) AND a.outcome = 'answered'"
+    ))
     .bind(account)
     .bind(phone)
     .bind(debt)
     .bind(debt)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Ledger {
-        count: count as u32,
-        oldest: opt_ts(oldest)?,
+    let mut started = rows
+        .into_iter()
+        .map(|(t,)| ts(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    started.reverse();
+    Ok(History {
+        started,
         last_answered: opt_ts(answered)?,
+        debt: debt.map(str::to_owned),
     })
 }
 
-/// What the claim reads of each due callback: enough to dispatch it and to check it.
+/// The instant from which attempts count against the cap of `settings`, judged at `now` or
+/// later.
+pub(super) fn cap_since(settings: &AccountSettings, now: Timestamp) -> Timestamp {
+    now.checked_sub(SignedDuration::from_hours(
+        i64::from(settings.attempt_window_days) * 24,
+    ))
+    .unwrap_or(now)
+}
+
+/// Do the account's rules need the attempts to the number?
+pub(super) fn needs_history(settings: &AccountSettings) -> bool {
+    settings.max_attempts.is_some() || settings.quiet_after_answer_hours.is_some()
+}
+
+/// Which of `phones` are on the account's do-not-call list.
+pub(super) async fn on_dnc(
+    conn: &mut DbConn,
+    account: &str,
+    phones: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut listed = HashSet::new();
+    for chunk in phones.chunks(500) {
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT phone FROM dnc_entries WHERE account_id = ");
+        qb.push_bind(account).push(" AND phone IN (");
+        let mut sep = qb.separated(", ");
+        for phone in chunk {
+            sep.push_bind(*phone);
+        }
+        qb.push(")");
+        listed.extend(
+            qb.build_query_scalar::<String>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(listed)
+}
+
+/// A campaign's state, and how many more calls its pacing lets it start now.
+pub(super) async fn campaign_facts(
+    conn: &mut DbConn,
+    ids: &[&str],
+) -> Result<HashMap<String, CampaignFacts>, StoreError> {
+    let mut found = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "SELECT id, status, max_concurrent_calls - (SELECT COUNT(*) FROM callbacks x \
+         WHERE x.campaign_id = campaigns.id AND x.status IN ('dispatching', 'in_progress')) \
+         FROM campaigns WHERE id IN (",
+    );
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    qb.push(")");
+    for (id, status, room) in qb
+        .build_query_as::<(String, String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let status = CampaignStatus::parse(&status)
+            .ok_or_else(|| super::corrupt("campaign status", &status))?;
+        found.insert(
+            id,
+            CampaignFacts {
+                status,
+                room: Some(room),
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// What the claim reads of each due callback: enough to dispatch it and to judge it.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct DueRow {
     pub(super) id: String,
@@ -80,23 +173,83 @@ pub(super) struct DueRow {
     attempt_open: i64,
     calling_window: Option<String>,
     timezone: String,
+    timezone_source: String,
+    region: Option<String>,
+    dialing_mode: String,
     metadata: Option<String>,
 }
 
 pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, send_pending, account_id, phone, \
-    campaign_id, attempt, attempt_open, calling_window, timezone, metadata";
+    campaign_id, attempt, attempt_open, calling_window, timezone, timezone_source, region, \
+    dialing_mode, metadata";
 
 impl DueRow {
-    /// A new automated attempt (a campaign call, or a recall) rather than a first call or a
-    /// retry of the same attempt after the bridge refused it.
-    fn automated(&self) -> bool {
-        self.campaign_id.is_some() || (self.attempt > 0 && self.attempt_open == 0)
+    /// Where calls to it are judged.
+    fn location(&self) -> Result<Location, StoreError> {
+        let corrupt = |what: &str, value: &str| super::corrupt(what, value);
+        let source = ZoneSource::parse(&self.timezone_source)
+            .ok_or_else(|| corrupt("timezone_source", &self.timezone_source))?;
+        let zone = Zone::parse(&self.timezone, "timezone")
+            .map_err(|_| corrupt("timezone", &self.timezone))?;
+        let region = self
+            .region
+            .as_deref()
+            .map(|r| Region::parse(r, "region").map_err(|_| corrupt("region", r)))
+            .transpose()?;
+        Ok(Location::locate(
+            &PhoneNumber::from_trusted(self.phone.clone()),
+            source.is_stated().then_some((&zone, source)),
+            region.as_ref(),
+        ))
     }
 }
 
-/// Filters the due rows down to those that may be dialled now; skips and defers the others
-/// (writing their events) and leaves the ones held back by pacing for a later claim. Each rule
-/// costs a query only when some account or row could be subject to it.
+/// What the guard does with one due callback.
+enum Verdict {
+    Dial,
+    /// The number is on the do-not-call list: never dialled.
+    Skip,
+    /// Moved to when every rule that lifts in time has lifted.
+    Defer(Timestamp, Vec<Block>),
+    /// No instant will do (the window never opens in every zone of the number).
+    Expire(Block),
+    /// Held back by pacing (or a paused campaign): stays due for a later claim.
+    Hold,
+}
+
+/// Turns a decision about a due call into what to do with it.
+fn verdict(
+    decision: &Decision,
+    facts: &Facts<'_>,
+    settings: &AccountSettings,
+    at: Timestamp,
+) -> Verdict {
+    if decision.may_dial() {
+        return Verdict::Dial;
+    }
+    if decision.blocked_by(BlockCode::Dnc).is_some() {
+        return Verdict::Skip;
+    }
+    match earliest_dial(facts, settings, at) {
+        // Only blocks an event lifts (pacing, a paused campaign, no free agent).
+        Ok(t) if t <= at => Verdict::Hold,
+        Ok(t) => Verdict::Defer(
+            t,
+            decision
+                .blocks
+                .iter()
+                .filter(|b| b.until.is_some())
+                .cloned()
+                .collect(),
+        ),
+        Err(block) if block.code == BlockCode::Dnc => Verdict::Skip,
+        Err(block) => Verdict::Expire(block),
+    }
+}
+
+/// Filters the due rows down to those that may be dialled (or offered) now; skips, defers and
+/// expires the others (writing their events) and leaves the ones held back by pacing for a
+/// later claim. Each fact costs a query only when some row or account could need it.
 pub(super) async fn guard_due(
     conn: &mut DbConn,
     due: Vec<DueRow>,
@@ -106,7 +259,6 @@ pub(super) async fn guard_due(
         return Ok(due);
     }
 
-    // Numbers on the do-not-call list are never dialled.
     let mut on_dnc: HashSet<String> = HashSet::new();
     let any_dnc: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dnc_entries)")
         .fetch_one(&mut *conn)
@@ -133,194 +285,329 @@ pub(super) async fn guard_due(
         }
     }
 
-    // Accounts that cap attempts per number (or debt), or keep quiet after an answer.
-    let mut rules: HashMap<String, LedgerRules> = HashMap::new();
-    let any_rules: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM account_settings \
-         WHERE max_attempts IS NOT NULL OR quiet_after_answer_hours IS NOT NULL)",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    // Caps, quiet periods and campaign pacing count across rows other claims and writes
-    // change: read them, and act on them, holding the write lock.
-    if any_rules || due.iter().any(|r| r.campaign_id.is_some()) {
-        lock_writes(conn).await?;
-    }
-    if any_rules {
-        let accounts: HashSet<&str> = due.iter().map(|r| r.account_id.as_str()).collect();
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT account_id, max_attempts, attempt_window_days, quiet_after_answer_hours \
-             FROM account_settings WHERE (max_attempts IS NOT NULL \
-             OR quiet_after_answer_hours IS NOT NULL) AND account_id IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for a in &accounts {
-            sep.push_bind(*a);
-        }
-        qb.push(")");
-        for (account, max, days, quiet) in qb
-            .build_query_as::<(String, Option<i64>, i64, Option<i64>)>()
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            rules.insert(
-                account,
-                LedgerRules {
-                    max_attempts: max.map(|m| m as u32),
-                    days: days as u32,
-                    quiet_hours: quiet.map(|q| q as u32),
-                },
-            );
-        }
-    }
-
-    // What each campaign may still start.
-    let campaigns: HashSet<&str> = due
+    let accounts: Vec<&str> = due
+        .iter()
+        .map(|r| r.account_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let settings = settings_of(conn, &accounts).await?;
+    let default_settings = AccountSettings::default();
+    let campaign_ids: Vec<&str> = due
         .iter()
         .filter_map(|r| r.campaign_id.as_deref())
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    let mut allowance: HashMap<String, i64> = HashMap::new();
-    if !campaigns.is_empty() {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT id, max_concurrent_calls - (SELECT COUNT(*) FROM callbacks x \
-             WHERE x.campaign_id = campaigns.id AND x.status IN ('dispatching', 'in_progress')) \
-             FROM campaigns WHERE id IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for c in &campaigns {
-            sep.push_bind(*c);
-        }
-        qb.push(")");
-        for (id, left) in qb
-            .build_query_as::<(String, i64)>()
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            allowance.insert(id, left);
-        }
+    // Caps, quiet periods and campaign pacing count across rows other claims and writes
+    // change: read them, and act on them, holding the write lock.
+    if settings.values().any(needs_history) || !campaign_ids.is_empty() {
+        lock_writes(conn).await?;
     }
+    let mut campaigns = campaign_facts(conn, &campaign_ids).await?;
 
     let mut dial = Vec::with_capacity(due.len());
     let mut skipped = Vec::new();
-    let mut deferred: Vec<(String, Timestamp, &'static str, String)> = Vec::new();
+    let mut deferred: Vec<(String, Timestamp, Vec<Block>)> = Vec::new();
+    let mut expired: Vec<(String, Block)> = Vec::new();
+    let no_history = History::default();
     for row in due {
-        if on_dnc.contains(&format!("{} {}", row.account_id, row.phone)) {
-            skipped.push(row.id);
-            continue;
-        }
+        let policy = settings.get(&row.account_id).unwrap_or(&default_settings);
+        // A callback claimed ahead of its time is judged at its time.
         let at = now.max(ts(row.due_at)?);
-        let automated = row.automated();
-        if let Some(rules) = rules.get(&row.account_id) {
-            let since = at
-                .checked_sub(jiff::SignedDuration::from_hours(i64::from(rules.days) * 24))
-                .unwrap_or(at);
-            let metadata: Option<serde_json::Map<String, serde_json::Value>> = row
-                .metadata
+        let location = row.location()?;
+        let window: Option<CallingWindow> = row
+            .calling_window
+            .as_deref()
+            .map(window_from_text)
+            .transpose()?;
+        let metadata: Option<serde_json::Map<String, serde_json::Value>> = row
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok());
+        let attempt = row.attempt as u32;
+        let attempt_open = row.attempt_open != 0;
+        let book = if needs_history(policy) {
+            history(
+                conn,
+                &row.account_id,
+                &row.phone,
+                debt_ref(metadata.as_ref()),
+                cap_since(policy, at),
+                attempt_open.then_some((row.id.as_str(), attempt)),
+            )
+            .await?
+        } else {
+            no_history.clone()
+        };
+        let facts = Facts {
+            status: Status::Scheduled,
+            due_at: ts(row.due_at)?,
+            attempt,
+            attempt_open,
+            campaign: row
+                .campaign_id
                 .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok());
-            let debt = debt_ref(metadata.as_ref());
-            let book = ledger(conn, &row.account_id, &row.phone, debt, since).await?;
-            if let Some(max) = rules.max_attempts
-                && let Some(until) = attempt_cap_until(book.count, book.oldest, max, rules.days)
-            {
-                let reason = format!(
-                    "{} attempts to {}{} in the last {} days (cap {max})",
-                    book.count,
-                    row.phone,
-                    debt.map(|d| format!(" or debt {d}")).unwrap_or_default(),
-                    rules.days
-                );
-                deferred.push((row.id, until, "attempt_cap", reason));
-                continue;
+                .and_then(|c| campaigns.get(c).copied()),
+            dialing_mode: DialingMode::parse(&row.dialing_mode)
+                .ok_or_else(|| super::corrupt("dialing_mode", &row.dialing_mode))?,
+            window: window.as_ref(),
+            location: &location,
+            on_dnc: on_dnc.contains(&format!("{} {}", row.account_id, row.phone)),
+            history: &book,
+            free_agents: None,
+        };
+        let decision = decide(&facts, policy, at);
+        match verdict(&decision, &facts, policy, at) {
+            Verdict::Dial => {
+                if let Some(c) = row
+                    .campaign_id
+                    .as_deref()
+                    .and_then(|c| campaigns.get_mut(c))
+                    && let Some(room) = c.room.as_mut()
+                {
+                    *room -= 1;
+                }
+                dial.push(row);
             }
-            if automated
-                && let Some(hours) = rules.quiet_hours
-                && let Some(until) = quiet_until(book.last_answered, hours, at)
-            {
-                let reason = format!("{} answered a call less than {hours} hours ago", row.phone);
-                deferred.push((row.id, until, "quiet_period", reason));
-                continue;
-            }
+            Verdict::Skip => skipped.push(row.id),
+            Verdict::Defer(until, blocks) => deferred.push((row.id, until, blocks)),
+            Verdict::Expire(block) => expired.push((row.id, block)),
+            Verdict::Hold => {}
         }
-        if automated && let Some(text) = row.calling_window.as_deref() {
-            let window = window_from_text(text)?;
-            let zone = Zone::parse(&row.timezone, "timezone")
-                .map_err(|_| StoreError::Corrupt(format!("timezone {}", row.timezone)))?;
-            if !window.contains(at, &zone)
-                && let Some(opening) = window.next_opening(at, &zone)
-            {
-                let reason = opening
-                    .moved
-                    .unwrap_or_else(|| "outside the calling window".to_owned());
-                deferred.push((row.id, opening.at, "calling_window", reason));
-                continue;
-            }
-        }
-        if let Some(campaign) = &row.campaign_id {
-            let left = allowance.entry(campaign.clone()).or_insert(0);
-            if *left <= 0 {
-                // Held back by pacing: stays due for a later claim.
-                continue;
-            }
-            *left -= 1;
-        }
-        dial.push(row);
     }
 
     let mut events = Vec::new();
     for id in &skipped {
-        let row = sqlx::query(&format!(
-            "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', attempt_open = 0, \
-             attempt = attempt + 1, reminder_at = NULL, version = version + 1, updated_at = $1 \
-             WHERE id = $2 AND status = 'scheduled' RETURNING {CALLBACK_COLUMNS}"
-        ))
-        .bind(ms(now))
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else { continue };
-        let cb = callback_from_row(&row)?;
-        sqlx::query(
-            "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
-             bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, 'skipped_dnc', $5) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(i64::from(cb.attempt))
-        .bind(cb.account_id.as_str())
-        .bind(ms(now))
-        .bind(ms(now))
-        .execute(&mut *conn)
-        .await?;
-        events.push(NewEvent::about(
-            &cb,
-            "callback.skipped",
-            now,
-            json!({ "reason": "dnc", "attempt": cb.attempt }),
-        ));
+        events.extend(skip(conn, id, now).await?.map(|(_, event)| event));
     }
-    for (id, until, rule, reason) in &deferred {
-        let row = sqlx::query(&format!(
-            "UPDATE callbacks SET due_at = $1, expires_at = CASE WHEN expires_at > $2 + (expires_at - due_at) THEN expires_at \
-             ELSE $2 + (expires_at - due_at) END, \
-             version = version + 1, updated_at = $3 WHERE id = $4 AND status = 'scheduled' \
-             RETURNING {CALLBACK_COLUMNS}"
-        ))
-        .bind(ms(*until))
-        .bind(ms(*until))
-        .bind(ms(now))
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else { continue };
-        let cb = callback_from_row(&row)?;
-        events.push(NewEvent::about(
-            &cb,
-            "callback.deferred",
-            now,
-            json!({ "rule": rule, "reason": reason, "until": until.to_string() }),
-        ));
+    for (id, until, blocks) in &deferred {
+        if let Some(cb) = defer(conn, id, *until, now).await? {
+            events.push(deferred_event(&cb, *until, blocks, now));
+        }
+    }
+    for (id, block) in &expired {
+        if let Some(cb) = expire(conn, id, now).await? {
+            events.push(expired_event(&cb, block, now));
+        }
     }
     insert_events(conn, &events).await?;
     Ok(dial)
+}
+
+/// Never dials a callback whose number is on the do-not-call list: canceled, with an attempt
+/// recorded as `skipped_dnc`.
+async fn skip(
+    conn: &mut DbConn,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<(Callback, NewEvent)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', attempt_open = 0, \
+         attempt = attempt + 1, reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
+         version = version + 1, updated_at = $1 \
+         WHERE id = $2 AND status IN ('scheduled', 'waiting', 'offered') \
+         RETURNING {CALLBACK_COLUMNS}"
+    ))
+    .bind(ms(now))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let cb = callback_from_row(&row)?;
+    sqlx::query(
+        "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+         bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, 'skipped_dnc', $5) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(i64::from(cb.attempt))
+    .bind(cb.account_id.as_str())
+    .bind(ms(now))
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    let event = NewEvent::about(
+        &cb,
+        "callback.skipped",
+        now,
+        json!({ "reason": "dnc", "attempt": cb.attempt }),
+    );
+    Ok(Some((cb, event)))
+}
+
+/// Moves a scheduled (or waiting) callback to `until`, keeping the span between its due time
+/// and its deadline.
+pub(super) async fn defer(
+    conn: &mut DbConn,
+    id: &str,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<Option<Callback>, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE callbacks SET status = 'scheduled', due_at = $1, expires_at = CASE \
+         WHEN expires_at > $2 + (expires_at - due_at) THEN expires_at \
+         ELSE $2 + (expires_at - due_at) END, agent_id = NULL, offer_expires_at = NULL, \
+         version = version + 1, updated_at = $3 WHERE id = $4 \
+         AND status IN ('scheduled', 'waiting', 'offered') RETURNING {CALLBACK_COLUMNS}"
+    ))
+    .bind(ms(until))
+    .bind(ms(until))
+    .bind(ms(now))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(callback_from_row).transpose()
+}
+
+/// `callback.deferred`: the first rule that moved it (`rule`, `reason`), every rule that did
+/// (`blocked_by`), and when it will be tried again (`until`).
+pub(super) fn deferred_event(
+    cb: &Callback,
+    until: Timestamp,
+    blocks: &[Block],
+    now: Timestamp,
+) -> NewEvent {
+    let first = blocks.first();
+    NewEvent::about(
+        cb,
+        "callback.deferred",
+        now,
+        json!({
+            "rule": first.map(|b| b.code.as_str()),
+            "reason": first.map(|b| b.reason.as_str()),
+            "until": until.to_string(),
+            "blocked_by": blocks.iter().map(block_json).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// Ends a callback that no instant will do for.
+async fn expire(
+    conn: &mut DbConn,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<Callback>, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE callbacks SET status = 'expired', attempt_open = 0, send_pending = 0, \
+         reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, version = version + 1, \
+         updated_at = $1 WHERE id = $2 AND status IN ('scheduled', 'waiting', 'offered') \
+         RETURNING {CALLBACK_COLUMNS}"
+    ))
+    .bind(ms(now))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(callback_from_row).transpose()
+}
+
+fn expired_event(cb: &Callback, block: &Block, now: Timestamp) -> NewEvent {
+    NewEvent::about(
+        cb,
+        "callback.expired",
+        now,
+        json!({ "reason": "no_calling_window_opening", "rule": block.code.as_str(),
+                "detail": block.reason }),
+    )
+}
+
+/// A block as events and answers show it.
+pub(super) fn block_json(block: &Block) -> serde_json::Value {
+    json!({
+        "rule": block.code.as_str(),
+        "reason": block.reason,
+        "until": block.until.map(|t| t.to_string()),
+    })
+}
+
+/// The facts about one stored callback, read in `conn`.
+pub(super) struct OneFacts {
+    pub(super) location: Location,
+    pub(super) history: History,
+    pub(super) on_dnc: bool,
+    pub(super) campaign: Option<CampaignFacts>,
+    pub(super) settings: AccountSettings,
+}
+
+impl OneFacts {
+    pub(super) async fn read(
+        conn: &mut DbConn,
+        cb: &Callback,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let account = cb.account_id.as_str();
+        let settings = settings_of(conn, &[account])
+            .await?
+            .remove(account)
+            .unwrap_or_default();
+        let history = if needs_history(&settings) {
+            history(
+                conn,
+                account,
+                cb.phone.as_str(),
+                debt_ref(cb.metadata.as_ref()),
+                cap_since(&settings, now),
+                cb.attempt_open.then_some((cb.id.as_str(), cb.attempt)),
+            )
+            .await?
+        } else {
+            History::default()
+        };
+        let campaign = match &cb.campaign_id {
+            Some(id) => campaign_facts(conn, &[id.as_str()])
+                .await?
+                .remove(id.as_str()),
+            None => None,
+        };
+        Ok(Self {
+            location: cb.location(),
+            history,
+            on_dnc: !on_dnc(conn, account, &[cb.phone.as_str()])
+                .await?
+                .is_empty(),
+            campaign,
+            settings,
+        })
+    }
+
+    pub(super) fn facts<'a>(&'a self, cb: &'a Callback) -> Facts<'a> {
+        Facts {
+            on_dnc: self.on_dnc,
+            campaign: self.campaign,
+            ..Facts::of(cb, &self.location, &self.history)
+        }
+    }
+}
+
+/// Judges a callback about to be offered to an agent, or accepted by one, at `now`; when a rule
+/// stops it, it leaves the agent's hands: back to `scheduled` at the time the rules allow
+/// (`callback.deferred`), or canceled (do-not-call) or expired when none will. Answers the
+/// callback as it now is and the block, or `None` when the call may go ahead.
+pub(super) async fn withhold_if_blocked(
+    conn: &mut DbConn,
+    cb: &Callback,
+    now: Timestamp,
+) -> Result<Option<(Callback, Block, NewEvent)>, StoreError> {
+    let known = OneFacts::read(conn, cb, now).await?;
+    let facts = known.facts(cb);
+    let decision = decide(&facts, &known.settings, now);
+    let Some(first) = decision.blocks.first().cloned() else {
+        return Ok(None);
+    };
+    Ok(match verdict(&decision, &facts, &known.settings, now) {
+        Verdict::Dial | Verdict::Hold => None,
+        Verdict::Defer(until, blocks) => {
+            defer(conn, cb.id.as_str(), until, now).await?.map(|after| {
+                let event = deferred_event(&after, until, &blocks, now);
+                (after, first, event)
+            })
+        }
+        Verdict::Skip => skip(conn, cb.id.as_str(), now)
+            .await?
+            .map(|(after, event)| (after, first, event)),
+        Verdict::Expire(block) => expire(conn, cb.id.as_str(), now).await?.map(|after| {
+            let event = expired_event(&after, &block, now);
+            (after, block, event)
+        }),
+    })
 }

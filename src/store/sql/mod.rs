@@ -53,6 +53,8 @@ use crate::domain::{
     auth::diff,
     callback::{BridgeFailurePlan, ClaimPlan, plan_claim},
     campaign::RecallPolicy,
+    dialing::{ZoneSource, decide, earliest_dial},
+    geo::Region,
     ids::{AgentId, CampaignId, ContactId},
     routing::{AgentEventKind, WithdrawReason},
     window::CallingWindow,
@@ -105,10 +107,10 @@ pub(super) const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone
     dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
     expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
     webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
-    recall, calling_window, created_at, updated_at";
+    recall, calling_window, timezone_source, region, attempt_open, created_at, updated_at";
 
 /// A callback outside any campaign, or in one that is running (not paused or canceled).
-const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id IN \
+pub(super) const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id IN \
     (SELECT id FROM campaigns WHERE status = 'running'))";
 
 pub(super) const ACTIVE: &str = "('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress')";
@@ -191,6 +193,8 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
     let metadata: Option<String> = row.try_get("metadata")?;
     let outcome: Option<String> = row.try_get("outcome")?;
     let caller_id: Option<String> = row.try_get("caller_id")?;
+    let timezone_source: String = row.try_get("timezone_source")?;
+    let region: Option<String> = row.try_get("region")?;
     let assignment = match (assign_type, assignees) {
         (Some(kind), Some(ids)) => Some(Assignment {
             kind: AssigneeKind::parse(&kind).ok_or_else(|| corrupt("assign_type", &kind))?,
@@ -241,18 +245,62 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
             .try_get::<Option<String>, _>("contact_id")?
             .map(ContactId::from_trusted),
         recall: match row.try_get::<Option<String>, _>("recall")? {
-            Some(text) => RecallPolicy::from_trusted(
-                serde_json::from_str(&text).map_err(|_| corrupt("recall", &text))?,
-            ),
+            Some(text) => {
+                RecallPolicy::from_stored(&text).ok_or_else(|| corrupt("recall", &text))?
+            }
             None => RecallPolicy::default(),
         },
         calling_window: row
             .try_get::<Option<String>, _>("calling_window")?
             .map(|text| window_from_text(&text))
             .transpose()?,
+        timezone_source: ZoneSource::parse(&timezone_source)
+            .ok_or_else(|| corrupt("timezone_source", &timezone_source))?,
+        region: region
+            .map(|r| Region::parse(&r, "region").map_err(|_| corrupt("region", &r)))
+            .transpose()?,
+        attempt_open: row.try_get::<i64, _>("attempt_open")? != 0,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
     })
+}
+
+/// Where a recall asked for at `at` is placed: the first instant the dial decision lets the
+/// next attempt through, with why it moved if it did. `None`: no instant will (the number went
+/// on the do-not-call list, or the window never opens), so no recall is made.
+async fn plan_recall(
+    conn: &mut DbConn,
+    before: &Callback,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<(Timestamp, Option<String>)>, StoreError> {
+    let mut next = before.clone();
+    next.status = Status::Scheduled;
+    next.due_at = at;
+    next.attempt_open = false;
+    let known = guard::OneFacts::read(conn, &next, now).await?;
+    let facts = known.facts(&next);
+    Ok(earliest_dial(&facts, &known.settings, at)
+        .ok()
+        .map(|placed| {
+            let moved = (placed != at).then(|| {
+                decide(&facts, &known.settings, at)
+                    .blocks
+                    .iter()
+                    .map(|b| b.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            (placed, moved)
+        }))
+}
+
+/// A zone source as stored: whether a number is ambiguous is read from the number each time.
+fn stored_source(source: ZoneSource) -> &'static str {
+    match source {
+        ZoneSource::NumberAmbiguous => ZoneSource::Number.as_str(),
+        source => source.as_str(),
+    }
 }
 
 /// Appends the bound values of one callback row, in `CALLBACK_COLUMNS` order.
@@ -295,11 +343,11 @@ fn push_callback_values(mut b: sqlx::query_builder::Separated<'_, '_, Db, &str>,
         .push_bind(cb.reminder_at().map(ms))
         .push_bind(cb.campaign_id.as_ref().map(|c| c.as_str().to_owned()))
         .push_bind(cb.contact_id.as_ref().map(|c| c.as_str().to_owned()))
-        .push_bind(
-            (!cb.recall.is_empty())
-                .then(|| serde_json::to_string(cb.recall.minutes()).unwrap_or_default()),
-        )
+        .push_bind((!cb.recall.is_empty()).then(|| cb.recall.to_json().to_string()))
         .push_bind(cb.calling_window.as_ref().map(|w| w.to_json().to_string()))
+        .push_bind(stored_source(cb.timezone_source))
+        .push_bind(cb.region.as_ref().map(|r| r.as_str().to_owned()))
+        .push_bind(i64::from(cb.attempt_open))
         .push_bind(ms(cb.created_at))
         .push_bind(ms(cb.updated_at));
 }
@@ -985,14 +1033,11 @@ impl Store for SqlStore {
             };
         }
         if let Some(phone) = &changes.phone {
-            cb.phone = phone.clone();
+            cb.change_phone(phone.clone());
             changed.push("phone");
         }
-        if let Some((at, zone)) = &changes.scheduled_at {
-            cb.scheduled_at = *at;
-            cb.due_at = *at;
-            cb.timezone = zone.clone();
-            cb.expires_at = Callback::deadline(*at, cb.expire_after_minutes);
+        if let Some(new) = &changes.scheduled_at {
+            cb.reschedule(new.at, new.zone.clone());
             changed.extend(["scheduled_at", "timezone"]);
         }
         if let Some(assignment) = &changes.assignment {
@@ -1017,8 +1062,8 @@ impl Store for SqlStore {
              reminder_at = CASE WHEN $4 THEN $5 ELSE reminder_at END, \
              phone = $6, scheduled_at = $7, due_at = $8, timezone = $9, expires_at = $10, \
              assign_type = $11, assignees = $12, notes = $13, contact_name = $14, metadata = $15, \
-             updated_at = $16, version = version + 1 \
-             WHERE id = $17 AND account_id = $18 AND status = $19",
+             updated_at = $16, timezone_source = $17, version = version + 1 \
+             WHERE id = $18 AND account_id = $19 AND status = $20",
         )
         .bind(cb.status.as_str())
         .bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
@@ -1044,6 +1089,7 @@ impl Store for SqlStore {
                 .map(|m| serde_json::to_string(m).unwrap_or_default()),
         )
         .bind(ms(now))
+        .bind(stored_source(cb.timezone_source))
         .bind(id.as_str())
         .bind(account.as_str())
         .bind(before.status.as_str())
@@ -1189,14 +1235,26 @@ impl Store for SqlStore {
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
         }
-        // Not answered, with a recall left: the next attempt, inside the calling window.
-        let recall = before.recall.next_attempt(
-            attempt,
-            report.outcome,
-            now,
-            before.calling_window.as_ref(),
-            &before.timezone,
-        );
+        // Not answered, with a recall left: the next attempt, where the dial decision lets
+        // it through (calling window, attempt cap, quiet period).
+        let earlier_same: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callback_attempts WHERE callback_id = $1 AND number < $2 \
+             AND outcome = $3",
+        )
+        .bind(id.as_str())
+        .bind(i64::from(attempt))
+        .bind(report.outcome.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let recall =
+            match before
+                .recall
+                .next_attempt(attempt, report.outcome, earlier_same as u32, now)
+            {
+                Some(at) => plan_recall(&mut tx, &before, at, now).await?,
+                None => None,
+            };
         let final_status = report.outcome.final_status();
         match &recall {
             Some(next) => {
@@ -1206,8 +1264,8 @@ impl Store for SqlStore {
                      lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
                      updated_at = $3, version = version + 1 WHERE id = $4 AND account_id = $5",
                 )
-                .bind(ms(next.at))
-                .bind(ms(Callback::deadline(next.at, before.expire_after_minutes)))
+                .bind(ms(next.0))
+                .bind(ms(Callback::deadline(next.0, before.expire_after_minutes)))
                 .bind(ms(now))
                 .bind(id.as_str())
                 .bind(account.as_str())
@@ -1263,8 +1321,8 @@ impl Store for SqlStore {
                     "attempt": attempt,
                     "outcome": report.outcome.as_str(),
                     "duration_seconds": report.duration_seconds,
-                    "next_attempt_at": recall.as_ref().map(|n| n.at.to_string()),
-                    "moved": recall.as_ref().and_then(|n| n.moved.clone()),
+                    "next_attempt_at": recall.as_ref().map(|n| n.0.to_string()),
+                    "moved": recall.as_ref().and_then(|n| n.1.clone()),
                 }),
             )],
         )

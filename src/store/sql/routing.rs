@@ -17,9 +17,11 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::watch;
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, SqlStore,
+    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, NewEvent, SqlStore,
     agents::{AGENT_COLUMNS, agent_from_parts},
-    callback_audit, callback_from_row, fetch_callback, insert_audit, insert_events, ms, opt_ts, ts,
+    callback_audit, callback_from_row, fetch_callback,
+    guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
+    insert_audit, insert_events, ms, opt_ts, ts,
 };
 use crate::domain::{
     AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, PhoneNumber, Status,
@@ -523,6 +525,11 @@ impl SqlStore {
                 if cb.status != Status::Waiting {
                     continue;
                 }
+                // Time has passed since it joined the line: the rules may stop it now.
+                if let Some((_, _, event)) = withhold_if_blocked(conn, &cb, now).await? {
+                    events.push(event);
+                    continue;
+                }
                 let timeout =
                     offer_timeout(cb.assignment.as_ref(), &slot.agent, &timeouts, settings);
                 let expires = now.checked_add(timeout).unwrap_or(now);
@@ -602,38 +609,33 @@ impl RoutingStore for SqlStore {
         let mut feed: Vec<NewAgentEvent> = Vec::new();
         let mut tx = self.begin_write().await?;
 
-        // Preview callbacks to numbers on the do-not-call list are never offered.
-        let rows = sqlx::query(&format!(
-            "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', \
-             reminder_at = NULL, version = version + 1, updated_at = $1 \
-             WHERE id IN (SELECT c.id FROM callbacks c JOIN dnc_entries d \
-             ON d.account_id = c.account_id AND d.phone = c.phone \
-             WHERE c.status = 'scheduled' AND c.dialing_mode = 'preview' AND c.due_at <= $2 \
-             LIMIT $3) RETURNING {CALLBACK_COLUMNS}"
+        // Preview callbacks that fell due join the line, if the dial decision lets them: the
+        // same guard as a dispatch (do-not-call, attempt cap, quiet period, calling window).
+        let due: Vec<DueRow> = sqlx::query_as(&format!(
+            "SELECT {DUE_COLUMNS} FROM callbacks WHERE status = 'scheduled' \
+             AND dialing_mode = 'preview' AND due_at <= $1 AND {CAMPAIGN_RUNNING} \
+             ORDER BY due_at LIMIT $2"
         ))
-        .bind(now_ms)
         .bind(now_ms)
         .bind(limit_i)
         .fetch_all(&mut *tx)
         .await?;
-        events.extend(
-            callbacks(&rows)?
-                .iter()
-                .map(|cb| NewEvent::about(cb, "callback.skipped", now, json!({ "reason": "dnc" }))),
-        );
-
-        // Preview callbacks that fell due join the line.
-        let rows = sqlx::query(&format!(
-            "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = $1 \
-             WHERE id IN (SELECT id FROM callbacks WHERE status = 'scheduled' \
-             AND dialing_mode = 'preview' AND due_at <= $2 ORDER BY due_at LIMIT $3) \
-             RETURNING {CALLBACK_COLUMNS}"
-        ))
-        .bind(now_ms)
-        .bind(now_ms)
-        .bind(limit_i)
-        .fetch_all(&mut *tx)
-        .await?;
+        pass.saturated |= due.len() as u32 >= limit;
+        let joining = guard_due(&mut tx, due, now).await?;
+        let mut rows = Vec::with_capacity(joining.len());
+        for chunk in joining.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = ",
+            );
+            qb.push_bind(now_ms)
+                .push(" WHERE status = 'scheduled' AND id IN (");
+            let mut sep = qb.separated(", ");
+            for row in chunk {
+                sep.push_bind(row.id.as_str());
+            }
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            rows.extend(qb.build().fetch_all(&mut *tx).await?);
+        }
         let queued = callbacks(&rows)?;
         enter_line(&mut tx, &queued.iter().collect::<Vec<_>>()).await?;
         events.extend(queued.iter().map(|cb| {
@@ -645,7 +647,6 @@ impl RoutingStore for SqlStore {
             )
         }));
         pass.queued = queued.len();
-        pass.saturated |= queued.len() as u32 >= limit;
 
         // Offers that ran out go back in line; their agents are not answering.
         let expiring: Vec<(String, Option<String>)> = sqlx::query_as(
@@ -841,6 +842,26 @@ impl RoutingStore for SqlStore {
             return Err(ChangeError::NotHeld(before.status));
         }
         let mut feed = Vec::new();
+        if answer == OfferAnswer::Accept
+            && let Some((after, block, event)) = withhold_if_blocked(&mut tx, &before, now).await?
+        {
+            // Accepting is placing the call: the rules are read once more, and the offer is
+            // taken back from an agent who may not make it now.
+            feed.push(NewAgentEvent::about(
+                agent.as_str(),
+                &after,
+                AgentEventKind::OfferWithdrawn,
+                now,
+                json!({ "reason": block.code.as_str(), "detail": block.reason }),
+            ));
+            insert_events(&mut tx, &[event]).await?;
+            insert_agent_events(&mut tx, &feed).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            self.events.notify();
+            self.routing.notify();
+            self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
+            return Err(ChangeError::Blocked(block));
+        }
         let (kind, action) = match answer {
             OfferAnswer::Accept => {
                 sqlx::query(
