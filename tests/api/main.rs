@@ -13,6 +13,7 @@ mod callbacks;
 mod campaigns;
 mod contacts;
 mod database;
+mod dial_decision;
 mod dialect_acefone;
 mod dialect_ai_calls;
 mod dialect_campaign_list;

@@ -19,6 +19,8 @@ mod campaigns;
 mod contacts;
 #[path = "../api/database.rs"]
 mod database;
+#[path = "../api/dial_decision.rs"]
+mod dial_decision;
 #[path = "../api/dialect_acefone.rs"]
 mod dialect_acefone;
 #[path = "../api/dialect_ai_calls.rs"]
