@@ -102,6 +102,27 @@ pub(crate) async fn judge_new(
     judge(state, caller, callbacks, prefixes).await
 }
 
+/// [`judge_new`] for one callback, whose errors name its fields from the top.
+pub(crate) async fn judge_new_one(
+    state: &AppState,
+    caller: &Caller,
+    callback: &mut Callback,
+) -> Result<Judged, ApiError> {
+    let judged = judge_new(
+        state,
+        caller,
+        std::slice::from_mut(callback),
+        &[String::new()],
+    )
+    .await?;
+    only(judged)
+}
+
+/// The one answer of a judgement of one callback.
+fn only(mut judged: Vec<Result<Judged, ApiError>>) -> Result<Judged, ApiError> {
+    judged.pop().expect("one callback judged")
+}
+
 /// Where the stored contacts put new callbacks' callees: a zone for those the request gave
 /// none, and the subdivision their `state` names.
 async fn locate_by_contacts(
@@ -136,7 +157,7 @@ async fn locate_by_contacts(
 async fn judge(
     state: &AppState,
     caller: &Caller,
-    callbacks: &mut [Callback],
+    callbacks: &[Callback],
     prefixes: &[String],
 ) -> Result<Vec<Result<Judged, ApiError>>, ApiError> {
     let now = state.clock.now();
@@ -146,7 +167,7 @@ async fn judge(
         .dial_facts(&caller.account_id, &refs, now)
         .await?;
     Ok(callbacks
-        .iter_mut()
+        .iter()
         .zip(known.calls)
         .zip(prefixes)
         .map(|((cb, call), prefix)| judge_one(cb, &call, &known.settings, prefix))
@@ -185,14 +206,7 @@ fn judge_one(
                 )
                 .field(format!("{prefix}scheduled_at"))
                 .with("timezone_source", location.source().as_str())
-                .with(
-                    "timezones",
-                    location
-                        .zones()
-                        .iter()
-                        .map(|z| z.name().to_owned())
-                        .collect::<Vec<_>>(),
-                );
+                .with("timezones", location.zone_names());
                 if let Some(at) = until {
                     e = e.with("next_opening", at.to_string());
                 }
@@ -324,15 +338,7 @@ pub(crate) async fn create_as(
         callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
     }
     check_assignees(&state, &caller, callback.assignment.as_ref(), "").await?;
-    let judged = judge_new(
-        &state,
-        &caller,
-        std::slice::from_mut(&mut callback),
-        &[String::new()],
-    )
-    .await?
-    .pop()
-    .expect("one callback judged")?;
+    let judged = judge_new_one(&state, &caller, &mut callback).await?;
     let mut view = CallbackView::from(&callback);
     view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
     view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
@@ -838,16 +844,8 @@ pub(crate) async fn judge_changes(
         next.reschedule(new.at, new.zone.clone());
     }
     next.status = Status::Scheduled;
-    let judged = judge(
-        state,
-        caller,
-        std::slice::from_mut(&mut next),
-        &[String::new()],
-    )
-    .await?
-    .pop()
-    .expect("one callback judged")?;
-    Ok(Some(judged))
+    let judged = judge(state, caller, std::slice::from_ref(&next), &[String::new()]).await?;
+    only(judged).map(Some)
 }
 
 /// Cancel a callback that has not started.

@@ -244,7 +244,8 @@ pub struct NewCampaign {
     pub name: Option<String>,
     /// When to start: RFC 3339, or a local time read in `timezone`; default now.
     pub launch_at: Option<String>,
-    /// Zone of contacts with none of their own and none derivable from their number.
+    /// The zone a `launch_at` without offset is read in (default UTC). Calls are judged in
+    /// each contact's zone, else every zone its number may be in, never in this one.
     pub timezone: Option<String>,
     /// Minutes after an unanswered call before each recall: `[30, 120]` or `"[30,120]"`.
     #[schema(value_type = Option<Object>)]
@@ -303,8 +304,8 @@ const CAMPAIGN_FIELDS: [&str; 10] = [
     summary = "Launch a campaign now or at a time",
     description = "Creates or updates the contacts, renders the playbook's message for each, \
         and schedules one call per contact: spread by `pacing.calls_per_second` from \
-        `launch_at`, each inside the calling window in the contact's zone (its own, else one \
-        derived from its number, else the campaign's). Numbers on the do-not-call list are \
+        `launch_at`, each inside the calling window (and off holidays, inside regional \
+        windows) in the contact's zone, else in every zone its number may be in. Numbers on the do-not-call list are \
         recorded as `skipped_dnc` and never dialled. Answers `202` with `campaign_id`.",
     params(super::callbacks::DryRun),
     request_body = NewCampaign,
@@ -1080,10 +1081,6 @@ pub async fn eligibility(
             .map(|t| t.to_string()),
         blocked_by: decision.blocks.iter().map(BlockView::from).collect(),
         timezone_source: location.source(),
-        timezones: location
-            .zones()
-            .iter()
-            .map(|z| z.name().to_owned())
-            .collect(),
+        timezones: location.zone_names(),
     }))
 }

@@ -25,7 +25,7 @@ use crate::{
     api::{
         AppState,
         auth::Caller,
-        callbacks::{check_assignees, judge_new, policy},
+        callbacks::{check_assignees, judge_new_one, policy},
         error::ApiError,
         extract::{RawJson, parse_json},
         webhooks::checked_url,
@@ -153,15 +153,7 @@ async fn schedule(
     }
     check_assignees(state, caller, callback.assignment.as_ref(), "").await?;
     // The dial decision applies as on the native API.
-    judge_new(
-        state,
-        caller,
-        std::slice::from_mut(&mut callback),
-        &[String::new()],
-    )
-    .await?
-    .pop()
-    .expect("one callback judged")?;
+    judge_new_one(state, caller, &mut callback).await?;
     match state
         .store
         .insert_callback(&callback, true, None, &caller.actor)

@@ -283,7 +283,8 @@ pub struct Campaign {
     pub status: CampaignStatus,
     pub playbook_id: PlaybookId,
     pub launch_at: Timestamp,
-    /// The zone of contacts with none of their own and none derivable from their number.
+    /// The zone a `launch_at` without offset was read in; shown only, never used to judge a
+    /// call's window.
     pub timezone: Zone,
     pub calling_window: CallingWindow,
     pub recall: RecallPolicy,

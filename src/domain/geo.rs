@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use phonenumber::Type;
 use phonenumber::metadata::{DATABASE, Database, Descriptor, Metadata};
@@ -44,9 +44,35 @@ pub struct NumberPlace {
 }
 
 /// The place of a number. It never fails: a number whose place is unknown gets the zones of
-/// its calling code, and a calling code that belongs to no country (+800, +881 ...) the
-/// table's stand-in, `Etc/UTC`, with no country.
+/// its calling code, and a calling code that belongs to no country (+800, +881 ...) a zone of
+/// every offset in use (it may be anywhere), with no country.
 pub fn place_of(phone: &PhoneNumber) -> NumberPlace {
+    let known = PLACES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(phone.as_str())
+        .cloned();
+    if let Some(place) = known {
+        return place;
+    }
+    let place = work_out(phone);
+    let mut places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
+    if places.len() >= REMEMBERED {
+        places.clear();
+    }
+    places.insert(phone.as_str().to_owned(), place.clone());
+    place
+}
+
+/// Places already worked out, by number. A callback's number is placed at each step of its
+/// life (the dispatch guard, each event's snapshot), and working it out costs microseconds of
+/// `phonenumber`'s pattern matching; remembering it costs a lookup.
+static PLACES: LazyLock<Mutex<HashMap<String, NumberPlace>>> = LazyLock::new(Mutex::default);
+
+/// How many places are remembered before the memory starts afresh.
+const REMEMBERED: usize = 65_536;
+
+fn work_out(phone: &PhoneNumber) -> NumberPlace {
     let table = &*TABLE;
     let digits = phone.as_str().trim_start_matches('+');
     // Only numbers that failed to parse reach the fallback: `PhoneNumber` holds parsed ones.
@@ -659,6 +685,134 @@ mod tests {
         assert_eq!(place.country, None);
         assert_eq!(place.precision, Precision::Country);
         assert!(!place.zones.is_empty());
+    }
+
+    /// zone.tab's zones of Russia (tz database 2025b).
+    const RUSSIA: [&str; 26] = [
+        "Asia/Anadyr",
+        "Asia/Barnaul",
+        "Asia/Chita",
+        "Asia/Irkutsk",
+        "Asia/Kamchatka",
+        "Asia/Khandyga",
+        "Asia/Krasnoyarsk",
+        "Asia/Magadan",
+        "Asia/Novokuznetsk",
+        "Asia/Novosibirsk",
+        "Asia/Omsk",
+        "Asia/Sakhalin",
+        "Asia/Srednekolymsk",
+        "Asia/Tomsk",
+        "Asia/Ust-Nera",
+        "Asia/Vladivostok",
+        "Asia/Yakutsk",
+        "Asia/Yekaterinburg",
+        "Europe/Astrakhan",
+        "Europe/Kaliningrad",
+        "Europe/Kirov",
+        "Europe/Moscow",
+        "Europe/Samara",
+        "Europe/Saratov",
+        "Europe/Ulyanovsk",
+        "Europe/Volgograd",
+    ];
+
+    #[test]
+    fn zones_of_another_country_are_replaced_by_the_countrys_own() {
+        // libphonenumber names these a zone of another country with the same offset today but
+        // other daylight saving rules (in the comment); the generator puts the country's own.
+        for (number, zones) in [
+            ("+50522701234", &["America/Managua"][..]), // America/Chicago
+            ("+211912345678", &["Africa/Juba"]),        // Africa/Nairobi
+            ("+218212345678", &["Africa/Tripoli"]),     // Europe/Bucharest
+            ("+21321123456", &["Africa/Algiers"]),      // Europe/Paris
+            // Atlantic/Canary. +212 is Western Sahara's too, whence El_Aaiun (Morocco's clocks).
+            ("+212522123456", &["Africa/Casablanca", "Africa/El_Aaiun"]),
+            ("+35312345678", &["Europe/Dublin"]), // Europe/London and its Crown dependencies
+            ("+375172345678", &["Europe/Minsk"]), // Europe/Moscow
+            ("+37052345678", &["Europe/Vilnius"]), // Europe/Bucharest
+            ("+37167123456", &["Europe/Riga"]),   // Europe/Bucharest
+            ("+3726123456", &["Europe/Tallinn"]), // Europe/Bucharest
+            ("+97022345678", &["Asia/Gaza", "Asia/Hebron"]), // Europe/Bucharest
+        ] {
+            let place = place_of(&phone(number));
+            assert_eq!(names(&place), zones, "{number}");
+            assert!(place.country.is_some(), "{number}");
+        }
+        // Kaliningrad (+7 401), in Europe/Bucharest for libphonenumber: every zone of Russia.
+        let place = place_of(&phone("+74012345678"));
+        let found = names(&place);
+        assert!(found.contains(&"Europe/Kaliningrad"), "{found:?}");
+        assert!(found.iter().all(|zone| RUSSIA.contains(zone)), "{found:?}");
+        assert_eq!(place.country, Some("RU"));
+        // +1 879, Newfoundland and Labrador. libphonenumber also names America/Puerto_Rico,
+        // which the tz database counts as Canada's too (Quebec's Lower North Shore).
+        let place = place_of(&phone("+18792345678"));
+        assert!(names(&place).contains(&"America/St_Johns"), "{place:?}");
+        assert_eq!(place.subdivision, Some("CA-NL"));
+        // Mexico: no line of +52 holds America/New_York any more (libphonenumber has it in some).
+        let mut lines = 0;
+        for (prefix, line) in &TABLE.prefixes {
+            let Some(set) = line.zones.filter(|_| prefix.starts_with("52")) else {
+                continue;
+            };
+            let zones: Vec<&str> = TABLE.sets[set].iter().map(Zone::name).collect();
+            assert!(!zones.contains(&"America/New_York"), "+{prefix}: {zones:?}");
+            assert!(
+                zones.iter().all(|z| z.starts_with("America/")),
+                "+{prefix}: {zones:?}"
+            );
+            lines += 1;
+        }
+        assert!(lines > 50, "{lines}");
+    }
+
+    #[test]
+    fn numbers_of_no_country_may_be_anywhere() {
+        // International freephone (+800) and a satellite phone (+881): a zone of every offset.
+        let mut expected: Vec<String> = (1..=12).map(|h| format!("Etc/GMT+{h}")).collect();
+        expected.push("Etc/GMT".to_owned());
+        expected.extend((1..=14).map(|h| format!("Etc/GMT-{h}")));
+        expected.extend(
+            [
+                "America/St_Johns",
+                "Pacific/Marquesas",
+                "Asia/Tehran",
+                "Asia/Kabul",
+                "Asia/Kolkata",
+                "Asia/Kathmandu",
+                "Asia/Yangon",
+                "Australia/Eucla",
+                "Australia/Adelaide",
+                "Pacific/Chatham",
+            ]
+            .map(str::to_owned),
+        );
+        expected.sort();
+        for number in ["+80012345678", "+881612345678"] {
+            let place = place_of(&phone(number));
+            assert_eq!(place.country, None, "{number}");
+            assert_eq!(place.subdivision, None, "{number}");
+            assert_eq!(place.precision, Precision::Country, "{number}");
+            let mut found = names(&place);
+            found.sort_unstable();
+            assert_eq!(found, expected, "{number}");
+            // jiff knows them all, and they show 37 different offsets, UTC-12 to UTC+14, in
+            // winter and in summer alike: no calling window holds in all of them at once.
+            for at in ["2025-01-15T12:00:00Z", "2025-07-15T12:00:00Z"] {
+                let at: jiff::Timestamp = at.parse().unwrap();
+                let mut offsets: Vec<i32> = place
+                    .zones
+                    .iter()
+                    .map(|zone| zone.tz().to_offset(at).seconds())
+                    .collect();
+                offsets.sort_unstable();
+                offsets.dedup();
+                assert_eq!(offsets.len(), 37, "{number} at {at}: {offsets:?}");
+                assert_eq!(offsets[0], -12 * 3600);
+                assert_eq!(offsets[36], 14 * 3600);
+            }
+        }
     }
 
     #[test]

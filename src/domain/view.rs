@@ -92,11 +92,7 @@ impl From<&Callback> for CallbackView {
             scheduled_at_local: cb.timezone.format_local(cb.scheduled_at),
             timezone: cb.timezone.name().to_owned(),
             timezone_source: location.source(),
-            timezones: location
-                .zones()
-                .iter()
-                .map(|z| z.name().to_owned())
-                .collect(),
+            timezones: location.zone_names(),
             assignment: cb.assignment.clone(),
             caller_id: cb.caller_id.as_ref().map(ToString::to_string),
             dialing_mode: cb.dialing_mode,

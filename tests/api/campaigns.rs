@@ -9,36 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// The account's dialling policy, set over the API.
-async fn settings(app: &TestApp, body: Value) {
-    app.request(Method::PUT, "/v1/settings", Some(&body))
-        .await
-        .expect(200);
-}
-
-/// Calls may be placed at any hour (so tests do not depend on the time of day).
-async fn any_hour(app: &TestApp) {
-    settings(
-        app,
-        json!({ "calling_window": { "start": "00:00", "end": "24:00" },
-                "allow_customer_requested_times": true, "max_attempts": null,
-                "attempt_window_days": 7 }),
-    )
-    .await;
-}
-
-async fn playbook(app: &TestApp, template: &str) -> String {
-    app.post_json(
-        "/v1/playbooks",
-        &json!({ "name": "Renewals", "initial_message": template }),
-    )
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn launch(app: &TestApp, body: Value) -> Value {
     app.post_json("/v1/campaigns", &body)
         .await
@@ -58,12 +28,10 @@ async fn campaign_contacts(app: &TestApp, id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_campaign_starts_at_launch_at_and_says_each_contacts_message() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
-    let pb = playbook(
-        &app,
-        "Hi {{ first_name }}, this is Acme about your renewal.",
-    )
-    .await;
+    app.any_hour().await;
+    let pb = app
+        .playbook("Hi {{ first_name }}, this is Acme about your renewal.")
+        .await;
     let launch_at = at_ms(1_500);
     let (ann, anon) = (unique_phone(), unique_phone());
     let created = launch(
@@ -121,8 +89,8 @@ async fn a_campaign_starts_at_launch_at_and_says_each_contacts_message() {
 async fn a_no_answer_is_recalled_by_the_policy_and_an_answer_ends_it() {
     let clock = Arc::new(ShiftedClock::default());
     let app = spawn_app_with_clock(clock.clone(), |c| c.min_lead_seconds = 0).await;
-    any_hour(&app).await;
-    let pb = playbook(&app, "Hello {{ first_name }}").await;
+    app.any_hour().await;
+    let pb = app.playbook("Hello {{ first_name }}").await;
     let created = launch(
         &app,
         json!({ "playbook_id": pb, "recall": "[1,2]",
@@ -186,8 +154,8 @@ async fn a_no_answer_is_recalled_by_the_policy_and_an_answer_ends_it() {
 #[tokio::test]
 async fn a_paused_campaign_dials_nothing_until_it_is_resumed() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
-    let pb = playbook(&app, "Hi").await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi").await;
     let created = launch(
         &app,
         json!({ "playbook_id": pb, "launch_at": in_ms(1_000),
@@ -242,8 +210,8 @@ async fn a_paused_campaign_dials_nothing_until_it_is_resumed() {
 #[tokio::test]
 async fn a_number_on_the_do_not_call_list_is_skipped_never_dialled() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
-    let pb = playbook(&app, "Hi").await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi").await;
     let blocked = unique_phone();
     app.post_json("/v1/dnc", &json!({ "phone": blocked, "source": "ivr" }))
         .await
@@ -292,7 +260,7 @@ fn local(zone: &str, civil: &str) -> Timestamp {
 #[tokio::test]
 async fn first_calls_outside_the_window_move_to_the_next_opening_across_dst_changes() {
     let app = spawn_app().await;
-    let pb = playbook(&app, "Hi").await;
+    let pb = app.playbook("Hi").await;
     let la = "America/Los_Angeles";
     // 07:30 local, the morning after the clocks sprang forward (2027-03-14): 08:00 PDT.
     // 21:30 local on the evening the clocks fell back (2027-11-07): 08:00 PST next day.
@@ -320,8 +288,7 @@ async fn first_calls_outside_the_window_move_to_the_next_opening_across_dst_chan
 #[tokio::test]
 async fn a_one_off_callback_outside_the_window_is_refused_unless_the_account_allows_it() {
     let app = spawn_app().await;
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00" },
                 "allow_customer_requested_times": false, "max_attempts": null,
                 "attempt_window_days": 7 }),
@@ -358,8 +325,7 @@ async fn a_one_off_callback_outside_the_window_is_refused_unless_the_account_all
     app.assert_no_callbacks("a dry run").await;
 
     // Allowed: stored, with a word on why.
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00" },
                 "allow_customer_requested_times": true, "max_attempts": null,
                 "attempt_window_days": 7 }),
@@ -373,8 +339,7 @@ async fn a_one_off_callback_outside_the_window_is_refused_unless_the_account_all
 #[tokio::test]
 async fn the_attempt_cap_counts_every_source_and_defers_the_next_call() {
     let app = spawn_quick_app().await;
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": 1,
                 "attempt_window_days": 7 }),
@@ -392,7 +357,7 @@ async fn the_attempt_cap_counts_every_source_and_defers_the_next_call() {
         .await
         .expect(200);
     // A campaign call to the same number is over the cap: deferred a week, not dialled.
-    let pb = playbook(&app, "Hi").await;
+    let pb = app.playbook("Hi").await;
     let created = launch(
         &app,
         json!({ "playbook_id": pb, "contacts": [ { "phone": phone } ] }),
@@ -431,7 +396,7 @@ async fn the_attempt_cap_counts_every_source_and_defers_the_next_call() {
 #[tokio::test]
 async fn bad_campaigns_are_refused_with_the_field_and_the_reason() {
     let app = spawn_app().await;
-    let pb = playbook(&app, "Hi").await;
+    let pb = app.playbook("Hi").await;
     let ok_contact = json!({ "phone": unique_phone() });
     for (body, status, code, field) in [
         (
@@ -572,8 +537,7 @@ async fn bad_campaigns_are_refused_with_the_field_and_the_reason() {
 #[tokio::test]
 async fn the_ledger_counts_by_debt_and_keeps_quiet_after_an_answered_call() {
     let app = spawn_quick_app().await;
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": 1,
                 "attempt_window_days": 7, "quiet_after_answer_hours": 24 }),
@@ -616,8 +580,7 @@ async fn the_ledger_counts_by_debt_and_keeps_quiet_after_an_answered_call() {
     );
 
     // The number that answered is left alone for a day by automated calls.
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": null,
                 "attempt_window_days": 7, "quiet_after_answer_hours": 24 }),
@@ -627,7 +590,7 @@ async fn the_ledger_counts_by_debt_and_keeps_quiet_after_an_answered_call() {
         .as_str()
         .unwrap()
         .to_owned();
-    let pb = playbook(&app, "Hi").await;
+    let pb = app.playbook("Hi").await;
     let created = launch(
         &app,
         json!({ "playbook_id": pb, "contacts": [ { "phone": answered_phone } ] }),

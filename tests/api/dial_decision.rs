@@ -10,30 +10,11 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// The account's dialling policy, set over the API.
-async fn settings(app: &TestApp, body: Value) {
-    app.request(Method::PUT, "/v1/settings", Some(&body))
-        .await
-        .expect(200);
-}
-
 /// The default 08:00-21:00 window, and times outside it refused.
 async fn strict(app: &TestApp) {
-    settings(
-        app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00" },
                 "allow_customer_requested_times": false, "max_attempts": null,
-                "attempt_window_days": 7 }),
-    )
-    .await;
-}
-
-/// Any hour, and times customers ask for kept.
-async fn any_hour(app: &TestApp) {
-    settings(
-        app,
-        json!({ "calling_window": { "start": "00:00", "end": "24:00" },
-                "allow_customer_requested_times": true, "max_attempts": null,
                 "attempt_window_days": 7 }),
     )
     .await;
@@ -98,16 +79,19 @@ async fn deferral(app: &TestApp, id: &str) -> Value {
     .await
 }
 
-async fn playbook(app: &TestApp) -> String {
-    app.post_json(
-        "/v1/playbooks",
-        &json!({ "name": "Renewals", "initial_message": "Hi" }),
-    )
-    .await
-    .expect(201)["id"]
+/// A callback to `phone` dialled at once, that ended with `outcome`: an attempt on the books.
+async fn called(app: &TestApp, phone: &str, outcome: &str) -> String {
+    let id = app
+        .create(&json!({ "phone": phone, "scheduled_at": in_ms(200) }))
+        .await["id"]
         .as_str()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    app.wait_for_status(&id, "in_progress", WAIT).await;
+    app.report_outcome(&id, &json!({ "outcome": outcome }))
+        .await
+        .expect(200);
+    id
 }
 
 /// The callback of a campaign's only contact.
@@ -264,7 +248,7 @@ async fn a_toll_free_number_is_judged_in_the_safe_window_of_every_us_zone() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_the_calling_window() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let id = app
         .create(&json!({ "phone": unique_phone(), "timezone": "UTC",
                          "scheduled_at": in_ms(1_500) }))
@@ -273,8 +257,7 @@ async fn eligibility_and_the_guard_agree_on_the_calling_window() {
         .unwrap()
         .to_owned();
     // The window shuts, and times customers ask for are no longer kept.
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": shut_window(), "allow_customer_requested_times": false,
                 "max_attempts": null, "attempt_window_days": 7 }),
     )
@@ -298,20 +281,10 @@ async fn eligibility_and_the_guard_agree_on_the_calling_window() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_the_attempt_cap() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let phone = unique_phone();
-    let first = app
-        .create(&json!({ "phone": phone, "scheduled_at": in_ms(200) }))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.wait_for_status(&first, "in_progress", WAIT).await;
-    app.report_outcome(&first, &json!({ "outcome": "no_answer" }))
-        .await
-        .expect(200);
-    settings(
-        &app,
+    called(&app, &phone, "no_answer").await;
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": 1,
                 "attempt_window_days": 7 }),
@@ -335,26 +308,16 @@ async fn eligibility_and_the_guard_agree_on_the_attempt_cap() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_the_quiet_period() {
     let app = spawn_quick_app().await;
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": null,
                 "attempt_window_days": 7, "quiet_after_answer_hours": 24 }),
     )
     .await;
     let phone = unique_phone();
-    let first = app
-        .create(&json!({ "phone": phone, "scheduled_at": in_ms(200) }))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.wait_for_status(&first, "in_progress", WAIT).await;
-    app.report_outcome(&first, &json!({ "outcome": "answered" }))
-        .await
-        .expect(200);
+    called(&app, &phone, "answered").await;
     // A campaign call is automated: it waits out the quiet period.
-    let pb = playbook(&app).await;
+    let pb = app.playbook("Hi").await;
     let campaign = app
         .post_json(
             "/v1/campaigns",
@@ -376,7 +339,7 @@ async fn eligibility_and_the_guard_agree_on_the_quiet_period() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_the_do_not_call_list() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let phone = unique_phone();
     app.post_json("/v1/dnc", &json!({ "phone": phone }))
         .await
@@ -401,8 +364,8 @@ async fn eligibility_and_the_guard_agree_on_the_do_not_call_list() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_a_paused_campaign() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
-    let pb = playbook(&app).await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi").await;
     let campaign = app
         .post_json(
             "/v1/campaigns",
@@ -432,8 +395,8 @@ async fn eligibility_and_the_guard_agree_on_a_paused_campaign() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_pacing() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
-    let pb = playbook(&app).await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi").await;
     let campaign = app
         .post_json(
             "/v1/campaigns",
@@ -473,7 +436,7 @@ async fn eligibility_and_the_guard_agree_on_pacing() {
 #[tokio::test]
 async fn eligibility_and_the_router_agree_on_no_free_agent() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let id = app
         .create(
             &json!({ "phone": unique_phone(), "scheduled_at": in_ms(300),
@@ -509,7 +472,7 @@ async fn eligibility_and_the_router_agree_on_no_free_agent() {
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_not_due_and_final_state() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let later = tomorrow();
     let id = app.create_at(&later).await;
     let why = eligibility(&app, &id).await;
@@ -550,7 +513,7 @@ async fn available_agent(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_preview_callback_outside_the_window_is_not_offered() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let agent = available_agent(&app).await;
     let id = app
         .create(
@@ -561,8 +524,7 @@ async fn a_preview_callback_outside_the_window_is_not_offered() {
         .as_str()
         .unwrap()
         .to_owned();
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": shut_window(), "allow_customer_requested_times": false,
                 "max_attempts": null, "attempt_window_days": 7 }),
     )
@@ -583,20 +545,10 @@ async fn a_preview_callback_outside_the_window_is_not_offered() {
 #[tokio::test]
 async fn a_preview_callback_to_a_capped_number_is_not_offered() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let phone = unique_phone();
-    let first = app
-        .create(&json!({ "phone": phone, "scheduled_at": in_ms(200) }))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.wait_for_status(&first, "in_progress", WAIT).await;
-    app.report_outcome(&first, &json!({ "outcome": "busy" }))
-        .await
-        .expect(200);
-    settings(
-        &app,
+    called(&app, &phone, "busy").await;
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": 1,
                 "attempt_window_days": 7 }),
@@ -627,8 +579,7 @@ async fn a_preview_callback_to_a_capped_number_is_not_offered() {
 async fn a_blackout_date_and_a_holiday_move_the_call_to_the_next_opening() {
     let app = spawn_app().await;
     let day = day_after_tomorrow();
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00",
                                     "blackout_dates": [day.to_string()] },
                 "allow_customer_requested_times": false, "max_attempts": null,
@@ -656,8 +607,7 @@ async fn a_blackout_date_and_a_holiday_move_the_call_to_the_next_opening() {
     );
 
     // A holiday of Great Britain's: the same for a London number, nothing for a Paris one.
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00" },
                 "allow_customer_requested_times": false, "max_attempts": null,
                 "attempt_window_days": 7,
@@ -682,7 +632,7 @@ async fn a_blackout_date_and_a_holiday_move_the_call_to_the_next_opening() {
 
     // A recall falling on the holiday moves past it too: a campaign launched that day.
     any_hour_with_holiday(&app, day).await;
-    let pb = playbook(&app).await;
+    let pb = app.playbook("Hi").await;
     let planned = app
         .request(
             Method::POST,
@@ -708,8 +658,7 @@ async fn a_blackout_date_and_a_holiday_move_the_call_to_the_next_opening() {
 }
 
 async fn any_hour_with_holiday(app: &TestApp, day: Date) {
-    settings(
-        app,
+    app.settings(
         json!({ "calling_window": { "start": "00:00", "end": "24:00" },
                 "allow_customer_requested_times": true, "max_attempts": null,
                 "attempt_window_days": 7,
@@ -721,8 +670,7 @@ async fn any_hour_with_holiday(app: &TestApp, day: Date) {
 #[tokio::test]
 async fn a_florida_number_is_held_to_the_us_fl_window() {
     let app = spawn_app().await;
-    settings(
-        &app,
+    app.settings(
         json!({ "calling_window": { "start": "08:00", "end": "21:00" },
                 "allow_customer_requested_times": false, "max_attempts": null,
                 "attempt_window_days": 7,
@@ -771,7 +719,7 @@ async fn a_florida_number_is_held_to_the_us_fl_window() {
 #[tokio::test]
 async fn recalls_follow_the_ladder_of_each_outcome() {
     let app = spawn_quick_app().await;
-    any_hour(&app).await;
+    app.any_hour().await;
     let recall = json!({ "busy": [5, 15], "no_answer": [30], "voicemail": [] });
     let busy = app
         .create(&json!({ "phone": unique_phone(), "timezone": "UTC",

@@ -6,18 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Resp, TestApp, at_ms, spawn_app, spawn_app_with, unique_phone};
 
-async fn playbook(app: &TestApp) -> String {
-    app.post_json(
-        "/v1/playbooks",
-        &json!({ "name": "Renewals", "initial_message": "Hi {{ first_name }}" }),
-    )
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Sends the page's request: `Authorization: Bearer YOUR_TOKEN` and a JSON body.
 async fn send(app: &TestApp, token: Option<&str>, body: &str) -> Resp {
     let mut req = app
@@ -47,7 +35,7 @@ fn failure(resp: &Resp, status: u16) -> &Value {
 #[tokio::test]
 async fn the_pages_request_launches_a_campaign_the_native_api_shows() {
     let app = spawn_app().await;
-    let pb = playbook(&app).await;
+    let pb = app.playbook("Hi {{ first_name }}").await;
     // "2025-03-01T10:00:00": ISO without an offset, here tomorrow.
     let launch_at = at_ms(24 * 3600 * 1000)
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -99,7 +87,7 @@ async fn the_pages_request_launches_a_campaign_the_native_api_shows() {
 #[tokio::test]
 async fn the_pages_errors_answer_400_401_and_403_never_500() {
     let app = spawn_app_with(|c| c.max_body_bytes = 4 * 1024).await;
-    let pb = playbook(&app).await;
+    let pb = app.playbook("Hi {{ first_name }}").await;
     let key = app.api_key.clone();
     let phone = unique_phone();
     let send_json = |body: Value| {

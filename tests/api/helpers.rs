@@ -505,6 +505,37 @@ pub async fn spawn_quick_app() -> TestApp {
 }
 
 impl TestApp {
+    /// Sets the account's dialling policy over the API.
+    pub async fn settings(&self, body: Value) {
+        self.request(Method::PUT, "/v1/settings", Some(&body))
+            .await
+            .expect(200);
+    }
+
+    /// Calls may be placed at any hour, and times customers ask for are kept (so tests do not
+    /// depend on the time of day).
+    pub async fn any_hour(&self) {
+        self.settings(
+            json!({ "calling_window": { "start": "00:00", "end": "24:00" },
+                              "allow_customer_requested_times": true, "max_attempts": null,
+                              "attempt_window_days": 7 }),
+        )
+        .await;
+    }
+
+    /// A playbook saying `template`; its id.
+    pub async fn playbook(&self, template: &str) -> String {
+        self.post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Renewals", "initial_message": template }),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -131,6 +131,40 @@ fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditReco
     }
 }
 
+impl SqlStore {
+    /// The account's contacts whose `column` (`id` or `phone`) is one of `values`, in no
+    /// particular order.
+    async fn contacts_where(
+        &self,
+        account: &AccountId,
+        column: &'static str,
+        values: &[&str],
+    ) -> Result<Vec<Contact>, StoreError> {
+        let mut out = Vec::with_capacity(values.len());
+        if values.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.reader.acquire().await?;
+        for chunk in values.chunks(500) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "SELECT {} FROM contacts WHERE account_id = ",
+                *CONTACT_COLUMNS
+            ));
+            qb.push_bind(account.as_str())
+                .push(format!(" AND {column} IN ("));
+            let mut sep = qb.separated(", ");
+            for value in chunk {
+                sep.push_bind(*value);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                out.push(contact_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait::async_trait]
 impl ContactStore for SqlStore {
     async fn upsert_contacts(
@@ -267,24 +301,8 @@ impl ContactStore for SqlStore {
         account: &AccountId,
         ids: &[ContactId],
     ) -> Result<Vec<Contact>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        let mut conn = self.reader.acquire().await?;
-        for chunk in ids.chunks(500) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "SELECT {} FROM contacts WHERE account_id = ",
-                *CONTACT_COLUMNS
-            ));
-            qb.push_bind(account.as_str()).push(" AND id IN (");
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(id.as_str());
-            }
-            qb.push(")");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                out.push(contact_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        self.contacts_where(account, "id", &ids).await
     }
 
     async fn contacts_by_phone(
@@ -292,27 +310,8 @@ impl ContactStore for SqlStore {
         account: &AccountId,
         phones: &[&PhoneNumber],
     ) -> Result<Vec<Contact>, StoreError> {
-        let mut out = Vec::new();
-        if phones.is_empty() {
-            return Ok(out);
-        }
-        let mut conn = self.reader.acquire().await?;
-        for chunk in phones.chunks(500) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "SELECT {} FROM contacts WHERE account_id = ",
-                *CONTACT_COLUMNS
-            ));
-            qb.push_bind(account.as_str()).push(" AND phone IN (");
-            let mut sep = qb.separated(", ");
-            for phone in chunk {
-                sep.push_bind(phone.as_str());
-            }
-            qb.push(")");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                out.push(contact_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let phones: Vec<&str> = phones.iter().map(|p| p.as_str()).collect();
+        self.contacts_where(account, "phone", &phones).await
     }
 
     async fn update_contact(
