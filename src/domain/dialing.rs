@@ -133,6 +133,11 @@ impl Location {
         &self.zones
     }
 
+    /// The names of [`zones`](Self::zones), as answers list them.
+    pub fn zone_names(&self) -> Vec<String> {
+        self.zones.iter().map(|z| z.name().to_owned()).collect()
+    }
+
     pub fn source(&self) -> ZoneSource {
         self.source
     }
@@ -206,89 +211,63 @@ impl Holiday {
     /// Reads `[{"date": "2026-12-25", "regions": ["US"], "name": "Christmas Day"}]`.
     pub fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<Self>, FieldError> {
         let invalid = |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why);
-        let items = match value {
-            serde_json::Value::Null => return Ok(Vec::new()),
-            serde_json::Value::Array(items) => items,
-            _ => {
-                return Err(invalid(
-                    field.to_owned(),
-                    "must be a list such as [{\"date\": \"2026-12-25\", \"regions\": [\"US\"]}]",
-                ));
-            }
-        };
-        if items.len() > MAX_HOLIDAYS {
-            return Err(invalid(
-                field.to_owned(),
-                &format!("at most {MAX_HOLIDAYS} holidays"),
-            ));
-        }
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let at = |member: &str| format!("{field}[{i}].{member}");
-                let map = item.as_object().ok_or_else(|| {
-                    invalid(
-                        format!("{field}[{i}]"),
-                        "must be an object with date, and optionally regions and name",
-                    )
-                })?;
-                if let Some(unknown) = map
-                    .keys()
-                    .find(|k| !["date", "regions", "name"].contains(&k.as_str()))
-                {
-                    return Err(FieldError::new(
-                        ErrorCode::UnknownField,
-                        at(unknown),
-                        "a holiday has date, regions and name",
+        object_list(
+            value,
+            field,
+            MAX_HOLIDAYS,
+            "[{\"date\": \"2026-12-25\", \"regions\": [\"US\"]}]",
+            &["date", "regions", "name"],
+        )?
+        .into_iter()
+        .enumerate()
+        .map(|(i, map)| {
+            let at = |member: &str| format!("{field}[{i}].{member}");
+            let date = map
+                .get("date")
+                .and_then(parse_date)
+                .ok_or_else(|| invalid(at("date"), "must be a date \"YYYY-MM-DD\""))?;
+            let name = match map.get("name") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) if s.chars().count() <= 100 => {
+                    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        at("name"),
+                        "must be text of at most 100 characters",
                     ));
                 }
-                let date = map
-                    .get("date")
-                    .and_then(parse_date)
-                    .ok_or_else(|| invalid(at("date"), "must be a date \"YYYY-MM-DD\""))?;
-                let name = match map.get("name") {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) if s.chars().count() <= 100 => {
-                        Some(s.trim().to_owned()).filter(|s| !s.is_empty())
-                    }
-                    Some(_) => {
-                        return Err(invalid(
-                            at("name"),
-                            "must be text of at most 100 characters",
-                        ));
-                    }
-                };
-                let regions = match map.get("regions") {
-                    None | Some(serde_json::Value::Null) => Vec::new(),
-                    Some(serde_json::Value::Array(codes)) => codes
-                        .iter()
-                        .enumerate()
-                        .map(|(j, code)| {
-                            let f = format!("{field}[{i}].regions[{j}]");
-                            match code.as_str() {
-                                Some(text) => Region::parse(text, &f),
-                                None => Err(invalid(
-                                    f,
-                                    "must be a region code such as \"US\" or \"US-FL\"",
-                                )),
-                            }
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                    Some(_) => {
-                        return Err(invalid(
-                            at("regions"),
-                            "must be a list of region codes such as [\"US\", \"CA-QC\"]",
-                        ));
-                    }
-                };
-                Ok(Holiday {
-                    date,
-                    name,
-                    regions,
-                })
+            };
+            let regions = match map.get("regions") {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::Array(codes)) => codes
+                    .iter()
+                    .enumerate()
+                    .map(|(j, code)| {
+                        let f = format!("{field}[{i}].regions[{j}]");
+                        match code.as_str() {
+                            Some(text) => Region::parse(text, &f),
+                            None => Err(invalid(
+                                f,
+                                "must be a region code such as \"US\" or \"US-FL\"",
+                            )),
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => {
+                    return Err(invalid(
+                        at("regions"),
+                        "must be a list of region codes such as [\"US\", \"CA-QC\"]",
+                    ));
+                }
+            };
+            Ok(Holiday {
+                date,
+                name,
+                regions,
             })
-            .collect()
+        })
+        .collect()
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -336,42 +315,16 @@ impl RegionalWindow {
     /// where `calling_window` may also be a list of windows, any of which allows a call.
     pub fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<Self>, FieldError> {
         let invalid = |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why);
-        let items = match value {
-            serde_json::Value::Null => return Ok(Vec::new()),
-            serde_json::Value::Array(items) => items,
-            _ => {
-                return Err(invalid(
-                    field.to_owned(),
-                    "must be a list such as [{\"region\": \"US-FL\", \"calling_window\": \
-                     {\"start\": \"08:00\", \"end\": \"20:00\"}}]",
-                ));
-            }
-        };
-        if items.len() > MAX_REGIONAL_WINDOWS {
-            return Err(invalid(
-                field.to_owned(),
-                &format!("at most {MAX_REGIONAL_WINDOWS} regional windows"),
-            ));
-        }
+        let items = object_list(
+            value,
+            field,
+            MAX_REGIONAL_WINDOWS,
+            "[{\"region\": \"US-FL\", \"calling_window\": {\"start\": \"08:00\", \"end\": \"20:00\"}}]",
+            &["region", "calling_window"],
+        )?;
         let mut rules: Vec<RegionalWindow> = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
+        for (i, map) in items.into_iter().enumerate() {
             let at = |member: &str| format!("{field}[{i}].{member}");
-            let map = item.as_object().ok_or_else(|| {
-                invalid(
-                    format!("{field}[{i}]"),
-                    "must be an object with region and calling_window",
-                )
-            })?;
-            if let Some(unknown) = map
-                .keys()
-                .find(|k| !["region", "calling_window"].contains(&k.as_str()))
-            {
-                return Err(FieldError::new(
-                    ErrorCode::UnknownField,
-                    at(unknown),
-                    "a regional window has region and calling_window",
-                ));
-            }
             let region = match map.get("region") {
                 Some(serde_json::Value::String(code)) => Region::parse(code, &at("region"))?,
                 None | Some(serde_json::Value::Null) => {
@@ -464,6 +417,52 @@ impl RegionalWindow {
             .join("; ");
         format!("the {} window ({hours})", self.region)
     }
+}
+
+/// The objects of a list setting: `null` is none; anything but a list of at most `max` objects
+/// holding only `members` is refused, naming the field. `example` shows the shape.
+fn object_list<'v>(
+    value: &'v serde_json::Value,
+    field: &str,
+    max: usize,
+    example: &str,
+    members: &[&str],
+) -> Result<Vec<&'v serde_json::Map<String, serde_json::Value>>, FieldError> {
+    let invalid = |f: String, why: String| FieldError::new(ErrorCode::InvalidField, f, why);
+    let items = match value {
+        serde_json::Value::Null => return Ok(Vec::new()),
+        serde_json::Value::Array(items) => items,
+        _ => {
+            return Err(invalid(
+                field.to_owned(),
+                format!("must be a list such as {example}"),
+            ));
+        }
+    };
+    if items.len() > max {
+        return Err(invalid(field.to_owned(), format!("at most {max} entries")));
+    }
+    let names = members.join(", ");
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let map = item.as_object().ok_or_else(|| {
+                invalid(
+                    format!("{field}[{i}]"),
+                    format!("must be an object with {names}"),
+                )
+            })?;
+            if let Some(unknown) = map.keys().find(|k| !members.contains(&k.as_str())) {
+                return Err(FieldError::new(
+                    ErrorCode::UnknownField,
+                    format!("{field}[{i}].{unknown}"),
+                    format!("unknown field {unknown:?}; an entry has {names}"),
+                ));
+            }
+            Ok(map)
+        })
+        .collect()
 }
 
 // -------------------------------------------------------------------------------------------
