@@ -985,4 +985,6 @@ fn is_permanent(code: BlockCode) -> bool {
 }
 
 #[cfg(test)]
+mod property;
+#[cfg(test)]
 mod tests;
