@@ -23,14 +23,15 @@ use crate::{
         PhoneNumber, Scope, Status, Zone,
         callback::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata},
         campaign::AccountSettings,
+        contact::Contact,
         dialing::{BlockCode, Facts, ZoneSource, decide, earliest_dial},
         geo::{self, Region},
         ids::{AgentId, QueueId},
         parse_scheduled_at,
     },
     store::{
-        BatchItem, CallFacts, CallbackChanges, IdempotentResponse, InsertOutcome, ListFilter,
-        OutcomeReport, Reschedule,
+        BatchItem, CallFacts, CallbackChanges, DialFacts, IdempotentResponse, InsertOutcome,
+        ListFilter, OutcomeReport, Reschedule,
     },
 };
 
@@ -98,8 +99,9 @@ pub(crate) async fn judge_new(
     callbacks: &mut [Callback],
     prefixes: &[String],
 ) -> Result<Vec<Result<Judged, ApiError>>, ApiError> {
-    locate_by_contacts(state, caller, callbacks).await?;
-    judge(state, caller, callbacks, prefixes).await
+    let known = facts_of(state, caller, callbacks).await?;
+    locate_by_contacts(callbacks, &known.contacts);
+    Ok(decide_each(callbacks, known, prefixes))
 }
 
 /// [`judge_new`] for one callback, whose errors name its fields from the top.
@@ -125,16 +127,7 @@ fn only(mut judged: Vec<Result<Judged, ApiError>>) -> Result<Judged, ApiError> {
 
 /// Where the stored contacts put new callbacks' callees: a zone for those the request gave
 /// none, and the subdivision their `state` names.
-async fn locate_by_contacts(
-    state: &AppState,
-    caller: &Caller,
-    callbacks: &mut [Callback],
-) -> Result<(), ApiError> {
-    let phones: Vec<&PhoneNumber> = callbacks.iter().map(|cb| &cb.phone).collect();
-    let contacts = state
-        .store
-        .contacts_by_phone(&caller.account_id, &phones)
-        .await?;
+fn locate_by_contacts(callbacks: &mut [Callback], contacts: &[Contact]) {
     for cb in callbacks.iter_mut() {
         let Some(contact) = contacts.iter().find(|c| c.phone == cb.phone) else {
             continue;
@@ -150,28 +143,33 @@ async fn locate_by_contacts(
             Region::from_state(country, state)
         });
     }
-    Ok(())
 }
 
-/// The dial decision on callbacks about to be stored, each at its requested time.
-async fn judge(
+/// What the store knows that the dial decision needs about `callbacks`, now.
+async fn facts_of(
     state: &AppState,
     caller: &Caller,
     callbacks: &[Callback],
-    prefixes: &[String],
-) -> Result<Vec<Result<Judged, ApiError>>, ApiError> {
-    let now = state.clock.now();
+) -> Result<DialFacts, ApiError> {
     let refs: Vec<&Callback> = callbacks.iter().collect();
-    let known = state
+    Ok(state
         .store
-        .dial_facts(&caller.account_id, &refs, now)
-        .await?;
-    Ok(callbacks
+        .dial_facts(&caller.account_id, &refs, state.clock.now())
+        .await?)
+}
+
+/// The dial decision on each callback at its requested time.
+fn decide_each(
+    callbacks: &[Callback],
+    known: DialFacts,
+    prefixes: &[String],
+) -> Vec<Result<Judged, ApiError>> {
+    callbacks
         .iter()
         .zip(known.calls)
         .zip(prefixes)
         .map(|((cb, call), prefix)| judge_one(cb, &call, &known.settings, prefix))
-        .collect())
+        .collect()
 }
 
 /// The dial decision on one callback at its requested time.
@@ -844,8 +842,9 @@ pub(crate) async fn judge_changes(
         next.reschedule(new.at, new.zone.clone());
     }
     next.status = Status::Scheduled;
-    let judged = judge(state, caller, std::slice::from_ref(&next), &[String::new()]).await?;
-    only(judged).map(Some)
+    let next = std::slice::from_ref(&next);
+    let known = facts_of(state, caller, next).await?;
+    only(decide_each(next, known, &[String::new()])).map(Some)
 }
 
 /// Cancel a callback that has not started.

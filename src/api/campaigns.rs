@@ -1061,9 +1061,9 @@ pub async fn eligibility(
     let call = known.calls.pop().unwrap_or_default();
     let location = cb.location();
     // Free agents matter to a preview callback that is not with one yet.
-    let free_agents = (cb.dialing_mode == DialingMode::Preview
-        && matches!(cb.status, Status::Scheduled | Status::Waiting))
-    .then_some(call.free_agents);
+    let free_agents = call
+        .free_agents
+        .filter(|_| matches!(cb.status, Status::Scheduled | Status::Waiting));
     let facts = Facts {
         on_dnc: call.on_dnc,
         campaign: call.campaign,

@@ -70,7 +70,7 @@ pub fn place_of(phone: &PhoneNumber) -> NumberPlace {
 static PLACES: LazyLock<Mutex<HashMap<String, NumberPlace>>> = LazyLock::new(Mutex::default);
 
 /// How many places are remembered before the memory starts afresh.
-const REMEMBERED: usize = 65_536;
+const REMEMBERED: usize = 16_384;
 
 fn work_out(phone: &PhoneNumber) -> NumberPlace {
     let table = &*TABLE;

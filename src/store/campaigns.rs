@@ -6,6 +6,7 @@ use super::{ChangeError, StoreError};
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId,
     campaign::{AccountSettings, Campaign, CampaignStatus},
+    contact::Contact,
     dialing::{CampaignFacts, History},
     ids::CampaignId,
 };
@@ -37,6 +38,9 @@ pub struct DialFacts {
     pub settings: AccountSettings,
     /// One per callback asked about, in order.
     pub calls: Vec<CallFacts>,
+    /// The account's contacts for the callbacks' numbers (their zone and state say where
+    /// the callee is).
+    pub contacts: Vec<Contact>,
 }
 
 /// What the store knows about one call.
@@ -47,8 +51,8 @@ pub struct CallFacts {
     /// answered call; read only where the account caps attempts or keeps quiet periods.
     pub history: History,
     pub campaign: Option<CampaignFacts>,
-    /// Agents of the account who could take a call now.
-    pub free_agents: u32,
+    /// Agents of the account who could take a call now: counted for preview callbacks only.
+    pub free_agents: Option<u32>,
 }
 
 #[async_trait::async_trait]

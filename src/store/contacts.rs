@@ -61,12 +61,6 @@ pub trait ContactStore: Send + Sync + 'static {
         account: &AccountId,
         ids: &[ContactId],
     ) -> Result<Vec<Contact>, StoreError>;
-    /// The account's contacts with any of `phones` (at most one each).
-    async fn contacts_by_phone(
-        &self,
-        account: &AccountId,
-        phones: &[&PhoneNumber],
-    ) -> Result<Vec<Contact>, StoreError>;
     /// Saves a contact's fields (not its phone); false if it does not exist.
     async fn update_contact(
         &self,

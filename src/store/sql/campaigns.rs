@@ -8,14 +8,16 @@ use serde_json::json;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row, corrupt,
+    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row,
+    contacts::contacts_where,
+    corrupt,
     guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
     insert_audit, insert_callback_rows, insert_events, ms,
     routing::{Untouched, cancel_untouched},
     ts, window_from_text,
 };
 use crate::domain::{
-    AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
+    AccountId, Actor, AuditRecord, Callback, CallbackId, DialingMode, PhoneNumber, Status, Zone,
     auth::diff,
     campaign::debt_ref,
     campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
@@ -505,13 +507,22 @@ impl CampaignStore for SqlStore {
             .filter_map(|cb| cb.campaign_id.as_ref().map(|c| c.as_str()))
             .collect();
         let campaigns = campaign_facts(&mut conn, &campaign_ids).await?;
-        let free_agents: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM agents WHERE account_id = $1 AND presence = 'available' \
-             AND deleted_at IS NULL",
-        )
-        .bind(account.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+        let free_agents = if callbacks
+            .iter()
+            .any(|cb| cb.dialing_mode == DialingMode::Preview)
+        {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM agents WHERE account_id = $1 \
+                 AND presence = 'available' AND deleted_at IS NULL",
+            )
+            .bind(account.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+            Some(n as u32)
+        } else {
+            None
+        };
+        let contacts = contacts_where(&mut conn, account, "phone", &phones).await?;
         let mut calls = Vec::with_capacity(callbacks.len());
         for cb in callbacks {
             let history = if needs_history(&settings) {
@@ -534,9 +545,13 @@ impl CampaignStore for SqlStore {
                     .campaign_id
                     .as_ref()
                     .and_then(|c| campaigns.get(c.as_str()).copied()),
-                free_agents: free_agents as u32,
+                free_agents: free_agents.filter(|_| cb.dialing_mode == DialingMode::Preview),
             });
         }
-        Ok(DialFacts { settings, calls })
+        Ok(DialFacts {
+            settings,
+            calls,
+            contacts,
+        })
     }
 }

@@ -131,38 +131,32 @@ fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditReco
     }
 }
 
-impl SqlStore {
-    /// The account's contacts whose `column` (`id` or `phone`) is one of `values`, in no
-    /// particular order.
-    async fn contacts_where(
-        &self,
-        account: &AccountId,
-        column: &'static str,
-        values: &[&str],
-    ) -> Result<Vec<Contact>, StoreError> {
-        let mut out = Vec::with_capacity(values.len());
-        if values.is_empty() {
-            return Ok(out);
+/// The account's contacts whose `column` (`id` or `phone`) is one of `values`, in no particular
+/// order.
+pub(super) async fn contacts_where(
+    conn: &mut DbConn,
+    account: &AccountId,
+    column: &'static str,
+    values: &[&str],
+) -> Result<Vec<Contact>, StoreError> {
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.chunks(500) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "SELECT {} FROM contacts WHERE account_id = ",
+            *CONTACT_COLUMNS
+        ));
+        qb.push_bind(account.as_str())
+            .push(format!(" AND {column} IN ("));
+        let mut sep = qb.separated(", ");
+        for value in chunk {
+            sep.push_bind(*value);
         }
-        let mut conn = self.reader.acquire().await?;
-        for chunk in values.chunks(500) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "SELECT {} FROM contacts WHERE account_id = ",
-                *CONTACT_COLUMNS
-            ));
-            qb.push_bind(account.as_str())
-                .push(format!(" AND {column} IN ("));
-            let mut sep = qb.separated(", ");
-            for value in chunk {
-                sep.push_bind(*value);
-            }
-            qb.push(")");
-            for row in qb.build().fetch_all(&mut *conn).await? {
-                out.push(contact_from_row(&row)?);
-            }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            out.push(contact_from_row(&row)?);
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -302,16 +296,8 @@ impl ContactStore for SqlStore {
         ids: &[ContactId],
     ) -> Result<Vec<Contact>, StoreError> {
         let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-        self.contacts_where(account, "id", &ids).await
-    }
-
-    async fn contacts_by_phone(
-        &self,
-        account: &AccountId,
-        phones: &[&PhoneNumber],
-    ) -> Result<Vec<Contact>, StoreError> {
-        let phones: Vec<&str> = phones.iter().map(|p| p.as_str()).collect();
-        self.contacts_where(account, "phone", &phones).await
+        let mut conn = self.reader.acquire().await?;
+        contacts_where(&mut conn, account, "id", &ids).await
     }
 
     async fn update_contact(
