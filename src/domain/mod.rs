@@ -39,3 +39,5 @@ pub use webhook::{StoredEvent, WebhookEndpoint};
 pub use error::{ErrorCode, FieldError};
 
 mod error;
+#[cfg(test)]
+mod unicode;

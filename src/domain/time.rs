@@ -128,15 +128,17 @@ fn to_millisecond(ts: Timestamp) -> Timestamp {
     Timestamp::from_millisecond(ts.as_millisecond()).unwrap_or(ts)
 }
 
-/// RFC 3339 allows offsets up to 23:59; the parser would take up to 25:59.
+/// RFC 3339 allows offsets up to 23:59; the parser would take up to 25:59. Reads bytes, not
+/// characters: the input may be any text, and a slice inside a multi-byte character panics.
 fn offset_out_of_range(input: &str) -> bool {
     let bytes = input.as_bytes();
-    if bytes.len() < 6 {
+    let Some(tail) = bytes.len().checked_sub(6).map(|start| &bytes[start..]) else {
         return false;
-    }
-    let tail = &input[input.len() - 6..];
-    let b = tail.as_bytes();
-    (b[0] == b'+' || b[0] == b'-') && b[3] == b':' && tail[1..3].parse::<u8>().is_ok_and(|h| h > 23)
+    };
+    let hours = |b: &[u8]| -> Option<u8> {
+        (b[0].is_ascii_digit() && b[1].is_ascii_digit()).then(|| (b[0] - b'0') * 10 + (b[1] - b'0'))
+    };
+    matches!(tail[0], b'+' | b'-') && tail[3] == b':' && hours(&tail[1..3]).is_some_and(|h| h > 23)
 }
 
 /// Resolves a wall-clock time in `zone` to an instant: refuses DST gaps, takes the earlier

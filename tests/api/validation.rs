@@ -649,3 +649,98 @@ async fn text_with_a_nul_character_is_refused_naming_the_field() {
     app.assert_no_callbacks("after a batch with a NUL character")
         .await;
 }
+
+/// A time string with multi-byte characters panicked in the offset check (a 500): every route
+/// that parses a time answers 4xx naming the field, and a batch fails only that item.
+#[tokio::test]
+async fn a_time_with_multi_byte_characters_is_a_4xx_on_every_route() {
+    let app = spawn_app().await;
+    let bad = "éééa";
+    let pb = app.playbook("Hi").await;
+    let contact = app
+        .post_json("/v1/contacts", &json!({ "phone": unique_phone() }))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let existing = app.create_at(&tomorrow()).await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/callbacks".to_owned(),
+            json!({ "phone": unique_phone(), "scheduled_at": bad }),
+        ),
+        (
+            Method::POST,
+            "/v1/callbacks?dry_run=true".to_owned(),
+            json!({ "phone": unique_phone(), "scheduled_at": bad }),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/callbacks/{existing}"),
+            json!({ "scheduled_at": bad }),
+        ),
+        (
+            Method::POST,
+            "/v1/campaigns".to_owned(),
+            json!({ "playbook_id": pb, "launch_at": bad, "contacts": [{ "phone": unique_phone() }] }),
+        ),
+        (
+            Method::POST,
+            "/v1/calls/scheduled".to_owned(),
+            json!({ "contact_id": contact, "scheduled_at": bad, "initial_message": "Hi" }),
+        ),
+        (
+            Method::POST,
+            "/schedule-callbacks".to_owned(),
+            json!({ "phone_number": unique_phone(), "scheduled_time_to_call": bad,
+                    "timezone": "Europe/Lisbon", "assign_type": "ANY_ELIGIBLE_AGENT" }),
+        ),
+        (
+            Method::POST,
+            "/campaign".to_owned(),
+            json!({ "playbook_id": pb, "launch_at": bad, "contacts": [{ "phone": unique_phone() }] }),
+        ),
+        (
+            Method::POST,
+            "/v1/dialer/schedule_call/".to_owned(),
+            json!({ "customer_name": "Ravi", "schedule_date_time": bad,
+                    "customer_number": unique_phone() }),
+        ),
+    ] {
+        let resp = app.request(method.clone(), &path, Some(&body)).await;
+        assert!(
+            (400..500).contains(&resp.status),
+            "{method} {path}: {} {}",
+            resp.status,
+            resp.text
+        );
+        assert!(
+            resp.text.contains("scheduled_at")
+                || resp.text.contains("launch_at")
+                || resp.text.contains("schedule_date_time")
+                || resp.text.contains("scheduled_time_to_call")
+                || resp.text.contains("time"),
+            "{method} {path}: the answer names the field: {}",
+            resp.text
+        );
+    }
+    // In a batch, the bad item fails alone.
+    let batch = app
+        .post_json(
+            "/v1/callbacks/batch",
+            &json!({ "callbacks": [
+                { "phone": unique_phone(), "scheduled_at": bad },
+                { "phone": unique_phone(), "scheduled_at": tomorrow() },
+            ] }),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(batch["created"], 1, "{batch}");
+    assert_eq!(
+        batch["results"][0]["error"]["field"],
+        "callbacks[0].scheduled_at"
+    );
+}
