@@ -56,6 +56,13 @@ impl ApiError {
         self
     }
 
+    /// Seconds a client should wait before trying again (a rate limit), if the error says.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.extra
+            .get("retry_after_seconds")
+            .and_then(serde_json::Value::as_u64)
+    }
+
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
         self
@@ -168,6 +175,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after_seconds();
         let body = ErrorBody {
             error: ErrorObject {
                 code: self.code,
@@ -176,17 +184,17 @@ impl IntoResponse for ApiError {
                 extra: self.extra,
             },
         };
-        let retry_after = body
-            .error
-            .extra
-            .get("retry_after_seconds")
-            .and_then(|v| v.as_u64());
         let mut resp = (self.status, Json(body)).into_response();
-        if let Some(seconds) = retry_after
-            && let Ok(value) = seconds.to_string().parse()
-        {
-            resp.headers_mut().insert("retry-after", value);
-        }
+        set_retry_after(&mut resp, retry_after);
         resp
+    }
+}
+
+/// Sets `Retry-After` on an answer, when there is a wait to tell (every error shape, native or
+/// a vendor's, carries it the same way).
+pub fn set_retry_after(resp: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
 }

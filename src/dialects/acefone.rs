@@ -11,13 +11,13 @@ use axum::{
     Router,
     extract::{FromRequestParts, State},
     http::{HeaderValue, StatusCode, header, request::Parts},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::post,
 };
 use jiff::civil::DateTime;
 use serde::Deserialize;
 
-use super::{body, json, method_not_allowed, rename_field, schedule};
+use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
 use crate::{
     api::{
         AppState,
@@ -271,17 +271,11 @@ pub fn error_response(mut error: ApiError) -> Response {
         (_, Some(field)) => format!("{field}: {}.", error.message),
         (_, None) => format!("{}.", capitalise(&error.message)),
     };
-    let retry_after = error.extra.get("retry_after_seconds").cloned();
-    let mut resp = json(
+    error_json(
         error.status,
         serde_json::json!({ "success": false, "message": message }),
-    );
-    if let Some(seconds) = retry_after.and_then(|v| v.as_u64())
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    resp.into_response()
+        error.retry_after_seconds(),
+    )
 }
 
 fn capitalise(s: &str) -> String {

@@ -11,14 +11,14 @@
 use axum::{
     Router,
     extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::Response,
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body, json, method_not_allowed, schedule};
+use super::{body, error_json, json, method_not_allowed, schedule};
 use crate::{
     api::{
         AppState,
@@ -276,10 +276,7 @@ const TIME_MESSAGE: &str = "Field 'scheduled_at' must be a valid ISO-8601 timest
 pub fn error_response(error: ApiError) -> Response {
     let field = error.field.as_deref().unwrap_or("");
     let mut status = error.status;
-    let mut retry_after = error
-        .extra
-        .get("retry_after_seconds")
-        .and_then(Value::as_u64);
+    let mut retry_after = error.retry_after_seconds();
     let message = match error.code {
         ErrorCode::Unauthorized => "Unauthorized.".to_owned(),
         ErrorCode::Forbidden => format!("Forbidden: {}.", error.message),
@@ -321,21 +318,17 @@ pub fn error_response(error: ApiError) -> Response {
         _ if !field.is_empty() => format!("Field '{field}' is invalid: {}.", error.message),
         _ => format!("{}.", error.message),
     };
-    let mut resp = json(
+    error_json(
         status,
         json!({ "status": "error", "message": message, "data": null }),
-    );
-    if let Some(seconds) = retry_after
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    resp
+        retry_after,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn store_failures_are_the_pages_retryable_500() {

@@ -11,7 +11,7 @@
 use axum::{Router, extract::State, http::StatusCode, response::Response, routing::post};
 use serde_json::{Value, json};
 
-use super::{body, json, method_not_allowed};
+use super::{body, error_json, json, method_not_allowed};
 use crate::{
     api::{
         AppState,
@@ -55,6 +55,7 @@ async fn create(
 /// `{"error": "<code>", "message": "...", "field": "<field or null>"}` with the native status
 /// (the page's 400, 401 and 403, and 413, 415, 429, 500 as the native API answers them).
 pub fn error_response(error: ApiError) -> Response {
+    let retry_after = error.retry_after_seconds();
     let mut body = json!({
         "error": error.code,
         "message": error.message,
@@ -68,5 +69,5 @@ pub fn error_response(error: ApiError) -> Response {
             obj.entry(k).or_insert(v);
         }
     }
-    json(error.status, body)
+    error_json(error.status, body, retry_after)
 }

@@ -23,7 +23,7 @@ use axum::{
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::{json, method_not_allowed};
+use super::{error_json, json, method_not_allowed};
 use crate::{
     api::{
         AppState,
@@ -293,6 +293,7 @@ async fn one(
 /// `{"status": "failed", "errors": [{"msg": "...", "code": "<code>"}]}` with the native status
 /// (Kore.ai's error list shape; the page shows none).
 pub fn error_response(error: ApiError) -> Response {
+    let retry_after = error.retry_after_seconds();
     let msg = match error.field.as_deref() {
         Some(field) => format!("{field}: {}", error.message),
         None => error.message,
@@ -301,8 +302,8 @@ pub fn error_response(error: ApiError) -> Response {
         "status": "failed",
         "errors": [{ "msg": msg, "code": error.code }],
     });
-    if let Some(seconds) = error.extra.get("retry_after_seconds") {
-        body["errors"][0]["retryAfterSeconds"] = seconds.clone();
+    if let Some(seconds) = retry_after {
+        body["errors"][0]["retryAfterSeconds"] = seconds.into();
     }
-    json(error.status, body)
+    error_json(error.status, body, retry_after)
 }

@@ -26,7 +26,7 @@ use crate::{
         AppState,
         auth::Caller,
         callbacks::{check_assignees, judge_new_one, policy},
-        error::ApiError,
+        error::{ApiError, set_retry_after},
         extract::{RawJson, parse_json},
         webhooks::checked_url,
     },
@@ -175,6 +175,14 @@ async fn schedule(
 /// A JSON answer with a status.
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+/// A vendor's error body with `status`, and `Retry-After` when there is a wait to tell (a rate
+/// limit): every dialect's 429 carries it, as the native one does.
+fn error_json(status: StatusCode, body: serde_json::Value, retry_after: Option<u64>) -> Response {
+    let mut resp = json(status, body);
+    set_retry_after(&mut resp, retry_after);
+    resp
 }
 
 #[cfg(test)]

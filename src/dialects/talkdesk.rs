@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body, json, method_not_allowed, rename_field, schedule};
+use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
 use crate::{
     api::{
         AppState,
@@ -682,15 +682,5 @@ pub fn error_response(mut error: ApiError) -> Response {
     if let Some(field) = &error.field {
         body["fields"] = json!([{ "name": field, "description": error.message }]);
     }
-    let mut resp = json(error.status, body);
-    if let Some(seconds) = error
-        .extra
-        .get("retry_after_seconds")
-        .and_then(Value::as_u64)
-        && let Ok(value) = seconds.to_string().parse()
-    {
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, value);
-    }
-    resp
+    error_json(error.status, body, error.retry_after_seconds())
 }

@@ -408,6 +408,73 @@ async fn a_burst_over_the_limit_gets_429_with_retry_after() {
         .expect(200);
 }
 
+/// Every dialect answers its 429 in its own shape, with `Retry-After` as the native API does.
+#[tokio::test]
+async fn every_dialect_s_429_carries_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 1;
+    })
+    .await;
+    for path in [
+        "/v1/callbacks",
+        "/v1/dialer/schedule_call/",
+        "/v1/calls/scheduled",
+        "/schedule-callbacks",
+        "/campaign",
+        "/campaign/api/v2/public/st-1/campaign/cmp_01JD0000000000000000000000/callContactAt",
+    ] {
+        // A fresh key each time: its own budget, spent by the first request.
+        let key = app
+            .post_json(
+                "/v1/api-keys",
+                &json!({ "name": "burst", "scopes": ["admin"] }),
+            )
+            .await;
+        let key = if key.status == 429 {
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+            app.post_json(
+                "/v1/api-keys",
+                &json!({ "name": "burst", "scopes": ["admin"] }),
+            )
+            .await
+            .expect(201)
+            .clone()
+        } else {
+            key.expect(201).clone()
+        };
+        let key = key["key"].as_str().unwrap().to_owned();
+        let mut limited = None;
+        for _ in 0..4 {
+            let resp = app
+                .client
+                .post(app.url(path))
+                .bearer_auth(&key)
+                .header("auth", &key)
+                .header("accountid", &app.account_id)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let resp = Resp::read(resp).await;
+            if resp.status == 429 {
+                limited = Some(resp);
+                break;
+            }
+        }
+        let resp = limited.unwrap_or_else(|| panic!("{path}: never limited"));
+        let seconds: u64 = resp
+            .headers
+            .get("retry-after")
+            .unwrap_or_else(|| panic!("{path}: no Retry-After on {}", resp.text))
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&seconds), "{path}: {seconds}");
+    }
+}
+
 #[tokio::test]
 async fn the_audit_trail_records_who_changed_what() {
     let app = spawn_app().await;
