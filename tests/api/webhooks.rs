@@ -417,6 +417,10 @@ async fn webhook_urls_inside_the_network_are_refused_without_the_operator_flag()
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]:8080/hook",
         "http://localhost:8080/hook",
+        // Loopback written as IPv4-compatible, SIIT and 6to4 IPv6 addresses.
+        "http://[::127.0.0.1]/hook",
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[2002:7f00:1::1]/hook",
     ] {
         app.post_json("/v1/webhook-endpoints", &json!({ "url": url }))
             .await
