@@ -76,6 +76,27 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
 
+    /// Longest time a client may take to send a request's header, in seconds (at least 1),
+    /// counted from when its connection opens or, on a kept-alive connection, from the first
+    /// byte of the request. A slower connection is closed.
+    #[arg(
+        long,
+        env = "RINGBACK_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_seconds: u64,
+
+    /// How long a kept-alive connection may wait for its next request before it is closed, in
+    /// seconds. 0 turns keep-alive off: one request per connection.
+    #[arg(long, env = "RINGBACK_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub idle_timeout_seconds: u64,
+
+    /// Most client connections open at once; beyond it new connections wait in the listen
+    /// backlog until one closes. Defaults to 10000, or fewer when the open-file limit
+    /// (`ulimit -n`) would not also leave room for the database, logs and outbound HTTP.
+    #[arg(long, env = "RINGBACK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Allow webhook URLs that point at loopback, private or link-local addresses. Off by
     /// default: such URLs are refused with `webhook_url_not_allowed`.
     #[arg(long, env = "RINGBACK_ALLOW_PRIVATE_WEBHOOKS")]
@@ -178,6 +199,9 @@ impl ServeConfig {
             max_body_bytes: 1024 * 1024,
             max_bulk_body_bytes: 64 * 1024 * 1024,
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: None,
             allow_private_webhooks: false,
             webhook_timeout_ms: 5_000,
             webhook_concurrency: 256,

@@ -108,7 +108,8 @@ enum KeysCommand {
         #[command(flatten)]
         database: DatabaseConfig,
     },
-    /// Revoke a key; it stops working at once.
+    /// Revoke a key; running servers refuse it at once (PostgreSQL: on the change's NOTIFY;
+    /// SQLite: within 0.1 s).
     Revoke {
         /// The key id (key_...).
         key_id: String,

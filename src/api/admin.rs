@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, decoding_key, require},
+    auth::decoding_key,
+    authorized::{Authorized, scope},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -77,10 +78,9 @@ pub struct CreateKey {
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    require(&caller, Scope::Admin)?;
     let scopes = parse_scopes(&req.scopes)?;
     let (key, secret) = new_key(&caller.account_id, &req.name, scopes, state.clock.now())?;
     state.store.insert_api_key(&key, &caller.actor).await?;
@@ -103,9 +103,8 @@ pub struct KeyList {
 )]
 pub async fn list_keys(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
 ) -> Result<Json<KeyList>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let keys = state.store.list_api_keys(&caller.account_id).await?;
     Ok(Json(KeyList {
         data: keys.iter().map(|k| KeyView::of(k, None)).collect(),
@@ -129,17 +128,15 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
 )]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let id = key_id(&id)?;
     let key = state
         .store
         .revoke_api_key(&caller.account_id, &id, state.clock.now(), &caller.actor)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    state.auth.forget_key(&key.hash);
     Ok(Json(KeyView::of(&key, None)))
 }
 
@@ -156,10 +153,9 @@ pub async fn revoke_key(
 )]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    require(&caller, Scope::Admin)?;
     let id = key_id(&id)?;
     let keys = state.store.list_api_keys(&caller.account_id).await?;
     let old = keys
@@ -172,12 +168,11 @@ pub async fn rotate_key(
         old.scopes.clone(),
         state.clock.now(),
     )?;
-    let revoked = state
+    state
         .store
         .rotate_api_key(&caller.account_id, &id, &key, &caller.actor)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
-    state.auth.forget_key(&revoked.hash);
     Ok((StatusCode::CREATED, Json(KeyView::of(&key, Some(&secret)))))
 }
 
@@ -212,10 +207,9 @@ pub struct JwtKeyView {
 )]
 pub async fn set_jwt_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     ApiJson(req): ApiJson<SetJwtKey>,
 ) -> Result<Json<JwtKeyView>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let text = match (req.algorithm, req.secret, req.public_key) {
         (JwtAlgorithm::HS256, Some(secret), None) => {
             if secret.len() < 32 || secret.len() > 512 {
@@ -267,7 +261,6 @@ pub async fn set_jwt_key(
             &caller.actor,
         )
         .await?;
-    state.auth.forget_jwt_key(&caller.account_id);
     Ok(Json(JwtKeyView {
         algorithm: Some(key.algorithm),
     }))
@@ -285,9 +278,8 @@ pub async fn set_jwt_key(
 )]
 pub async fn get_jwt_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
 ) -> Result<Json<JwtKeyView>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let key = state.store.jwt_key(&caller.account_id).await?;
     Ok(Json(JwtKeyView {
         algorithm: key.map(|k| k.algorithm),
@@ -305,14 +297,12 @@ pub async fn get_jwt_key(
 )]
 pub async fn delete_jwt_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::Admin)?;
     state
         .store
         .set_jwt_key(&caller.account_id, None, state.clock.now(), &caller.actor)
         .await?;
-    state.auth.forget_jwt_key(&caller.account_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -359,10 +349,9 @@ fn query_error(field: &str, message: &str) -> ApiError {
 )]
 pub async fn list_audit(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(query_error("limit", "must be between 1 and 500"));

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     auth::{Caller, require},
+    authorized::{Authorized, scope},
     callbacks::{OutcomeRequest, callback_id, judge_changes, new_time, outcome_report},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
@@ -90,11 +91,10 @@ pub struct WorkQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WorkQuery>,
 ) -> Result<Json<Vec<CallbackView>>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(
@@ -217,11 +217,10 @@ pub async fn reject(
 )]
 pub async fn complete(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path((agent, callback)): Path<(String, String)>,
     ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let report = outcome_report(req)?;
     let (agent, cb) = agent_and_callback(&state, &caller, &agent, &callback).await?;
     if cb.status != Status::InProgress || cb.agent_id.as_ref() != Some(&agent.id) {
@@ -272,11 +271,10 @@ pub struct RescheduleRequest {
 )]
 pub async fn reschedule(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path((agent, callback)): Path<(String, String)>,
     ApiJson(req): ApiJson<RescheduleRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let (_, cb) = agent_and_callback(&state, &caller, &agent, &callback).await?;
     if !cb.status.is_editable() {
         return Err(ApiError::invalid_state(cb.status, "reschedule"));
@@ -318,10 +316,9 @@ pub async fn reschedule(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path((agent, callback)): Path<(String, String)>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let (_, cb) = agent_and_callback(&state, &caller, &agent, &callback).await?;
     let cb = state
         .store
@@ -357,12 +354,11 @@ pub struct EventsQuery {
 )]
 pub async fn events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsRead>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    require(&caller, Scope::AgentsRead)?;
     let agent = load_agent(&state, &caller, &id).await?;
     let header = match headers.get("last-event-id") {
         Some(v) => Some(

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    auth::Caller,
+    authorized::{Authorized, scope},
     callbacks::present,
     error::ApiError,
     extract::ApiJson,
 };
 use crate::domain::{
-    ErrorCode, FieldError, Scope, Zone,
+    ErrorCode, FieldError, Zone,
     agent::{Agent, Presence, Queue, parse_working_hours},
     ids::{AgentId, QueueId},
 };
@@ -199,10 +200,9 @@ pub struct CreateAgent {
 )]
 pub async fn create_agent(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     ApiJson(req): ApiJson<CreateAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let now = state.clock.now();
     let agent = Agent {
         id: AgentId::generate(),
@@ -236,9 +236,8 @@ pub async fn create_agent(
 )]
 pub async fn list_agents(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsRead>,
 ) -> Result<Json<AgentList>, ApiError> {
-    require(&caller, Scope::AgentsRead)?;
     let agents = state.store.list_agents(&caller.account_id).await?;
     Ok(Json(AgentList {
         data: agents.iter().map(AgentView::from).collect(),
@@ -267,10 +266,9 @@ async fn load_agent(state: &AppState, caller: &Caller, raw: &str) -> Result<Agen
 )]
 pub async fn get_agent(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    require(&caller, Scope::AgentsRead)?;
     Ok(Json(AgentView::from(
         &load_agent(&state, &caller, &id).await?,
     )))
@@ -307,11 +305,10 @@ pub struct UpdateAgent {
 )]
 pub async fn update_agent(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateAgent>,
 ) -> Result<Json<AgentView>, ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let mut agent = load_agent(&state, &caller, &id).await?;
     if let Some(n) = &req.name {
         agent.name = name(n, "name")?;
@@ -352,10 +349,9 @@ pub async fn update_agent(
 )]
 pub async fn delete_agent(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let id = AgentId::parse(&id).ok_or_else(|| ApiError::not_found("agent"))?;
     let now = state.clock.now();
     if state
@@ -390,11 +386,10 @@ pub struct PresenceRequest {
 )]
 pub async fn set_presence(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PresenceRequest>,
 ) -> Result<Json<AgentView>, ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let id = AgentId::parse(&id).ok_or_else(|| ApiError::not_found("agent"))?;
     let agent = state
         .store
@@ -432,10 +427,9 @@ pub struct CreateQueue {
 )]
 pub async fn create_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     ApiJson(req): ApiJson<CreateQueue>,
 ) -> Result<(StatusCode, Json<QueueView>), ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let now = state.clock.now();
     let queue = Queue {
         id: QueueId::generate(),
@@ -466,9 +460,8 @@ pub async fn create_queue(
 )]
 pub async fn list_queues(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsRead>,
 ) -> Result<Json<QueueList>, ApiError> {
-    require(&caller, Scope::AgentsRead)?;
     let queues = state.store.list_queues(&caller.account_id).await?;
     Ok(Json(QueueList {
         data: queues.iter().map(QueueView::from).collect(),
@@ -497,10 +490,9 @@ async fn load_queue(state: &AppState, caller: &Caller, raw: &str) -> Result<Queu
 )]
 pub async fn get_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<QueueView>, ApiError> {
-    require(&caller, Scope::AgentsRead)?;
     Ok(Json(QueueView::from(
         &load_queue(&state, &caller, &id).await?,
     )))
@@ -530,11 +522,10 @@ pub struct UpdateQueue {
 )]
 pub async fn update_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateQueue>,
 ) -> Result<Json<QueueView>, ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let mut queue = load_queue(&state, &caller, &id).await?;
     if let Some(n) = &req.name {
         queue.name = name(n, "name")?;
@@ -565,10 +556,9 @@ pub async fn update_queue(
 )]
 pub async fn delete_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::AgentsWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::AgentsWrite)?;
     let id = QueueId::parse(&id).ok_or_else(|| ApiError::not_found("queue"))?;
     if state
         .store

@@ -4,13 +4,17 @@
 //! header (the Kore.ai style). API keys are looked up by hash; a JWT is verified with the key
 //! its account registered, with the account's one algorithm, `exp` required and `nbf`/`iat`
 //! honoured, and its account and scopes come from its claims. Lookups are cached for a few
-//! seconds (revocation through this server clears its cache at once), so authentication costs a
-//! hash and a map lookup, not a query, on the hot path. Each caller is then rate limited.
+//! seconds, so authentication costs a hash and a map lookup, not a query, on the hot path. The
+//! store's [`CredentialsSignal`] empties the cache whenever credentials change: through this
+//! server at once, through another node or `ringback keys revoke` on PostgreSQL as soon as the
+//! change's `NOTIFY` arrives (milliseconds), by `ringback keys revoke` beside a SQLite server
+//! within [`CREDENTIALS_POLL`](crate::store::sqlite::CREDENTIALS_POLL). Each caller is then
+//! rate limited.
 
 use std::{
     collections::HashMap,
     num::NonZeroU32,
-    sync::RwLock,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
@@ -28,8 +32,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{AppState, error::ApiError};
-use crate::domain::{
-    AccountId, Actor, ErrorCode, JwtAlgorithm, JwtKey, Principal, Scope, account::hash_api_key,
+use crate::{
+    domain::{
+        AccountId, Actor, ErrorCode, JwtAlgorithm, JwtKey, Principal, Scope, account::hash_api_key,
+    },
+    store::CredentialsSignal,
 };
 
 /// The authenticated caller of a request.
@@ -49,14 +56,17 @@ pub fn require(caller: &Caller, scope: Scope) -> Result<(), ApiError> {
     }
 }
 
+/// How long a lookup is kept at most. Changes made through Ringback empty the cache sooner (see
+/// [`CredentialsSignal`]); this bounds only changes made behind its back, in the database.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const JWT_LEEWAY_SECONDS: u64 = 30;
 
-/// A small map with time-limited entries.
+/// A small map with time-limited entries, each kept under the credentials generation read
+/// before it was looked up and trusted only while that generation is current.
 struct TtlCache<V> {
-    entries: RwLock<HashMap<String, (V, Instant)>>,
+    entries: RwLock<HashMap<String, (V, Instant, u64)>>,
 }
 
 impl<V: Clone> Default for TtlCache<V> {
@@ -68,28 +78,29 @@ impl<V: Clone> Default for TtlCache<V> {
 }
 
 impl<V: Clone> TtlCache<V> {
-    fn get(&self, key: &str) -> Option<V> {
+    /// The entry, if it was kept under `generation` (`None`: trust nothing) and is fresh.
+    fn get(&self, key: &str, generation: Option<u64>) -> Option<V> {
+        let generation = generation?;
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(v, _)| v.clone())
+            .filter(|(_, at, kept)| *kept == generation && at.elapsed() < CACHE_TTL)
+            .map(|(v, _, _)| v.clone())
     }
 
-    fn put(&self, key: String, value: V) {
+    /// Keeps `value` under `generation`, read before it was looked up (`None`: keep nothing).
+    fn put(&self, key: String, value: V, generation: Option<u64>) {
+        let Some(generation) = generation else {
+            return;
+        };
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            entries.retain(|_, (_, at, kept)| *kept == generation && at.elapsed() < CACHE_TTL);
             if entries.len() >= CACHE_MAX {
                 entries.clear();
             }
         }
-        entries.insert(key, (value, Instant::now()));
-    }
-
-    fn remove(&self, key: &str) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.remove(key);
+        entries.insert(key, (value, Instant::now(), generation));
     }
 }
 
@@ -97,12 +108,15 @@ impl<V: Clone> TtlCache<V> {
 pub struct Authenticator {
     keys: TtlCache<Option<Principal>>,
     jwt_keys: TtlCache<Option<JwtKey>>,
+    /// Raised by the store when credentials change, here or elsewhere: empties both caches.
+    credentials: Arc<CredentialsSignal>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Authenticator {
-    /// `per_second` requests per caller with bursts of `burst`; 0 turns limiting off.
-    pub fn new(per_second: u32, burst: u32) -> Self {
+    /// `per_second` requests per caller with bursts of `burst`; 0 turns limiting off. The
+    /// caches trust nothing from before the last raise of `credentials`.
+    pub fn new(per_second: u32, burst: u32, credentials: Arc<CredentialsSignal>) -> Self {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
@@ -110,18 +124,9 @@ impl Authenticator {
         Self {
             keys: TtlCache::default(),
             jwt_keys: TtlCache::default(),
+            credentials,
             limiter,
         }
-    }
-
-    /// Forgets a key at once (after it was revoked or rotated).
-    pub fn forget_key(&self, hash: &str) {
-        self.keys.remove(hash);
-    }
-
-    /// Forgets an account's JWT key at once (after it changed).
-    pub fn forget_jwt_key(&self, account: &AccountId) {
-        self.jwt_keys.remove(account.as_str());
     }
 
     fn check_rate(&self, caller: &str) -> Result<(), ApiError> {
@@ -234,14 +239,16 @@ async fn authenticate_jwt(
 ) -> Result<Principal, ApiError> {
     let invalid = || unauthorized("invalid token");
     let account = unverified_account(token, headers).ok_or_else(invalid)?;
-    let key = match state.auth.jwt_keys.get(account.as_str()) {
+    // Read before the lookup: a change committed during it leaves what it finds stale.
+    let generation = state.auth.credentials.generation();
+    let key = match state.auth.jwt_keys.get(account.as_str(), generation) {
         Some(cached) => cached,
         None => {
             let key = state.store.jwt_key(&account).await?;
             state
                 .auth
                 .jwt_keys
-                .put(account.as_str().to_owned(), key.clone());
+                .put(account.as_str().to_owned(), key.clone(), generation);
             key
         }
     };
@@ -293,7 +300,9 @@ async fn authenticate_jwt(
 
 async fn authenticate_key(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let hash = hash_api_key(token);
-    let principal = match state.auth.keys.get(&hash) {
+    // Read before the lookup: a change committed during it leaves what it finds stale.
+    let generation = state.auth.credentials.generation();
+    let principal = match state.auth.keys.get(&hash, generation) {
         Some(cached) => cached,
         None => {
             let found = state
@@ -306,7 +315,7 @@ async fn authenticate_key(state: &AppState, token: &str) -> Result<Principal, Ap
                     actor: Actor::ApiKey(k.id.to_string()),
                     scopes: k.scopes,
                 });
-            state.auth.keys.put(hash, found.clone());
+            state.auth.keys.put(hash, found.clone(), generation);
             found
         }
     };

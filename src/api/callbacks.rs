@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::{
     AppState,
     auth::{Caller, require},
+    authorized::{Authorized, scope},
     error::ApiError,
     extract::{ApiJson, ApiQuery, RawJson},
     webhooks::checked_url,
@@ -277,7 +278,7 @@ pub struct DryRun {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     headers: HeaderMap,
     ApiQuery(dry_run): ApiQuery<DryRun>,
     RawJson(body): RawJson,
@@ -436,10 +437,9 @@ pub struct BatchResponse {
 )]
 pub async fn create_batch(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     if req.callbacks.is_empty() || req.callbacks.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -591,10 +591,9 @@ fn instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiEr
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::new(
@@ -658,10 +657,9 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let id = callback_id(&id)?;
     let cb = state
         .store
@@ -732,11 +730,10 @@ pub struct PatchRequest {
 )]
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     let current = state
         .store
@@ -861,10 +858,9 @@ pub(crate) async fn judge_changes(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     let cb = state
         .store
@@ -900,11 +896,10 @@ pub struct OutcomeRequest {
 )]
 pub async fn outcome(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    require(&caller, Scope::CallbacksWrite)?;
     let id = callback_id(&id)?;
     let report = outcome_report(req)?;
     let cb = state

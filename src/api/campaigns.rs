@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AppState,
     auth::{Caller, require},
+    authorized::{Authorized, scope},
     callbacks::callback_id,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
@@ -106,9 +107,8 @@ impl From<&AccountSettings> for SettingsView {
 )]
 pub async fn get_settings(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
 ) -> Result<Json<SettingsView>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let settings = state.store.account_settings(&caller.account_id).await?;
     Ok(Json(SettingsView::from(&settings)))
 }
@@ -127,10 +127,9 @@ pub async fn get_settings(
 )]
 pub async fn put_settings(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
     ApiJson(req): ApiJson<SettingsView>,
 ) -> Result<Json<SettingsView>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let calling_window = CallingWindow::parse(&req.calling_window, "calling_window")?;
     if req.max_attempts.is_some_and(|m| !(1..=100).contains(&m)) {
         return Err(FieldError::new(
@@ -321,11 +320,10 @@ const CAMPAIGN_FIELDS: [&str; 10] = [
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsWrite>,
     ApiQuery(q): ApiQuery<super::callbacks::DryRun>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Scope::CampaignsWrite)?;
     if q.dry_run.unwrap_or(false) {
         let planned = plan(&state, &caller, body, Origin::Campaign, false).await?;
         return Ok((StatusCode::OK, Json(planned.answer(true))).into_response());
@@ -764,10 +762,9 @@ pub struct CampaignList {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsRead>,
     ApiQuery(q): ApiQuery<Page>,
 ) -> Result<Json<CampaignList>, ApiError> {
-    require(&caller, Scope::CampaignsRead)?;
     let limit = limit(q.limit)?;
     let before = match &q.cursor {
         Some(c) => Some(CampaignId::parse(c).ok_or_else(|| {
@@ -813,10 +810,9 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    require(&caller, Scope::CampaignsRead)?;
     let id = campaign_id(&id)?;
     let (campaign, totals) = state
         .store
@@ -860,11 +856,10 @@ pub struct CampaignContactList {
 )]
 pub async fn contacts(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsRead>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<Page>,
 ) -> Result<Json<CampaignContactList>, ApiError> {
-    require(&caller, Scope::CampaignsRead)?;
     let id = campaign_id(&id)?;
     let limit = limit(q.limit)?;
     if state
@@ -1043,10 +1038,9 @@ impl From<&Block> for BlockView {
 )]
 pub async fn eligibility(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Eligibility>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let id = callback_id(&id)?;
     let cb = state
         .store

@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    auth::Caller,
+    authorized::{Authorized, scope},
     csv::{CsvBody, Row, RowErrors, csv_line},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
     domain::{
-        ErrorCode, FieldError, PhoneNumber, Scope,
+        ErrorCode, FieldError, PhoneNumber,
         contact::{Column, Contact, ContactDetails, ContactPatch, patch_from_row},
         ids::ContactId,
     },
@@ -103,10 +104,9 @@ pub struct ContactList {
 )]
 pub async fn upsert_contact(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let patch = ContactPatch::from_json(&body, "")?;
     if patch.phone.is_none() {
         return Err(
@@ -161,10 +161,9 @@ fn invalid_query(field: &str, message: &str) -> ApiError {
 )]
 pub async fn list_contacts(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsRead>,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> Result<Json<ContactList>, ApiError> {
-    require(&caller, Scope::ContactsRead)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(invalid_query("limit", "must be between 1 and 200"));
@@ -224,10 +223,9 @@ async fn load_contact(state: &AppState, caller: &Caller, raw: &str) -> Result<Co
 )]
 pub async fn get_contact(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<ContactView>, ApiError> {
-    require(&caller, Scope::ContactsRead)?;
     Ok(Json(ContactView::from(
         &load_contact(&state, &caller, &id).await?,
     )))
@@ -250,11 +248,10 @@ pub async fn get_contact(
 )]
 pub async fn update_contact(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ContactView>, ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let mut contact = load_contact(&state, &caller, &id).await?;
     let patch = ContactPatch::from_json(&body, "")?;
     if patch.phone.as_ref().is_some_and(|p| *p != contact.phone) {
@@ -291,10 +288,9 @@ pub async fn update_contact(
 )]
 pub async fn delete_contact(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let id = ContactId::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
     if state
         .store
@@ -342,11 +338,10 @@ pub struct ContactImportReport {
 )]
 pub async fn import_contacts(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ContactImportReport>, ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let mut csv = CsvBody::open(&headers, body, "phone").await?;
     let columns: Vec<(Column, String)> = csv
         .header
@@ -452,9 +447,8 @@ fn export_row(c: &Contact) -> Vec<u8> {
 )]
 pub async fn export_contacts(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsRead>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Scope::ContactsRead)?;
     let account = caller.account_id.clone();
     // The first page is read before answering, so a store failure is still a clean 500.
     let first = state

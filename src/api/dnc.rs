@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    auth::Caller,
+    authorized::{Authorized, scope},
     csv::{CsvBody, RowErrors},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
-    domain::{ErrorCode, FieldError, PhoneNumber, Scope},
+    domain::{ErrorCode, FieldError, PhoneNumber},
     store::dnc::{DncAdded, DncEntry},
 };
 
@@ -128,10 +129,9 @@ fn entry(
 )]
 pub async fn add_dnc(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     ApiJson(req): ApiJson<AddDnc>,
 ) -> Result<(StatusCode, Json<DncAddView>), ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let e = entry(
         &caller,
         &req.phone,
@@ -189,10 +189,9 @@ pub struct DncList {
 )]
 pub async fn list_dnc(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsRead>,
     ApiQuery(q): ApiQuery<DncQuery>,
 ) -> Result<Json<DncList>, ApiError> {
-    require(&caller, Scope::ContactsRead)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::new(
@@ -261,10 +260,9 @@ fn path_phone(raw: &str) -> Result<PhoneNumber, ApiError> {
 )]
 pub async fn get_dnc(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsRead>,
     Path(phone): Path<String>,
 ) -> Result<Json<DncView>, ApiError> {
-    require(&caller, Scope::ContactsRead)?;
     let phone = path_phone(&phone)?;
     let entry = state
         .store
@@ -288,10 +286,9 @@ pub async fn get_dnc(
 )]
 pub async fn remove_dnc(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let phone = path_phone(&phone)?;
     if state
         .store
@@ -338,11 +335,10 @@ pub struct DncImportReport {
 )]
 pub async fn import_dnc(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::ContactsWrite>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<DncImportReport>, ApiError> {
-    require(&caller, Scope::ContactsWrite)?;
     let mut csv = CsvBody::open(&headers, body, "phone").await?;
     let column = |name: &str| csv.header.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (phone_at, source_at, reason_at) = (column("phone"), column("source"), column("reason"));

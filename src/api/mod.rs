@@ -25,6 +25,7 @@ pub mod admin;
 pub mod agent_work;
 pub mod agents;
 pub mod auth;
+pub mod authorized;
 pub mod callbacks;
 pub mod campaigns;
 pub mod contacts;

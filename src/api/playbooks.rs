@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    auth::Caller,
+    authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiJson,
 };
 use crate::domain::{
-    ErrorCode, FieldError, Scope,
+    ErrorCode, FieldError,
     playbook::{MessageTemplate, Playbook, PlaybookId},
 };
 
@@ -86,10 +87,9 @@ pub struct CreatePlaybook {
 )]
 pub async fn create_playbook(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsWrite>,
     ApiJson(req): ApiJson<CreatePlaybook>,
 ) -> Result<(StatusCode, Json<PlaybookView>), ApiError> {
-    require(&caller, Scope::CampaignsWrite)?;
     let now = state.clock.now();
     let playbook = Playbook {
         id: PlaybookId::generate(),
@@ -117,9 +117,8 @@ pub async fn create_playbook(
 )]
 pub async fn list_playbooks(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsRead>,
 ) -> Result<Json<PlaybookList>, ApiError> {
-    require(&caller, Scope::CampaignsRead)?;
     let playbooks = state.store.list_playbooks(&caller.account_id).await?;
     Ok(Json(PlaybookList {
         data: playbooks.iter().map(PlaybookView::from).collect(),
@@ -148,10 +147,9 @@ async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Playbook, 
 )]
 pub async fn get_playbook(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<PlaybookView>, ApiError> {
-    require(&caller, Scope::CampaignsRead)?;
     Ok(Json(PlaybookView::from(&load(&state, &caller, &id).await?)))
 }
 
@@ -178,11 +176,10 @@ pub struct UpdatePlaybook {
 )]
 pub async fn update_playbook(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdatePlaybook>,
 ) -> Result<Json<PlaybookView>, ApiError> {
-    require(&caller, Scope::CampaignsWrite)?;
     let mut playbook = load(&state, &caller, &id).await?;
     if let Some(n) = &req.name {
         playbook.name = name(n)?;
@@ -214,10 +211,9 @@ pub async fn update_playbook(
 )]
 pub async fn delete_playbook(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CampaignsWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::CampaignsWrite)?;
     let id = PlaybookId::parse(&id).ok_or_else(|| ApiError::not_found("playbook"))?;
     if state
         .store

@@ -5,12 +5,12 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiQuery,
 };
 use crate::domain::{
-    AccountId, ErrorCode, Scope, Zone,
+    AccountId, ErrorCode, Zone,
     report::{self, Report, ReportRange},
 };
 
@@ -89,9 +89,8 @@ pub(crate) async fn build_report(
 )]
 pub async fn callbacks(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Report>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     Ok(Json(build_report(&state, &caller.account_id, q).await?))
 }

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    auth::{Caller, require},
+    auth::Caller,
+    authorized::{Authorized, scope},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
     domain::{
-        ErrorCode, FieldError, Scope, SigningSecret, StoredEvent, WebhookEndpoint,
+        ErrorCode, FieldError, SigningSecret, StoredEvent, WebhookEndpoint,
         ids::WebhookEndpointId,
         webhook::{Delivery, parse_event_types},
     },
@@ -142,10 +143,9 @@ pub struct CreateEndpoint {
 )]
 pub async fn create_endpoint(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     ApiJson(req): ApiJson<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let url = checked_url(&req.url, "url", &state).await?;
     let event_types = parse_event_types(req.event_types)?;
     let secret = match req.secret {
@@ -161,7 +161,7 @@ pub async fn create_endpoint(
     let now = state.clock.now();
     let ep = WebhookEndpoint {
         id: WebhookEndpointId::generate(),
-        account_id: caller.account_id,
+        account_id: caller.account_id.clone(),
         url,
         description: text(req.description, "description")?,
         event_types,
@@ -194,9 +194,8 @@ pub struct EndpointList {
 )]
 pub async fn list_endpoints(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
 ) -> Result<Json<EndpointList>, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let eps = state
         .store
         .list_webhook_endpoints(&caller.account_id)
@@ -228,10 +227,9 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndp
 )]
 pub async fn get_endpoint(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let ep = load(&state, &caller, &id).await?;
     Ok(Json(EndpointView::of(&ep, false)))
 }
@@ -263,11 +261,10 @@ pub struct UpdateEndpoint {
 )]
 pub async fn update_endpoint(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateEndpoint>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let mut ep = load(&state, &caller, &id).await?;
     if let Some(url) = req.url {
         ep.url = checked_url(&url, "url", &state).await?;
@@ -302,10 +299,9 @@ pub async fn update_endpoint(
 )]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let mut ep = load(&state, &caller, &id).await?;
     ep.secret = SigningSecret::generate();
     save(&state, &caller, &mut ep).await?;
@@ -325,10 +321,9 @@ pub async fn rotate_endpoint_secret(
 )]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let id = endpoint_id(&id)?;
     if state
         .store
@@ -382,11 +377,10 @@ pub struct DeliveryList {
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
     let ep = load(&state, &caller, &id).await?;
     let data = state
         .store
@@ -399,7 +393,8 @@ pub async fn list_deliveries(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// An event id (`evt_...`): events after it. Or an RFC 3339 instant: events at or after it.
+    /// An id of one of the account's events (`evt_...`): the events after it. Or an RFC 3339
+    /// instant: events at or after it.
     pub since: Option<String>,
     /// Only events of this type.
     #[serde(rename = "type")]
@@ -428,22 +423,24 @@ pub struct EventList {
 )]
 pub async fn list_events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::CallbacksRead>,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    require(&caller, Scope::CallbacksRead)?;
     let limit = limit(q.limit, 100, 500)?;
     let bad_since = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidQuery,
-            "must be an event id (evt_...) or an RFC 3339 date-time",
+            "must be an id of one of this account's events (evt_...) or an RFC 3339 date-time",
         )
         .field("since")
     };
     let (after, since) = match q.since.as_deref() {
         None => (0, None),
-        Some(s) if s.starts_with("evt_") => (StoredEvent::parse_id(s).ok_or_else(bad_since)?, None),
+        Some(s) if s.starts_with("evt_") => (
+            StoredEvent::parse_id(&caller.account_id, s).ok_or_else(bad_since)?,
+            None,
+        ),
         Some(s) => (0, Some(s.parse().map_err(|_| bad_since())?)),
     };
     let events = state
@@ -481,20 +478,20 @@ pub struct RedeliverResponse {
 )]
 pub async fn redeliver_event(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::WebhooksWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RedeliverResponse>), ApiError> {
-    require(&caller, Scope::WebhooksWrite)?;
-    let seq = StoredEvent::parse_id(&id).ok_or_else(|| ApiError::not_found("event"))?;
+    let number = StoredEvent::parse_id(&caller.account_id, &id)
+        .ok_or_else(|| ApiError::not_found("event"))?;
     let queued = state
         .store
-        .redeliver_event(&caller.account_id, seq, state.clock.now())
+        .redeliver_event(&caller.account_id, number, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RedeliverResponse {
-            event_id: id,
+            event_id: StoredEvent::id_for(&caller.account_id, number),
             deliveries: queued,
         }),
     ))
@@ -518,9 +515,8 @@ pub struct SigningSecretView {
 )]
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<scope::Admin>,
 ) -> Result<Json<SigningSecretView>, ApiError> {
-    require(&caller, Scope::Admin)?;
     let secret = SigningSecret::generate();
     state
         .store

@@ -137,6 +137,8 @@ impl AgentEventKind {
 /// One entry of an agent's feed.
 #[derive(Debug, Clone)]
 pub struct AgentEvent {
+    /// The entry's number, counted per account (its id in the feed): says nothing of other
+    /// accounts.
     pub seq: i64,
     pub agent_id: AgentId,
     pub kind: String,

@@ -91,7 +91,8 @@ pub fn parse_event_types(types: Option<Vec<String>>) -> Result<Vec<String>, Fiel
 /// An event as kept in the event log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredEvent {
-    /// `evt_<sequence>`; the same in every delivery and retry of this event.
+    /// `evt_...`, opaque: unique, the same in every delivery and retry of this event, and
+    /// within one account sorting (as text) in the order the account's events happened.
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -103,14 +104,56 @@ pub struct StoredEvent {
     pub data: serde_json::Value,
 }
 
+/// Crockford's base32 digits, in ASCII order (so fixed-width numbers sort as text).
+const BASE32: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Digits of an event number in its id: 13 base32 digits hold any `i64`.
+const NUMBER_DIGITS: usize = 13;
+
 impl StoredEvent {
-    pub fn id_for(seq: i64) -> String {
-        format!("evt_{seq}")
+    /// The public id of the `number`-th event of `account` (numbers are per account: they
+    /// reveal nothing of other accounts' activity): `evt_`, the account id's ULID, then the
+    /// number in 13 base32 digits. The account part keeps ids unique across accounts (receivers
+    /// drop repeated `webhook-id`s); the fixed width makes one account's ids sort as text in
+    /// the order of its events.
+    pub fn id_for(account: &AccountId, number: i64) -> String {
+        let mut id = String::with_capacity(4 + 26 + NUMBER_DIGITS);
+        id.push_str("evt_");
+        id.push_str(account_part(account));
+        let n = number.max(0) as u64;
+        for i in (0..NUMBER_DIGITS).rev() {
+            id.push(BASE32[((n >> (5 * i)) & 31) as usize] as char);
+        }
+        id
     }
 
-    pub fn parse_id(id: &str) -> Option<i64> {
-        id.strip_prefix("evt_")?.parse().ok().filter(|n| *n > 0)
+    /// The number of one of `account`'s events from its id; `None` if the id is malformed or
+    /// another account's. Ids given out before events were numbered per account
+    /// (`evt_<decimal>`) are still read: those events kept their numbers.
+    pub fn parse_id(account: &AccountId, id: &str) -> Option<i64> {
+        let rest = id.strip_prefix("evt_")?;
+        if (1..=18).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_digit()) {
+            return rest
+                .parse()
+                .ok()
+                .filter(|n| *n > 0 && !rest.starts_with('0'));
+        }
+        let digits = rest.len().checked_sub(NUMBER_DIGITS)?;
+        let (owner, number) = rest.split_at_checked(digits)?;
+        if !owner.eq_ignore_ascii_case(account_part(account)) {
+            return None;
+        }
+        number.bytes().try_fold(0i64, |n, b| {
+            let digit = BASE32.iter().position(|c| *c == b.to_ascii_uppercase())?;
+            n.checked_mul(32)?.checked_add(digit as i64)
+        })
     }
+}
+
+/// The part of an account id that goes into its events' ids: the ULID after `acc_`.
+fn account_part(account: &AccountId) -> &str {
+    let id = account.as_str();
+    id.strip_prefix(AccountId::PREFIX).unwrap_or(id)
 }
 
 /// Delays before each retry of a failed delivery: about a day in all, then it is failed.
@@ -188,6 +231,43 @@ mod tests {
             panic!("retried");
         };
         assert_eq!(at.duration_since(now).as_secs(), 120);
+    }
+
+    #[test]
+    fn event_ids_are_per_account_unique_and_sort_as_text() {
+        let a: AccountId = AccountId::generate();
+        let b: AccountId = AccountId::generate();
+        let ids: Vec<String> = [1, 2, 9, 10, 31, 32, 1 << 40, i64::MAX]
+            .iter()
+            .map(|n| StoredEvent::id_for(&a, *n))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids);
+        for (id, n) in ids.iter().zip([1, 2, 9, 10, 31, 32, 1 << 40, i64::MAX]) {
+            assert_eq!(id.len(), 4 + 26 + 13, "{id}");
+            assert_eq!(StoredEvent::parse_id(&a, id), Some(n));
+            assert_eq!(StoredEvent::parse_id(&a, &id.to_lowercase()), Some(n));
+            assert_eq!(StoredEvent::parse_id(&b, id), None, "another account's");
+        }
+        assert_ne!(StoredEvent::id_for(&a, 1), StoredEvent::id_for(&b, 1));
+        // Ids of the old form are the same numbers.
+        assert_eq!(StoredEvent::parse_id(&a, "evt_42"), Some(42));
+        for bad in [
+            "evt_",
+            "evt_0",
+            "evt_042",
+            "evt_-1",
+            "42",
+            "evt_1.5",
+            "cb_1",
+            "evt_ZZZZ",
+            "evt_99999999999999999999",
+        ] {
+            assert_eq!(StoredEvent::parse_id(&a, bad), None, "{bad}");
+        }
+        let overflow = format!("evt_{}ZZZZZZZZZZZZZ", account_part(&a));
+        assert_eq!(StoredEvent::parse_id(&a, &overflow), None);
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub trait ManagerStore: Send + Sync + 'static {
         to: Timestamp,
     ) -> Result<(Vec<ReportCallback>, Vec<ReportAttempt>), StoreError>;
 
-    /// The sequence number of the account's latest event (0 if none): where a live view starts.
+    /// The number of the account's latest event (its own numbering; 0 if none): where a live
+    /// view starts.
     async fn last_event_seq(&self, account: &AccountId) -> Result<i64, StoreError>;
 
     /// The webhook deliveries of one callback's events, newest first.

@@ -7,7 +7,7 @@
 use std::{
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -79,11 +79,12 @@ impl StoreError {
             ) => true,
             StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
                 // Class 08: connection exception; 57P01-03: shutdown or starting up;
-                // 57014: statement timeout or cancel; 55P03: lock not available.
+                // 57014: statement timeout or cancel; 55P03: lock not available; 40P01: chosen
+                // to break a deadlock (rolled back, safe to run again).
                 code.starts_with("08")
                     || matches!(
                         code.as_ref(),
-                        "57P01" | "57P02" | "57P03" | "57014" | "55P03"
+                        "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "40P01"
                     )
             }),
             _ => false,
@@ -401,6 +402,53 @@ impl FeedSignals {
     }
 }
 
+/// Tells the authentication caches that credentials changed: an API key revoked or rotated, a
+/// JWT key set, replaced or removed, anywhere.
+///
+/// The store raises it after committing such a change. Changes made elsewhere raise it too: on
+/// PostgreSQL the changing transaction sends `NOTIFY ringback`, which every node (and so the
+/// changes of other nodes and of `ringback keys revoke`) relays here; on SQLite the change bumps
+/// a counter in the database, which a running server reads ten times a second, so a CLI
+/// process's change reaches it within [`sqlite::CREDENTIALS_POLL`]. A cache keeps with each
+/// entry the [`generation`](Self::generation) it read *before* looking the entry up, and
+/// trusts the entry only while the generation is unchanged: a change committed during the
+/// lookup leaves what it found stale.
+#[derive(Debug, Default)]
+pub struct CredentialsSignal {
+    generation: AtomicU64,
+    /// Changes made elsewhere may go unheard (PostgreSQL: the listening connection is down).
+    deaf: AtomicBool,
+}
+
+impl CredentialsSignal {
+    /// The current generation, or `None` while changes made elsewhere may go unheard, when
+    /// nothing looked up may be kept or trusted.
+    pub fn generation(&self) -> Option<u64> {
+        // The generation first: a gap that starts after it was read raises it, so an entry
+        // kept under it is stale however the two reads interleave with the gap.
+        let generation = self.generation.load(Ordering::SeqCst);
+        (!self.deaf.load(Ordering::SeqCst)).then_some(generation)
+    }
+
+    /// Credentials changed: whatever was cached about them is stale.
+    pub fn raise(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Changes made elsewhere may go unheard from now on: cache nothing, trust nothing cached.
+    pub(crate) fn lose_hearing(&self) {
+        self.deaf.store(true, Ordering::SeqCst);
+        self.raise();
+    }
+
+    /// Changes made elsewhere are heard again. What was cached before the gap stays stale:
+    /// a change made during it was never heard.
+    pub(crate) fn regain_hearing(&self) {
+        self.raise();
+        self.deaf.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The persistence interface. Every method that reads or changes tenant data takes the
 /// account, so a query can never cross accounts.
 #[async_trait::async_trait]
@@ -425,6 +473,9 @@ pub trait Store:
 
     /// The signal raised when events are appended to the log (webhooks to fan out).
     fn event_signal(&self) -> Arc<DueSignal>;
+
+    /// The signal raised when credentials change, here or elsewhere (see [`CredentialsSignal`]).
+    fn credentials_signal(&self) -> Arc<CredentialsSignal>;
 
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;

@@ -25,6 +25,12 @@
 //!   `LISTEN`s and wakes its own scheduler, router, webhook fan-out and feed readers. When the
 //!   listening connection drops, the node wakes everything once it is back, so nothing waits
 //!   for the next idle poll.
+//! - **Credentials across nodes.** A transaction that revokes or rotates an API key, or sets or
+//!   removes a JWT key, sends `NOTIFY ringback` itself (see [`announce_credentials`]), so the
+//!   notification goes out exactly when the change commits, also from a CLI process that exits
+//!   right after. Each node clears its authentication cache when it hears one. While its
+//!   listening connection is down a node caches no credentials and trusts none it cached; it
+//!   clears them again once it listens again.
 //! - **Connections.** One pool per node (`--database-max-connections`), every connection with
 //!   a `statement_timeout` (`--database-statement-timeout-ms`) and an
 //!   `idle_in_transaction_session_timeout`, so a stuck node cannot hold the write lock. A
@@ -36,7 +42,7 @@ use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::{Channel, DueSignal, FeedSignals, StoreError, Wake};
+use super::{Channel, CredentialsSignal, DueSignal, FeedSignals, StoreError, Wake};
 use crate::config::DatabaseConfig;
 
 // The same SQL is compiled again inside the SQLite backend, against its types.
@@ -103,6 +109,8 @@ pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> 
     store.events.relay_to(Channel::Events, relay.clone());
     store.routing.relay_to(Channel::Routing, relay.clone());
     store.agent_feed.relay_to(relay);
+    // Until the first `LISTEN`, another node's change would go unheard.
+    store.credentials.lose_hearing();
     tokio::spawn(relay_out(pool.clone(), node.clone(), outgoing));
     tokio::spawn(relay_in(
         pool,
@@ -112,6 +120,7 @@ pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> 
             events: store.events.clone(),
             routing: store.routing.clone(),
             agent_feed: store.agent_feed.clone(),
+            credentials: store.credentials.clone(),
         },
     ));
     Ok(store)
@@ -136,29 +145,43 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
 }
 
 /// Takes the write lock inside a transaction that began without it (a no-op when it holds it
-/// already: advisory locks are re-entrant). It only ever *tries* the lock: such a transaction
-/// holds row locks, and a write holding the lock may be waiting for one of them, so waiting
-/// here could deadlock. After [`LOCK_PATIENCE`] it gives up; the caller's transaction rolls
-/// back, releasing its rows, and the claim is made again a moment later.
+/// already: advisory locks are re-entrant). It waits in PostgreSQL's queue for the lock, first
+/// come first served, so claims are not starved by the writes that wait for it from their
+/// start (an earlier version polled `pg_try_advisory_xact_lock`, which under load lost the lock
+/// to every queued writer, and whose polling loaded a busy machine further). Such a transaction
+/// holds row locks, and a write holding the lock could be waiting for one of them: PostgreSQL
+/// finds that cycle after its `deadlock_timeout` (1 s by default) and fails one of the two,
+/// which is retried ([`StoreError::is_unavailable`]). No write that holds the lock waits for
+/// rows a claim holds in the ordinary course: lease extensions take no write lock and skip
+/// locked rows. After [`LOCK_PATIENCE`] the wait gives up (`lock_timeout`); the caller's
+/// transaction rolls back, releasing its rows, and the claim is made again a moment later.
 async fn lock_writes(conn: &mut DbConn) -> Result<(), StoreError> {
-    let started = std::time::Instant::now();
-    loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        if locked {
-            return Ok(());
+    // `SET LOCAL` ends with the transaction; the timeout is lifted again at once for the
+    // statements that follow.
+    let timeout = format!("SET LOCAL lock_timeout = {}", LOCK_PATIENCE.as_millis());
+    sqlx::query(&timeout).execute(&mut *conn).await?;
+    let locked = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK)
+        .execute(&mut *conn)
+        .await;
+    match locked {
+        Ok(_) => {
+            sqlx::query("SET LOCAL lock_timeout = 0")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
         }
-        if started.elapsed() > LOCK_PATIENCE {
-            return Err(StoreError::Busy);
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("55P03" | "40P01")) => {
+            Err(StoreError::Busy)
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        Err(e) => Err(e.into()),
     }
 }
 
-/// How long a claim tries for the write lock before it lets go of its rows.
-const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+/// How long a claim waits for the write lock before it lets go of its rows. Holders keep it
+/// for milliseconds, but on a machine whose cores are all busy the queue ahead of a claim can
+/// take seconds to pass; giving up early would only send the claim to the back of it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(5);
 
 /// This node's signals, as woken by the other nodes.
 struct Signals {
@@ -166,6 +189,7 @@ struct Signals {
     events: Arc<DueSignal>,
     routing: Arc<DueSignal>,
     agent_feed: Arc<FeedSignals>,
+    credentials: Arc<CredentialsSignal>,
 }
 
 impl Signals {
@@ -177,19 +201,35 @@ impl Signals {
         }
     }
 
-    /// After a gap in listening: whatever was announced meanwhile, look now.
+    /// After a gap in listening: whatever was announced meanwhile, look now, and trust no
+    /// credentials cached before (a change made meanwhile was not heard).
     fn wake_all(&self) {
         for channel in Channel::ALL {
             self.get(channel).notify_local();
         }
+        self.credentials.regain_hearing();
     }
+}
+
+/// Tells every node, when the transaction commits, that an account's credentials changed
+/// (payload `|credentials|ACCOUNT`, from no node in particular: the node that made the change
+/// clears its cache once more, harmlessly). `NOTIFY` is transactional: it goes out at the
+/// commit, and never for a change rolled back.
+async fn announce_credentials(conn: &mut DbConn, account: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(WAKE_CHANNEL)
+        .bind(format!("|credentials|{account}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Sends this node's wake-ups to the others, coalesced: however many arrive together, one
 /// notification per signal (the earliest time) and the agents' feeds in as few as fit.
 ///
 /// Payloads are `NODE|due|MS`, `NODE|events|`, `NODE|routing|MS` (an empty time meaning "now")
-/// and `NODE|agents|ID,ID,...`.
+/// and `NODE|agents|ID,ID,...`. (Credentials changes are not relayed here but sent by their
+/// own transaction: [`announce_credentials`].)
 async fn relay_out(pool: DbPool, node: String, mut wakes: mpsc::UnboundedReceiver<Wake>) {
     let mut batch = Vec::with_capacity(1024);
     while wakes.recv_many(&mut batch, 1024).await > 0 {
@@ -247,7 +287,8 @@ async fn relay_out(pool: DbPool, node: String, mut wakes: mpsc::UnboundedReceive
 }
 
 /// Listens for the other nodes' wake-ups and raises this node's signals. Reconnects after the
-/// connection drops (a database restart), then wakes everything once.
+/// connection drops (a database restart), then wakes everything once; in between, the node
+/// caches no credentials.
 async fn relay_in(pool: DbPool, node: String, signals: Signals) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
@@ -277,6 +318,9 @@ async fn relay_in(pool: DbPool, node: String, signals: Signals) {
                 }
             }
         }
+        // What was sent since the connection dropped, and until the next `LISTEN`, is lost
+        // (sqlx's own reconnection of this listener is dropped unread).
+        signals.credentials.lose_hearing();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -288,6 +332,10 @@ fn deliver(node: &str, payload: &str, signals: &Signals) {
         return;
     };
     if from == node {
+        return;
+    }
+    if kind == "credentials" {
+        signals.credentials.raise();
         return;
     }
     if kind == "agents" {

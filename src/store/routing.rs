@@ -81,7 +81,7 @@ pub trait RoutingStore: Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<Callback, ChangeError>;
 
-    /// The agent's feed after `after` (a sequence number), oldest first.
+    /// The agent's feed after `after` (an entry's number, counted per account), oldest first.
     async fn agent_events(
         &self,
         account: &AccountId,
@@ -90,7 +90,7 @@ pub trait RoutingStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AgentEvent>, StoreError>;
 
-    /// The sequence number of the agent's latest feed entry (0 if none).
+    /// The number of the agent's latest feed entry (0 if none).
     async fn last_agent_event(
         &self,
         account: &AccountId,

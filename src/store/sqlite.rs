@@ -4,12 +4,20 @@
 //! `BEGIN IMMEDIATE`, so a transaction never has to upgrade a read lock into a write lock (the
 //! source of "database is locked" errors under load). Reads use a separate small pool and see
 //! committed data only. The SQL itself lives in [`sql`](self::sql), shared with PostgreSQL.
+//!
+//! One node, but not always one process: `ringback keys revoke` may change credentials beside
+//! a running server. The server reads the `credentials_version` counter every
+//! [`CREDENTIALS_POLL`] and clears its authentication cache when another process bumped it.
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::StoreError;
+use super::{CredentialsSignal, StoreError};
 
 // The same SQL is compiled again inside the PostgreSQL backend, against its types.
 #[path = "sql/mod.rs"]
@@ -60,7 +68,64 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(base.read_only(true))
         .await?;
-    Ok(SqliteStore::new(writer, reader))
+    let seen = credentials_version(&reader).await?;
+    let store = SqliteStore::new(writer, reader.clone());
+    tokio::spawn(watch_credentials(
+        reader,
+        Arc::downgrade(&store.credentials),
+        seen,
+    ));
+    Ok(store)
+}
+
+/// How often a server looks for credentials changed by another process (`ringback keys
+/// revoke`): the longest such a change waits to take effect. Changes made through the server
+/// itself take effect at once.
+pub const CREDENTIALS_POLL: Duration = Duration::from_millis(100);
+
+async fn credentials_version(reader: &DbPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT version FROM credentials_version WHERE id = 1")
+            .fetch_one(reader)
+            .await?,
+    )
+}
+
+/// Raises the credentials signal when the counter moved (a change by any process, this one's
+/// included: a second clear is harmless), until the store is dropped.
+async fn watch_credentials(reader: DbPool, signal: Weak<CredentialsSignal>, mut seen: i64) {
+    let mut tick = tokio::time::interval(CREDENTIALS_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let Some(signal) = signal.upgrade() else {
+            return;
+        };
+        match credentials_version(&reader).await {
+            Ok(version) => {
+                failing = false;
+                if version != seen {
+                    seen = version;
+                    signal.raise();
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot read the credentials counter");
+                }
+                failing = true;
+                // Unsure whether anything changed: trust nothing cached.
+                signal.raise();
+            }
+        }
+    }
+}
+
+/// One node: the `credentials_version` counter, which [`watch_credentials`] reads, is all
+/// other processes need.
+async fn announce_credentials(_conn: &mut DbConn, _account: &str) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// A write transaction: `BEGIN IMMEDIATE` takes the database's write lock at once.

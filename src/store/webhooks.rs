@@ -87,7 +87,8 @@ pub trait WebhookStore: Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<bool, StoreError>;
 
-    /// Events of an account after sequence `after`, oldest first.
+    /// Events of an account after its event number `after` (its own numbering, which the
+    /// events' ids carry: [`StoredEvent::parse_id`]), oldest first, each with its number.
     async fn list_events(
         &self,
         account: &AccountId,
@@ -97,12 +98,12 @@ pub trait WebhookStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(i64, StoredEvent)>, StoreError>;
 
-    /// Queues a new delivery of an event to every enabled endpoint that wants it (and the
-    /// callback's own URL). `None` if the event is not the account's.
+    /// Queues a new delivery of the account's event `number` to every enabled endpoint that
+    /// wants it (and the callback's own URL). `None` if the account has no such event.
     async fn redeliver_event(
         &self,
         account: &AccountId,
-        seq: i64,
+        number: i64,
         now: Timestamp,
     ) -> Result<Option<usize>, StoreError>;
 

@@ -21,6 +21,7 @@ use super::Viewer;
 use crate::{
     api::{
         AppState, agent_work, agents,
+        authorized::Authorized,
         callbacks::{self, OutcomeRequest, PatchRequest, callback_id, new_time},
         campaigns::{self, CampaignView},
         error::ApiError,
@@ -396,7 +397,7 @@ pub async fn detail(
     let (cb, _) = visible_callback(&state, &viewer, &id).await?;
     let Json(view) = callbacks::get(
         State(state.clone()),
-        viewer.principal.clone(),
+        Authorized::check(viewer.principal.clone())?,
         Path(cb.id.to_string()),
     )
     .await?;
@@ -422,7 +423,7 @@ pub async fn change(
         None => {
             callbacks::patch(
                 State(state),
-                viewer.principal,
+                Authorized::check(viewer.principal)?,
                 Path(cb.id.to_string()),
                 ApiJson(req),
             )
@@ -446,7 +447,7 @@ pub async fn change(
             })?;
             agent_work::reschedule(
                 State(state),
-                viewer.principal,
+                Authorized::check(viewer.principal)?,
                 Path((agent.id.to_string(), cb.id.to_string())),
                 ApiJson(agent_work::RescheduleRequest {
                     scheduled_at,
@@ -466,11 +467,18 @@ pub async fn cancel(
 ) -> Result<Json<CallbackView>, ApiError> {
     let (cb, agent) = visible_callback(&state, &viewer, &id).await?;
     match agent {
-        None => callbacks::cancel(State(state), viewer.principal, Path(cb.id.to_string())).await,
+        None => {
+            callbacks::cancel(
+                State(state),
+                Authorized::check(viewer.principal)?,
+                Path(cb.id.to_string()),
+            )
+            .await
+        }
         Some(agent) => {
             agent_work::cancel(
                 State(state),
-                viewer.principal,
+                Authorized::check(viewer.principal)?,
                 Path((agent.id.to_string(), cb.id.to_string())),
             )
             .await
@@ -678,7 +686,9 @@ const LIVE_POLL: Duration = Duration::from_millis(700);
 
 /// Server-Sent Events of the account's event log (supervisors): one `change` event per
 /// callback event, with `type`, `callback_id` and the callback's `status`, so the list can
-/// refresh. Resumes after `Last-Event-ID`.
+/// refresh. Each carries the event's id; resumes after `Last-Event-ID` (an id of the account's
+/// events, or a bare number as this stream sent before events were numbered per account),
+/// starting with what happens next when there is none or it is not the account's.
 pub async fn live(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -689,9 +699,12 @@ pub async fn live(
     let after = match headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<i64>().ok())
-    {
-        Some(seq) => seq,
+        .map(str::trim)
+        .and_then(|s| {
+            crate::domain::StoredEvent::parse_id(&account, s)
+                .or_else(|| s.parse::<i64>().ok().filter(|n| *n > 0))
+        }) {
+        Some(number) => number,
         None => state.store.last_event_seq(&account).await?,
     };
     let store = state.store.clone();
@@ -699,9 +712,9 @@ pub async fn live(
         (store, account, after, std::collections::VecDeque::new()),
         |(store, account, mut after, mut buffer)| async move {
             loop {
-                if let Some((seq, event)) = buffer.pop_front() {
+                if let Some((number, event)) = buffer.pop_front() {
                     let event: crate::domain::StoredEvent = event;
-                    after = seq;
+                    after = number;
                     let data = serde_json::json!({
                         "type": event.kind,
                         "callback_id": event.data.pointer("/object/id"),
@@ -709,7 +722,7 @@ pub async fn live(
                         "at": event.timestamp.to_string(),
                     });
                     let sse = Event::default()
-                        .id(seq.to_string())
+                        .id(event.id.clone())
                         .event("change")
                         .data(data.to_string());
                     return Some((Ok(sse), (store, account, after, buffer)));
@@ -849,7 +862,7 @@ pub async fn my_callbacks(
     let agent = my_agent(&state, &viewer).await?;
     agent_work::list(
         State(state),
-        viewer.principal,
+        Authorized::check(viewer.principal)?,
         Path(agent.id.to_string()),
         ApiQuery(agent_work::WorkQuery { limit: Some(200) }),
     )
@@ -893,7 +906,7 @@ pub async fn complete(
     let agent = my_agent(&state, &viewer).await?;
     agent_work::complete(
         State(state),
-        viewer.principal,
+        Authorized::check(viewer.principal)?,
         Path((agent.id.to_string(), id)),
         ApiJson(req),
     )
@@ -909,7 +922,7 @@ pub async fn presence(
     let agent = my_agent(&state, &viewer).await?;
     let view = agents::set_presence(
         State(state),
-        viewer.principal,
+        Authorized::check(viewer.principal)?,
         Path(agent.id.to_string()),
         ApiJson(req),
     )
@@ -926,7 +939,7 @@ pub async fn my_events(
     let agent = my_agent(&state, &viewer).await?;
     let sse = agent_work::events(
         State(state),
-        viewer.principal,
+        Authorized::check(viewer.principal)?,
         Path(agent.id.to_string()),
         headers,
         ApiQuery(agent_work::EventsQuery {

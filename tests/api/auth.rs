@@ -634,6 +634,59 @@ async fn the_keys_cli_creates_lists_and_revokes() {
     assert!(!bad.status.success());
 }
 
+/// `ringback keys revoke` is another process: a running server that has just used (and
+/// cached) the key refuses it within a fraction of a second all the same (SQLite: the server
+/// watches the database's credentials counter; PostgreSQL: the revocation's `NOTIFY`).
+#[tokio::test]
+async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json(
+            "/v1/api-keys",
+            &json!({ "name": "crm", "scopes": ["callbacks:read"] }),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let key = created["key"].as_str().unwrap();
+    get_with_token(&app, key).await.expect(200);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args([
+            "keys",
+            "revoke",
+            created["id"].as_str().unwrap(),
+            "--account",
+            &app.account_id,
+            "--database-url",
+            &app._db.url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let revoked = std::time::Instant::now();
+    let mut accepted = 0;
+    loop {
+        let resp = get_with_token(&app, key).await;
+        if resp.status == 401 {
+            break;
+        }
+        resp.expect(200);
+        accepted += 1;
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_millis(500),
+            "the server still accepts the key {:?} after the CLI revoked it ({accepted} \
+             requests accepted)",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!(
+        "refused {:?} after the CLI revoked it ({accepted} requests accepted meanwhile)",
+        revoked.elapsed()
+    );
+}
+
 /// Replaces `{...}` path parameters with an id of the right shape for another account's
 /// resource, so the walk reaches the handler rather than the 404 of an unknown route.
 fn concrete(path: &str, ids: &std::collections::HashMap<&str, String>) -> String {

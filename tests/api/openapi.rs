@@ -205,6 +205,80 @@ async fn every_v1_operation_declares_bearer_auth_with_its_scope_and_auth_errors(
     assert!(v1 >= 25, "only {v1} /v1 operations documented");
 }
 
+/// A key without the scope an operation needs is refused with 403 before its body or query is
+/// read: a garbage body, or a bad query, still answers 403, never 400.
+#[tokio::test]
+async fn the_scope_is_checked_before_the_body_and_the_query() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let key = |scopes: Value| {
+        let app = &app;
+        async move {
+            app.post_json(
+                "/v1/api-keys",
+                &json!({ "name": "narrow", "scopes": scopes }),
+            )
+            .await
+            .expect(201)["key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let agents_only = key(json!(["agents:read"])).await;
+    let contacts_only = key(json!(["contacts:read"])).await;
+    let mut checked = 0;
+    for (m, path, op) in operations(&doc) {
+        let Some(scopes) = op["security"]
+            .as_array()
+            .and_then(|s| s.iter().find_map(|r| r.get("bearer")))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let needs: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
+        // A key holding neither what the operation needs nor what grants it.
+        let key = if needs.iter().any(|s| s.starts_with("agents")) {
+            &contacts_only
+        } else {
+            &agents_only
+        };
+        let url = format!("{}?limit=garbage&dry_run=maybe", concrete(&path));
+        let resp = app
+            .client
+            .request(method(&m), app.url(&url))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body("{ not json")
+            .send()
+            .await
+            .unwrap();
+        let resp = Resp::read(resp).await;
+        assert_eq!(
+            resp.status,
+            403,
+            "{} {path} (needs {needs:?}) answered {} before checking the scope: {}",
+            m.to_uppercase(),
+            resp.status,
+            resp.text
+        );
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} operations checked");
+    // The settings, which the issue found answering 400 to a read-only key.
+    let read_only = key(json!(["callbacks:read"])).await;
+    for body in [
+        json!({ "calling_window": "garbage" }),
+        json!({
+        "calling_window": { "start": "08:00", "end": "21:00" },
+        "allow_customer_requested_times": false, "max_attempts": null, "attempt_window_days": 7 }),
+    ] {
+        app.request_as(Some(&read_only), Method::PUT, "/v1/settings", Some(&body))
+            .await
+            .expect_error(403, "forbidden");
+    }
+}
+
 #[tokio::test]
 async fn error_codes_are_documented_and_every_reference_resolves() {
     let app = spawn_app().await;

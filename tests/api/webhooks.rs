@@ -250,6 +250,10 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_try_with_the_sa
     assert_eq!(delivery["attempts"], 3);
     assert_eq!(delivery["last_status_code"], 200);
     assert_eq!(delivery["event_type"], "callback.created");
+    // One id for the event everywhere: every try's webhook-id, the delivery log, the events API.
+    assert_eq!(delivery["event_id"], hooks[0].id);
+    let events = app.get("/v1/events").await.expect(200).clone();
+    assert_eq!(events["data"][0]["id"], hooks[0].id);
 }
 
 #[tokio::test]

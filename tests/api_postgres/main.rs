@@ -33,6 +33,8 @@ mod dialect_kore;
 mod dialect_talkdesk;
 #[path = "../api/dnc.rs"]
 mod dnc;
+#[path = "../api/event_ids.rs"]
+mod event_ids;
 #[path = "../api/helpers.rs"]
 mod helpers;
 #[path = "../api/isolation.rs"]

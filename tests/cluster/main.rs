@@ -160,6 +160,12 @@ async fn start_node(name: &str, dir: &Path, database_url: &str, bridge_url: &str
 }
 
 async fn create_account(database_url: &str) -> String {
+    let account = create_account_json(database_url).await;
+    account["api_key"].as_str().unwrap().to_owned()
+}
+
+/// A new account through the CLI: `{"account_id": "...", "api_key": "..."}`.
+async fn create_account_json(database_url: &str) -> Value {
     let out = tokio::process::Command::new(BIN)
         .args([
             "accounts",
@@ -177,8 +183,7 @@ async fn create_account(database_url: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["api_key"].as_str().unwrap().to_owned()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Brings the schema up to date once, so the nodes do not all wait on the migrator together.
@@ -653,5 +658,255 @@ async fn three_routers_never_offer_one_agent_slot_twice() {
     assert_eq!(
         answered, PREVIEWS as i64,
         "each preview callback was called once"
+    );
+}
+
+/// How long a node may go on accepting credentials revoked, rotated or removed elsewhere
+/// (through another node or with `ringback keys revoke`), although it caches what it looked up.
+const CREDENTIALS_BOUND: Duration = Duration::from_millis(500);
+
+/// `GET /v1/callbacks` on `base` with `token`: the status.
+async fn status_with(client: &reqwest::Client, base: &str, token: &str) -> u16 {
+    client
+        .get(format!("{base}/v1/callbacks?limit=1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// How a node went on after credentials changed elsewhere.
+struct Refusal {
+    /// When it first answered 401, after the change was made.
+    refused_after: Duration,
+    /// Requests it still accepted, and when the last of them was.
+    accepted: usize,
+    last_accepted: Option<Duration>,
+}
+
+/// Asks `node` with `token` until it answers 401 (or for longer than any cache would keep it).
+async fn until_refused(
+    client: &reqwest::Client,
+    node: &Node,
+    token: &str,
+    since: Instant,
+) -> Refusal {
+    let mut accepted = 0;
+    let mut last_accepted = None;
+    loop {
+        let status = status_with(client, &node.base, token).await;
+        let after = since.elapsed();
+        match status {
+            401 => {
+                return Refusal {
+                    refused_after: after,
+                    accepted,
+                    last_accepted,
+                };
+            }
+            200 if after < Duration::from_secs(8) => {
+                accepted += 1;
+                last_accepted = Some(after);
+            }
+            other => panic!("{} answered {other} {after:?} after the change", node.name),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A new key with `callbacks:read`, made through `base`: its id and secret.
+async fn new_read_key(client: &reqwest::Client, base: &str, admin: &str) -> (String, String) {
+    let resp = client
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "reader", "scopes": ["callbacks:read"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let key: Value = resp.json().await.unwrap();
+    (
+        key["id"].as_str().unwrap().to_owned(),
+        key["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// An HS256 JWT for `account` with `callbacks:read`, valid for ten minutes.
+fn jwt(secret: &str, account: &str) -> String {
+    let now = Timestamp::now().as_second();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({
+            "account_id": account, "sub": "cluster-test", "scope": "callbacks:read",
+            "iat": now, "exp": now + 600,
+        }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Credentials revoked, rotated or removed through node A, or with `ringback keys revoke`,
+/// stop working on node B within milliseconds although B had just used (and cached) them;
+/// and B trusts nothing it cached before its listening connection was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_rotated_and_removed_credentials_stop_working_on_every_node() {
+    const SECRET_1: &str = "the-first-shared-secret-of-32-characters-or-more";
+    const SECRET_2: &str = "the-second-shared-secret-of-32-characters-or-more";
+    let dir = tempfile::tempdir().unwrap();
+    let db = database::TestDatabase::create(dir.path()).await;
+    let bridge = Bridge::default();
+    let bridge_url = bridge.start().await;
+    migrate(&db.url).await;
+    let account = create_account_json(&db.url).await;
+    let account_id = account["account_id"].as_str().unwrap().to_owned();
+    let admin = account["api_key"].as_str().unwrap().to_owned();
+    let a = start_node("node-a", dir.path(), &db.url, &bridge_url).await;
+    let b = start_node("node-b", dir.path(), &db.url, &bridge_url).await;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", a.base))
+            .bearer_auth(&admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let mut results: Vec<(&str, Refusal)> = Vec::new();
+
+    // A key revoked through node A.
+    let (id, key) = new_read_key(&client, &a.base, &admin).await;
+    assert_eq!(status_with(&client, &b.base, &key).await, 200);
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("/v1/api-keys/{id}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let since = Instant::now();
+    results.push((
+        "key revoked through node A",
+        until_refused(&client, &b, &key, since).await,
+    ));
+
+    // A key rotated through node A: the old secret stops, the new one works on B.
+    let (id, key) = new_read_key(&client, &a.base, &admin).await;
+    assert_eq!(status_with(&client, &b.base, &key).await, 200);
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("/v1/api-keys/{id}/rotate"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let since = Instant::now();
+    results.push((
+        "key rotated through node A",
+        until_refused(&client, &b, &key, since).await,
+    ));
+    let rotated = body["key"].as_str().unwrap();
+    assert_eq!(status_with(&client, &b.base, rotated).await, 200);
+
+    // A key revoked by `ringback keys revoke`, another process.
+    let (id, key) = new_read_key(&client, &a.base, &admin).await;
+    assert_eq!(status_with(&client, &b.base, &key).await, 200);
+    let revoked = tokio::process::Command::new(BIN)
+        .args([
+            "keys",
+            "revoke",
+            &id,
+            "--account",
+            &account_id,
+            "--database-url",
+            &db.url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    let since = Instant::now();
+    results.push((
+        "key revoked by the CLI",
+        until_refused(&client, &b, &key, since).await,
+    ));
+
+    // The JWT key replaced, then removed, through node A.
+    let set = |secret: &str| json!({ "algorithm": "HS256", "secret": secret });
+    let (status, body) = call(reqwest::Method::PUT, "/v1/jwt-key", Some(set(SECRET_1))).await;
+    assert_eq!(status, 200, "{body}");
+    let first = jwt(SECRET_1, &account_id);
+    assert_eq!(status_with(&client, &b.base, &first).await, 200);
+    let (status, body) = call(reqwest::Method::PUT, "/v1/jwt-key", Some(set(SECRET_2))).await;
+    assert_eq!(status, 200, "{body}");
+    let since = Instant::now();
+    results.push((
+        "JWT key replaced through node A",
+        until_refused(&client, &b, &first, since).await,
+    ));
+    let second = jwt(SECRET_2, &account_id);
+    assert_eq!(status_with(&client, &b.base, &second).await, 200);
+    let (status, _) = call(reqwest::Method::DELETE, "/v1/jwt-key", None).await;
+    assert_eq!(status, 204);
+    let since = Instant::now();
+    results.push((
+        "JWT key deleted through node A",
+        until_refused(&client, &b, &second, since).await,
+    ));
+
+    // A revocation B never heard of (written straight into the database, as one made while
+    // B's listening connection is down would be): B still trusts its cache, until the
+    // listening connections are cut; then it must trust nothing it cached before the gap.
+    let (id, key) = new_read_key(&client, &a.base, &admin).await;
+    assert_eq!(status_with(&client, &b.base, &key).await, 200);
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+        .bind(Timestamp::now().as_millisecond())
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_with(&client, &b.base, &key).await,
+        200,
+        "node B did not answer from its cache; the test would prove nothing"
+    );
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(cut, [true, true], "each node had a listening connection");
+    let since = Instant::now();
+    results.push((
+        "key revoked unheard, then the listeners cut",
+        until_refused(&client, &b, &key, since).await,
+    ));
+
+    let report: Vec<String> = results
+        .iter()
+        .map(|(what, r)| {
+            format!(
+                "{what}: refused on node B after {:?} ({} requests accepted meanwhile, the last after {:?})",
+                r.refused_after, r.accepted, r.last_accepted
+            )
+        })
+        .collect();
+    println!("{}", report.join("\n"));
+    assert!(
+        results
+            .iter()
+            .all(|(_, r)| r.refused_after <= CREDENTIALS_BOUND),
+        "node B went on accepting credentials changed elsewhere (bound {CREDENTIALS_BOUND:?}):\n{}\n{}",
+        report.join("\n"),
+        tail(&b.log)
     );
 }

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, corrupt, insert_audit, ms, opt_ts, ts};
+use super::{SqlStore, announce_credentials, corrupt, insert_audit, ms, opt_ts, ts};
 use crate::domain::{
     AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
     auth::{AuditActor, AuditEntry},
@@ -69,6 +69,17 @@ fn key_audit(action: &'static str, key: &ApiKey) -> AuditRecord {
             "revoked_at": key.revoked_at.map(|t| t.to_string()),
         }),
     }
+}
+
+/// Marks an account's credentials as changed, inside the transaction that changes them: bumps
+/// the counter a SQLite server watches for the changes of other processes and, on PostgreSQL,
+/// notifies every node when the transaction commits. After the commit the caller raises its
+/// own [`CredentialsSignal`](crate::store::CredentialsSignal).
+async fn credentials_changed(conn: &mut DbConn, account: &AccountId) -> Result<(), StoreError> {
+    sqlx::query("UPDATE credentials_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    announce_credentials(conn, account.as_str()).await
 }
 
 async fn fetch_key(
@@ -140,8 +151,10 @@ impl AuthStore for SqlStore {
                 &[key_audit("api_key.revoke", &key)],
             )
             .await?;
+            credentials_changed(&mut tx, account).await?;
         }
         tx.commit().await?;
+        self.credentials.raise();
         Ok(Some(key))
     }
 
@@ -178,7 +191,9 @@ impl AuthStore for SqlStore {
             ],
         )
         .await?;
+        credentials_changed(&mut tx, account).await?;
         tx.commit().await?;
+        self.credentials.raise();
         Ok(Some(key))
     }
 
@@ -226,7 +241,9 @@ impl AuthStore for SqlStore {
             }),
         };
         insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+        credentials_changed(&mut tx, account).await?;
         tx.commit().await?;
+        self.credentials.raise();
         Ok(())
     }
 

@@ -202,7 +202,7 @@ impl ManagerStore for SqlStore {
 
     async fn last_event_seq(&self, account: &AccountId) -> Result<i64, StoreError> {
         let seq: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE account_id = $1")
+            sqlx::query_scalar("SELECT MAX(account_seq) FROM events WHERE account_id = $1")
                 .bind(account.as_str())
                 .fetch_one(&self.reader)
                 .await?;

@@ -18,9 +18,9 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{
-    BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, DispatchReport, DispatchResult,
-    DueSignal, FeedSignals, IdempotentResponse, InsertOutcome, ListFilter, OutcomeReport, Store,
-    StoreError,
+    BatchItem, CallbackChanges, ChangeError, ClaimBatch, Claimed, CredentialsSignal,
+    DispatchReport, DispatchResult, DueSignal, FeedSignals, IdempotentResponse, InsertOutcome,
+    ListFilter, OutcomeReport, Store, StoreError,
 };
 mod agents;
 mod auth;
@@ -43,8 +43,8 @@ use self::{
     },
 };
 use super::{
-    ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, begin_claim, begin_write,
-    lock_writes,
+    ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, announce_credentials,
+    begin_claim, begin_write, lock_writes,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, AssigneeKind, Assignment, Attempt, AuditRecord, Callback,
@@ -75,6 +75,8 @@ pub struct SqlStore {
     pub(super) routing: Arc<DueSignal>,
     /// Raised after every commit that wrote to an agent's feed.
     pub(super) agent_feed: Arc<FeedSignals>,
+    /// Raised after every commit that changed credentials, and by changes made elsewhere.
+    pub(super) credentials: Arc<CredentialsSignal>,
     /// Single creates are committed in groups by one task (see [`commit_inserts`]).
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
@@ -135,6 +137,7 @@ impl SqlStore {
             events,
             routing,
             agent_feed: Arc::default(),
+            credentials: Arc::default(),
             inserts,
         }
     }
@@ -411,30 +414,105 @@ pub(super) async fn insert_events(
     insert_event_refs(conn, &refs).await
 }
 
-/// Appends events. Events are numbered in commit order (readers page by sequence number), so
-/// a transaction that does not hold the write lock yet takes it here, and holds it to its end.
+/// Appends events. Events are numbered in commit order, in the whole log (`seq`, which the
+/// outbox reads) and in their account (`account_seq`, their public id), so a transaction that
+/// does not hold the write lock yet takes it here, and holds it to its end.
 async fn insert_event_refs(conn: &mut DbConn, events: &[&NewEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     lock_writes(conn).await?;
-    for chunk in events.chunks(ROWS_PER_INSERT) {
+    let accounts: Vec<String> = events.iter().map(|e| e.account_id.clone()).collect();
+    let numbers = number_rows(conn, Numbering::Events, &accounts).await?;
+    for start in (0..events.len()).step_by(ROWS_PER_INSERT) {
+        let rows = start..events.len().min(start + ROWS_PER_INSERT);
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
-             webhook_url) ",
+             webhook_url, account_seq) ",
         );
-        qb.push_values(chunk, |mut b, e| {
+        qb.push_values(rows, |mut b, i| {
+            let e = events[i];
             b.push_bind(e.account_id.as_str())
                 .push_bind(e.resource_type)
                 .push_bind(e.resource_id.as_str())
                 .push_bind(e.kind)
                 .push_bind(ms(e.at))
                 .push_bind(e.data.as_str())
-                .push_bind(e.webhook_url.as_deref());
+                .push_bind(e.webhook_url.as_deref())
+                .push_bind(numbers[i]);
         });
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Which of an account's counters ([`number_rows`]) numbers a kind of row.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Numbering {
+    /// The account's events: their public ids.
+    Events,
+    /// Its agents' feed entries: the ids of their Server-Sent Events.
+    AgentEvents,
+}
+
+/// Gives each row (named by its account) the next number of its account's counter, in the
+/// rows' order: what clients see of an event's place, so that it says nothing about other
+/// accounts. Only under the write lock (every transaction that writes agents' feeds begins
+/// with it; events take it in [`insert_event_refs`]): an account's numbers then follow commit
+/// order, and a counter's row is only ever locked by the lock's holder.
+pub(super) async fn number_rows(
+    conn: &mut DbConn,
+    numbering: Numbering,
+    accounts: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = match numbering {
+        Numbering::Events => "last_event",
+        Numbering::AgentEvents => "last_agent_event",
+    };
+    // How many rows each account has (in account order: counters' rows are locked in one
+    // order).
+    let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
+    for account in accounts {
+        *counts.entry(account.clone()).or_default() += 1;
+    }
+    let counts: Vec<(String, i64)> = counts.into_iter().collect();
+    let mut next: HashMap<String, i64> = HashMap::with_capacity(counts.len());
+    for chunk in counts.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "INSERT INTO account_sequences (account_id, {column}) "
+        ));
+        qb.push_values(chunk, |mut b, (account, n)| {
+            b.push_bind(account.as_str()).push_bind(*n);
+        });
+        qb.push(format!(
+            " ON CONFLICT (account_id) DO UPDATE SET \
+             {column} = account_sequences.{column} + excluded.{column} \
+             RETURNING account_id, {column}"
+        ));
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            next.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    // Each account's counter now stands at its last row's number.
+    for (account, n) in &counts {
+        let last = next
+            .get_mut(account)
+            .ok_or_else(|| corrupt("account sequence", account))?;
+        *last -= n - 1;
+    }
+    accounts
+        .iter()
+        .map(|account| {
+            let number = next
+                .get_mut(account)
+                .ok_or_else(|| corrupt("account sequence", account))?;
+            *number += 1;
+            Ok(*number - 1)
+        })
+        .collect()
 }
 
 /// Appends entries to the audit trail (in the caller's transaction).
@@ -743,6 +821,10 @@ impl Store for SqlStore {
         self.events.clone()
     }
 
+    fn credentials_signal(&self) -> Arc<CredentialsSignal> {
+        self.credentials.clone()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
@@ -928,8 +1010,9 @@ impl Store for SqlStore {
         account: &AccountId,
         id: &CallbackId,
     ) -> Result<Vec<CallbackEvent>, StoreError> {
+        // `seq` and `account_seq` run in the same order within an account.
         let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-            "SELECT seq, type, occurred_at, data FROM events \
+            "SELECT account_seq, type, occurred_at, data FROM events \
              WHERE resource_id = $1 AND account_id = $2 ORDER BY seq",
         )
         .bind(id.as_str())
@@ -937,9 +1020,9 @@ impl Store for SqlStore {
         .fetch_all(&self.reader)
         .await?;
         rows.into_iter()
-            .map(|(seq, kind, at, data)| {
+            .map(|(number, kind, at, data)| {
                 Ok(CallbackEvent {
-                    id: format!("evt_{seq}"),
+                    id: crate::domain::StoredEvent::id_for(account, number),
                     kind,
                     at: ts(at)?,
                     data: serde_json::from_str(&data).map_err(|_| corrupt("event data", &data))?,
@@ -1695,11 +1778,15 @@ impl Store for SqlStore {
         renew_before: Timestamp,
         until: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE callbacks SET lease_expires_at = $1 \
-             WHERE status = 'dispatching' AND lease_expires_at < $2 AND lease_owner = $3",
-        )
+        // Row locks only, and rows another transaction holds are skipped (the next round
+        // extends them): this runs every third of a lease beside the claims and answers of the
+        // same claims, and holding the write lock while waiting for one of their rows stalled
+        // every writer of the cluster until that transaction gave up.
+        let mut tx = begin_claim(&self.writer).await?;
+        let done = sqlx::query(&format!(
+            "UPDATE callbacks SET lease_expires_at = $1 WHERE id IN (SELECT id FROM callbacks \
+             WHERE status = 'dispatching' AND lease_expires_at < $2 AND lease_owner = $3{SKIP_LOCKED})"
+        ))
         .bind(ms(until))
         .bind(ms(renew_before))
         .bind(owner)
@@ -1710,7 +1797,8 @@ impl Store for SqlStore {
     }
 
     async fn release_claims(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        // Row locks only: it writes no event and counts nothing across rows.
+        let mut tx = begin_claim(&self.writer).await?;
         let done = sqlx::query(
             "UPDATE callbacks SET status = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, \
              version = version + 1, updated_at = $1 WHERE status = 'dispatching' AND lease_owner = $2",

@@ -17,11 +17,11 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::watch;
 
 use super::{
-    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, NewEvent, SqlStore,
+    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, NewEvent, Numbering, SqlStore,
     agents::{AGENT_COLUMNS, agent_from_parts},
     callback_audit, callback_from_row, fetch_callback,
     guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
-    insert_audit, insert_events, ms, opt_ts, ts,
+    insert_audit, insert_events, ms, number_rows, opt_ts, ts,
 };
 use crate::domain::{
     AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, PhoneNumber, Status,
@@ -92,21 +92,28 @@ impl NewAgentEvent {
     }
 }
 
+/// Appends entries to agents' feeds, each numbered in its account (the feed's event ids).
 pub(super) async fn insert_agent_events(
     conn: &mut DbConn,
     events: &[NewAgentEvent],
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    let accounts: Vec<String> = events.iter().map(|e| e.account_id.clone()).collect();
+    let numbers = number_rows(conn, Numbering::AgentEvents, &accounts).await?;
+    for start in (0..events.len()).step_by(ROWS_PER_STATEMENT) {
+        let rows = start..events.len().min(start + ROWS_PER_STATEMENT);
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO agent_events (account_id, agent_id, type, callback_id, occurred_at, data) ",
+            "INSERT INTO agent_events (account_id, agent_id, type, callback_id, occurred_at, data, \
+             account_seq) ",
         );
-        qb.push_values(chunk, |mut b, e| {
+        qb.push_values(rows, |mut b, i| {
+            let e = &events[i];
             b.push_bind(e.account_id.as_str())
                 .push_bind(e.agent_id.as_str())
                 .push_bind(e.kind.as_str())
                 .push_bind(e.callback_id.as_deref())
                 .push_bind(ms(e.at))
-                .push_bind(e.data.to_string());
+                .push_bind(e.data.to_string())
+                .push_bind(numbers[i]);
         });
         qb.build().execute(&mut *conn).await?;
     }
@@ -950,8 +957,9 @@ impl RoutingStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<AgentEvent>, StoreError> {
         let rows: Vec<(i64, String, String, Option<String>, i64, String)> = sqlx::query_as(
-            "SELECT seq, agent_id, type, callback_id, occurred_at, data FROM agent_events \
-             WHERE agent_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+            "SELECT account_seq, agent_id, type, callback_id, occurred_at, data FROM agent_events \
+             WHERE agent_id = $1 AND account_id = $2 AND account_seq > $3 \
+             ORDER BY account_seq LIMIT $4",
         )
         .bind(agent.as_str())
         .bind(account.as_str())
@@ -979,7 +987,7 @@ impl RoutingStore for SqlStore {
         agent: &AgentId,
     ) -> Result<i64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM agent_events WHERE agent_id = $1 AND account_id = $2",
+            "SELECT MAX(account_seq) FROM agent_events WHERE agent_id = $1 AND account_id = $2",
         )
         .bind(agent.as_str())
         .bind(account.as_str())

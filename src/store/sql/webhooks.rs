@@ -70,15 +70,16 @@ fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint, StoreError> {
     })
 }
 
+/// An event as the API shows it, from its row; `number` is its `account_seq`.
 fn event_from_parts(
-    seq: i64,
+    number: i64,
     kind: String,
     at: i64,
     account: String,
     data: &str,
 ) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
-        id: StoredEvent::id_for(seq),
+        id: StoredEvent::id_for(&AccountId::from_trusted(account.clone()), number),
         kind,
         timestamp: ts(at)?,
         account_id: account,
@@ -402,10 +403,11 @@ impl WebhookStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT seq, type, occurred_at, account_id, data FROM events WHERE account_id = ",
+            "SELECT account_seq, type, occurred_at, account_id, data FROM events \
+             WHERE account_id = ",
         );
         qb.push_bind(account.as_str())
-            .push(" AND seq > ")
+            .push(" AND account_seq > ")
             .push_bind(after);
         if let Some(since) = since {
             qb.push(" AND occurred_at >= ").push_bind(ms(since));
@@ -413,12 +415,13 @@ impl WebhookStore for SqlStore {
         if let Some(kind) = event_type {
             qb.push(" AND type = ").push_bind(kind);
         }
-        qb.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+        qb.push(" ORDER BY account_seq LIMIT ")
+            .push_bind(i64::from(limit));
         let rows: Vec<(i64, String, i64, String, String)> =
             qb.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter()
-            .map(|(seq, kind, at, account, data)| {
-                Ok((seq, event_from_parts(seq, kind, at, account, &data)?))
+            .map(|(number, kind, at, account, data)| {
+                Ok((number, event_from_parts(number, kind, at, account, &data)?))
             })
             .collect()
     }
@@ -426,14 +429,14 @@ impl WebhookStore for SqlStore {
     async fn redeliver_event(
         &self,
         account: &AccountId,
-        seq: i64,
+        number: i64,
         now: Timestamp,
     ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE seq = $1 AND account_id = $2"
+            "SELECT {LOG_ENTRY_COLUMNS} FROM events WHERE account_seq = $1 AND account_id = $2"
         ))
-        .bind(seq)
+        .bind(number)
         .bind(account.as_str())
         .fetch_optional(&mut *tx)
         .await?;
@@ -546,7 +549,7 @@ impl WebhookStore for SqlStore {
         qb.build().execute(&mut *tx).await?;
 
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT d.id, d.endpoint_id, d.url, d.attempts, e.seq, e.type, e.occurred_at, \
+            "SELECT d.id, d.endpoint_id, d.url, d.attempts, e.account_seq, e.type, e.occurred_at, \
              e.account_id, e.data, COALESCE(w.secret, a.signing_secret) AS secret \
              FROM webhook_deliveries d \
              JOIN events e ON e.seq = d.event_seq \
@@ -571,7 +574,7 @@ impl WebhookStore for SqlStore {
                     url: r.try_get("url")?,
                     attempts: r.try_get::<i64, _>("attempts")? as u32,
                     event: event_from_parts(
-                        r.try_get("seq")?,
+                        r.try_get("account_seq")?,
                         r.try_get("type")?,
                         r.try_get("occurred_at")?,
                         r.try_get("account_id")?,
@@ -725,8 +728,9 @@ pub(super) async fn deliveries_of(
         Of::Resource(id) => ("resource_id", id),
     };
     let rows = sqlx::query(&format!(
-        "SELECT d.id, d.event_seq, e.type, d.url, d.status, d.attempts, d.last_status_code, \
-         d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at, d.created_at \
+        "SELECT d.id, d.account_id, e.account_seq, e.type, d.url, d.status, d.attempts, \
+         d.last_status_code, d.last_error, d.last_attempt_at, d.next_attempt_at, \
+         d.delivered_at, d.created_at \
          FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
          WHERE d.account_id = $1 AND d.{column} = $2 ORDER BY d.id DESC LIMIT $3"
     ))
@@ -740,7 +744,10 @@ pub(super) async fn deliveries_of(
             let status: String = r.try_get("status")?;
             Ok(Delivery {
                 id: Delivery::id_for(r.try_get("id")?),
-                event_id: StoredEvent::id_for(r.try_get("event_seq")?),
+                event_id: StoredEvent::id_for(
+                    &AccountId::from_trusted(r.try_get("account_id")?),
+                    r.try_get("account_seq")?,
+                ),
                 event_type: r.try_get("type")?,
                 url: r.try_get("url")?,
                 next_attempt_at: if status == "pending" {
