@@ -128,7 +128,7 @@ impl DialectStore for SqlStore {
         cb.updated_at = now;
         sqlx::query(
             "UPDATE callbacks SET status = 'scheduled', scheduled_at = $1, due_at = $2, \
-             expires_at = $3, outcome = NULL, attempt_open = 0, send_pending = 0, \
+             expires_at = $3, outcome = NULL, attempt_open = 0, \
              lease_owner = NULL, lease_expires_at = NULL, agent_id = NULL, \
              offer_expires_at = NULL, reminder_at = $4, metadata = $5, updated_at = $6, \
              version = version + 1 WHERE id = $7 AND account_id = $8 AND status = $9",

@@ -165,7 +165,6 @@ pub(super) struct DueRow {
     pub(super) id: String,
     pub(super) due_at: i64,
     pub(super) expires_at: i64,
-    pub(super) send_pending: i64,
     account_id: String,
     phone: String,
     campaign_id: Option<String>,
@@ -179,7 +178,7 @@ pub(super) struct DueRow {
     metadata: Option<String>,
 }
 
-pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, send_pending, account_id, phone, \
+pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, account_id, phone, \
     campaign_id, attempt, attempt_open, calling_window, timezone, timezone_source, region, \
     dialing_mode, metadata";
 
@@ -489,7 +488,7 @@ async fn expire(
     now: Timestamp,
 ) -> Result<Option<Callback>, StoreError> {
     let row = sqlx::query(&format!(
-        "UPDATE callbacks SET status = 'expired', attempt_open = 0, send_pending = 0, \
+        "UPDATE callbacks SET status = 'expired', attempt_open = 0, \
          reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, version = version + 1, \
          updated_at = $1 WHERE id = $2 AND status IN ('scheduled', 'waiting', 'offered') \
          RETURNING {CALLBACK_COLUMNS}"

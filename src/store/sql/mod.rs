@@ -1343,7 +1343,7 @@ impl Store for SqlStore {
             Some(next) => {
                 sqlx::query(
                     "UPDATE callbacks SET status = 'scheduled', due_at = $1, expires_at = $2, \
-                     attempt_open = 0, send_pending = 0, lease_owner = NULL, \
+                     attempt_open = 0, lease_owner = NULL, \
                      lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
                      updated_at = $3, version = version + 1 WHERE id = $4 AND account_id = $5",
                 )
@@ -1359,7 +1359,7 @@ impl Store for SqlStore {
             None => {
                 sqlx::query(
                     "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
-                     send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                     lease_owner = NULL, lease_expires_at = NULL, \
                      reminder_at = NULL, updated_at = $3, version = version + 1 \
                      WHERE id = $4 AND account_id = $5",
                 )
@@ -1482,29 +1482,28 @@ impl Store for SqlStore {
             taken_over: taken_over.len(),
             ..ClaimBatch::default()
         };
-        // (id, due_at, resend)
-        let mut to_dispatch: Vec<(String, i64, bool)> = taken_over
+        // (id, due_at)
+        let mut to_dispatch: Vec<(String, i64)> = taken_over
             .into_iter()
-            .map(|(id, due_at, _)| (id, due_at, true))
+            .map(|(id, due_at, _)| (id, due_at))
             .collect();
         let mut to_expire = Vec::new();
         for DueRow {
             id,
             due_at,
             expires_at,
-            send_pending,
             ..
         } in due
         {
             match plan_claim(now, ts(expires_at)?) {
-                ClaimPlan::Dispatch => to_dispatch.push((id, due_at, send_pending != 0)),
+                ClaimPlan::Dispatch => to_dispatch.push((id, due_at)),
                 ClaimPlan::Expire => to_expire.push(id),
             }
         }
 
         if !to_expire.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET status = 'expired', attempt_open = 0, send_pending = 0, \
+                "UPDATE callbacks SET status = 'expired', attempt_open = 0, \
                  lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = ",
             );
             qb.push_bind(now_ms).push(" WHERE id IN (");
@@ -1536,7 +1535,7 @@ impl Store for SqlStore {
         if !to_dispatch.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "UPDATE callbacks SET status = 'dispatching', \
-                 attempt = attempt + 1 - attempt_open, attempt_open = 1, send_pending = 1, \
+                 attempt = attempt + 1 - attempt_open, attempt_open = 1, \
                  version = version + 1, lease_owner = ",
             );
             qb.push_bind(owner.to_owned())
@@ -1546,7 +1545,7 @@ impl Store for SqlStore {
                 .push_bind(now_ms)
                 .push(" WHERE id IN (");
             let mut sep = qb.separated(", ");
-            for (id, _, _) in &to_dispatch {
+            for (id, _) in &to_dispatch {
                 sep.push_bind(id.as_str());
             }
             qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
@@ -1557,45 +1556,47 @@ impl Store for SqlStore {
                 claimed.insert(cb.id.as_str().to_owned(), cb);
             }
 
-            // The attempt row is committed before the bridge hears of the call.
+            // The attempt row is committed before the bridge hears of the call. Its requests
+            // are counted when they are sent (`record_sends`), not here: a claim a crash keeps
+            // from the bridge is no request. Whether the next one is a resend is known now,
+            // since this claim is the only one: some earlier request's answer never came.
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO callback_attempts \
-                 (callback_id, number, account_id, started_at, bridge_requests, resends) ",
+                "INSERT INTO callback_attempts (callback_id, number, account_id, started_at) ",
             );
-            qb.push_values(&to_dispatch, |mut b, (id, due_at, resend)| {
+            qb.push_values(&to_dispatch, |mut b, (id, due_at)| {
                 let cb = &claimed[id.as_str()];
                 // A callback claimed ahead of its time starts at its time.
                 b.push_bind(id.as_str())
                     .push_bind(i64::from(cb.attempt))
                     .push_bind(cb.account_id.as_str())
-                    .push_bind(now_ms.max(*due_at))
-                    .push_bind(1_i64)
-                    .push_bind(i64::from(*resend));
+                    .push_bind(now_ms.max(*due_at));
             });
             qb.push(
                 " ON CONFLICT (callback_id, number) DO UPDATE SET \
-                 bridge_requests = callback_attempts.bridge_requests + 1, \
-                 resends = callback_attempts.resends + excluded.resends \
-                 RETURNING callback_id, bridge_requests",
+                 in_doubt = callback_attempts.in_doubt \
+                 RETURNING callback_id, bridge_requests, in_doubt",
             );
-            let requests: HashMap<String, i64> = qb
-                .build_query_as::<(String, i64)>()
+            // id -> (the number of the request about to go, whether it is a resend)
+            let requests: HashMap<String, (u32, bool)> = qb
+                .build_query_as::<(String, i64, i64)>()
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
+                .map(|(id, sent, in_doubt)| (id, (sent as u32 + 1, in_doubt != 0)))
                 .collect();
 
             let mut events = Vec::with_capacity(to_dispatch.len());
-            for (id, due_at, resend) in &to_dispatch {
+            for (id, due_at) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
-                let bridge_requests = requests.get(id.as_str()).copied().unwrap_or(1) as u32;
+                let (bridge_request, resend) =
+                    requests.get(id.as_str()).copied().unwrap_or((1, false));
                 events.push(NewEvent::about(
                     cb,
                     "callback.due",
                     now,
                     serde_json::json!({
                         "attempt": cb.attempt,
-                        "bridge_request": bridge_requests,
+                        "bridge_request": bridge_request,
                         "resend": resend,
                         "lateness_ms": (now_ms - due_at).max(0),
                         "claimed_by": owner,
@@ -1603,8 +1604,9 @@ impl Store for SqlStore {
                 ));
             }
             insert_events(&mut tx, &events).await?;
-            for (id, _, resend) in to_dispatch {
-                let bridge_requests = requests.get(id.as_str()).copied().unwrap_or(1) as u32;
+            for (id, _) in to_dispatch {
+                let (bridge_requests, resend) =
+                    requests.get(id.as_str()).copied().unwrap_or((1, false));
                 if let Some(callback) = claimed.remove(&id) {
                     batch.dispatch.push(Claimed {
                         callback,
@@ -1619,6 +1621,32 @@ impl Store for SqlStore {
             self.events.notify();
         }
         Ok(batch)
+    }
+
+    async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        // This node's claims only: row locks suffice.
+        let mut tx = begin_claim(&self.writer).await?;
+        for chunk in sends.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
+                 resends = resends + in_doubt, in_doubt = 1 WHERE (callback_id, number) IN (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for (id, attempt) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(*attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError> {
@@ -1637,7 +1665,7 @@ impl Store for SqlStore {
         let mut started: Vec<Callback> = Vec::new();
         for chunk in accepted.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                "UPDATE callbacks SET lease_owner = NULL, lease_expires_at = NULL, \
                  version = version + 1, \
                  status = CASE status WHEN 'dispatching' THEN 'in_progress' ELSE status END, \
                  updated_at = ",
@@ -1663,7 +1691,7 @@ impl Store for SqlStore {
                 QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
             // One status per statement is enough: bridges answer 200/201/202 consistently.
             qb.push_bind(chunk[0].bridge_status.map(i64::from))
-                .push(", last_bridge_status), accepted_at = COALESCE(accepted_at, ")
+                .push(", last_bridge_status), in_doubt = 0, accepted_at = COALESCE(accepted_at, ")
                 .push_bind(ms(chunk[0].at))
                 .push(") WHERE (callback_id, number) IN (VALUES ");
             let mut sep = qb.separated(", ");
@@ -1704,7 +1732,7 @@ impl Store for SqlStore {
                 BridgeFailurePlan::RetryAt(at) => {
                     earliest_retry = Some(earliest_retry.map_or(*at, |e| e.min(*at)));
                     (
-                        "UPDATE callbacks SET status = 'scheduled', due_at = $1, send_pending = 0, \
+                        "UPDATE callbacks SET status = 'scheduled', due_at = $1, \
                          lease_owner = NULL, lease_expires_at = NULL, version = version + 1, \
                          updated_at = $2 WHERE id = $3 AND attempt = $4 AND status = 'dispatching' \
                          RETURNING *",
@@ -1713,7 +1741,7 @@ impl Store for SqlStore {
                 }
                 BridgeFailurePlan::Expire => (
                     "UPDATE callbacks SET status = 'expired', due_at = $1, attempt_open = 0, \
-                     send_pending = 0, lease_owner = NULL, lease_expires_at = NULL, \
+                     lease_owner = NULL, lease_expires_at = NULL, \
                      version = version + 1, updated_at = $2 \
                      WHERE id = $3 AND attempt = $4 AND status = 'dispatching' RETURNING *",
                     "callback.expired",
@@ -1731,7 +1759,8 @@ impl Store for SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query(
-                "UPDATE callback_attempts SET last_bridge_status = $1 WHERE callback_id = $2 AND number = $3",
+                "UPDATE callback_attempts SET last_bridge_status = $1, in_doubt = 0 \
+                 WHERE callback_id = $2 AND number = $3",
             )
             .bind(r.bridge_status.map(i64::from))
             .bind(r.callback_id.as_str())
