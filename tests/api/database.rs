@@ -28,8 +28,14 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new, empty database of the suite's backend (`crate::BACKEND`); SQLite's file goes in
     /// `dir`.
+    #[allow(dead_code, reason = "the store suite names the backend of each test")]
     pub async fn create(dir: &Path) -> Self {
-        match crate::BACKEND {
+        Self::create_for(crate::BACKEND, dir).await
+    }
+
+    /// A new, empty database of `backend`; SQLite's file goes in `dir`.
+    pub async fn create_for(backend: Backend, dir: &Path) -> Self {
+        match backend {
             Backend::Sqlite => Self {
                 url: format!("sqlite://{}/rb.db", dir.display()),
                 postgres_name: None,
