@@ -20,8 +20,8 @@ use ringback::{
         time::Zone,
     },
     store::{
-        Backend, DispatchReport, DispatchResult, IdempotentResponse, InsertOutcome, OutcomeReport,
-        Store, dnc::DncEntry, routing::OfferAnswer,
+        Backend, ClaimBatch, DispatchReport, DispatchResult, IdempotentResponse, InsertOutcome,
+        OutcomeReport, Store, dnc::DncEntry, routing::OfferAnswer,
     },
 };
 
@@ -76,6 +76,14 @@ impl Fixture {
             .unwrap();
         assert!(matches!(outcome, InsertOutcome::Inserted), "{outcome:?}");
         cb
+    }
+
+    /// Claims what is due at `at` (no claiming ahead) for `owner`.
+    async fn claim(&self, at: Timestamp, limit: u32, owner: &str) -> ClaimBatch {
+        self.store
+            .claim_due(at, at, limit, owner, LEASE)
+            .await
+            .unwrap()
     }
 
     async fn status(&self, id: &CallbackId) -> Status {
@@ -184,11 +192,7 @@ conformance!(
 async fn a_due_callback_is_claimed_once_and_what_is_not_due_is_left(f: Fixture) {
     let due = f.insert("+14155550101", noon()).await;
     let later = f.insert("+14155550102", noon() + secs(60)).await;
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 100, "a", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 100, "a").await;
     let ids: Vec<&CallbackId> = batch.dispatch.iter().map(|c| &c.callback.id).collect();
     assert_eq!(ids, [&due.id]);
     let claimed = &batch.dispatch[0];
@@ -202,11 +206,7 @@ async fn a_due_callback_is_claimed_once_and_what_is_not_due_is_left(f: Fixture) 
     assert_eq!(batch.taken_over, 0);
 
     // A second claimer at the same instant finds nothing: the claim is held.
-    let again = f
-        .store
-        .claim_due(noon(), noon(), 100, "b", LEASE)
-        .await
-        .unwrap();
+    let again = f.claim(noon(), 100, "b").await;
     assert!(again.dispatch.is_empty(), "{:?}", again.dispatch);
     assert_eq!(f.status(&later.id).await, Status::Scheduled);
 
@@ -224,18 +224,10 @@ async fn a_due_callback_is_claimed_once_and_what_is_not_due_is_left(f: Fixture) 
 async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f: Fixture) {
     let held = f.insert("+14155550111", noon()).await;
     let kept = f.insert("+14155550112", noon()).await;
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 1, "a", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 1, "a").await;
     assert_eq!(batch.dispatch.len(), 1);
     let first = batch.dispatch[0].callback.id.clone();
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 1, "b", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 1, "b").await;
     assert_eq!(batch.dispatch.len(), 1);
     let second = batch.dispatch[0].callback.id.clone();
     assert_ne!(first, second);
@@ -250,11 +242,7 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
         .unwrap();
     assert_eq!(extended, 1);
     let just_before = noon() + secs(29);
-    let batch = f
-        .store
-        .claim_due(just_before, just_before, 100, "c", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(just_before, 100, "c").await;
     assert!(
         batch.dispatch.is_empty(),
         "taken over before the lease ran out"
@@ -262,11 +250,7 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
 
     // Once it has run out, "a"'s claim goes to "c", the same attempt; "b"'s stays.
     let after = noon() + secs(31);
-    let batch = f
-        .store
-        .claim_due(after, after, 100, "c", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(after, 100, "c").await;
     assert_eq!(batch.taken_over, 1);
     let ids: Vec<&CallbackId> = batch.dispatch.iter().map(|c| &c.callback.id).collect();
     assert_eq!(ids, [&a_holds]);
@@ -283,19 +267,11 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
 
 async fn a_released_claim_is_claimed_again_at_once(f: Fixture) {
     let cb = f.insert("+14155550121", noon()).await;
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 10, "a", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 10, "a").await;
     assert_eq!(batch.dispatch.len(), 1);
     assert_eq!(f.store.release_claims("a", noon()).await.unwrap(), 1);
     assert_eq!(f.status(&cb.id).await, Status::Scheduled);
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 10, "b", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 10, "b").await;
     assert_eq!(batch.dispatch.len(), 1);
     assert_eq!(
         batch.dispatch[0].callback.attempt, 1,
@@ -306,11 +282,7 @@ async fn a_released_claim_is_claimed_again_at_once(f: Fixture) {
 
 async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: Fixture) {
     let cb = f.insert("+14155550131", noon()).await;
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 10, "a", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 10, "a").await;
     assert_eq!(batch.dispatch.len(), 1);
     f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
@@ -318,11 +290,7 @@ async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: 
 
     // "a" dies without an answer: the next claim of the attempt is a resend.
     let after = noon() + secs(31);
-    let batch = f
-        .store
-        .claim_due(after, after, 10, "b", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(after, 10, "b").await;
     assert_eq!(batch.taken_over, 1);
     assert!(batch.dispatch[0].resend);
     assert_eq!(batch.dispatch[0].bridge_requests, 2);
@@ -339,10 +307,7 @@ async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: 
 
 async fn an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it(f: Fixture) {
     let cb = f.insert("+14155550141", noon()).await;
-    f.store
-        .claim_due(noon(), noon(), 10, "a", LEASE)
-        .await
-        .unwrap();
+    f.claim(noon(), 10, "a").await;
     f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     f.store
         .record_dispatches(&[accepted(&cb, 1, noon() + secs(1))])
@@ -403,11 +368,7 @@ async fn the_guard_skips_a_number_on_the_do_not_call_list(f: Fixture) {
     // create path does): the guard at claim time is the last line.
     let blocked = f.insert("+14155550151", noon()).await;
     let free = f.insert("+14155550152", noon()).await;
-    let batch = f
-        .store
-        .claim_due(noon(), noon(), 10, "a", LEASE)
-        .await
-        .unwrap();
+    let batch = f.claim(noon(), 10, "a").await;
     let ids: Vec<&CallbackId> = batch.dispatch.iter().map(|c| &c.callback.id).collect();
     assert_eq!(ids, [&free.id]);
     let skipped = f
@@ -527,10 +488,7 @@ async fn no_account_reads_another_accounts_callbacks(f: Fixture) {
 
 async fn the_history_is_in_commit_order(f: Fixture) {
     let cb = f.insert("+14155550181", noon()).await;
-    f.store
-        .claim_due(noon(), noon(), 10, "a", LEASE)
-        .await
-        .unwrap();
+    f.claim(noon(), 10, "a").await;
     f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     f.store
         .record_dispatches(&[accepted(&cb, 1, noon() + secs(1))])
