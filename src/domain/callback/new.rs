@@ -1,4 +1,4 @@
-//! Turning a request to schedule a callback into a [`Callback`](super::Callback).
+//! Turning a request to schedule a callback into a [`Callback`].
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;

@@ -30,7 +30,7 @@ pub struct CampaignFacts {
     pub room: Option<i64>,
 }
 
-/// Everything [`decide`] needs to know about one call.
+/// Everything [`decide`](super::decide) needs to know about one call.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub status: Status,
