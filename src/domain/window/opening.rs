@@ -1,57 +1,19 @@
-//! Calling windows: the local hours and days at which a contact may be called, and where an
-//! attempt that falls outside them is moved.
-//!
-//! A window is a wall-clock range `[start, end)` on some days of the week, read in the
-//! contact's zone, minus whole local dates it is closed (`blackout_dates`). An instant is
-//! *inside* when its local time in that zone is at or after `start`, before `end`, on one of
-//! the days, on a date that is not blacked out. Daylight-saving changes are handled with the tz
-//! database: a window whose start falls in a gap (the clocks skip it) opens at the first instant
-//! after the gap; in an overlap (the clocks show an hour twice) the wall clock alone decides, so
-//! the earliest instant that shows a time inside the window is taken.
-
-use std::fmt;
+//! Where an attempt outside a window is moved: the window's next opening in a zone, across
+//! blackout dates and clock changes ([`Opening`]), and the sentences that say why it moved.
 
 use jiff::{
     Timestamp, ToSpan,
-    civil::{Date, DateTime, Time, Weekday},
+    civil::{Date, Time},
     tz::{AmbiguousOffset, TimeZone},
 };
 
-use super::{ErrorCode, FieldError, Zone};
-
-/// Days of the week, Monday first, as the API spells them.
-const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+use super::{CallingWindow, day_index, hhmm, local_time, weekday_name};
+use crate::domain::Zone;
 
 /// How far ahead the hours of a window are looked at for an opening. A window with at least
 /// one day opens within a week; the slack covers calendar days a zone skipped (Pacific/Apia,
 /// 2011-12-30).
 const HORIZON_DAYS: i64 = 15;
-
-/// Most blackout dates one window may hold.
-pub const MAX_BLACKOUT_DATES: usize = 366;
-
-/// Local calling hours: `[start, end)` in minutes since midnight, on the days set in `days`
-/// (index 0 is Monday), except on `blackout_dates`. Parsed once: `start < end`, at least one
-/// day, dates sorted and distinct.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallingWindow {
-    start: u16,
-    end: u16,
-    days: [bool; 7],
-    blackout_dates: Vec<Date>,
-}
-
-impl Default for CallingWindow {
-    /// 08:00 to 21:00, every day.
-    fn default() -> Self {
-        Self {
-            start: 8 * 60,
-            end: 21 * 60,
-            days: [true; 7],
-            blackout_dates: Vec::new(),
-        }
-    }
-}
 
 /// Where an attempt is placed, and why it moved if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,186 +25,6 @@ pub struct Opening {
 }
 
 impl CallingWindow {
-    /// A window from its parts; `None` unless `start < end <= 24:00` and some day is set.
-    pub fn new(start_minutes: u16, end_minutes: u16, days: [bool; 7]) -> Option<Self> {
-        (start_minutes < end_minutes && end_minutes <= 24 * 60 && days.contains(&true)).then_some(
-            Self {
-                start: start_minutes,
-                end: end_minutes,
-                days,
-                blackout_dates: Vec::new(),
-            },
-        )
-    }
-
-    /// The same window, closed on `dates` too.
-    pub fn with_blackout_dates(mut self, dates: impl IntoIterator<Item = Date>) -> Self {
-        self.blackout_dates.extend(dates);
-        self.blackout_dates.sort_unstable();
-        self.blackout_dates.dedup();
-        self
-    }
-
-    /// Dates (local to the callee) on which the window stays closed.
-    pub fn blackout_dates(&self) -> &[Date] {
-        &self.blackout_dates
-    }
-
-    /// Parses `{"start": "08:00", "end": "21:00", "days": ["mon", ...], "blackout_dates":
-    /// ["2026-12-24"]}`; each member is optional (defaults: 08:00, 21:00, every day, none).
-    /// `null` is the default window. Errors name the member under `field`
-    /// (`calling_window.start`).
-    pub fn parse(value: &serde_json::Value, field: &str) -> Result<Self, FieldError> {
-        let at = |member: &str| format!("{field}.{member}");
-        let invalid = |f: String, why: &str| FieldError::new(ErrorCode::InvalidField, f, why);
-        let map = match value {
-            serde_json::Value::Null => return Ok(Self::default()),
-            serde_json::Value::Object(map) => map,
-            _ => {
-                return Err(invalid(
-                    field.to_owned(),
-                    "must be an object such as {\"start\": \"08:00\", \"end\": \"21:00\", \
-                     \"days\": [\"mon\", \"tue\"]}",
-                ));
-            }
-        };
-        if let Some(unknown) = map
-            .keys()
-            .find(|k| !["start", "end", "days", "blackout_dates"].contains(&k.as_str()))
-        {
-            return Err(FieldError::new(
-                ErrorCode::UnknownField,
-                at(unknown),
-                format!(
-                    "unknown field {unknown:?}; a window has start, end, days and blackout_dates"
-                ),
-            ));
-        }
-        let mut window = Self::default();
-        let time = |member: &str, allow_24: bool| -> Result<Option<u16>, FieldError> {
-            match map.get(member) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_str()
-                    .and_then(|s| clock_minutes(s, allow_24))
-                    .map(Some)
-                    .ok_or_else(|| invalid(at(member), "must be a local time \"HH:MM\"")),
-            }
-        };
-        if let Some(start) = time("start", false)? {
-            window.start = start;
-        }
-        if let Some(end) = time("end", true)? {
-            window.end = end;
-        }
-        if window.start >= window.end {
-            return Err(invalid(
-                at("end"),
-                "the window must end after it starts, on the same day",
-            ));
-        }
-        match map.get("days") {
-            None | Some(serde_json::Value::Null) => {}
-            Some(serde_json::Value::Array(items)) => {
-                let mut days = [false; 7];
-                for (i, item) in items.iter().enumerate() {
-                    let index = item
-                        .as_str()
-                        .and_then(|d| DAY_NAMES.iter().position(|n| n.eq_ignore_ascii_case(d)))
-                        .ok_or_else(|| {
-                            invalid(
-                                format!("{field}.days[{i}]"),
-                                "days are mon, tue, wed, thu, fri, sat, sun",
-                            )
-                        })?;
-                    days[index] = true;
-                }
-                if !days.contains(&true) {
-                    return Err(invalid(at("days"), "name at least one day"));
-                }
-                window.days = days;
-            }
-            Some(_) => {
-                return Err(invalid(
-                    at("days"),
-                    "must be a list of days such as [\"mon\", \"tue\"]",
-                ));
-            }
-        }
-        match map.get("blackout_dates") {
-            None | Some(serde_json::Value::Null) => {}
-            Some(serde_json::Value::Array(items)) => {
-                if items.len() > MAX_BLACKOUT_DATES {
-                    return Err(invalid(
-                        at("blackout_dates"),
-                        &format!("at most {MAX_BLACKOUT_DATES} dates"),
-                    ));
-                }
-                let dates = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        parse_date(item).ok_or_else(|| {
-                            invalid(
-                                format!("{field}.blackout_dates[{i}]"),
-                                "must be a date \"YYYY-MM-DD\"",
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                window = window.with_blackout_dates(dates);
-            }
-            Some(_) => {
-                return Err(invalid(
-                    at("blackout_dates"),
-                    "must be a list of dates such as [\"2026-12-24\"]",
-                ));
-            }
-        }
-        Ok(window)
-    }
-
-    /// The window as the API shows it (the shape [`parse`](Self::parse) reads).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut json = serde_json::json!({
-            "start": hhmm(self.start),
-            "end": hhmm(self.end),
-            "days": DAY_NAMES
-                .iter()
-                .zip(self.days)
-                .filter(|(_, on)| *on)
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>(),
-        });
-        if !self.blackout_dates.is_empty() {
-            json["blackout_dates"] = self
-                .blackout_dates
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .into();
-        }
-        json
-    }
-
-    /// Is `at` inside the window, read in `zone`?
-    pub fn contains(&self, at: Timestamp, zone: &Zone) -> bool {
-        self.contains_local(local_time(at, zone.tz()))
-    }
-
-    fn contains_local(&self, local: DateTime) -> bool {
-        self.hours_contain(local) && !self.is_blacked_out(local.date())
-    }
-
-    fn hours_contain(&self, local: DateTime) -> bool {
-        let minute = local.hour() as u16 * 60 + local.minute() as u16;
-        self.days[day_index(local.weekday())] && self.start <= minute && minute < self.end
-    }
-
-    fn is_blacked_out(&self, date: Date) -> bool {
-        self.blackout_dates.binary_search(&date).is_ok()
-    }
-
     /// The earliest instant at or after `at` that is inside the window in `zone`, with the
     /// reason when it is not `at` itself. `None` if the window does not open within
     /// [`HORIZON_DAYS`] after its last blackout date: no zone in the tz database does that to
@@ -345,11 +127,6 @@ impl CallingWindow {
         };
         format!("{} {} {why}", a.strftime("%H:%M"), zone.name())
     }
-
-    /// The local time the window opens, minutes since midnight.
-    pub fn start_minutes(&self) -> u16 {
-        self.start
-    }
 }
 
 /// "moved to 08:00 next day", "moved to 08:00 on Monday 2026-06-15"; given the window's usual
@@ -375,11 +152,6 @@ pub fn moved_to(from: Timestamp, to: Timestamp, zone: &Zone, start: Option<u16>)
     format!("moved to {shown}{when}{gap}")
 }
 
-/// The wall-clock time of `at` in `tz`.
-fn local_time(at: Timestamp, tz: &TimeZone) -> DateTime {
-    tz.to_offset(at).to_datetime(at)
-}
-
 /// The first instant of `date` in `tz` (after the gap, where midnight is skipped).
 pub fn start_of_day(date: Date, tz: &TimeZone) -> Option<Timestamp> {
     tz.to_ambiguous_zoned(date.to_datetime(Time::midnight()))
@@ -388,54 +160,10 @@ pub fn start_of_day(date: Date, tz: &TimeZone) -> Option<Timestamp> {
         .map(|z| z.timestamp())
 }
 
-/// `"2026-12-25"` as a date.
-pub fn parse_date(value: &serde_json::Value) -> Option<Date> {
-    let text = value.as_str()?.trim();
-    if text.len() != 10 {
-        return None;
-    }
-    text.parse().ok()
-}
-
-impl fmt::Display for CallingWindow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", hhmm(self.start), hhmm(self.end))
-    }
-}
-
-fn day_index(day: Weekday) -> usize {
-    day.to_monday_zero_offset() as usize
-}
-
-fn weekday_name(day: Weekday) -> &'static str {
-    [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ][day_index(day)]
-}
-
-fn hhmm(minutes: u16) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
-/// Minutes since midnight of `HH:MM`; `24:00` only where `allow_24` (a window's end).
-fn clock_minutes(text: &str, allow_24: bool) -> Option<u16> {
-    let (h, m) = text.trim().split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (m < 60 && (h < 24 || (allow_24 && h == 24 && m == 0))).then_some(h * 60 + m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::civil::DateTime;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -450,38 +178,6 @@ mod tests {
 
     fn shown(at: Timestamp, zone: &Zone) -> String {
         zone.format_local(at)
-    }
-
-    #[test]
-    fn windows_are_parsed_with_defaults_and_named_errors() {
-        let w = CallingWindow::parse(&json!(null), "calling_window").unwrap();
-        assert_eq!(w, CallingWindow::default());
-        let w = CallingWindow::parse(
-            &json!({"start": "09:30", "end": "24:00", "days": ["mon", "FRI"]}),
-            "calling_window",
-        )
-        .unwrap();
-        assert_eq!(
-            w.to_json(),
-            json!({"start": "09:30", "end": "24:00", "days": ["mon", "fri"]})
-        );
-        for (input, field) in [
-            (json!({"start": "8:00"}), "calling_window.start"),
-            (json!({"start": "24:00"}), "calling_window.start"),
-            (json!({"end": "21:60"}), "calling_window.end"),
-            (
-                json!({"start": "21:00", "end": "08:00"}),
-                "calling_window.end",
-            ),
-            (json!({"days": []}), "calling_window.days"),
-            (json!({"days": ["mon", "funday"]}), "calling_window.days[1]"),
-            (json!({"days": "mon"}), "calling_window.days"),
-            (json!({"begin": "08:00"}), "calling_window.begin"),
-            (json!("08:00-21:00"), "calling_window"),
-        ] {
-            let err = CallingWindow::parse(&input, "calling_window").unwrap_err();
-            assert_eq!(err.field, field, "{input}");
-        }
     }
 
     #[test]

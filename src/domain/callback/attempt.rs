@@ -1,0 +1,41 @@
+//! A callback's attempts and history: one call [`Attempt`] and one [`CallbackEvent`].
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::Outcome;
+
+/// One call attempt: committed before the bridge is called.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub number: u32,
+    #[schema(value_type = String)]
+    pub started_at: Timestamp,
+    /// Requests sent to the bridge for this attempt (retries after refusals included).
+    pub bridge_requests: u32,
+    /// Requests sent again because the outcome of an earlier one was unknown (a crash or a
+    /// lease taken over); the bridge dedupes them by idempotency key.
+    pub resends: u32,
+    pub last_bridge_status: Option<u16>,
+    #[schema(value_type = Option<String>)]
+    pub accepted_at: Option<Timestamp>,
+    pub outcome: Option<Outcome>,
+    pub duration_seconds: Option<u32>,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub ended_at: Option<Timestamp>,
+    /// The agent who took the call (preview mode).
+    pub agent_id: Option<String>,
+}
+
+/// One entry of a callback's history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallbackEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}

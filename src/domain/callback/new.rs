@@ -1,0 +1,298 @@
+//! Turning a request to schedule a callback into a [`Callback`].
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use super::{Assignment, Callback, DialingMode, Origin, Status};
+use crate::domain::{
+    AccountId, CallbackId, ErrorCode, FieldError, PhoneNumber, Zone,
+    dialing::{Location, ZoneSource},
+    parse_scheduled_at,
+};
+
+pub const MAX_TEXT: usize = 5_000;
+pub const MAX_NAME: usize = 200;
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+pub const MAX_ASSIGNEES: usize = 50;
+pub const DEFAULT_EXPIRE_AFTER_MINUTES: u32 = 60;
+pub const DEFAULT_MAX_DURATION_SECONDS: u32 = 900;
+/// How far ahead a callback may be scheduled.
+pub const MAX_HORIZON: SignedDuration = SignedDuration::from_hours(2 * 366 * 24);
+
+/// The account-level rules a new callback must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub struct CreatePolicy {
+    /// How far ahead of `now` a callback must be scheduled.
+    pub min_lead: SignedDuration,
+}
+
+/// A request to schedule a callback, as received (native API, batch item or dialect).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCallback {
+    /// E.164, or a human format with a country code (`+1-415-555-0199`).
+    pub phone: String,
+    pub contact_name: Option<String>,
+    /// RFC 3339 with an offset, or a local date-time without offset read in `timezone`.
+    pub scheduled_at: String,
+    /// IANA zone of the customer. Required when `scheduled_at` has no offset. Without it,
+    /// calls are judged in the zone of the stored contact for the number, else in every
+    /// zone the number may be in (`timezone_source` says which).
+    pub timezone: Option<String>,
+    pub assignment: Option<Assignment>,
+    pub caller_id: Option<String>,
+    pub dialing_mode: Option<DialingMode>,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub interaction_id: Option<String>,
+    pub reminder_minutes_before: Option<u32>,
+    pub expire_after_minutes: Option<u32>,
+    pub max_duration_seconds: Option<u32>,
+    pub recording_enabled: Option<bool>,
+    pub initial_message: Option<String>,
+    pub webhook_url: Option<String>,
+    /// Schedule even if an active callback for this phone exists.
+    pub allow_duplicate: Option<bool>,
+    /// Recall policy: minutes after an unanswered call before each further attempt, as a
+    /// list (`[30, 120]`), the same list in a string (`"[30,120]"`), or a list per outcome
+    /// (`{"busy": [5, 15], "no_answer": [30, 120], "voicemail": []}`). Recalls are placed
+    /// inside the account's calling window; every attempt counts against its attempt cap.
+    #[schema(value_type = Option<Object>)]
+    pub recall: Option<serde_json::Value>,
+}
+
+fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn in_range(
+    value: Option<u32>,
+    field: &str,
+    min: u32,
+    max: u32,
+    default: Option<u32>,
+) -> Result<Option<u32>, FieldError> {
+    match value.or(default) {
+        Some(v) if !(min..=max).contains(&v) => Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            format!("must be between {min} and {max}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Checks a requested call time against `now` and the minimum lead time.
+pub fn check_lead_time(
+    at: Timestamp,
+    now: Timestamp,
+    policy: CreatePolicy,
+    field: &str,
+) -> Result<(), FieldError> {
+    if at <= now {
+        return Err(FieldError::new(
+            ErrorCode::TimeInPast,
+            field,
+            format!("{at} is in the past (now is {now})"),
+        ));
+    }
+    let lead = at.duration_since(now);
+    if lead > MAX_HORIZON {
+        return Err(FieldError::new(
+            ErrorCode::TimeTooFar,
+            field,
+            "must be at most two years from now",
+        ));
+    }
+    if lead < policy.min_lead {
+        return Err(FieldError::new(
+            ErrorCode::LeadTimeTooShort,
+            field,
+            format!(
+                "must be at least {} seconds from now",
+                policy.min_lead.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates assignee lists: a kind and 1 to 50 non-empty ids.
+pub fn check_assignment(a: &Assignment, field: &str) -> Result<(), FieldError> {
+    if a.ids.is_empty() || a.ids.len() > MAX_ASSIGNEES {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            format!("{field}.ids"),
+            format!("must list between 1 and {MAX_ASSIGNEES} assignees"),
+        ));
+    }
+    if a.ids
+        .iter()
+        .any(|id| id.trim().is_empty() || id.len() > 100)
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            format!("{field}.ids"),
+            "assignee ids must be 1 to 100 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that metadata is a JSON object of bounded size.
+pub fn check_metadata(
+    value: Option<serde_json::Value>,
+    field: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, FieldError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(map)) => {
+            let size = serde_json::to_string(&map).map(|s| s.len()).unwrap_or(0);
+            if size > MAX_METADATA_BYTES {
+                return Err(FieldError::new(
+                    ErrorCode::InvalidField,
+                    field,
+                    format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+                ));
+            }
+            Ok(Some(map))
+        }
+        Some(_) => Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            "must be a JSON object",
+        )),
+    }
+}
+
+fn check_url(value: Option<String>, field: &str) -> Result<Option<String>, FieldError> {
+    let Some(raw) = value else { return Ok(None) };
+    let invalid = |why: &str| FieldError::new(ErrorCode::InvalidUrl, field, why.to_owned());
+    if raw.len() > 2048 {
+        return Err(invalid("must be at most 2048 characters"));
+    }
+    let url = url::Url::parse(&raw).map_err(|e| invalid(&format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid("must be an http or https URL with a host"));
+    }
+    Ok(Some(url.to_string()))
+}
+
+impl NewCallback {
+    /// Validates every field and builds the callback to store. Returns it with the
+    /// `allow_duplicate` flag. `prefix` names the field path for batch items (`callbacks[3].`).
+    pub fn validate(
+        self,
+        account_id: &AccountId,
+        origin: Origin,
+        now: Timestamp,
+        policy: CreatePolicy,
+        prefix: &str,
+    ) -> Result<(Callback, bool), FieldError> {
+        let f = |name: &str| format!("{prefix}{name}");
+        let phone = PhoneNumber::parse(&self.phone, &f("phone"))?;
+        let timezone = match &self.timezone {
+            Some(name) => Some(Zone::parse(name, &f("timezone"))?),
+            None => None,
+        };
+        let scheduled_at =
+            parse_scheduled_at(&self.scheduled_at, timezone.as_ref(), &f("scheduled_at")).map_err(
+                |mut e| {
+                    if e.code == ErrorCode::MissingField {
+                        e.field = f("timezone");
+                    }
+                    e
+                },
+            )?;
+        check_lead_time(scheduled_at, now, policy, &f("scheduled_at"))?;
+        let caller_id = self
+            .caller_id
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| PhoneNumber::parse(&c, &f("caller_id")))
+            .transpose()?;
+        if let Some(a) = &self.assignment {
+            check_assignment(a, &f("assignment"))?;
+        }
+        let expire_after_minutes = in_range(
+            self.expire_after_minutes,
+            &f("expire_after_minutes"),
+            1,
+            7 * 24 * 60,
+            Some(DEFAULT_EXPIRE_AFTER_MINUTES),
+        )?
+        .unwrap_or(DEFAULT_EXPIRE_AFTER_MINUTES);
+        let max_duration_seconds = in_range(
+            self.max_duration_seconds,
+            &f("max_duration_seconds"),
+            10,
+            4 * 60 * 60,
+            Some(DEFAULT_MAX_DURATION_SECONDS),
+        )?
+        .unwrap_or(DEFAULT_MAX_DURATION_SECONDS);
+        let reminder_minutes_before = in_range(
+            self.reminder_minutes_before,
+            &f("reminder_minutes_before"),
+            1,
+            7 * 24 * 60,
+            None,
+        )?;
+        // Without a zone of the request's, the number's (the API may find the contact's).
+        let (timezone, timezone_source) = match timezone {
+            Some(zone) => (zone, ZoneSource::Request),
+            None => (
+                Location::locate(&phone, None, None).display_zone().clone(),
+                ZoneSource::Number,
+            ),
+        };
+        let callback = Callback {
+            id: CallbackId::generate(),
+            account_id: account_id.clone(),
+            origin,
+            status: Status::Scheduled,
+            phone,
+            contact_name: text(self.contact_name, &f("contact_name"), MAX_NAME)?,
+            scheduled_at,
+            timezone,
+            timezone_source,
+            region: None,
+            due_at: scheduled_at,
+            expires_at: Callback::deadline(scheduled_at, expire_after_minutes),
+            attempt: 0,
+            attempt_open: false,
+            assignment: self.assignment,
+            caller_id,
+            dialing_mode: self.dialing_mode.unwrap_or(DialingMode::Progressive),
+            notes: text(self.notes, &f("notes"), MAX_TEXT)?,
+            metadata: check_metadata(self.metadata, &f("metadata"))?,
+            interaction_id: text(self.interaction_id, &f("interaction_id"), MAX_NAME)?,
+            reminder_minutes_before,
+            expire_after_minutes,
+            max_duration_seconds,
+            recording_enabled: self.recording_enabled.unwrap_or(true),
+            initial_message: text(self.initial_message, &f("initial_message"), MAX_TEXT)?,
+            webhook_url: check_url(self.webhook_url, &f("webhook_url"))?,
+            outcome: None,
+            agent_id: None,
+            offer_expires_at: None,
+            campaign_id: None,
+            contact_id: None,
+            recall: match &self.recall {
+                Some(v) => crate::domain::campaign::RecallPolicy::parse(v, &f("recall"))?,
+                None => crate::domain::campaign::RecallPolicy::default(),
+            },
+            calling_window: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok((callback, self.allow_duplicate.unwrap_or(false)))
+    }
+}
