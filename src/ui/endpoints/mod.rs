@@ -4,14 +4,14 @@
 //! scoping, validation and audit trail are the API's own.
 //!
 //! One file per page or concern of the Callback Manager:
-//! - [`list`]: the Callbacks page's list (search, sort, paging) and its CSV export.
-//! - [`live`]: the Callbacks page's live updates (Server-Sent Events).
-//! - [`callback`]: one callback: create, detail, change, cancel, notes.
-//! - [`bulk`]: bulk cancel or reschedule of a selection.
-//! - [`directory`]: agents and queues to filter and assign by.
-//! - [`reports`]: the Reports page's figures.
-//! - [`campaigns`]: the Campaigns page: list, pause, resume, cancel.
-//! - [`my_work`]: the agent's My work page (`/ui/api/me/...`).
+//! - `list`: the Callbacks page's list (search, sort, paging) and its CSV export.
+//! - `live`: the Callbacks page's live updates (Server-Sent Events).
+//! - `callback`: one callback: create, detail, change, cancel, notes.
+//! - `bulk`: bulk cancel or reschedule of a selection.
+//! - `directory`: agents and queues to filter and assign by.
+//! - `reports`: the Reports page's figures.
+//! - `campaigns`: the Campaigns page: list, pause, resume, cancel.
+//! - `my_work`: the agent's My work page (`/ui/api/me/...`).
 //!
 //! This file holds what they share: who may see a callback, and the agent a user works as.
 
