@@ -7,6 +7,9 @@
 //! offset), at least a minute ahead; the time zone is kept to show local times. Callbacks are
 //! `preview` ones assigned to agents (`SPECIFIC_AGENT`), to queues (`SPECIFIC_RING_GROUP`), or
 //! to nobody in particular (`ANY_ELIGIBLE_AGENT`).
+//!
+//! This file holds the routes, the handlers and the error shape; `shapes` holds the request
+//! bodies read from Talkdesk clients and the callback object rendered back.
 
 use axum::{
     Router,
@@ -16,7 +19,6 @@ use axum::{
     routing::get,
 };
 use jiff::{SignedDuration, Timestamp};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
@@ -29,13 +31,18 @@ use crate::{
         extract::RawJson,
     },
     domain::{
-        AssigneeKind, Assignment, Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin,
-        Outcome, PhoneNumber, Scope, Status, Zone,
-        callback::{NewCallback, check_assignment, check_lead_time},
+        AssigneeKind, Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin,
+        PhoneNumber, Scope, Status, Zone,
+        callback::{NewCallback, check_lead_time},
         parse_scheduled_at,
     },
     store::{CallbackChanges, ListFilter, Reschedule},
 };
+
+mod shapes;
+
+use shapes::{AssignType, Assignee, ListQuery, NewScheduledCallback, PatchOp};
+pub use shapes::{callback, talkdesk_status};
 
 /// Talkdesk refuses callbacks less than a minute ahead.
 pub const MIN_LEAD: SignedDuration = SignedDuration::from_secs(60);
@@ -53,130 +60,6 @@ pub fn routes() -> Router<AppState> {
             "/schedule-callbacks/{id}",
             get(read).patch(update).delete(remove).fallback(fallback),
         )
-}
-
-/// An assignee as `"id"` or as `{"agent_id": "id"}` / `{"ring_group": "id"}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Assignee {
-    Id(String),
-    Agent { agent_id: String },
-    RingGroup { ring_group: String },
-}
-
-impl Assignee {
-    fn id(self) -> String {
-        match self {
-            Assignee::Id(id)
-            | Assignee::Agent { agent_id: id }
-            | Assignee::RingGroup { ring_group: id } => id,
-        }
-    }
-}
-
-/// The body of a new scheduled callback. Fields of Talkdesk's callback object that Ringback
-/// does not model (`teams`, `from_call_type`, `record_*` ...) are ignored.
-#[derive(Debug, Deserialize)]
-struct NewScheduledCallback {
-    #[serde(alias = "phoneNumber", alias = "contact_phone_number")]
-    phone_number: Option<String>,
-    #[serde(
-        alias = "scheduledTimeToCall",
-        alias = "time_to_call",
-        alias = "timeToCall"
-    )]
-    scheduled_time_to_call: Option<String>,
-    timezone: Option<String>,
-    #[serde(alias = "assignType", alias = "assignment_type")]
-    assign_type: Option<String>,
-    #[serde(default)]
-    agents: Option<Vec<Assignee>>,
-    #[serde(alias = "ringGroups", default)]
-    ring_groups: Option<Vec<Assignee>>,
-    /// Assignees of either kind, as `assign_type` says.
-    #[serde(default)]
-    assignees: Option<Vec<Assignee>>,
-    #[serde(alias = "callerId")]
-    caller_id: Option<String>,
-    #[serde(alias = "dialingModel", alias = "dialing_mode", alias = "dialingMode")]
-    dialing_model: Option<String>,
-    #[serde(alias = "interactionId")]
-    interaction_id: Option<String>,
-    notes: Option<String>,
-}
-
-/// What `assign_type` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AssignType {
-    Agents,
-    RingGroups,
-    Anyone,
-}
-
-impl AssignType {
-    fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
-        match raw.trim().to_ascii_uppercase().as_str() {
-            "SPECIFIC_AGENT" | "SPECIFIC_AGENTS" | "AGENT" | "AGENTS" => Ok(Self::Agents),
-            "SPECIFIC_RING_GROUP"
-            | "SPECIFIC_RING_GROUPS"
-            | "RING_GROUP"
-            | "RING_GROUPS"
-            | "QUEUE"
-            | "QUEUES" => Ok(Self::RingGroups),
-            "ANY_ELIGIBLE_AGENT" => Ok(Self::Anyone),
-            _ => Err(FieldError::new(
-                ErrorCode::InvalidField,
-                field,
-                format!(
-                    "{raw:?} is not supported; use SPECIFIC_AGENT, SPECIFIC_RING_GROUP or \
-                     ANY_ELIGIBLE_AGENT"
-                ),
-            )
-            .into()),
-        }
-    }
-
-    fn of(assignment: Option<&Assignment>) -> Self {
-        match assignment.map(|a| a.kind) {
-            Some(AssigneeKind::Agent) => Self::Agents,
-            Some(AssigneeKind::Queue) => Self::RingGroups,
-            None => Self::Anyone,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Agents => "SPECIFIC_AGENT",
-            Self::RingGroups => "SPECIFIC_RING_GROUP",
-            Self::Anyone => "ANY_ELIGIBLE_AGENT",
-        }
-    }
-
-    /// The assignment for these assignees; agents and ring groups need at least one.
-    fn assignment(
-        self,
-        ids: Option<Vec<Assignee>>,
-        field: &str,
-    ) -> Result<Option<Assignment>, ApiError> {
-        let kind = match self {
-            Self::Anyone => return Ok(None),
-            Self::Agents => AssigneeKind::Agent,
-            Self::RingGroups => AssigneeKind::Queue,
-        };
-        let assignment = Assignment {
-            kind,
-            ids: ids
-                .unwrap_or_default()
-                .into_iter()
-                .map(Assignee::id)
-                .collect(),
-        };
-        check_assignment(&assignment, field).map_err(|mut e| {
-            e.field = field.to_owned();
-            e
-        })?;
-        Ok(Some(assignment))
-    }
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
@@ -241,15 +124,6 @@ async fn create(
         Ok(json(StatusCode::CREATED, callback(&cb)))
     };
     result.await.unwrap_or_else(error_response)
-}
-
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    #[serde(alias = "phoneNumber")]
-    phone_number: Option<String>,
-    page: Option<String>,
-    per_page: Option<String>,
-    status: Option<String>,
 }
 
 fn number(raw: Option<&str>, field: &str, default: u32, max: u32) -> Result<u32, ApiError> {
@@ -390,15 +264,6 @@ async fn read(
         Ok(json(StatusCode::OK, callback(&cb)))
     };
     result.await.unwrap_or_else(error_response)
-}
-
-/// One JSON Patch operation (`from`, used only by `move` and `copy`, is ignored: those
-/// operations are refused).
-#[derive(Debug, Deserialize)]
-struct PatchOp {
-    op: String,
-    path: String,
-    value: Option<Value>,
 }
 
 fn string_value(value: Option<Value>, field: &str) -> Result<String, ApiError> {
@@ -593,57 +458,6 @@ async fn remove(
         Ok(StatusCode::NO_CONTENT.into_response())
     };
     result.await.unwrap_or_else(error_response)
-}
-
-/// The Talkdesk status of a callback.
-pub fn talkdesk_status(cb: &Callback) -> &'static str {
-    match cb.status {
-        Status::Scheduled | Status::Waiting | Status::Offered if cb.attempt == 0 => "UNATTEMPTED",
-        Status::Scheduled | Status::Waiting | Status::Offered => "TO_BE_RETRIED",
-        Status::Dispatching | Status::InProgress => "IN_PROGRESS",
-        Status::Completed => "SUCCESS",
-        Status::Canceled => "CANCELED",
-        Status::Failed if cb.outcome == Some(Outcome::Failed) => "INVALID_NUMBER",
-        Status::Failed | Status::Expired => "EXHAUSTED",
-    }
-}
-
-/// The callback object, from a stored callback.
-pub fn callback(cb: &Callback) -> Value {
-    let ids = |kind: AssigneeKind, key: &str| -> Vec<Value> {
-        cb.assignment
-            .as_ref()
-            .filter(|a| a.kind == kind)
-            .map(|a| a.ids.iter().map(|id| json!({ key: id })).collect())
-            .unwrap_or_default()
-    };
-    let next = cb.status.is_editable().then(|| cb.due_at.to_string());
-    json!({
-        "id": cb.id.as_str(),
-        "callback_id": cb.id.as_str(),
-        "account_id": cb.account_id.as_str(),
-        "interaction_id": cb.interaction_id,
-        "caller_id": cb.caller_id.as_ref().map(|c| c.as_str()),
-        "phone_number": cb.phone.as_str(),
-        "scheduled_time_to_call": cb.scheduled_at.to_string(),
-        "time_to_call": cb.scheduled_at.to_string(),
-        "next_time_to_call": next,
-        "timezone": cb.timezone.name(),
-        "assign_type": AssignType::of(cb.assignment.as_ref()).as_str(),
-        "agents": ids(AssigneeKind::Agent, "agent_id"),
-        "ring_groups": ids(AssigneeKind::Queue, "ring_group"),
-        "dialing_model": match cb.dialing_mode {
-            DialingMode::Preview => "PREVIEW",
-            DialingMode::Progressive => "PROGRESSIVE",
-            DialingMode::Ai => "AI",
-        },
-        "notes": cb.notes,
-        "origin": if cb.origin == Origin::Talkdesk { "API" } else { cb.origin.as_str() },
-        "status": talkdesk_status(cb),
-        "created_at": cb.created_at.to_string(),
-        "updated_at": cb.updated_at.to_string(),
-        "_links": { "self": { "href": format!("/schedule-callbacks/{}", cb.id) } },
-    })
 }
 
 /// Names an unknown assignee by its place in the list the request sent.

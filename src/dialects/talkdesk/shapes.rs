@@ -1,0 +1,207 @@
+//! Talkdesk's wire shapes: the request bodies and query Talkdesk clients send (assignees,
+//! `assign_type`, a new callback, the list query, JSON Patch operations) and the callback
+//! object rendered back, with its Talkdesk status.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    api::error::ApiError,
+    domain::{
+        AssigneeKind, Assignment, Callback, DialingMode, ErrorCode, FieldError, Origin, Outcome,
+        Status, callback::check_assignment,
+    },
+};
+
+/// An assignee as `"id"` or as `{"agent_id": "id"}` / `{"ring_group": "id"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Assignee {
+    Id(String),
+    Agent { agent_id: String },
+    RingGroup { ring_group: String },
+}
+
+impl Assignee {
+    fn id(self) -> String {
+        match self {
+            Assignee::Id(id)
+            | Assignee::Agent { agent_id: id }
+            | Assignee::RingGroup { ring_group: id } => id,
+        }
+    }
+}
+
+/// The body of a new scheduled callback. Fields of Talkdesk's callback object that Ringback
+/// does not model (`teams`, `from_call_type`, `record_*` ...) are ignored.
+#[derive(Debug, Deserialize)]
+pub(super) struct NewScheduledCallback {
+    #[serde(alias = "phoneNumber", alias = "contact_phone_number")]
+    pub(super) phone_number: Option<String>,
+    #[serde(
+        alias = "scheduledTimeToCall",
+        alias = "time_to_call",
+        alias = "timeToCall"
+    )]
+    pub(super) scheduled_time_to_call: Option<String>,
+    pub(super) timezone: Option<String>,
+    #[serde(alias = "assignType", alias = "assignment_type")]
+    pub(super) assign_type: Option<String>,
+    #[serde(default)]
+    pub(super) agents: Option<Vec<Assignee>>,
+    #[serde(alias = "ringGroups", default)]
+    pub(super) ring_groups: Option<Vec<Assignee>>,
+    /// Assignees of either kind, as `assign_type` says.
+    #[serde(default)]
+    pub(super) assignees: Option<Vec<Assignee>>,
+    #[serde(alias = "callerId")]
+    pub(super) caller_id: Option<String>,
+    #[serde(alias = "dialingModel", alias = "dialing_mode", alias = "dialingMode")]
+    pub(super) dialing_model: Option<String>,
+    #[serde(alias = "interactionId")]
+    pub(super) interaction_id: Option<String>,
+    pub(super) notes: Option<String>,
+}
+
+/// What `assign_type` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AssignType {
+    Agents,
+    RingGroups,
+    Anyone,
+}
+
+impl AssignType {
+    pub(super) fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "SPECIFIC_AGENT" | "SPECIFIC_AGENTS" | "AGENT" | "AGENTS" => Ok(Self::Agents),
+            "SPECIFIC_RING_GROUP"
+            | "SPECIFIC_RING_GROUPS"
+            | "RING_GROUP"
+            | "RING_GROUPS"
+            | "QUEUE"
+            | "QUEUES" => Ok(Self::RingGroups),
+            "ANY_ELIGIBLE_AGENT" => Ok(Self::Anyone),
+            _ => Err(FieldError::new(
+                ErrorCode::InvalidField,
+                field,
+                format!(
+                    "{raw:?} is not supported; use SPECIFIC_AGENT, SPECIFIC_RING_GROUP or \
+                     ANY_ELIGIBLE_AGENT"
+                ),
+            )
+            .into()),
+        }
+    }
+
+    pub(super) fn of(assignment: Option<&Assignment>) -> Self {
+        match assignment.map(|a| a.kind) {
+            Some(AssigneeKind::Agent) => Self::Agents,
+            Some(AssigneeKind::Queue) => Self::RingGroups,
+            None => Self::Anyone,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Agents => "SPECIFIC_AGENT",
+            Self::RingGroups => "SPECIFIC_RING_GROUP",
+            Self::Anyone => "ANY_ELIGIBLE_AGENT",
+        }
+    }
+
+    /// The assignment for these assignees; agents and ring groups need at least one.
+    pub(super) fn assignment(
+        self,
+        ids: Option<Vec<Assignee>>,
+        field: &str,
+    ) -> Result<Option<Assignment>, ApiError> {
+        let kind = match self {
+            Self::Anyone => return Ok(None),
+            Self::Agents => AssigneeKind::Agent,
+            Self::RingGroups => AssigneeKind::Queue,
+        };
+        let assignment = Assignment {
+            kind,
+            ids: ids
+                .unwrap_or_default()
+                .into_iter()
+                .map(Assignee::id)
+                .collect(),
+        };
+        check_assignment(&assignment, field).map_err(|mut e| {
+            e.field = field.to_owned();
+            e
+        })?;
+        Ok(Some(assignment))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(alias = "phoneNumber")]
+    pub(super) phone_number: Option<String>,
+    pub(super) page: Option<String>,
+    pub(super) per_page: Option<String>,
+    pub(super) status: Option<String>,
+}
+
+/// One JSON Patch operation (`from`, used only by `move` and `copy`, is ignored: those
+/// operations are refused).
+#[derive(Debug, Deserialize)]
+pub(super) struct PatchOp {
+    pub(super) op: String,
+    pub(super) path: String,
+    pub(super) value: Option<Value>,
+}
+
+/// The Talkdesk status of a callback.
+pub fn talkdesk_status(cb: &Callback) -> &'static str {
+    match cb.status {
+        Status::Scheduled | Status::Waiting | Status::Offered if cb.attempt == 0 => "UNATTEMPTED",
+        Status::Scheduled | Status::Waiting | Status::Offered => "TO_BE_RETRIED",
+        Status::Dispatching | Status::InProgress => "IN_PROGRESS",
+        Status::Completed => "SUCCESS",
+        Status::Canceled => "CANCELED",
+        Status::Failed if cb.outcome == Some(Outcome::Failed) => "INVALID_NUMBER",
+        Status::Failed | Status::Expired => "EXHAUSTED",
+    }
+}
+
+/// The callback object, from a stored callback.
+pub fn callback(cb: &Callback) -> Value {
+    let ids = |kind: AssigneeKind, key: &str| -> Vec<Value> {
+        cb.assignment
+            .as_ref()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.ids.iter().map(|id| json!({ key: id })).collect())
+            .unwrap_or_default()
+    };
+    let next = cb.status.is_editable().then(|| cb.due_at.to_string());
+    json!({
+        "id": cb.id.as_str(),
+        "callback_id": cb.id.as_str(),
+        "account_id": cb.account_id.as_str(),
+        "interaction_id": cb.interaction_id,
+        "caller_id": cb.caller_id.as_ref().map(|c| c.as_str()),
+        "phone_number": cb.phone.as_str(),
+        "scheduled_time_to_call": cb.scheduled_at.to_string(),
+        "time_to_call": cb.scheduled_at.to_string(),
+        "next_time_to_call": next,
+        "timezone": cb.timezone.name(),
+        "assign_type": AssignType::of(cb.assignment.as_ref()).as_str(),
+        "agents": ids(AssigneeKind::Agent, "agent_id"),
+        "ring_groups": ids(AssigneeKind::Queue, "ring_group"),
+        "dialing_model": match cb.dialing_mode {
+            DialingMode::Preview => "PREVIEW",
+            DialingMode::Progressive => "PROGRESSIVE",
+            DialingMode::Ai => "AI",
+        },
+        "notes": cb.notes,
+        "origin": if cb.origin == Origin::Talkdesk { "API" } else { cb.origin.as_str() },
+        "status": talkdesk_status(cb),
+        "created_at": cb.created_at.to_string(),
+        "updated_at": cb.updated_at.to_string(),
+        "_links": { "self": { "href": format!("/schedule-callbacks/{}", cb.id) } },
+    })
+}

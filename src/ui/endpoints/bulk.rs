@@ -1,0 +1,143 @@
+//! Bulk actions on the Callbacks page (`POST /ui/api/callbacks/bulk`): cancel or reschedule a
+//! selection, with a result per callback.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, Viewer};
+use crate::{
+    api::{
+        callbacks::{self, callback_id, new_time},
+        error::ApiError,
+        extract::ApiJson,
+    },
+    domain::ErrorCode,
+    store::CallbackChanges,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// `cancel` or `reschedule`.
+    pub action: String,
+    pub ids: Vec<String>,
+    pub scheduled_at: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct BulkResult {
+    pub id: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub struct BulkResponse {
+    pub done: usize,
+    pub failed: usize,
+    pub results: Vec<BulkResult>,
+}
+
+const BULK_MAX: usize = 500;
+
+/// Cancel or reschedule a selection (supervisors); a result per callback.
+pub async fn bulk(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ApiJson(req): ApiJson<BulkRequest>,
+) -> Result<Json<BulkResponse>, ApiError> {
+    viewer.require_supervisor()?;
+    if req.ids.is_empty() || req.ids.len() > BULK_MAX {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::TooManyItems,
+            format!("select between 1 and {BULK_MAX} callbacks"),
+        )
+        .field("ids"));
+    }
+    let reschedule = match req.action.as_str() {
+        "cancel" => false,
+        "reschedule" => {
+            if req.scheduled_at.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MissingField,
+                    "send the new time",
+                )
+                .field("scheduled_at"));
+            }
+            true
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidField,
+                "must be cancel or reschedule",
+            )
+            .field("action"));
+        }
+    };
+    let account = &viewer.principal.account_id;
+    let actor = &viewer.principal.actor;
+    let mut results = Vec::with_capacity(req.ids.len());
+    for raw in &req.ids {
+        let outcome: Result<(), ApiError> = async {
+            let id = callback_id(raw)?;
+            if reschedule {
+                let cb = state
+                    .store
+                    .get_callback(account, &id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("callback"))?;
+                if !cb.status.is_editable() {
+                    return Err(ApiError::invalid_state(cb.status, "reschedule"));
+                }
+                let changes = CallbackChanges {
+                    scheduled_at: new_time(
+                        &state,
+                        &cb,
+                        req.scheduled_at.clone(),
+                        req.timezone.clone(),
+                    )?,
+                    ..CallbackChanges::default()
+                };
+                callbacks::judge_changes(&state, &viewer.principal, &cb, &changes).await?;
+                state
+                    .store
+                    .update_callback(account, &id, &changes, state.clock.now(), actor)
+                    .await
+                    .map_err(|e| ApiError::from_change(e, "reschedule"))?;
+            } else {
+                state
+                    .store
+                    .cancel_callback(account, &id, state.clock.now(), actor)
+                    .await
+                    .map_err(|e| ApiError::from_change(e, "cancel"))?;
+            }
+            Ok(())
+        }
+        .await;
+        results.push(match outcome {
+            Ok(()) => BulkResult {
+                id: raw.clone(),
+                ok: true,
+                error: None,
+            },
+            Err(e) => BulkResult {
+                id: raw.clone(),
+                ok: false,
+                error: Some(serde_json::json!({
+                    "code": e.code.as_str(), "message": e.message, "field": e.field,
+                })),
+            },
+        });
+    }
+    let done = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkResponse {
+        done,
+        failed: results.len() - done,
+        results,
+    }))
+}

@@ -1,0 +1,204 @@
+//! One callback (`/ui/api/callbacks/{id}`): a new one made on the page, its detail, changing
+//! and canceling it, and the notes added to it.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use serde::Deserialize;
+
+use super::{AppState, Viewer, forbidden, visible_callback};
+use crate::{
+    api::{
+        agent_work,
+        authorized::Authorized,
+        callbacks::{self, PatchRequest},
+        error::ApiError,
+        extract::{ApiJson, RawJson},
+    },
+    domain::{CallbackView, ErrorCode, Origin},
+    store::CallbackChanges,
+};
+
+/// A new callback made on the page: origin `ui` (supervisors).
+pub async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> Result<Response, ApiError> {
+    viewer.require_supervisor()?;
+    callbacks::create_as(
+        &state,
+        &viewer.principal,
+        &headers,
+        &body,
+        Origin::Ui,
+        false,
+    )
+    .await
+}
+
+/// A callback with its attempts, history and webhook deliveries.
+pub async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (cb, _) = visible_callback(&state, &viewer, &id).await?;
+    let Json(view) = callbacks::get(
+        State(state.clone()),
+        Authorized::check(viewer.principal.clone())?,
+        Path(cb.id.to_string()),
+    )
+    .await?;
+    let deliveries = state
+        .store
+        .callback_deliveries(&viewer.principal.account_id, &cb.id, 100)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "callback": view,
+        "deliveries": deliveries,
+    })))
+}
+
+/// Reschedule, reassign or edit (supervisors); agents may only reschedule what they see.
+pub async fn change(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatchRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let (cb, agent) = visible_callback(&state, &viewer, &id).await?;
+    match agent {
+        None => {
+            callbacks::patch(
+                State(state),
+                Authorized::check(viewer.principal)?,
+                Path(cb.id.to_string()),
+                ApiJson(req),
+            )
+            .await
+        }
+        Some(agent) => {
+            if req.assignment.is_some()
+                || req.notes.is_some()
+                || req.contact_name.is_some()
+                || req.metadata.is_some()
+            {
+                return Err(forbidden("agents may only reschedule"));
+            }
+            let scheduled_at = req.scheduled_at.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MissingField,
+                    "send the new time",
+                )
+                .field("scheduled_at")
+            })?;
+            agent_work::reschedule(
+                State(state),
+                Authorized::check(viewer.principal)?,
+                Path((agent.id.to_string(), cb.id.to_string())),
+                ApiJson(agent_work::RescheduleRequest {
+                    scheduled_at,
+                    timezone: req.timezone,
+                }),
+            )
+            .await
+        }
+    }
+}
+
+/// Cancel a callback (supervisors; agents: one they see).
+pub async fn cancel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let (cb, agent) = visible_callback(&state, &viewer, &id).await?;
+    match agent {
+        None => {
+            callbacks::cancel(
+                State(state),
+                Authorized::check(viewer.principal)?,
+                Path(cb.id.to_string()),
+            )
+            .await
+        }
+        Some(agent) => {
+            agent_work::cancel(
+                State(state),
+                Authorized::check(viewer.principal)?,
+                Path((agent.id.to_string(), cb.id.to_string())),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    pub text: String,
+}
+
+const NOTES_MAX: usize = 5_000;
+
+/// Adds a line to a callback's notes, signed with the user and the time.
+pub async fn add_note(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NoteRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let text = req.text.trim();
+    if text.is_empty() || text.chars().count() > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "must be 1 to 1000 characters",
+        )
+        .field("text"));
+    }
+    let (cb, _) = visible_callback(&state, &viewer, &id).await?;
+    if !cb.status.is_editable() {
+        return Err(ApiError::invalid_state(cb.status, "add a note to"));
+    }
+    let now = state.clock.now();
+    let line = format!(
+        "[{} {}] {text}",
+        now.strftime("%Y-%m-%d %H:%MZ"),
+        viewer.user.email.as_str()
+    );
+    let notes = match &cb.notes {
+        Some(old) if !old.is_empty() => format!("{old}\n{line}"),
+        _ => line,
+    };
+    if notes.chars().count() > NOTES_MAX {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            format!("the notes would exceed {NOTES_MAX} characters"),
+        )
+        .field("text"));
+    }
+    let changes = CallbackChanges {
+        notes: Some(Some(notes)),
+        ..CallbackChanges::default()
+    };
+    let cb = state
+        .store
+        .update_callback(
+            &viewer.principal.account_id,
+            &cb.id,
+            &changes,
+            now,
+            &viewer.principal.actor,
+        )
+        .await
+        .map_err(|e| ApiError::from_change(e, "add a note to"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
