@@ -210,7 +210,9 @@ impl Scheduler {
                 if claimed.bridge_requests > 1 {
                     metrics::counter!(names::BRIDGE_RETRIES).increment(1);
                 }
-                let answer = bridge.dispatch(&claimed, secret.as_ref()).await;
+                let answer = bridge
+                    .dispatch(&claimed, secret.as_ref(), clock.now())
+                    .await;
                 let at = clock.now();
                 let (bridge_status, result) = match answer {
                     BridgeAnswer::Accepted { status } => (Some(status), DispatchResult::Accepted),
