@@ -226,3 +226,54 @@ pub async fn write_in_batches<T>(
         batch.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    const SCHEDULER: Pacing = Pacing {
+        max_idle: Duration::from_secs(2),
+        min_interval: Duration::from_millis(50),
+        lookahead: Duration::from_secs(1),
+        after_read_error: Duration::from_secs(1),
+        arm: Arm::BeforeNextWakeup,
+    };
+
+    #[test]
+    fn wakes_ahead_of_the_next_due_time_within_the_floor_and_the_idle_time() {
+        let now = at("2026-12-05T00:00:00Z");
+        let wake = |next: &str| SCHEDULER.wake_at(now, Some(Some(at(next))));
+        assert_eq!(
+            wake("2026-12-05T00:00:01.500Z"),
+            at("2026-12-05T00:00:00.500Z")
+        );
+        assert_eq!(
+            wake("2026-12-05T00:00:00.200Z"),
+            at("2026-12-05T00:00:00.050Z")
+        );
+        assert_eq!(wake("2026-12-05T00:01:00Z"), at("2026-12-05T00:00:02Z"));
+        assert_eq!(
+            SCHEDULER.wake_at(now, Some(None)),
+            at("2026-12-05T00:00:02Z")
+        );
+        assert_eq!(SCHEDULER.wake_at(now, None), at("2026-12-05T00:00:01Z"));
+    }
+
+    #[test]
+    fn without_floor_a_passed_due_time_means_now() {
+        let pacing = Pacing {
+            min_interval: Duration::ZERO,
+            lookahead: Duration::ZERO,
+            ..SCHEDULER
+        };
+        let now = at("2026-12-05T00:00:00Z");
+        assert_eq!(
+            pacing.wake_at(now, Some(Some(at("2026-12-04T23:59:00Z")))),
+            now
+        );
+    }
+}
