@@ -7,6 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use jiff::Timestamp;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use url::Url;
@@ -114,11 +115,13 @@ impl DialerBridge {
 
     /// Sends one dispatch and classifies the answer. Never panics, never retries by itself.
     /// With the account's signing secret, the request carries Standard Webhooks headers
-    /// (`webhook-id` is the idempotency key).
+    /// (`webhook-id` is the idempotency key, `webhook-timestamp` is `now`, read by the caller
+    /// from its clock).
     pub async fn dispatch(
         &self,
         claimed: &Claimed,
         secret: Option<&SigningSecret>,
+        now: Timestamp,
     ) -> BridgeAnswer {
         let Some(url) = &self.url else {
             return BridgeAnswer::Unreachable {
@@ -142,7 +145,7 @@ impl DialerBridge {
             .header("Idempotency-Key", &key)
             .header("content-type", "application/json");
         if let Some(secret) = secret {
-            let timestamp = jiff::Timestamp::now().as_second();
+            let timestamp = now.as_second();
             request = request
                 .header("webhook-id", &key)
                 .header("webhook-timestamp", timestamp.to_string())

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    background::{Arm, Loop, Pacing, Step, run_loop},
     clock::SharedClock,
     domain::routing::RoutingSettings,
     store::{RoutePass, Store, StoreError},
@@ -71,39 +72,33 @@ impl Router {
 
     /// Runs passes until `shutdown`, sleeping until the next timed work or a signal.
     pub async fn run(self, shutdown: CancellationToken) {
+        let pacing = Pacing {
+            max_idle: self.config.max_idle,
+            min_interval: Duration::ZERO,
+            lookahead: Duration::ZERO,
+            after_read_error: Duration::from_secs(1),
+            // Agents becoming available and offers rejected show in no due time, only in a pass.
+            arm: Arm::BeforeStep,
+        };
         let signal = self.store.routing_signal();
-        while !shutdown.is_cancelled() {
-            // Armed before the pass: a change committed during it wakes the next sleep.
-            signal.arm();
-            match self.run_once().await {
-                Ok(pass) if pass.saturated => continue,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "routing pass failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            }
-            let now = self.clock.now();
-            let idle_until = now
-                .checked_add(self.config.max_idle)
-                .unwrap_or(Timestamp::MAX);
-            let until = match self.store.next_routing_wakeup().await {
-                Ok(Some(next)) => next.min(idle_until),
-                Ok(None) => idle_until,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the next routing time failed");
-                    now.checked_add(Duration::from_secs(1))
-                        .unwrap_or(idle_until)
-                }
-            };
-            tokio::select! {
-                () = signal.sleep_until(until, until, now) => {}
-                () = shutdown.cancelled() => break,
-            }
-        }
+        run_loop(&self, &signal, &self.clock, pacing, &shutdown).await;
+    }
+}
+
+impl Loop for Router {
+    const STEP_FAILED: &'static str = "routing pass failed";
+    const WAKEUP_FAILED: &'static str = "reading the next routing time failed";
+
+    /// A saturated pass is followed by the next at once: it waits for nothing in flight.
+    async fn step(&self) -> Result<Step, StoreError> {
+        Ok(if self.run_once().await?.saturated {
+            Step::Saturated
+        } else {
+            Step::CaughtUp
+        })
+    }
+
+    async fn next_wakeup(&self, _now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_routing_wakeup().await
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    background::write_in_batches,
+    background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
     dialer::{BridgeAnswer, DialerBridge},
     domain::{AccountId, CallbackId, SigningSecret, callback::plan_bridge_failure},
@@ -210,7 +210,9 @@ impl Scheduler {
                 if claimed.bridge_requests > 1 {
                     metrics::counter!(names::BRIDGE_RETRIES).increment(1);
                 }
-                let answer = bridge.dispatch(&claimed, secret.as_ref()).await;
+                let answer = bridge
+                    .dispatch(&claimed, secret.as_ref(), clock.now())
+                    .await;
                 let at = clock.now();
                 let (bridge_status, result) = match answer {
                     BridgeAnswer::Accepted { status } => (Some(status), DispatchResult::Accepted),
@@ -264,58 +266,15 @@ impl Scheduler {
             self.config.owner.clone(),
             self.config.lease,
         ));
+        let pacing = Pacing {
+            max_idle: self.config.max_idle,
+            min_interval: self.config.min_claim_interval,
+            lookahead: self.config.lookahead,
+            after_read_error: Duration::from_secs(1),
+            arm: Arm::BeforeNextWakeup,
+        };
         let signal = self.store.due_signal();
-        while !shutdown.is_cancelled() {
-            match self.run_once().await {
-                Ok(step) if step.saturated => {
-                    if self.in_flight.available_permits() == 0 {
-                        // Wait for a free dispatch slot.
-                        tokio::select! {
-                            permit = self.in_flight.acquire() => drop(permit),
-                            () = shutdown.cancelled() => break,
-                        }
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming due callbacks failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            }
-            // Arm the signal before reading the next due time, so a callback written in
-            // between still wakes us.
-            signal.arm();
-            let now = self.clock.now();
-            let idle_until = now
-                .checked_add(self.config.max_idle)
-                .unwrap_or(Timestamp::MAX);
-            let floor = now
-                .checked_add(self.config.min_claim_interval)
-                .unwrap_or(idle_until);
-            let until = match self.store.next_wakeup().await {
-                Ok(Some(next)) => next
-                    .checked_sub(self.config.lookahead)
-                    .unwrap_or(next)
-                    .max(floor)
-                    .min(idle_until),
-                Ok(None) => idle_until,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the next due time failed");
-                    now.checked_add(Duration::from_secs(1))
-                        .unwrap_or(idle_until)
-                }
-            };
-            let covers_until = until.checked_add(self.config.lookahead).unwrap_or(until);
-            tokio::select! {
-                () = signal.sleep_until(until, covers_until, now) => {}
-                () = shutdown.cancelled() => break,
-            }
-        }
+        run_loop(&self, &signal, &self.clock, pacing, &shutdown).await;
         self.drain(writer).await;
         renewer.abort();
         counter.abort();
@@ -346,6 +305,31 @@ impl Scheduler {
             Ok(n) => tracing::info!(count = n, "handed back claims at shutdown"),
             Err(e) => tracing::error!(error = %e, "handing back claims failed; leases will expire"),
         }
+    }
+}
+
+impl Loop for Scheduler {
+    const STEP_FAILED: &'static str = "claiming due callbacks failed";
+    const WAKEUP_FAILED: &'static str = "reading the next due time failed";
+
+    async fn step(&self) -> Result<Step, StoreError> {
+        Ok(if self.run_once().await?.saturated {
+            Step::Saturated
+        } else {
+            Step::CaughtUp
+        })
+    }
+
+    /// Saturated with every dispatch slot taken: waits for one to free up. (Saturated with
+    /// slots free, the batch was full: claims again at once.)
+    async fn wait_for_slot(&self) {
+        if self.in_flight.available_permits() == 0 {
+            drop(self.in_flight.acquire().await);
+        }
+    }
+
+    async fn next_wakeup(&self, _now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_wakeup().await
     }
 }
 

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::target::{self, literal_host_forbidden};
 use crate::{
-    background::write_in_batches,
+    background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
     domain::webhook::{DeliveryPlan, plan_delivery_retry},
     store::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, Store, StoreError},
@@ -119,52 +119,45 @@ impl WebhookWorker {
             "webhook deliveries",
             async move |batch| store.record_deliveries(batch).await,
         ));
+        let pacing = Pacing {
+            max_idle: self.config.max_idle,
+            min_interval: Duration::ZERO,
+            lookahead: Duration::ZERO,
+            // The full idle time, where the scheduler and the router look again after 1 s:
+            // kept as it was, though no reason for the difference is known.
+            after_read_error: self.config.max_idle,
+            arm: Arm::BeforeNextWakeup,
+        };
         let signal = self.store.event_signal();
-        while !shutdown.is_cancelled() {
-            match self.run_once().await {
-                Ok(step) if step.saturated => {
-                    tokio::select! {
-                        permit = self.in_flight.acquire() => drop(permit),
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "webhook step failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-            }
-            signal.arm();
-            let now = self.clock.now();
-            let idle_until = now
-                .checked_add(self.config.max_idle)
-                .unwrap_or(Timestamp::MAX);
-            let until = match self.store.next_delivery_wakeup(now).await {
-                Ok(Some(next)) => next.min(idle_until),
-                Ok(None) => idle_until,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the next delivery time failed");
-                    idle_until
-                }
-            };
-            if until <= now {
-                continue;
-            }
-            tokio::select! {
-                () = signal.sleep_until(until, until, now) => {}
-                () = shutdown.cancelled() => break,
-            }
-        }
+        run_loop(&self, &signal, &self.clock, pacing, &shutdown).await;
         let max = self.config.max_in_flight as u32;
         let _ =
             tokio::time::timeout(Duration::from_secs(5), self.in_flight.acquire_many(max)).await;
         drop(self.reports);
         let _ = writer.await;
+    }
+}
+
+impl Loop for WebhookWorker {
+    const STEP_FAILED: &'static str = "webhook step failed";
+    const WAKEUP_FAILED: &'static str = "reading the next delivery time failed";
+
+    async fn step(&self) -> Result<Step, StoreError> {
+        Ok(if self.run_once().await?.saturated {
+            Step::Saturated
+        } else {
+            Step::CaughtUp
+        })
+    }
+
+    /// Waits for a free delivery slot (at once if one is free: the batch was full).
+    async fn wait_for_slot(&self) {
+        drop(self.in_flight.acquire().await);
+    }
+
+    /// Now if events wait to be fanned out, else the earliest due delivery or expiring lease.
+    async fn next_wakeup(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_delivery_wakeup(now).await
     }
 }
 
