@@ -37,6 +37,7 @@ pub mod openapi;
 pub mod ops;
 pub mod playbooks;
 pub mod reports;
+pub mod settings;
 pub mod webhooks;
 
 use error::ApiError;
@@ -78,10 +79,10 @@ pub fn router(state: AppState) -> Router {
             get(callbacks::get).patch(callbacks::patch),
         )
         .route("/callbacks/{id}/cancel", post(callbacks::cancel))
-        .route("/callbacks/{id}/eligibility", get(campaigns::eligibility))
+        .route("/callbacks/{id}/eligibility", get(callbacks::eligibility))
         .route(
             "/settings",
-            get(campaigns::get_settings).put(campaigns::put_settings),
+            get(settings::get_settings).put(settings::put_settings),
         )
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/contacts", get(campaigns::contacts))

@@ -29,7 +29,7 @@ use utoipa::{
 use super::{
     AppState, admin, agent_work, agents, callbacks, campaigns, contacts, dnc,
     error::{ErrorBody, ErrorObject},
-    ops, playbooks, reports, webhooks,
+    ops, playbooks, reports, settings, webhooks,
 };
 use crate::domain::{ErrorCode, Origin, Status};
 
@@ -58,17 +58,17 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        callbacks::create,
-        callbacks::create_batch,
-        callbacks::list,
-        callbacks::get,
-        callbacks::patch,
-        callbacks::cancel,
-        callbacks::outcome,
-        campaigns::eligibility,
-        campaigns::get_settings,
-        campaigns::put_settings,
-        campaigns::create,
+        callbacks::create::create,
+        callbacks::create::create_batch,
+        callbacks::read::list,
+        callbacks::read::get,
+        callbacks::change::patch,
+        callbacks::change::cancel,
+        callbacks::change::outcome,
+        callbacks::eligibility::eligibility,
+        settings::get_settings,
+        settings::put_settings,
+        campaigns::create::create,
         campaigns::list,
         campaigns::get,
         campaigns::contacts,
