@@ -5,11 +5,11 @@ use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiJson,
 };
+use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError,
     campaign::AccountSettings,
@@ -75,7 +75,7 @@ impl From<&AccountSettings> for SettingsView {
     summary = "The account's dialling policy",
     responses(
         (status = 200, description = "The settings.", body = SettingsView),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]
@@ -93,9 +93,9 @@ pub async fn get_settings(
     request_body = SettingsView,
     responses(
         (status = 200, description = "The settings.", body = SettingsView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 403, response = super::error::Forbidden),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         callbacks::{check_assignees, judge_changes, policy},
         error::ApiError,

@@ -18,9 +18,10 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::Viewer;
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState, agent_work, agents,
+        agent_work, agents,
         authorized::Authorized,
         callbacks::{self, OutcomeRequest, PatchRequest, callback_id, new_time},
         campaigns::{self, CampaignView},

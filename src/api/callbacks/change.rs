@@ -11,7 +11,6 @@ use serde::Deserialize;
 use super::judge::{Judged, check_assignees, decide_each, facts_of, only};
 use super::{
     super::{
-        AppState,
         auth::Caller,
         authorized::{Authorized, scope},
         error::ApiError,
@@ -19,6 +18,7 @@ use super::{
     },
     callback_id, policy, present,
 };
+use crate::app::AppState;
 use crate::{
     domain::{
         Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
@@ -53,12 +53,12 @@ pub struct PatchRequest {
     request_body = PatchRequest,
     responses(
         (status = 200, description = "The changed callback.", body = CallbackView),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
         (status = 409, description = "`invalid_state`: the callback is no longer `scheduled` (`status` names its state), or it changed while this request ran.", body = crate::api::error::ErrorBody),
-        (status = 413, response = crate::api::openapi::PayloadTooLarge),
-        (status = 415, response = crate::api::openapi::UnsupportedMediaType),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["callbacks:write"])),
 )]
@@ -184,8 +184,8 @@ pub(crate) async fn judge_changes(
     params(("id" = String, Path, description = "A callback id (`cb_...`).")),
     responses(
         (status = 200, description = "The canceled callback.", body = CallbackView),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
         (status = 409, description = "`invalid_state`: dialling has started or the callback has ended (`status` names its state).", body = crate::api::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -219,12 +219,12 @@ pub struct OutcomeRequest {
     request_body = OutcomeRequest,
     responses(
         (status = 200, description = "The callback in its final state.", body = CallbackView),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
         (status = 409, description = "`invalid_state`: the callback is not in a state that takes an outcome (`status` names it).", body = crate::api::error::ErrorBody),
-        (status = 413, response = crate::api::openapi::PayloadTooLarge),
-        (status = 415, response = crate::api::openapi::UnsupportedMediaType),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["callbacks:write"])),
 )]

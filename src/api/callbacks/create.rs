@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use super::judge::{check_assignees, judge_new, judge_new_one};
 use super::{
     super::{
-        AppState,
         auth::{Caller, require},
         authorized::{Authorized, scope},
         error::ApiError,
@@ -22,6 +21,7 @@ use super::{
     },
     DryRun, MAX_BATCH, duplicate, policy,
 };
+use crate::app::AppState;
 use crate::{
     domain::{Callback, CallbackView, ErrorCode, Origin, Scope, callback::NewCallback},
     store::{BatchItem, IdempotentResponse, InsertOutcome},
@@ -36,11 +36,11 @@ use crate::{
     responses(
         (status = 201, description = "Scheduled.", body = CallbackView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key."))),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
         (status = 409, description = "`duplicate_active_callback`: an active callback for this phone exists (`existing_id` names it); set `allow_duplicate` to schedule another.", body = crate::api::error::ErrorBody),
-        (status = 413, response = crate::api::openapi::PayloadTooLarge),
-        (status = 415, response = crate::api::openapi::UnsupportedMediaType),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
         (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used with a different body.", body = crate::api::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -197,10 +197,10 @@ pub struct BatchResponse {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "A result per item.", body = BatchResponse),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 413, response = crate::api::openapi::PayloadTooLarge),
-        (status = 415, response = crate::api::openapi::UnsupportedMediaType),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["callbacks:write"])),
 )]

@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use super::{
     super::{
-        AppState,
         authorized::{Authorized, scope},
         error::ApiError,
     },
     callback_id,
 };
+use crate::app::AppState;
 use crate::domain::{
     Status,
     dialing::{Block, BlockCode, Facts, ZoneSource, decide, earliest_dial},
@@ -67,8 +67,8 @@ impl From<&Block> for BlockView {
     params(("id" = String, Path, description = "A callback id (`cb_...`).")),
     responses(
         (status = 200, description = "The rules.", body = Eligibility),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]

@@ -4,7 +4,8 @@
 use axum::http::StatusCode;
 use jiff::Timestamp;
 
-use super::super::{AppState, auth::Caller, error::ApiError};
+use super::super::{auth::Caller, error::ApiError};
+use crate::app::AppState;
 use crate::{
     domain::{
         AssigneeKind, Assignment, Callback, ErrorCode,

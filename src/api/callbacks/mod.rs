@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use jiff::SignedDuration;
 use serde::{Deserialize, Deserializer};
 
-use super::{AppState, error::ApiError};
+use super::error::ApiError;
+use crate::app::AppState;
 use crate::domain::{CallbackId, ErrorCode, callback::CreatePolicy};
 
 pub mod change;

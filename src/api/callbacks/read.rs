@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     super::{
-        AppState,
         authorized::{Authorized, scope},
         error::ApiError,
         extract::ApiQuery,
     },
     callback_id,
 };
+use crate::app::AppState;
 use crate::{
     domain::{CallbackId, CallbackView, ErrorCode, Origin, PhoneNumber, Status},
     store::ListFilter,
@@ -70,8 +70,8 @@ fn instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiEr
     params(ListQuery),
     responses(
         (status = 200, description = "A page of callbacks; follow `next_cursor` for the next.", body = ListResponse),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]
@@ -136,8 +136,8 @@ pub async fn list(
     params(("id" = String, Path, description = "A callback id (`cb_...`).")),
     responses(
         (status = 200, description = "The callback, with `attempts` and `history`.", body = CallbackView),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]

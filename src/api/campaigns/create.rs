@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::{
     super::{
-        AppState,
         auth::Caller,
         authorized::{Authorized, scope},
         callbacks::DryRun,
@@ -21,6 +20,7 @@ use super::{
     },
     request::{CampaignRequest, ContactEntry, field_error},
 };
+use crate::app::AppState;
 use crate::domain::{
     Callback, DialingMode, ErrorCode, Origin, Status,
     campaign::{Campaign, CampaignStatus, Launch},
@@ -93,10 +93,10 @@ pub struct MovedContact {
     responses(
         (status = 202, description = "Accepted.", body = CampaignCreated),
         (status = 200, description = "`?dry_run=true`: checked and planned, nothing stored.", body = CampaignCreated),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
         (status = 403, description = "`forbidden`: the playbook is not found in this account, or the key lacks `campaigns:write`.", body = crate::api::error::ErrorBody),
-        (status = 413, response = crate::api::openapi::PayloadTooLarge),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
     ),
     security(("bearer" = ["campaigns:write"])),
 )]

@@ -10,12 +10,12 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::{Caller, require},
     authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiQuery,
 };
+use crate::app::AppState;
 use crate::{
     domain::{
         ErrorCode, Scope, Status,
@@ -112,8 +112,8 @@ pub struct CampaignList {
     summary = "Campaigns, newest first", params(Page),
     responses(
         (status = 200, description = "A page of campaigns.", body = CampaignList),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
     ),
     security(("bearer" = ["campaigns:read"])),
 )]
@@ -160,8 +160,8 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
     params(("id" = String, Path, description = "A campaign id (`cmp_...`).")),
     responses(
         (status = 200, description = "The campaign.", body = CampaignView),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
     ),
     security(("bearer" = ["campaigns:read"])),
 )]
@@ -205,9 +205,9 @@ pub struct CampaignContactList {
     params(("id" = String, Path, description = "A campaign id (`cmp_...`)."), Page),
     responses(
         (status = 200, description = "A page of contacts.", body = CampaignContactList),
-        (status = 400, response = crate::api::openapi::BadRequest),
-        (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
     ),
     security(("bearer" = ["campaigns:read"])),
 )]
@@ -296,8 +296,8 @@ macro_rules! campaign_action {
             params(("id" = String, Path, description = "A campaign id (`cmp_...`).")),
             responses(
                 (status = 200, description = "The campaign.", body = CampaignView),
-                (status = 401, response = crate::api::openapi::Unauthorized),
-                (status = 404, response = crate::api::openapi::NotFound),
+                (status = 401, response = crate::api::error::Unauthorized),
+                (status = 404, response = crate::api::error::NotFound),
                 (status = 409, description = "`invalid_state`: not possible from the campaign's state (`status` names it).", body = crate::api::error::ErrorBody),
             ),
             security(("bearer" = ["campaigns:write"])),

@@ -43,7 +43,7 @@ pub enum Text {
     #[default]
     Absent,
     Given(String),
-    NotText,
+    Other,
 }
 
 impl<'de> Deserialize<'de> for Text {
@@ -51,7 +51,7 @@ impl<'de> Deserialize<'de> for Text {
         Ok(match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::Null => Self::Absent,
             serde_json::Value::String(s) => Self::Given(s),
-            _ => Self::NotText,
+            _ => Self::Other,
         })
     }
 }
@@ -62,7 +62,7 @@ impl Text {
         match self {
             Self::Absent => Ok(None),
             Self::Given(s) => Ok(Some(s)),
-            Self::NotText => Err(field_error(
+            Self::Other => Err(field_error(
                 field,
                 ErrorCode::InvalidField,
                 "must be a string",
