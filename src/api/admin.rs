@@ -15,9 +15,9 @@ use super::{
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::app::AppState;
 use crate::{
     admin::{new_key, parse_scopes},
+    app::AppState,
     domain::{
         ApiKey, ApiKeySecret, ErrorCode, FieldError, JwtAlgorithm, JwtKey, Scope, auth::AuditEntry,
         ids::ApiKeyId,

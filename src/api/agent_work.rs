@@ -19,8 +19,8 @@ use super::{
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         AccountId, Callback, CallbackView, ErrorCode, Scope, Status, agent::Agent, ids::AgentId,
         routing::AgentEvent,

@@ -32,8 +32,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         AccountId, Actor, ErrorCode, JwtAlgorithm, JwtKey, Principal, Scope, account::hash_api_key,
     },

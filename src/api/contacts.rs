@@ -17,8 +17,8 @@ use super::{
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         ErrorCode, FieldError, PhoneNumber,
         contact::{Column, Contact, ContactDetails, ContactPatch, patch_from_row},

@@ -17,8 +17,8 @@ use super::{
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{ErrorCode, FieldError, PhoneNumber},
     store::dnc::{DncAdded, DncEntry},
 };

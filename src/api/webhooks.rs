@@ -13,8 +13,8 @@ use super::{
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         ErrorCode, FieldError, SigningSecret, StoredEvent, WebhookEndpoint,
         ids::WebhookEndpointId,

@@ -18,8 +18,8 @@ use super::{
     },
     callback_id, policy, present,
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
         callback::{check_assignment, check_lead_time, check_metadata},

@@ -21,8 +21,8 @@ use super::{
     },
     DryRun, MAX_BATCH, duplicate, policy,
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{Callback, CallbackView, ErrorCode, Origin, Scope, callback::NewCallback},
     store::{BatchItem, IdempotentResponse, InsertOutcome},
 };

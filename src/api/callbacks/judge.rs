@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 
 use super::super::{auth::Caller, error::ApiError};
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         AssigneeKind, Assignment, Callback, ErrorCode,
         campaign::AccountSettings,

@@ -1,4 +1,9 @@
 //! `/v1/callbacks`: schedule, list, read, change, cancel and report on callbacks.
+//!
+//! Scheduling one or a batch is in [`create`], the list and one callback's record in [`read`],
+//! rescheduling, canceling and outcome reports in [`change`], why one is not dialled in
+//! [`eligibility`]; [`judge`] applies the dial decision to callbacks about to be stored. What
+//! they share (the create policy, reading ids, the duplicate error) is here.
 
 use axum::http::StatusCode;
 use jiff::SignedDuration;

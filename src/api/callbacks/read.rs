@@ -17,8 +17,8 @@ use super::{
     },
     callback_id,
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{CallbackId, CallbackView, ErrorCode, Origin, PhoneNumber, Status},
     store::ListFilter,
 };

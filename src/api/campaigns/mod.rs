@@ -15,8 +15,8 @@ use super::{
     error::ApiError,
     extract::ApiQuery,
 };
-use crate::app::AppState;
 use crate::{
+    app::AppState,
     domain::{
         ErrorCode, Scope, Status,
         campaign::{Campaign, CampaignStatus},
