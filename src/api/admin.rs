@@ -10,7 +10,6 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::decoding_key,
     authorized::{Authorized, scope},
     error::ApiError,
@@ -18,6 +17,7 @@ use super::{
 };
 use crate::{
     admin::{new_key, parse_scopes},
+    app::AppState,
     domain::{
         ApiKey, ApiKeySecret, ErrorCode, FieldError, JwtAlgorithm, JwtKey, Scope, auth::AuditEntry,
         ids::ApiKeyId,
@@ -69,10 +69,10 @@ pub struct CreateKey {
     request_body = CreateKey,
     responses(
         (status = 201, description = "Made; `key` is shown once.", body = KeyView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 413, response = super::error::PayloadTooLarge),
+        (status = 415, response = super::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -97,7 +97,7 @@ pub struct KeyList {
     summary = "List the account's API keys",
     responses(
         (status = 200, description = "Every key, revoked ones included; secrets are not shown.", body = KeyList),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -121,8 +121,8 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
     params(("id" = String, Path, description = "An API key id (`key_...`).")),
     responses(
         (status = 200, description = "The revoked key.", body = KeyView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -146,8 +146,8 @@ pub async fn revoke_key(
     params(("id" = String, Path, description = "An API key id (`key_...`).")),
     responses(
         (status = 201, description = "The new key; `key` is shown once. The old one is revoked.", body = KeyView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -198,10 +198,10 @@ pub struct JwtKeyView {
     request_body = SetJwtKey,
     responses(
         (status = 200, description = "The algorithm now accepted.", body = JwtKeyView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 413, response = super::error::PayloadTooLarge),
+        (status = 415, response = super::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -272,7 +272,7 @@ pub async fn set_jwt_key(
     description = "`algorithm` is null when the account accepts no JWT. The key itself is never shown.",
     responses(
         (status = 200, description = "The accepted algorithm, or null.", body = JwtKeyView),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -291,7 +291,7 @@ pub async fn get_jwt_key(
     delete, path = "/v1/jwt-key", operation_id = "delete_jwt_key", tag = "admin",
     responses(
         (status = 204, description = "JWTs are no longer accepted."),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -342,8 +342,8 @@ fn query_error(field: &str, message: &str) -> ApiError {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of entries; follow `next_cursor` for the next.", body = AuditList),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -13,7 +13,6 @@ use futures::Stream;
 use serde::Deserialize;
 
 use super::{
-    AppState,
     auth::{Caller, require},
     authorized::{Authorized, scope},
     callbacks::{OutcomeRequest, callback_id, judge_changes, new_time, outcome_report},
@@ -21,6 +20,7 @@ use super::{
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
+    app::AppState,
     domain::{
         AccountId, Callback, CallbackView, ErrorCode, Scope, Status, agent::Agent, ids::AgentId,
         routing::AgentEvent,
@@ -83,9 +83,9 @@ pub struct WorkQuery {
     params(("id" = String, Path, description = "An agent id (`agt_...`)."), WorkQuery),
     responses(
         (status = 200, description = "The callbacks.", body = Vec<CallbackView>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]
@@ -151,8 +151,8 @@ const OFFER_ERRORS: &str = "`offer_not_held`: the agent holds no offer of this c
     ),
     responses(
         (status = 200, description = "The callback, in progress.", body = CallbackView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
         (status = 409, description = OFFER_ERRORS, body = super::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -175,8 +175,8 @@ pub async fn accept(
     ),
     responses(
         (status = 200, description = "The callback, waiting again.", body = CallbackView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
         (status = 409, description = OFFER_ERRORS, body = super::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -207,10 +207,10 @@ pub async fn reject(
     request_body = OutcomeRequest,
     responses(
         (status = 200, description = "The callback in its final state.", body = CallbackView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 403, response = super::error::Forbidden),
+        (status = 404, response = super::error::NotFound),
         (status = 409, description = "`invalid_state`: the agent has no call in progress for this callback.", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -261,10 +261,10 @@ pub struct RescheduleRequest {
     request_body = RescheduleRequest,
     responses(
         (status = 200, description = "The rescheduled callback.", body = CallbackView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 403, response = super::error::Forbidden),
+        (status = 404, response = super::error::NotFound),
         (status = 409, description = "`invalid_state`: calling has started or the callback has ended.", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -307,9 +307,9 @@ pub async fn reschedule(
     ),
     responses(
         (status = 200, description = "The canceled callback.", body = CallbackView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 403, response = super::error::Forbidden),
+        (status = 404, response = super::error::NotFound),
         (status = 409, description = "`invalid_state`: calling has started or the callback has ended.", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["callbacks:write"])),
@@ -346,9 +346,9 @@ pub struct EventsQuery {
     params(("id" = String, Path, description = "An agent id (`agt_...`)."), EventsQuery),
     responses(
         (status = 200, description = "A `text/event-stream`.", content_type = "text/event-stream", body = String),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:read"])),
 )]

@@ -8,13 +8,13 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::Caller,
     authorized::{Authorized, scope},
     callbacks::present,
     error::ApiError,
     extract::ApiJson,
 };
+use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError, Zone,
     agent::{Agent, Presence, Queue, parse_working_hours},
@@ -193,8 +193,8 @@ pub struct CreateAgent {
     request_body = CreateAgent,
     responses(
         (status = 201, description = "The agent.", body = AgentView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -230,7 +230,7 @@ pub async fn create_agent(
     summary = "List agents",
     responses(
         (status = 200, description = "The account's agents.", body = AgentList),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["agents:read"])),
 )]
@@ -259,8 +259,8 @@ async fn load_agent(state: &AppState, caller: &Caller, raw: &str) -> Result<Agen
     params(("id" = String, Path, description = "An agent id (`agt_...`).")),
     responses(
         (status = 200, description = "The agent.", body = AgentView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:read"])),
 )]
@@ -297,9 +297,9 @@ pub struct UpdateAgent {
     request_body = UpdateAgent,
     responses(
         (status = 200, description = "The agent.", body = AgentView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -342,8 +342,8 @@ pub async fn update_agent(
     params(("id" = String, Path, description = "An agent id (`agt_...`).")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -378,9 +378,9 @@ pub struct PresenceRequest {
     request_body = PresenceRequest,
     responses(
         (status = 200, description = "The agent.", body = AgentView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -420,8 +420,8 @@ pub struct CreateQueue {
     request_body = CreateQueue,
     responses(
         (status = 201, description = "The queue.", body = QueueView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -454,7 +454,7 @@ pub async fn create_queue(
     summary = "List queues",
     responses(
         (status = 200, description = "The account's queues.", body = QueueList),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["agents:read"])),
 )]
@@ -483,8 +483,8 @@ async fn load_queue(state: &AppState, caller: &Caller, raw: &str) -> Result<Queu
     params(("id" = String, Path, description = "A queue id (`que_...`).")),
     responses(
         (status = 200, description = "The queue.", body = QueueView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:read"])),
 )]
@@ -514,9 +514,9 @@ pub struct UpdateQueue {
     request_body = UpdateQueue,
     responses(
         (status = 200, description = "The queue.", body = QueueView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:write"])),
 )]
@@ -549,8 +549,8 @@ pub async fn update_queue(
     params(("id" = String, Path, description = "A queue id (`que_...`).")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["agents:write"])),
 )]

@@ -31,8 +31,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{AppState, error::ApiError};
+use super::error::ApiError;
 use crate::{
+    app::AppState,
     domain::{
         AccountId, Actor, ErrorCode, JwtAlgorithm, JwtKey, Principal, Scope, account::hash_api_key,
     },

@@ -10,10 +10,10 @@ use std::{marker::PhantomData, ops::Deref};
 use axum::{extract::FromRequestParts, http::request::Parts};
 
 use super::{
-    AppState,
     auth::{Caller, require},
     error::ApiError,
 };
+use crate::app::AppState;
 use crate::domain::Scope;
 
 /// A scope a handler needs, as a type.

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::Caller,
     authorized::{Authorized, scope},
     csv::{CsvBody, Row, RowErrors, csv_line},
@@ -19,6 +18,7 @@ use super::{
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
+    app::AppState,
     domain::{
         ErrorCode, FieldError, PhoneNumber,
         contact::{Column, Contact, ContactDetails, ContactPatch, patch_from_row},
@@ -97,8 +97,8 @@ pub struct ContactList {
     responses(
         (status = 201, description = "Created.", body = ContactView),
         (status = 200, description = "Updated: a contact with this phone existed.", body = ContactView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:write"])),
 )]
@@ -154,8 +154,8 @@ fn invalid_query(field: &str, message: &str) -> ApiError {
     params(ContactQuery),
     responses(
         (status = 200, description = "A page of contacts; follow `next_cursor` for the next.", body = ContactList),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:read"])),
 )]
@@ -216,8 +216,8 @@ async fn load_contact(state: &AppState, caller: &Caller, raw: &str) -> Result<Co
     params(("id" = String, Path, description = "A contact id (`ctc_...`).")),
     responses(
         (status = 200, description = "The contact.", body = ContactView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["contacts:read"])),
 )]
@@ -240,9 +240,9 @@ pub async fn get_contact(
     request_body = ContactInput,
     responses(
         (status = 200, description = "The contact.", body = ContactView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["contacts:write"])),
 )]
@@ -281,8 +281,8 @@ pub async fn update_contact(
     params(("id" = String, Path, description = "A contact id (`ctc_...`).")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["contacts:write"])),
 )]
@@ -329,9 +329,9 @@ pub struct ContactImportReport {
         description = "phone,first_name,plan\n+14155550199,Ann,gold"),
     responses(
         (status = 200, description = "Counts and the rows that failed.", body = ContactImportReport),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 413, response = super::error::PayloadTooLarge),
         (status = 415, description = "The body is not declared as `text/csv`.", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["contacts:write"])),
@@ -441,7 +441,7 @@ fn export_row(c: &Contact) -> Vec<u8> {
         file can be imported again as it is.",
     responses(
         (status = 200, description = "The contacts.", content_type = "text/csv", body = String),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:read"])),
 )]

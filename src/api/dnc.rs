@@ -11,7 +11,6 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::Caller,
     authorized::{Authorized, scope},
     csv::{CsvBody, RowErrors},
@@ -19,6 +18,7 @@ use super::{
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
+    app::AppState,
     domain::{ErrorCode, FieldError, PhoneNumber},
     store::dnc::{DncAdded, DncEntry},
 };
@@ -122,8 +122,8 @@ fn entry(
     responses(
         (status = 201, description = "Added.", body = DncAddView),
         (status = 200, description = "Already on the list.", body = DncAddView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:write"])),
 )]
@@ -182,8 +182,8 @@ pub struct DncList {
     params(DncQuery),
     responses(
         (status = 200, description = "A page of numbers; follow `next_cursor` for the next.", body = DncList),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:read"])),
 )]
@@ -253,8 +253,8 @@ fn path_phone(raw: &str) -> Result<PhoneNumber, ApiError> {
     params(("phone" = String, Path, description = "E.164, e.g. `+14155550199` (URL-encode `+` as `%2B` if your client does not keep it).")),
     responses(
         (status = 200, description = "On the list.", body = DncView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["contacts:read"])),
 )]
@@ -279,8 +279,8 @@ pub async fn get_dnc(
     params(("phone" = String, Path, description = "E.164, e.g. `+14155550199`.")),
     responses(
         (status = 204, description = "Removed."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["contacts:write"])),
 )]
@@ -326,9 +326,9 @@ pub struct DncImportReport {
         description = "phone,source\n+14155550199,ivr"),
     responses(
         (status = 200, description = "Counts and the rows that failed.", body = DncImportReport),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 413, response = super::error::PayloadTooLarge),
         (status = 415, description = "The body is not declared as `text/csv`.", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["contacts:write"])),

@@ -1,6 +1,13 @@
 //! The one error type of the HTTP edge and its stable JSON body:
 //! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
 
+mod responses;
+
+pub use responses::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, RequestTimeout,
+    Unauthorized, Unavailable, UnsupportedMediaType,
+};
+
 use axum::{
     Json,
     http::StatusCode,

@@ -6,13 +6,21 @@ use axum::{
     response::IntoResponse,
 };
 
-use super::{AppState, error::ApiError};
+use super::error::ApiError;
+use crate::app::AppState;
 use crate::{domain::ErrorCode, telemetry::names};
+
+/// The body of `/healthz` (`ok`) and `/readyz` (`ready`).
+#[derive(utoipa::ToSchema)]
+pub struct HealthStatus {
+    #[schema(example = "ok")]
+    pub status: String,
+}
 
 /// The process is up.
 #[utoipa::path(
     get, path = "/healthz", operation_id = "healthz", tag = "ops",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = super::openapi::HealthStatus, example = json!({"status": "ok"}))),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = HealthStatus, example = json!({"status": "ok"}))),
 )]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
@@ -22,8 +30,8 @@ pub async fn healthz() -> impl IntoResponse {
 #[utoipa::path(
     get, path = "/readyz", operation_id = "readyz", tag = "ops",
     responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`", body = super::openapi::HealthStatus, example = json!({"status": "ready"})),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = HealthStatus, example = json!({"status": "ready"})),
+        (status = 503, response = super::error::Unavailable),
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

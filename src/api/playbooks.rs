@@ -8,12 +8,12 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::Caller,
     authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiJson,
 };
+use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError,
     playbook::{MessageTemplate, Playbook, PlaybookId},
@@ -80,8 +80,8 @@ pub struct CreatePlaybook {
     request_body = CreatePlaybook,
     responses(
         (status = 201, description = "The playbook.", body = PlaybookView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["campaigns:write"])),
 )]
@@ -111,7 +111,7 @@ pub async fn create_playbook(
     summary = "List playbooks, oldest first",
     responses(
         (status = 200, description = "The account's playbooks.", body = PlaybookList),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["campaigns:read"])),
 )]
@@ -140,8 +140,8 @@ async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Playbook, 
     params(("id" = String, Path, description = "A playbook id (a UUID).")),
     responses(
         (status = 200, description = "The playbook.", body = PlaybookView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["campaigns:read"])),
 )]
@@ -168,9 +168,9 @@ pub struct UpdatePlaybook {
     request_body = UpdatePlaybook,
     responses(
         (status = 200, description = "The playbook.", body = PlaybookView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["campaigns:write"])),
 )]
@@ -204,8 +204,8 @@ pub async fn update_playbook(
     params(("id" = String, Path, description = "A playbook id (a UUID).")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["campaigns:write"])),
 )]

@@ -4,11 +4,11 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 
 use super::{
-    AppState,
     authorized::{Authorized, scope},
     error::ApiError,
     extract::ApiQuery,
 };
+use crate::app::AppState;
 use crate::domain::{
     AccountId, ErrorCode, Zone,
     report::{self, Report, ReportRange},
@@ -82,8 +82,8 @@ pub(crate) async fn build_report(
     params(ReportQuery),
     responses(
         (status = 200, description = "The figures.", body = Report),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]

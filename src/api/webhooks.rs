@@ -8,13 +8,13 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppState,
     auth::Caller,
     authorized::{Authorized, scope},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 use crate::{
+    app::AppState,
     domain::{
         ErrorCode, FieldError, SigningSecret, StoredEvent, WebhookEndpoint,
         ids::WebhookEndpointId,
@@ -134,10 +134,10 @@ pub struct CreateEndpoint {
     request_body = CreateEndpoint,
     responses(
         (status = 201, description = "Created; `secret` is shown once.", body = EndpointView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 413, response = super::error::PayloadTooLarge),
+        (status = 415, response = super::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -188,7 +188,7 @@ pub struct EndpointList {
     summary = "List the account's webhook endpoints",
     responses(
         (status = 200, description = "Every endpoint; secrets are not shown.", body = EndpointList),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -220,8 +220,8 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndp
     params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
     responses(
         (status = 200, description = "The endpoint; its secret is not shown.", body = EndpointView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -251,11 +251,11 @@ pub struct UpdateEndpoint {
     request_body = UpdateEndpoint,
     responses(
         (status = 200, description = "The changed endpoint.", body = EndpointView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
+        (status = 413, response = super::error::PayloadTooLarge),
+        (status = 415, response = super::error::UnsupportedMediaType),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -292,8 +292,8 @@ pub async fn update_endpoint(
     params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
     responses(
         (status = 200, description = "The endpoint with its new secret.", body = EndpointView),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -314,8 +314,8 @@ pub async fn rotate_endpoint_secret(
     params(("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -369,9 +369,9 @@ pub struct DeliveryList {
     params(LimitQuery, ("id" = String, Path, description = "A webhook endpoint id (`whe_...`).")),
     responses(
         (status = 200, description = "The endpoint's deliveries, newest first.", body = DeliveryList),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -416,8 +416,8 @@ pub struct EventList {
     params(EventsQuery),
     responses(
         (status = 200, description = "Events, oldest first; follow `next_since` to continue.", body = EventList),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["callbacks:read"])),
 )]
@@ -471,8 +471,8 @@ pub struct RedeliverResponse {
     params(("id" = String, Path, description = "An event id (`evt_...`).")),
     responses(
         (status = 202, description = "Deliveries queued.", body = RedeliverResponse),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 404, response = super::error::NotFound),
     ),
     security(("bearer" = ["webhooks:write"])),
 )]
@@ -509,7 +509,7 @@ pub struct SigningSecretView {
     post, path = "/v1/signing-secret/rotate", operation_id = "rotate_signing_secret", tag = "webhooks",
     responses(
         (status = 200, description = "The new signing secret, shown in this answer only.", body = SigningSecretView),
-        (status = 401, response = super::openapi::Unauthorized),
+        (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["admin"])),
 )]

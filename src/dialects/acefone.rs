@@ -18,9 +18,9 @@ use jiff::civil::DateTime;
 use serde::Deserialize;
 
 use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         error::ApiError,
         extract::RawJson,

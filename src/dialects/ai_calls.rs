@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{body, error_json, json, method_not_allowed, schedule};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         error::ApiError,
         extract::RawJson,

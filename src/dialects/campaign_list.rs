@@ -12,9 +12,9 @@ use axum::{Router, extract::State, http::StatusCode, response::Response, routing
 use serde_json::{Value, json};
 
 use super::{body, error_json, json, method_not_allowed};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         campaigns,
         error::ApiError,

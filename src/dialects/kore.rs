@@ -24,9 +24,9 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::{error_json, json, method_not_allowed};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         callbacks::{judge_changes, policy},
         error::ApiError,

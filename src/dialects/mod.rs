@@ -21,9 +21,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::Caller,
         callbacks::{check_assignees, judge_new_one, policy},
         error::{ApiError, set_retry_after},

@@ -22,9 +22,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
+use crate::app::AppState;
 use crate::{
     api::{
-        AppState,
         auth::{Caller, require},
         callbacks::{check_assignees, judge_changes, policy},
         error::ApiError,

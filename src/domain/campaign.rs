@@ -14,6 +14,10 @@ use super::{
     window::CallingWindow,
 };
 
+mod launch;
+
+pub use launch::{FirstCall, Launch};
+
 /// Most recalls a policy may hold.
 pub const MAX_RECALLS: usize = 10;
 /// Longest recall delay: thirty days, in minutes.

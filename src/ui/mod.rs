@@ -18,7 +18,7 @@ use axum::{
     routing::{get, post, put},
 };
 
-use crate::api::AppState;
+use crate::app::AppState;
 
 pub mod endpoints;
 pub mod session;

@@ -20,8 +20,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::app::AppState;
 use crate::{
-    api::{AppState, error::ApiError, extract::ApiJson},
+    api::{error::ApiError, extract::ApiJson},
     domain::{
         Actor, ErrorCode, Principal, Scope,
         user::{

@@ -1,0 +1,280 @@
+//! Changes to a callback: `PATCH /v1/callbacks/{id}` (reschedule, reassign, annotate),
+//! `POST /v1/callbacks/{id}/cancel` and `POST /v1/callbacks/{id}/outcome`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::Deserialize;
+
+use super::judge::{Judged, check_assignees, decide_each, facts_of, only};
+use super::{
+    super::{
+        auth::Caller,
+        authorized::{Authorized, scope},
+        error::ApiError,
+        extract::ApiJson,
+    },
+    callback_id, policy, present,
+};
+use crate::{
+    app::AppState,
+    domain::{
+        Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
+        callback::{check_assignment, check_lead_time, check_metadata},
+        parse_scheduled_at,
+    },
+    store::{CallbackChanges, OutcomeReport, Reschedule},
+};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// Reschedule: RFC 3339, or a local date-time read in `timezone` (the new one if given).
+    pub scheduled_at: Option<String>,
+    pub timezone: Option<String>,
+    /// Reassign; null removes the assignment.
+    #[serde(default, deserialize_with = "present")]
+    pub assignment: Option<Option<Assignment>>,
+    #[serde(default, deserialize_with = "present")]
+    pub notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub contact_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<serde_json::Value>>,
+}
+
+/// Reschedule, reassign or annotate a callback that has not started.
+#[utoipa::path(
+    patch, path = "/v1/callbacks/{id}", operation_id = "update_callback", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    request_body = PatchRequest,
+    responses(
+        (status = 200, description = "The changed callback.", body = CallbackView),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
+        (status = 409, description = "`invalid_state`: the callback is no longer `scheduled` (`status` names its state), or it changed while this request ran.", body = crate::api::error::ErrorBody),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
+    ),
+    security(("bearer" = ["callbacks:write"])),
+)]
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Authorized<scope::CallbacksWrite>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatchRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let current = state
+        .store
+        .get_callback(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))?;
+    if !current.status.is_editable() {
+        return Err(ApiError::invalid_state(current.status, "change"));
+    }
+    let now = state.clock.now();
+    let mut changes = CallbackChanges {
+        scheduled_at: new_time(&state, &current, req.scheduled_at, req.timezone)?,
+        ..CallbackChanges::default()
+    };
+    if let Some(assignment) = req.assignment {
+        if let Some(a) = &assignment {
+            check_assignment(a, "assignment")?;
+        }
+        check_assignees(&state, &caller, assignment.as_ref(), "").await?;
+        changes.assignment = Some(assignment);
+    }
+    let limit_text = |v: Option<Option<String>>, field: &str, max: usize| match &v {
+        Some(Some(s)) if s.chars().count() > max => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            format!("must be at most {max} characters"),
+        )
+        .field(field)),
+        _ => Ok(v),
+    };
+    changes.notes = limit_text(req.notes, "notes", 5_000)?;
+    changes.contact_name = limit_text(req.contact_name, "contact_name", 200)?;
+    if let Some(metadata) = req.metadata {
+        changes.metadata = Some(check_metadata(metadata, "metadata")?);
+    }
+    if changes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MissingField,
+            "nothing to change: send at least one of scheduled_at, timezone, assignment, \
+             notes, contact_name, metadata",
+        ));
+    }
+    let judged = judge_changes(&state, &caller, &current, &changes).await?;
+    let cb = state
+        .store
+        .update_callback(&caller.account_id, &id, &changes, now, &caller.actor)
+        .await
+        .map_err(|e| ApiError::from_change(e, "change"))?;
+    let mut view = CallbackView::from(&cb);
+    if let Some(judged) = judged {
+        view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
+        view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
+    }
+    Ok(Json(view))
+}
+
+/// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)
+/// and/or a new `timezone`, checked against the minimum lead time.
+pub(crate) fn new_time(
+    state: &AppState,
+    current: &crate::domain::Callback,
+    scheduled_at: Option<String>,
+    timezone: Option<String>,
+) -> Result<Option<Reschedule>, ApiError> {
+    let zone = match &timezone {
+        Some(name) => Some(Zone::parse(name, "timezone")?),
+        None => None,
+    };
+    Ok(match (scheduled_at, zone) {
+        (Some(raw), zone) => {
+            let read_in = zone.as_ref().unwrap_or(&current.timezone);
+            let at = parse_scheduled_at(&raw, Some(read_in), "scheduled_at")?;
+            check_lead_time(at, state.clock.now(), policy(state), "scheduled_at")?;
+            Some(Reschedule { at, zone })
+        }
+        (None, Some(zone)) => Some(Reschedule {
+            at: current.scheduled_at,
+            zone: Some(zone),
+        }),
+        (None, None) => None,
+    })
+}
+
+/// Applies the dial decision to `current` as `changes` would leave it (a new time, zone or
+/// number), as a create does: a time outside the calling window is refused with
+/// `outside_calling_window` unless the account allows times customers ask for. Nothing to
+/// judge when the changes move neither time nor number.
+pub(crate) async fn judge_changes(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    changes: &CallbackChanges,
+) -> Result<Option<Judged>, ApiError> {
+    if changes.scheduled_at.is_none() && changes.phone.is_none() {
+        return Ok(None);
+    }
+    let mut next = current.clone();
+    if let Some(phone) = &changes.phone {
+        next.change_phone(phone.clone());
+    }
+    if let Some(new) = &changes.scheduled_at {
+        next.reschedule(new.at, new.zone.clone());
+    }
+    next.status = Status::Scheduled;
+    let next = std::slice::from_ref(&next);
+    let known = facts_of(state, caller, next).await?;
+    only(decide_each(next, known, &[String::new()])).map(Some)
+}
+
+/// Cancel a callback that has not started.
+#[utoipa::path(
+    post, path = "/v1/callbacks/{id}/cancel", operation_id = "cancel_callback", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    responses(
+        (status = 200, description = "The canceled callback.", body = CallbackView),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
+        (status = 409, description = "`invalid_state`: dialling has started or the callback has ended (`status` names its state).", body = crate::api::error::ErrorBody),
+    ),
+    security(("bearer" = ["callbacks:write"])),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Authorized<scope::CallbacksWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let cb = state
+        .store
+        .cancel_callback(&caller.account_id, &id, state.clock.now(), &caller.actor)
+        .await
+        .map_err(|e| ApiError::from_change(e, "cancel"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub outcome: Outcome,
+    pub duration_seconds: Option<u32>,
+    pub notes: Option<String>,
+}
+
+/// Report what happened on the call; the callback reaches its final state.
+#[utoipa::path(
+    post, path = "/v1/callbacks/{id}/outcome", operation_id = "report_callback_outcome", tag = "callbacks",
+    params(("id" = String, Path, description = "A callback id (`cb_...`).")),
+    request_body = OutcomeRequest,
+    responses(
+        (status = 200, description = "The callback in its final state.", body = CallbackView),
+        (status = 400, response = crate::api::error::BadRequest),
+        (status = 401, response = crate::api::error::Unauthorized),
+        (status = 404, response = crate::api::error::NotFound),
+        (status = 409, description = "`invalid_state`: the callback is not in a state that takes an outcome (`status` names it).", body = crate::api::error::ErrorBody),
+        (status = 413, response = crate::api::error::PayloadTooLarge),
+        (status = 415, response = crate::api::error::UnsupportedMediaType),
+    ),
+    security(("bearer" = ["callbacks:write"])),
+)]
+pub async fn outcome(
+    State(state): State<AppState>,
+    caller: Authorized<scope::CallbacksWrite>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<OutcomeRequest>,
+) -> Result<Json<CallbackView>, ApiError> {
+    let id = callback_id(&id)?;
+    let report = outcome_report(req)?;
+    let cb = state
+        .store
+        .record_outcome(
+            &caller.account_id,
+            &id,
+            &report,
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await
+        .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
+    Ok(Json(CallbackView::from(&cb)))
+}
+
+/// Checks an outcome report's fields.
+pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
+    if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "must be at most 86400",
+        )
+        .field("duration_seconds"));
+    }
+    if req
+        .notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 5_000)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidField,
+            "must be at most 5000 characters",
+        )
+        .field("notes"));
+    }
+    Ok(OutcomeReport {
+        outcome: req.outcome,
+        duration_seconds: req.duration_seconds,
+        notes: req.notes,
+    })
+}

@@ -1,0 +1,66 @@
+//! `/v1/callbacks`: schedule, list, read, change, cancel and report on callbacks.
+//!
+//! Scheduling one or a batch is in [`create`], the list and one callback's record in [`read`],
+//! rescheduling, canceling and outcome reports in [`change`], why one is not dialled in
+//! [`eligibility`]; [`judge`] applies the dial decision to callbacks about to be stored. What
+//! they share (the create policy, reading ids, the duplicate error) is here.
+
+use axum::http::StatusCode;
+use jiff::SignedDuration;
+use serde::{Deserialize, Deserializer};
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::domain::{CallbackId, ErrorCode, callback::CreatePolicy};
+
+pub mod change;
+pub mod create;
+pub mod eligibility;
+pub mod judge;
+pub mod read;
+
+pub use change::{OutcomeRequest, PatchRequest, cancel, outcome, patch};
+pub(crate) use change::{judge_changes, new_time, outcome_report};
+pub(crate) use create::create_as;
+pub use create::{create, create_batch};
+pub use eligibility::eligibility;
+pub(crate) use judge::{check_assignees, judge_new_one};
+pub use read::{get, list};
+
+pub const MAX_BATCH: usize = 1_000;
+
+pub(crate) fn policy(state: &AppState) -> CreatePolicy {
+    CreatePolicy {
+        min_lead: SignedDuration::from_secs(state.settings.min_lead_seconds as i64),
+    }
+}
+
+pub(crate) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
+    // A malformed id cannot name a callback: same answer as an unknown one.
+    CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
+}
+
+fn duplicate(existing_id: &CallbackId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::DuplicateActiveCallback,
+        "an active callback for this phone number already exists; \
+         set allow_duplicate to schedule another",
+    )
+    .field("phone")
+    .with("existing_id", existing_id.to_string())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    /// `true`: check everything and answer `200` with what would be stored, storing nothing.
+    pub dry_run: Option<bool>,
+}
+
+/// Distinguishes a field that is absent from one set to null.
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

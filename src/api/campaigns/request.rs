@@ -1,0 +1,373 @@
+//! The body of `POST /v1/campaigns` (and of the campaign-list dialect), read into typed values:
+//! every member is first taken as sent ([`CampaignRequest`]), so that a wrong type is refused
+//! with an error naming its field rather than serde's message, then checked into
+//! [`CampaignOptions`] and [`ContactEntry`]s.
+
+use axum::http::StatusCode;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer};
+
+use super::{super::error::ApiError, MAX_CONTACTS};
+use crate::domain::{
+    DialingMode, ErrorCode, FieldError, PhoneNumber, Zone,
+    campaign::{Pacing, RecallPolicy},
+    contact::ContactPatch,
+    ids::ContactId,
+    parse_scheduled_at,
+    playbook::PlaybookId,
+    window::CallingWindow,
+};
+
+pub(super) fn field_error(field: &str, code: ErrorCode, why: &str) -> ApiError {
+    FieldError::new(code, field, why.to_owned()).into()
+}
+
+/// The members a campaign request may have; any other is refused with `unknown_field`.
+const CAMPAIGN_FIELDS: [&str; 10] = [
+    "playbook_id",
+    "contacts",
+    "name",
+    "launch_at",
+    "timezone",
+    "recall",
+    "calling_window",
+    "pacing",
+    "caller_id",
+    "dialing_mode",
+];
+
+/// A member that should be a string. Reading it never fails, so that the check can name the
+/// field: `null` counts as absent.
+#[derive(Debug, Default)]
+pub enum Text {
+    #[default]
+    Absent,
+    Given(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Null => Self::Absent,
+            serde_json::Value::String(s) => Self::Given(s),
+            _ => Self::Other,
+        })
+    }
+}
+
+impl Text {
+    /// The string, if one was given; `must be a string` naming `field` otherwise.
+    fn read(self, field: &str) -> Result<Option<String>, ApiError> {
+        match self {
+            Self::Absent => Ok(None),
+            Self::Given(s) => Ok(Some(s)),
+            Self::Other => Err(field_error(
+                field,
+                ErrorCode::InvalidField,
+                "must be a string",
+            )),
+        }
+    }
+}
+
+/// A campaign request as sent. Members that are JSON of their own (`recall`,
+/// `calling_window`, `pacing`, `dialing_mode`, `contacts`) are kept as JSON for their domain
+/// parsers, which name the nested field that is wrong; `null` reads as absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CampaignRequest {
+    pub playbook_id: Text,
+    pub contacts: Option<serde_json::Value>,
+    pub name: Text,
+    pub launch_at: Text,
+    pub timezone: Text,
+    pub recall: Option<serde_json::Value>,
+    pub calling_window: Option<serde_json::Value>,
+    pub pacing: Option<serde_json::Value>,
+    pub caller_id: Text,
+    pub dialing_mode: Option<serde_json::Value>,
+}
+
+/// A campaign's settings, checked; `calling_window` is `None` when the account's applies.
+pub struct CampaignOptions {
+    pub name: Option<String>,
+    pub timezone: Zone,
+    pub launch_at: Timestamp,
+    pub recall: RecallPolicy,
+    pub calling_window: Option<CallingWindow>,
+    pub pacing: Pacing,
+    pub caller_id: Option<PhoneNumber>,
+    pub dialing_mode: DialingMode,
+}
+
+/// One item of `contacts`: a contact to create or update by phone, or a stored one's id.
+pub enum ContactEntry {
+    New(ContactPatch),
+    Stored(ContactId),
+}
+
+impl CampaignRequest {
+    /// Reads a body: it must be a JSON object of campaign members only.
+    pub fn from_json(body: serde_json::Value) -> Result<Self, ApiError> {
+        let serde_json::Value::Object(map) = body else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+            ));
+        };
+        if let Some(unknown) = map.keys().find(|k| !CAMPAIGN_FIELDS.contains(&k.as_str())) {
+            return Err(field_error(
+                unknown,
+                ErrorCode::UnknownField,
+                "not a campaign field",
+            ));
+        }
+        // Every member reads from any JSON value, so this cannot fail.
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+            )
+        })
+    }
+
+    /// `playbook_id`, required, a UUID (checked first: the playbook is looked up before the
+    /// rest is read).
+    pub fn playbook_id(&mut self) -> Result<PlaybookId, ApiError> {
+        let raw = std::mem::take(&mut self.playbook_id)
+            .read("playbook_id")?
+            .ok_or_else(|| field_error("playbook_id", ErrorCode::MissingField, "is required"))?;
+        PlaybookId::parse(&raw)
+            .ok_or_else(|| field_error("playbook_id", ErrorCode::InvalidField, "must be a UUID"))
+    }
+
+    /// Everything but the playbook and the contacts, checked in the order of the members
+    /// above; `launch_at` defaults to `now` and may not be more than a minute before it.
+    pub fn options(&mut self, now: Timestamp) -> Result<CampaignOptions, ApiError> {
+        let timezone = match std::mem::take(&mut self.timezone).read("timezone")? {
+            Some(name) => Zone::parse(&name, "timezone")?,
+            None => Zone::utc(),
+        };
+        let launch_at = match std::mem::take(&mut self.launch_at).read("launch_at")? {
+            Some(raw) => {
+                let at = parse_scheduled_at(&raw, Some(&timezone), "launch_at")?;
+                if at < now - SignedDuration::from_secs(60) {
+                    return Err(field_error(
+                        "launch_at",
+                        ErrorCode::TimeInPast,
+                        "is in the past; leave it out to launch now",
+                    ));
+                }
+                at.max(now)
+            }
+            None => now,
+        };
+        let recall = match &self.recall {
+            Some(v) => RecallPolicy::parse(v, "recall")?,
+            None => RecallPolicy::default(),
+        };
+        let calling_window = self
+            .calling_window
+            .as_ref()
+            .map(|v| CallingWindow::parse(v, "calling_window"))
+            .transpose()?;
+        let pacing = match &self.pacing {
+            Some(v) => Pacing::parse(v, "pacing")?,
+            None => Pacing::default(),
+        };
+        let caller_id = std::mem::take(&mut self.caller_id)
+            .read("caller_id")?
+            .map(|c| PhoneNumber::parse(&c, "caller_id"))
+            .transpose()?;
+        let dialing_mode = match self.dialing_mode.take() {
+            None => DialingMode::Ai,
+            Some(v) => serde_json::from_value(v).map_err(|_| {
+                field_error(
+                    "dialing_mode",
+                    ErrorCode::InvalidField,
+                    "must be ai, progressive or preview",
+                )
+            })?,
+        };
+        let name = std::mem::take(&mut self.name).read("name")?;
+        Ok(CampaignOptions {
+            name,
+            timezone,
+            launch_at,
+            recall,
+            calling_window,
+            pacing,
+            caller_id,
+            dialing_mode,
+        })
+    }
+
+    /// `contacts`: 1 to [`MAX_CONTACTS`] contact objects (each with a `phone`) or contact ids.
+    pub fn contacts(&mut self) -> Result<Vec<ContactEntry>, ApiError> {
+        let items = match self.contacts.take() {
+            Some(serde_json::Value::Array(items)) if !items.is_empty() => items,
+            Some(serde_json::Value::Array(_)) => {
+                return Err(field_error(
+                    "contacts",
+                    ErrorCode::InvalidField,
+                    "must not be empty",
+                ));
+            }
+            None | Some(serde_json::Value::Null) => {
+                return Err(field_error(
+                    "contacts",
+                    ErrorCode::MissingField,
+                    "is required",
+                ));
+            }
+            Some(_) => {
+                return Err(field_error(
+                    "contacts",
+                    ErrorCode::InvalidField,
+                    "must be a list of contact objects or contact ids",
+                ));
+            }
+        };
+        if items.len() > MAX_CONTACTS {
+            return Err(field_error(
+                "contacts",
+                ErrorCode::TooManyItems,
+                &format!("at most {MAX_CONTACTS} contacts per campaign"),
+            ));
+        }
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                serde_json::Value::String(raw) => {
+                    let id = ContactId::parse(raw).ok_or_else(|| {
+                        field_error(
+                            &format!("contacts[{i}]"),
+                            ErrorCode::InvalidField,
+                            "must be a contact object or a contact id (ctc_...)",
+                        )
+                    })?;
+                    entries.push(ContactEntry::Stored(id));
+                }
+                serde_json::Value::Object(_) => {
+                    let patch = ContactPatch::from_json(item, &format!("contacts[{i}]."))?;
+                    if patch.phone.is_none() {
+                        return Err(field_error(
+                            &format!("contacts[{i}].phone"),
+                            ErrorCode::MissingField,
+                            "every contact needs a phone",
+                        ));
+                    }
+                    entries.push(ContactEntry::New(patch));
+                }
+                _ => {
+                    return Err(field_error(
+                        &format!("contacts[{i}]"),
+                        ErrorCode::InvalidField,
+                        "must be a contact object or a contact id (ctc_...)",
+                    ));
+                }
+            }
+        }
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn error_of(body: serde_json::Value) -> (ErrorCode, String) {
+        let read = CampaignRequest::from_json(body).and_then(|mut r| {
+            r.playbook_id()?;
+            r.options("2026-11-24T00:00:00Z".parse().unwrap())?;
+            r.contacts()
+        });
+        let Err(e) = read else { panic!("accepted") };
+        (e.code, e.field.unwrap_or_default())
+    }
+
+    #[test]
+    fn each_error_names_its_field() {
+        let pb = "6f1c1f4e-3a57-4b8e-9a3e-1d2f3c4b5a69";
+        let ok = json!([{"phone": "+14155550100"}]);
+        for (body, code, field) in [
+            (json!([1]), ErrorCode::InvalidJson, ""),
+            (json!({"colour": "red"}), ErrorCode::UnknownField, "colour"),
+            (
+                json!({"contacts": ok}),
+                ErrorCode::MissingField,
+                "playbook_id",
+            ),
+            (
+                json!({"playbook_id": 7}),
+                ErrorCode::InvalidField,
+                "playbook_id",
+            ),
+            (
+                json!({"playbook_id": "x"}),
+                ErrorCode::InvalidField,
+                "playbook_id",
+            ),
+            (
+                json!({"playbook_id": pb, "name": 1}),
+                ErrorCode::InvalidField,
+                "name",
+            ),
+            (
+                json!({"playbook_id": pb, "dialing_mode": "x"}),
+                ErrorCode::InvalidField,
+                "dialing_mode",
+            ),
+            (
+                json!({"playbook_id": pb}),
+                ErrorCode::MissingField,
+                "contacts",
+            ),
+            (
+                json!({"playbook_id": pb, "contacts": null}),
+                ErrorCode::MissingField,
+                "contacts",
+            ),
+            (
+                json!({"playbook_id": pb, "contacts": []}),
+                ErrorCode::InvalidField,
+                "contacts",
+            ),
+            (
+                json!({"playbook_id": pb, "contacts": [3]}),
+                ErrorCode::InvalidField,
+                "contacts[0]",
+            ),
+            (
+                json!({"playbook_id": pb, "contacts": [{"first_name": "A"}]}),
+                ErrorCode::MissingField,
+                "contacts[0].phone",
+            ),
+        ] {
+            assert_eq!(error_of(body.clone()), (code, field.to_owned()), "{body}");
+        }
+    }
+
+    #[test]
+    fn absent_and_null_members_take_their_defaults() {
+        let now: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let mut r = CampaignRequest::from_json(json!({
+            "playbook_id": "6f1c1f4e-3a57-4b8e-9a3e-1d2f3c4b5a69",
+            "recall": null, "pacing": null, "calling_window": null, "dialing_mode": null,
+        }))
+        .unwrap();
+        r.playbook_id().unwrap();
+        let options = r.options(now).unwrap();
+        assert_eq!(options.launch_at, now);
+        assert_eq!(options.pacing, Pacing::default());
+        assert!(options.recall.is_empty());
+        assert!(options.calling_window.is_none());
+        assert_eq!(options.dialing_mode, DialingMode::Ai);
+        assert_eq!(options.timezone.name(), Zone::utc().name());
+    }
+}

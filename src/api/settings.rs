@@ -1,0 +1,154 @@
+//! `/v1/settings`: the account's dialling policy (calling window, attempt caps, quiet period,
+//! holidays, regional windows).
+
+use axum::{Json, extract::State};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    authorized::{Authorized, scope},
+    error::ApiError,
+    extract::ApiJson,
+};
+use crate::app::AppState;
+use crate::domain::{
+    ErrorCode, FieldError,
+    campaign::AccountSettings,
+    dialing::{Holiday, RegionalWindow},
+    window::CallingWindow,
+};
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsView {
+    /// `{"start": "08:00", "end": "21:00", "days": ["mon", ...]}`: where automated attempts
+    /// (campaign calls, recalls) are placed, in the contact's zone. Default 08:00-21:00 daily.
+    #[schema(value_type = Object)]
+    pub calling_window: serde_json::Value,
+    /// `true`: a one-off callback may be scheduled outside the window (the customer asked for
+    /// that time). `false` (the default): it is refused with `outside_calling_window`.
+    pub allow_customer_requested_times: bool,
+    /// At most this many attempts per number in `attempt_window_days`, across callbacks,
+    /// recalls and campaigns; `null`: no cap.
+    pub max_attempts: Option<u32>,
+    pub attempt_window_days: u32,
+    /// After an answered call, automated attempts (campaign calls, recalls) to the number or
+    /// the same debt (`metadata.debt_ref`) wait this many hours; `null`: none.
+    pub quiet_after_answer_hours: Option<u32>,
+    /// Dates nobody is called, judged in the callee's zone: `[{"date": "2026-12-25",
+    /// "regions": ["US"], "name": "Christmas Day"}]`. Without `regions`, everybody; with them,
+    /// callees in any of those countries or subdivisions (`US`, `US-FL`, `CA-QC`). A call that
+    /// falls on one moves to the next opening after it.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub holidays: serde_json::Value,
+    /// Stricter hours of regions, applied on top of the calling window (the strictest that
+    /// applies wins): `[{"region": "US-FL", "calling_window": {"start": "08:00", "end":
+    /// "20:00"}}]`; `calling_window` may be a list, any of which allows a call (Texas:
+    /// weekdays and Sundays differ). A callee's region is read from the number's area code
+    /// (North America) and the contact's `state`; where it is unknown, every subdivision of
+    /// the country applies.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub regional_windows: serde_json::Value,
+}
+
+impl From<&AccountSettings> for SettingsView {
+    fn from(s: &AccountSettings) -> Self {
+        Self {
+            calling_window: s.calling_window.to_json(),
+            allow_customer_requested_times: s.allow_customer_requested_times,
+            max_attempts: s.max_attempts,
+            attempt_window_days: s.attempt_window_days,
+            quiet_after_answer_hours: s.quiet_after_answer_hours,
+            holidays: s.holidays.iter().map(Holiday::to_json).collect(),
+            regional_windows: s
+                .regional_windows
+                .iter()
+                .map(RegionalWindow::to_json)
+                .collect(),
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/settings", operation_id = "get_settings", tag = "campaigns",
+    summary = "The account's dialling policy",
+    responses(
+        (status = 200, description = "The settings.", body = SettingsView),
+        (status = 401, response = super::error::Unauthorized),
+    ),
+    security(("bearer" = ["callbacks:read"])),
+)]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    caller: Authorized<scope::CallbacksRead>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let settings = state.store.account_settings(&caller.account_id).await?;
+    Ok(Json(SettingsView::from(&settings)))
+}
+
+#[utoipa::path(
+    put, path = "/v1/settings", operation_id = "put_settings", tag = "campaigns",
+    summary = "Set the account's dialling policy",
+    request_body = SettingsView,
+    responses(
+        (status = 200, description = "The settings.", body = SettingsView),
+        (status = 400, response = super::error::BadRequest),
+        (status = 401, response = super::error::Unauthorized),
+        (status = 403, response = super::error::Forbidden),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    caller: Authorized<scope::Admin>,
+    ApiJson(req): ApiJson<SettingsView>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let calling_window = CallingWindow::parse(&req.calling_window, "calling_window")?;
+    if req.max_attempts.is_some_and(|m| !(1..=100).contains(&m)) {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "max_attempts",
+            "must be 1 to 100, or null for no cap",
+        )
+        .into());
+    }
+    if !(1..=90).contains(&req.attempt_window_days) {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "attempt_window_days",
+            "must be 1 to 90",
+        )
+        .into());
+    }
+    if req
+        .quiet_after_answer_hours
+        .is_some_and(|h| !(1..=24 * 90).contains(&h))
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "quiet_after_answer_hours",
+            "must be 1 to 2160, or null for none",
+        )
+        .into());
+    }
+    let settings = AccountSettings {
+        calling_window,
+        allow_customer_requested_times: req.allow_customer_requested_times,
+        max_attempts: req.max_attempts,
+        attempt_window_days: req.attempt_window_days,
+        quiet_after_answer_hours: req.quiet_after_answer_hours,
+        holidays: Holiday::parse_list(&req.holidays, "holidays")?,
+        regional_windows: RegionalWindow::parse_list(&req.regional_windows, "regional_windows")?,
+    };
+    state
+        .store
+        .put_account_settings(
+            &caller.account_id,
+            &settings,
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await?;
+    Ok(Json(SettingsView::from(&settings)))
+}

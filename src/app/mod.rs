@@ -1,0 +1,246 @@
+//! Wiring: opens the store, binds the listener, runs the HTTP server and the scheduler, and
+//! shuts both down gracefully.
+//!
+//! The state every handler is given is [`AppState`] (`state.rs`); the routes of the native
+//! API, the vendor dialects and the Callback Manager are assembled by [`router`] (`router.rs`);
+//! the HTTP server's client connections are accepted and limited in `listener.rs`.
+
+mod listener;
+mod router;
+mod state;
+
+pub use router::router;
+pub use state::{ApiSettings, AppState};
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use listener::{ConnectionLimits, serve};
+
+use crate::{
+    api::auth::Authenticator,
+    clock::{self, SharedClock},
+    config::ServeConfig,
+    dialer::DialerBridge,
+    routing::{Router, RouterConfig},
+    scheduler::{Scheduler, SchedulerConfig},
+    store::{self, Store, StoreError},
+    telemetry,
+    webhooks::worker::{WebhookConfig, WebhookWorker},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("could not open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A server ready to run: its listener is bound, so tests can ask for port 0 and read the
+/// address back before anything runs.
+pub struct Application {
+    listener: TcpListener,
+    connections: ConnectionLimits,
+    store: Arc<dyn Store>,
+    router: axum::Router,
+    /// One per claimer (`--claimers`).
+    schedulers: Vec<Scheduler>,
+    routing: Router,
+    webhooks: WebhookWorker,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> Result<Self, AppError> {
+        Self::build_with_clock(config, clock::system()).await
+    }
+
+    pub async fn build_with_clock(
+        config: ServeConfig,
+        clock: SharedClock,
+    ) -> Result<Self, AppError> {
+        let store = store::open(&config.database).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        let connections = ConnectionLimits::of(&config);
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{local}")).expect("a socket address makes a valid URL")
+        });
+        let state = AppState {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: Arc::new(ApiSettings {
+                min_lead_seconds: config.min_lead_seconds,
+                max_body_bytes: config.max_body_bytes,
+                max_bulk_body_bytes: config.max_bulk_body_bytes,
+                request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
+                allow_private_webhooks: config.allow_private_webhooks,
+                routing: config.routing(),
+            }),
+            auth: Arc::new(Authenticator::new(
+                config.rate_limit_per_second,
+                config.rate_limit_burst,
+                store.credentials_signal(),
+            )),
+            prometheus: telemetry::prometheus(),
+            status_counts: Arc::default(),
+            ui: Arc::new(crate::ui::UiState::new(
+                config
+                    .public_url
+                    .as_ref()
+                    .is_some_and(|u| u.scheme() == "https"),
+            )),
+        };
+        let bridge = DialerBridge::new(
+            config.dialer_url.clone(),
+            public_url,
+            Duration::from_millis(config.bridge_timeout_ms.max(1)),
+            config.bridge_concurrency,
+        );
+        let owner = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new()));
+        let webhooks = WebhookWorker::new(
+            store.clone(),
+            clock.clone(),
+            WebhookConfig {
+                owner: owner.clone(),
+                allow_private: config.allow_private_webhooks,
+                timeout: Duration::from_millis(config.webhook_timeout_ms.max(1)),
+                max_in_flight: config.webhook_concurrency.max(1),
+                lease: config.lease(),
+                max_idle: Duration::from_secs(2),
+                retry_delays: config
+                    .webhook_retry_delays_ms
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
+            },
+        );
+        let routing = Router::new(
+            store.clone(),
+            clock.clone(),
+            RouterConfig {
+                settings: config.routing(),
+                batch: 1000,
+                max_idle: Duration::from_secs(2),
+            },
+        );
+        let maintenance_clock = clock.clone();
+        // On PostgreSQL, claims hold row locks only until they write their events, so two
+        // claimers on one node fill the database's cores; SQLite's single writer gains nothing.
+        let default_claimers = match store::Backend::of(&config.database.database_url) {
+            Some(store::Backend::Postgres) => 2,
+            _ => 1,
+        };
+        let claimers = config.claimers.unwrap_or(default_claimers).max(1);
+        let schedulers = (0..claimers)
+            .map(|i| {
+                Scheduler::new(
+                    store.clone(),
+                    bridge.clone(),
+                    clock.clone(),
+                    SchedulerConfig {
+                        // Claims name the node; a second claimer adds its number.
+                        owner: if i == 0 {
+                            owner.clone()
+                        } else {
+                            format!("{owner}#{}", i + 1)
+                        },
+                        claim_batch: config.claim_batch.max(1),
+                        lease: config.lease(),
+                        max_in_flight: (config.dispatch_concurrency / claimers).max(1),
+                        drain: Duration::from_secs(config.drain_seconds),
+                        max_idle: Duration::from_secs(2),
+                        lookahead: Duration::from_millis(config.claim_ahead_ms),
+                        min_claim_interval: Duration::from_millis(50),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            listener,
+            connections,
+            store,
+            router: router(state),
+            schedulers,
+            webhooks,
+            routing,
+            clock: maintenance_clock,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Cancel this token to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves HTTP and runs the scheduler until the shutdown token is cancelled, then stops
+    /// claiming, drains in-flight dispatches and returns.
+    pub async fn run(self) -> Result<(), AppError> {
+        let Self {
+            listener,
+            connections,
+            router,
+            schedulers,
+            webhooks,
+            routing,
+            store,
+            clock,
+            shutdown,
+        } = self;
+        let scheduler_tasks: Vec<_> = schedulers
+            .into_iter()
+            .map(|s| tokio::spawn(s.run(shutdown.clone())))
+            .collect();
+        let routing_task = tokio::spawn(routing.run(shutdown.clone()));
+        let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
+        let maintenance = tokio::spawn(crate::background::maintain(
+            store.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        ));
+        serve(listener, router, connections, shutdown.clone()).await;
+        shutdown.cancel();
+        for task in scheduler_tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "scheduler task failed");
+            }
+        }
+        if let Err(e) = routing_task.await {
+            tracing::error!(error = %e, "routing task failed");
+        }
+        if let Err(e) = webhooks_task.await {
+            tracing::error!(error = %e, "webhook task failed");
+        }
+        let _ = maintenance.await;
+        Ok(())
+    }
+}
