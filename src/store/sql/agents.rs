@@ -5,7 +5,11 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use super::{
-    SqlStore, corrupt, insert_audit, insert_events, ms,
+    SqlStore,
+    audit::insert_audit,
+    corrupt,
+    events::insert_events,
+    ms,
     routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
     ts,
 };

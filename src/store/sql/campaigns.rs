@@ -8,12 +8,17 @@ use serde_json::json;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row,
+    CALLBACK_COLUMNS, SqlStore,
+    audit::insert_audit,
     contacts::contacts_where,
     corrupt,
+    events::NewEvent,
+    events::insert_events,
     guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
-    insert_audit, insert_callback_rows, insert_events, ms,
+    inserts::insert_callback_rows,
+    ms,
     routing::{Untouched, cancel_untouched},
+    rows::callback_from_row,
     ts, window_from_text,
 };
 use crate::domain::{

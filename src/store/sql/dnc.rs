@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    SqlStore, insert_audit, ms,
+    SqlStore,
+    audit::insert_audit,
+    ms,
     routing::{Untouched, cancel_untouched},
     ts,
 };

@@ -11,8 +11,8 @@ use serde_json::json;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, callback_from_row, campaigns::settings_of, insert_events, ms,
-    opt_ts, ts, window_from_text,
+    CALLBACK_COLUMNS, campaigns::settings_of, events::NewEvent, events::insert_events, ms, opt_ts,
+    rows::callback_from_row, ts, window_from_text,
 };
 use crate::domain::{
     Callback, DialingMode, PhoneNumber, Status, Zone,

@@ -7,7 +7,7 @@ use super::{
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{CALLBACK_COLUMNS, SqlStore, callback_from_row, corrupt, ms, opt_ts, ts};
+use super::{CALLBACK_COLUMNS, SqlStore, corrupt, ms, opt_ts, rows::callback_from_row, ts};
 use crate::domain::{
     AccountId, Callback, CallbackId, Origin, Outcome, Status,
     report::{ReportAttempt, ReportCallback},

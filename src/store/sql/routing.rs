@@ -17,11 +17,19 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::watch;
 
 use super::{
-    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, NewEvent, Numbering, SqlStore,
+    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, SqlStore,
     agents::{AGENT_COLUMNS, agent_from_parts},
-    callback_audit, callback_from_row, fetch_callback,
+    audit::callback_audit,
+    audit::insert_audit,
+    events::NewEvent,
+    events::Numbering,
+    events::insert_events,
+    events::number_rows,
     guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
-    insert_audit, insert_events, ms, number_rows, opt_ts, ts,
+    ms, opt_ts,
+    rows::callback_from_row,
+    rows::fetch_callback,
+    ts,
 };
 use crate::domain::{
     AccountId, Actor, AssigneeKind, Callback, CallbackId, CallbackView, PhoneNumber, Status,

@@ -6,7 +6,9 @@ use super::{Db, DbConn, DbPool, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{NewEvent, SqlStore, corrupt, insert_audit, insert_events, ms, opt_ts, ts};
+use super::{
+    SqlStore, audit::insert_audit, corrupt, events::NewEvent, events::insert_events, ms, opt_ts, ts,
+};
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
