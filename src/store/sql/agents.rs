@@ -1,18 +1,14 @@
 //! The SQL of agents and queues.
 
-use super::{DbConn, DbRow};
+use super::{
+    DbConn, DbRow,
+    feeds::{NewAgentEvent, insert_agent_events},
+    line::{unassign, withdraw_offers},
+};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{
-    SqlStore,
-    audit::insert_audit,
-    corrupt,
-    events::insert_events,
-    ms,
-    routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
-    ts,
-};
+use super::{SqlStore, audit::insert_audit, corrupt, events::insert_events, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
     agent::{Agent, Presence, Queue},

@@ -7,17 +7,19 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    ASSIGNEE_ROWS, CALLBACK_COLUMNS, Db, SqlStore,
+    ASSIGNEE_ROWS, CALLBACK_COLUMNS, Db, DbConn, SqlStore,
     audit::{callback_audit, insert_audit},
     corrupt,
     events::{NewEvent, insert_events},
+    feeds::{NewAgentEvent, insert_agent_events, tell_recipients},
+    line::{enter_line, leave_routing},
     ms, opt_ts,
-    routing::{NewAgentEvent, enter_line, insert_agent_events, leave_routing, tell_recipients},
     rows::{callback_from_row, fetch_callback, stored_source},
     ts,
 };
 use crate::domain::{
-    AccountId, Actor, Attempt, Callback, CallbackId, Outcome, Status,
+    AccountId, Actor, Attempt, Callback, CallbackId, Outcome, PhoneNumber, Status,
+    ids::CampaignId,
     routing::{AgentEventKind, WithdrawReason},
 };
 use crate::store::{CallbackChanges, ChangeError, ListFilter, StoreError};
@@ -361,4 +363,86 @@ impl SqlStore {
         );
         Ok(out)
     }
+}
+
+/// Which of an account's callbacks a bulk cancel takes.
+pub(super) enum Untouched<'a> {
+    /// Those to a number (it went on the do-not-call list).
+    To(&'a PhoneNumber),
+    /// Those of a campaign (it was canceled).
+    Of(&'a CampaignId),
+}
+
+/// Cancels the account's callbacks that nobody has started calling (`scheduled`, `waiting`,
+/// `offered`) among `which`, the way a cancel request does (same update, `callback.canceled`
+/// event, audit entry and word to the agents concerned), with `reason` in the event. Answers
+/// the callbacks canceled and the agents whose feeds were written.
+pub(super) async fn cancel_untouched(
+    conn: &mut DbConn,
+    account: &AccountId,
+    which: Untouched<'_>,
+    reason: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<(Vec<CallbackId>, Vec<String>), StoreError> {
+    let (column, value) = match which {
+        Untouched::To(phone) => ("phone", phone.as_str()),
+        Untouched::Of(campaign) => ("campaign_id", campaign.as_str()),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks \
+         WHERE account_id = $1 AND {column} = $2 AND status IN ('scheduled', 'waiting', 'offered') \
+         ORDER BY id"
+    ))
+    .bind(account.as_str())
+    .bind(value)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut canceled = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut records = Vec::with_capacity(rows.len());
+    let mut feed = Vec::new();
+    for row in &rows {
+        let before = callback_from_row(row)?;
+        let done = sqlx::query(
+            "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
+             offer_expires_at = NULL, reminder_at = NULL, updated_at = $1, \
+             version = version + 1 WHERE id = $2 AND account_id = $3 AND status = $4",
+        )
+        .bind(ms(now))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .bind(before.status.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            continue;
+        }
+        let after = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = $1 AND account_id = $2"
+        ))
+        .bind(before.id.as_str())
+        .bind(account.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let after = callback_from_row(&after)?;
+        feed.extend(leave_routing(conn, &before, WithdrawReason::Canceled, now).await?);
+        let details = serde_json::json!({ "reason": reason });
+        feed.extend(
+            tell_recipients(conn, &after, AgentEventKind::Canceled, now, details, None).await?,
+        );
+        events.push(NewEvent::about(
+            &after,
+            "callback.canceled",
+            now,
+            serde_json::json!({ "from": before.status.as_str(), "reason": reason }),
+        ));
+        records.push(callback_audit("callback.cancel", Some(&before), &after));
+        canceled.push(after.id);
+    }
+    insert_events(conn, &events).await?;
+    insert_audit(conn, account.as_str(), actor, now, &records).await?;
+    insert_agent_events(conn, &feed).await?;
+    let told = feed.iter().map(|e| e.agent().to_owned()).collect();
+    Ok((canceled, told))
 }

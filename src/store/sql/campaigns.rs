@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row};
 use super::{
     CALLBACK_COLUMNS, SqlStore,
     audit::insert_audit,
+    callbacks::{Untouched, cancel_untouched},
     contacts::contacts_where,
     corrupt,
     events::NewEvent,
@@ -17,7 +18,6 @@ use super::{
     guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
     inserts::insert_callback_rows,
     ms,
-    routing::{Untouched, cancel_untouched},
     rows::callback_from_row,
     ts, window_from_text,
 };

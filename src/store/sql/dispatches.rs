@@ -11,8 +11,10 @@ use super::{
     audit::{callback_audit, insert_audit},
     begin_claim,
     events::{NewEvent, insert_events},
-    guard, ms,
-    routing::{NewAgentEvent, insert_agent_events, settle_agent},
+    feeds::{NewAgentEvent, insert_agent_events},
+    guard,
+    line::settle_agent,
+    ms,
     rows::{callback_from_row, fetch_callback},
 };
 use crate::domain::{

@@ -7,9 +7,8 @@ use sqlx::{QueryBuilder, Row};
 use super::{
     SqlStore,
     audit::insert_audit,
-    ms,
-    routing::{Untouched, cancel_untouched},
-    ts,
+    callbacks::{Untouched, cancel_untouched},
+    ms, ts,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, PhoneNumber};
 use crate::store::{

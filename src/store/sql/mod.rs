@@ -28,9 +28,12 @@ mod dialects;
 mod dispatches;
 mod dnc;
 mod events;
+mod feeds;
 mod guard;
 mod inserts;
+mod line;
 pub(super) mod manager;
+mod offers;
 mod playbooks;
 mod routing;
 mod rows;
@@ -50,6 +53,9 @@ use crate::domain::{
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535; batches are cut
 /// well below both.
 const ROWS_PER_INSERT: usize = 500;
+
+/// Rows per statement in the writes of routing (the waiting line, agents' feeds).
+const ROWS_PER_STATEMENT: usize = 400;
 
 pub struct SqlStore {
     /// Write transactions (on SQLite, one connection: the single writer).
