@@ -15,7 +15,7 @@ use super::{
     corrupt,
     events::NewEvent,
     events::insert_events,
-    guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
+    facts::{campaign_facts, cap_since, history, needs_history, on_dnc},
     inserts::insert_callback_rows,
     ms,
     rows::callback_from_row,

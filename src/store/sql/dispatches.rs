@@ -11,8 +11,8 @@ use super::{
     audit::{callback_audit, insert_audit},
     begin_claim,
     events::{NewEvent, insert_events},
+    facts,
     feeds::{NewAgentEvent, insert_agent_events},
-    guard,
     line::settle_agent,
     ms,
     rows::{callback_from_row, fetch_callback},
@@ -37,7 +37,7 @@ async fn plan_recall(
     next.status = Status::Scheduled;
     next.due_at = at;
     next.attempt_open = false;
-    let known = guard::OneFacts::read(conn, &next, now).await?;
+    let known = facts::OneFacts::read(conn, &next, now).await?;
     let facts = known.facts(&next);
     Ok(earliest_dial(&facts, &known.settings, at)
         .ok()

@@ -28,6 +28,7 @@ mod dialects;
 mod dispatches;
 mod dnc;
 mod events;
+mod facts;
 mod feeds;
 mod guard;
 mod inserts;
