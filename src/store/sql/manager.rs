@@ -2,7 +2,7 @@
 
 use super::{
     Db,
-    webhooks::{Of, deliveries_of},
+    deliveries::{Of, deliveries_of},
 };
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};

@@ -24,6 +24,7 @@ mod callbacks;
 mod campaigns;
 mod claims;
 mod contacts;
+mod deliveries;
 mod dialects;
 mod dispatches;
 mod dnc;
