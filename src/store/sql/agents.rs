@@ -1,14 +1,18 @@
 //! The SQL of agents and queues.
 
-use super::{
-    DbConn, DbRow,
-    feeds::{NewAgentEvent, insert_agent_events},
-    line::{unassign, withdraw_offers},
-};
+use super::{DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{SqlStore, audit::insert_audit, corrupt, events::insert_events, ms, ts};
+use super::{
+    SqlStore,
+    audit::insert_audit,
+    corrupt,
+    events::insert_events,
+    feeds::{NewAgentEvent, insert_agent_events},
+    line::{unassign, withdraw_offers},
+    ms, ts,
+};
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
     agent::{Agent, Presence, Queue},

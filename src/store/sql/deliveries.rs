@@ -9,8 +9,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     SqlStore,
-    events::NewEvent,
-    events::insert_events,
+    events::{NewEvent, insert_events},
     ms, opt_ts, ts,
     webhooks::{ENDPOINT_COLUMNS, endpoint_from_row, event_from_parts},
 };

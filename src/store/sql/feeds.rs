@@ -6,7 +6,11 @@ use jiff::Timestamp;
 use serde_json::json;
 use sqlx::QueryBuilder;
 
-use super::{ROWS_PER_STATEMENT, events::Numbering, events::number_rows, ms};
+use super::{
+    ROWS_PER_STATEMENT,
+    events::{Numbering, number_rows},
+    ms,
+};
 use crate::domain::{AssigneeKind, Callback, CallbackView, ids::AgentId, routing::AgentEventKind};
 use crate::store::StoreError;
 

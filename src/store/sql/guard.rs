@@ -13,8 +13,7 @@ use sqlx::QueryBuilder;
 use super::{
     CALLBACK_COLUMNS,
     campaigns::settings_of,
-    events::NewEvent,
-    events::insert_events,
+    events::{NewEvent, insert_events},
     facts::{OneFacts, campaign_facts, cap_since, history, needs_history},
     ms,
     rows::callback_from_row,

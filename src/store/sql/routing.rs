@@ -19,16 +19,13 @@ use tokio::sync::watch;
 
 use super::{
     CALLBACK_COLUMNS, CAMPAIGN_RUNNING, ROWS_PER_STATEMENT, SqlStore,
-    audit::callback_audit,
-    audit::insert_audit,
-    events::NewEvent,
-    events::insert_events,
+    audit::{callback_audit, insert_audit},
+    events::{NewEvent, insert_events},
     feeds::{NewAgentEvent, insert_agent_events, recipients},
     guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
     line::{enter_line, leave_line, settle_agent},
     ms, opt_ts,
-    rows::callback_from_row,
-    rows::fetch_callback,
+    rows::{callback_from_row, fetch_callback},
     ts,
 };
 use crate::domain::{
