@@ -5,9 +5,13 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use super::{
-    SqlStore, corrupt, insert_audit, insert_events, ms,
-    routing::{NewAgentEvent, insert_agent_events, unassign, withdraw_offers},
-    ts,
+    SqlStore,
+    audit::insert_audit,
+    corrupt,
+    events::insert_events,
+    feeds::{NewAgentEvent, insert_agent_events},
+    line::{unassign, withdraw_offers},
+    ms, ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,

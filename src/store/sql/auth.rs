@@ -1,13 +1,13 @@
-//! The SQL of API keys, JWT settings and the audit trail.
+//! The SQL of accounts, API keys, JWT settings and the audit trail.
 
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, announce_credentials, corrupt, insert_audit, ms, opt_ts, ts};
+use super::{SqlStore, announce_credentials, audit::insert_audit, corrupt, ms, opt_ts, ts};
 use crate::domain::{
-    AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
+    Account, AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
     auth::{AuditActor, AuditEntry},
     ids::ApiKeyId,
 };
@@ -95,6 +95,39 @@ async fn fetch_key(
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(key_from_row).transpose()
+}
+
+impl SqlStore {
+    pub(super) async fn create_account(
+        &self,
+        account: &Account,
+        key: &ApiKey,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, name, created_at, signing_secret) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account.id.as_str())
+        .bind(&account.name)
+        .bind(ms(account.created_at))
+        .bind(account.signing_secret.expose())
+        .execute(&mut *tx)
+        .await?;
+        insert_key_row(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM api_keys WHERE hash = $1",
+            KEY_COLUMNS
+        ))
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
 }
 
 #[async_trait::async_trait]

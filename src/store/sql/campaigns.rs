@@ -8,12 +8,16 @@ use serde_json::json;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_from_row,
+    CALLBACK_COLUMNS, SqlStore,
+    audit::insert_audit,
+    callbacks::{Untouched, cancel_untouched},
     contacts::contacts_where,
     corrupt,
-    guard::{campaign_facts, cap_since, history, needs_history, on_dnc},
-    insert_audit, insert_callback_rows, insert_events, ms,
-    routing::{Untouched, cancel_untouched},
+    events::{NewEvent, insert_events},
+    facts::{campaign_facts, cap_since, history, needs_history, on_dnc},
+    inserts::insert_callback_rows,
+    ms,
+    rows::callback_from_row,
     ts, window_from_text,
 };
 use crate::domain::{

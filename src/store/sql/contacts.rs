@@ -6,7 +6,7 @@ use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, corrupt, insert_audit, ms, ts};
+use super::{SqlStore, audit::insert_audit, corrupt, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},

@@ -5,8 +5,11 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    CALLBACK_COLUMNS, NewEvent, SqlStore, callback_audit, callback_from_row, fetch_callback,
-    insert_audit, insert_events, ms,
+    CALLBACK_COLUMNS, SqlStore,
+    audit::{callback_audit, insert_audit},
+    events::{NewEvent, insert_events},
+    ms,
+    rows::{callback_from_row, fetch_callback},
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Outcome, Status,

@@ -5,9 +5,10 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    SqlStore, insert_audit, ms,
-    routing::{Untouched, cancel_untouched},
-    ts,
+    SqlStore,
+    audit::insert_audit,
+    callbacks::{Untouched, cancel_untouched},
+    ms, ts,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, PhoneNumber};
 use crate::store::{

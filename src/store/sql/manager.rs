@@ -2,12 +2,12 @@
 
 use super::{
     Db,
-    webhooks::{Of, deliveries_of},
+    deliveries::{Of, deliveries_of},
 };
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{CALLBACK_COLUMNS, SqlStore, callback_from_row, corrupt, ms, opt_ts, ts};
+use super::{CALLBACK_COLUMNS, SqlStore, corrupt, ms, opt_ts, rows::callback_from_row, ts};
 use crate::domain::{
     AccountId, Callback, CallbackId, Origin, Outcome, Status,
     report::{ReportAttempt, ReportCallback},

@@ -4,7 +4,7 @@ use super::{DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{SqlStore, corrupt, insert_audit, ms, ts};
+use super::{SqlStore, audit::insert_audit, corrupt, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
     playbook::{MessageTemplate, Playbook, PlaybookId},

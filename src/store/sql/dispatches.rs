@@ -1,0 +1,372 @@
+//! What became of a claimed call: bridge requests counted as they are sent, the bridge's
+//! answers, and the outcome reported for the attempt (with the recall it may plan).
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use sqlx::QueryBuilder;
+
+use super::{
+    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore,
+    audit::{callback_audit, insert_audit},
+    begin_claim,
+    events::{NewEvent, insert_events},
+    facts,
+    feeds::{NewAgentEvent, insert_agent_events},
+    line::settle_agent,
+    ms,
+    rows::{callback_from_row, fetch_callback},
+};
+use crate::domain::{
+    AccountId, Actor, Callback, CallbackId, Status,
+    callback::BridgeFailurePlan,
+    dialing::{decide, earliest_dial},
+};
+use crate::store::{ChangeError, DispatchReport, DispatchResult, OutcomeReport, StoreError};
+
+/// Where a recall asked for at `at` is placed: the first instant the dial decision lets the
+/// next attempt through, with why it moved if it did. `None`: no instant will (the number went
+/// on the do-not-call list, or the window never opens), so no recall is made.
+async fn plan_recall(
+    conn: &mut DbConn,
+    before: &Callback,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<(Timestamp, Option<String>)>, StoreError> {
+    let mut next = before.clone();
+    next.status = Status::Scheduled;
+    next.due_at = at;
+    next.attempt_open = false;
+    let known = facts::OneFacts::read(conn, &next, now).await?;
+    let facts = known.facts(&next);
+    Ok(earliest_dial(&facts, &known.settings, at)
+        .ok()
+        .map(|placed| {
+            let moved = (placed != at).then(|| {
+                decide(&facts, &known.settings, at)
+                    .blocks
+                    .iter()
+                    .map(|b| b.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            (placed, moved)
+        }))
+}
+
+impl SqlStore {
+    pub(super) async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        // This node's claims only: row locks suffice.
+        let mut tx = begin_claim(&self.writer).await?;
+        for chunk in sends.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
+                 resends = resends + in_doubt, in_doubt = 1 WHERE (callback_id, number) IN (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for (id, attempt) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(*attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn record_dispatches(
+        &self,
+        reports: &[DispatchReport],
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        // This node's claims only: row locks suffice until the events are written.
+        let mut tx = begin_claim(&self.writer).await?;
+        let mut events = Vec::with_capacity(reports.len());
+        let mut earliest_retry: Option<Timestamp> = None;
+        let (accepted, failed): (Vec<&DispatchReport>, Vec<&DispatchReport>) = reports
+            .iter()
+            .partition(|r| matches!(r.result, DispatchResult::Accepted));
+
+        // Accepted dispatches, in bulk: the common case at high rates.
+        let mut started: Vec<Callback> = Vec::new();
+        for chunk in accepted.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE callbacks SET lease_owner = NULL, lease_expires_at = NULL, \
+                 version = version + 1, \
+                 status = CASE status WHEN 'dispatching' THEN 'in_progress' ELSE status END, \
+                 updated_at = ",
+            );
+            qb.push_bind(ms(chunk[0].at))
+                .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND (id, attempt) IN (VALUES ");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(r.callback_id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(r.attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let cb = callback_from_row(&row)?;
+                if cb.status == Status::InProgress {
+                    started.push(cb);
+                }
+            }
+            let mut qb: QueryBuilder<Db> =
+                QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
+            // One status per statement is enough: bridges answer 200/201/202 consistently.
+            qb.push_bind(chunk[0].bridge_status.map(i64::from))
+                .push(", last_bridge_status), in_doubt = 0, accepted_at = COALESCE(accepted_at, ")
+                .push_bind(ms(chunk[0].at))
+                .push(") WHERE (callback_id, number) IN (VALUES ");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(r.callback_id.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(r.attempt))
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        let at_by_id: HashMap<&str, &DispatchReport> = accepted
+            .iter()
+            .map(|r| (r.callback_id.as_str(), *r))
+            .collect();
+        for cb in &started {
+            let r = at_by_id[cb.id.as_str()];
+            events.push(NewEvent::about(
+                cb,
+                "callback.started",
+                r.at,
+                serde_json::json!({
+                    "attempt": r.attempt,
+                    "bridge_status": r.bridge_status,
+                }),
+            ));
+        }
+
+        // Refused or unanswered dispatches: retry later or give up.
+        let mut failed_rows: Vec<(Callback, &DispatchReport, &'static str)> = Vec::new();
+        for r in &failed {
+            let DispatchResult::Failed { plan, .. } = &r.result else {
+                continue;
+            };
+            let (sql, kind) = match plan {
+                BridgeFailurePlan::RetryAt(at) => {
+                    earliest_retry = Some(earliest_retry.map_or(*at, |e| e.min(*at)));
+                    (
+                        "UPDATE callbacks SET status = 'scheduled', due_at = $1, \
+                         lease_owner = NULL, lease_expires_at = NULL, version = version + 1, \
+                         updated_at = $2 WHERE id = $3 AND attempt = $4 AND status = 'dispatching' \
+                         RETURNING *",
+                        "callback.dispatch_failed",
+                    )
+                }
+                BridgeFailurePlan::Expire => (
+                    "UPDATE callbacks SET status = 'expired', due_at = $1, attempt_open = 0, \
+                     lease_owner = NULL, lease_expires_at = NULL, \
+                     version = version + 1, updated_at = $2 \
+                     WHERE id = $3 AND attempt = $4 AND status = 'dispatching' RETURNING *",
+                    "callback.expired",
+                ),
+            };
+            let due = match plan {
+                BridgeFailurePlan::RetryAt(at) => ms(*at),
+                BridgeFailurePlan::Expire => ms(r.at),
+            };
+            let row = sqlx::query(sql)
+                .bind(due)
+                .bind(ms(r.at))
+                .bind(r.callback_id.as_str())
+                .bind(i64::from(r.attempt))
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE callback_attempts SET last_bridge_status = $1, in_doubt = 0 \
+                 WHERE callback_id = $2 AND number = $3",
+            )
+            .bind(r.bridge_status.map(i64::from))
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                failed_rows.push((callback_from_row(&row)?, r, kind));
+            }
+        }
+        for (cb, r, kind) in &failed_rows {
+            let DispatchResult::Failed { error, plan } = &r.result else {
+                continue;
+            };
+            let retry_at = match plan {
+                BridgeFailurePlan::RetryAt(at) => Some(at.to_string()),
+                BridgeFailurePlan::Expire => None,
+            };
+            events.push(NewEvent::about(
+                cb,
+                kind,
+                r.at,
+                serde_json::json!({
+                    "attempt": r.attempt,
+                    "bridge_status": r.bridge_status,
+                    "error": error,
+                    "retry_at": retry_at,
+                    "reason": if retry_at.is_none() { Some("bridge_unavailable_until_deadline") } else { None },
+                }),
+            ));
+        }
+        insert_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.events.notify();
+        if let Some(at) = earliest_retry {
+            self.due.announce(at);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn record_outcome(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        report: &OutcomeReport,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Callback, ChangeError> {
+        let mut tx = self.begin_write().await?;
+        let before = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let (status, attempt) = (before.status, before.attempt);
+        if !status.accepts_outcome() {
+            return Err(ChangeError::InvalidState(status));
+        }
+        // Not answered, with a recall left: the next attempt, where the dial decision lets
+        // it through (calling window, attempt cap, quiet period).
+        let earlier_same: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM callback_attempts WHERE callback_id = $1 AND number < $2 \
+             AND outcome = $3",
+        )
+        .bind(id.as_str())
+        .bind(i64::from(attempt))
+        .bind(report.outcome.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let recall =
+            match before
+                .recall
+                .next_attempt(attempt, report.outcome, earlier_same as u32, now)
+            {
+                Some(at) => plan_recall(&mut tx, &before, at, now).await?,
+                None => None,
+            };
+        let final_status = report.outcome.final_status();
+        match &recall {
+            Some(next) => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'scheduled', due_at = $1, expires_at = $2, \
+                     attempt_open = 0, lease_owner = NULL, \
+                     lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
+                     updated_at = $3, version = version + 1 WHERE id = $4 AND account_id = $5",
+                )
+                .bind(ms(next.0))
+                .bind(ms(Callback::deadline(next.0, before.expire_after_minutes)))
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
+                     lease_owner = NULL, lease_expires_at = NULL, \
+                     reminder_at = NULL, updated_at = $3, version = version + 1 \
+                     WHERE id = $4 AND account_id = $5",
+                )
+                .bind(final_status.as_str())
+                .bind(report.outcome.as_str())
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            }
+        }
+        sqlx::query(
+            "UPDATE callback_attempts SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4 \
+             WHERE callback_id = $5 AND number = $6",
+        )
+        .bind(report.outcome.as_str())
+        .bind(report.duration_seconds.map(i64::from))
+        .bind(&report.notes)
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(i64::from(attempt))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let kind = match (&recall, final_status) {
+            (Some(_), _) => "callback.recall_scheduled",
+            (None, Status::Completed) => "callback.completed",
+            (None, _) => "callback.failed",
+        };
+        let cb = fetch_callback(&mut tx, account, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        insert_events(
+            &mut tx,
+            &[NewEvent::about(
+                &cb,
+                kind,
+                now,
+                serde_json::json!({
+                    "attempt": attempt,
+                    "outcome": report.outcome.as_str(),
+                    "duration_seconds": report.duration_seconds,
+                    "next_attempt_at": recall.as_ref().map(|n| n.0.to_string()),
+                    "moved": recall.as_ref().and_then(|n| n.1.clone()),
+                }),
+            )],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            account.as_str(),
+            actor,
+            now,
+            &[callback_audit("callback.outcome", Some(&before), &cb)],
+        )
+        .await?;
+        // The agent who had the call is free again.
+        let mut feed = Vec::new();
+        if let Some(agent) = &before.agent_id {
+            feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
+            insert_agent_events(&mut tx, &feed).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.events.notify();
+        if before.agent_id.is_some() {
+            self.routing.notify();
+        }
+        if recall.is_some() {
+            self.wake_for(&cb);
+        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
+        Ok(cb)
+    }
+}

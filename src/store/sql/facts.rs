@@ -1,0 +1,209 @@
+//! The facts the dial decision needs, read in the caller's transaction: the attempts to a
+//! number, the do-not-call list, campaigns and their pacing, and all of them for one stored
+//! callback.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{DEBT_REF, Db, DbConn};
+use jiff::{SignedDuration, Timestamp};
+use sqlx::QueryBuilder;
+
+use super::{campaigns::settings_of, ms, opt_ts, ts};
+use crate::domain::{
+    Callback,
+    campaign::{AccountSettings, CampaignStatus, debt_ref},
+    dialing::{CampaignFacts, Facts, History, Location},
+};
+use crate::store::StoreError;
+
+/// Most attempts read back for one number: more than any cap (at most 100) needs.
+const HISTORY_LIMIT: i64 = 1_000;
+
+/// The attempts to a number (or about its debt) the dial decision counts: those started after
+/// `since` (oldest first), and the end of the last answered call. Whatever created them
+/// (callback, recall, campaign) counts, except skipped ones and `open`, the attempt of the
+/// callback being judged that is still under way (a retry of it is not a new attempt).
+pub(super) async fn history(
+    conn: &mut DbConn,
+    account: &str,
+    phone: &str,
+    debt: Option<&str>,
+    since: Timestamp,
+    open: Option<(&str, u32)>,
+) -> Result<History, StoreError> {
+    let (open_id, open_number) = open.map_or(("", -1), |(id, n)| (id, i64::from(n)));
+    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT a.started_at FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+         WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
+         AND {DEBT_REF} = $4)) AND a.started_at > $5 \
+         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc') \
+         AND NOT (a.callback_id = $6 AND a.number = $7) \
+         ORDER BY a.started_at DESC LIMIT $8"
+    ))
+    .bind(account)
+    .bind(phone)
+    .bind(debt)
+    .bind(debt)
+    .bind(ms(since))
+    .bind(open_id)
+    .bind(open_number)
+    .bind(HISTORY_LIMIT)
+    .fetch_all(&mut *conn)
+    .await?;
+    let answered: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MAX(a.ended_at) FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+         WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
+         AND {DEBT_REF} = $4)) AND a.outcome = 'answered'"
+    ))
+    .bind(account)
+    .bind(phone)
+    .bind(debt)
+    .bind(debt)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut started = rows
+        .into_iter()
+        .map(|(t,)| ts(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    started.reverse();
+    Ok(History {
+        started,
+        last_answered: opt_ts(answered)?,
+        debt: debt.map(str::to_owned),
+    })
+}
+
+/// The instant from which attempts count against the cap of `settings`, judged at `now` or
+/// later.
+pub(super) fn cap_since(settings: &AccountSettings, now: Timestamp) -> Timestamp {
+    now.checked_sub(SignedDuration::from_hours(
+        i64::from(settings.attempt_window_days) * 24,
+    ))
+    .unwrap_or(now)
+}
+
+/// Do the account's rules need the attempts to the number?
+pub(super) fn needs_history(settings: &AccountSettings) -> bool {
+    settings.max_attempts.is_some() || settings.quiet_after_answer_hours.is_some()
+}
+
+/// Which of `phones` are on the account's do-not-call list.
+pub(super) async fn on_dnc(
+    conn: &mut DbConn,
+    account: &str,
+    phones: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut listed = HashSet::new();
+    for chunk in phones.chunks(500) {
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT phone FROM dnc_entries WHERE account_id = ");
+        qb.push_bind(account).push(" AND phone IN (");
+        let mut sep = qb.separated(", ");
+        for phone in chunk {
+            sep.push_bind(*phone);
+        }
+        qb.push(")");
+        listed.extend(
+            qb.build_query_scalar::<String>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(listed)
+}
+
+/// A campaign's state, and how many more calls its pacing lets it start now.
+pub(super) async fn campaign_facts(
+    conn: &mut DbConn,
+    ids: &[&str],
+) -> Result<HashMap<String, CampaignFacts>, StoreError> {
+    let mut found = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "SELECT id, status, max_concurrent_calls - (SELECT COUNT(*) FROM callbacks x \
+         WHERE x.campaign_id = campaigns.id AND x.status IN ('dispatching', 'in_progress')) \
+         FROM campaigns WHERE id IN (",
+    );
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    qb.push(")");
+    for (id, status, room) in qb
+        .build_query_as::<(String, String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let status = CampaignStatus::parse(&status)
+            .ok_or_else(|| super::corrupt("campaign status", &status))?;
+        found.insert(
+            id,
+            CampaignFacts {
+                status,
+                room: Some(room),
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// The facts about one stored callback, read in `conn`.
+pub(super) struct OneFacts {
+    pub(super) location: Location,
+    pub(super) history: History,
+    pub(super) on_dnc: bool,
+    pub(super) campaign: Option<CampaignFacts>,
+    pub(super) settings: AccountSettings,
+}
+
+impl OneFacts {
+    pub(super) async fn read(
+        conn: &mut DbConn,
+        cb: &Callback,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let account = cb.account_id.as_str();
+        let settings = settings_of(conn, &[account])
+            .await?
+            .remove(account)
+            .unwrap_or_default();
+        let history = if needs_history(&settings) {
+            history(
+                conn,
+                account,
+                cb.phone.as_str(),
+                debt_ref(cb.metadata.as_ref()),
+                cap_since(&settings, now),
+                cb.attempt_open.then_some((cb.id.as_str(), cb.attempt)),
+            )
+            .await?
+        } else {
+            History::default()
+        };
+        let campaign = match &cb.campaign_id {
+            Some(id) => campaign_facts(conn, &[id.as_str()])
+                .await?
+                .remove(id.as_str()),
+            None => None,
+        };
+        Ok(Self {
+            location: cb.location(),
+            history,
+            on_dnc: !on_dnc(conn, account, &[cb.phone.as_str()])
+                .await?
+                .is_empty(),
+            campaign,
+            settings,
+        })
+    }
+
+    pub(super) fn facts<'a>(&'a self, cb: &'a Callback) -> Facts<'a> {
+        Facts {
+            on_dnc: self.on_dnc,
+            campaign: self.campaign,
+            ..Facts::of(cb, &self.location, &self.history)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Where callbacks stand in routing, as the writes of other rooms change it: the waiting line,
+//! offers taken back, deleted assignees removed, and agents' presence settled as their calls
+//! come and go.
+
+use super::{ASSIGNEE_ROWS, Db, DbConn};
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::QueryBuilder;
+
+use super::{
+    CALLBACK_COLUMNS, ROWS_PER_STATEMENT, events::NewEvent, feeds::NewAgentEvent, ms,
+    rows::callback_from_row,
+};
+use crate::domain::{
+    Callback, Status,
+    routing::{AgentEventKind, WithdrawReason, callback_targets},
+};
+use crate::store::StoreError;
+
+/// Puts waiting callbacks in line under each of their targets.
+pub(super) async fn enter_line(
+    conn: &mut DbConn,
+    callbacks: &[&Callback],
+) -> Result<(), StoreError> {
+    let rows: Vec<(String, i64, &str, &str)> = callbacks
+        .iter()
+        .flat_map(|cb| {
+            callback_targets(&cb.account_id, cb.assignment.as_ref())
+                .into_iter()
+                .map(|target| {
+                    (
+                        target,
+                        ms(cb.due_at),
+                        cb.id.as_str(),
+                        cb.account_id.as_str(),
+                    )
+                })
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            "INSERT INTO routing_targets (target, due_at, callback_id, account_id) ",
+        );
+        qb.push_values(chunk, |mut b, (target, due, id, account)| {
+            b.push_bind(target.as_str())
+                .push_bind(*due)
+                .push_bind(*id)
+                .push_bind(*account);
+        });
+        qb.push(" ON CONFLICT DO NOTHING");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes callbacks out of the waiting line.
+pub(super) async fn leave_line(conn: &mut DbConn, ids: &[&str]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new("DELETE FROM routing_targets WHERE callback_id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes a callback out of routing before it is rescheduled, reassigned or canceled: out of the
+/// waiting line, and out of the hands of an agent holding its offer, who is told why.
+pub(super) async fn leave_routing(
+    conn: &mut DbConn,
+    before: &Callback,
+    reason: WithdrawReason,
+    now: Timestamp,
+) -> Result<Vec<NewAgentEvent>, StoreError> {
+    match (before.status, &before.agent_id) {
+        (Status::Waiting, _) => {
+            leave_line(conn, &[before.id.as_str()]).await?;
+            Ok(Vec::new())
+        }
+        (Status::Offered, Some(agent)) => Ok(vec![NewAgentEvent::about(
+            agent.as_str(),
+            before,
+            AgentEventKind::OfferWithdrawn,
+            now,
+            json!({ "reason": reason.as_str() }),
+        )]),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Sets an agent's presence as their calls require: `busy` once their calls fill their
+/// concurrency, and `available` again (idle from now) when a call ends, if Ringback was the one
+/// that made them busy.
+pub(super) async fn settle_agent(
+    conn: &mut DbConn,
+    account: &str,
+    agent: &str,
+    now: Timestamp,
+) -> Result<Option<NewAgentEvent>, StoreError> {
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT presence, presence_auto, concurrency, \
+         (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id AND c.status = 'in_progress') \
+         FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(agent)
+    .bind(account)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((presence, auto, concurrency, calls)) = row else {
+        return Ok(None);
+    };
+    let (next, reason) = if presence == "available" && calls >= concurrency {
+        ("busy", "at_capacity")
+    } else if presence == "busy" && auto == 1 && calls < concurrency {
+        ("available", "call_ended")
+    } else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE agents SET presence = $1, presence_auto = 1, presence_changed_at = $2, \
+         idle_since = CASE WHEN $3 = 'available' THEN $4 ELSE idle_since END, updated_at = $5 \
+         WHERE id = $6",
+    )
+    .bind(next)
+    .bind(ms(now))
+    .bind(next)
+    .bind(ms(now))
+    .bind(ms(now))
+    .bind(agent)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(NewAgentEvent::presence(
+        account, agent, next, reason, now,
+    )))
+}
+
+/// Takes back every offer an agent holds (they went away, or were deleted): the callbacks go
+/// back in line.
+pub(super) async fn withdraw_offers(
+    conn: &mut DbConn,
+    account: &str,
+    agent: &str,
+    reason: WithdrawReason,
+    now: Timestamp,
+) -> Result<(Vec<NewEvent>, Vec<NewAgentEvent>), StoreError> {
+    let rows = sqlx::query(&format!(
+        "UPDATE callbacks SET status = 'waiting', agent_id = NULL, offer_expires_at = NULL, \
+         version = version + 1, updated_at = $1 \
+         WHERE account_id = $2 AND agent_id = $3 AND status = 'offered' RETURNING {CALLBACK_COLUMNS}"
+    ))
+    .bind(ms(now))
+    .bind(account)
+    .bind(agent)
+    .fetch_all(&mut *conn)
+    .await?;
+    let back = rows
+        .iter()
+        .map(callback_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    enter_line(conn, &back.iter().collect::<Vec<_>>()).await?;
+    let events = back
+        .iter()
+        .map(|cb| {
+            NewEvent::about(
+                cb,
+                "callback.waiting",
+                now,
+                json!({ "reason": "offer_withdrawn", "agent_id": agent, "why": reason.as_str() }),
+            )
+        })
+        .collect();
+    let feed = back
+        .iter()
+        .map(|cb| {
+            NewAgentEvent::about(
+                agent,
+                cb,
+                AgentEventKind::OfferWithdrawn,
+                now,
+                json!({ "reason": reason.as_str() }),
+            )
+        })
+        .collect();
+    Ok((events, feed))
+}
+
+/// Removes a deleted agent or queue from the assignments of active callbacks. A callback left
+/// with no assignee is unassigned (any of the account's agents may take it), never dropped.
+pub(super) async fn unassign(
+    conn: &mut DbConn,
+    account: &str,
+    assignee: &str,
+    now: Timestamp,
+) -> Result<Vec<NewEvent>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = $1 \
+         AND status IN ('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress') \
+         AND assignees IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $2)"
+    ))
+    .bind(account)
+    .bind(assignee)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut cb = callback_from_row(row)?;
+        if let Some(a) = cb.assignment.as_mut() {
+            a.ids.retain(|id| id != assignee);
+        }
+        if cb.assignment.as_ref().is_some_and(|a| a.ids.is_empty()) {
+            cb.assignment = None;
+        }
+        cb.updated_at = now;
+        sqlx::query(
+            "UPDATE callbacks SET assign_type = $1, assignees = $2, version = version + 1, \
+             updated_at = $3 WHERE id = $4 AND account_id = $5",
+        )
+        .bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
+        .bind(
+            cb.assignment
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
+        )
+        .bind(ms(now))
+        .bind(cb.id.as_str())
+        .bind(account)
+        .execute(&mut *conn)
+        .await?;
+        if cb.status == Status::Waiting {
+            leave_line(conn, &[cb.id.as_str()]).await?;
+            enter_line(conn, &[&cb]).await?;
+        }
+        events.push(NewEvent::about(
+            &cb,
+            "callback.unassigned",
+            now,
+            json!({ "removed": assignee, "unassigned": cb.assignment.is_none() }),
+        ));
+    }
+    Ok(events)
+}

@@ -1,0 +1,212 @@
+//! Making offers in a routing pass: the free agents, and the rounds that give each the earliest
+//! callback it may take.
+
+use std::{collections::HashMap, time::Duration};
+
+use super::DbConn;
+use jiff::Timestamp;
+use serde_json::json;
+use sqlx::Row;
+
+use super::{
+    SqlStore,
+    agents::{AGENT_COLUMNS, agent_from_parts},
+    events::NewEvent,
+    feeds::NewAgentEvent,
+    guard::withhold_if_blocked,
+    line::leave_line,
+    ms,
+    rows::fetch_callback,
+};
+use crate::domain::{
+    CallbackId, Status,
+    agent::Agent,
+    ids::QueueId,
+    routing::{AgentEventKind, RoutingSettings, agent_targets, offer_timeout},
+};
+use crate::store::{
+    StoreError,
+    routing::{MadeOffer, RoutePass},
+};
+
+/// An available agent and what they may still take.
+struct Slot {
+    agent: Agent,
+    idle_since: i64,
+    free: i64,
+    targets: Vec<String>,
+}
+
+impl SqlStore {
+    /// Free agents, longest idle first, with their queues.
+    async fn free_agents(conn: &mut DbConn, now: Timestamp) -> Result<Vec<Slot>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM (SELECT {AGENT_COLUMNS}, idle_since, \
+             (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
+              AND c.status IN ('offered', 'in_progress')) AS load \
+             FROM agents WHERE presence = 'available' AND deleted_at IS NULL) AS free \
+             WHERE load < concurrency ORDER BY idle_since, id"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.agent_id, m.queue_id FROM queue_members m JOIN agents a ON a.id = m.agent_id \
+             WHERE a.presence = 'available' AND a.deleted_at IS NULL ORDER BY m.queue_id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut queues: HashMap<String, Vec<String>> = HashMap::new();
+        for (agent, queue) in members {
+            queues.entry(agent).or_default().push(queue);
+        }
+        let mut slots = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let agent = agent_from_parts(row, queues.remove(&id).unwrap_or_default())?;
+            let free = i64::from(agent.concurrency) - row.try_get::<i64, _>("load")?;
+            if free <= 0 || !agent.works_at(now) {
+                continue;
+            }
+            slots.push(Slot {
+                targets: agent_targets(&agent),
+                idle_since: row.try_get("idle_since")?,
+                agent,
+                free,
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Offers waiting callbacks to free agents: in rounds, each agent (longest idle first) gets
+    /// the earliest callback it may take, until no agent finds one or `limit` is reached.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn make_offers(
+        conn: &mut DbConn,
+        now: Timestamp,
+        settings: &RoutingSettings,
+        limit: usize,
+        pass: &mut RoutePass,
+        events: &mut Vec<NewEvent>,
+        feed: &mut Vec<NewAgentEvent>,
+    ) -> Result<(), StoreError> {
+        let now_ms = ms(now);
+        let anyone_waiting: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM routing_targets)")
+                .fetch_one(&mut *conn)
+                .await?;
+        if !anyone_waiting {
+            return Ok(());
+        }
+        let mut slots = Self::free_agents(conn, now).await?;
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let timeouts: HashMap<QueueId, u32> = sqlx::query_as::<_, (String, i64)>(
+            "SELECT id, offer_timeout_seconds FROM queues WHERE deleted_at IS NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, secs)| (QueueId::from_trusted(id), secs as u32))
+        .collect();
+        'rounds: loop {
+            let mut offered = false;
+            for slot in slots.iter_mut().filter(|s| s.free > 0) {
+                if pass.offers.len() >= limit {
+                    pass.saturated = true;
+                    break 'rounds;
+                }
+                let mut best: Option<(i64, String)> = None;
+                for target in &slot.targets {
+                    let row: Option<(String, i64)> = sqlx::query_as(
+                        "SELECT rt.callback_id, rt.due_at FROM routing_targets rt \
+                         WHERE rt.target = $1 AND NOT EXISTS (SELECT 1 FROM offer_declines d \
+                         WHERE d.callback_id = rt.callback_id AND d.agent_id = $2 AND d.until > $3) \
+                         ORDER BY rt.due_at, rt.callback_id LIMIT 1",
+                    )
+                    .bind(target.as_str())
+                    .bind(slot.agent.id.as_str())
+                    .bind(now_ms)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some((id, due)) = row
+                        && best.as_ref().is_none_or(|(d, i)| (due, &id) < (*d, i))
+                    {
+                        best = Some((due, id));
+                    }
+                }
+                let Some((_, id)) = best else {
+                    slot.free = 0;
+                    continue;
+                };
+                leave_line(conn, &[id.as_str()]).await?;
+                let id = CallbackId::from_trusted(id);
+                let Some(mut cb) = fetch_callback(conn, &slot.agent.account_id, &id).await? else {
+                    continue;
+                };
+                if cb.status != Status::Waiting {
+                    continue;
+                }
+                // Time has passed since it joined the line: the rules may stop it now.
+                if let Some((_, _, event)) = withhold_if_blocked(conn, &cb, now).await? {
+                    events.push(event);
+                    continue;
+                }
+                let timeout =
+                    offer_timeout(cb.assignment.as_ref(), &slot.agent, &timeouts, settings);
+                let expires = now.checked_add(timeout).unwrap_or(now);
+                sqlx::query(
+                    "UPDATE callbacks SET status = 'offered', agent_id = $1, offer_expires_at = $2, \
+                     version = version + 1, updated_at = $3 WHERE id = $4 AND status = 'waiting'",
+                )
+                .bind(slot.agent.id.as_str())
+                .bind(ms(expires))
+                .bind(now_ms)
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE agents SET idle_since = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(slot.agent.id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                cb.status = Status::Offered;
+                cb.agent_id = Some(slot.agent.id.clone());
+                cb.offer_expires_at = Some(expires);
+                cb.updated_at = now;
+                let details = json!({
+                    "agent_id": slot.agent.id.as_str(),
+                    "offer_expires_at": expires.to_string(),
+                });
+                events.push(NewEvent::about(
+                    &cb,
+                    "callback.offered",
+                    now,
+                    details.clone(),
+                ));
+                feed.push(NewAgentEvent::about(
+                    slot.agent.id.as_str(),
+                    &cb,
+                    AgentEventKind::Offer,
+                    now,
+                    details,
+                ));
+                pass.offers.push(MadeOffer {
+                    callback_id: cb.id,
+                    agent_id: slot.agent.id.clone(),
+                    agent_waited: Duration::from_millis((now_ms - slot.idle_since).max(0) as u64),
+                });
+                slot.free -= 1;
+                slot.idle_since = now_ms;
+                offered = true;
+            }
+            if !offered {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

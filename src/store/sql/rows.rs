@@ -1,0 +1,171 @@
+//! A callback's row: reading one into a [`Callback`], binding one for an insert, fetching one.
+
+use sqlx::Row;
+
+use super::{CALLBACK_COLUMNS, Db, DbConn, DbRow, corrupt, ms, opt_ts, ts, window_from_text};
+use crate::domain::{
+    AccountId, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
+    PhoneNumber, Status, Zone,
+    campaign::RecallPolicy,
+    dialing::ZoneSource,
+    geo::Region,
+    ids::{AgentId, CampaignId, ContactId},
+};
+use crate::store::StoreError;
+
+pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
+    let origin: String = row.try_get("origin")?;
+    let status: String = row.try_get("status")?;
+    let timezone: String = row.try_get("timezone")?;
+    let dialing_mode: String = row.try_get("dialing_mode")?;
+    let assign_type: Option<String> = row.try_get("assign_type")?;
+    let assignees: Option<String> = row.try_get("assignees")?;
+    let metadata: Option<String> = row.try_get("metadata")?;
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let caller_id: Option<String> = row.try_get("caller_id")?;
+    let timezone_source: String = row.try_get("timezone_source")?;
+    let region: Option<String> = row.try_get("region")?;
+    let assignment = match (assign_type, assignees) {
+        (Some(kind), Some(ids)) => Some(Assignment {
+            kind: AssigneeKind::parse(&kind).ok_or_else(|| corrupt("assign_type", &kind))?,
+            ids: serde_json::from_str(&ids).map_err(|_| corrupt("assignees", &ids))?,
+        }),
+        _ => None,
+    };
+    Ok(Callback {
+        id: CallbackId::from_trusted(row.try_get("id")?),
+        account_id: AccountId::from_trusted(row.try_get("account_id")?),
+        origin: Origin::parse(&origin).ok_or_else(|| corrupt("origin", &origin))?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        phone: PhoneNumber::from_trusted(row.try_get("phone")?),
+        contact_name: row.try_get("contact_name")?,
+        scheduled_at: ts(row.try_get("scheduled_at")?)?,
+        timezone: Zone::parse(&timezone, "timezone").map_err(|_| corrupt("timezone", &timezone))?,
+        due_at: ts(row.try_get("due_at")?)?,
+        expires_at: ts(row.try_get("expires_at")?)?,
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        assignment,
+        caller_id: caller_id.map(PhoneNumber::from_trusted),
+        dialing_mode: DialingMode::parse(&dialing_mode)
+            .ok_or_else(|| corrupt("dialing_mode", &dialing_mode))?,
+        notes: row.try_get("notes")?,
+        metadata: metadata
+            .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("metadata", &m)))
+            .transpose()?,
+        interaction_id: row.try_get("interaction_id")?,
+        reminder_minutes_before: row
+            .try_get::<Option<i64>, _>("reminder_minutes_before")?
+            .map(|v| v as u32),
+        expire_after_minutes: row.try_get::<i64, _>("expire_after_minutes")? as u32,
+        max_duration_seconds: row.try_get::<i64, _>("max_duration_seconds")? as u32,
+        recording_enabled: row.try_get::<i64, _>("recording_enabled")? != 0,
+        initial_message: row.try_get("initial_message")?,
+        webhook_url: row.try_get("webhook_url")?,
+        outcome: outcome
+            .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
+            .transpose()?,
+        agent_id: row
+            .try_get::<Option<String>, _>("agent_id")?
+            .map(AgentId::from_trusted),
+        offer_expires_at: opt_ts(row.try_get("offer_expires_at")?)?,
+        campaign_id: row
+            .try_get::<Option<String>, _>("campaign_id")?
+            .map(CampaignId::from_trusted),
+        contact_id: row
+            .try_get::<Option<String>, _>("contact_id")?
+            .map(ContactId::from_trusted),
+        recall: match row.try_get::<Option<String>, _>("recall")? {
+            Some(text) => {
+                RecallPolicy::from_stored(&text).ok_or_else(|| corrupt("recall", &text))?
+            }
+            None => RecallPolicy::default(),
+        },
+        calling_window: row
+            .try_get::<Option<String>, _>("calling_window")?
+            .map(|text| window_from_text(&text))
+            .transpose()?,
+        timezone_source: ZoneSource::parse(&timezone_source)
+            .ok_or_else(|| corrupt("timezone_source", &timezone_source))?,
+        region: region
+            .map(|r| Region::parse(&r, "region").map_err(|_| corrupt("region", &r)))
+            .transpose()?,
+        attempt_open: row.try_get::<i64, _>("attempt_open")? != 0,
+        created_at: ts(row.try_get("created_at")?)?,
+        updated_at: ts(row.try_get("updated_at")?)?,
+    })
+}
+
+/// A zone source as stored: whether a number is ambiguous is read from the number each time.
+pub(super) fn stored_source(source: ZoneSource) -> &'static str {
+    match source {
+        ZoneSource::NumberAmbiguous => ZoneSource::Number.as_str(),
+        source => source.as_str(),
+    }
+}
+
+/// Appends the bound values of one callback row, in `CALLBACK_COLUMNS` order.
+pub(super) fn push_callback_values(
+    mut b: sqlx::query_builder::Separated<'_, '_, Db, &str>,
+    cb: &Callback,
+) {
+    b.push_bind(cb.id.as_str().to_owned())
+        .push_bind(cb.account_id.as_str().to_owned())
+        .push_bind(cb.origin.as_str())
+        .push_bind(cb.status.as_str())
+        .push_bind(cb.phone.as_str().to_owned())
+        .push_bind(cb.contact_name.clone())
+        .push_bind(ms(cb.scheduled_at))
+        .push_bind(cb.timezone.name().to_owned())
+        .push_bind(ms(cb.due_at))
+        .push_bind(ms(cb.expires_at))
+        .push_bind(i64::from(cb.attempt))
+        .push_bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
+        .push_bind(
+            cb.assignment
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
+        )
+        .push_bind(cb.caller_id.as_ref().map(|p| p.as_str().to_owned()))
+        .push_bind(cb.dialing_mode.as_str())
+        .push_bind(cb.notes.clone())
+        .push_bind(
+            cb.metadata
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_default()),
+        )
+        .push_bind(cb.interaction_id.clone())
+        .push_bind(cb.reminder_minutes_before.map(i64::from))
+        .push_bind(i64::from(cb.expire_after_minutes))
+        .push_bind(i64::from(cb.max_duration_seconds))
+        .push_bind(i64::from(cb.recording_enabled))
+        .push_bind(cb.initial_message.clone())
+        .push_bind(cb.webhook_url.clone())
+        .push_bind(cb.outcome.map(Outcome::as_str))
+        .push_bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
+        .push_bind(cb.offer_expires_at.map(ms))
+        .push_bind(cb.reminder_at().map(ms))
+        .push_bind(cb.campaign_id.as_ref().map(|c| c.as_str().to_owned()))
+        .push_bind(cb.contact_id.as_ref().map(|c| c.as_str().to_owned()))
+        .push_bind((!cb.recall.is_empty()).then(|| cb.recall.to_json().to_string()))
+        .push_bind(cb.calling_window.as_ref().map(|w| w.to_json().to_string()))
+        .push_bind(stored_source(cb.timezone_source))
+        .push_bind(cb.region.as_ref().map(|r| r.as_str().to_owned()))
+        .push_bind(i64::from(cb.attempt_open))
+        .push_bind(ms(cb.created_at))
+        .push_bind(ms(cb.updated_at));
+}
+
+pub(super) async fn fetch_callback(
+    conn: &mut DbConn,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Option<Callback>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = $1 AND account_id = $2"
+    ))
+    .bind(id.as_str())
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(callback_from_row).transpose()
+}
