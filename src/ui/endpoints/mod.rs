@@ -19,7 +19,8 @@ use axum::http::StatusCode;
 
 use super::Viewer;
 use crate::{
-    api::{AppState, callbacks::callback_id, error::ApiError},
+    api::{callbacks::callback_id, error::ApiError},
+    app::AppState,
     domain::{Callback, ErrorCode, agent::Agent},
 };
 
