@@ -937,3 +937,33 @@ async fn an_rs256_public_key_verifies_tokens_signed_with_its_private_key() {
         .await
         .expect_error(401, "unauthorized");
 }
+
+/// Token times are judged by the server's clock (the one every other rule reads), not the
+/// library's: an hour ahead, a token that expires in ten minutes is expired, and one not
+/// valid for another half hour is.
+#[tokio::test]
+async fn jwt_times_are_judged_by_the_server_clock() {
+    let clock = std::sync::Arc::new(ShiftedClock::default());
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    register_hs256(&app).await;
+    let claims = |exp: i64, nbf: i64| {
+        json!({ "account_id": app.account_id, "sub": "crm-bot", "scope": "callbacks:read",
+                "exp": exp, "nbf": nbf, "iat": now_s() })
+    };
+    let expiring = hs256(HS_SECRET, &claims(now_s() + 600, now_s()));
+    let later = hs256(HS_SECRET, &claims(now_s() + 7200, now_s() + 1800));
+    get_with_token(&app, &expiring).await.expect(200);
+    refused(&get_with_token(&app, &later).await, "token not yet valid");
+
+    clock.advance(std::time::Duration::from_secs(3600));
+    refused(&get_with_token(&app, &expiring).await, "token expired");
+    get_with_token(&app, &later).await.expect(200);
+}
+
+fn refused(resp: &Resp, why: &str) {
+    let error = resp.expect_error(401, "unauthorized");
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains(why)),
+        "expected {why:?}: {error}"
+    );
+}
