@@ -1,6 +1,4 @@
-//! The SQL of campaigns and the account's dialling policy.
-
-use std::collections::HashMap;
+//! The SQL of campaigns and the account's dialling policy (read for the dial decision in `facts`).
 
 use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
@@ -14,7 +12,7 @@ use super::{
     contacts::contacts_where,
     corrupt,
     events::{NewEvent, insert_events},
-    facts::{campaign_facts, cap_since, history, needs_history, on_dnc},
+    facts::{campaign_facts, cap_since, history, needs_history, on_dnc, settings_of},
     inserts::insert_callback_rows,
     ms,
     rows::callback_from_row,
@@ -33,60 +31,6 @@ use crate::store::{
     ChangeError, StoreError,
     campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts},
 };
-
-/// The dialling policy of each of `accounts` that has set one (the others have the default).
-pub(super) async fn settings_of(
-    conn: &mut DbConn,
-    accounts: &[&str],
-) -> Result<HashMap<String, AccountSettings>, StoreError> {
-    let mut found = HashMap::with_capacity(accounts.len());
-    if accounts.is_empty() {
-        return Ok(found);
-    }
-    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-        "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
-         attempt_window_days, quiet_after_answer_hours, holidays, regional_windows \
-         FROM account_settings WHERE account_id IN (",
-    );
-    let mut sep = qb.separated(", ");
-    for account in accounts {
-        sep.push_bind(*account);
-    }
-    qb.push(")");
-    type Row = (
-        String,
-        String,
-        i64,
-        Option<i64>,
-        i64,
-        Option<i64>,
-        String,
-        String,
-    );
-    for (account, window, allow, max, days, quiet, holidays, regional) in
-        qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
-    {
-        let json = |text: &str, what: &str| {
-            serde_json::from_str::<serde_json::Value>(text).map_err(|_| corrupt(what, text))
-        };
-        let settings = AccountSettings {
-            calling_window: window_from_text(&window)?,
-            allow_customer_requested_times: allow != 0,
-            max_attempts: max.map(|m| m as u32),
-            attempt_window_days: days as u32,
-            quiet_after_answer_hours: quiet.map(|q| q as u32),
-            holidays: Holiday::parse_list(&json(&holidays, "holidays")?, "holidays")
-                .map_err(|_| corrupt("holidays", &holidays))?,
-            regional_windows: RegionalWindow::parse_list(
-                &json(&regional, "regional_windows")?,
-                "regional_windows",
-            )
-            .map_err(|_| corrupt("regional_windows", &regional))?,
-        };
-        found.insert(account, settings);
-    }
-    Ok(found)
-}
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \

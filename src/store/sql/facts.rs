@@ -1,6 +1,6 @@
 //! The facts the dial decision needs, read in the caller's transaction: the attempts to a
-//! number, the do-not-call list, campaigns and their pacing, and all of them for one stored
-//! callback.
+//! number, the do-not-call list, campaigns and their pacing, the account's dialling policy,
+//! and all of them for one stored callback.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,11 +8,11 @@ use super::{DEBT_REF, Db, DbConn};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::QueryBuilder;
 
-use super::{campaigns::settings_of, ms, opt_ts, ts};
+use super::{corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
     Callback,
     campaign::{AccountSettings, CampaignStatus, debt_ref},
-    dialing::{CampaignFacts, Facts, History, Location},
+    dialing::{CampaignFacts, Facts, History, Holiday, Location, RegionalWindow},
 };
 use crate::store::StoreError;
 
@@ -206,4 +206,58 @@ impl OneFacts {
             ..Facts::of(cb, &self.location, &self.history)
         }
     }
+}
+
+/// The dialling policy of each of `accounts` that has set one (the others have the default).
+pub(super) async fn settings_of(
+    conn: &mut DbConn,
+    accounts: &[&str],
+) -> Result<HashMap<String, AccountSettings>, StoreError> {
+    let mut found = HashMap::with_capacity(accounts.len());
+    if accounts.is_empty() {
+        return Ok(found);
+    }
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
+         attempt_window_days, quiet_after_answer_hours, holidays, regional_windows \
+         FROM account_settings WHERE account_id IN (",
+    );
+    let mut sep = qb.separated(", ");
+    for account in accounts {
+        sep.push_bind(*account);
+    }
+    qb.push(")");
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<i64>,
+        i64,
+        Option<i64>,
+        String,
+        String,
+    );
+    for (account, window, allow, max, days, quiet, holidays, regional) in
+        qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
+    {
+        let json = |text: &str, what: &str| {
+            serde_json::from_str::<serde_json::Value>(text).map_err(|_| corrupt(what, text))
+        };
+        let settings = AccountSettings {
+            calling_window: window_from_text(&window)?,
+            allow_customer_requested_times: allow != 0,
+            max_attempts: max.map(|m| m as u32),
+            attempt_window_days: days as u32,
+            quiet_after_answer_hours: quiet.map(|q| q as u32),
+            holidays: Holiday::parse_list(&json(&holidays, "holidays")?, "holidays")
+                .map_err(|_| corrupt("holidays", &holidays))?,
+            regional_windows: RegionalWindow::parse_list(
+                &json(&regional, "regional_windows")?,
+                "regional_windows",
+            )
+            .map_err(|_| corrupt("regional_windows", &regional))?,
+        };
+        found.insert(account, settings);
+    }
+    Ok(found)
 }

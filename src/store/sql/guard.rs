@@ -12,8 +12,8 @@ use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS,
-    campaigns::settings_of,
     events::{NewEvent, insert_events},
+    facts::settings_of,
     facts::{OneFacts, campaign_facts, cap_since, history, needs_history},
     ms,
     rows::callback_from_row,
