@@ -153,7 +153,7 @@ async fn a_no_answer_is_recalled_by_the_policy_and_an_answer_ends_it() {
 
 #[tokio::test]
 async fn a_paused_campaign_dials_nothing_until_it_is_resumed() {
-    let app = spawn_quick_app().await;
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
     app.any_hour().await;
     let pb = app.playbook("Hi").await;
     let created = launch(
@@ -173,12 +173,15 @@ async fn a_paused_campaign_dials_nothing_until_it_is_resumed() {
         .as_str()
         .unwrap()
         .to_owned();
-    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    // A minute past its time, the scheduler has passed it by.
+    app.move_time(&clock, Duration::from_secs(60));
+    app.scheduler_passed(&clock).await;
     assert_eq!(
         app.bridge.requests_for(&cb).len(),
         0,
         "dialled while paused"
     );
+    assert_eq!(app.get_callback(&cb).await["status"], "scheduled");
     let why = app
         .get(&format!("/v1/callbacks/{cb}/eligibility"))
         .await

@@ -363,7 +363,7 @@ async fn eligibility_and_the_guard_agree_on_the_do_not_call_list() {
 
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_a_paused_campaign() {
-    let app = spawn_quick_app().await;
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
     app.any_hour().await;
     let pb = app.playbook("Hi").await;
     let campaign = app
@@ -382,7 +382,8 @@ async fn eligibility_and_the_guard_agree_on_a_paused_campaign() {
     let call = only_call(&app, &campaign).await;
     let why = eligibility(&app, &call).await;
     assert!(block(&why, "campaign_paused").is_some(), "{why}");
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    app.move_time(&clock, Duration::from_secs(60));
+    app.scheduler_passed(&clock).await;
     assert!(app.bridge.requests_for(&call).is_empty());
     assert_eq!(app.get_callback(&call).await["status"], "scheduled");
     // Resumed, the same call goes out: the pause was what held it.

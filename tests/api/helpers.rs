@@ -504,6 +504,14 @@ pub async fn spawn_quick_app() -> TestApp {
     spawn_app_with(|c| c.min_lead_seconds = 0).await
 }
 
+/// A quick server (no minimum lead time) on a clock the test moves: what would happen minutes
+/// from now is seen without waiting for it (see [`TestApp::move_time`]).
+pub async fn spawn_quick_app_on_moved_clock() -> (TestApp, Arc<ShiftedClock>) {
+    let clock = Arc::new(ShiftedClock::default());
+    let app = spawn_app_with_clock(clock.clone(), |c| c.min_lead_seconds = 0).await;
+    (app, clock)
+}
+
 impl TestApp {
     /// Sets the account's dialling policy over the API.
     pub async fn settings(&self, body: Value) {
@@ -630,6 +638,25 @@ impl TestApp {
     }
 
     /// Creates a callback for a fresh phone at `scheduled_at` and returns its id.
+    /// Moves the server's clock forward by `by` and wakes its background loops, which then see
+    /// what is due by the new time at once.
+    pub fn move_time(&self, clock: &ShiftedClock, by: Duration) {
+        clock.advance(by);
+        self.store.due_signal().notify();
+        self.store.routing_signal().notify();
+        self.store.event_signal().notify();
+    }
+
+    /// Returns once the scheduler has claimed and dispatched a callback due at the server's
+    /// current time: every callback due before it has been considered by then (claims go in due
+    /// order), so a test can assert that one was *not* dispatched without sleeping.
+    pub async fn scheduler_passed(&self, clock: &ShiftedClock) {
+        use ringback::clock::Clock;
+        let at = clock.now() + SignedDuration::from_millis(50);
+        let id = self.create_at(&at.to_string()).await;
+        self.bridge.wait_for_callback(&id, 1, WAIT).await;
+    }
+
     pub async fn create_at(&self, scheduled_at: &str) -> String {
         let cb = self
             .create(&new_callback(&unique_phone(), scheduled_at))

@@ -179,9 +179,25 @@ async fn the_dispatch_carries_the_callback_details() {
 
 #[tokio::test]
 async fn a_refused_dispatch_is_retried_with_the_same_idempotency_key() {
-    let app = spawn_quick_app().await;
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
     app.bridge.fail_next(2);
     let id = app.create_at(&in_ms(300)).await;
+    // Each refusal is recorded with its retry time; the test moves the clock to it rather than
+    // waiting for it.
+    for refused in 1..=2 {
+        app.bridge.wait_for_callback(&id, refused, WAIT).await;
+        let cb = eventually(WAIT, "the refusal recorded", || async {
+            let cb = app.get_callback(&id).await;
+            (events_of(&cb, "callback.dispatch_failed").len() == refused
+                && cb["status"] == "scheduled")
+                .then_some(cb)
+        })
+        .await;
+        let retry_at = ts(&cb["next_attempt_at"]);
+        let now = ringback::clock::Clock::now(clock.as_ref());
+        let wait = Duration::try_from(retry_at.duration_since(now)).unwrap_or_default();
+        app.move_time(&clock, wait + Duration::from_millis(10));
+    }
     let requests = app.bridge.wait_for_callback(&id, 3, WAIT).await;
     let key = format!("{id}:1");
     let answered: Vec<u16> = requests.iter().map(|r| r.answered).collect();
@@ -191,21 +207,6 @@ async fn a_refused_dispatch_is_retried_with_the_same_idempotency_key() {
         assert_eq!(r.body["idempotency_key"], key.as_str());
         assert_eq!(r.body["attempt"], 1);
     }
-    // Backoff: about 1 s, then about 2 s.
-    let gap1 = requests[1]
-        .received_at
-        .duration_since(requests[0].received_at);
-    let gap2 = requests[2]
-        .received_at
-        .duration_since(requests[1].received_at);
-    assert!(
-        gap1 >= SignedDuration::from_millis(900),
-        "first retry after {gap1:?}"
-    );
-    assert!(
-        gap2 >= SignedDuration::from_millis(1_900),
-        "second retry after {gap2:?}"
-    );
 
     let cb = app.wait_for_status(&id, "in_progress", WAIT).await;
     assert_eq!(cb["attempt_count"], 1);
@@ -216,12 +217,20 @@ async fn a_refused_dispatch_is_retried_with_the_same_idempotency_key() {
     assert_eq!(attempts[0]["last_bridge_status"], 200);
     let failures = events_of(&cb, "callback.dispatch_failed");
     assert_eq!(failures.len(), 2, "{cb}");
-    for f in failures {
+    // Backoff: 1 s, then 2 s, each with up to a fifth more of jitter.
+    for (f, base) in failures.iter().zip([1_000, 2_000]) {
         assert_eq!(f["data"]["bridge_status"], 503);
         assert_eq!(f["data"]["attempt"], 1);
-        assert!(ts(&f["data"]["retry_at"]) > ts(&f["at"]));
+        let backoff = ts(&f["data"]["retry_at"]).duration_since(ts(&f["at"]));
+        assert!(
+            backoff >= SignedDuration::from_millis(base)
+                && backoff <= SignedDuration::from_millis(base * 6 / 5 + 1),
+            "retry {backoff:?} after a refusal, expected {base} ms plus jitter"
+        );
     }
-    tokio::time::sleep(SETTLE).await;
+    // An hour later, nothing more was sent.
+    app.move_time(&clock, Duration::from_secs(3600));
+    app.scheduler_passed(&clock).await;
     assert_eq!(
         app.bridge.requests_for(&id).len(),
         3,
@@ -231,7 +240,7 @@ async fn a_refused_dispatch_is_retried_with_the_same_idempotency_key() {
 
 #[tokio::test]
 async fn a_bridge_that_keeps_failing_is_retried_and_each_failure_is_recorded() {
-    let app = spawn_quick_app().await;
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
     app.bridge.always_fail(true);
     let id = app.create_at(&in_ms(300)).await;
     let cb = eventually(WAIT, "two recorded dispatch failures", || async {
@@ -267,10 +276,12 @@ async fn a_bridge_that_keeps_failing_is_retried_and_each_failure_is_recorded() {
     })
     .await;
     assert!(ts(&cb["next_attempt_at"]) > ts(&cb["scheduled_at"]));
-    // It can still be canceled, and then it is left alone.
+    // It can still be canceled, and then it is left alone, however long after.
     app.cancel(&id).await.expect(200);
     let sent = app.bridge.requests_for(&id).len();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.move_time(&clock, Duration::from_secs(3600));
+    app.bridge.always_fail(false);
+    app.scheduler_passed(&clock).await;
     assert_eq!(
         app.bridge.requests_for(&id).len(),
         sent,
