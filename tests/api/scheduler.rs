@@ -7,9 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// How long to keep watching after the expected dispatches arrived, to catch a second one.
-const SETTLE: Duration = Duration::from_millis(700);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_due_callback_reaches_the_bridge_exactly_once_and_never_early() {
     let app = spawn_app().await;
@@ -34,7 +31,11 @@ async fn every_due_callback_reaches_the_bridge_exactly_once_and_never_early() {
     );
 
     app.bridge.wait_for(N, WAIT).await;
-    tokio::time::sleep(SETTLE).await;
+    // Started, none can be claimed again; one claim each (one `callback.due`) is one request.
+    for id in expected.keys() {
+        let cb = app.wait_for_status(id, "in_progress", WAIT).await;
+        assert_eq!(events_of(&cb, "callback.due").len(), 1, "{cb}");
+    }
     let requests = app.bridge.requests();
     assert_eq!(requests.len(), N, "some callbacks were dispatched twice");
 
@@ -361,7 +362,8 @@ async fn a_canceled_callback_is_never_dispatched() {
     let control = app.create_at(&at).await;
     app.cancel(&canceled).await.expect(200);
     app.bridge.wait_for_callback(&control, 1, WAIT).await;
-    tokio::time::sleep(SETTLE).await;
+    // Both fell due together: had the canceled one been claimed, it would have been in the
+    // control's claim, whose `callback.due` events were committed before its request went out.
     assert!(
         app.bridge.requests_for(&canceled).is_empty(),
         "a canceled callback reached the bridge"
@@ -391,7 +393,8 @@ async fn a_rescheduled_callback_is_dispatched_at_its_new_time() {
     );
     assert_eq!(r.body["scheduled_at"], new_at.to_string());
     assert_eq!(r.body["due_at"], new_at.to_string());
-    tokio::time::sleep(SETTLE).await;
+    let cb = app.wait_for_status(&id, "in_progress", WAIT).await;
+    assert_eq!(events_of(&cb, "callback.due").len(), 1, "{cb}");
     assert_eq!(app.bridge.requests_for(&id).len(), 1);
 }
 
@@ -443,7 +446,8 @@ async fn an_outcome_reported_before_the_bridge_answers_is_kept() {
     assert_eq!(cb["status"], "completed");
     assert_eq!(cb["outcome"], "answered");
     assert_eq!(cb["attempts"][0]["outcome"], "answered");
-    tokio::time::sleep(SETTLE).await;
+    // Completed, it can never be claimed again; it was claimed once.
+    assert_eq!(events_of(&cb, "callback.due").len(), 1, "{cb}");
     assert_eq!(app.bridge.requests_for(&id).len(), 1);
     let cb: Value = app.get_callback(&id).await;
     assert_eq!(cb["status"], "completed");
