@@ -395,7 +395,7 @@ async fn eligibility_and_the_guard_agree_on_a_paused_campaign() {
 
 #[tokio::test]
 async fn eligibility_and_the_guard_agree_on_pacing() {
-    let app = spawn_quick_app().await;
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
     app.any_hour().await;
     let pb = app.playbook("Hi").await;
     let campaign = app
@@ -425,8 +425,10 @@ async fn eligibility_and_the_guard_agree_on_pacing() {
     app.wait_for_status(&first, "in_progress", WAIT).await;
     let why = eligibility(&app, &second).await;
     assert!(block(&why, "pacing").is_some(), "{why}");
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // The scheduler passes it by while the first call holds the campaign's one line.
+    app.scheduler_passed(&clock).await;
     assert!(app.bridge.requests_for(&second).is_empty());
+    assert_eq!(app.get_callback(&second).await["status"], "scheduled");
     // The first call ends: the second may start.
     app.report_outcome(&first, &json!({ "outcome": "answered" }))
         .await
