@@ -7,9 +7,8 @@ use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore,
-    audit::{callback_audit, insert_audit},
-    begin_claim,
+    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore, begin_claim,
+    callbacks::audit_callback_change,
     events::{NewEvent, insert_events},
     facts,
     feeds::{NewAgentEvent, insert_agent_events},
@@ -344,12 +343,14 @@ impl SqlStore {
             )],
         )
         .await?;
-        insert_audit(
+        audit_callback_change(
             &mut tx,
-            account.as_str(),
+            account,
             actor,
             now,
-            &[callback_audit("callback.outcome", Some(&before), &cb)],
+            "callback.outcome",
+            &before,
+            &cb,
         )
         .await?;
         // The agent who had the call is free again.
