@@ -56,6 +56,18 @@ pub(super) fn push_assignee(qb: &mut QueryBuilder<'_, Db>, assignee: &str) {
     .push(")");
 }
 
+/// The callback a change is about, read in the change's transaction; `NotFound` when the
+/// account has no callback with this id.
+pub(super) async fn existing_callback(
+    conn: &mut DbConn,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Callback, ChangeError> {
+    fetch_callback(conn, account, id)
+        .await?
+        .ok_or(ChangeError::NotFound)
+}
+
 /// Appends the audit entry of a change to a callback (in the caller's transaction).
 pub(super) async fn audit_callback_change(
     conn: &mut DbConn,
@@ -155,9 +167,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let mut cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let mut cb = existing_callback(&mut tx, account, id).await?;
         let before = cb.clone();
         if !cb.status.is_editable() {
             return Err(ChangeError::InvalidState(cb.status));
@@ -303,9 +313,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let status = before.status;
         let mut feed = Vec::new();
         match status {
@@ -326,9 +334,7 @@ impl SqlStore {
             }
             other => return Err(ChangeError::InvalidState(other)),
         }
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         if status != Status::Canceled {
             feed.extend(
                 tell_recipients(

@@ -6,10 +6,10 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     CALLBACK_COLUMNS, SqlStore,
-    callbacks::{audit_callback_change, push_assignee, push_filter},
+    callbacks::{audit_callback_change, existing_callback, push_assignee, push_filter},
     events::{NewEvent, insert_events},
     ms,
-    rows::{callback_from_row, fetch_callback},
+    rows::callback_from_row,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Outcome, Status,
@@ -88,9 +88,7 @@ impl DialectStore for SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let reopenable = match before.status {
             Status::Completed | Status::Failed | Status::Expired => true,
             Status::Canceled => before.outcome != Some(Outcome::SkippedDnc),
@@ -132,9 +130,7 @@ impl DialectStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         insert_events(
             &mut tx,
             &[NewEvent::about(

@@ -8,13 +8,13 @@ use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore, begin_claim,
-    callbacks::audit_callback_change,
+    callbacks::{audit_callback_change, existing_callback},
     events::{NewEvent, insert_events},
     facts,
     feeds::{NewAgentEvent, insert_agent_events},
     line::settle_agent,
     ms,
-    rows::{callback_from_row, fetch_callback},
+    rows::callback_from_row,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Status,
@@ -244,9 +244,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let (status, attempt) = (before.status, before.attempt);
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
@@ -324,9 +322,7 @@ impl SqlStore {
             (None, Status::Completed) => "callback.completed",
             (None, _) => "callback.failed",
         };
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         insert_events(
             &mut tx,
             &[NewEvent::about(
