@@ -53,6 +53,21 @@ async fn plan_recall(
         }))
 }
 
+/// Appends `(callback id, attempt number)` pairs, comma-separated, as in `IN (VALUES ...)`.
+fn push_attempt_keys<'args>(
+    qb: &mut QueryBuilder<'args, Db>,
+    keys: impl IntoIterator<Item = (&'args str, u32)>,
+) {
+    let mut sep = qb.separated(", ");
+    for (id, attempt) in keys {
+        sep.push("(")
+            .push_bind_unseparated(id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(i64::from(attempt))
+            .push_unseparated(")");
+    }
+}
+
 impl SqlStore {
     pub(super) async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
         if sends.is_empty() {
@@ -65,14 +80,7 @@ impl SqlStore {
                 "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
                  resends = resends + in_doubt, in_doubt = 1 WHERE (callback_id, number) IN (VALUES ",
             );
-            let mut sep = qb.separated(", ");
-            for (id, attempt) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(*attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(&mut qb, chunk.iter().map(|(id, n)| (id.as_str(), *n)));
             qb.push(")");
             qb.build().execute(&mut *tx).await?;
         }
@@ -106,14 +114,10 @@ impl SqlStore {
             );
             qb.push_bind(ms(chunk[0].at))
                 .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND (id, attempt) IN (VALUES ");
-            let mut sep = qb.separated(", ");
-            for r in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(r.callback_id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(r.attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(
+                &mut qb,
+                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
+            );
             qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let cb = callback_from_row(&row)?;
@@ -128,14 +132,10 @@ impl SqlStore {
                 .push(", last_bridge_status), in_doubt = 0, accepted_at = COALESCE(accepted_at, ")
                 .push_bind(ms(chunk[0].at))
                 .push(") WHERE (callback_id, number) IN (VALUES ");
-            let mut sep = qb.separated(", ");
-            for r in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(r.callback_id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(r.attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(
+                &mut qb,
+                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
+            );
             qb.push(")");
             qb.build().execute(&mut *tx).await?;
         }
