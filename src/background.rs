@@ -21,6 +21,17 @@ pub enum Step {
     Saturated,
 }
 
+impl Step {
+    /// The step whose pass was `saturated` (took all it was allowed), else caught up.
+    pub fn from_saturated(saturated: bool) -> Self {
+        if saturated {
+            Step::Saturated
+        } else {
+            Step::CaughtUp
+        }
+    }
+}
+
 /// When a [`run_loop`] arms its wake-up signal (see [`DueSignal::arm`]).
 ///
 /// An announcement reaches the loop only while the signal is armed; until then the loop must

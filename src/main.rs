@@ -163,20 +163,22 @@ async fn main() -> anyhow::Result<()> {
             let store = store::open(&database).await.context("opening the store")?;
             let (account, secret) =
                 admin::create_account(store.as_ref(), &name, jiff::Timestamp::now()).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "account_id": account.id.as_str(), "api_key": secret.expose() })
-                );
-            } else {
-                println!("account_id: {}", account.id);
-                println!("api_key:    {}", secret.expose());
-                println!(
-                    "Keep the key now: it is stored only as a hash and cannot be shown again."
-                );
-            }
+            print_new_key(json, "account_id", account.id.as_str(), secret.expose());
             Ok(())
         }
+    }
+}
+
+/// Prints a new API key, the only time it can be shown, beside the id of what was created
+/// (`id_field`): as JSON, or as aligned lines with a warning to keep it.
+fn print_new_key(json: bool, id_field: &str, id: &str, key: &str) {
+    if json {
+        println!("{}", serde_json::json!({ (id_field): id, "api_key": key }));
+    } else {
+        let width = id_field.len().max("api_key".len()) + 2;
+        println!("{:width$}{id}", format!("{id_field}:"));
+        println!("{:width$}{key}", "api_key:");
+        println!("Keep the key now: it is stored only as a hash and cannot be shown again.");
     }
 }
 
@@ -202,18 +204,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 jiff::Timestamp::now(),
             )
             .await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "key_id": key.id.as_str(), "api_key": secret.expose() })
-                );
-            } else {
-                println!("key_id:  {}", key.id);
-                println!("api_key: {}", secret.expose());
-                println!(
-                    "Keep the key now: it is stored only as a hash and cannot be shown again."
-                );
-            }
+            print_new_key(json, "key_id", key.id.as_str(), secret.expose());
         }
         KeysCommand::List {
             account,

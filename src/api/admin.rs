@@ -13,7 +13,7 @@ use super::{
     auth::decoding_key,
     authorized::{Authorized, scope},
     error::ApiError,
-    extract::{ApiJson, ApiQuery},
+    extract::{ApiJson, ApiQuery, invalid_query, page_cursor, page_limit},
 };
 use crate::{
     admin::{new_key, parse_scopes},
@@ -332,10 +332,6 @@ pub struct AuditList {
     pub next_cursor: Option<String>,
 }
 
-fn query_error(field: &str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).field(field)
-}
-
 /// The audit trail, newest first.
 #[utoipa::path(
     get, path = "/v1/audit", operation_id = "list_audit", tag = "admin",
@@ -352,27 +348,20 @@ pub async fn list_audit(
     caller: Authorized<scope::Admin>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(query_error("limit", "must be between 1 and 500"));
-    }
+    let limit = page_limit(q.limit, 100, 500)?;
     let instant = |raw: &Option<String>, field: &str| {
         raw.as_deref()
             .map(|s| {
                 s.parse::<Timestamp>()
-                    .map_err(|_| query_error(field, "must be an RFC 3339 date-time"))
+                    .map_err(|_| invalid_query(field, "must be an RFC 3339 date-time"))
             })
             .transpose()
     };
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.strip_prefix("aud_")
-                .and_then(|n| n.parse::<i64>().ok())
-                .ok_or_else(|| query_error("cursor", "not a cursor from a previous page"))
-        })
-        .transpose()?;
+    let before = page_cursor(
+        q.cursor.as_deref(),
+        |c| c.strip_prefix("aud_").and_then(|n| n.parse::<i64>().ok()),
+        "not a cursor from a previous page",
+    )?;
     let filter = AuditFilter {
         resource_id: q.resource_id,
         action: q.action,

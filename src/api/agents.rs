@@ -11,7 +11,7 @@ use super::{
     auth::Caller,
     authorized::{Authorized, scope},
     callbacks::present,
-    error::ApiError,
+    error::{ApiError, deleted_or_not_found},
     extract::ApiJson,
 };
 use crate::app::AppState;
@@ -20,6 +20,7 @@ use crate::domain::{
     agent::{Agent, Presence, Queue, parse_working_hours},
     ids::{AgentId, QueueId},
 };
+use crate::store::StoreError;
 
 /// An agent as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -115,32 +116,51 @@ fn in_range(value: u32, field: &str, min: u32, max: u32) -> Result<u32, FieldErr
     }
 }
 
+/// The distinct ids of `ids` (the list field `field`), each of which must parse and name an
+/// existing `what` of the account by `exists`.
+async fn existing_ids<Id, Exists, Fut>(
+    ids: &[String],
+    field: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Option<Id>,
+    exists: Exists,
+) -> Result<Vec<Id>, ApiError>
+where
+    Id: Clone + PartialEq,
+    Exists: Fn(Id) -> Fut,
+    Fut: Future<Output = Result<bool, StoreError>>,
+{
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, raw) in ids.iter().enumerate() {
+        let unknown = || {
+            ApiError::from(FieldError::new(
+                ErrorCode::InvalidField,
+                format!("{field}[{i}]"),
+                format!("no {what} {raw:?} in this account"),
+            ))
+        };
+        let id = parse(raw).ok_or_else(unknown)?;
+        if !exists(id.clone()).await? {
+            return Err(unknown());
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 /// Checks that every queue id names one of the account's queues.
 async fn existing_queues(
     state: &AppState,
     caller: &Caller,
     ids: &[String],
 ) -> Result<Vec<QueueId>, ApiError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for (i, raw) in ids.iter().enumerate() {
-        let unknown = || {
-            ApiError::from(FieldError::new(
-                ErrorCode::InvalidField,
-                format!("queue_ids[{i}]"),
-                format!("no queue {raw:?} in this account"),
-            ))
-        };
-        let id = QueueId::parse(raw).ok_or_else(unknown)?;
-        state
-            .store
-            .get_queue(&caller.account_id, &id)
-            .await?
-            .ok_or_else(unknown)?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    existing_ids(ids, "queue_ids", "queue", QueueId::parse, |id| async move {
+        let queue = state.store.get_queue(&caller.account_id, &id).await?;
+        Ok(queue.is_some())
+    })
+    .await
 }
 
 /// Checks that every agent id names one of the account's agents.
@@ -149,26 +169,17 @@ async fn existing_agents(
     caller: &Caller,
     ids: &[String],
 ) -> Result<Vec<AgentId>, ApiError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for (i, raw) in ids.iter().enumerate() {
-        let unknown = || {
-            ApiError::from(FieldError::new(
-                ErrorCode::InvalidField,
-                format!("member_ids[{i}]"),
-                format!("no agent {raw:?} in this account"),
-            ))
-        };
-        let id = AgentId::parse(raw).ok_or_else(unknown)?;
-        state
-            .store
-            .get_agent(&caller.account_id, &id)
-            .await?
-            .ok_or_else(unknown)?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    existing_ids(
+        ids,
+        "member_ids",
+        "agent",
+        AgentId::parse,
+        |id| async move {
+            let agent = state.store.get_agent(&caller.account_id, &id).await?;
+            Ok(agent.is_some())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -354,15 +365,11 @@ pub async fn delete_agent(
 ) -> Result<StatusCode, ApiError> {
     let id = AgentId::parse(&id).ok_or_else(|| ApiError::not_found("agent"))?;
     let now = state.clock.now();
-    if state
+    let deleted = state
         .store
         .delete_agent(&caller.account_id, &id, now, &caller.actor)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("agent"))
-    }
+        .await?;
+    deleted_or_not_found(deleted, "agent")
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -560,13 +567,9 @@ pub async fn delete_queue(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = QueueId::parse(&id).ok_or_else(|| ApiError::not_found("queue"))?;
-    if state
+    let deleted = state
         .store
         .delete_queue(&caller.account_id, &id, state.clock.now(), &caller.actor)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("queue"))
-    }
+        .await?;
+    deleted_or_not_found(deleted, "queue")
 }

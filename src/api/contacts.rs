@@ -14,8 +14,8 @@ use super::{
     auth::Caller,
     authorized::{Authorized, scope},
     csv::{CsvBody, Row, RowErrors, csv_line},
-    error::ApiError,
-    extract::{ApiJson, ApiQuery},
+    error::{ApiError, deleted_or_not_found},
+    extract::{ApiJson, ApiQuery, IMPORT_BATCH, next_import_row, page_cursor, page_limit},
 };
 use crate::{
     app::AppState,
@@ -27,8 +27,6 @@ use crate::{
     store::contacts::{ContactFilter, Upserted},
 };
 
-/// Rows written per store transaction during an import.
-const IMPORT_BATCH: usize = 500;
 /// Contacts read per page while exporting.
 const EXPORT_PAGE: u32 = 500;
 
@@ -144,10 +142,6 @@ pub struct ContactQuery {
     pub cursor: Option<String>,
 }
 
-fn invalid_query(field: &str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).field(field)
-}
-
 #[utoipa::path(
     get, path = "/v1/contacts", operation_id = "list_contacts", tag = "contacts",
     summary = "List contacts, newest first",
@@ -164,17 +158,12 @@ pub async fn list_contacts(
     caller: Authorized<scope::ContactsRead>,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> Result<Json<ContactList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(invalid_query("limit", "must be between 1 and 200"));
-    }
-    let before = match &q.cursor {
-        Some(c) => Some(
-            ContactId::parse(c)
-                .ok_or_else(|| invalid_query("cursor", "not a cursor from a previous page"))?,
-        ),
-        None => None,
-    };
+    let limit = page_limit(q.limit, 50, 200)?;
+    let before = page_cursor(
+        q.cursor.as_deref(),
+        ContactId::parse,
+        "not a cursor from a previous page",
+    )?;
     let phone = q
         .phone
         .as_deref()
@@ -292,15 +281,11 @@ pub async fn delete_contact(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ContactId::parse(&id).ok_or_else(|| ApiError::not_found("contact"))?;
-    if state
+    let deleted = state
         .store
         .delete_contact(&caller.account_id, &id, state.clock.now(), &caller.actor)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("contact"))
-    }
+        .await?;
+    deleted_or_not_found(deleted, "contact")
 }
 
 /// What an import did.
@@ -355,15 +340,7 @@ pub async fn import_contacts(
         errors: RowErrors::default(),
     };
     let mut batch: Vec<(Row, ContactPatch)> = Vec::with_capacity(IMPORT_BATCH);
-    while let Some(next) = csv.next().await? {
-        report.rows += 1;
-        let row = match next {
-            Ok(row) => row,
-            Err((row, e)) => {
-                report.errors.push(&row, e);
-                continue;
-            }
-        };
+    while let Some(row) = next_import_row(&mut csv, &mut report.rows, &mut report.errors).await? {
         let cells: Vec<&str> = row.cells.iter().map(String::as_str).collect();
         match patch_from_row(&columns, &cells) {
             Ok(patch) => batch.push((row, patch)),

@@ -14,17 +14,14 @@ use super::{
     auth::Caller,
     authorized::{Authorized, scope},
     csv::{CsvBody, RowErrors},
-    error::ApiError,
-    extract::{ApiJson, ApiQuery},
+    error::{ApiError, deleted_or_not_found},
+    extract::{ApiJson, ApiQuery, IMPORT_BATCH, next_import_row, page_cursor, page_limit},
 };
 use crate::{
     app::AppState,
     domain::{ErrorCode, FieldError, PhoneNumber},
     store::dnc::{DncAdded, DncEntry},
 };
-
-/// Rows written per store transaction during an import.
-const IMPORT_BATCH: usize = 500;
 
 /// A number on the list.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -192,29 +189,12 @@ pub async fn list_dnc(
     caller: Authorized<scope::ContactsRead>,
     ApiQuery(q): ApiQuery<DncQuery>,
 ) -> Result<Json<DncList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidQuery,
-            "must be between 1 and 200",
-        )
-        .field("limit"));
-    }
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            PhoneNumber::parse(c, "cursor").map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidQuery,
-                    "not a cursor from a previous page",
-                )
-                .field("cursor")
-            })
-        })
-        .transpose()?;
+    let limit = page_limit(q.limit, 50, 200)?;
+    let after = page_cursor(
+        q.cursor.as_deref(),
+        |c| PhoneNumber::parse(c, "cursor").ok(),
+        "not a cursor from a previous page",
+    )?;
     let phone = q
         .phone
         .as_deref()
@@ -290,15 +270,11 @@ pub async fn remove_dnc(
     Path(phone): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let phone = path_phone(&phone)?;
-    if state
+    let removed = state
         .store
         .remove_from_dnc(&caller.account_id, &phone, state.clock.now(), &caller.actor)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("number on the do-not-call list"))
-    }
+        .await?;
+    deleted_or_not_found(removed, "number on the do-not-call list")
 }
 
 /// What a do-not-call import did.
@@ -358,15 +334,7 @@ pub async fn import_dnc(
         errors: RowErrors::default(),
     };
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
-    while let Some(next) = csv.next().await? {
-        report.rows += 1;
-        let row = match next {
-            Ok(row) => row,
-            Err((row, e)) => {
-                report.errors.push(&row, e);
-                continue;
-            }
-        };
+    while let Some(row) = next_import_row(&mut csv, &mut report.rows, &mut report.errors).await? {
         let cell = |at: Option<usize>| at.map(|i| row.cells[i].as_str());
         match entry(
             &caller,

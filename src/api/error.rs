@@ -205,3 +205,12 @@ pub fn set_retry_after(resp: &mut Response, seconds: Option<u64>) {
             .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
 }
+
+/// The answer to a delete: 204 when `deleted`, else 404 naming `what`.
+pub fn deleted_or_not_found(deleted: bool, what: &str) -> Result<StatusCode, ApiError> {
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(what))
+    }
+}

@@ -7,7 +7,10 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::{
+    csv::{CsvBody, Row, RowErrors},
+    error::ApiError,
+};
 use crate::domain::ErrorCode;
 
 /// A JSON body: checks the content type (415), the size (413), the syntax and every field's
@@ -219,4 +222,52 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 .field(field)
             })
     }
+}
+
+/// A 400 `invalid_query` naming the query parameter at fault.
+pub fn invalid_query(field: &str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).field(field)
+}
+
+/// A list's page size: `raw`, else `default`; refused outside 1 to `max`.
+pub fn page_limit(raw: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = raw.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(invalid_query(
+            "limit",
+            &format!("must be between 1 and {max}"),
+        ))
+    }
+}
+
+/// A list's `cursor` parameter read by `parse`; refused with `message` when it does not parse.
+pub fn page_cursor<T>(
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+    message: &str,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|c| parse(c).ok_or_else(|| invalid_query("cursor", message)))
+        .transpose()
+}
+
+/// Rows of a CSV import committed together.
+pub const IMPORT_BATCH: usize = 500;
+
+/// The next row of a CSV import that could be read: every row read is counted in `rows`, and one
+/// that could not be read is reported in `errors` and skipped.
+pub async fn next_import_row(
+    csv: &mut CsvBody,
+    rows: &mut u64,
+    errors: &mut RowErrors,
+) -> Result<Option<Row>, ApiError> {
+    while let Some(next) = csv.next().await? {
+        *rows += 1;
+        match next {
+            Ok(row) => return Ok(Some(row)),
+            Err((row, e)) => errors.push(&row, e),
+        }
+    }
+    Ok(None)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     auth::Caller,
     authorized::{Authorized, scope},
-    error::ApiError,
+    error::{ApiError, deleted_or_not_found},
     extract::ApiJson,
 };
 use crate::app::AppState;
@@ -215,13 +215,9 @@ pub async fn delete_playbook(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = PlaybookId::parse(&id).ok_or_else(|| ApiError::not_found("playbook"))?;
-    if state
+    let deleted = state
         .store
         .delete_playbook(&caller.account_id, &id, state.clock.now(), &caller.actor)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("playbook"))
-    }
+        .await?;
+    deleted_or_not_found(deleted, "playbook")
 }

@@ -313,11 +313,7 @@ impl Loop for Scheduler {
     const WAKEUP_FAILED: &'static str = "reading the next due time failed";
 
     async fn step(&self) -> Result<Step, StoreError> {
-        Ok(if self.run_once().await?.saturated {
-            Step::Saturated
-        } else {
-            Step::CaughtUp
-        })
+        Ok(Step::from_saturated(self.run_once().await?.saturated))
     }
 
     /// Saturated with every dispatch slot taken: waits for one to free up. (Saturated with

@@ -143,11 +143,7 @@ impl Loop for WebhookWorker {
     const WAKEUP_FAILED: &'static str = "reading the next delivery time failed";
 
     async fn step(&self) -> Result<Step, StoreError> {
-        Ok(if self.run_once().await?.saturated {
-            Step::Saturated
-        } else {
-            Step::CaughtUp
-        })
+        Ok(Step::from_saturated(self.run_once().await?.saturated))
     }
 
     /// Waits for a free delivery slot (at once if one is free: the batch was full).

@@ -5,7 +5,6 @@
 use axum::{
     Json,
     extract::{Path, State},
-    http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -13,12 +12,12 @@ use super::{
     auth::{Caller, require},
     authorized::{Authorized, scope},
     error::ApiError,
-    extract::ApiQuery,
+    extract::{ApiQuery, page_cursor, page_limit},
 };
 use crate::{
     app::AppState,
     domain::{
-        ErrorCode, Scope, Status,
+        Scope, Status,
         campaign::{Campaign, CampaignStatus},
         ids::{CallbackId, CampaignId},
     },
@@ -89,16 +88,7 @@ pub struct Page {
 }
 
 fn limit(raw: Option<u32>) -> Result<u32, ApiError> {
-    let limit = raw.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidQuery,
-            "must be between 1 and 500",
-        )
-        .field("limit"));
-    }
-    Ok(limit)
+    page_limit(raw, 100, 500)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -123,17 +113,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<Page>,
 ) -> Result<Json<CampaignList>, ApiError> {
     let limit = limit(q.limit)?;
-    let before = match &q.cursor {
-        Some(c) => Some(CampaignId::parse(c).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidQuery,
-                "not a cursor",
-            )
-            .field("cursor")
-        })?),
-        None => None,
-    };
+    let before = page_cursor(q.cursor.as_deref(), CampaignId::parse, "not a cursor")?;
     let campaigns = state
         .store
         .list_campaigns(&caller.account_id, before.as_ref(), limit)
@@ -227,17 +207,7 @@ pub async fn contacts(
     {
         return Err(ApiError::not_found("campaign"));
     }
-    let after = match &q.cursor {
-        Some(c) => Some(CallbackId::parse(c).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidQuery,
-                "not a cursor",
-            )
-            .field("cursor")
-        })?),
-        None => None,
-    };
+    let after = page_cursor(q.cursor.as_deref(), CallbackId::parse, "not a cursor")?;
     let calls = state
         .store
         .campaign_calls(&caller.account_id, &id, after.as_ref(), limit)

@@ -1,8 +1,8 @@
 //! The SQL of agents and queues.
 
-use super::{DbConn, DbRow};
+use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
-use sqlx::Row;
+use sqlx::{Row, Transaction};
 
 use super::{
     SqlStore,
@@ -139,19 +139,46 @@ async fn set_members(
     Ok(())
 }
 
+/// The account's live (not deleted) rows of `table`, in id order.
+async fn live_rows(
+    conn: &mut DbConn,
+    columns: &str,
+    table: &str,
+    account: &AccountId,
+) -> Result<Vec<DbRow>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id"
+    ))
+    .bind(account.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// The account's live (not deleted) row of `table` with this id.
+async fn live_row(
+    conn: &mut DbConn,
+    columns: &str,
+    table: &str,
+    account: &AccountId,
+    id: &str,
+) -> Result<Option<DbRow>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
 async fn fetch_agent(
     conn: &mut DbConn,
     account: &AccountId,
     id: &AgentId,
 ) -> Result<Option<Agent>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
-    ))
-    .bind(id.as_str())
-    .bind(account.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
+    match live_row(conn, AGENT_COLUMNS, "agents", account, id.as_str()).await? {
         Some(r) => Ok(Some(agent_from_row(conn, &r).await?)),
         None => Ok(None),
     }
@@ -162,17 +189,23 @@ async fn fetch_queue(
     account: &AccountId,
     id: &QueueId,
 ) -> Result<Option<Queue>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {QUEUE_COLUMNS} FROM queues WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
-    ))
-    .bind(id.as_str())
-    .bind(account.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
+    match live_row(conn, QUEUE_COLUMNS, "queues", account, id.as_str()).await? {
         Some(r) => Ok(Some(queue_from_row(conn, &r).await?)),
         None => Ok(None),
     }
+}
+
+/// Appends the audit entry of one change to an agent or a queue, and commits.
+async fn commit_audited(
+    mut tx: Transaction<'static, Db>,
+    account: &AccountId,
+    actor: &Actor,
+    at: Timestamp,
+    record: AuditRecord,
+) -> Result<(), StoreError> {
+    insert_audit(&mut tx, account.as_str(), actor, at, &[record]).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool, StoreError> {
@@ -365,26 +398,12 @@ impl AgentStore for SqlStore {
             None,
             agent_json(agent),
         );
-        insert_audit(
-            &mut tx,
-            agent.account_id.as_str(),
-            actor,
-            agent.created_at,
-            &[record],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        commit_audited(tx, &agent.account_id, actor, agent.created_at, record).await
     }
 
     async fn list_agents(&self, account: &AccountId) -> Result<Vec<Agent>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id"
-        ))
-        .bind(account.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = live_rows(&mut conn, AGENT_COLUMNS, "agents", account).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(agent_from_row(&mut conn, r).await?);
@@ -416,15 +435,7 @@ impl AgentStore for SqlStore {
             Some(agent_json(&before)),
             agent_json(agent),
         );
-        insert_audit(
-            &mut tx,
-            agent.account_id.as_str(),
-            actor,
-            agent.updated_at,
-            &[record],
-        )
-        .await?;
-        tx.commit().await?;
+        commit_audited(tx, &agent.account_id, actor, agent.updated_at, record).await?;
         Ok(true)
     }
 
@@ -504,26 +515,12 @@ impl AgentStore for SqlStore {
             None,
             queue_json(queue),
         );
-        insert_audit(
-            &mut tx,
-            queue.account_id.as_str(),
-            actor,
-            queue.created_at,
-            &[record],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        commit_audited(tx, &queue.account_id, actor, queue.created_at, record).await
     }
 
     async fn list_queues(&self, account: &AccountId) -> Result<Vec<Queue>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = $1 AND deleted_at IS NULL ORDER BY id"
-        ))
-        .bind(account.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = live_rows(&mut conn, QUEUE_COLUMNS, "queues", account).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(queue_from_row(&mut conn, r).await?);
@@ -555,15 +552,7 @@ impl AgentStore for SqlStore {
             Some(queue_json(&before)),
             queue_json(queue),
         );
-        insert_audit(
-            &mut tx,
-            queue.account_id.as_str(),
-            actor,
-            queue.updated_at,
-            &[record],
-        )
-        .await?;
-        tx.commit().await?;
+        commit_audited(tx, &queue.account_id, actor, queue.updated_at, record).await?;
         Ok(true)
     }
 

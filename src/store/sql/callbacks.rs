@@ -24,6 +24,64 @@ use crate::domain::{
 };
 use crate::store::{CallbackChanges, ChangeError, ListFilter, StoreError};
 
+/// Appends the `WHERE` clause of `filter` for `account`: all but its assignee (which the
+/// caller reads, see [`push_assignee`]) and its cursor.
+pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, filter: &ListFilter) {
+    qb.push(" WHERE account_id = ")
+        .push_bind(account.as_str().to_owned());
+    if let Some(phone) = &filter.phone {
+        qb.push(" AND phone = ")
+            .push_bind(phone.as_str().to_owned());
+    }
+    if let Some(status) = filter.status {
+        qb.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(origin) = filter.origin {
+        qb.push(" AND origin = ").push_bind(origin.as_str());
+    }
+    if let Some(from) = filter.scheduled_from {
+        qb.push(" AND scheduled_at >= ").push_bind(ms(from));
+    }
+    if let Some(to) = filter.scheduled_to {
+        qb.push(" AND scheduled_at < ").push_bind(ms(to));
+    }
+}
+
+/// Appends the condition that `assignee` is among a callback's assignees.
+pub(super) fn push_assignee(qb: &mut QueryBuilder<'_, Db>, assignee: &str) {
+    qb.push(format!(
+        " AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = "
+    ))
+    .push_bind(assignee.to_owned())
+    .push(")");
+}
+
+/// The callback a change is about, read in the change's transaction; `NotFound` when the
+/// account has no callback with this id.
+pub(super) async fn existing_callback(
+    conn: &mut DbConn,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Callback, ChangeError> {
+    fetch_callback(conn, account, id)
+        .await?
+        .ok_or(ChangeError::NotFound)
+}
+
+/// Appends the audit entry of a change to a callback (in the caller's transaction).
+pub(super) async fn audit_callback_change(
+    conn: &mut DbConn,
+    account: &AccountId,
+    actor: &Actor,
+    now: Timestamp,
+    action: &'static str,
+    before: &Callback,
+    after: &Callback,
+) -> Result<(), StoreError> {
+    let record = callback_audit(action, Some(before), after);
+    insert_audit(conn, account.as_str(), actor, now, &[record]).await
+}
+
 impl SqlStore {
     pub(super) async fn get_callback(
         &self,
@@ -79,40 +137,17 @@ impl SqlStore {
         account: &AccountId,
         filter: &ListFilter,
     ) -> Result<Vec<Callback>, StoreError> {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-            "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = "
-        ));
-        qb.push_bind(account.as_str().to_owned());
-        if let Some(phone) = &filter.phone {
-            qb.push(" AND phone = ")
-                .push_bind(phone.as_str().to_owned());
-        }
-        if let Some(status) = filter.status {
-            qb.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(origin) = filter.origin {
-            qb.push(" AND origin = ").push_bind(origin.as_str());
-        }
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new(format!("SELECT {CALLBACK_COLUMNS} FROM callbacks"));
+        push_filter(&mut qb, account, filter);
         match filter.assignee.as_deref() {
             // Callbacks nobody in particular is to take (never assigned, or whose assignees
             // were all deleted).
             Some("unassigned") => {
                 qb.push(" AND assignees IS NULL");
             }
-            Some(assignee) => {
-                qb.push(format!(
-                    " AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = "
-                ))
-                .push_bind(assignee.to_owned())
-                .push(")");
-            }
+            Some(assignee) => push_assignee(&mut qb, assignee),
             None => {}
-        }
-        if let Some(from) = filter.scheduled_from {
-            qb.push(" AND scheduled_at >= ").push_bind(ms(from));
-        }
-        if let Some(to) = filter.scheduled_to {
-            qb.push(" AND scheduled_at < ").push_bind(ms(to));
         }
         if let Some(before) = &filter.before {
             qb.push(" AND id < ").push_bind(before.as_str().to_owned());
@@ -132,9 +167,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let mut cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let mut cb = existing_callback(&mut tx, account, id).await?;
         let before = cb.clone();
         if !cb.status.is_editable() {
             return Err(ChangeError::InvalidState(cb.status));
@@ -251,12 +284,14 @@ impl SqlStore {
             )],
         )
         .await?;
-        insert_audit(
+        audit_callback_change(
             &mut tx,
-            account.as_str(),
+            account,
             actor,
             now,
-            &[callback_audit("callback.update", Some(&before), &cb)],
+            "callback.update",
+            &before,
+            &cb,
         )
         .await?;
         insert_agent_events(&mut tx, &feed).await?;
@@ -278,9 +313,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let status = before.status;
         let mut feed = Vec::new();
         match status {
@@ -301,9 +334,7 @@ impl SqlStore {
             }
             other => return Err(ChangeError::InvalidState(other)),
         }
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         if status != Status::Canceled {
             feed.extend(
                 tell_recipients(
@@ -326,12 +357,14 @@ impl SqlStore {
                 )],
             )
             .await?;
-            insert_audit(
+            audit_callback_change(
                 &mut tx,
-                account.as_str(),
+                account,
                 actor,
                 now,
-                &[callback_audit("callback.cancel", Some(&before), &cb)],
+                "callback.cancel",
+                &before,
+                &cb,
             )
             .await?;
             insert_agent_events(&mut tx, &feed).await?;

@@ -81,41 +81,27 @@ async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), Stor
 }
 
 async fn write_contact(conn: &mut DbConn, c: &Contact, insert: bool) -> Result<bool, StoreError> {
+    if insert {
+        insert_contacts(conn, std::slice::from_ref(c)).await?;
+        return Ok(true);
+    }
     let custom = serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into());
-    let mut qb: QueryBuilder<Db> = if insert {
-        let mut qb = QueryBuilder::new(format!("INSERT INTO contacts ({}) ", *CONTACT_COLUMNS));
-        qb.push_values([c], |mut b, c| {
-            b.push_bind(c.id.as_str())
-                .push_bind(c.account_id.as_str())
-                .push_bind(c.phone.as_str());
-            for name in ContactDetails::NAMES {
-                b.push_bind(c.details.get(name));
-            }
-            b.push_bind(c.timezone.as_ref().map(Zone::name))
-                .push_bind(custom.as_str())
-                .push_bind(ms(c.created_at))
-                .push_bind(ms(c.updated_at));
-        });
-        qb
-    } else {
-        let mut qb = QueryBuilder::new("UPDATE contacts SET ");
-        let mut set = qb.separated(", ");
-        for name in ContactDetails::NAMES {
-            set.push(format!("{name} = "))
-                .push_bind_unseparated(c.details.get(name));
-        }
-        set.push("timezone = ")
-            .push_bind_unseparated(c.timezone.as_ref().map(Zone::name));
-        set.push("custom_fields = ")
-            .push_bind_unseparated(custom.as_str());
-        set.push("updated_at = ")
-            .push_bind_unseparated(ms(c.updated_at));
-        qb.push(" WHERE id = ")
-            .push_bind(c.id.as_str())
-            .push(" AND account_id = ")
-            .push_bind(c.account_id.as_str());
-        qb
-    };
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new("UPDATE contacts SET ");
+    let mut set = qb.separated(", ");
+    for name in ContactDetails::NAMES {
+        set.push(format!("{name} = "))
+            .push_bind_unseparated(c.details.get(name));
+    }
+    set.push("timezone = ")
+        .push_bind_unseparated(c.timezone.as_ref().map(Zone::name));
+    set.push("custom_fields = ")
+        .push_bind_unseparated(custom.as_str());
+    set.push("updated_at = ")
+        .push_bind_unseparated(ms(c.updated_at));
+    qb.push(" WHERE id = ")
+        .push_bind(c.id.as_str())
+        .push(" AND account_id = ")
+        .push_bind(c.account_id.as_str());
     let done = qb.build().execute(&mut *conn).await?;
     Ok(done.rows_affected() == 1)
 }

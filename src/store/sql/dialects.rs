@@ -1,15 +1,15 @@
 //! The SQL of the dialects' store verbs.
 
-use super::{ASSIGNEE_ROWS, Db};
+use super::Db;
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
     CALLBACK_COLUMNS, SqlStore,
-    audit::{callback_audit, insert_audit},
+    callbacks::{audit_callback_change, existing_callback, push_assignee, push_filter},
     events::{NewEvent, insert_events},
     ms,
-    rows::{callback_from_row, fetch_callback},
+    rows::callback_from_row,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Outcome, Status,
@@ -20,32 +20,12 @@ use crate::store::{
     dialects::{CallbackPage, DialectStore, Reopen},
 };
 
-/// Appends the `WHERE` clause of `filter` (all but its cursor) for `account`.
-fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, filter: &ListFilter) {
-    qb.push(" WHERE account_id = ")
-        .push_bind(account.as_str().to_owned());
-    if let Some(phone) = &filter.phone {
-        qb.push(" AND phone = ")
-            .push_bind(phone.as_str().to_owned());
-    }
-    if let Some(status) = filter.status {
-        qb.push(" AND status = ").push_bind(status.as_str());
-    }
-    if let Some(origin) = filter.origin {
-        qb.push(" AND origin = ").push_bind(origin.as_str());
-    }
+/// Appends the `WHERE` clause of `filter` (all but its cursor) for `account`. Unlike the API's
+/// list, an assignee is always an agent id (`unassigned` is no keyword here).
+fn push_dialect_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, filter: &ListFilter) {
+    push_filter(qb, account, filter);
     if let Some(assignee) = &filter.assignee {
-        qb.push(format!(
-            " AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = "
-        ))
-        .push_bind(assignee.clone())
-        .push(")");
-    }
-    if let Some(from) = filter.scheduled_from {
-        qb.push(" AND scheduled_at >= ").push_bind(ms(from));
-    }
-    if let Some(to) = filter.scheduled_to {
-        qb.push(" AND scheduled_at < ").push_bind(ms(to));
+        push_assignee(qb, assignee);
     }
 }
 
@@ -61,11 +41,11 @@ impl DialectStore for SqlStore {
         // One read transaction, so the total and the page agree.
         let mut tx = self.reader.begin().await?;
         let mut count: QueryBuilder<Db> = QueryBuilder::new("SELECT COUNT(*) FROM callbacks");
-        push_filter(&mut count, account, filter);
+        push_dialect_filter(&mut count, account, filter);
         let total: i64 = count.build().fetch_one(&mut *tx).await?.try_get(0)?;
         let mut page: QueryBuilder<Db> =
             QueryBuilder::new(format!("SELECT {CALLBACK_COLUMNS} FROM callbacks"));
-        push_filter(&mut page, account, filter);
+        push_dialect_filter(&mut page, account, filter);
         page.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(limit))
             .push(" OFFSET ")
@@ -108,9 +88,7 @@ impl DialectStore for SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let reopenable = match before.status {
             Status::Completed | Status::Failed | Status::Expired => true,
             Status::Canceled => before.outcome != Some(Outcome::SkippedDnc),
@@ -152,9 +130,7 @@ impl DialectStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         insert_events(
             &mut tx,
             &[NewEvent::about(
@@ -170,12 +146,14 @@ impl DialectStore for SqlStore {
             )],
         )
         .await?;
-        insert_audit(
+        audit_callback_change(
             &mut tx,
-            account.as_str(),
+            account,
             actor,
             now,
-            &[callback_audit("callback.reopen", Some(&before), &cb)],
+            "callback.reopen",
+            &before,
+            &cb,
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -7,15 +7,14 @@ use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore,
-    audit::{callback_audit, insert_audit},
-    begin_claim,
+    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore, begin_claim,
+    callbacks::{audit_callback_change, existing_callback},
     events::{NewEvent, insert_events},
     facts,
     feeds::{NewAgentEvent, insert_agent_events},
     line::settle_agent,
     ms,
-    rows::{callback_from_row, fetch_callback},
+    rows::callback_from_row,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Status,
@@ -54,6 +53,21 @@ async fn plan_recall(
         }))
 }
 
+/// Appends `(callback id, attempt number)` pairs, comma-separated, as in `IN (VALUES ...)`.
+fn push_attempt_keys<'args>(
+    qb: &mut QueryBuilder<'args, Db>,
+    keys: impl IntoIterator<Item = (&'args str, u32)>,
+) {
+    let mut sep = qb.separated(", ");
+    for (id, attempt) in keys {
+        sep.push("(")
+            .push_bind_unseparated(id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(i64::from(attempt))
+            .push_unseparated(")");
+    }
+}
+
 impl SqlStore {
     pub(super) async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
         if sends.is_empty() {
@@ -66,14 +80,7 @@ impl SqlStore {
                 "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
                  resends = resends + in_doubt, in_doubt = 1 WHERE (callback_id, number) IN (VALUES ",
             );
-            let mut sep = qb.separated(", ");
-            for (id, attempt) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(*attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(&mut qb, chunk.iter().map(|(id, n)| (id.as_str(), *n)));
             qb.push(")");
             qb.build().execute(&mut *tx).await?;
         }
@@ -107,14 +114,10 @@ impl SqlStore {
             );
             qb.push_bind(ms(chunk[0].at))
                 .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND (id, attempt) IN (VALUES ");
-            let mut sep = qb.separated(", ");
-            for r in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(r.callback_id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(r.attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(
+                &mut qb,
+                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
+            );
             qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let cb = callback_from_row(&row)?;
@@ -129,14 +132,10 @@ impl SqlStore {
                 .push(", last_bridge_status), in_doubt = 0, accepted_at = COALESCE(accepted_at, ")
                 .push_bind(ms(chunk[0].at))
                 .push(") WHERE (callback_id, number) IN (VALUES ");
-            let mut sep = qb.separated(", ");
-            for r in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(r.callback_id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(r.attempt))
-                    .push_unseparated(")");
-            }
+            push_attempt_keys(
+                &mut qb,
+                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
+            );
             qb.push(")");
             qb.build().execute(&mut *tx).await?;
         }
@@ -245,9 +244,7 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let before = existing_callback(&mut tx, account, id).await?;
         let (status, attempt) = (before.status, before.attempt);
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
@@ -325,9 +322,7 @@ impl SqlStore {
             (None, Status::Completed) => "callback.completed",
             (None, _) => "callback.failed",
         };
-        let cb = fetch_callback(&mut tx, account, id)
-            .await?
-            .ok_or(ChangeError::NotFound)?;
+        let cb = existing_callback(&mut tx, account, id).await?;
         insert_events(
             &mut tx,
             &[NewEvent::about(
@@ -344,12 +339,14 @@ impl SqlStore {
             )],
         )
         .await?;
-        insert_audit(
+        audit_callback_change(
             &mut tx,
-            account.as_str(),
+            account,
             actor,
             now,
-            &[callback_audit("callback.outcome", Some(&before), &cb)],
+            "callback.outcome",
+            &before,
+            &cb,
         )
         .await?;
         // The agent who had the call is free again.

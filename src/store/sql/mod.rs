@@ -150,6 +150,20 @@ pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
+/// The audit record of an action with no fields to compare: a deletion, a rotated secret.
+pub(super) fn audit_without_changes(
+    action: &'static str,
+    resource_type: &'static str,
+    id: &str,
+) -> crate::domain::AuditRecord {
+    crate::domain::AuditRecord {
+        action,
+        resource_type,
+        resource_id: Some(id.to_owned()),
+        changes: serde_json::json!({}),
+    }
+}
+
 /// A calling window stored as its JSON text.
 pub(super) fn window_from_text(text: &str) -> Result<CallingWindow, StoreError> {
     serde_json::from_str::<serde_json::Value>(text)

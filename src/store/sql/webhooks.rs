@@ -8,7 +8,7 @@ use super::{Db, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, audit::insert_audit, corrupt, ms, ts};
+use super::{SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
@@ -114,12 +114,8 @@ impl WebhookStore for SqlStore {
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
-        let record = AuditRecord {
-            action: "account.signing_secret.rotate",
-            resource_type: "account",
-            resource_id: Some(account.as_str().to_owned()),
-            changes: serde_json::json!({}),
-        };
+        let record =
+            audit_without_changes("account.signing_secret.rotate", "account", account.as_str());
         insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
         tx.commit().await?;
         Ok(())
@@ -256,12 +252,8 @@ impl WebhookStore for SqlStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-            let record = AuditRecord {
-                action: "webhook_endpoint.delete",
-                resource_type: "webhook_endpoint",
-                resource_id: Some(id.as_str().to_owned()),
-                changes: serde_json::json!({}),
-            };
+            let record =
+                audit_without_changes("webhook_endpoint.delete", "webhook_endpoint", id.as_str());
             insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
         }
         tx.commit().await?;
