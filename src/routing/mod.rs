@@ -91,11 +91,7 @@ impl Loop for Router {
 
     /// A saturated pass is followed by the next at once: it waits for nothing in flight.
     async fn step(&self) -> Result<Step, StoreError> {
-        Ok(if self.run_once().await?.saturated {
-            Step::Saturated
-        } else {
-            Step::CaughtUp
-        })
+        Ok(Step::from_saturated(self.run_once().await?.saturated))
     }
 
     async fn next_wakeup(&self, _now: Timestamp) -> Result<Option<Timestamp>, StoreError> {

@@ -4,7 +4,7 @@ use super::{DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{SqlStore, audit::insert_audit, corrupt, ms, ts};
+use super::{SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
     playbook::{MessageTemplate, Playbook, PlaybookId},
@@ -166,12 +166,7 @@ impl PlaybookStore for SqlStore {
         .await?;
         let deleted = done.rows_affected() == 1;
         if deleted {
-            let record = AuditRecord {
-                action: "playbook.delete",
-                resource_type: "playbook",
-                resource_id: Some(id.to_string()),
-                changes: serde_json::json!({}),
-            };
+            let record = audit_without_changes("playbook.delete", "playbook", &id.to_string());
             insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
         }
         tx.commit().await?;
