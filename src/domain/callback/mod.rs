@@ -8,6 +8,7 @@ use super::{
     dialing::{Location, ZoneSource},
     geo::Region,
     ids::{AgentId, CampaignId, ContactId},
+    webhook::WebhookUrl,
     window::CallingWindow,
 };
 
@@ -97,7 +98,7 @@ pub struct Callback {
     pub max_duration_seconds: u32,
     pub recording_enabled: bool,
     pub initial_message: Option<String>,
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     pub outcome: Option<Outcome>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<AgentId>,
