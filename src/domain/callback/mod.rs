@@ -18,7 +18,10 @@ mod plans;
 mod status;
 
 pub use attempt::{Attempt, CallbackEvent};
-pub use new::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata};
+pub use new::{
+    CreatePolicy, MAX_NAME, MAX_TEXT, NewCallback, check_assignment, check_lead_time,
+    check_metadata,
+};
 pub use plans::{BridgeFailurePlan, ClaimPlan, bridge_backoff, plan_bridge_failure, plan_claim};
 pub use status::{DialingMode, Origin, Outcome, Status};
 
