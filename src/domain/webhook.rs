@@ -358,10 +358,14 @@ mod tests {
         let url = WebhookUrl::parse("HTTPS://Hooks.Example.com/a b").unwrap();
         assert_eq!(url.as_str(), "https://hooks.example.com/a%20b");
         assert_eq!(WebhookUrl::parse(url.as_str()), Ok(url));
-        for bad in ["ftp://example.com/x", "mailto:ops@example.com", "http://"] {
+        for bad in [
+            "ftp://example.com/x",
+            "mailto:ops@example.com",
+            "file:///etc/hosts",
+        ] {
             assert_eq!(WebhookUrl::parse(bad), Err(UrlProblem::NotHttp), "{bad}");
         }
-        for bad in ["not a url", "/relative/path", "http://[::1"] {
+        for bad in ["not a url", "/relative/path", "http://[::1", "http://"] {
             assert!(
                 matches!(WebhookUrl::parse(bad), Err(UrlProblem::NotAUrl(_))),
                 "{bad}"
