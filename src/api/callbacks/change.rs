@@ -22,7 +22,7 @@ use crate::{
     app::AppState,
     domain::{
         Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
-        callback::{MAX_NAME, MAX_TEXT, check_assignment, check_lead_time, check_metadata},
+        callback::{MAX_NAME, MAX_TEXT, Move, check_assignment, check_lead_time, check_metadata},
         parse_scheduled_at,
     },
     store::{CallbackChanges, OutcomeReport, Reschedule},
@@ -127,7 +127,7 @@ pub async fn patch(
 /// and bulk reschedule): only one nobody has started dialling may change; else `invalid_state`
 /// naming what was tried (`action`: "change", "reschedule", "add a note to").
 pub(crate) fn check_editable(cb: &Callback, action: &str) -> Result<(), ApiError> {
-    if cb.status.is_editable() {
+    if cb.status.after(Move::Edit).is_some() {
         Ok(())
     } else {
         Err(ApiError::invalid_state(cb.status, action))

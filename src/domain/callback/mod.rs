@@ -23,7 +23,7 @@ pub use new::{
     check_metadata,
 };
 pub use plans::{BridgeFailurePlan, ClaimPlan, bridge_backoff, plan_bridge_failure, plan_claim};
-pub use status::{DialingMode, Origin, Outcome, Status};
+pub use status::{DialingMode, Move, Origin, Outcome, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
