@@ -132,8 +132,8 @@ fn rename_field(error: &mut ApiError, rename: &[(&str, &str)]) {
 }
 
 /// Prepares a new callback exactly as the native create does ([`prepare`]: fields, lead time,
-/// webhook URL, assignees, the dial decision) and stores it with `origin`. Vendor APIs have no notion of a second active
-/// callback for a number being a conflict, so duplicates are allowed.
+/// webhook URL, assignees, the dial decision) and stores it with `origin`. Vendor APIs have no
+/// notion of a second active callback for a number being a conflict, so duplicates are allowed.
 async fn schedule(
     state: &AppState,
     caller: &Caller,
