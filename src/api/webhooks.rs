@@ -18,7 +18,7 @@ use crate::{
     domain::{
         ErrorCode, FieldError, SigningSecret, StoredEvent, WebhookEndpoint,
         ids::WebhookEndpointId,
-        webhook::{Delivery, parse_event_types},
+        webhook::{Delivery, MAX_URL_LEN, UrlProblem, WebhookUrl, parse_event_types},
     },
     webhooks::target::{TargetError, check_url},
 };
@@ -55,25 +55,17 @@ impl EndpointView {
     }
 }
 
-/// Validates a webhook URL for saving: http(s), and not an internal address unless the
-/// operator allows private targets.
-pub async fn checked_url(raw: &str, field: &str, state: &AppState) -> Result<String, ApiError> {
-    if raw.len() > 2048 {
-        return Err(FieldError::new(
-            ErrorCode::InvalidUrl,
-            field,
-            "must be at most 2048 characters",
-        )
-        .into());
-    }
-    match check_url(raw, state.settings.allow_private_webhooks).await {
-        Ok(url) => Ok(url.to_string()),
-        Err(TargetError::Malformed) => Err(FieldError::new(
-            ErrorCode::InvalidUrl,
-            field,
-            "must be an http or https URL with a host",
-        )
-        .into()),
+/// Checks a webhook URL for saving: not an internal address unless the operator allows
+/// private targets (this may resolve its host).
+pub async fn checked_url(
+    url: &WebhookUrl,
+    field: &str,
+    state: &AppState,
+) -> Result<WebhookUrl, ApiError> {
+    match check_url(url.as_str(), state.settings.allow_private_webhooks).await {
+        Ok(url) => Ok(WebhookUrl::from_trusted(url.to_string())),
+        // A parsed URL is well-formed; answered as a malformed one all the same.
+        Err(TargetError::Malformed) => Err(not_http(field).into()),
         Err(TargetError::NotAllowed) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::WebhookUrlNotAllowed,
@@ -82,6 +74,26 @@ pub async fn checked_url(raw: &str, field: &str, state: &AppState) -> Result<Str
         )
         .field(field)),
     }
+}
+
+/// An endpoint's URL as received: every problem but its length is told as one.
+fn endpoint_url(raw: &str, field: &str) -> Result<WebhookUrl, FieldError> {
+    WebhookUrl::parse(raw).map_err(|problem| match problem {
+        UrlProblem::TooLong => FieldError::new(
+            ErrorCode::InvalidUrl,
+            field,
+            format!("must be at most {MAX_URL_LEN} characters"),
+        ),
+        UrlProblem::NotAUrl(_) | UrlProblem::NotHttp => not_http(field),
+    })
+}
+
+fn not_http(field: &str) -> FieldError {
+    FieldError::new(
+        ErrorCode::InvalidUrl,
+        field,
+        "must be an http or https URL with a host",
+    )
 }
 
 /// Stores a changed endpoint, stamping the time; 404 if it vanished meanwhile.
@@ -146,7 +158,9 @@ pub async fn create_endpoint(
     caller: Authorized<scope::WebhooksWrite>,
     ApiJson(req): ApiJson<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
-    let url = checked_url(&req.url, "url", &state).await?;
+    let url = checked_url(&endpoint_url(&req.url, "url")?, "url", &state)
+        .await?
+        .into_string();
     let event_types = parse_event_types(req.event_types)?;
     let secret = match req.secret {
         Some(s) => SigningSecret::parse(&s).ok_or_else(|| {
@@ -267,7 +281,9 @@ pub async fn update_endpoint(
 ) -> Result<Json<EndpointView>, ApiError> {
     let mut ep = load(&state, &caller, &id).await?;
     if let Some(url) = req.url {
-        ep.url = checked_url(&url, "url", &state).await?;
+        ep.url = checked_url(&endpoint_url(&url, "url")?, "url", &state)
+            .await?
+            .into_string();
     }
     if req.event_types.is_some() {
         ep.event_types = parse_event_types(req.event_types)?;

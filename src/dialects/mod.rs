@@ -25,10 +25,9 @@ use crate::app::AppState;
 use crate::{
     api::{
         auth::Caller,
-        callbacks::{check_assignees, judge_new_one, policy},
+        callbacks::{Prepared, policy, prepare},
         error::{ApiError, set_retry_after},
         extract::{RawJson, parse_json},
-        webhooks::checked_url,
     },
     domain::{
         Callback, ErrorCode, Origin,
@@ -132,9 +131,9 @@ fn rename_field(error: &mut ApiError, rename: &[(&str, &str)]) {
     }
 }
 
-/// Validates a new callback exactly as the native create does (fields, lead time, webhook URL,
-/// assignees, the calling window) and stores it with `origin`. Vendor APIs have no notion of a second active
-/// callback for a number being a conflict, so duplicates are allowed.
+/// Prepares a new callback exactly as the native create does ([`prepare`]: fields, lead time,
+/// webhook URL, assignees, the dial decision) and stores it with `origin`. Vendor APIs have no
+/// notion of a second active callback for a number being a conflict, so duplicates are allowed.
 async fn schedule(
     state: &AppState,
     caller: &Caller,
@@ -142,18 +141,12 @@ async fn schedule(
     origin: Origin,
     min_lead: Option<jiff::SignedDuration>,
 ) -> Result<Callback, ApiError> {
-    let now = state.clock.now();
     let mut policy: CreatePolicy = policy(state);
     if let Some(lead) = min_lead {
         policy.min_lead = policy.min_lead.max(lead);
     }
-    let (mut callback, _) = new.validate(&caller.account_id, origin, now, policy, "")?;
-    if let Some(url) = &callback.webhook_url {
-        callback.webhook_url = Some(checked_url(url, "webhook_url", state).await?);
-    }
-    check_assignees(state, caller, callback.assignment.as_ref(), "").await?;
-    // The dial decision applies as on the native API.
-    judge_new_one(state, caller, &mut callback).await?;
+    // Prepared as on the native API, the dial decision included.
+    let Prepared { callback, .. } = prepare(state, caller, new, origin, policy, "").await?;
     match state
         .store
         .insert_callback(&callback, true, None, &caller.actor)

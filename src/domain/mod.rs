@@ -34,7 +34,7 @@ pub use phone::PhoneNumber;
 pub use signing::SigningSecret;
 pub use time::{Zone, parse_scheduled_at};
 pub use view::CallbackView;
-pub use webhook::{StoredEvent, WebhookEndpoint};
+pub use webhook::{StoredEvent, WebhookEndpoint, WebhookUrl};
 
 pub use error::{ErrorCode, FieldError};
 

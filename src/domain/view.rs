@@ -105,7 +105,7 @@ impl From<&Callback> for CallbackView {
             max_duration_seconds: cb.max_duration_seconds,
             recording_enabled: cb.recording_enabled,
             initial_message: cb.initial_message.clone(),
-            webhook_url: cb.webhook_url.clone(),
+            webhook_url: cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()),
             attempt_count: cb.attempt,
             next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
             outcome: cb.outcome,

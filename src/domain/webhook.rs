@@ -35,6 +35,78 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook_endpoint.disabled",
 ];
 
+/// The longest webhook URL accepted, in bytes.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A URL events may be delivered to: an `http` or `https` URL with a host, at most
+/// [`MAX_URL_LEN`] bytes as received, held in its normalised form. Having one means it is
+/// well-formed; whether its host is an internal address is a separate check made where it is
+/// saved (it may need DNS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(String);
+
+/// Why text is not a [`WebhookUrl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// Longer than [`MAX_URL_LEN`].
+    TooLong,
+    /// Not a URL at all; the parser's reason.
+    NotAUrl(String),
+    /// A URL, but not `http`/`https` or without a host.
+    NotHttp,
+}
+
+impl WebhookUrl {
+    /// Parses a URL as received.
+    pub fn parse(raw: &str) -> Result<Self, UrlProblem> {
+        if raw.len() > MAX_URL_LEN {
+            return Err(UrlProblem::TooLong);
+        }
+        let url = url::Url::parse(raw).map_err(|e| UrlProblem::NotAUrl(e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(UrlProblem::NotHttp);
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    /// [`WebhookUrl::parse`] with its problem told as an `invalid_url` error on `field`.
+    pub fn parse_field(raw: &str, field: &str) -> Result<Self, FieldError> {
+        Self::parse(raw).map_err(|problem| {
+            let why = match problem {
+                UrlProblem::TooLong => format!("must be at most {MAX_URL_LEN} characters"),
+                UrlProblem::NotAUrl(e) => format!("not a URL: {e}"),
+                UrlProblem::NotHttp => "must be an http or https URL with a host".to_owned(),
+            };
+            FieldError::new(ErrorCode::InvalidUrl, field, why)
+        })
+    }
+
+    /// Wraps a value read back from our own store, which only ever holds parsed URLs.
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for WebhookUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// An account-level receiver of events.
 #[derive(Debug, Clone)]
 pub struct WebhookEndpoint {
@@ -279,6 +351,32 @@ mod tests {
         assert_eq!(err.field, "event_types[1]");
         assert!(wants(&["*".into()], "callback.due"));
         assert!(!wants(&["callback.created".into()], "callback.due"));
+    }
+
+    #[test]
+    fn webhook_urls_are_http_with_a_host_and_kept_normalised() {
+        let url = WebhookUrl::parse("HTTPS://Hooks.Example.com/a b").unwrap();
+        assert_eq!(url.as_str(), "https://hooks.example.com/a%20b");
+        assert_eq!(WebhookUrl::parse(url.as_str()), Ok(url));
+        for bad in [
+            "ftp://example.com/x",
+            "mailto:ops@example.com",
+            "file:///etc/hosts",
+        ] {
+            assert_eq!(WebhookUrl::parse(bad), Err(UrlProblem::NotHttp), "{bad}");
+        }
+        for bad in ["not a url", "/relative/path", "http://[::1", "http://"] {
+            assert!(
+                matches!(WebhookUrl::parse(bad), Err(UrlProblem::NotAUrl(_))),
+                "{bad}"
+            );
+        }
+        let long = format!("https://{}.com", "a".repeat(MAX_URL_LEN));
+        assert_eq!(WebhookUrl::parse(&long), Err(UrlProblem::TooLong));
+        let err = WebhookUrl::parse_field("not a url", "callbacks[1].webhook_url").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidUrl);
+        assert_eq!(err.field, "callbacks[1].webhook_url");
+        assert!(err.message.starts_with("not a URL: "), "{}", err.message);
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{
     app::AppState,
     domain::{
         Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
-        callback::{check_assignment, check_lead_time, check_metadata},
+        callback::{MAX_NAME, MAX_TEXT, Move, check_assignment, check_lead_time, check_metadata},
         parse_scheduled_at,
     },
     store::{CallbackChanges, OutcomeReport, Reschedule},
@@ -74,9 +74,7 @@ pub async fn patch(
         .get_callback(&caller.account_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("callback"))?;
-    if !current.status.is_editable() {
-        return Err(ApiError::invalid_state(current.status, "change"));
-    }
+    check_editable(&current, "change")?;
     let now = state.clock.now();
     let mut changes = CallbackChanges {
         scheduled_at: new_time(&state, &current, req.scheduled_at, req.timezone)?,
@@ -98,8 +96,8 @@ pub async fn patch(
         .field(field)),
         _ => Ok(v),
     };
-    changes.notes = limit_text(req.notes, "notes", 5_000)?;
-    changes.contact_name = limit_text(req.contact_name, "contact_name", 200)?;
+    changes.notes = limit_text(req.notes, "notes", MAX_TEXT)?;
+    changes.contact_name = limit_text(req.contact_name, "contact_name", MAX_NAME)?;
     if let Some(metadata) = req.metadata {
         changes.metadata = Some(check_metadata(metadata, "metadata")?);
     }
@@ -123,6 +121,47 @@ pub async fn patch(
         view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
     }
     Ok(Json(view))
+}
+
+/// The rule for every change to a callback's fields (this PATCH, the Callback Manager's notes
+/// and bulk reschedule): only one nobody has started dialling may change; else `invalid_state`
+/// naming what was tried (`action`: "change", "reschedule", "add a note to").
+pub(crate) fn check_editable(cb: &Callback, action: &str) -> Result<(), ApiError> {
+    if cb.status.after(Move::Edit).is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_state(cb.status, action))
+    }
+}
+
+/// Reschedules `current` as a PATCH of `scheduled_at` (and `timezone`) alone does: editable,
+/// [`new_time`]'s checks, then [`judge_changes`]' dial decision; errors name the action
+/// `reschedule`. Answers the stored callback with the judgement.
+pub(crate) async fn reschedule(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    scheduled_at: String,
+    timezone: Option<String>,
+) -> Result<(Callback, Option<Judged>), ApiError> {
+    check_editable(current, "reschedule")?;
+    let changes = CallbackChanges {
+        scheduled_at: new_time(state, current, Some(scheduled_at), timezone)?,
+        ..CallbackChanges::default()
+    };
+    let judged = judge_changes(state, caller, current, &changes).await?;
+    let cb = state
+        .store
+        .update_callback(
+            &caller.account_id,
+            &current.id,
+            &changes,
+            state.clock.now(),
+            &caller.actor,
+        )
+        .await
+        .map_err(|e| ApiError::from_change(e, "reschedule"))?;
+    Ok((cb, judged))
 }
 
 /// A new time for `current` from `scheduled_at` (read in `timezone`, else the callback's zone)

@@ -10,14 +10,14 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::judge::{check_assignees, judge_new, judge_new_one};
+use super::judge::judge_new;
+use super::prepare::{Prepared, Unjudged, prepare, prepare_unjudged};
 use super::{
     super::{
         auth::{Caller, require},
         authorized::{Authorized, scope},
         error::ApiError,
         extract::{ApiJson, ApiQuery, RawJson},
-        webhooks::checked_url,
     },
     DryRun, MAX_BATCH, duplicate, policy,
 };
@@ -99,14 +99,11 @@ pub(crate) async fn create_as(
         return replay(seen, &request_hash);
     }
     let new: NewCallback = crate::api::extract::parse_json(body)?;
-    let now = state.clock.now();
-    let (mut callback, allow_duplicate) =
-        new.validate(&caller.account_id, origin, now, policy(&state), "")?;
-    if let Some(url) = &callback.webhook_url {
-        callback.webhook_url = Some(checked_url(url, "webhook_url", &state).await?);
-    }
-    check_assignees(&state, &caller, callback.assignment.as_ref(), "").await?;
-    let judged = judge_new_one(&state, &caller, &mut callback).await?;
+    let Prepared {
+        callback,
+        allow_duplicate,
+        judged,
+    } = prepare(&state, &caller, new, origin, policy(&state), "").await?;
     let mut view = CallbackView::from(&callback);
     view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
     view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
@@ -231,24 +228,20 @@ pub async fn create_batch(
         result.status = "failed";
         result.error = Some(error_json(e));
     };
-    // Each item's fields, assignees and webhook URL; then the dial decision on the valid ones
-    // together.
+    // Each item prepared as a single create is (fields, webhook URL, assignees); then the dial
+    // decision on the valid ones together.
     let mut valid: Vec<(usize, Callback, bool)> = Vec::with_capacity(req.callbacks.len());
     for (index, raw) in req.callbacks.into_iter().enumerate() {
         let prefix = format!("callbacks[{index}].");
         let checked = async {
             let new = crate::api::extract::from_value::<NewCallback>(raw, &prefix)?;
-            let (mut callback, allow_duplicate) =
-                new.validate(&caller.account_id, Origin::Api, now, policy, &prefix)?;
-            check_assignees(&state, &caller, callback.assignment.as_ref(), &prefix).await?;
-            if let Some(url) = &callback.webhook_url {
-                callback.webhook_url =
-                    Some(checked_url(url, &format!("{prefix}webhook_url"), &state).await?);
-            }
-            Ok::<_, ApiError>((callback, allow_duplicate))
+            prepare_unjudged(&state, &caller, new, Origin::Api, policy, now, &prefix).await
         };
         match checked.await {
-            Ok((callback, allow_duplicate)) => valid.push((index, callback, allow_duplicate)),
+            Ok(Unjudged {
+                callback,
+                allow_duplicate,
+            }) => valid.push((index, callback, allow_duplicate)),
             Err(e) => fail(&mut results[index], &e),
         }
     }

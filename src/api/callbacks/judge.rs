@@ -85,22 +85,6 @@ pub(crate) async fn judge_new(
     Ok(decide_each(callbacks, known, prefixes))
 }
 
-/// [`judge_new`] for one callback, whose errors name its fields from the top.
-pub(crate) async fn judge_new_one(
-    state: &AppState,
-    caller: &Caller,
-    callback: &mut Callback,
-) -> Result<Judged, ApiError> {
-    let judged = judge_new(
-        state,
-        caller,
-        std::slice::from_mut(callback),
-        &[String::new()],
-    )
-    .await?;
-    only(judged)
-}
-
 /// The one answer of a judgement of one callback.
 pub(super) fn only(mut judged: Vec<Result<Judged, ApiError>>) -> Result<Judged, ApiError> {
     judged.pop().expect("one callback judged")

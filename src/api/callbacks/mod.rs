@@ -2,7 +2,9 @@
 //!
 //! Scheduling one or a batch is in [`create`], the list and one callback's record in [`read`],
 //! rescheduling, canceling and outcome reports in [`change`], why one is not dialled in
-//! [`eligibility`]; [`judge`] applies the dial decision to callbacks about to be stored. What
+//! [`eligibility`]; [`prepare`] turns every request for a new callback (native, batch item,
+//! dialect, the Callback Manager's) into one ready to store, and [`judge`] applies the dial
+//! decision to callbacks about to be stored. What
 //! they share (the create policy, reading ids, the duplicate error) is here.
 
 use axum::http::StatusCode;
@@ -17,14 +19,16 @@ pub mod change;
 pub mod create;
 pub mod eligibility;
 pub mod judge;
+pub mod prepare;
 pub mod read;
 
 pub use change::{OutcomeRequest, PatchRequest, cancel, outcome, patch};
-pub(crate) use change::{judge_changes, new_time, outcome_report};
+pub(crate) use change::{check_editable, judge_changes, new_time, outcome_report, reschedule};
 pub(crate) use create::create_as;
 pub use create::{create, create_batch};
 pub use eligibility::eligibility;
-pub(crate) use judge::{check_assignees, judge_new_one};
+pub(crate) use judge::check_assignees;
+pub(crate) use prepare::{Prepared, prepare};
 pub use read::{get, list};
 
 pub const MAX_BATCH: usize = 1_000;

@@ -8,6 +8,7 @@ use super::{
     dialing::{Location, ZoneSource},
     geo::Region,
     ids::{AgentId, CampaignId, ContactId},
+    webhook::WebhookUrl,
     window::CallingWindow,
 };
 
@@ -17,9 +18,12 @@ mod plans;
 mod status;
 
 pub use attempt::{Attempt, CallbackEvent};
-pub use new::{CreatePolicy, NewCallback, check_assignment, check_lead_time, check_metadata};
+pub use new::{
+    CreatePolicy, MAX_NAME, MAX_TEXT, NewCallback, check_assignment, check_lead_time,
+    check_metadata,
+};
 pub use plans::{BridgeFailurePlan, ClaimPlan, bridge_backoff, plan_bridge_failure, plan_claim};
-pub use status::{DialingMode, Origin, Outcome, Status};
+pub use status::{DialingMode, Move, Origin, Outcome, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -97,7 +101,7 @@ pub struct Callback {
     pub max_duration_seconds: u32,
     pub recording_enabled: bool,
     pub initial_message: Option<String>,
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     pub outcome: Option<Outcome>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<AgentId>,

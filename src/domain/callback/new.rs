@@ -8,6 +8,7 @@ use crate::domain::{
     AccountId, CallbackId, ErrorCode, FieldError, PhoneNumber, Zone,
     dialing::{Location, ZoneSource},
     parse_scheduled_at,
+    webhook::{MAX_URL_LEN, WebhookUrl},
 };
 
 pub const MAX_TEXT: usize = 5_000;
@@ -174,19 +175,6 @@ pub fn check_metadata(
     }
 }
 
-fn check_url(value: Option<String>, field: &str) -> Result<Option<String>, FieldError> {
-    let Some(raw) = value else { return Ok(None) };
-    let invalid = |why: &str| FieldError::new(ErrorCode::InvalidUrl, field, why.to_owned());
-    if raw.len() > 2048 {
-        return Err(invalid("must be at most 2048 characters"));
-    }
-    let url = url::Url::parse(&raw).map_err(|e| invalid(&format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid("must be an http or https URL with a host"));
-    }
-    Ok(Some(url.to_string()))
-}
-
 impl NewCallback {
     /// Validates every field and builds the callback to store. Returns it with the
     /// `allow_duplicate` flag. `prefix` names the field path for batch items (`callbacks[3].`).
@@ -279,7 +267,10 @@ impl NewCallback {
             max_duration_seconds,
             recording_enabled: self.recording_enabled.unwrap_or(true),
             initial_message: text(self.initial_message, &f("initial_message"), MAX_TEXT)?,
-            webhook_url: check_url(self.webhook_url, &f("webhook_url"))?,
+            webhook_url: self
+                .webhook_url
+                .map(|raw| WebhookUrl::parse_field(&raw, &f("webhook_url")))
+                .transpose()?,
             outcome: None,
             agent_id: None,
             offer_expires_at: None,
@@ -293,6 +284,17 @@ impl NewCallback {
             created_at: now,
             updated_at: now,
         };
+        // The URL as stored (normalised, so perhaps longer than as received) is held to the
+        // same limit, once every other field has passed.
+        if let Some(url) = &callback.webhook_url
+            && url.as_str().len() > MAX_URL_LEN
+        {
+            return Err(FieldError::new(
+                ErrorCode::InvalidUrl,
+                f("webhook_url"),
+                format!("must be at most {MAX_URL_LEN} characters"),
+            ));
+        }
         Ok((callback, self.allow_duplicate.unwrap_or(false)))
     }
 }

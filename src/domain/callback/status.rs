@@ -17,7 +17,12 @@ use serde::{Deserialize, Serialize};
 ///                 |           |
 ///                 '-> expired '-> (rejected or timed out: back to waiting)
 /// scheduled | waiting | offered -> canceled, or back to scheduled when rescheduled
+///
+/// an outcome reported while dispatching or in progress: completed | failed | canceled (skipped_dnc)
+/// completed | failed | canceled | expired -> scheduled when reopened (a dialect asks again)
 /// ```
+///
+/// [`Status::after`] holds these moves as a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -81,17 +86,96 @@ impl Status {
         !self.is_active()
     }
 
+    /// The status `step` leaves a callback in that is in this one, or `None` if this status
+    /// does not allow it: the diagram above, as a table.
+    pub fn after(self, step: Move) -> Option<Status> {
+        use Status::*;
+        let next = match (step, self) {
+            (Move::Edit, Scheduled | Waiting | Offered) => Scheduled,
+            (Move::Cancel, Scheduled | Waiting | Offered) => Canceled,
+            (Move::Dispatch, Scheduled) => Dispatching,
+            (Move::Line, Scheduled) => Waiting,
+            (Move::Retry, Dispatching) => Scheduled,
+            (Move::Offer, Waiting) => Offered,
+            (Move::Withdraw, Offered) => Waiting,
+            (Move::Start, Dispatching | Offered) => InProgress,
+            (Move::Report(outcome), Dispatching | InProgress) => outcome.final_status(),
+            (Move::Expire, Scheduled | Waiting | Offered | Dispatching) => Expired,
+            (Move::Reopen, Completed | Failed | Expired | Canceled) => Scheduled,
+            _ => return None,
+        };
+        Some(next)
+    }
+
+    /// Whether some [`Move`] takes a callback from this status to `next`.
+    pub fn can_move_to(self, next: Status) -> bool {
+        Move::ALL
+            .into_iter()
+            .any(|step| self.after(step) == Some(next))
+    }
+
     /// Only a callback nobody has started dialling may be edited or canceled. A waiting or
     /// offered one goes back to `scheduled` when its time changes.
     pub fn is_editable(self) -> bool {
-        matches!(self, Status::Scheduled | Status::Waiting | Status::Offered)
+        self.after(Move::Edit).is_some()
     }
 
     /// An outcome may be reported once the bridge has the call. `dispatching` is included
     /// because a fast bridge may report before its acceptance has been recorded.
     pub fn accepts_outcome(self) -> bool {
-        matches!(self, Status::Dispatching | Status::InProgress)
+        self.after(Move::Report(Outcome::Answered)).is_some()
     }
+}
+
+/// What can happen to a callback that changes its [`Status`] ([`Status::after`] says from which
+/// statuses, and to which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// A user changes its time or fields: (back) to `scheduled`, an offer withdrawn.
+    Edit,
+    /// A user cancels it, or the scheduler skips it (its number is on the do-not-call list).
+    Cancel,
+    /// Due: a progressive or AI call is handed to the dialer bridge.
+    Dispatch,
+    /// Due: a preview callback lines up for an agent (`waiting`).
+    Line,
+    /// The bridge refused the dispatch: `scheduled` again, for a retry.
+    Retry,
+    /// Offered to an agent.
+    Offer,
+    /// The agent rejected the offer or let it time out: back in line.
+    Withdraw,
+    /// The call started: the bridge has it, or the agent accepted the offer.
+    Start,
+    /// An outcome is reported: the callback ends in the outcome's final status.
+    Report(Outcome),
+    /// Its deadline passed before anyone called (or no instant will do for it).
+    Expire,
+    /// Asked for again after it ended (a dialect's `callContactAt`). The store also refuses to
+    /// reopen one canceled because the number is on the do-not-call list.
+    Reopen,
+}
+
+impl Move {
+    /// Every move, each outcome's report included.
+    pub const ALL: [Move; 16] = [
+        Move::Edit,
+        Move::Cancel,
+        Move::Dispatch,
+        Move::Line,
+        Move::Retry,
+        Move::Offer,
+        Move::Withdraw,
+        Move::Start,
+        Move::Report(Outcome::Answered),
+        Move::Report(Outcome::NoAnswer),
+        Move::Report(Outcome::Busy),
+        Move::Report(Outcome::Voicemail),
+        Move::Report(Outcome::Failed),
+        Move::Report(Outcome::SkippedDnc),
+        Move::Expire,
+        Move::Reopen,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -235,6 +319,74 @@ mod tests {
             let untouched = matches!(st, Status::Scheduled | Status::Waiting | Status::Offered);
             assert_eq!(st.is_editable(), untouched);
             assert_eq!(Status::parse(st.as_str()), Some(st));
+        }
+    }
+
+    #[test]
+    fn outcomes_are_taken_once_the_bridge_has_the_call() {
+        for st in Status::ALL {
+            let calling = matches!(st, Status::Dispatching | Status::InProgress);
+            assert_eq!(st.accepts_outcome(), calling, "{st:?}");
+            for step in Move::ALL {
+                if let Move::Report(outcome) = step {
+                    let to = calling.then(|| outcome.final_status());
+                    assert_eq!(st.after(step), to, "{st:?} {step:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_moves_follow_the_diagram() {
+        use Status::*;
+        // Every edge of the diagram on `Status`, and no other.
+        let edges = [
+            (Scheduled, Scheduled),
+            (Scheduled, Dispatching),
+            (Scheduled, Waiting),
+            (Scheduled, Canceled),
+            (Scheduled, Expired),
+            (Waiting, Scheduled),
+            (Waiting, Offered),
+            (Waiting, Canceled),
+            (Waiting, Expired),
+            (Offered, Scheduled),
+            (Offered, Waiting),
+            (Offered, InProgress),
+            (Offered, Canceled),
+            (Offered, Expired),
+            (Dispatching, Scheduled),
+            (Dispatching, InProgress),
+            (Dispatching, Completed),
+            (Dispatching, Failed),
+            (Dispatching, Canceled),
+            (Dispatching, Expired),
+            (InProgress, Completed),
+            (InProgress, Failed),
+            (InProgress, Canceled),
+            (Completed, Scheduled),
+            (Failed, Scheduled),
+            (Canceled, Scheduled),
+            (Expired, Scheduled),
+        ];
+        for from in Status::ALL {
+            for to in Status::ALL {
+                assert_eq!(
+                    from.can_move_to(to),
+                    edges.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+        // Only a reopen leaves a final status.
+        for st in Status::ALL.into_iter().filter(|s| s.is_final()) {
+            for step in Move::ALL {
+                assert_eq!(
+                    st.after(step).is_some(),
+                    step == Move::Reopen,
+                    "{st:?} {step:?}"
+                );
+            }
         }
     }
 }

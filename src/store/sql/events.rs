@@ -56,7 +56,7 @@ impl NewEvent {
             kind,
             at,
             data,
-            webhook_url: cb.webhook_url.clone(),
+            webhook_url: cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()),
         }
     }
 }

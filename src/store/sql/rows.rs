@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::{CALLBACK_COLUMNS, Db, DbConn, DbRow, corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
     AccountId, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
-    PhoneNumber, Status, Zone,
+    PhoneNumber, Status, WebhookUrl, Zone,
     campaign::RecallPolicy,
     dialing::ZoneSource,
     geo::Region,
@@ -60,7 +60,9 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         max_duration_seconds: row.try_get::<i64, _>("max_duration_seconds")? as u32,
         recording_enabled: row.try_get::<i64, _>("recording_enabled")? != 0,
         initial_message: row.try_get("initial_message")?,
-        webhook_url: row.try_get("webhook_url")?,
+        webhook_url: row
+            .try_get::<Option<String>, _>("webhook_url")?
+            .map(WebhookUrl::from_trusted),
         outcome: outcome
             .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
             .transpose()?,
@@ -139,7 +141,7 @@ pub(super) fn push_callback_values(
         .push_bind(i64::from(cb.max_duration_seconds))
         .push_bind(i64::from(cb.recording_enabled))
         .push_bind(cb.initial_message.clone())
-        .push_bind(cb.webhook_url.clone())
+        .push_bind(cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()))
         .push_bind(cb.outcome.map(Outcome::as_str))
         .push_bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
         .push_bind(cb.offer_expires_at.map(ms))

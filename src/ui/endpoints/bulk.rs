@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::{AppState, Viewer};
 use crate::{
     api::{
-        callbacks::{self, callback_id, new_time},
+        callbacks::{self, callback_id},
         error::ApiError,
         extract::ApiJson,
     },
     domain::ErrorCode,
-    store::CallbackChanges,
 };
 
 #[derive(Deserialize)]
@@ -57,10 +56,12 @@ pub async fn bulk(
         )
         .field("ids"));
     }
-    let reschedule = match req.action.as_str() {
-        "cancel" => false,
-        "reschedule" => {
-            if req.scheduled_at.is_none() {
+    // `Some(new time)` to reschedule, `None` to cancel.
+    let reschedule_to = match req.action.as_str() {
+        "cancel" => None,
+        "reschedule" => match &req.scheduled_at {
+            Some(at) => Some(at),
+            None => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     ErrorCode::MissingField,
@@ -68,8 +69,7 @@ pub async fn bulk(
                 )
                 .field("scheduled_at"));
             }
-            true
-        }
+        },
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -85,30 +85,21 @@ pub async fn bulk(
     for raw in &req.ids {
         let outcome: Result<(), ApiError> = async {
             let id = callback_id(raw)?;
-            if reschedule {
+            if let Some(scheduled_at) = reschedule_to {
                 let cb = state
                     .store
                     .get_callback(account, &id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("callback"))?;
-                if !cb.status.is_editable() {
-                    return Err(ApiError::invalid_state(cb.status, "reschedule"));
-                }
-                let changes = CallbackChanges {
-                    scheduled_at: new_time(
-                        &state,
-                        &cb,
-                        req.scheduled_at.clone(),
-                        req.timezone.clone(),
-                    )?,
-                    ..CallbackChanges::default()
-                };
-                callbacks::judge_changes(&state, &viewer.principal, &cb, &changes).await?;
-                state
-                    .store
-                    .update_callback(account, &id, &changes, state.clock.now(), actor)
-                    .await
-                    .map_err(|e| ApiError::from_change(e, "reschedule"))?;
+                // As the native PATCH of a new time: the same checks and dial decision.
+                callbacks::reschedule(
+                    &state,
+                    &viewer.principal,
+                    &cb,
+                    scheduled_at.clone(),
+                    req.timezone.clone(),
+                )
+                .await?;
             } else {
                 state
                     .store

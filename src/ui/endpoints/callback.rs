@@ -18,7 +18,7 @@ use crate::{
         error::ApiError,
         extract::{ApiJson, RawJson},
     },
-    domain::{CallbackView, ErrorCode, Origin},
+    domain::{CallbackView, ErrorCode, Origin, callback::MAX_TEXT},
     store::CallbackChanges,
 };
 
@@ -145,7 +145,9 @@ pub struct NoteRequest {
     pub text: String,
 }
 
-const NOTES_MAX: usize = 5_000;
+/// The longest line one note adds; the notes as a whole are held to the native `notes` limit
+/// ([`MAX_TEXT`]).
+const NOTE_LINE_MAX: usize = 1000;
 
 /// Adds a line to a callback's notes, signed with the user and the time.
 pub async fn add_note(
@@ -155,18 +157,17 @@ pub async fn add_note(
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let text = req.text.trim();
-    if text.is_empty() || text.chars().count() > 1000 {
+    if text.is_empty() || text.chars().count() > NOTE_LINE_MAX {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidField,
-            "must be 1 to 1000 characters",
+            format!("must be 1 to {NOTE_LINE_MAX} characters"),
         )
         .field("text"));
     }
     let (cb, _) = visible_callback(&state, &viewer, &id).await?;
-    if !cb.status.is_editable() {
-        return Err(ApiError::invalid_state(cb.status, "add a note to"));
-    }
+    // Editable as for the native PATCH of `notes`.
+    callbacks::check_editable(&cb, "add a note to")?;
     let now = state.clock.now();
     let line = format!(
         "[{} {}] {text}",
@@ -177,11 +178,11 @@ pub async fn add_note(
         Some(old) if !old.is_empty() => format!("{old}\n{line}"),
         _ => line,
     };
-    if notes.chars().count() > NOTES_MAX {
+    if notes.chars().count() > MAX_TEXT {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidField,
-            format!("the notes would exceed {NOTES_MAX} characters"),
+            format!("the notes would exceed {MAX_TEXT} characters"),
         )
         .field("text"));
     }

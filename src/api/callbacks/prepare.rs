@@ -1,0 +1,102 @@
+//! The one way a request for a new callback becomes a callback ready to store, whoever sent it
+//! (`POST /v1/callbacks`, each item of a batch, every dialect, the Callback Manager's page).
+//!
+//! The steps, always in this order (the first refusal wins):
+//! 1. every field of the [`NewCallback`] ([`NewCallback::validate`]), lead time included;
+//! 2. the webhook URL may be delivered to ([`checked_url`]: no internal address);
+//! 3. the agents or queues named exist in the account ([`check_assignees`]);
+//! 4. the dial decision at the time asked for ([`judge_new`]).
+//!
+//! A batch runs steps 1 to 3 per item with [`prepare_unjudged`], then step 4 on all its valid
+//! items in one call (one look at the store for the lot).
+
+use jiff::Timestamp;
+
+use super::judge::{Judged, check_assignees, judge_new, only};
+use crate::{
+    api::{auth::Caller, error::ApiError, webhooks::checked_url},
+    app::AppState,
+    domain::{
+        Callback, Origin,
+        callback::{CreatePolicy, NewCallback},
+    },
+};
+
+/// A new callback whose fields, webhook URL and assignees passed; not judged yet.
+pub(crate) struct Unjudged {
+    pub callback: Callback,
+    /// The request's `allow_duplicate` (default false).
+    pub allow_duplicate: bool,
+}
+
+/// A new callback ready to store, with what the dial decision says of it.
+pub(crate) struct Prepared {
+    pub callback: Callback,
+    /// The request's `allow_duplicate` (default false).
+    pub allow_duplicate: bool,
+    pub judged: Judged,
+}
+
+/// Prepares a new callback for `caller`'s account, marked with `origin`, under `policy`:
+/// fields, webhook URL, assignees, then the dial decision. `prefix` names its fields in errors
+/// (`callbacks[3].` in a batch, empty elsewhere).
+pub(crate) async fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    new: NewCallback,
+    origin: Origin,
+    policy: CreatePolicy,
+    prefix: &str,
+) -> Result<Prepared, ApiError> {
+    let Unjudged {
+        mut callback,
+        allow_duplicate,
+    } = prepare_unjudged(
+        state,
+        caller,
+        new,
+        origin,
+        policy,
+        state.clock.now(),
+        prefix,
+    )
+    .await?;
+    let judged = only(
+        judge_new(
+            state,
+            caller,
+            std::slice::from_mut(&mut callback),
+            &[prefix.to_owned()],
+        )
+        .await?,
+    )?;
+    Ok(Prepared {
+        callback,
+        allow_duplicate,
+        judged,
+    })
+}
+
+/// [`prepare`] without the dial decision, for a batch that judges its items together with
+/// [`judge_new`] afterwards; `now` is the batch's one instant, the lead time is counted from.
+pub(crate) async fn prepare_unjudged(
+    state: &AppState,
+    caller: &Caller,
+    new: NewCallback,
+    origin: Origin,
+    policy: CreatePolicy,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<Unjudged, ApiError> {
+    let (mut callback, allow_duplicate) =
+        new.validate(&caller.account_id, origin, now, policy, prefix)?;
+    if let Some(url) = &callback.webhook_url {
+        callback.webhook_url =
+            Some(checked_url(url, &format!("{prefix}webhook_url"), state).await?);
+    }
+    check_assignees(state, caller, callback.assignment.as_ref(), prefix).await?;
+    Ok(Unjudged {
+        callback,
+        allow_duplicate,
+    })
+}
