@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{
     auth::{Caller, require},
     authorized::{Authorized, scope},
-    callbacks::{OutcomeRequest, callback_id, judge_changes, new_time, outcome_report},
+    callbacks::{OutcomeRequest, callback_id, outcome_report},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -25,7 +25,7 @@ use crate::{
         AccountId, Callback, CallbackView, ErrorCode, Scope, Status, agent::Agent, ids::AgentId,
         routing::AgentEvent,
     },
-    store::{CallbackChanges, OfferAnswer, Store},
+    store::{OfferAnswer, Store},
 };
 
 async fn load_agent(state: &AppState, caller: &Caller, raw: &str) -> Result<Agent, ApiError> {
@@ -276,25 +276,9 @@ pub async fn reschedule(
     ApiJson(req): ApiJson<RescheduleRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let (_, cb) = agent_and_callback(&state, &caller, &agent, &callback).await?;
-    if !cb.status.is_editable() {
-        return Err(ApiError::invalid_state(cb.status, "reschedule"));
-    }
-    let changes = CallbackChanges {
-        scheduled_at: new_time(&state, &cb, Some(req.scheduled_at), req.timezone)?,
-        ..CallbackChanges::default()
-    };
-    judge_changes(&state, &caller, &cb, &changes).await?;
-    let cb = state
-        .store
-        .update_callback(
-            &caller.account_id,
-            &cb.id,
-            &changes,
-            state.clock.now(),
-            &caller.actor,
-        )
-        .await
-        .map_err(|e| ApiError::from_change(e, "reschedule"))?;
+    let (cb, _) =
+        crate::api::callbacks::reschedule(&state, &caller, &cb, req.scheduled_at, req.timezone)
+            .await?;
     Ok(Json(CallbackView::from(&cb)))
 }
 

@@ -295,9 +295,7 @@ async fn update(
         require(&caller, Scope::CallbacksWrite)?;
         let ops: Vec<PatchOp> = body(raw)?;
         let current = find(&state, &caller, &id).await?;
-        if !current.status.is_editable() {
-            return Err(ApiError::invalid_state(current.status, "change"));
-        }
+        crate::api::callbacks::check_editable(&current, "change")?;
         if ops.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
