@@ -1,17 +1,13 @@
--- A request to the dialer bridge is counted when it is sent, not when its callback is claimed:
--- a claim that a crash kept from the bridge is not a request, and the first request the bridge
--- really sees is not a resend.
---
--- `in_doubt` is 1 from just before a request of the attempt is sent until its answer is
--- recorded: the next request of the attempt, if any, is then a resend. It replaces
--- `callbacks.send_pending`, which was set when the callback was claimed.
-ALTER TABLE callback_attempts ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+-- `answered` counts the requests of an attempt whose answer (or failure) was recorded. The
+-- next request of the attempt is a resend when more were made than answered: an earlier one
+-- may have reached the bridge. This replaces `callbacks.send_pending`.
+ALTER TABLE callback_attempts ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
 
-UPDATE callback_attempts SET in_doubt = 1
-WHERE EXISTS (
+UPDATE callback_attempts SET answered = bridge_requests - CASE WHEN EXISTS (
     SELECT 1 FROM callbacks c
     WHERE c.id = callback_attempts.callback_id AND c.attempt = callback_attempts.number
       AND c.send_pending = 1
-);
+) THEN 1 ELSE 0 END
+WHERE bridge_requests > 0;
 
 ALTER TABLE callbacks DROP COLUMN send_pending;

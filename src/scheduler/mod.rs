@@ -12,14 +12,14 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
     dialer::{BridgeAnswer, DialerBridge},
-    domain::{AccountId, CallbackId, SigningSecret, callback::plan_bridge_failure},
+    domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
     store::{DispatchReport, DispatchResult, Store, StoreError},
     telemetry::names,
 };
@@ -62,16 +62,7 @@ pub struct Scheduler {
     in_flight: Arc<Semaphore>,
     reports: mpsc::UnboundedSender<DispatchReport>,
     reports_rx: Option<mpsc::UnboundedReceiver<DispatchReport>>,
-    sends: mpsc::UnboundedSender<Send>,
-    sends_rx: Option<mpsc::UnboundedReceiver<Send>>,
     secrets: Arc<SecretCache>,
-}
-
-/// A request about to go to the bridge, waiting until it is counted.
-struct Send {
-    callback_id: CallbackId,
-    attempt: u32,
-    counted: oneshot::Sender<()>,
 }
 
 /// Accounts' signing secrets, re-read every half minute so a rotation takes effect soon
@@ -114,7 +105,6 @@ impl Scheduler {
         config: SchedulerConfig,
     ) -> Self {
         let (reports, reports_rx) = mpsc::unbounded_channel();
-        let (sends, sends_rx) = mpsc::unbounded_channel();
         Self {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             store,
@@ -123,8 +113,6 @@ impl Scheduler {
             config,
             reports,
             reports_rx: Some(reports_rx),
-            sends,
-            sends_rx: Some(sends_rx),
             secrets: Arc::default(),
         }
     }
@@ -172,7 +160,6 @@ impl Scheduler {
             let bridge = self.bridge.clone();
             let clock = self.clock.clone();
             let reports = self.reports.clone();
-            let sends = self.sends.clone();
             let secrets = self.secrets.clone();
             let store = self.store.clone();
             tokio::spawn(async move {
@@ -181,26 +168,6 @@ impl Scheduler {
                 // Claimed a little ahead: fire at the due time itself.
                 if let Ok(wait) = Duration::try_from(cb.due_at.duration_since(clock.now())) {
                     tokio::time::sleep(wait).await;
-                }
-                // Counted before it is sent: what the bridge may have seen is never undercounted,
-                // and a claim that dies before this point was no request.
-                let (counted, is_counted) = oneshot::channel();
-                let send = Send {
-                    callback_id: cb.id.clone(),
-                    attempt: cb.attempt,
-                    counted,
-                };
-                if sends.send(send).is_err() || is_counted.await.is_err() {
-                    let reason = "the request could not be counted, so it was not sent".to_owned();
-                    let _ = reports.send(DispatchReport {
-                        callback_id: cb.id.clone(),
-                        attempt: cb.attempt,
-                        at: clock.now(),
-                        bridge_status: None,
-                        result: failure(clock.now(), &claimed, reason),
-                    });
-                    drop(permit);
-                    return;
                 }
                 let lateness = clock.now().duration_since(cb.due_at).as_secs_f64().max(0.0);
                 metrics::histogram!(names::DISPATCH_LATENESS).record(lateness);
@@ -256,10 +223,6 @@ impl Scheduler {
             "dispatches",
             async move |batch| store.record_dispatches(batch).await,
         ));
-        let counter = tokio::spawn(count_sends(
-            self.store.clone(),
-            self.sends_rx.take().expect("run is called once"),
-        ));
         let renewer = tokio::spawn(extend_leases(
             self.store.clone(),
             self.clock.clone(),
@@ -277,7 +240,6 @@ impl Scheduler {
         run_loop(&self, &signal, &self.clock, pacing, &shutdown).await;
         self.drain(writer).await;
         renewer.abort();
-        counter.abort();
     }
 
     async fn drain(self, writer: tokio::task::JoinHandle<()>) {
@@ -326,29 +288,6 @@ impl Loop for Scheduler {
 
     async fn next_wakeup(&self, _now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         self.store.next_wakeup().await
-    }
-}
-
-/// Counts the requests about to be sent, in batches of what arrived meanwhile, one transaction
-/// each; a request goes out once its batch is committed. Should the store refuse a batch, its
-/// requests are not sent: each is reported failed and retried later like a bridge failure.
-async fn count_sends(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Send>) {
-    let mut batch = Vec::with_capacity(1000);
-    let mut sends = Vec::with_capacity(1000);
-    while rx.recv_many(&mut batch, 1000).await > 0 {
-        sends.extend(batch.iter().map(|s| (s.callback_id.clone(), s.attempt)));
-        match store.record_sends(&sends).await {
-            Ok(()) => {
-                for send in batch.drain(..) {
-                    let _ = send.counted.send(());
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, count = batch.len(), "counting requests to the bridge failed; they will be retried");
-                batch.clear();
-            }
-        }
-        sends.clear();
     }
 }
 

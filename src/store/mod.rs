@@ -354,11 +354,6 @@ pub trait Store:
         lease: Duration,
     ) -> Result<ClaimBatch, StoreError>;
 
-    /// Counts requests about to be sent to the bridge, one per `(callback, attempt)` claimed,
-    /// in one transaction that commits before any of them is sent. A request counted here
-    /// whose answer is never recorded makes the next request of its attempt a resend.
-    async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError>;
-
     /// Records the bridge's answers to dispatches, in one transaction.
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError>;
 

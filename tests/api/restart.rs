@@ -371,69 +371,6 @@ async fn a_dispatch_in_flight_when_the_server_crashes_is_resent_with_the_same_ke
     assert_eq!(env.bridge.requests_for(&id).len(), 2);
 }
 
-/// A claim committed ahead of its time (`--claim-ahead-ms`) whose server dies before the time
-/// comes was never a request: the bridge's first request is not marked as a resend, and the
-/// attempt counts one request, no resend.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_the_crash_kept_from_the_bridge_is_not_counted_as_a_request() {
-    let env = env().await;
-    let mut server =
-        Server::start(&env, &["--lease-seconds", "2", "--claim-ahead-ms", "5000"]).await;
-    let cb = server
-        .create(&new_callback(&unique_phone(), &in_ms(4_000)))
-        .await;
-    let id = cb["id"].as_str().unwrap().to_owned();
-    // Claimed (and its attempt row committed) well before its time.
-    let claimed = server.wait_for_status(&id, "dispatching").await;
-    assert_eq!(events_of(&claimed, "callback.due").len(), 1, "{claimed}");
-    server.signal("KILL");
-    server.wait_exit(Duration::from_secs(5)).await;
-    drop(server);
-    assert!(
-        env.bridge.requests_for(&id).is_empty(),
-        "the request went out before the crash; the test proves nothing"
-    );
-
-    let server = Server::start(&env, &["--lease-seconds", "2"]).await;
-    let requests = env.bridge.wait_for_callback(&id, 1, WAIT).await;
-    assert_eq!(requests[0].body["resend"], false, "{:?}", requests[0].body);
-    assert_eq!(
-        requests[0].idempotency_key.as_deref(),
-        Some(format!("{id}:1").as_str())
-    );
-    let cb = server.wait_for_status(&id, "in_progress").await;
-    let attempts = cb["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 1, "{cb}");
-    assert_eq!(attempts[0]["bridge_requests"], 1, "{cb}");
-    assert_eq!(attempts[0]["resends"], 0, "{cb}");
-    // Both claims are in the history, neither as a resend.
-    let due = events_of(&cb, "callback.due");
-    assert_eq!(due.len(), 2, "{cb}");
-    for event in &due {
-        assert_eq!(event["data"]["resend"], false, "{cb}");
-        assert_eq!(event["data"]["bridge_request"], 1, "{cb}");
-    }
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resends = metrics
-        .lines()
-        .find(|l| l.starts_with("ringback_dispatch_resends_total"))
-        .map(|l| l.rsplit(' ').next().unwrap().to_owned());
-    assert!(
-        resends.is_none() || resends.as_deref() == Some("0"),
-        "ringback_dispatch_resends_total: {resends:?}"
-    );
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(env.bridge.requests_for(&id).len(), 1);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_waits_for_the_dispatch_in_flight() {
     let env = env().await;

@@ -179,7 +179,7 @@ conformance!(
     a_due_callback_is_claimed_once_and_what_is_not_due_is_left,
     a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not,
     a_released_claim_is_claimed_again_at_once,
-    requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend,
+    an_unanswered_request_makes_the_next_claim_a_resend,
     an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it,
     the_guard_skips_a_number_on_the_do_not_call_list,
     an_idempotency_key_replays_and_a_second_active_callback_to_a_number_is_refused,
@@ -210,14 +210,14 @@ async fn a_due_callback_is_claimed_once_and_what_is_not_due_is_left(f: Fixture) 
     assert!(again.dispatch.is_empty(), "{:?}", again.dispatch);
     assert_eq!(f.status(&later.id).await, Status::Scheduled);
 
-    // The attempt row is committed with the claim, and counts no request yet.
+    // The attempt row is committed with the claim, counting the request about to go.
     let attempts = f
         .store
         .callback_attempts(&f.account, &due.id)
         .await
         .unwrap();
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].bridge_requests, 0);
+    assert_eq!(attempts[0].bridge_requests, 1);
     assert_eq!(attempts[0].started_at, noon());
 }
 
@@ -255,7 +255,7 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
     let ids: Vec<&CallbackId> = batch.dispatch.iter().map(|c| &c.callback.id).collect();
     assert_eq!(ids, [&a_holds]);
     assert_eq!(batch.dispatch[0].callback.attempt, 1, "the same attempt");
-    assert!(!batch.dispatch[0].resend, "no request had been sent");
+    assert!(batch.dispatch[0].resend, "a's request may have gone out");
     assert_eq!(f.status(&b_holds).await, Status::Dispatching);
     let attempts = f
         .store
@@ -280,11 +280,11 @@ async fn a_released_claim_is_claimed_again_at_once(f: Fixture) {
     assert_eq!(batch.taken_over, 0);
 }
 
-async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: Fixture) {
+async fn an_unanswered_request_makes_the_next_claim_a_resend(f: Fixture) {
     let cb = f.insert("+14155550131", noon()).await;
     let batch = f.claim(noon(), 10, "a").await;
     assert_eq!(batch.dispatch.len(), 1);
-    f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
+    assert!(!batch.dispatch[0].resend);
     let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
     assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (1, 0));
 
@@ -294,7 +294,6 @@ async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: 
     assert_eq!(batch.taken_over, 1);
     assert!(batch.dispatch[0].resend);
     assert_eq!(batch.dispatch[0].bridge_requests, 2);
-    f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     f.store
         .record_dispatches(&[accepted(&cb, 1, after)])
         .await
@@ -308,7 +307,6 @@ async fn requests_are_counted_when_sent_and_an_unanswered_one_makes_a_resend(f: 
 async fn an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it(f: Fixture) {
     let cb = f.insert("+14155550141", noon()).await;
     f.claim(noon(), 10, "a").await;
-    f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     f.store
         .record_dispatches(&[accepted(&cb, 1, noon() + secs(1))])
         .await
@@ -489,7 +487,6 @@ async fn no_account_reads_another_accounts_callbacks(f: Fixture) {
 async fn the_history_is_in_commit_order(f: Fixture) {
     let cb = f.insert("+14155550181", noon()).await;
     f.claim(noon(), 10, "a").await;
-    f.store.record_sends(&[(cb.id.clone(), 1)]).await.unwrap();
     f.store
         .record_dispatches(&[accepted(&cb, 1, noon() + secs(1))])
         .await

@@ -141,12 +141,12 @@ impl SqlStore {
                 claimed.insert(cb.id.as_str().to_owned(), cb);
             }
 
-            // The attempt row is committed before the bridge hears of the call. Its requests
-            // are counted when they are sent (`record_sends`), not here: a claim a crash keeps
-            // from the bridge is no request. Whether the next one is a resend is known now,
-            // since this claim is the only one: some earlier request's answer never came.
+            // The attempt row is committed before the bridge hears of the call, with the
+            // request about to go counted. It is a resend when an earlier request's answer was
+            // never recorded (a crash, a lease taken over): the bridge may have seen it.
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO callback_attempts (callback_id, number, account_id, started_at) ",
+                "INSERT INTO callback_attempts \
+                 (callback_id, number, account_id, started_at, bridge_requests) ",
             );
             qb.push_values(&to_dispatch, |mut b, (id, due_at)| {
                 let cb = &claimed[id.as_str()];
@@ -154,20 +154,24 @@ impl SqlStore {
                 b.push_bind(id.as_str())
                     .push_bind(i64::from(cb.attempt))
                     .push_bind(cb.account_id.as_str())
-                    .push_bind(now_ms.max(*due_at));
+                    .push_bind(now_ms.max(*due_at))
+                    .push_bind(1_i64);
             });
             qb.push(
                 " ON CONFLICT (callback_id, number) DO UPDATE SET \
-                 in_doubt = callback_attempts.in_doubt \
-                 RETURNING callback_id, bridge_requests, in_doubt",
+                 bridge_requests = callback_attempts.bridge_requests + 1, \
+                 resends = callback_attempts.resends + CASE \
+                 WHEN callback_attempts.bridge_requests > callback_attempts.answered \
+                 THEN 1 ELSE 0 END \
+                 RETURNING callback_id, bridge_requests, answered",
             );
-            // id -> (the number of the request about to go, whether it is a resend)
+            // id -> (the number of this request, whether it is a resend)
             let requests: HashMap<String, (u32, bool)> = qb
                 .build_query_as::<(String, i64, i64)>()
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
-                .map(|(id, sent, in_doubt)| (id, (sent as u32 + 1, in_doubt != 0)))
+                .map(|(id, requests, answered)| (id, (requests as u32, requests - 1 > answered)))
                 .collect();
 
             let mut events = Vec::with_capacity(to_dispatch.len());

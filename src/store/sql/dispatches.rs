@@ -54,40 +54,33 @@ async fn plan_recall(
 }
 
 /// Appends `(callback id, attempt number)` pairs, comma-separated, as in `IN (VALUES ...)`.
-fn push_attempt_keys<'args>(
+/// Pushes `<id_col> IN (...) AND (<id_col>, <number_col>) IN (VALUES ...)`: the rows of these
+/// `(callback, attempt)` keys. The plain `IN` comes first so SQLite finds them through the
+/// primary key; with the row-value `IN` alone it scans the whole table.
+fn push_attempt_match<'args>(
     qb: &mut QueryBuilder<'args, Db>,
-    keys: impl IntoIterator<Item = (&'args str, u32)>,
+    id_col: &str,
+    number_col: &str,
+    keys: &[(&'args str, u32)],
 ) {
+    qb.push(format!("{id_col} IN ("));
+    let mut sep = qb.separated(", ");
+    for (id, _) in keys {
+        sep.push_bind(*id);
+    }
+    qb.push(format!(") AND ({id_col}, {number_col}) IN (VALUES "));
     let mut sep = qb.separated(", ");
     for (id, attempt) in keys {
         sep.push("(")
-            .push_bind_unseparated(id)
+            .push_bind_unseparated(*id)
             .push_unseparated(", ")
-            .push_bind_unseparated(i64::from(attempt))
+            .push_bind_unseparated(i64::from(*attempt))
             .push_unseparated(")");
     }
+    qb.push(")");
 }
 
 impl SqlStore {
-    pub(super) async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
-        if sends.is_empty() {
-            return Ok(());
-        }
-        // This node's claims only: row locks suffice.
-        let mut tx = begin_claim(&self.writer).await?;
-        for chunk in sends.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
-                 resends = resends + in_doubt, in_doubt = 1 WHERE (callback_id, number) IN (VALUES ",
-            );
-            push_attempt_keys(&mut qb, chunk.iter().map(|(id, n)| (id.as_str(), *n)));
-            qb.push(")");
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub(super) async fn record_dispatches(
         &self,
         reports: &[DispatchReport],
@@ -112,13 +105,14 @@ impl SqlStore {
                  status = CASE status WHEN 'dispatching' THEN 'in_progress' ELSE status END, \
                  updated_at = ",
             );
+            let keys: Vec<(&str, u32)> = chunk
+                .iter()
+                .map(|r| (r.callback_id.as_str(), r.attempt))
+                .collect();
             qb.push_bind(ms(chunk[0].at))
-                .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND (id, attempt) IN (VALUES ");
-            push_attempt_keys(
-                &mut qb,
-                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
-            );
-            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+                .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND ");
+            push_attempt_match(&mut qb, "id", "attempt", &keys);
+            qb.push(format!(" RETURNING {CALLBACK_COLUMNS}"));
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let cb = callback_from_row(&row)?;
                 if cb.status == Status::InProgress {
@@ -129,14 +123,13 @@ impl SqlStore {
                 QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
             // One status per statement is enough: bridges answer 200/201/202 consistently.
             qb.push_bind(chunk[0].bridge_status.map(i64::from))
-                .push(", last_bridge_status), in_doubt = 0, accepted_at = COALESCE(accepted_at, ")
+                .push(
+                    ", last_bridge_status), answered = answered + 1, \
+                       accepted_at = COALESCE(accepted_at, ",
+                )
                 .push_bind(ms(chunk[0].at))
-                .push(") WHERE (callback_id, number) IN (VALUES ");
-            push_attempt_keys(
-                &mut qb,
-                chunk.iter().map(|r| (r.callback_id.as_str(), r.attempt)),
-            );
-            qb.push(")");
+                .push(") WHERE ");
+            push_attempt_match(&mut qb, "callback_id", "number", &keys);
             qb.build().execute(&mut *tx).await?;
         }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
@@ -193,7 +186,7 @@ impl SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query(
-                "UPDATE callback_attempts SET last_bridge_status = $1, in_doubt = 0 \
+                "UPDATE callback_attempts SET last_bridge_status = $1, answered = answered + 1 \
                  WHERE callback_id = $2 AND number = $3",
             )
             .bind(r.bridge_status.map(i64::from))

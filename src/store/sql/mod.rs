@@ -304,10 +304,6 @@ impl Store for SqlStore {
         self.claim_due(now, due_until, limit, owner, lease).await
     }
 
-    async fn record_sends(&self, sends: &[(CallbackId, u32)]) -> Result<(), StoreError> {
-        self.record_sends(sends).await
-    }
-
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError> {
         self.record_dispatches(reports).await
     }
