@@ -47,11 +47,8 @@ async fn agent_and_callback(
 ) -> Result<(Agent, Callback), ApiError> {
     let agent = load_agent(state, caller, agent).await?;
     let id = callback_id(callback)?;
-    let cb = state
-        .store
-        .get_callback(&caller.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let cb = crate::api::callbacks::stored_callback(state.store.as_ref(), &caller.account_id, &id)
+        .await?;
     let holds = cb.agent_id.as_ref() == Some(&agent.id);
     let assigned = cb.assignment.as_ref().is_some_and(|a| {
         a.ids

@@ -245,11 +245,7 @@ fn status_filter(raw: &str) -> Result<Status, ApiError> {
 
 async fn find(state: &AppState, caller: &Caller, raw: &str) -> Result<Callback, ApiError> {
     let id = CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))?;
-    state
-        .store
-        .get_callback(&caller.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))
+    crate::api::callbacks::stored_callback(state.store.as_ref(), &caller.account_id, &id).await
 }
 
 async fn read(

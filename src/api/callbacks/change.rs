@@ -69,11 +69,7 @@ pub async fn patch(
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let id = callback_id(&id)?;
-    let current = state
-        .store
-        .get_callback(&caller.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let current = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
     check_editable(&current, "change")?;
     let now = state.clock.now();
     let mut changes = CallbackChanges {

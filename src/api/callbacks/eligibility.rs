@@ -78,11 +78,7 @@ pub async fn eligibility(
     Path(id): Path<String>,
 ) -> Result<Json<Eligibility>, ApiError> {
     let id = callback_id(&id)?;
-    let cb = state
-        .store
-        .get_callback(&caller.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let cb = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
     let now = state.clock.now();
     let mut known = state
         .store

@@ -39,6 +39,18 @@ pub(crate) fn policy(state: &AppState) -> CreatePolicy {
     }
 }
 
+/// The account's callback `id`, or 404 naming a callback (another account's looks the same).
+pub(crate) async fn stored_callback(
+    store: &dyn crate::store::Store,
+    account: &crate::domain::AccountId,
+    id: &crate::domain::CallbackId,
+) -> Result<crate::domain::Callback, ApiError> {
+    store
+        .get_callback(account, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))
+}
+
 pub(crate) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
     // A malformed id cannot name a callback: same answer as an unknown one.
     CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))

@@ -147,11 +147,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let id = callback_id(&id)?;
-    let cb = state
-        .store
-        .get_callback(&caller.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let cb = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
     let mut view = CallbackView::from(&cb);
     view.attempts = Some(
         state

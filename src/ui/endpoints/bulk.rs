@@ -86,11 +86,8 @@ pub async fn bulk(
         let outcome: Result<(), ApiError> = async {
             let id = callback_id(raw)?;
             if let Some(scheduled_at) = reschedule_to {
-                let cb = state
-                    .store
-                    .get_callback(account, &id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("callback"))?;
+                let cb = crate::api::callbacks::stored_callback(state.store.as_ref(), account, &id)
+                    .await?;
                 // As the native PATCH of a new time: the same checks and dial decision.
                 callbacks::reschedule(
                     &state,

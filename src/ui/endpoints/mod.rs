@@ -78,11 +78,12 @@ async fn visible_callback(
     raw: &str,
 ) -> Result<(Callback, Option<Agent>), ApiError> {
     let id = callback_id(raw)?;
-    let cb = state
-        .store
-        .get_callback(&viewer.principal.account_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let cb = crate::api::callbacks::stored_callback(
+        state.store.as_ref(),
+        &viewer.principal.account_id,
+        &id,
+    )
+    .await?;
     if viewer.is_supervisor() {
         return Ok((cb, None));
     }
