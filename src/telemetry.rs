@@ -15,6 +15,9 @@ pub mod names {
     pub const BRIDGE_ERRORS: &str = "ringback_bridge_errors_total";
     pub const BRIDGE_RETRIES: &str = "ringback_bridge_retries_total";
     pub const RESENDS: &str = "ringback_dispatch_resends_total";
+    /// How far ahead of the clock the committed send horizon reaches: the requests a crash
+    /// would leave in doubt (counted as sent, the next one a resend).
+    pub const SEND_HORIZON_LEAD: &str = "ringback_send_horizon_lead_seconds";
     pub const LEASE_TAKEOVERS: &str = "ringback_lease_takeovers_total";
     pub const EXPIRED: &str = "ringback_callbacks_expired_total";
     pub const CLAIM_SECONDS: &str = "ringback_claim_duration_seconds";

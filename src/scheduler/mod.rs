@@ -9,18 +9,21 @@
 //! bridge are written back in batches by a separate writer task, so thousands of dispatches a
 //! second cost a handful of transactions.
 
+mod horizon;
+
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use self::horizon::SendHorizon;
 use crate::{
     background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
     dialer::{BridgeAnswer, DialerBridge},
     domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
-    store::{DispatchReport, DispatchResult, Store, StoreError},
+    store::{Claimed, DispatchReport, DispatchResult, Store, StoreError},
     telemetry::names,
 };
 
@@ -63,6 +66,7 @@ pub struct Scheduler {
     reports: mpsc::UnboundedSender<DispatchReport>,
     reports_rx: Option<mpsc::UnboundedReceiver<DispatchReport>>,
     secrets: Arc<SecretCache>,
+    horizon: Arc<SendHorizon>,
 }
 
 /// Accounts' signing secrets, re-read every half minute so a rotation takes effect soon
@@ -102,10 +106,19 @@ impl Scheduler {
         store: Arc<dyn Store>,
         bridge: DialerBridge,
         clock: SharedClock,
-        config: SchedulerConfig,
+        mut config: SchedulerConfig,
     ) -> Self {
         let (reports, reports_rx) = mpsc::unbounded_channel();
+        // A claim is sent within the first two thirds of its lease or handed back (see
+        // `send_by`), so it is claimed no further ahead than a third.
+        config.lookahead = config.lookahead.min(config.lease / 3);
+        let horizon = Arc::new(SendHorizon::new(
+            store.clone(),
+            clock.clone(),
+            config.owner.clone(),
+        ));
         Self {
+            horizon,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             store,
             bridge,
@@ -150,6 +163,9 @@ impl Scheduler {
             metrics::counter!(names::LEASE_TAKEOVERS).increment(report.taken_over as u64);
             tracing::warn!(count = report.taken_over, "took over expired claims");
         }
+        if !batch.dispatch.is_empty() {
+            self.horizon.claimed();
+        }
         for claimed in batch.dispatch {
             let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                 // Cannot happen (we claimed no more than the free permits), but never drop a
@@ -162,12 +178,30 @@ impl Scheduler {
             let reports = self.reports.clone();
             let secrets = self.secrets.clone();
             let store = self.store.clone();
+            let horizon = self.horizon.clone();
+            // Past this, the claim may have run out and been taken over: it is not sent. A
+            // lease is extended only once half of it is gone, so until two thirds of it the
+            // claim is surely ours (with the clocks of the nodes a sixth of a lease apart).
+            let send_by = now
+                .checked_add(self.config.lease * 2 / 3)
+                .unwrap_or(Timestamp::MAX);
             tokio::spawn(async move {
                 let cb = &claimed.callback;
                 let secret = secrets.get(&store, &cb.account_id).await;
                 // Claimed a little ahead: fire at the due time itself.
                 if let Ok(wait) = Duration::try_from(cb.due_at.duration_since(clock.now())) {
                     tokio::time::sleep(wait).await;
+                }
+                if !may_send(&horizon, &clock, cb.due_at.max(now), send_by).await {
+                    tracing::warn!(callback_id = %cb.id, "a claim could not be sent in time; handing it back");
+                    let _ = reports.send(dispatch_report(
+                        &claimed,
+                        clock.now(),
+                        None,
+                        DispatchResult::NotSent,
+                    ));
+                    drop(permit);
+                    return;
                 }
                 let lateness = clock.now().duration_since(cb.due_at).as_secs_f64().max(0.0);
                 metrics::histogram!(names::DISPATCH_LATENESS).record(lateness);
@@ -190,20 +224,14 @@ impl Scheduler {
                 };
                 let outcome = match &result {
                     DispatchResult::Accepted => "accepted",
-                    DispatchResult::Failed { .. } => {
+                    DispatchResult::Failed { .. } | DispatchResult::NotSent => {
                         metrics::counter!(names::BRIDGE_ERRORS).increment(1);
                         tracing::warn!(callback_id = %cb.id, attempt = cb.attempt, ?bridge_status, "dispatch failed");
                         "failed"
                     }
                 };
                 metrics::counter!(names::DISPATCHES, "result" => outcome).increment(1);
-                let _ = reports.send(DispatchReport {
-                    callback_id: cb.id.clone(),
-                    attempt: cb.attempt,
-                    at,
-                    bridge_status,
-                    result,
-                });
+                let _ = reports.send(dispatch_report(&claimed, at, bridge_status, result));
                 drop(permit);
             });
         }
@@ -229,6 +257,11 @@ impl Scheduler {
             self.config.owner.clone(),
             self.config.lease,
         ));
+        let keeper = tokio::spawn({
+            let (horizon, slots) = (self.horizon.clone(), self.in_flight.clone());
+            let all = self.config.max_in_flight;
+            async move { horizon.keep(|| slots.available_permits() < all).await }
+        });
         let pacing = Pacing {
             max_idle: self.config.max_idle,
             min_interval: self.config.min_claim_interval,
@@ -240,6 +273,7 @@ impl Scheduler {
         run_loop(&self, &signal, &self.clock, pacing, &shutdown).await;
         self.drain(writer).await;
         renewer.abort();
+        keeper.abort();
     }
 
     async fn drain(self, writer: tokio::task::JoinHandle<()>) {
@@ -312,7 +346,44 @@ async fn extend_leases(store: Arc<dyn Store>, clock: SharedClock, owner: String,
     }
 }
 
-fn failure(at: Timestamp, claimed: &crate::store::Claimed, reason: String) -> DispatchResult {
+/// Waits until a request whose time is `at` is within the committed send horizon, and says
+/// whether that happened before `send_by`.
+async fn may_send(
+    horizon: &SendHorizon,
+    clock: &SharedClock,
+    at: Timestamp,
+    send_by: Timestamp,
+) -> bool {
+    let Ok(left) = Duration::try_from(send_by.duration_since(clock.now())) else {
+        return false;
+    };
+    match tokio::time::timeout(left, horizon.cover(at)).await {
+        Ok(Ok(())) => clock.now() < send_by,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "committing the send horizon failed");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+fn dispatch_report(
+    claimed: &Claimed,
+    at: Timestamp,
+    bridge_status: Option<u16>,
+    result: DispatchResult,
+) -> DispatchReport {
+    DispatchReport {
+        callback_id: claimed.callback.id.clone(),
+        attempt: claimed.callback.attempt,
+        claim: claimed.claim,
+        at,
+        bridge_status,
+        result,
+    }
+}
+
+fn failure(at: Timestamp, claimed: &Claimed, reason: String) -> DispatchResult {
     let plan = plan_bridge_failure(
         at,
         claimed.callback.expires_at,

@@ -189,8 +189,10 @@ pub struct Claimed {
     /// The previous request for this attempt may have reached the bridge (crash, lease
     /// takeover); this one carries the same idempotency key.
     pub resend: bool,
-    /// Bridge requests made for this attempt including this one.
+    /// This request's number among the attempt's requests (those sent before it, plus one).
     pub bridge_requests: u32,
+    /// This claim's number among the attempt's claims; its answer names it.
+    pub claim: u32,
 }
 
 #[derive(Debug, Default)]
@@ -207,6 +209,8 @@ pub struct ClaimBatch {
 pub struct DispatchReport {
     pub callback_id: CallbackId,
     pub attempt: u32,
+    /// The claim this answers ([`Claimed::claim`]).
+    pub claim: u32,
     pub at: Timestamp,
     pub bridge_status: Option<u16>,
     pub result: DispatchResult,
@@ -219,6 +223,9 @@ pub enum DispatchResult {
         error: String,
         plan: BridgeFailurePlan,
     },
+    /// Not sent: the scheduler could not send it while its claim was surely its own. The
+    /// claim is handed back and the request is not counted.
+    NotSent,
 }
 
 /// An outcome reported for the current attempt.
@@ -360,6 +367,11 @@ pub trait Store:
     /// Extends the claims `owner` holds whose lease ends before `renew_before` to `until` (their
     /// work is still under way); returns how many. A node that stops extending loses its claims
     /// to the others when they run out.
+    /// Commits that `owner` may send requests whose time is up to `until` (it sends none
+    /// later than what it has committed). A claim taken over from `owner` counts its request
+    /// as sent, and the next one as a resend, only when its time is within this horizon.
+    async fn extend_send_horizon(&self, owner: &str, until: Timestamp) -> Result<(), StoreError>;
+
     async fn extend_leases(
         &self,
         owner: &str,

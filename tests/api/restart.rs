@@ -371,6 +371,41 @@ async fn a_dispatch_in_flight_when_the_server_crashes_is_resent_with_the_same_ke
     assert_eq!(env.bridge.requests_for(&id).len(), 2);
 }
 
+/// A claim taken ahead of its time and lost in a crash before its request went out: the
+/// request that the bridge finally sees is the first, not a resend, and nothing counts twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_lost_in_a_crash_before_its_time_is_sent_later_as_the_first_request() {
+    let env = env().await;
+    // Claimed up to two seconds ahead (a third of the lease).
+    let args = ["--lease-seconds", "6", "--claim-ahead-ms", "2000"];
+    let mut server = Server::start(&env, &args).await;
+    let cb = server
+        .create(&new_callback(&unique_phone(), &in_ms(1_800)))
+        .await;
+    let id = cb["id"].as_str().unwrap().to_owned();
+    server.wait_for_status(&id, "dispatching").await;
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).await;
+    drop(server);
+    assert_eq!(
+        env.bridge.requests_for(&id).len(),
+        0,
+        "the test needs the crash before the due time"
+    );
+
+    let server = Server::start(&env, &args).await;
+    let requests = env.bridge.wait_for_callback(&id, 1, WAIT).await;
+    assert_eq!(requests[0].body["resend"], false, "{:?}", requests[0].body);
+    let cb = server.wait_for_status(&id, "in_progress").await;
+    let attempts = cb["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{cb}");
+    assert_eq!(attempts[0]["bridge_requests"], 1, "{cb}");
+    assert_eq!(attempts[0]["resends"], 0, "{cb}");
+    let due = events_of(&cb, "callback.due");
+    assert_eq!(due.len(), 2, "{cb}");
+    assert_eq!(due[1]["data"]["resend"], false);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_waits_for_the_dispatch_in_flight() {
     let env = env().await;

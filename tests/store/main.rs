@@ -86,6 +86,14 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Claims what is due up to `ahead` after `at`.
+    async fn claim_ahead(&self, at: Timestamp, ahead: SignedDuration, owner: &str) -> ClaimBatch {
+        self.store
+            .claim_due(at, at + ahead, 100, owner, LEASE)
+            .await
+            .unwrap()
+    }
+
     async fn status(&self, id: &CallbackId) -> Status {
         self.store
             .get_callback(&self.account, id)
@@ -147,10 +155,16 @@ fn secs(n: i64) -> SignedDuration {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// The bridge's acceptance of the first claim of attempt `attempt`.
 fn accepted(cb: &Callback, attempt: u32, at: Timestamp) -> DispatchReport {
+    accepted_claim(cb, attempt, 1, at)
+}
+
+fn accepted_claim(cb: &Callback, attempt: u32, claim: u32, at: Timestamp) -> DispatchReport {
     DispatchReport {
         callback_id: cb.id.clone(),
         attempt,
+        claim,
         at,
         bridge_status: Some(200),
         result: DispatchResult::Accepted,
@@ -180,6 +194,7 @@ conformance!(
     a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not,
     a_released_claim_is_claimed_again_at_once,
     an_unanswered_request_makes_the_next_claim_a_resend,
+    a_claim_lost_before_its_time_was_not_sent_and_is_not_counted,
     an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it,
     the_guard_skips_a_number_on_the_do_not_call_list,
     an_idempotency_key_replays_and_a_second_active_callback_to_a_number_is_refused,
@@ -210,14 +225,14 @@ async fn a_due_callback_is_claimed_once_and_what_is_not_due_is_left(f: Fixture) 
     assert!(again.dispatch.is_empty(), "{:?}", again.dispatch);
     assert_eq!(f.status(&later.id).await, Status::Scheduled);
 
-    // The attempt row is committed with the claim, counting the request about to go.
+    // The attempt row is committed with the claim; its request counts once it was sent.
     let attempts = f
         .store
         .callback_attempts(&f.account, &due.id)
         .await
         .unwrap();
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].bridge_requests, 1);
+    assert_eq!(attempts[0].bridge_requests, 0);
     assert_eq!(attempts[0].started_at, noon());
 }
 
@@ -234,6 +249,11 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
     let (a_holds, b_holds) = (first, second);
     assert!([&held.id, &kept.id].contains(&&a_holds));
 
+    // "a" may have sent its request: its send horizon reaches the request's time.
+    f.store
+        .extend_send_horizon("a", noon() + secs(1))
+        .await
+        .unwrap();
     // "b" extends its claim; "a" does not. Just before the lease ends, nothing is taken over.
     let extended = f
         .store
@@ -285,23 +305,55 @@ async fn an_unanswered_request_makes_the_next_claim_a_resend(f: Fixture) {
     let batch = f.claim(noon(), 10, "a").await;
     assert_eq!(batch.dispatch.len(), 1);
     assert!(!batch.dispatch[0].resend);
-    let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
-    assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (1, 0));
+    f.store.extend_send_horizon("a", noon()).await.unwrap();
 
-    // "a" dies without an answer: the next claim of the attempt is a resend.
+    // "a" dies after sending, without an answer: the request counts as sent, and the next
+    // claim of the attempt is a resend.
     let after = noon() + secs(31);
     let batch = f.claim(after, 10, "b").await;
     assert_eq!(batch.taken_over, 1);
     assert!(batch.dispatch[0].resend);
     assert_eq!(batch.dispatch[0].bridge_requests, 2);
+    assert_eq!(batch.dispatch[0].claim, 2);
+    let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
+    assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (1, 0));
+    // "a"'s answer arriving late is not counted again, nor taken for "b"'s.
     f.store
-        .record_dispatches(&[accepted(&cb, 1, after)])
+        .record_dispatches(&[accepted_claim(&cb, 1, 1, after)])
+        .await
+        .unwrap();
+    let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
+    assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (1, 0));
+    f.store
+        .record_dispatches(&[accepted_claim(&cb, 1, 2, after)])
         .await
         .unwrap();
     let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
     assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (2, 1));
     assert_eq!(attempts[0].last_bridge_status, Some(200));
     assert_eq!(f.status(&cb.id).await, Status::InProgress);
+}
+
+async fn a_claim_lost_before_its_time_was_not_sent_and_is_not_counted(f: Fixture) {
+    let cb = f.insert("+14155550132", noon() + secs(5)).await;
+    // Claimed five seconds ahead; "a" committed a horizon short of the request's time, so it
+    // cannot have sent it.
+    let batch = f.claim_ahead(noon(), secs(5), "a").await;
+    assert_eq!(batch.dispatch.len(), 1);
+    f.store
+        .extend_send_horizon("a", noon() + secs(4))
+        .await
+        .unwrap();
+    let batch = f.claim(noon() + secs(31), 10, "b").await;
+    assert_eq!(batch.taken_over, 1);
+    assert!(!batch.dispatch[0].resend, "a never sent its request");
+    assert_eq!(batch.dispatch[0].bridge_requests, 1);
+    f.store
+        .record_dispatches(&[accepted_claim(&cb, 1, 2, noon() + secs(31))])
+        .await
+        .unwrap();
+    let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
+    assert_eq!((attempts[0].bridge_requests, attempts[0].resends), (1, 0));
 }
 
 async fn an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it(f: Fixture) {

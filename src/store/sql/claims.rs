@@ -1,13 +1,17 @@
 //! Claiming due callbacks for dispatch, and the leases on claims: extended while the work is
 //! under way, handed back on shutdown, and the next instant a claim would find work.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, Db, SKIP_LOCKED, SqlStore, begin_claim,
+    CALLBACK_COLUMNS, CAMPAIGN_RUNNING, Db, DbConn, SKIP_LOCKED, SqlStore, begin_claim,
+    dispatches::push_attempt_match,
     events::{NewEvent, insert_events},
     guard::{DUE_COLUMNS, DueRow, guard_due},
     ms, opt_ts,
@@ -141,52 +145,19 @@ impl SqlStore {
                 claimed.insert(cb.id.as_str().to_owned(), cb);
             }
 
-            // The attempt row is committed before the bridge hears of the call, with the
-            // request about to go counted. It is a resend when an earlier request's answer was
-            // never recorded (a crash, a lease taken over): the bridge may have seen it.
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO callback_attempts \
-                 (callback_id, number, account_id, started_at, bridge_requests) ",
-            );
-            qb.push_values(&to_dispatch, |mut b, (id, due_at)| {
-                let cb = &claimed[id.as_str()];
-                // A callback claimed ahead of its time starts at its time.
-                b.push_bind(id.as_str())
-                    .push_bind(i64::from(cb.attempt))
-                    .push_bind(cb.account_id.as_str())
-                    .push_bind(now_ms.max(*due_at))
-                    .push_bind(1_i64);
-            });
-            qb.push(
-                " ON CONFLICT (callback_id, number) DO UPDATE SET \
-                 bridge_requests = callback_attempts.bridge_requests + 1, \
-                 resends = callback_attempts.resends + CASE \
-                 WHEN callback_attempts.bridge_requests > callback_attempts.answered \
-                 THEN 1 ELSE 0 END \
-                 RETURNING callback_id, bridge_requests, answered",
-            );
-            // id -> (the number of this request, whether it is a resend)
-            let requests: HashMap<String, (u32, bool)> = qb
-                .build_query_as::<(String, i64, i64)>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(id, requests, answered)| (id, (requests as u32, requests - 1 > answered)))
-                .collect();
-
+            let requests = claim_attempts(&mut tx, &to_dispatch, &claimed, owner, now_ms).await?;
             let mut events = Vec::with_capacity(to_dispatch.len());
             for (id, due_at) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
-                let (bridge_request, resend) =
-                    requests.get(id.as_str()).copied().unwrap_or((1, false));
+                let request = requests.get(id.as_str()).copied().unwrap_or_default();
                 events.push(NewEvent::about(
                     cb,
                     "callback.due",
                     now,
                     serde_json::json!({
                         "attempt": cb.attempt,
-                        "bridge_request": bridge_request,
-                        "resend": resend,
+                        "bridge_request": request.number,
+                        "resend": request.resend,
                         "lateness_ms": (now_ms - due_at).max(0),
                         "claimed_by": owner,
                     }),
@@ -194,13 +165,13 @@ impl SqlStore {
             }
             insert_events(&mut tx, &events).await?;
             for (id, _) in to_dispatch {
-                let (bridge_requests, resend) =
-                    requests.get(id.as_str()).copied().unwrap_or((1, false));
+                let request = requests.get(id.as_str()).copied().unwrap_or_default();
                 if let Some(callback) = claimed.remove(&id) {
                     batch.dispatch.push(Claimed {
                         callback,
-                        resend,
-                        bridge_requests,
+                        resend: request.resend,
+                        bridge_requests: request.number,
+                        claim: request.claim,
                     });
                 }
             }
@@ -210,6 +181,25 @@ impl SqlStore {
             self.events.notify();
         }
         Ok(batch)
+    }
+
+    pub(super) async fn extend_send_horizon(
+        &self,
+        owner: &str,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_claim(&self.writer).await?;
+        sqlx::query(
+            "INSERT INTO send_horizons (owner, sent_until) VALUES ($1, $2) \
+             ON CONFLICT (owner) DO UPDATE SET sent_until = excluded.sent_until \
+             WHERE send_horizons.sent_until < excluded.sent_until",
+        )
+        .bind(owner)
+        .bind(ms(until))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn extend_leases(
@@ -269,4 +259,114 @@ impl SqlStore {
         };
         opt_ts(next)
     }
+}
+
+/// What a claim tells the scheduler about the request it is to send.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    /// The request's number among the attempt's requests.
+    number: u32,
+    /// An earlier request of the attempt may have reached the bridge unanswered.
+    resend: bool,
+    /// The claim's number among the attempt's claims.
+    claim: u32,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Self {
+            number: 1,
+            resend: false,
+            claim: 1,
+        }
+    }
+}
+
+/// Commits the attempt row of each claim before the bridge hears of the call. The request is
+/// not counted yet: it is counted with its answer, or, if its claim is taken over unanswered,
+/// when the owner's send horizon shows it may have gone out (see `send_horizons`).
+async fn claim_attempts(
+    conn: &mut DbConn,
+    to_dispatch: &[(String, i64)],
+    claimed: &HashMap<String, Callback>,
+    owner: &str,
+    now_ms: i64,
+) -> Result<HashMap<String, Request>, StoreError> {
+    // A callback claimed ahead of its time sends at its time.
+    let send_at = |due_at: i64| now_ms.max(due_at);
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+         bridge_requests, claims, open_claim, claimed_by, claim_at) ",
+    );
+    qb.push_values(to_dispatch, |mut b, (id, due_at)| {
+        let cb = &claimed[id.as_str()];
+        b.push_bind(id.as_str())
+            .push_bind(i64::from(cb.attempt))
+            .push_bind(cb.account_id.as_str())
+            .push_bind(send_at(*due_at))
+            .push_bind(0_i64)
+            .push_bind(1_i64)
+            .push_bind(1_i64)
+            .push_bind(owner)
+            .push_bind(send_at(*due_at));
+    });
+    qb.push(" ON CONFLICT (callback_id, number) DO NOTHING RETURNING callback_id");
+    let fresh: HashSet<String> = qb
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut requests: HashMap<String, Request> = fresh
+        .into_iter()
+        .map(|id| (id, Request::default()))
+        .collect();
+    let again: Vec<(&str, u32, i64)> = to_dispatch
+        .iter()
+        .filter(|(id, _)| !requests.contains_key(id))
+        .map(|(id, due_at)| (id.as_str(), claimed[id.as_str()].attempt, send_at(*due_at)))
+        .collect();
+    if again.is_empty() {
+        return Ok(requests);
+    }
+    let keys: Vec<(&str, u32)> = again.iter().map(|(id, n, _)| (*id, *n)).collect();
+
+    // An attempt claimed again (a lease taken over, a claim handed back, a retry after a
+    // refusal). Its open claim, left unanswered, counts as sent if its time was within its
+    // owner's committed horizon: that request may have reached the bridge.
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
+         resends = resends + claim_resend, open_claim = 0 \
+         WHERE open_claim = 1 AND claim_at <= COALESCE((SELECT h.sent_until \
+         FROM send_horizons h WHERE h.owner = callback_attempts.claimed_by), -1) AND ",
+    );
+    push_attempt_match(&mut qb, "callback_id", "number", &keys);
+    qb.build().execute(&mut *conn).await?;
+
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+        "UPDATE callback_attempts SET claims = claims + 1, open_claim = 1, claimed_by = ",
+    );
+    qb.push_bind(owner).push(", claim_at = CASE callback_id");
+    for (id, _, at) in &again {
+        qb.push(" WHEN ")
+            .push_bind(*id)
+            .push(" THEN ")
+            .push_bind(*at);
+    }
+    qb.push(" END, claim_resend = CASE WHEN bridge_requests > answered THEN 1 ELSE 0 END WHERE ");
+    push_attempt_match(&mut qb, "callback_id", "number", &keys);
+    qb.push(" RETURNING callback_id, bridge_requests, answered, claims");
+    for (id, sent, answered, claims) in qb
+        .build_query_as::<(String, i64, i64, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let request = Request {
+            number: sent as u32 + 1,
+            resend: sent > answered,
+            claim: claims as u32,
+        };
+        requests.insert(id, request);
+    }
+    Ok(requests)
 }

@@ -57,7 +57,7 @@ async fn plan_recall(
 /// Pushes `<id_col> IN (...) AND (<id_col>, <number_col>) IN (VALUES ...)`: the rows of these
 /// `(callback, attempt)` keys. The plain `IN` comes first so SQLite finds them through the
 /// primary key; with the row-value `IN` alone it scans the whole table.
-fn push_attempt_match<'args>(
+pub(super) fn push_attempt_match<'args>(
     qb: &mut QueryBuilder<'args, Db>,
     id_col: &str,
     number_col: &str,
@@ -79,6 +79,30 @@ fn push_attempt_match<'args>(
     }
     qb.push(")");
 }
+
+/// Pushes the match of the attempt rows whose open claim is one of these
+/// `(callback, attempt, claim)` keys: the answer of a claim taken over is not its successor's.
+fn push_claim_match<'args>(qb: &mut QueryBuilder<'args, Db>, keys: &[(&'args str, u32, u32)]) {
+    let pairs: Vec<(&str, u32)> = keys.iter().map(|(id, n, _)| (*id, *n)).collect();
+    qb.push("open_claim = 1 AND ");
+    push_attempt_match(qb, "callback_id", "number", &pairs);
+    qb.push(" AND (callback_id, number, claims) IN (VALUES ");
+    let mut sep = qb.separated(", ");
+    for (id, attempt, claim) in keys {
+        sep.push("(")
+            .push_bind_unseparated(*id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(i64::from(*attempt))
+            .push_unseparated(", ")
+            .push_bind_unseparated(i64::from(*claim))
+            .push_unseparated(")");
+    }
+    qb.push(")");
+}
+
+/// Counts the answered request of a claim (and its resend) and closes the claim.
+const COUNT_ANSWERED: &str = "bridge_requests = bridge_requests + 1, answered = answered + 1, \
+     resends = resends + claim_resend, open_claim = 0";
 
 impl SqlStore {
     pub(super) async fn record_dispatches(
@@ -123,13 +147,16 @@ impl SqlStore {
                 QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
             // One status per statement is enough: bridges answer 200/201/202 consistently.
             qb.push_bind(chunk[0].bridge_status.map(i64::from))
-                .push(
-                    ", last_bridge_status), answered = answered + 1, \
-                       accepted_at = COALESCE(accepted_at, ",
-                )
+                .push(format!(
+                    ", last_bridge_status), {COUNT_ANSWERED}, accepted_at = COALESCE(accepted_at, "
+                ))
                 .push_bind(ms(chunk[0].at))
                 .push(") WHERE ");
-            push_attempt_match(&mut qb, "callback_id", "number", &keys);
+            let claims: Vec<(&str, u32, u32)> = chunk
+                .iter()
+                .map(|r| (r.callback_id.as_str(), r.attempt, r.claim))
+                .collect();
+            push_claim_match(&mut qb, &claims);
             qb.build().execute(&mut *tx).await?;
         }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
@@ -147,6 +174,37 @@ impl SqlStore {
                     "bridge_status": r.bridge_status,
                 }),
             ));
+        }
+
+        // Claims whose request was never sent (the scheduler could not send it in time): the
+        // claim is closed uncounted and the callback handed back, unless it was taken over.
+        for r in failed
+            .iter()
+            .filter(|r| matches!(r.result, DispatchResult::NotSent))
+        {
+            let closed = sqlx::query(
+                "UPDATE callback_attempts SET open_claim = 0 \
+                 WHERE callback_id = $1 AND number = $2 AND claims = $3 AND open_claim = 1",
+            )
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .bind(i64::from(r.claim))
+            .execute(&mut *tx)
+            .await?;
+            if closed.rows_affected() == 0 {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE callbacks SET status = 'scheduled', lease_owner = NULL, \
+                 lease_expires_at = NULL, version = version + 1, updated_at = $1 \
+                 WHERE id = $2 AND attempt = $3 AND status = 'dispatching'",
+            )
+            .bind(ms(r.at))
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .execute(&mut *tx)
+            .await?;
+            earliest_retry = Some(earliest_retry.map_or(r.at, |e| e.min(r.at)));
         }
 
         // Refused or unanswered dispatches: retry later or give up.
@@ -185,13 +243,14 @@ impl SqlStore {
                 .bind(i64::from(r.attempt))
                 .fetch_optional(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE callback_attempts SET last_bridge_status = $1, answered = answered + 1 \
-                 WHERE callback_id = $2 AND number = $3",
-            )
+            sqlx::query(&format!(
+                "UPDATE callback_attempts SET last_bridge_status = $1, {COUNT_ANSWERED} \
+                 WHERE callback_id = $2 AND number = $3 AND claims = $4 AND open_claim = 1"
+            ))
             .bind(r.bridge_status.map(i64::from))
             .bind(r.callback_id.as_str())
             .bind(i64::from(r.attempt))
+            .bind(i64::from(r.claim))
             .execute(&mut *tx)
             .await?;
             if let Some(row) = row {

@@ -308,6 +308,10 @@ impl Store for SqlStore {
         self.record_dispatches(reports).await
     }
 
+    async fn extend_send_horizon(&self, owner: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.extend_send_horizon(owner, until).await
+    }
+
     async fn extend_leases(
         &self,
         owner: &str,
