@@ -119,6 +119,16 @@ pub struct Callback {
 }
 
 impl Callback {
+    /// The status `step` leaves this callback in, or `None` if it may not take it: the
+    /// status table ([`Status::after`]), and one rule of the callback's own: one canceled
+    /// because its number is on the do-not-call list is never reopened.
+    pub fn after(&self, step: Move) -> Option<Status> {
+        if step == Move::Reopen && self.outcome == Some(Outcome::SkippedDnc) {
+            return None;
+        }
+        self.status.after(step)
+    }
+
     /// Where calls to this callback's number are judged: its stated zone, or every zone the
     /// number may be in.
     pub fn location(&self) -> Location {

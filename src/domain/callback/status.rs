@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 ///                 '-> expired '-> (rejected or timed out: back to waiting)
 /// scheduled | waiting | offered -> canceled, or back to scheduled when rescheduled
 ///
-/// an outcome reported while dispatching or in progress: completed | failed | canceled (skipped_dnc)
+/// an outcome reported while dispatching or in progress: completed | failed | canceled (skipped_dnc),
+///   or scheduled for the next attempt when it calls for a recall
 /// completed | failed | canceled | expired -> scheduled when reopened (a dialect asks again)
 /// ```
 ///
@@ -100,6 +101,7 @@ impl Status {
             (Move::Withdraw, Offered) => Waiting,
             (Move::Start, Dispatching | Offered) => InProgress,
             (Move::Report(outcome), Dispatching | InProgress) => outcome.final_status(),
+            (Move::Recall, Dispatching | InProgress) => Scheduled,
             (Move::Expire, Scheduled | Waiting | Offered | Dispatching) => Expired,
             (Move::Reopen, Completed | Failed | Expired | Canceled) => Scheduled,
             _ => return None,
@@ -149,6 +151,9 @@ pub enum Move {
     Start,
     /// An outcome is reported: the callback ends in the outcome's final status.
     Report(Outcome),
+    /// An outcome is reported that calls for another attempt (no answer, with a recall left):
+    /// `scheduled` for the next one.
+    Recall,
     /// Its deadline passed before anyone called (or no instant will do for it).
     Expire,
     /// Asked for again after it ended (a dialect's `callContactAt`). The store also refuses to
@@ -158,7 +163,7 @@ pub enum Move {
 
 impl Move {
     /// Every move, each outcome's report included.
-    pub const ALL: [Move; 16] = [
+    pub const ALL: [Move; 17] = [
         Move::Edit,
         Move::Cancel,
         Move::Dispatch,
@@ -173,6 +178,7 @@ impl Move {
         Move::Report(Outcome::Voicemail),
         Move::Report(Outcome::Failed),
         Move::Report(Outcome::SkippedDnc),
+        Move::Recall,
         Move::Expire,
         Move::Reopen,
     ];
@@ -361,6 +367,7 @@ mod tests {
             (Dispatching, Failed),
             (Dispatching, Canceled),
             (Dispatching, Expired),
+            (InProgress, Scheduled),
             (InProgress, Completed),
             (InProgress, Failed),
             (InProgress, Canceled),

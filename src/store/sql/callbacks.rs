@@ -13,12 +13,13 @@ use super::{
     events::{NewEvent, insert_events},
     feeds::{NewAgentEvent, insert_agent_events, tell_recipients},
     line::{enter_line, leave_routing},
-    ms, opt_ts,
+    moves, ms, opt_ts,
     rows::{callback_from_row, fetch_callback, stored_source},
     ts,
 };
 use crate::domain::{
     AccountId, Actor, Attempt, Callback, CallbackId, Outcome, PhoneNumber, Status,
+    callback::Move,
     ids::CampaignId,
     routing::{AgentEventKind, WithdrawReason},
 };
@@ -169,7 +170,7 @@ impl SqlStore {
         let mut tx = self.begin_write().await?;
         let mut cb = existing_callback(&mut tx, account, id).await?;
         let before = cb.clone();
-        if !cb.status.is_editable() {
+        if cb.after(Move::Edit).is_none() {
             return Err(ChangeError::InvalidState(cb.status));
         }
         let mut changed = Vec::new();
@@ -185,11 +186,14 @@ impl SqlStore {
             feed.extend(leave_routing(&mut tx, &before, reason, now).await?);
             cb.agent_id = None;
             cb.offer_expires_at = None;
-            cb.status = if rescheduled {
-                Status::Scheduled
+            // A new time starts it over (`scheduled`); new assignees take back an offer (the
+            // callback waits in line again for one of them).
+            let step = if rescheduled {
+                Move::Edit
             } else {
-                Status::Waiting
+                Move::Withdraw
             };
+            cb.status = before.after(step).unwrap_or(before.status);
         }
         if let Some(phone) = &changes.phone {
             cb.change_phone(phone.clone());
@@ -316,23 +320,26 @@ impl SqlStore {
         let before = existing_callback(&mut tx, account, id).await?;
         let status = before.status;
         let mut feed = Vec::new();
-        match status {
-            Status::Canceled => {}
-            Status::Scheduled | Status::Waiting | Status::Offered => {
-                feed.extend(leave_routing(&mut tx, &before, WithdrawReason::Canceled, now).await?);
-                sqlx::query(
-                    "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
-                     offer_expires_at = NULL, reminder_at = NULL, updated_at = $1, \
-                     version = version + 1 WHERE id = $2 AND account_id = $3",
-                )
-                .bind(ms(now))
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-            }
-            other => return Err(ChangeError::InvalidState(other)),
+        // Canceling a canceled callback changes nothing; otherwise the domain says whether it
+        // may be canceled from where it is.
+        if status != Status::Canceled {
+            let next = status
+                .after(Move::Cancel)
+                .ok_or(ChangeError::InvalidState(status))?;
+            feed.extend(leave_routing(&mut tx, &before, WithdrawReason::Canceled, now).await?);
+            sqlx::query(
+                "UPDATE callbacks SET status = $1, attempt_open = 0, agent_id = NULL, \
+                 offer_expires_at = NULL, reminder_at = NULL, updated_at = $2, \
+                 version = version + 1 WHERE id = $3 AND account_id = $4 AND status = $5",
+            )
+            .bind(next.as_str())
+            .bind(ms(now))
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         }
         let cb = existing_callback(&mut tx, account, id).await?;
         if status != Status::Canceled {
@@ -424,8 +431,8 @@ pub(super) async fn cancel_untouched(
     };
     let rows = sqlx::query(&format!(
         "SELECT {CALLBACK_COLUMNS} FROM callbacks \
-         WHERE account_id = $1 AND {column} = $2 AND status IN ('scheduled', 'waiting', 'offered') \
-         ORDER BY id"
+         WHERE account_id = $1 AND {column} = $2 AND {cancelable} ORDER BY id",
+        cancelable = moves::from(Move::Cancel),
     ))
     .bind(account.as_str())
     .bind(value)
@@ -437,11 +444,15 @@ pub(super) async fn cancel_untouched(
     let mut feed = Vec::new();
     for row in &rows {
         let before = callback_from_row(row)?;
+        let Some(next) = before.status.after(Move::Cancel) else {
+            continue;
+        };
         let done = sqlx::query(
-            "UPDATE callbacks SET status = 'canceled', attempt_open = 0, agent_id = NULL, \
-             offer_expires_at = NULL, reminder_at = NULL, updated_at = $1, \
-             version = version + 1 WHERE id = $2 AND account_id = $3 AND status = $4",
+            "UPDATE callbacks SET status = $1, attempt_open = 0, agent_id = NULL, \
+             offer_expires_at = NULL, reminder_at = NULL, updated_at = $2, \
+             version = version + 1 WHERE id = $3 AND account_id = $4 AND status = $5",
         )
+        .bind(next.as_str())
         .bind(ms(now))
         .bind(before.id.as_str())
         .bind(account.as_str())

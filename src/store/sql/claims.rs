@@ -14,13 +14,13 @@ use super::{
     dispatches::push_attempt_match,
     events::{NewEvent, insert_events},
     guard::{DUE_COLUMNS, DueRow, guard_due},
-    ms, opt_ts,
+    moves, ms, opt_ts,
     rows::callback_from_row,
     ts,
 };
 use crate::domain::{
     Callback,
-    callback::{ClaimPlan, plan_claim},
+    callback::{ClaimPlan, Move, plan_claim},
 };
 use crate::store::{ClaimBatch, Claimed, StoreError};
 
@@ -43,8 +43,9 @@ impl SqlStore {
         // Claims whose holder stopped renewing them, then callbacks that fell due.
         let taken_over: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT id, due_at, expires_at FROM callbacks \
-             WHERE status = 'dispatching' AND lease_expires_at <= $1 \
-             ORDER BY lease_expires_at LIMIT $2{SKIP_LOCKED}"
+             WHERE {held} AND lease_expires_at <= $1 \
+             ORDER BY lease_expires_at LIMIT $2{SKIP_LOCKED}",
+            held = moves::from(Move::Retry),
         ))
         .bind(now_ms)
         .bind(i64::from(limit))
@@ -54,8 +55,9 @@ impl SqlStore {
         let due: Vec<DueRow> = if remaining > 0 {
             sqlx::query_as(&format!(
                 "SELECT {DUE_COLUMNS} FROM callbacks \
-                 WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND due_at <= $1 \
-                 AND {CAMPAIGN_RUNNING} ORDER BY due_at LIMIT $2{SKIP_LOCKED}"
+                 WHERE {due} AND dialing_mode <> 'preview' AND due_at <= $1 \
+                 AND {CAMPAIGN_RUNNING} ORDER BY due_at LIMIT $2{SKIP_LOCKED}",
+                due = moves::from(Move::Dispatch),
             ))
             .bind(ms(due_until.max(now)))
             .bind(remaining)
@@ -91,10 +93,11 @@ impl SqlStore {
         }
 
         if !to_expire.is_empty() {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET status = 'expired', attempt_open = 0, \
-                 lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = ",
-            );
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "UPDATE callbacks SET {}, attempt_open = 0, lease_owner = NULL, \
+                 lease_expires_at = NULL, version = version + 1, updated_at = ",
+                moves::set(Move::Expire)
+            ));
             qb.push_bind(now_ms).push(" WHERE id IN (");
             let mut sep = qb.separated(", ");
             for id in &to_expire {
@@ -122,11 +125,12 @@ impl SqlStore {
         }
 
         if !to_dispatch.is_empty() {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET status = 'dispatching', \
-                 attempt = attempt + 1 - attempt_open, attempt_open = 1, \
+            // Due ones move to `dispatching`; taken-over ones are there already.
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "UPDATE callbacks SET {}, attempt = attempt + 1 - attempt_open, attempt_open = 1, \
                  version = version + 1, lease_owner = ",
-            );
+                moves::set(Move::Dispatch)
+            ));
             qb.push_bind(owner.to_owned())
                 .push(", lease_expires_at = ")
                 .push_bind(lease_until)
@@ -215,7 +219,8 @@ impl SqlStore {
         let mut tx = begin_claim(&self.writer).await?;
         let done = sqlx::query(&format!(
             "UPDATE callbacks SET lease_expires_at = $1 WHERE id IN (SELECT id FROM callbacks \
-             WHERE status = 'dispatching' AND lease_expires_at < $2 AND lease_owner = $3{SKIP_LOCKED})"
+             WHERE {held} AND lease_expires_at < $2 AND lease_owner = $3{SKIP_LOCKED})",
+            held = moves::from(Move::Retry),
         ))
         .bind(ms(until))
         .bind(ms(renew_before))
@@ -233,10 +238,12 @@ impl SqlStore {
     ) -> Result<u64, StoreError> {
         // Row locks only: it writes no event and counts nothing across rows.
         let mut tx = begin_claim(&self.writer).await?;
-        let done = sqlx::query(
-            "UPDATE callbacks SET status = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, \
-             version = version + 1, updated_at = $1 WHERE status = 'dispatching' AND lease_owner = $2",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE callbacks SET {}, lease_owner = NULL, lease_expires_at = NULL, \
+             version = version + 1, updated_at = $1 WHERE {} AND lease_owner = $2",
+            moves::set(Move::Retry),
+            moves::from(Move::Retry),
+        ))
         .bind(ms(now))
         .bind(owner)
         .execute(&mut *tx)
@@ -248,8 +255,10 @@ impl SqlStore {
     pub(super) async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT (SELECT MIN(due_at) FROM callbacks \
-                 WHERE status = 'scheduled' AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
-                 (SELECT MIN(lease_expires_at) FROM callbacks WHERE status = 'dispatching')"
+                 WHERE {due} AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
+                 (SELECT MIN(lease_expires_at) FROM callbacks WHERE {held})",
+            due = moves::from(Move::Dispatch),
+            held = moves::from(Move::Retry),
         ))
         .fetch_one(&self.reader)
         .await?;

@@ -12,7 +12,8 @@ use super::{
     rows::callback_from_row,
 };
 use crate::domain::{
-    AccountId, Actor, Callback, CallbackId, Outcome, Status,
+    AccountId, Actor, Callback, CallbackId, Outcome,
+    callback::Move,
     ids::{CampaignId, ContactId},
 };
 use crate::store::{
@@ -89,16 +90,11 @@ impl DialectStore for SqlStore {
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
         let before = existing_callback(&mut tx, account, id).await?;
-        let reopenable = match before.status {
-            Status::Completed | Status::Failed | Status::Expired => true,
-            Status::Canceled => before.outcome != Some(Outcome::SkippedDnc),
-            _ => false,
-        };
-        if !reopenable {
-            return Err(ChangeError::InvalidState(before.status));
-        }
+        let next = before
+            .after(Move::Reopen)
+            .ok_or(ChangeError::InvalidState(before.status))?;
         let mut cb = before.clone();
-        cb.status = Status::Scheduled;
+        cb.status = next;
         cb.scheduled_at = reopen.at;
         cb.due_at = reopen.at;
         cb.expires_at = Callback::deadline(reopen.at, cb.expire_after_minutes);
@@ -108,12 +104,13 @@ impl DialectStore for SqlStore {
         cb.metadata = reopen.metadata.clone();
         cb.updated_at = now;
         sqlx::query(
-            "UPDATE callbacks SET status = 'scheduled', scheduled_at = $1, due_at = $2, \
-             expires_at = $3, outcome = NULL, attempt_open = 0, \
+            "UPDATE callbacks SET status = $1, scheduled_at = $2, due_at = $3, \
+             expires_at = $4, outcome = NULL, attempt_open = 0, \
              lease_owner = NULL, lease_expires_at = NULL, agent_id = NULL, \
-             offer_expires_at = NULL, reminder_at = $4, metadata = $5, updated_at = $6, \
-             version = version + 1 WHERE id = $7 AND account_id = $8 AND status = $9",
+             offer_expires_at = NULL, reminder_at = $5, metadata = $6, updated_at = $7, \
+             version = version + 1 WHERE id = $8 AND account_id = $9 AND status = $10",
         )
+        .bind(cb.status.as_str())
         .bind(ms(cb.scheduled_at))
         .bind(ms(cb.due_at))
         .bind(ms(cb.expires_at))

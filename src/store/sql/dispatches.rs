@@ -13,12 +13,12 @@ use super::{
     facts,
     feeds::{NewAgentEvent, insert_agent_events},
     line::settle_agent,
-    ms,
+    moves, ms,
     rows::callback_from_row,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Status,
-    callback::BridgeFailurePlan,
+    callback::{BridgeFailurePlan, Move},
     dialing::{decide, earliest_dial},
 };
 use crate::store::{ChangeError, DispatchReport, DispatchResult, OutcomeReport, StoreError};
@@ -123,18 +123,17 @@ impl SqlStore {
         // Accepted dispatches, in bulk: the common case at high rates.
         let mut started: Vec<Callback> = Vec::new();
         for chunk in accepted.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "UPDATE callbacks SET lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, \
-                 status = CASE status WHEN 'dispatching' THEN 'in_progress' ELSE status END, \
-                 updated_at = ",
-            );
+                 version = version + 1, {}, updated_at = ",
+                moves::set(Move::Start)
+            ));
             let keys: Vec<(&str, u32)> = chunk
                 .iter()
                 .map(|r| (r.callback_id.as_str(), r.attempt))
                 .collect();
             qb.push_bind(ms(chunk[0].at))
-                .push(" WHERE status IN ('dispatching', 'completed', 'failed') AND ");
+                .push(format!(" WHERE {} AND ", moves::claimed()));
             push_attempt_match(&mut qb, "id", "attempt", &keys);
             qb.push(format!(" RETURNING {CALLBACK_COLUMNS}"));
             for row in qb.build().fetch_all(&mut *tx).await? {
@@ -194,11 +193,13 @@ impl SqlStore {
             if closed.rows_affected() == 0 {
                 continue;
             }
-            sqlx::query(
-                "UPDATE callbacks SET status = 'scheduled', lease_owner = NULL, \
+            sqlx::query(&format!(
+                "UPDATE callbacks SET {}, lease_owner = NULL, \
                  lease_expires_at = NULL, version = version + 1, updated_at = $1 \
-                 WHERE id = $2 AND attempt = $3 AND status = 'dispatching'",
-            )
+                 WHERE id = $2 AND attempt = $3 AND {}",
+                moves::set(Move::Retry),
+                moves::claimed(),
+            ))
             .bind(ms(r.at))
             .bind(r.callback_id.as_str())
             .bind(i64::from(r.attempt))
@@ -213,30 +214,27 @@ impl SqlStore {
             let DispatchResult::Failed { plan, .. } = &r.result else {
                 continue;
             };
-            let (sql, kind) = match plan {
+            let (step, close, kind) = match plan {
                 BridgeFailurePlan::RetryAt(at) => {
                     earliest_retry = Some(earliest_retry.map_or(*at, |e| e.min(*at)));
-                    (
-                        "UPDATE callbacks SET status = 'scheduled', due_at = $1, \
-                         lease_owner = NULL, lease_expires_at = NULL, version = version + 1, \
-                         updated_at = $2 WHERE id = $3 AND attempt = $4 AND status = 'dispatching' \
-                         RETURNING *",
-                        "callback.dispatch_failed",
-                    )
+                    (Move::Retry, "", "callback.dispatch_failed")
                 }
-                BridgeFailurePlan::Expire => (
-                    "UPDATE callbacks SET status = 'expired', due_at = $1, attempt_open = 0, \
-                     lease_owner = NULL, lease_expires_at = NULL, \
-                     version = version + 1, updated_at = $2 \
-                     WHERE id = $3 AND attempt = $4 AND status = 'dispatching' RETURNING *",
-                    "callback.expired",
-                ),
+                BridgeFailurePlan::Expire => {
+                    (Move::Expire, "attempt_open = 0, ", "callback.expired")
+                }
             };
+            let sql = format!(
+                "UPDATE callbacks SET {}, due_at = $1, {close}lease_owner = NULL, \
+                 lease_expires_at = NULL, version = version + 1, updated_at = $2 \
+                 WHERE id = $3 AND attempt = $4 AND {} RETURNING *",
+                moves::set(step),
+                moves::claimed(),
+            );
             let due = match plan {
                 BridgeFailurePlan::RetryAt(at) => ms(*at),
                 BridgeFailurePlan::Expire => ms(r.at),
             };
-            let row = sqlx::query(sql)
+            let row = sqlx::query(&sql)
                 .bind(due)
                 .bind(ms(r.at))
                 .bind(r.callback_id.as_str())
@@ -321,40 +319,51 @@ impl SqlStore {
                 Some(at) => plan_recall(&mut tx, &before, at, now).await?,
                 None => None,
             };
-        let final_status = report.outcome.final_status();
-        match &recall {
-            Some(next) => {
-                sqlx::query(
-                    "UPDATE callbacks SET status = 'scheduled', due_at = $1, expires_at = $2, \
-                     attempt_open = 0, lease_owner = NULL, \
-                     lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
-                     updated_at = $3, version = version + 1 WHERE id = $4 AND account_id = $5",
-                )
-                .bind(ms(next.0))
-                .bind(ms(Callback::deadline(next.0, before.expire_after_minutes)))
-                .bind(ms(now))
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-            }
-            None => {
-                sqlx::query(
-                    "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
-                     lease_owner = NULL, lease_expires_at = NULL, \
-                     reminder_at = NULL, updated_at = $3, version = version + 1 \
-                     WHERE id = $4 AND account_id = $5",
-                )
-                .bind(final_status.as_str())
-                .bind(report.outcome.as_str())
-                .bind(ms(now))
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-            }
+        // The domain decides the move; the statement persists it if the status it was decided
+        // from still holds.
+        let step = match recall {
+            Some(_) => Move::Recall,
+            None => Move::Report(report.outcome),
+        };
+        let next = status
+            .after(step)
+            .ok_or(ChangeError::InvalidState(status))?;
+        let moved = match &recall {
+            Some(next_at) => sqlx::query(
+                "UPDATE callbacks SET status = $1, due_at = $2, expires_at = $3, \
+                 attempt_open = 0, lease_owner = NULL, \
+                 lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
+                 updated_at = $4, version = version + 1 \
+                 WHERE id = $5 AND account_id = $6 AND status = $7",
+            )
+            .bind(next.as_str())
+            .bind(ms(next_at.0))
+            .bind(ms(Callback::deadline(
+                next_at.0,
+                before.expire_after_minutes,
+            )))
+            .bind(ms(now))
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(status.as_str()),
+            None => sqlx::query(
+                "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 reminder_at = NULL, updated_at = $3, version = version + 1 \
+                 WHERE id = $4 AND account_id = $5 AND status = $6",
+            )
+            .bind(next.as_str())
+            .bind(report.outcome.as_str())
+            .bind(ms(now))
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(status.as_str()),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        if moved.rows_affected() == 0 {
+            return Err(ChangeError::InvalidState(status));
         }
         sqlx::query(
             "UPDATE callback_attempts SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4 \
@@ -369,7 +378,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let kind = match (&recall, final_status) {
+        let kind = match (&recall, next) {
             (Some(_), _) => "callback.recall_scheduled",
             (None, Status::Completed) => "callback.completed",
             (None, _) => "callback.failed",

@@ -15,12 +15,13 @@ use super::{
     events::{NewEvent, insert_events},
     facts::settings_of,
     facts::{OneFacts, campaign_facts, cap_since, history, needs_history},
-    ms,
+    moves, ms,
     rows::callback_from_row,
     ts, window_from_text,
 };
 use crate::domain::{
     Callback, DialingMode, PhoneNumber, Status, Zone,
+    callback::Move,
     campaign::{AccountSettings, debt_ref},
     dialing::{
         Block, BlockCode, Decision, Facts, History, Location, ZoneSource, decide, earliest_dial,
@@ -273,11 +274,12 @@ async fn skip(
     now: Timestamp,
 ) -> Result<Option<(Callback, NewEvent)>, StoreError> {
     let row = sqlx::query(&format!(
-        "UPDATE callbacks SET status = 'canceled', outcome = 'skipped_dnc', attempt_open = 0, \
+        "UPDATE callbacks SET {}, outcome = 'skipped_dnc', attempt_open = 0, \
          attempt = attempt + 1, reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
          version = version + 1, updated_at = $1 \
-         WHERE id = $2 AND status IN ('scheduled', 'waiting', 'offered') \
-         RETURNING {CALLBACK_COLUMNS}"
+         WHERE id = $2 AND {} RETURNING {CALLBACK_COLUMNS}",
+        moves::set(Move::Cancel),
+        moves::from(Move::Cancel),
     ))
     .bind(ms(now))
     .bind(id)
@@ -315,11 +317,13 @@ pub(super) async fn defer(
     now: Timestamp,
 ) -> Result<Option<Callback>, StoreError> {
     let row = sqlx::query(&format!(
-        "UPDATE callbacks SET status = 'scheduled', due_at = $1, expires_at = CASE \
+        "UPDATE callbacks SET {}, due_at = $1, expires_at = CASE \
          WHEN expires_at > $2 + (expires_at - due_at) THEN expires_at \
          ELSE $2 + (expires_at - due_at) END, agent_id = NULL, offer_expires_at = NULL, \
          version = version + 1, updated_at = $3 WHERE id = $4 \
-         AND status IN ('scheduled', 'waiting', 'offered') RETURNING {CALLBACK_COLUMNS}"
+         AND {} RETURNING {CALLBACK_COLUMNS}",
+        moves::set(Move::Edit),
+        moves::from(Move::Edit),
     ))
     .bind(ms(until))
     .bind(ms(until))
@@ -359,10 +363,11 @@ async fn expire(
     now: Timestamp,
 ) -> Result<Option<Callback>, StoreError> {
     let row = sqlx::query(&format!(
-        "UPDATE callbacks SET status = 'expired', attempt_open = 0, \
+        "UPDATE callbacks SET {}, attempt_open = 0, \
          reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, version = version + 1, \
-         updated_at = $1 WHERE id = $2 AND status IN ('scheduled', 'waiting', 'offered') \
-         RETURNING {CALLBACK_COLUMNS}"
+         updated_at = $1 WHERE id = $2 AND {} RETURNING {CALLBACK_COLUMNS}",
+        moves::set(Move::Expire),
+        moves::unstarted(),
     ))
     .bind(ms(now))
     .bind(id)

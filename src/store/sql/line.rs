@@ -8,11 +8,12 @@ use serde_json::json;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, ROWS_PER_STATEMENT, events::NewEvent, feeds::NewAgentEvent, ms,
+    CALLBACK_COLUMNS, ROWS_PER_STATEMENT, events::NewEvent, feeds::NewAgentEvent, moves, ms,
     rows::callback_from_row,
 };
 use crate::domain::{
     Callback, Status,
+    callback::Move,
     routing::{AgentEventKind, WithdrawReason, callback_targets},
 };
 use crate::store::StoreError;
@@ -148,9 +149,11 @@ pub(super) async fn withdraw_offers(
     now: Timestamp,
 ) -> Result<(Vec<NewEvent>, Vec<NewAgentEvent>), StoreError> {
     let rows = sqlx::query(&format!(
-        "UPDATE callbacks SET status = 'waiting', agent_id = NULL, offer_expires_at = NULL, \
+        "UPDATE callbacks SET {}, agent_id = NULL, offer_expires_at = NULL, \
          version = version + 1, updated_at = $1 \
-         WHERE account_id = $2 AND agent_id = $3 AND status = 'offered' RETURNING {CALLBACK_COLUMNS}"
+         WHERE account_id = $2 AND agent_id = $3 AND {} RETURNING {CALLBACK_COLUMNS}",
+        moves::set(Move::Withdraw),
+        moves::from(Move::Withdraw),
     ))
     .bind(ms(now))
     .bind(account)
@@ -198,9 +201,9 @@ pub(super) async fn unassign(
 ) -> Result<Vec<NewEvent>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE account_id = $1 \
-         AND status IN ('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress') \
-         AND assignees IS NOT NULL \
-         AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $2)"
+         AND {active} AND assignees IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $2)",
+        active = moves::active(),
     ))
     .bind(account)
     .bind(assignee)

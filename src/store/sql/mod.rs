@@ -35,6 +35,7 @@ mod guard;
 mod inserts;
 mod line;
 pub(super) mod manager;
+mod moves;
 mod offers;
 mod playbooks;
 mod routing;

@@ -15,12 +15,13 @@ use super::{
     feeds::NewAgentEvent,
     guard::withhold_if_blocked,
     line::leave_line,
-    ms,
+    moves, ms,
     rows::fetch_callback,
 };
 use crate::domain::{
     CallbackId, Status,
     agent::Agent,
+    callback::Move,
     ids::QueueId,
     routing::{AgentEventKind, RoutingSettings, agent_targets, offer_timeout},
 };
@@ -158,10 +159,12 @@ impl SqlStore {
                 let timeout =
                     offer_timeout(cb.assignment.as_ref(), &slot.agent, &timeouts, settings);
                 let expires = now.checked_add(timeout).unwrap_or(now);
-                sqlx::query(
-                    "UPDATE callbacks SET status = 'offered', agent_id = $1, offer_expires_at = $2, \
-                     version = version + 1, updated_at = $3 WHERE id = $4 AND status = 'waiting'",
-                )
+                sqlx::query(&format!(
+                    "UPDATE callbacks SET {}, agent_id = $1, offer_expires_at = $2, \
+                     version = version + 1, updated_at = $3 WHERE id = $4 AND {}",
+                    moves::set(Move::Offer),
+                    moves::from(Move::Offer),
+                ))
                 .bind(slot.agent.id.as_str())
                 .bind(ms(expires))
                 .bind(now_ms)

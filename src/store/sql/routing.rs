@@ -24,12 +24,13 @@ use super::{
     feeds::{NewAgentEvent, insert_agent_events, recipients},
     guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
     line::{enter_line, leave_line, settle_agent},
-    ms, opt_ts,
+    moves, ms, opt_ts,
     rows::{callback_from_row, fetch_callback},
     ts,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Status,
+    callback::Move,
     ids::AgentId,
     routing::{AgentEvent, AgentEventKind, RoutingSettings, WithdrawReason},
 };
@@ -69,9 +70,10 @@ impl RoutingStore for SqlStore {
         // Preview callbacks that fell due join the line, if the dial decision lets them: the
         // same guard as a dispatch (do-not-call, attempt cap, quiet period, calling window).
         let due: Vec<DueRow> = sqlx::query_as(&format!(
-            "SELECT {DUE_COLUMNS} FROM callbacks WHERE status = 'scheduled' \
+            "SELECT {DUE_COLUMNS} FROM callbacks WHERE {due} \
              AND dialing_mode = 'preview' AND due_at <= $1 AND {CAMPAIGN_RUNNING} \
-             ORDER BY due_at LIMIT $2"
+             ORDER BY due_at LIMIT $2",
+            due = moves::from(Move::Line),
         ))
         .bind(now_ms)
         .bind(limit_i)
@@ -81,11 +83,12 @@ impl RoutingStore for SqlStore {
         let joining = guard_due(&mut tx, due, now).await?;
         let mut rows = Vec::with_capacity(joining.len());
         for chunk in joining.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET status = 'waiting', version = version + 1, updated_at = ",
-            );
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "UPDATE callbacks SET {}, version = version + 1, updated_at = ",
+                moves::set(Move::Line)
+            ));
             qb.push_bind(now_ms)
-                .push(" WHERE status = 'scheduled' AND id IN (");
+                .push(format!(" WHERE {} AND id IN (", moves::from(Move::Line)));
             let mut sep = qb.separated(", ");
             for row in chunk {
                 sep.push_bind(row.id.as_str());
@@ -106,10 +109,11 @@ impl RoutingStore for SqlStore {
         pass.queued = queued.len();
 
         // Offers that ran out go back in line; their agents are not answering.
-        let expiring: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT id, agent_id FROM callbacks WHERE status = 'offered' \
+        let expiring: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT id, agent_id FROM callbacks WHERE {} \
              AND offer_expires_at <= $1 ORDER BY offer_expires_at LIMIT $2",
-        )
+            moves::from(Move::Withdraw)
+        ))
         .bind(now_ms)
         .bind(limit_i)
         .fetch_all(&mut *tx)
@@ -120,11 +124,15 @@ impl RoutingStore for SqlStore {
             .collect();
         let mut back = Vec::with_capacity(expiring.len());
         for chunk in expiring.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "UPDATE callbacks SET {}, agent_id = NULL, \
                  offer_expires_at = NULL, version = version + 1, updated_at = ",
-            );
-            qb.push_bind(now_ms).push(" WHERE id IN (");
+                moves::set(Move::Withdraw)
+            ));
+            qb.push_bind(now_ms).push(format!(
+                " WHERE {} AND id IN (",
+                moves::from(Move::Withdraw)
+            ));
             let mut sep = qb.separated(", ");
             for (id, _) in chunk {
                 sep.push_bind(id.as_str());
@@ -184,9 +192,11 @@ impl RoutingStore for SqlStore {
 
         // Waiting callbacks whose deadline passed with nobody to take them.
         let rows = sqlx::query(&format!(
-            "UPDATE callbacks SET status = 'expired', reminder_at = NULL, version = version + 1, \
-             updated_at = $1 WHERE id IN (SELECT id FROM callbacks WHERE status = 'waiting' \
-             AND expires_at <= $2 ORDER BY expires_at LIMIT $3) RETURNING {CALLBACK_COLUMNS}"
+            "UPDATE callbacks SET {expire}, reminder_at = NULL, version = version + 1, \
+             updated_at = $1 WHERE id IN (SELECT id FROM callbacks WHERE {waiting} \
+             AND expires_at <= $2 ORDER BY expires_at LIMIT $3) RETURNING {CALLBACK_COLUMNS}",
+            expire = moves::set(Move::Expire),
+            waiting = moves::from(Move::Offer),
         ))
         .bind(now_ms)
         .bind(now_ms)
@@ -267,15 +277,18 @@ impl RoutingStore for SqlStore {
     }
 
     async fn next_routing_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
-        let next: Option<i64> = sqlx::query_scalar(
+        let next: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MIN(t) FROM ( \
              SELECT MIN(due_at) AS t FROM callbacks \
-               WHERE status = 'scheduled' AND dialing_mode = 'preview' \
-             UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE status = 'offered' \
-             UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE status = 'waiting' \
+               WHERE {due} AND dialing_mode = 'preview' \
+             UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE {offered} \
+             UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE {waiting} \
              UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
              UNION ALL SELECT MIN(until) FROM offer_declines) AS soonest",
-        )
+            due = moves::from(Move::Line),
+            offered = moves::from(Move::Withdraw),
+            waiting = moves::from(Move::Offer),
+        ))
         .fetch_one(&self.reader)
         .await?;
         opt_ts(next)
@@ -298,6 +311,13 @@ impl RoutingStore for SqlStore {
         if before.status != Status::Offered || before.agent_id.as_ref() != Some(agent) {
             return Err(ChangeError::NotHeld(before.status));
         }
+        // What accepting or rejecting makes of it: the domain's move, persisted only from the
+        // status it was decided from.
+        let moved = |step: Move| {
+            before
+                .after(step)
+                .ok_or(ChangeError::InvalidState(before.status))
+        };
         let mut feed = Vec::new();
         if answer == OfferAnswer::Accept
             && let Some((after, block, event)) = withhold_if_blocked(&mut tx, &before, now).await?
@@ -322,13 +342,16 @@ impl RoutingStore for SqlStore {
         let (kind, action) = match answer {
             OfferAnswer::Accept => {
                 sqlx::query(
-                    "UPDATE callbacks SET status = 'in_progress', attempt = attempt + 1, \
+                    "UPDATE callbacks SET status = $1, attempt = attempt + 1, \
                      attempt_open = 1, offer_expires_at = NULL, reminder_at = NULL, \
-                     version = version + 1, updated_at = $1 WHERE id = $2 AND account_id = $3",
+                     version = version + 1, updated_at = $2 \
+                     WHERE id = $3 AND account_id = $4 AND status = $5",
                 )
+                .bind(moved(Move::Start)?.as_str())
                 .bind(now_ms)
                 .bind(callback.as_str())
                 .bind(account.as_str())
+                .bind(before.status.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
@@ -350,13 +373,15 @@ impl RoutingStore for SqlStore {
             }
             OfferAnswer::Reject { reoffer_after } => {
                 sqlx::query(
-                    "UPDATE callbacks SET status = 'waiting', agent_id = NULL, \
-                     offer_expires_at = NULL, version = version + 1, updated_at = $1 \
-                     WHERE id = $2 AND account_id = $3",
+                    "UPDATE callbacks SET status = $1, agent_id = NULL, \
+                     offer_expires_at = NULL, version = version + 1, updated_at = $2 \
+                     WHERE id = $3 AND account_id = $4 AND status = $5",
                 )
+                .bind(moved(Move::Withdraw)?.as_str())
                 .bind(now_ms)
                 .bind(callback.as_str())
                 .bind(account.as_str())
+                .bind(before.status.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;

@@ -1,0 +1,93 @@
+//! A callback's status moves in SQL: what [`Status::after`] decides, rendered into the
+//! statements that persist it. No statement here decides a move of its own: each `SET status`
+//! is [`set`] of a domain [`Move`] (or a status the domain computed, bound as a parameter), and
+//! each guard on the current status is [`from`] of one, so a row changes only by a move the
+//! domain allows from the status it holds when the statement runs.
+
+use crate::domain::{Status, callback::Move};
+
+/// The statuses `step` may leave, with what it makes of each.
+fn table(step: Move) -> impl Iterator<Item = (Status, Status)> {
+    Status::ALL
+        .into_iter()
+        .filter_map(move |from| from.after(step).map(|to| (from, to)))
+}
+
+/// `status IN ('a', 'b')`: the row holds a status `step` may leave.
+pub(super) fn from(step: Move) -> String {
+    let list: Vec<String> = table(step)
+        .map(|(from, _)| format!("'{}'", from.as_str()))
+        .collect();
+    match list.as_slice() {
+        [] => unreachable!("{step:?} leaves no status"),
+        // Equality, not a one-item list: partial indexes on a status are matched by its text.
+        [one] => format!("status = {one}"),
+        _ => format!("status IN ({})", list.join(", ")),
+    }
+}
+
+/// The row is held by a dispatch claim (`dispatching`): the statuses a retry leaves.
+pub(super) fn claimed() -> String {
+    from(Move::Retry)
+}
+
+/// Nobody has started dialling it (`scheduled`, `waiting`, `offered`): the statuses an edit
+/// may leave.
+pub(super) fn unstarted() -> String {
+    from(Move::Edit)
+}
+
+/// The callback still holds its number (`Status::is_active`).
+pub(super) fn active() -> String {
+    let list: Vec<String> = Status::ALL
+        .into_iter()
+        .filter(|s| s.is_active())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("status IN ({})", list.join(", "))
+}
+
+/// `status = ...`: what `step` makes of the status the row holds. To be used with [`from`] of
+/// the same move.
+pub(super) fn set(step: Move) -> String {
+    let moves: Vec<(Status, Status)> = table(step).collect();
+    match moves.as_slice() {
+        [(_, to), rest @ ..] if rest.iter().all(|(_, other)| other == to) => {
+            format!("status = '{}'", to.as_str())
+        }
+        _ => {
+            let arms: String = moves
+                .iter()
+                .map(|(from, to)| format!(" WHEN '{}' THEN '{}'", from.as_str(), to.as_str()))
+                .collect();
+            format!("status = CASE status{arms} END")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Outcome;
+
+    #[test]
+    fn moves_render_from_the_domain_table() {
+        assert_eq!(from(Move::Dispatch), "status = 'scheduled'");
+        assert_eq!(set(Move::Dispatch), "status = 'dispatching'");
+        assert_eq!(
+            from(Move::Cancel),
+            "status IN ('scheduled', 'waiting', 'offered')"
+        );
+        assert_eq!(set(Move::Start), "status = 'in_progress'");
+        assert_eq!(unstarted(), "status IN ('scheduled', 'waiting', 'offered')");
+        assert_eq!(claimed(), "status = 'dispatching'");
+        // The guards used with another move's `set` name statuses that move may leave.
+        for status in [Status::Scheduled, Status::Waiting, Status::Offered] {
+            assert!(status.after(Move::Expire).is_some());
+            assert!(status.after(Move::Cancel).is_some());
+        }
+        assert!(Status::Dispatching.after(Move::Start).is_some());
+        assert!(Status::Dispatching.after(Move::Expire).is_some());
+        assert_eq!(set(Move::Report(Outcome::Answered)), "status = 'completed'");
+    }
+}
