@@ -429,7 +429,7 @@ async fn an_agents_feed_is_numbered_per_account_and_resumes_exactly() {
 #[tokio::test]
 async fn ids_given_out_before_the_upgrade_keep_working_and_numbering_continues_per_account() {
     let dir = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create(dir.path()).await;
+    let db = TestDatabase::create_empty(dir.path()).await;
     let (a, b) = (AccountId::generate(), AccountId::generate());
     let now = Timestamp::now().as_millisecond();
     // Events 1..6: A, B, A, B, B, B. Feed entries 1..3: A, B, B, the last one purged.

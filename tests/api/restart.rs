@@ -258,7 +258,7 @@ async fn the_help_lists_the_commands() {
 #[tokio::test]
 async fn migrate_creates_the_schema_and_can_run_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let db = TestDatabase::create(dir.path()).await;
+    let db = TestDatabase::create_empty(dir.path()).await;
     let database_url = db.url.clone();
     for _ in 0..2 {
         let out = cli(&["migrate", "--database-url", &database_url]).await;

@@ -19,6 +19,17 @@ struct SseEvent {
     received: Timestamp,
 }
 
+impl SseEvent {
+    /// When the server recorded it (`data.at`): durations between events are measured with
+    /// it, since a busy test machine may deliver one event late and the next one on time.
+    fn at(&self) -> Timestamp {
+        self.data["at"]
+            .as_str()
+            .and_then(|at| at.parse().ok())
+            .unwrap_or_else(|| panic!("an event without `at`: {self:?}"))
+    }
+}
+
 /// An agent's open event stream, read by a background task.
 struct AgentStream {
     events: mpsc::UnboundedReceiver<SseEvent>,
@@ -312,7 +323,7 @@ async fn an_unanswered_offer_times_out_and_goes_to_the_next_agent() {
     // Ann does not answer: the offer is withdrawn after the timeout and Bob gets it.
     let withdrawn = ann_feed.next_of("offer_withdrawn").await;
     assert_eq!(withdrawn.data["reason"], "timeout");
-    let waited = withdrawn.received.duration_since(offer.received);
+    let waited = withdrawn.at().duration_since(offer.at());
     assert!(
         waited >= jiff::SignedDuration::from_millis(900),
         "withdrawn after {waited:?}"
@@ -334,7 +345,7 @@ async fn an_unanswered_offer_times_out_and_goes_to_the_next_agent() {
     act(&app, &bob, &id, "reject", json!({})).await.expect(200);
     let again = ann_feed.next_of("offer").await;
     assert_eq!(offered_id(&again), id);
-    let passed_over = again.received.duration_since(withdrawn.received);
+    let passed_over = again.at().duration_since(withdrawn.at());
     assert!(
         passed_over >= jiff::SignedDuration::from_millis(1900),
         "offered again to Ann {passed_over:?} after she let it run out"

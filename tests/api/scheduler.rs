@@ -356,11 +356,12 @@ async fn an_unreachable_bridge_leaves_the_api_answering() {
 
 #[tokio::test]
 async fn a_canceled_callback_is_never_dispatched() {
-    let app = spawn_quick_app().await;
-    let at = in_ms(600);
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
+    let at = in_ms(3_600_000);
     let canceled = app.create_at(&at).await;
     let control = app.create_at(&at).await;
     app.cancel(&canceled).await.expect(200);
+    app.move_time(&clock, Duration::from_secs(3600));
     app.bridge.wait_for_callback(&control, 1, WAIT).await;
     // Both fell due together: had the canceled one been claimed, it would have been in the
     // control's claim, whose `callback.due` events were committed before its request went out.
@@ -376,25 +377,34 @@ async fn a_canceled_callback_is_never_dispatched() {
 
 #[tokio::test]
 async fn a_rescheduled_callback_is_dispatched_at_its_new_time() {
-    let app = spawn_quick_app().await;
-    let id = app.create_at(&in_ms(500)).await;
-    let new_at = at_ms(2_000);
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
+    let id = app.create_at(&in_ms(3_600_000)).await;
+    let new_at = at_ms(7_200_000);
     app.patch(
         &format!("/v1/callbacks/{id}"),
         &json!({ "scheduled_at": new_at.to_string() }),
     )
     .await
     .expect(200);
-    let r = app.bridge.wait_for_callback(&id, 1, WAIT).await.remove(0);
+    // The old time passes: nothing goes out.
+    app.move_time(&clock, Duration::from_secs(3600));
+    app.scheduler_passed(&clock).await;
     assert!(
-        r.received_at >= new_at,
-        "dispatched at {} for the old time, not at {new_at}",
-        r.received_at
+        app.bridge.requests_for(&id).is_empty(),
+        "sent at its old time"
     );
+    app.move_time(&clock, Duration::from_secs(3600));
+    let r = app.bridge.wait_for_callback(&id, 1, WAIT).await.remove(0);
     assert_eq!(r.body["scheduled_at"], new_at.to_string());
     assert_eq!(r.body["due_at"], new_at.to_string());
     let cb = app.wait_for_status(&id, "in_progress", WAIT).await;
-    assert_eq!(events_of(&cb, "callback.due").len(), 1, "{cb}");
+    let due = events_of(&cb, "callback.due");
+    assert_eq!(due.len(), 1, "{cb}");
+    let sent_at: jiff::Timestamp = due[0]["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        sent_at >= new_at,
+        "dispatched at {sent_at}, before {new_at}"
+    );
     assert_eq!(app.bridge.requests_for(&id).len(), 1);
 }
 
