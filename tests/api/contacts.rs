@@ -305,6 +305,25 @@ async fn a_csv_import_keeps_good_rows_and_reports_bad_ones() {
         .expect(200)["data"][0]
         .clone();
     assert_eq!(eve["first_name"], "Lee, Eve");
+
+    // One audit entry for the import, naming what it created and updated.
+    let audit = app
+        .get("/v1/audit?action=contacts.upsert")
+        .await
+        .expect(200)
+        .clone();
+    let entries = audit["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(
+        entries[0]["changes"],
+        json!({ "created": [ann["id"], eve["id"]], "updated": [ann["id"]] })
+    );
+    let per_contact = app
+        .get("/v1/audit?action=contact.create")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(per_contact["data"], json!([]), "{per_contact}");
 }
 
 #[tokio::test]
