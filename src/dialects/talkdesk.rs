@@ -26,7 +26,7 @@ use crate::app::AppState;
 use crate::{
     api::{
         auth::{Caller, require},
-        callbacks::{check_assignees, judge_changes, policy},
+        callbacks::{apply_changes, check_assignees, policy},
         error::ApiError,
         extract::RawJson,
     },
@@ -411,7 +411,7 @@ async fn update(
             changes.assignment = Some(assignment);
         }
         // A new time, zone or number is judged as a new callback is.
-        judge_changes(&state, &caller, &current, &changes)
+        let (cb, _) = apply_changes(&state, &caller, &current, &changes, "change")
             .await
             .map_err(|mut e| {
                 if e.field.as_deref() == Some("scheduled_at") {
@@ -419,17 +419,6 @@ async fn update(
                 }
                 e
             })?;
-        let cb = state
-            .store
-            .update_callback(
-                &caller.account_id,
-                &current.id,
-                &changes,
-                state.clock.now(),
-                &caller.actor,
-            )
-            .await
-            .map_err(|e| ApiError::from_change(e, "change"))?;
         Ok(json(StatusCode::OK, callback(&cb)))
     };
     result.await.unwrap_or_else(error_response)

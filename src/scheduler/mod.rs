@@ -222,13 +222,13 @@ impl Scheduler {
                     }
                     BridgeAnswer::Unreachable { reason } => (None, failure(at, &claimed, reason)),
                 };
-                let outcome = match &result {
-                    DispatchResult::Accepted => "accepted",
-                    DispatchResult::Failed { .. } | DispatchResult::NotSent => {
-                        metrics::counter!(names::BRIDGE_ERRORS).increment(1);
-                        tracing::warn!(callback_id = %cb.id, attempt = cb.attempt, ?bridge_status, "dispatch failed");
-                        "failed"
-                    }
+                // The bridge answered: accepted, or a failure (`NotSent` is reported above).
+                let outcome = if matches!(result, DispatchResult::Accepted) {
+                    "accepted"
+                } else {
+                    metrics::counter!(names::BRIDGE_ERRORS).increment(1);
+                    tracing::warn!(callback_id = %cb.id, attempt = cb.attempt, ?bridge_status, "dispatch failed");
+                    "failed"
                 };
                 metrics::counter!(names::DISPATCHES, "result" => outcome).increment(1);
                 let _ = reports.send(dispatch_report(&claimed, at, bridge_status, result));

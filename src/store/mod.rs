@@ -364,14 +364,14 @@ pub trait Store:
     /// Records the bridge's answers to dispatches, in one transaction.
     async fn record_dispatches(&self, reports: &[DispatchReport]) -> Result<(), StoreError>;
 
-    /// Extends the claims `owner` holds whose lease ends before `renew_before` to `until` (their
-    /// work is still under way); returns how many. A node that stops extending loses its claims
-    /// to the others when they run out.
     /// Commits that `owner` may send requests whose time is up to `until` (it sends none
     /// later than what it has committed). A claim taken over from `owner` counts its request
     /// as sent, and the next one as a resend, only when its time is within this horizon.
     async fn extend_send_horizon(&self, owner: &str, until: Timestamp) -> Result<(), StoreError>;
 
+    /// Extends the claims `owner` holds whose lease ends before `renew_before` to `until` (their
+    /// work is still under way); returns how many. A node that stops extending loses its claims
+    /// to the others when they run out.
     async fn extend_leases(
         &self,
         owner: &str,

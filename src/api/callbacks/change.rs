@@ -71,7 +71,6 @@ pub async fn patch(
     let id = callback_id(&id)?;
     let current = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
     check_editable(&current, "change")?;
-    let now = state.clock.now();
     let mut changes = CallbackChanges {
         scheduled_at: new_time(&state, &current, req.scheduled_at, req.timezone)?,
         ..CallbackChanges::default()
@@ -105,12 +104,7 @@ pub async fn patch(
              notes, contact_name, metadata",
         ));
     }
-    let judged = judge_changes(&state, &caller, &current, &changes).await?;
-    let cb = state
-        .store
-        .update_callback(&caller.account_id, &id, &changes, now, &caller.actor)
-        .await
-        .map_err(|e| ApiError::from_change(e, "change"))?;
+    let (cb, judged) = apply_changes(&state, &caller, &current, &changes, "change").await?;
     let mut view = CallbackView::from(&cb);
     if let Some(judged) = judged {
         view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
@@ -145,18 +139,30 @@ pub(crate) async fn reschedule(
         scheduled_at: new_time(state, current, Some(scheduled_at), timezone)?,
         ..CallbackChanges::default()
     };
-    let judged = judge_changes(state, caller, current, &changes).await?;
+    apply_changes(state, caller, current, &changes, "reschedule").await
+}
+
+/// Judges `changes` as a create is judged ([`judge_changes`]), then stores them; a refusal of
+/// the store names `action`. Answers the stored callback with the judgement.
+pub(crate) async fn apply_changes(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    changes: &CallbackChanges,
+    action: &str,
+) -> Result<(Callback, Option<Judged>), ApiError> {
+    let judged = judge_changes(state, caller, current, changes).await?;
     let cb = state
         .store
         .update_callback(
             &caller.account_id,
             &current.id,
-            &changes,
+            changes,
             state.clock.now(),
             &caller.actor,
         )
         .await
-        .map_err(|e| ApiError::from_change(e, "reschedule"))?;
+        .map_err(|e| ApiError::from_change(e, action))?;
     Ok((cb, judged))
 }
 

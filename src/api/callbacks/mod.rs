@@ -23,7 +23,7 @@ pub mod prepare;
 pub mod read;
 
 pub use change::{OutcomeRequest, PatchRequest, cancel, outcome, patch};
-pub(crate) use change::{check_editable, judge_changes, outcome_report, reschedule};
+pub(crate) use change::{apply_changes, check_editable, judge_changes, outcome_report, reschedule};
 pub(crate) use create::create_as;
 pub use create::{create, create_batch};
 pub use eligibility::eligibility;

@@ -45,7 +45,7 @@ impl SqlStore {
             "SELECT id, due_at, expires_at FROM callbacks \
              WHERE {held} AND lease_expires_at <= $1 \
              ORDER BY lease_expires_at LIMIT $2{SKIP_LOCKED}",
-            held = moves::from(Move::Retry),
+            held = moves::claimed(),
         ))
         .bind(now_ms)
         .bind(i64::from(limit))
@@ -220,7 +220,7 @@ impl SqlStore {
         let done = sqlx::query(&format!(
             "UPDATE callbacks SET lease_expires_at = $1 WHERE id IN (SELECT id FROM callbacks \
              WHERE {held} AND lease_expires_at < $2 AND lease_owner = $3{SKIP_LOCKED})",
-            held = moves::from(Move::Retry),
+            held = moves::claimed(),
         ))
         .bind(ms(until))
         .bind(ms(renew_before))
@@ -258,7 +258,7 @@ impl SqlStore {
                  WHERE {due} AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
                  (SELECT MIN(lease_expires_at) FROM callbacks WHERE {held})",
             due = moves::from(Move::Dispatch),
-            held = moves::from(Move::Retry),
+            held = moves::claimed(),
         ))
         .fetch_one(&self.reader)
         .await?;

@@ -120,22 +120,19 @@ fn contact_audit(action: &'static str, id: &str, fields: &[String]) -> AuditReco
 /// One audit entry for a request that created or updated several contacts (a campaign's, an
 /// import's): which were created and which updated, by id. One entry per contact made a
 /// 100,000-contact campaign write 100,000 audit rows.
-fn bulk_audit(records: &[AuditRecord]) -> AuditRecord {
-    let ids = |action: &str| -> Vec<&str> {
-        records
-            .iter()
-            .filter(|r| r.action == action)
-            .filter_map(|r| r.resource_id.as_deref())
-            .collect()
-    };
+fn bulk_audit(results: &[Result<Upserted, FieldError>]) -> AuditRecord {
+    let (mut created, mut updated) = (Vec::new(), Vec::new());
+    for upserted in results.iter().flatten() {
+        match upserted {
+            Upserted::Created(c) => created.push(c.id.as_str()),
+            Upserted::Updated(c) => updated.push(c.id.as_str()),
+        }
+    }
     AuditRecord {
         action: "contacts.upsert",
         resource_type: "contact",
         resource_id: None,
-        changes: serde_json::json!({
-            "created": ids("contact.create"),
-            "updated": ids("contact.update"),
-        }),
+        changes: serde_json::json!({ "created": created, "updated": updated }),
     }
 }
 
@@ -256,7 +253,7 @@ impl ContactStore for SqlStore {
         insert_contacts(&mut tx, &new_rows).await?;
         let audit = match records.len() {
             0 | 1 => records,
-            _ => vec![bulk_audit(&records)],
+            _ => vec![bulk_audit(&out)],
         };
         insert_audit(&mut tx, account.as_str(), actor, now, &audit).await?;
         tx.commit().await?;

@@ -53,7 +53,6 @@ async fn plan_recall(
         }))
 }
 
-/// Appends `(callback id, attempt number)` pairs, comma-separated, as in `IN (VALUES ...)`.
 /// Pushes `<id_col> IN (...) AND (<id_col>, <number_col>) IN (VALUES ...)`: the rows of these
 /// `(callback, attempt)` keys. The plain `IN` comes first so SQLite finds them through the
 /// primary key; with the row-value `IN` alone it scans the whole table.

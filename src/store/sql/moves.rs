@@ -15,12 +15,15 @@ fn table(step: Move) -> impl Iterator<Item = (Status, Status)> {
 
 /// `status IN ('a', 'b')`: the row holds a status `step` may leave.
 pub(super) fn from(step: Move) -> String {
-    let list: Vec<String> = table(step)
-        .map(|(from, _)| format!("'{}'", from.as_str()))
-        .collect();
+    among(table(step).map(|(from, _)| from))
+}
+
+/// `status IN ('a', 'b')`, or `status = 'a'` for one: partial indexes on a status are matched
+/// by the text of their condition, which is an equality.
+fn among(statuses: impl Iterator<Item = Status>) -> String {
+    let list: Vec<String> = statuses.map(|s| format!("'{}'", s.as_str())).collect();
     match list.as_slice() {
-        [] => unreachable!("{step:?} leaves no status"),
-        // Equality, not a one-item list: partial indexes on a status are matched by its text.
+        [] => unreachable!("a status guard names no status"),
         [one] => format!("status = {one}"),
         _ => format!("status IN ({})", list.join(", ")),
     }
@@ -39,12 +42,7 @@ pub(super) fn unstarted() -> String {
 
 /// The callback still holds its number (`Status::is_active`).
 pub(super) fn active() -> String {
-    let list: Vec<String> = Status::ALL
-        .into_iter()
-        .filter(|s| s.is_active())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("status IN ({})", list.join(", "))
+    among(Status::ALL.into_iter().filter(|s| s.is_active()))
 }
 
 /// `status = ...`: what `step` makes of the status the row holds. To be used with [`from`] of
