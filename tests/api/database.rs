@@ -193,3 +193,59 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
         }
     }
 }
+
+/// Builds the schema as it was before migration `version` on `url` and runs `seed` on it.
+#[allow(dead_code, reason = "used by the tests that build an older schema")]
+pub async fn schema_before(url: &str, version: i64, seed: &str) {
+    let dir = match crate::BACKEND {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let mut migrator =
+        sqlx::migrate::Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .await
+            .unwrap();
+    let before: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect();
+    migrator.migrations = before.into();
+    match crate::BACKEND {
+        Backend::Sqlite => {
+            let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+                .unwrap()
+                .create_if_missing(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            migrator.run(&mut conn).await.unwrap();
+            sqlx::raw_sql(seed).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(url).await.unwrap();
+            migrator.run(&mut conn).await.unwrap();
+            sqlx::raw_sql(seed).execute(&mut conn).await.unwrap();
+            // Rows seeded with their own numbers leave identity sequences behind them.
+            let identities: Vec<(String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND is_identity = 'YES'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (table, column) in identities {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+                     COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+                ))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+    }
+}

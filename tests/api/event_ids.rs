@@ -3,17 +3,19 @@
 //! resuming after an id (`since`, `Last-Event-ID`) gives exactly what came after it. Ids given
 //! out before the per-account numbering keep working.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use reqwest::Method;
-use ringback::{admin, app::Application, config::ServeConfig, domain::AccountId, store::Backend};
+use ringback::{admin, domain::AccountId};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::sync::mpsc;
 
-use crate::{database::TestDatabase, helpers::*};
+use crate::{
+    database::{TestDatabase, schema_before},
+    helpers::*,
+};
 
 /// The first migration with per-account event numbers: the upgrade test builds the schema
 /// before it.
@@ -451,9 +453,9 @@ async fn ids_given_out_before_the_upgrade_keep_working_and_numbering_continues_p
         ));
     }
     seed.push_str("DELETE FROM agent_events WHERE seq = 3;");
-    old_schema_with(&db.url, &seed).await;
+    schema_before(&db.url, PER_ACCOUNT_NUMBERS, &seed).await;
 
-    let app = start_on(db, dir, &a).await;
+    let app = start_on(db, dir, &a, ringback::clock::system()).await;
 
     // The old events keep their numbers, in the new form; old ids still resume exactly.
     let events = all_events(&app, &app.api_key).await;
@@ -501,77 +503,4 @@ async fn ids_given_out_before_the_upgrade_keep_working_and_numbering_continues_p
     let ann = ringback::domain::ids::AgentId::parse(&ann).unwrap();
     let feed = app.store.agent_events(&a, &ann, 3, 10).await.unwrap();
     assert_eq!(feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [4]);
-}
-
-/// Builds the schema as it was before per-account numbers on `url` and runs `seed` on it.
-async fn old_schema_with(url: &str, seed: &str) {
-    let dir = match crate::BACKEND {
-        Backend::Sqlite => "migrations/sqlite",
-        Backend::Postgres => "migrations/postgres",
-    };
-    let mut migrator =
-        sqlx::migrate::Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
-            .await
-            .unwrap();
-    let before: Vec<_> = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version < PER_ACCOUNT_NUMBERS)
-        .cloned()
-        .collect();
-    migrator.migrations = before.into();
-    match crate::BACKEND {
-        Backend::Sqlite => {
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                .unwrap()
-                .create_if_missing(true);
-            let mut conn = sqlx::SqliteConnection::connect_with(&options)
-                .await
-                .unwrap();
-            migrator.run(&mut conn).await.unwrap();
-            sqlx::raw_sql(seed).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            migrator.run(&mut conn).await.unwrap();
-            sqlx::raw_sql(seed).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
-    }
-}
-
-/// Starts a server on an existing database, acting as `account` (given a new key).
-async fn start_on(db: TestDatabase, dir: tempfile::TempDir, account: &AccountId) -> TestApp {
-    let bridge = FakeBridge::start().await;
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), db.url.clone());
-    config.min_lead_seconds = 1;
-    config.rate_limit_per_second = 0;
-    config.dialer_url = Some(bridge.url.parse().unwrap());
-    let app = Application::build(config)
-        .await
-        .expect("the application builds");
-    let addr = app.local_addr();
-    let store = app.store();
-    let scopes: Vec<String> = ringback::domain::auth::Scope::ALL
-        .iter()
-        .map(|s| s.as_str().to_owned())
-        .collect();
-    let (_, secret) = admin::create_key(store.as_ref(), account, "test", &scopes, Timestamp::now())
-        .await
-        .expect("a key can be made");
-    allow_any_time(store.as_ref(), account).await;
-    let shutdown = app.shutdown_token();
-    tokio::spawn(app.run());
-    TestApp {
-        addr,
-        api_key: secret.expose().to_owned(),
-        account_id: account.to_string(),
-        bridge,
-        client: http_client(),
-        store,
-        shutdown,
-        _db: db,
-        _dir: dir,
-    }
 }

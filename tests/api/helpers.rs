@@ -421,6 +421,47 @@ pub async fn allow_any_time(store: &dyn Store, account: &ringback::domain::Accou
         .expect("account settings can be saved");
 }
 
+/// Starts a server on an existing database, reading time from `clock`, acting as `account`
+/// (given a new key).
+pub async fn start_on(
+    db: TestDatabase,
+    dir: TempDir,
+    account: &ringback::domain::AccountId,
+    clock: ringback::clock::SharedClock,
+) -> TestApp {
+    let bridge = FakeBridge::start().await;
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), db.url.clone());
+    config.min_lead_seconds = 1;
+    config.rate_limit_per_second = 0;
+    config.dialer_url = Some(bridge.url.parse().unwrap());
+    let app = Application::build_with_clock(config, clock)
+        .await
+        .expect("the application builds");
+    let addr = app.local_addr();
+    let store = app.store();
+    let scopes: Vec<String> = ringback::domain::auth::Scope::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let (_, secret) = admin::create_key(store.as_ref(), account, "test", &scopes, Timestamp::now())
+        .await
+        .expect("a key can be made");
+    allow_any_time(store.as_ref(), account).await;
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run());
+    TestApp {
+        addr,
+        api_key: secret.expose().to_owned(),
+        account_id: account.to_string(),
+        bridge,
+        client: http_client(),
+        store,
+        shutdown,
+        _db: db,
+        _dir: dir,
+    }
+}
+
 /// A server with `min_lead_seconds = 1`, dispatching to its own fake bridge.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -439,6 +480,16 @@ pub struct ShiftedClock {
 }
 
 impl ShiftedClock {
+    /// A clock that reads `at` now and runs on from there.
+    pub fn at(at: Timestamp) -> Self {
+        let clock = Self::default();
+        clock.shift_ms.store(
+            at.as_millisecond() - Timestamp::now().as_millisecond(),
+            Ordering::SeqCst,
+        );
+        clock
+    }
+
     pub fn advance(&self, by: Duration) {
         self.shift_ms
             .fetch_add(by.as_millis() as i64, Ordering::SeqCst);

@@ -24,6 +24,7 @@ mod dnc;
 mod event_ids;
 mod helpers;
 mod isolation;
+mod migration;
 mod openapi;
 mod ops;
 mod playbooks;

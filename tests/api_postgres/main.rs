@@ -39,6 +39,8 @@ mod event_ids;
 mod helpers;
 #[path = "../api/isolation.rs"]
 mod isolation;
+#[path = "../api/migration.rs"]
+mod migration;
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[path = "../api/ops.rs"]
