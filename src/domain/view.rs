@@ -107,7 +107,7 @@ impl From<&Callback> for CallbackView {
             initial_message: cb.initial_message.clone(),
             webhook_url: cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()),
             attempt_count: cb.attempt,
-            next_attempt_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
+            next_attempt_at: next_attempt_at(cb),
             outcome: cb.outcome,
             agent_id: cb.agent_id.as_ref().map(ToString::to_string),
             offer_expires_at: cb.offer_expires_at.map(|t| t.to_string()),
@@ -115,12 +115,92 @@ impl From<&Callback> for CallbackView {
             contact_id: cb.contact_id.as_ref().map(ToString::to_string),
             recall: cb.recall.to_json(),
             calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
-            effective_dial_at: (cb.status == Status::Scheduled).then(|| cb.due_at.to_string()),
+            effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),
             updated_at: cb.updated_at.to_string(),
             attempts: None,
             history: None,
+        }
+    }
+}
+
+/// When the scheduler will next act on a callback, while it is `scheduled`.
+fn next_attempt_at(cb: &Callback) -> Option<String> {
+    (cb.status == Status::Scheduled).then(|| cb.due_at.to_string())
+}
+
+/// The fields of a [`CallbackView`] that placing a call can change: claiming it, starting it,
+/// handing it back for a retry and expiring it set only the status, the attempt count, the due
+/// time and the time of the change. The events of those moves store these fields, not the
+/// whole view (which is rendered from them when the event is read).
+#[derive(Debug, Serialize)]
+pub struct DispatchChange {
+    pub status: &'static str,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<String>,
+    pub effective_dial_at: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<&Callback> for DispatchChange {
+    fn from(cb: &Callback) -> Self {
+        Self {
+            status: cb.status.as_str(),
+            attempt_count: cb.attempt,
+            next_attempt_at: next_attempt_at(cb),
+            effective_dial_at: next_attempt_at(cb),
+            updated_at: cb.updated_at.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::*;
+    use crate::domain::{
+        AccountId,
+        callback::{CreatePolicy, NewCallback},
+    };
+
+    /// Every field of a [`DispatchChange`] reads as the view's field of the same name, in each
+    /// status the dispatch path leaves a callback in.
+    #[test]
+    fn a_dispatch_change_holds_the_views_own_fields() {
+        let now = Timestamp::now();
+        let (mut cb, _) = NewCallback {
+            phone: "+1-415-555-0199".to_owned(),
+            scheduled_at: (now + SignedDuration::from_hours(1)).to_string(),
+            ..Default::default()
+        }
+        .validate(
+            &AccountId::generate(),
+            Origin::Api,
+            now,
+            CreatePolicy {
+                min_lead: SignedDuration::ZERO,
+            },
+            "",
+        )
+        .unwrap();
+        for (status, attempt) in [
+            (Status::Scheduled, 0),
+            (Status::Dispatching, 1),
+            (Status::InProgress, 1),
+            (Status::Scheduled, 1),
+            (Status::Expired, 2),
+        ] {
+            cb.status = status;
+            cb.attempt = attempt;
+            let view = serde_json::to_value(CallbackView::from(&cb)).unwrap();
+            let change = serde_json::to_value(DispatchChange::from(&cb)).unwrap();
+            let change = change.as_object().unwrap();
+            assert_eq!(change.len(), 5);
+            for (field, value) in change {
+                assert_eq!(&view[field], value, "{field} while {status:?}");
+            }
         }
     }
 }

@@ -237,9 +237,18 @@ pub async fn schema_before(url: &str, version: i64, seed: &str) {
             .await
             .unwrap();
             for (table, column) in identities {
+                let sequence: String = sqlx::query_scalar(&format!(
+                    "SELECT pg_get_serial_sequence('{table}', '{column}')"
+                ))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+                // Rows inserted with their own numbers: the sequence goes on past them (it
+                // is left alone where it is ahead already).
                 sqlx::query(&format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
-                     COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+                    "SELECT setval('{sequence}', m) FROM (SELECT MAX({column}) AS m FROM {table}) t \
+                     WHERE m > (SELECT CASE WHEN is_called THEN last_value ELSE 0 END \
+                     FROM {sequence})"
                 ))
                 .execute(&mut conn)
                 .await

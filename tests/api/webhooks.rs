@@ -550,3 +550,121 @@ async fn dialer_bridge_requests_are_signed_with_the_account_secret() {
     );
     assert!(signature_is_valid(&secret, &hooks[0]));
 }
+
+/// The callback as GET shows it, without what only GET carries.
+fn as_object(callback: &Value) -> Value {
+    let mut object = callback.clone();
+    let map = object.as_object_mut().unwrap();
+    map.remove("attempts");
+    map.remove("history");
+    object
+}
+
+/// The events of one callback through the events API, oldest first.
+async fn events_of_callback(app: &TestApp, id: &str) -> Vec<Value> {
+    let events = app.get("/v1/events?limit=200").await.expect(200)["data"].clone();
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == id)
+        .cloned()
+        .collect()
+}
+
+/// Events on the dispatch path store only the fields they change; each one still shows the
+/// whole callback as it stood after it, in the events API and the webhook.
+#[tokio::test]
+async fn each_event_shows_the_callback_as_it_stood_after_it() {
+    let app = spawn_app_with(|c| {
+        c.allow_private_webhooks = true;
+        c.min_lead_seconds = 0;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    create_endpoint(&app, &receiver.url("hooks"), None).await;
+    // Refused once (a retry), then taken; no answer, with a recall.
+    app.bridge.fail_next(1);
+    let id = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "metadata": { "order": "A-17" }, "recall": [1] }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // After each step, the newest event shows the callback as GET shows it now.
+    let check = async |step: &str, kind: &str| {
+        // The callback read between two equal reads of its events: nothing moved between.
+        let (cb, events) = eventually(WAIT, &format!("{kind} after {step}"), || async {
+            let events = events_of_callback(&app, &id).await;
+            let cb = app.get_callback(&id).await;
+            let still = events_of_callback(&app, &id).await;
+            (events == still && events.last().is_some_and(|e| e["type"] == kind))
+                .then_some((cb, events))
+        })
+        .await;
+        let last = events.last().unwrap();
+        assert_eq!(last["data"]["object"], as_object(&cb), "{step}: {kind}");
+        last.clone()
+    };
+    let mut seen = vec![check("a refused dispatch", "callback.dispatch_failed").await];
+    seen.push(check("the retry", "callback.started").await);
+    app.report_outcome(&id, &json!({ "outcome": "no_answer" }))
+        .await
+        .expect(200);
+    seen.push(check("no answer", "callback.recall_scheduled").await);
+
+    // Each event read later shows what it showed then; the webhooks carry the same, in order.
+    let events = events_of_callback(&app, &id).await;
+    for entry in &seen {
+        assert!(events.contains(entry), "{entry} reads differently now");
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "callback.created",
+            "callback.due",
+            "callback.dispatch_failed",
+            "callback.due",
+            "callback.started",
+            "callback.recall_scheduled"
+        ]
+    );
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["object"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "scheduled",
+            "dispatching",
+            "scheduled",
+            "dispatching",
+            "in_progress",
+            "scheduled"
+        ]
+    );
+    let hooks = receiver
+        .wait_for("every event of the callback", |h| {
+            h.iter()
+                .filter(|h| h.body["data"]["object"]["id"] == id.as_str())
+                .count()
+                == events.len()
+        })
+        .await;
+    for (hook, event) in hooks
+        .iter()
+        .filter(|h| h.body["data"]["object"]["id"] == id.as_str())
+        .zip(&events)
+    {
+        assert_eq!(hook.body["data"], event["data"], "{}", event["type"]);
+    }
+    let last = &events.last().unwrap()["data"]["object"];
+    assert_eq!(last["attempt_count"], 1);
+    assert!(last["next_attempt_at"].is_string());
+    assert_eq!(last["metadata"]["order"], "A-17");
+}

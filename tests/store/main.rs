@@ -141,6 +141,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         calling_window: None,
         created_at: noon() - SignedDuration::from_mins(10),
         updated_at: noon() - SignedDuration::from_mins(10),
+        version: 1,
     }
 }
 

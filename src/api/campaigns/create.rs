@@ -344,6 +344,7 @@ async fn plan(
             calling_window: Some(window.clone()),
             created_at: now,
             updated_at: now,
+            version: 1,
         });
     }
     Ok(Planned {

@@ -116,6 +116,9 @@ pub struct Callback {
     pub calling_window: Option<CallingWindow>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Counts the stored changes: 1 when created, one more with each change (events name the
+    /// version they describe).
+    pub version: u64,
 }
 
 impl Callback {

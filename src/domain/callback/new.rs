@@ -283,6 +283,7 @@ impl NewCallback {
             calling_window: None,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         // The URL as stored (normalised, so perhaps longer than as received) is held to the
         // same limit, once every other field has passed.

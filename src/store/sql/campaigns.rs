@@ -85,6 +85,8 @@ fn campaign_event(c: &Campaign, kind: &'static str, at: Timestamp) -> NewEvent {
         kind,
         at,
         data: json!({ "object": campaign_json(c) }).to_string(),
+        changes: None,
+        version: None,
         webhook_url: None,
     }
 }

@@ -112,7 +112,7 @@ impl SqlStore {
             let events: Vec<NewEvent> = expired
                 .iter()
                 .map(|cb| {
-                    NewEvent::about(
+                    NewEvent::dispatch(
                         cb,
                         "callback.expired",
                         now,
@@ -154,7 +154,7 @@ impl SqlStore {
             for (id, due_at) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
                 let request = requests.get(id.as_str()).copied().unwrap_or_default();
-                events.push(NewEvent::about(
+                events.push(NewEvent::dispatch(
                     cb,
                     "callback.due",
                     now,

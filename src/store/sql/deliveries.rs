@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     SqlStore,
-    events::{NewEvent, insert_events},
+    events::{NewEvent, StoredData, insert_events, render_data},
     ms, opt_ts, ts,
     webhooks::{ENDPOINT_COLUMNS, endpoint_from_row, event_from_parts},
 };
@@ -279,7 +279,8 @@ impl SqlStore {
 
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT d.id, d.endpoint_id, d.url, d.attempts, e.account_seq, e.type, e.occurred_at, \
-             e.account_id, e.data, COALESCE(w.secret, a.signing_secret) AS secret \
+             e.account_id, e.seq, e.resource_id, e.data, e.changes, \
+             COALESCE(w.secret, a.signing_secret) AS secret \
              FROM webhook_deliveries d \
              JOIN events e ON e.seq = d.event_seq \
              LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id \
@@ -293,9 +294,15 @@ impl SqlStore {
         qb.push(") ORDER BY d.id");
         let rows = qb.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
+        let stored = rows
+            .iter()
+            .map(StoredData::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.reader.acquire().await?;
+        let data = render_data(&mut conn, &stored).await?;
         rows.iter()
-            .map(|r| {
-                let data: String = r.try_get("data")?;
+            .zip(data)
+            .map(|(r, data)| {
                 let secret: Option<String> = r.try_get("secret")?;
                 Ok(ClaimedDelivery {
                     id: r.try_get("id")?,
@@ -307,7 +314,7 @@ impl SqlStore {
                         r.try_get("type")?,
                         r.try_get("occurred_at")?,
                         r.try_get("account_id")?,
-                        &data,
+                        data,
                     )?,
                     secret: secret.and_then(|s| SigningSecret::parse(&s)),
                 })
@@ -386,6 +393,8 @@ impl SqlStore {
                         },
                     })
                     .to_string(),
+                    changes: None,
+                    version: None,
                     webhook_url: None,
                 });
             }

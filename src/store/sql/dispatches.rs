@@ -163,7 +163,7 @@ impl SqlStore {
             .collect();
         for cb in &started {
             let r = at_by_id[cb.id.as_str()];
-            events.push(NewEvent::about(
+            events.push(NewEvent::dispatch(
                 cb,
                 "callback.started",
                 r.at,
@@ -262,7 +262,7 @@ impl SqlStore {
                 BridgeFailurePlan::RetryAt(at) => Some(at.to_string()),
                 BridgeFailurePlan::Expire => None,
             };
-            events.push(NewEvent::about(
+            events.push(NewEvent::dispatch(
                 cb,
                 kind,
                 r.at,
@@ -385,7 +385,8 @@ impl SqlStore {
         let cb = existing_callback(&mut tx, account, id).await?;
         insert_events(
             &mut tx,
-            &[NewEvent::about(
+            &[NewEvent::between(
+                &before,
                 &cb,
                 kind,
                 now,

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, DbConn, ROWS_PER_INSERT, SqlStore, corrupt, lock_writes, ms, ts};
-use crate::domain::{AccountId, Callback, CallbackEvent, CallbackId, CallbackView};
+use super::{Db, DbConn, DbRow, ROWS_PER_INSERT, SqlStore, corrupt, lock_writes, ms, ts};
+use crate::domain::{
+    AccountId, Callback, CallbackEvent, CallbackId, CallbackView, view::DispatchChange,
+};
 use crate::store::StoreError;
 
 /// An event about a callback, to be appended to the event log in the transaction that makes
@@ -18,10 +20,24 @@ pub(super) struct NewEvent {
     pub(super) resource_id: String,
     pub(super) kind: &'static str,
     pub(super) at: Timestamp,
-    /// The event's `data` as JSON text, serialized once.
+    /// The event's `data` as JSON text, serialized once: the details of the change, and the
+    /// callback as it stands after it (`object`) unless `changes` holds what changed.
     pub(super) data: String,
+    /// The fields of the callback's view the change set, when `data` has no `object`: the
+    /// object is then rendered on read ([`render_data`]).
+    pub(super) changes: Option<String>,
+    /// The callback's version after the change (other resources have none).
+    pub(super) version: Option<i64>,
     /// The callback's own webhook URL, which also receives the event.
     pub(super) webhook_url: Option<String>,
+}
+
+/// The details of an event as a JSON object (anything else is no details).
+fn details_object(details: serde_json::Value) -> serde_json::Value {
+    match details {
+        serde_json::Value::Object(_) => details,
+        _ => serde_json::Value::Object(serde_json::Map::new()),
+    }
 }
 
 impl NewEvent {
@@ -40,15 +56,59 @@ impl NewEvent {
             details: serde_json::Value,
             object: CallbackView,
         }
-        let details = match details {
-            serde_json::Value::Object(_) => details,
-            _ => serde_json::Value::Object(serde_json::Map::new()),
-        };
         let data = serde_json::to_string(&Data {
-            details,
+            details: details_object(details),
             object: CallbackView::from(cb),
         })
         .unwrap_or_else(|_| "{}".to_owned());
+        Self::of(cb, kind, at, data, None)
+    }
+
+    /// An event of the dispatch path (a claim, a start, a retry, an expiry), which changes only
+    /// the fields of a [`DispatchChange`]: it stores those, and the whole view is rendered from
+    /// the callback's earlier events when the event is read.
+    pub(super) fn dispatch(
+        cb: &Callback,
+        kind: &'static str,
+        at: Timestamp,
+        details: serde_json::Value,
+    ) -> Self {
+        let data = details_object(details).to_string();
+        let changes = serde_json::to_string(&DispatchChange::from(cb)).ok();
+        Self::of(cb, kind, at, data, changes)
+    }
+
+    /// An event storing the fields of the callback's view that differ between `before` and
+    /// `after`.
+    pub(super) fn between(
+        before: &Callback,
+        after: &Callback,
+        kind: &'static str,
+        at: Timestamp,
+        details: serde_json::Value,
+    ) -> Self {
+        let view = |cb| serde_json::to_value(CallbackView::from(cb)).ok();
+        let (Some(serde_json::Value::Object(old)), Some(serde_json::Value::Object(new))) =
+            (view(before), view(after))
+        else {
+            return Self::about(after, kind, at, details);
+        };
+        let changed: serde_json::Map<String, serde_json::Value> = new
+            .into_iter()
+            .filter(|(field, value)| old.get(field) != Some(value))
+            .collect();
+        let data = details_object(details).to_string();
+        let changes = serde_json::Value::Object(changed).to_string();
+        Self::of(after, kind, at, data, Some(changes))
+    }
+
+    fn of(
+        cb: &Callback,
+        kind: &'static str,
+        at: Timestamp,
+        data: String,
+        changes: Option<String>,
+    ) -> Self {
         Self {
             account_id: cb.account_id.as_str().to_owned(),
             resource_type: "callback",
@@ -56,9 +116,108 @@ impl NewEvent {
             kind,
             at,
             data,
+            changes,
+            version: Some(cb.version as i64),
             webhook_url: cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()),
         }
     }
+}
+
+/// An event as stored: what [`render_data`] needs to show its `data`.
+pub(super) struct StoredData {
+    pub(super) seq: i64,
+    pub(super) resource_id: String,
+    pub(super) data: String,
+    pub(super) changes: Option<String>,
+}
+
+impl StoredData {
+    pub(super) fn from_row(row: &DbRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            resource_id: row.try_get("resource_id")?,
+            data: row.try_get("data")?,
+            changes: row.try_get("changes")?,
+        })
+    }
+}
+
+/// The columns [`StoredData::from_row`] reads.
+pub(super) const STORED_DATA_COLUMNS: &str = "seq, resource_id, data, changes";
+
+/// The `data` of each event as clients see it: its details and `object`, the resource as it
+/// stood after the event. Events that store only their changes get the object of the latest
+/// earlier event of their resource that holds it whole, with every change since applied.
+pub(super) async fn render_data(
+    conn: &mut DbConn,
+    rows: &[StoredData],
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let pending: Vec<&StoredData> = rows.iter().filter(|r| r.changes.is_some()).collect();
+    let objects = if pending.is_empty() {
+        HashMap::new()
+    } else {
+        let last = pending.iter().map(|r| r.seq).max().unwrap_or(0);
+        let mut resources: Vec<&str> = pending.iter().map(|r| r.resource_id.as_str()).collect();
+        resources.sort_unstable();
+        resources.dedup();
+        let mut history = Vec::new();
+        for chunk in resources.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "SELECT {STORED_DATA_COLUMNS} FROM events WHERE resource_id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(") AND seq <= ").push_bind(last);
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                history.push(StoredData::from_row(&row)?);
+            }
+        }
+        history.sort_unstable_by_key(|r| r.seq);
+        objects_after(&history)
+    };
+    rows.iter()
+        .map(|r| {
+            let mut data = parse_data(&r.data)?;
+            if let (Some(object), serde_json::Value::Object(map)) = (objects.get(&r.seq), &mut data)
+            {
+                map.insert("object".to_owned(), object.clone());
+            }
+            Ok(data)
+        })
+        .collect()
+}
+
+fn parse_data(data: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(data).map_err(|_| corrupt("event data", data))
+}
+
+/// The object after each event of `history` (in log order) that stores only its changes:
+/// the last whole object of its resource with the changes since applied in order.
+fn objects_after(history: &[StoredData]) -> HashMap<i64, serde_json::Value> {
+    let mut current: HashMap<&str, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    let mut after = HashMap::new();
+    for row in history {
+        let resource = row.resource_id.as_str();
+        match &row.changes {
+            None => {
+                if let Ok(serde_json::Value::Object(mut data)) = serde_json::from_str(&row.data)
+                    && let Some(serde_json::Value::Object(object)) = data.remove("object")
+                {
+                    current.insert(resource, object);
+                }
+            }
+            Some(changes) => {
+                let object = current.entry(resource).or_default();
+                if let Ok(serde_json::Value::Object(changes)) = serde_json::from_str(changes) {
+                    object.extend(changes);
+                }
+                after.insert(row.seq, serde_json::Value::Object(object.clone()));
+            }
+        }
+    }
+    after
 }
 
 pub(super) async fn insert_events(
@@ -86,7 +245,7 @@ pub(super) async fn insert_event_refs(
         let rows = start..events.len().min(start + ROWS_PER_INSERT);
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
-             webhook_url, account_seq) ",
+             changes, version, webhook_url, account_seq) ",
         );
         qb.push_values(rows, |mut b, i| {
             let e = events[i];
@@ -96,6 +255,8 @@ pub(super) async fn insert_event_refs(
                 .push_bind(e.kind)
                 .push_bind(ms(e.at))
                 .push_bind(e.data.as_str())
+                .push_bind(e.changes.as_deref())
+                .push_bind(e.version)
                 .push_bind(e.webhook_url.as_deref())
                 .push_bind(numbers[i]);
         });
@@ -180,21 +341,34 @@ impl SqlStore {
         id: &CallbackId,
     ) -> Result<Vec<CallbackEvent>, StoreError> {
         // `seq` and `account_seq` run in the same order within an account.
-        let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-            "SELECT account_seq, type, occurred_at, data FROM events \
-             WHERE resource_id = $1 AND account_id = $2 ORDER BY seq",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT account_seq, type, occurred_at, {STORED_DATA_COLUMNS} FROM events \
+             WHERE resource_id = $1 AND account_id = $2 ORDER BY seq"
+        ))
         .bind(id.as_str())
         .bind(account.as_str())
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|(number, kind, at, data)| {
+        let stored = rows
+            .iter()
+            .map(StoredData::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The whole history is here: the objects are rendered from it.
+        let objects = objects_after(&stored);
+        rows.iter()
+            .zip(stored)
+            .map(|(row, stored)| {
+                let mut data = parse_data(&stored.data)?;
+                if let (Some(object), serde_json::Value::Object(map)) =
+                    (objects.get(&stored.seq), &mut data)
+                {
+                    map.insert("object".to_owned(), object.clone());
+                }
                 Ok(CallbackEvent {
-                    id: crate::domain::StoredEvent::id_for(account, number),
-                    kind,
-                    at: ts(at)?,
-                    data: serde_json::from_str(&data).map_err(|_| corrupt("event data", &data))?,
+                    id: crate::domain::StoredEvent::id_for(account, row.try_get("account_seq")?),
+                    kind: row.try_get("type")?,
+                    at: ts(row.try_get("occurred_at")?)?,
+                    data,
                 })
             })
             .collect()

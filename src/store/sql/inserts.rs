@@ -8,7 +8,7 @@ use sqlx::QueryBuilder;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ACTIVE, CALLBACK_COLUMNS, Db, DbConn, DbPool, ROWS_PER_INSERT, SqlStore,
+    ACTIVE, Db, DbConn, DbPool, INSERTED_COLUMNS, ROWS_PER_INSERT, SqlStore,
     audit::{AuditRow, callback_audit, insert_audit, insert_audit_rows},
     begin_write,
     events::{NewEvent, insert_event_refs},
@@ -48,7 +48,7 @@ pub(super) async fn insert_callback_rows(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT / 2) {
         let mut qb: QueryBuilder<Db> =
-            QueryBuilder::new(format!("INSERT INTO callbacks ({CALLBACK_COLUMNS}) "));
+            QueryBuilder::new(format!("INSERT INTO callbacks ({INSERTED_COLUMNS}) "));
         qb.push_values(chunk, |b, cb| push_callback_values(b, cb));
         qb.build().execute(&mut *conn).await?;
     }

@@ -77,12 +77,23 @@ pub struct SqlStore {
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
 
-pub(super) const CALLBACK_COLUMNS: &str = "id, account_id, origin, status, phone, contact_name, \
-    scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
-    dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
-    expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
-    webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
-    recall, calling_window, timezone_source, region, attempt_open, created_at, updated_at";
+/// The columns a new callback is written with (its version starts at 1).
+macro_rules! inserted_columns {
+    () => {
+        "id, account_id, origin, status, phone, contact_name, \
+        scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
+        dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
+        expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
+        webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
+        recall, calling_window, timezone_source, region, attempt_open, created_at, updated_at"
+    };
+}
+
+/// The columns a new callback is written with.
+pub(super) const INSERTED_COLUMNS: &str = inserted_columns!();
+
+/// The columns a callback is read from: those it is written with, and its version.
+pub(super) const CALLBACK_COLUMNS: &str = concat!(inserted_columns!(), ", version");
 
 /// A callback outside any campaign, or in one that is running (not paused or canceled).
 pub(super) const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id IN \

@@ -94,6 +94,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         attempt_open: row.try_get::<i64, _>("attempt_open")? != 0,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
+        version: row.try_get::<i64, _>("version")? as u64,
     })
 }
 

@@ -8,7 +8,13 @@ use super::{Db, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts};
+use super::{
+    SqlStore,
+    audit::insert_audit,
+    audit_without_changes, corrupt,
+    events::{STORED_DATA_COLUMNS, StoredData, render_data},
+    ms, ts,
+};
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
@@ -76,14 +82,14 @@ pub(super) fn event_from_parts(
     kind: String,
     at: i64,
     account: String,
-    data: &str,
+    data: serde_json::Value,
 ) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         id: StoredEvent::id_for(&AccountId::from_trusted(account.clone()), number),
         kind,
         timestamp: ts(at)?,
         account_id: account,
-        data: serde_json::from_str(data).map_err(|_| corrupt("event data", data))?,
+        data,
     })
 }
 
@@ -268,10 +274,10 @@ impl WebhookStore for SqlStore {
         event_type: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT account_seq, type, occurred_at, account_id, data FROM events \
-             WHERE account_id = ",
-        );
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "SELECT account_seq, type, occurred_at, account_id, {STORED_DATA_COLUMNS} \
+             FROM events WHERE account_id = "
+        ));
         qb.push_bind(account.as_str())
             .push(" AND account_seq > ")
             .push_bind(after);
@@ -283,11 +289,27 @@ impl WebhookStore for SqlStore {
         }
         qb.push(" ORDER BY account_seq LIMIT ")
             .push_bind(i64::from(limit));
-        let rows: Vec<(i64, String, i64, String, String)> =
-            qb.build_query_as().fetch_all(&self.reader).await?;
-        rows.into_iter()
-            .map(|(number, kind, at, account, data)| {
-                Ok((number, event_from_parts(number, kind, at, account, &data)?))
+        let mut conn = self.reader.acquire().await?;
+        let rows = qb.build().fetch_all(&mut *conn).await?;
+        let stored = rows
+            .iter()
+            .map(StoredData::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = render_data(&mut conn, &stored).await?;
+        rows.iter()
+            .zip(data)
+            .map(|(row, data)| {
+                let number: i64 = row.try_get("account_seq")?;
+                Ok((
+                    number,
+                    event_from_parts(
+                        number,
+                        row.try_get("type")?,
+                        row.try_get("occurred_at")?,
+                        row.try_get("account_id")?,
+                        data,
+                    )?,
+                ))
             })
             .collect()
     }
