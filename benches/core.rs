@@ -356,6 +356,8 @@ struct CpuUse {
     server: f64,
     bench: f64,
     other: f64,
+    /// The server's CPU time over the span, in seconds.
+    server_seconds: f64,
 }
 
 impl CpuUse {
@@ -369,6 +371,7 @@ impl CpuUse {
             server,
             bench,
             other: (machine - server - bench).max(0.0),
+            server_seconds: b.server.saturating_sub(a.server) as f64 / TICKS_PER_SECOND,
         }
     }
 }
@@ -579,6 +582,46 @@ impl Deployment {
 
     fn cpu(&self) -> CpuSnapshot {
         cpu_snapshot(self.server.as_ref().map(|s| s.child.id()))
+    }
+
+    /// On SQLite: the database's size (its pages, the write-ahead log's committed ones
+    /// included) and the bytes of the dispatch path's events (`callback.due`,
+    /// `callback.started`: their `data` and `changes`).
+    async fn storage(&self) -> Option<Storage> {
+        use sqlx::Connection;
+        if self.postgres.is_some() {
+            return None;
+        }
+        let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.ok()?;
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+        // Databases older than change-only events have no `changes`.
+        let mut dispatch_event_bytes = 0;
+        for data in [
+            "length(data) + COALESCE(length(changes), 0)",
+            "length(data)",
+        ] {
+            if let Ok(bytes) = sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT COALESCE(SUM({data}), 0) FROM events \
+                 WHERE type IN ('callback.due', 'callback.started')"
+            ))
+            .fetch_one(&mut conn)
+            .await
+            {
+                dispatch_event_bytes = bytes;
+                break;
+            }
+        }
+        Some(Storage {
+            bytes: pages * page_size,
+            dispatch_event_bytes,
+        })
     }
 
     /// SIGTERM, then waits for the process to exit. Returns how long it took.
@@ -1304,6 +1347,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
     let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, true).await;
     let enqueued_at = Timestamp::now();
     let cpu0 = dep.cpu();
+    let storage0 = dep.storage().await;
     let slack = window_start.duration_since(enqueued_at);
     println!(
         "enqueued {} (failed {}, request errors {}) in {}; window opens {:.2} s later",
@@ -1332,6 +1376,7 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let metrics = scrape(&http, dep.base()).await;
     let mem = dep.memory();
+    let storage1 = dep.storage().await;
 
     let receipts = std::mem::take(&mut *bridge.log.receipts.lock().expect("lock"));
     let mut per_id: HashMap<&str, u32> = HashMap::with_capacity(receipts.len());
@@ -1449,6 +1494,26 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
         "CPU cores server / bench / other (window + drain)",
         cpu.to_string(),
     );
+    // What each dispatched callback cost: server CPU over the window and the drain, and on
+    // SQLite what the database grew by and what its two events hold.
+    let dispatched = receipts.len().max(1) as f64;
+    let server_us = cpu.server_seconds * 1e6 / dispatched;
+    summary.add(
+        "lateness",
+        "server CPU per dispatched callback",
+        format!("{server_us:.0} µs"),
+    );
+    if let (Some(before), Some(after)) = (storage0, storage1) {
+        summary.add(
+            "lateness",
+            "database growth / dispatch events per dispatched callback (SQLite)",
+            format!(
+                "{:.0} B / {:.0} B",
+                (after.bytes - before.bytes) as f64 / dispatched,
+                after.dispatch_event_bytes as f64 / dispatched
+            ),
+        );
+    }
     summary.target(
         "lateness",
         "exactly once (duplicates / missing)",
@@ -1456,6 +1521,13 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
         "0 / 0",
         duplicates == 0 && missing == 0 && rep.failed == 0 && rep.errors == 0,
     );
+}
+
+/// What a SQLite database holds ([`Deployment::storage`]).
+#[derive(Debug, Clone, Copy)]
+struct Storage {
+    bytes: i64,
+    dispatch_event_bytes: i64,
 }
 
 // ---------------------------------------------------------------------------------------------
