@@ -273,8 +273,11 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
     let held: Vec<(String, i64)> = {
         let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
         sqlx::query_as(
-            "SELECT id, lease_expires_at FROM callbacks WHERE status = 'dispatching' \
-             AND (lease_owner = $1 OR lease_owner LIKE $1 || '#%')",
+            "SELECT c.id, k.lease_expires_at FROM calls k JOIN callbacks c \
+             ON c.id = k.callback_id AND c.attempt = k.number \
+             WHERE c.status = 'dispatching' AND k.open_claim = 1 \
+             AND k.lease_expires_at IS NOT NULL \
+             AND (k.claimed_by = $1 OR k.claimed_by LIKE $1 || '#%')",
         )
         .bind(&victim.name)
         .fetch_all(&mut conn)
@@ -361,8 +364,11 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
     // The survivors recorded every answer: nothing is left dispatching or scheduled.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // A callback stored `dispatching` whose call the bridge accepted is in progress.
         let left: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM callbacks WHERE status IN ('scheduled', 'dispatching')",
+            "SELECT COUNT(*) FROM callbacks c WHERE c.status = 'scheduled' \
+             OR (c.status = 'dispatching' AND NOT EXISTS (SELECT 1 FROM calls k \
+             WHERE k.callback_id = c.id AND k.number = c.attempt AND k.accepted_at IS NOT NULL))",
         )
         .fetch_one(&mut conn)
         .await
@@ -376,11 +382,14 @@ async fn three_nodes_share_the_work_and_a_killed_nodes_claims_are_taken_over() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let started: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM callbacks WHERE status = 'in_progress'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let started: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM callbacks c WHERE c.status = 'in_progress' \
+             OR (c.status = 'dispatching' AND EXISTS (SELECT 1 FROM calls k \
+             WHERE k.callback_id = c.id AND k.number = c.attempt AND k.accepted_at IS NOT NULL))",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(started, CALLBACKS as i64);
     // The survivors' metrics show the takeovers and how long claims took.
     let mut takeovers = 0.0;
@@ -679,11 +688,10 @@ async fn three_routers_never_offer_one_agent_slot_twice() {
         busiest, 1,
         "an agent of concurrency 1 held {busiest} callbacks at once"
     );
-    let answered: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM callback_attempts WHERE outcome = 'answered'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let answered: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE outcome = 'answered'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(
         answered, PREVIEWS as i64,
         "each preview callback was called once"

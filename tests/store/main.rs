@@ -102,6 +102,16 @@ impl Fixture {
             .expect("the callback exists")
             .status
     }
+
+    /// How many times the callback's row was written (1 when inserted).
+    async fn version(&self, id: &CallbackId) -> u64 {
+        self.store
+            .get_callback(&self.account, id)
+            .await
+            .unwrap()
+            .expect("the callback exists")
+            .version
+    }
 }
 
 fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
@@ -262,6 +272,8 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_an_extended_one_is_not(f:
         .await
         .unwrap();
     assert_eq!(extended, 1);
+    // The lease is the call's: the callback was written once, by the claim.
+    assert_eq!(f.version(&b_holds).await, 2);
     let just_before = noon() + secs(29);
     let batch = f.claim(just_before, 100, "c").await;
     assert!(
@@ -360,10 +372,20 @@ async fn a_claim_lost_before_its_time_was_not_sent_and_is_not_counted(f: Fixture
 async fn an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it(f: Fixture) {
     let cb = f.insert("+14155550141", noon()).await;
     f.claim(noon(), 10, "a").await;
+    assert_eq!(f.status(&cb.id).await, Status::Dispatching);
     f.store
         .record_dispatches(&[accepted(&cb, 1, noon() + secs(1))])
         .await
         .unwrap();
+    assert_eq!(f.status(&cb.id).await, Status::InProgress);
+    // The callback's row changes when the call starts (the claim) and when it ends: the
+    // bridge's acceptance is written to the call only.
+    assert_eq!(f.version(&cb.id).await, 2);
+    // A call in progress is no claim: nothing takes it over once its lease would have ended,
+    // and it is not handed back when its node stops.
+    let later = noon() + secs(45);
+    assert!(f.claim(later, 10, "b").await.dispatch.is_empty());
+    f.store.release_claims("a", later).await.unwrap();
     assert_eq!(f.status(&cb.id).await, Status::InProgress);
     // A second copy of the same answer changes nothing.
     f.store
@@ -386,6 +408,7 @@ async fn an_accepted_dispatch_starts_the_call_and_an_outcome_ends_it(f: Fixture)
         .await
         .unwrap();
     assert_eq!(ended.status, Status::Completed);
+    assert_eq!(f.version(&cb.id).await, 3);
     let attempts = f.store.callback_attempts(&f.account, &cb.id).await.unwrap();
     assert_eq!(attempts[0].outcome, Some(Outcome::Answered));
     assert_eq!(attempts[0].duration_seconds, Some(42));

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    ASSIGNEE_ROWS, CALLBACK_COLUMNS, Db, DbConn, SqlStore,
+    ASSIGNEE_ROWS, CALL_ACCEPTED, CALLBACK_COLUMNS, Db, DbConn, SqlStore,
     audit::{callback_audit, insert_audit},
     corrupt,
     events::{NewEvent, insert_events},
@@ -35,7 +35,7 @@ pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, fi
             .push_bind(phone.as_str().to_owned());
     }
     if let Some(status) = filter.status {
-        qb.push(" AND status = ").push_bind(status.as_str());
+        qb.push(format!(" AND {}", moves::reads_as(status)));
     }
     if let Some(origin) = filter.origin {
         qb.push(" AND origin = ").push_bind(origin.as_str());
@@ -100,7 +100,7 @@ impl SqlStore {
     ) -> Result<Vec<Attempt>, StoreError> {
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
-             outcome, duration_seconds, notes, ended_at, agent_id FROM callback_attempts \
+             outcome, duration_seconds, notes, ended_at, agent_id FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
         .bind(id.as_str())
@@ -220,6 +220,7 @@ impl SqlStore {
             changed.push("metadata");
         }
         cb.updated_at = now;
+        cb.version += 1;
         sqlx::query(
             "UPDATE callbacks SET status = $1, agent_id = $2, offer_expires_at = $3, \
              reminder_at = CASE WHEN $4 THEN $5 ELSE reminder_at END, \
@@ -386,10 +387,13 @@ impl SqlStore {
     }
 
     pub(super) async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM callbacks GROUP BY status")
-                .fetch_all(&self.reader)
-                .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT shown, COUNT(*) FROM (SELECT CASE WHEN status = 'dispatching' AND \
+                 {CALL_ACCEPTED} THEN 'in_progress' ELSE status END AS shown FROM callbacks) s \
+                 GROUP BY shown"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
         let seen: HashSet<String> = rows.iter().map(|(s, _)| s.clone()).collect();
         let mut out: Vec<(Status, i64)> = rows
             .into_iter()

@@ -40,11 +40,14 @@ impl SqlStore {
         // several nodes run side by side.
         let mut tx = begin_claim(&self.writer).await?;
 
-        // Claims whose holder stopped renewing them, then callbacks that fell due.
+        // Claims whose holder stopped renewing them (their calls' leases ran out unanswered),
+        // then callbacks that fell due.
         let taken_over: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
-            "SELECT id, due_at, expires_at FROM callbacks \
-             WHERE {held} AND lease_expires_at <= $1 \
-             ORDER BY lease_expires_at LIMIT $2{SKIP_LOCKED}",
+            "SELECT callbacks.id, callbacks.due_at, callbacks.expires_at \
+             FROM calls k JOIN callbacks ON callbacks.id = k.callback_id \
+             AND callbacks.attempt = k.number \
+             WHERE k.open_claim = 1 AND k.lease_expires_at <= $1 AND callbacks.{held} \
+             ORDER BY k.lease_expires_at LIMIT $2{SKIP_LOCKED}",
             held = moves::claimed(),
         ))
         .bind(now_ms)
@@ -78,6 +81,7 @@ impl SqlStore {
             .into_iter()
             .map(|(id, due_at, _)| (id, due_at))
             .collect();
+        let taken: HashSet<String> = to_dispatch.iter().map(|(id, _)| id.clone()).collect();
         let mut to_expire = Vec::new();
         for DueRow {
             id,
@@ -94,8 +98,7 @@ impl SqlStore {
 
         if !to_expire.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "UPDATE callbacks SET {}, attempt_open = 0, lease_owner = NULL, \
-                 lease_expires_at = NULL, version = version + 1, updated_at = ",
+                "UPDATE callbacks SET {}, attempt_open = 0, version = version + 1, updated_at = ",
                 moves::set(Move::Expire)
             ));
             qb.push_bind(now_ms).push(" WHERE id IN (");
@@ -125,31 +128,48 @@ impl SqlStore {
         }
 
         if !to_dispatch.is_empty() {
-            // Due ones move to `dispatching`; taken-over ones are there already.
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "UPDATE callbacks SET {}, attempt = attempt + 1 - attempt_open, attempt_open = 1, \
-                 version = version + 1, lease_owner = ",
-                moves::set(Move::Dispatch)
-            ));
-            qb.push_bind(owner.to_owned())
-                .push(", lease_expires_at = ")
-                .push_bind(lease_until)
-                .push(", updated_at = ")
-                .push_bind(now_ms)
-                .push(" WHERE id IN (");
-            let mut sep = qb.separated(", ");
-            for (id, _) in &to_dispatch {
-                sep.push_bind(id.as_str());
+            // The call starts: due ones move to `dispatching` with their attempt, the one
+            // change of `callbacks` a claim makes. Taken-over ones are there already; only
+            // their call changes hands.
+            let mut claimed: HashMap<String, Callback> = HashMap::with_capacity(to_dispatch.len());
+            let (fresh, again): (Vec<&str>, Vec<&str>) = to_dispatch
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .partition(|id| !taken.contains(*id));
+            if !fresh.is_empty() {
+                let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                    "UPDATE callbacks SET {}, attempt = attempt + 1 - attempt_open, \
+                     attempt_open = 1, version = version + 1, updated_at = ",
+                    moves::set(Move::Dispatch)
+                ));
+                qb.push_bind(now_ms).push(" WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for id in &fresh {
+                    sep.push_bind(*id);
+                }
+                qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    let cb = callback_from_row(&row)?;
+                    claimed.insert(cb.id.as_str().to_owned(), cb);
+                }
             }
-            qb.push(format!(") RETURNING {CALLBACK_COLUMNS}"));
-            let rows = qb.build().fetch_all(&mut *tx).await?;
-            let mut claimed: HashMap<String, Callback> = HashMap::with_capacity(rows.len());
-            for row in &rows {
-                let cb = callback_from_row(row)?;
-                claimed.insert(cb.id.as_str().to_owned(), cb);
+            if !again.is_empty() {
+                let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                    "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id IN ("
+                ));
+                let mut sep = qb.separated(", ");
+                for id in &again {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&mut *tx).await? {
+                    let cb = callback_from_row(&row)?;
+                    claimed.insert(cb.id.as_str().to_owned(), cb);
+                }
             }
 
-            let requests = claim_attempts(&mut tx, &to_dispatch, &claimed, owner, now_ms).await?;
+            let requests =
+                claim_attempts(&mut tx, &to_dispatch, &claimed, owner, now_ms, lease_until).await?;
             let mut events = Vec::with_capacity(to_dispatch.len());
             for (id, due_at) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
@@ -217,10 +237,11 @@ impl SqlStore {
         // same claims, and holding the write lock while waiting for one of their rows stalled
         // every writer of the cluster until that transaction gave up.
         let mut tx = begin_claim(&self.writer).await?;
+        // The lease is the call's: `callbacks` is not written.
         let done = sqlx::query(&format!(
-            "UPDATE callbacks SET lease_expires_at = $1 WHERE id IN (SELECT id FROM callbacks \
-             WHERE {held} AND lease_expires_at < $2 AND lease_owner = $3{SKIP_LOCKED})",
-            held = moves::claimed(),
+            "UPDATE calls SET lease_expires_at = $1 WHERE (callback_id, number) IN \
+             (SELECT callback_id, number FROM calls WHERE open_claim = 1 \
+             AND lease_expires_at < $2 AND claimed_by = $3{SKIP_LOCKED})"
         ))
         .bind(ms(until))
         .bind(ms(renew_before))
@@ -238,13 +259,22 @@ impl SqlStore {
     ) -> Result<u64, StoreError> {
         // Row locks only: it writes no event and counts nothing across rows.
         let mut tx = begin_claim(&self.writer).await?;
+        // Callbacks whose current call this owner claims and the dialer has not answered;
+        // the calls keep their open claims (the next claim judges whether they were sent).
         let done = sqlx::query(&format!(
-            "UPDATE callbacks SET {}, lease_owner = NULL, lease_expires_at = NULL, \
-             version = version + 1, updated_at = $1 WHERE {} AND lease_owner = $2",
+            "UPDATE callbacks SET {}, version = version + 1, updated_at = $1 WHERE {} \
+             AND EXISTS (SELECT 1 FROM calls k WHERE k.callback_id = callbacks.id \
+             AND k.number = callbacks.attempt AND k.open_claim = 1 AND k.claimed_by = $2)",
             moves::set(Move::Retry),
             moves::from(Move::Retry),
         ))
         .bind(ms(now))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE calls SET lease_expires_at = NULL WHERE open_claim = 1 AND claimed_by = $1",
+        )
         .bind(owner)
         .execute(&mut *tx)
         .await?;
@@ -256,7 +286,9 @@ impl SqlStore {
         let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT (SELECT MIN(due_at) FROM callbacks \
                  WHERE {due} AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
-                 (SELECT MIN(lease_expires_at) FROM callbacks WHERE {held})",
+                 (SELECT MIN(k.lease_expires_at) FROM calls k JOIN callbacks \
+                 ON callbacks.id = k.callback_id AND callbacks.attempt = k.number \
+                 WHERE k.open_claim = 1 AND callbacks.{held})",
             due = moves::from(Move::Dispatch),
             held = moves::claimed(),
         ))
@@ -291,21 +323,24 @@ impl Default for Request {
     }
 }
 
-/// Commits the attempt row of each claim before the bridge hears of the call. The request is
-/// not counted yet: it is counted with its answer, or, if its claim is taken over unanswered,
-/// when the owner's send horizon shows it may have gone out (see `send_horizons`).
+/// Commits the call of each claim, with its owner and lease, before the bridge hears of it.
+/// The request is not counted yet: it is counted with its answer, or, if its claim is taken
+/// over unanswered, when the owner's send horizon shows it may have gone out (see
+/// `send_horizons`).
 async fn claim_attempts(
     conn: &mut DbConn,
     to_dispatch: &[(String, i64)],
     claimed: &HashMap<String, Callback>,
     owner: &str,
     now_ms: i64,
+    lease_until: i64,
 ) -> Result<HashMap<String, Request>, StoreError> {
     // A callback claimed ahead of its time sends at its time.
     let send_at = |due_at: i64| now_ms.max(due_at);
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-        "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
-         bridge_requests, claims, open_claim, claimed_by, claim_at) ",
+        "INSERT INTO calls (callback_id, number, account_id, started_at, \
+         bridge_requests, claims, open_claim, claimed_by, claim_at, lease_expires_at, due_at, \
+         driver) ",
     );
     qb.push_values(to_dispatch, |mut b, (id, due_at)| {
         let cb = &claimed[id.as_str()];
@@ -317,7 +352,10 @@ async fn claim_attempts(
             .push_bind(1_i64)
             .push_bind(1_i64)
             .push_bind(owner)
-            .push_bind(send_at(*due_at));
+            .push_bind(send_at(*due_at))
+            .push_bind(lease_until)
+            .push_bind(*due_at)
+            .push_bind("http_bridge");
     });
     qb.push(" ON CONFLICT (callback_id, number) DO NOTHING RETURNING callback_id");
     let fresh: HashSet<String> = qb
@@ -344,18 +382,20 @@ async fn claim_attempts(
     // refusal). Its open claim, left unanswered, counts as sent if its time was within its
     // owner's committed horizon: that request may have reached the bridge.
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-        "UPDATE callback_attempts SET bridge_requests = bridge_requests + 1, \
+        "UPDATE calls SET bridge_requests = bridge_requests + 1, \
          resends = resends + claim_resend, open_claim = 0 \
          WHERE open_claim = 1 AND claim_at <= COALESCE((SELECT h.sent_until \
-         FROM send_horizons h WHERE h.owner = callback_attempts.claimed_by), -1) AND ",
+         FROM send_horizons h WHERE h.owner = calls.claimed_by), -1) AND ",
     );
     push_attempt_match(&mut qb, "callback_id", "number", &keys);
     qb.build().execute(&mut *conn).await?;
 
-    let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-        "UPDATE callback_attempts SET claims = claims + 1, open_claim = 1, claimed_by = ",
-    );
-    qb.push_bind(owner).push(", claim_at = CASE callback_id");
+    let mut qb: QueryBuilder<Db> =
+        QueryBuilder::new("UPDATE calls SET claims = claims + 1, open_claim = 1, claimed_by = ");
+    qb.push_bind(owner)
+        .push(", lease_expires_at = ")
+        .push_bind(lease_until)
+        .push(", claim_at = CASE callback_id");
     for (id, _, at) in &again {
         qb.push(" WHEN ")
             .push_bind(*id)

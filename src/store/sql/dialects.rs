@@ -103,10 +103,10 @@ impl DialectStore for SqlStore {
         cb.offer_expires_at = None;
         cb.metadata = reopen.metadata.clone();
         cb.updated_at = now;
+        cb.version += 1;
         sqlx::query(
             "UPDATE callbacks SET status = $1, scheduled_at = $2, due_at = $3, \
-             expires_at = $4, outcome = NULL, attempt_open = 0, \
-             lease_owner = NULL, lease_expires_at = NULL, agent_id = NULL, \
+             expires_at = $4, outcome = NULL, attempt_open = 0, agent_id = NULL, \
              offer_expires_at = NULL, reminder_at = $5, metadata = $6, updated_at = $7, \
              version = version + 1 WHERE id = $8 AND account_id = $9 AND status = $10",
         )

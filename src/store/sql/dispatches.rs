@@ -119,34 +119,17 @@ impl SqlStore {
             .iter()
             .partition(|r| matches!(r.result, DispatchResult::Accepted));
 
-        // Accepted dispatches, in bulk: the common case at high rates.
+        // Accepted dispatches, in bulk: the common case at high rates. Only the call is
+        // written; the callback reads as `in_progress` from it.
         let mut started: Vec<Callback> = Vec::new();
         for chunk in accepted.chunks(ROWS_PER_INSERT) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "UPDATE callbacks SET lease_owner = NULL, lease_expires_at = NULL, \
-                 version = version + 1, {}, updated_at = ",
-                moves::set(Move::Start)
-            ));
-            let keys: Vec<(&str, u32)> = chunk
-                .iter()
-                .map(|r| (r.callback_id.as_str(), r.attempt))
-                .collect();
-            qb.push_bind(ms(chunk[0].at))
-                .push(format!(" WHERE {} AND ", moves::claimed()));
-            push_attempt_match(&mut qb, "id", "attempt", &keys);
-            qb.push(format!(" RETURNING {CALLBACK_COLUMNS}"));
-            for row in qb.build().fetch_all(&mut *tx).await? {
-                let cb = callback_from_row(&row)?;
-                if cb.status == Status::InProgress {
-                    started.push(cb);
-                }
-            }
             let mut qb: QueryBuilder<Db> =
-                QueryBuilder::new("UPDATE callback_attempts SET last_bridge_status = COALESCE(");
+                QueryBuilder::new("UPDATE calls SET last_bridge_status = COALESCE(");
             // One status per statement is enough: bridges answer 200/201/202 consistently.
             qb.push_bind(chunk[0].bridge_status.map(i64::from))
                 .push(format!(
-                    ", last_bridge_status), {COUNT_ANSWERED}, accepted_at = COALESCE(accepted_at, "
+                    ", last_bridge_status), {COUNT_ANSWERED}, lease_expires_at = NULL, \
+                     accepted_at = COALESCE(accepted_at, "
                 ))
                 .push_bind(ms(chunk[0].at))
                 .push(") WHERE ");
@@ -155,7 +138,25 @@ impl SqlStore {
                 .map(|r| (r.callback_id.as_str(), r.attempt, r.claim))
                 .collect();
             push_claim_match(&mut qb, &claims);
-            qb.build().execute(&mut *tx).await?;
+            qb.push(" RETURNING callback_id");
+            let answered: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            if answered.is_empty() {
+                continue;
+            }
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in &answered {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let cb = callback_from_row(&row)?;
+                if cb.status == Status::InProgress {
+                    started.push(cb);
+                }
+            }
         }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
             .iter()
@@ -181,7 +182,7 @@ impl SqlStore {
             .filter(|r| matches!(r.result, DispatchResult::NotSent))
         {
             let closed = sqlx::query(
-                "UPDATE callback_attempts SET open_claim = 0 \
+                "UPDATE calls SET open_claim = 0, lease_expires_at = NULL \
                  WHERE callback_id = $1 AND number = $2 AND claims = $3 AND open_claim = 1",
             )
             .bind(r.callback_id.as_str())
@@ -193,8 +194,7 @@ impl SqlStore {
                 continue;
             }
             sqlx::query(&format!(
-                "UPDATE callbacks SET {}, lease_owner = NULL, \
-                 lease_expires_at = NULL, version = version + 1, updated_at = $1 \
+                "UPDATE callbacks SET {}, version = version + 1, updated_at = $1 \
                  WHERE id = $2 AND attempt = $3 AND {}",
                 moves::set(Move::Retry),
                 moves::claimed(),
@@ -222,10 +222,26 @@ impl SqlStore {
                     (Move::Expire, "attempt_open = 0, ", "callback.expired")
                 }
             };
+            // The answer closes this claim's call, unless the claim was taken over; then
+            // the callback is handed back or expired.
+            let closed = sqlx::query(&format!(
+                "UPDATE calls SET last_bridge_status = $1, {COUNT_ANSWERED}, \
+                 lease_expires_at = NULL \
+                 WHERE callback_id = $2 AND number = $3 AND claims = $4 AND open_claim = 1"
+            ))
+            .bind(r.bridge_status.map(i64::from))
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .bind(i64::from(r.claim))
+            .execute(&mut *tx)
+            .await?;
+            if closed.rows_affected() == 0 {
+                continue;
+            }
             let sql = format!(
-                "UPDATE callbacks SET {}, due_at = $1, {close}lease_owner = NULL, \
-                 lease_expires_at = NULL, version = version + 1, updated_at = $2 \
-                 WHERE id = $3 AND attempt = $4 AND {} RETURNING *",
+                "UPDATE callbacks SET {}, due_at = $1, {close}version = version + 1, \
+                 updated_at = $2 WHERE id = $3 AND attempt = $4 AND {} \
+                 RETURNING {CALLBACK_COLUMNS}",
                 moves::set(step),
                 moves::claimed(),
             );
@@ -240,16 +256,6 @@ impl SqlStore {
                 .bind(i64::from(r.attempt))
                 .fetch_optional(&mut *tx)
                 .await?;
-            sqlx::query(&format!(
-                "UPDATE callback_attempts SET last_bridge_status = $1, {COUNT_ANSWERED} \
-                 WHERE callback_id = $2 AND number = $3 AND claims = $4 AND open_claim = 1"
-            ))
-            .bind(r.bridge_status.map(i64::from))
-            .bind(r.callback_id.as_str())
-            .bind(i64::from(r.attempt))
-            .bind(i64::from(r.claim))
-            .execute(&mut *tx)
-            .await?;
             if let Some(row) = row {
                 failed_rows.push((callback_from_row(&row)?, r, kind));
             }
@@ -301,7 +307,7 @@ impl SqlStore {
         // Not answered, with a recall left: the next attempt, where the dial decision lets
         // it through (calling window, attempt cap, quiet period).
         let earlier_same: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM callback_attempts WHERE callback_id = $1 AND number < $2 \
+            "SELECT COUNT(*) FROM calls WHERE callback_id = $1 AND number < $2 \
              AND outcome = $3",
         )
         .bind(id.as_str())
@@ -327,36 +333,36 @@ impl SqlStore {
         let next = status
             .after(step)
             .ok_or(ChangeError::InvalidState(status))?;
+        // A call the dialer accepted reads as `in_progress` while it is stored `dispatching`.
+        let held = moves::stored_as(status);
+        let recall_sql = format!(
+            "UPDATE callbacks SET status = $1, due_at = $2, expires_at = $3, \
+             attempt_open = 0, agent_id = NULL, offer_expires_at = NULL, \
+             updated_at = $4, version = version + 1 \
+             WHERE id = $5 AND account_id = $6 AND {held}"
+        );
+        let end_sql = format!(
+            "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
+             reminder_at = NULL, updated_at = $3, version = version + 1 \
+             WHERE id = $4 AND account_id = $5 AND {held}"
+        );
         let moved = match &recall {
-            Some(next_at) => sqlx::query(
-                "UPDATE callbacks SET status = $1, due_at = $2, expires_at = $3, \
-                 attempt_open = 0, lease_owner = NULL, \
-                 lease_expires_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
-                 updated_at = $4, version = version + 1 \
-                 WHERE id = $5 AND account_id = $6 AND status = $7",
-            )
-            .bind(next.as_str())
-            .bind(ms(next_at.0))
-            .bind(ms(Callback::deadline(
-                next_at.0,
-                before.expire_after_minutes,
-            )))
-            .bind(ms(now))
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .bind(status.as_str()),
-            None => sqlx::query(
-                "UPDATE callbacks SET status = $1, outcome = $2, attempt_open = 0, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 reminder_at = NULL, updated_at = $3, version = version + 1 \
-                 WHERE id = $4 AND account_id = $5 AND status = $6",
-            )
-            .bind(next.as_str())
-            .bind(report.outcome.as_str())
-            .bind(ms(now))
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .bind(status.as_str()),
+            Some(next_at) => sqlx::query(&recall_sql)
+                .bind(next.as_str())
+                .bind(ms(next_at.0))
+                .bind(ms(Callback::deadline(
+                    next_at.0,
+                    before.expire_after_minutes,
+                )))
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str()),
+            None => sqlx::query(&end_sql)
+                .bind(next.as_str())
+                .bind(report.outcome.as_str())
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(account.as_str()),
         }
         .execute(&mut *tx)
         .await
@@ -365,8 +371,8 @@ impl SqlStore {
             return Err(ChangeError::InvalidState(status));
         }
         sqlx::query(
-            "UPDATE callback_attempts SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4 \
-             WHERE callback_id = $5 AND number = $6",
+            "UPDATE calls SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4, \
+             lease_expires_at = NULL WHERE callback_id = $5 AND number = $6",
         )
         .bind(report.outcome.as_str())
         .bind(report.duration_seconds.map(i64::from))

@@ -33,7 +33,7 @@ pub(super) async fn history(
 ) -> Result<History, StoreError> {
     let (open_id, open_number) = open.map_or(("", -1), |(id, n)| (id, i64::from(n)));
     let rows: Vec<(i64,)> = sqlx::query_as(&format!(
-        "SELECT a.started_at FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+        "SELECT a.started_at FROM calls a JOIN callbacks o ON o.id = a.callback_id \
          WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
          AND {DEBT_REF} = $4)) AND a.started_at > $5 \
          AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc') \
@@ -51,7 +51,7 @@ pub(super) async fn history(
     .fetch_all(&mut *conn)
     .await?;
     let answered: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT MAX(a.ended_at) FROM callback_attempts a JOIN callbacks o ON o.id = a.callback_id \
+        "SELECT MAX(a.ended_at) FROM calls a JOIN callbacks o ON o.id = a.callback_id \
          WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
          AND {DEBT_REF} = $4)) AND a.outcome = 'answered'"
     ))

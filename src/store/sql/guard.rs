@@ -288,7 +288,7 @@ async fn skip(
     let Some(row) = row else { return Ok(None) };
     let cb = callback_from_row(&row)?;
     sqlx::query(
-        "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+        "INSERT INTO calls (callback_id, number, account_id, started_at, \
          bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, 'skipped_dnc', $5) \
          ON CONFLICT DO NOTHING",
     )

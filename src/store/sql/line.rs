@@ -219,6 +219,7 @@ pub(super) async fn unassign(
             cb.assignment = None;
         }
         cb.updated_at = now;
+        cb.version += 1;
         sqlx::query(
             "UPDATE callbacks SET assign_type = $1, assignees = $2, version = version + 1, \
              updated_at = $3 WHERE id = $4 AND account_id = $5",

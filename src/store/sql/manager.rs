@@ -7,7 +7,10 @@ use super::{
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{CALLBACK_COLUMNS, SqlStore, corrupt, ms, opt_ts, rows::callback_from_row, ts};
+use super::{
+    CALL_ACCEPTED, CALLBACK_COLUMNS, SqlStore, corrupt, moves, ms, opt_ts, rows::callback_from_row,
+    ts,
+};
 use crate::domain::{
     AccountId, Callback, CallbackId, Origin, Outcome, Status,
     report::{ReportAttempt, ReportCallback},
@@ -36,7 +39,7 @@ pub(in crate::store) fn search_query<'a>(
     ));
     qb.push_bind(account.as_str().to_owned());
     if let Some(status) = search.status {
-        qb.push(" AND status = ").push_bind(status.as_str());
+        qb.push(format!(" AND {}", moves::reads_as(status)));
     }
     if let Some(origin) = search.origin {
         qb.push(" AND origin = ").push_bind(origin.as_str());
@@ -133,12 +136,13 @@ impl ManagerStore for SqlStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<(Vec<ReportCallback>, Vec<ReportAttempt>), StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.origin, c.status, c.outcome, c.created_at, c.scheduled_at, c.assign_type, \
-             c.assignees, (SELECT MIN(a.started_at) FROM callback_attempts a \
-             WHERE a.callback_id = c.id) AS first_dialled_at \
-             FROM callbacks c WHERE c.account_id = $1 AND c.scheduled_at >= $2 AND c.scheduled_at < $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT origin, CASE WHEN status = 'dispatching' AND {CALL_ACCEPTED} \
+             THEN 'in_progress' ELSE status END AS status, outcome, created_at, scheduled_at, \
+             assign_type, assignees, (SELECT MIN(a.started_at) FROM calls a \
+             WHERE a.callback_id = callbacks.id) AS first_dialled_at \
+             FROM callbacks WHERE account_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3",
+        ))
         .bind(account.as_str())
         .bind(ms(from))
         .bind(ms(to))
@@ -172,7 +176,7 @@ impl ManagerStore for SqlStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let rows = sqlx::query(
-            "SELECT a.agent_id, a.outcome, a.duration_seconds FROM callback_attempts a \
+            "SELECT a.agent_id, a.outcome, a.duration_seconds FROM calls a \
              JOIN callbacks c ON c.id = a.callback_id \
              WHERE c.account_id = $1 AND c.scheduled_at >= $2 AND c.scheduled_at < $3 \
              AND a.agent_id IS NOT NULL",

@@ -77,10 +77,17 @@ pub struct SqlStore {
     inserts: mpsc::UnboundedSender<InsertJob>,
 }
 
-/// The columns a new callback is written with (its version starts at 1).
-macro_rules! inserted_columns {
+/// A callback's columns before its status.
+macro_rules! columns_before_status {
     () => {
-        "id, account_id, origin, status, phone, contact_name, \
+        "id, account_id, origin"
+    };
+}
+
+/// A callback's columns after its status, up to its version.
+macro_rules! columns_after_status {
+    () => {
+        "phone, contact_name, \
         scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
         dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
@@ -89,11 +96,36 @@ macro_rules! inserted_columns {
     };
 }
 
-/// The columns a new callback is written with.
-pub(super) const INSERTED_COLUMNS: &str = inserted_columns!();
+/// Whether the current call of the `callbacks` row in scope was accepted by the dialer: a
+/// callback stored `dispatching` then reads as `in_progress` (the acceptance is written to the
+/// call only).
+macro_rules! call_accepted {
+    () => {
+        "EXISTS (SELECT 1 FROM calls k WHERE k.callback_id = callbacks.id \
+         AND k.number = callbacks.attempt AND k.accepted_at IS NOT NULL)"
+    };
+}
 
-/// The columns a callback is read from: those it is written with, and its version.
-pub(super) const CALLBACK_COLUMNS: &str = concat!(inserted_columns!(), ", version");
+/// The columns a new callback is written with (its version starts at 1).
+pub(super) const INSERTED_COLUMNS: &str = concat!(
+    columns_before_status!(),
+    ", status, ",
+    columns_after_status!()
+);
+
+/// The columns a callback is read from: those it is written with, its status as it reads
+/// ([`CALL_ACCEPTED`]) and its version.
+pub(super) const CALLBACK_COLUMNS: &str = concat!(
+    columns_before_status!(),
+    ", CASE WHEN status = 'dispatching' AND ",
+    call_accepted!(),
+    " THEN 'in_progress' ELSE status END AS status, ",
+    columns_after_status!(),
+    ", version"
+);
+
+/// The current call of the `callbacks` row in scope was accepted by the dialer.
+pub(super) const CALL_ACCEPTED: &str = call_accepted!();
 
 /// A callback outside any campaign, or in one that is running (not paused or canceled).
 pub(super) const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id IN \

@@ -45,6 +45,29 @@ pub(super) fn active() -> String {
     among(Status::ALL.into_iter().filter(|s| s.is_active()))
 }
 
+/// The rows that read as `status`: a callback stored `dispatching` reads as `in_progress` once
+/// the dialer accepted its current call ([`super::CALL_ACCEPTED`]), which is written to the
+/// call only.
+pub(super) fn reads_as(status: Status) -> String {
+    let accepted = super::CALL_ACCEPTED;
+    match status {
+        Status::Dispatching => format!("(status = 'dispatching' AND NOT {accepted})"),
+        Status::InProgress => {
+            format!("(status = 'in_progress' OR (status = 'dispatching' AND {accepted}))")
+        }
+        other => format!("status = '{}'", other.as_str()),
+    }
+}
+
+/// The statuses stored for a callback that reads as `status`: the guard of a change decided
+/// from what was read.
+pub(super) fn stored_as(status: Status) -> String {
+    match status {
+        Status::InProgress => among([Status::Dispatching, Status::InProgress].into_iter()),
+        other => among(std::iter::once(other)),
+    }
+}
+
 /// `status = ...`: what `step` makes of the status the row holds. To be used with [`from`] of
 /// the same move.
 pub(super) fn set(step: Move) -> String {

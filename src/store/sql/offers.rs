@@ -180,6 +180,7 @@ impl SqlStore {
                 cb.agent_id = Some(slot.agent.id.clone());
                 cb.offer_expires_at = Some(expires);
                 cb.updated_at = now;
+                cb.version += 1;
                 let details = json!({
                     "agent_id": slot.agent.id.as_str(),
                     "offer_expires_at": expires.to_string(),

@@ -356,7 +356,7 @@ impl RoutingStore for SqlStore {
                 .await
                 .map_err(StoreError::from)?;
                 sqlx::query(
-                    "INSERT INTO callback_attempts (callback_id, number, account_id, started_at, \
+                    "INSERT INTO calls (callback_id, number, account_id, started_at, \
                      bridge_requests, resends, accepted_at, agent_id) VALUES ($1, $2, $3, $4, 0, 0, $5, $6)",
                 )
                 .bind(callback.as_str())
