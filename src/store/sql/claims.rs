@@ -262,7 +262,9 @@ impl SqlStore {
         // Callbacks whose current call this owner claims and the dialer has not answered;
         // the calls keep their open claims (the next claim judges whether they were sent).
         let done = sqlx::query(&format!(
-            "UPDATE callbacks SET {}, version = version + 1, updated_at = $1 WHERE {} \
+            "UPDATE callbacks SET {}, version = version + 1, updated_at = $1 \
+             WHERE id IN (SELECT callback_id FROM calls WHERE open_claim = 1 \
+             AND claimed_by = $2) AND {} \
              AND EXISTS (SELECT 1 FROM calls k WHERE k.callback_id = callbacks.id \
              AND k.number = callbacks.attempt AND k.open_claim = 1 AND k.claimed_by = $2)",
             moves::set(Move::Retry),
