@@ -240,5 +240,32 @@ mod tests {
                 "{search:?} scans: {text}"
             );
         }
+        // A final status, which few of a large account's callbacks may hold, is read through
+        // its own index, newest first, without a sort.
+        for status in [
+            Status::Completed,
+            Status::Failed,
+            Status::Canceled,
+            Status::Expired,
+        ] {
+            let search = CallbackSearch {
+                status: Some(status),
+                after: after(None),
+                ..Default::default()
+            };
+            let rows = sql::manager::search_query("EXPLAIN QUERY PLAN ", &account, &search)
+                .build()
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+            let text = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("detail").unwrap())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            let index = format!("callbacks_account_{}", status.as_str());
+            assert!(text.contains(&index), "{status:?}: {text}");
+            assert!(!text.contains("TEMP B-TREE"), "{status:?} sorts: {text}");
+        }
     }
 }
