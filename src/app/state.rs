@@ -26,8 +26,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<auth::Authenticator>,
-    /// When the callbacks-by-state gauges were last counted.
-    pub status_counts: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
+    /// When the callbacks-by-state gauges were last counted, and how long it took.
+    pub status_counts: Arc<tokio::sync::Mutex<Option<crate::api::ops::StatusCount>>>,
     pub prometheus: PrometheusHandle,
     /// The Callback Manager's sign-in throttle and cookie settings.
     pub ui: Arc<crate::ui::UiState>,
