@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    ASSIGNEE_ROWS, CALL_ACCEPTED, CALLBACK_COLUMNS, Db, DbConn, SqlStore,
+    ASSIGNEE_ROWS, CALLBACK_COLUMNS, Db, DbConn, SHOWN_STATUS, SqlStore,
     audit::{callback_audit, insert_audit},
     corrupt,
     events::{NewEvent, insert_events},
@@ -388,9 +388,8 @@ impl SqlStore {
 
     pub(super) async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT shown, COUNT(*) FROM (SELECT CASE WHEN status = 'dispatching' AND \
-                 {CALL_ACCEPTED} THEN 'in_progress' ELSE status END AS shown FROM callbacks) s \
-                 GROUP BY shown"
+            "SELECT shown, COUNT(*) FROM (SELECT {SHOWN_STATUS} AS shown FROM callbacks) s \
+             GROUP BY shown"
         ))
         .fetch_all(&self.reader)
         .await?;

@@ -103,6 +103,40 @@ fn push_claim_match<'args>(qb: &mut QueryBuilder<'args, Db>, keys: &[(&'args str
 const COUNT_ANSWERED: &str = "bridge_requests = bridge_requests + 1, answered = answered + 1, \
      resends = resends + claim_resend, open_claim = 0";
 
+/// How [`close_claim`] closes a claim.
+#[derive(Clone, Copy)]
+enum Closing {
+    /// Its request was never sent: closed uncounted.
+    Unsent,
+    /// The bridge answered it (with a refusal or no status): counted, its status kept.
+    Answered,
+}
+
+/// Closes the claim a report is about, if it is still open (neither answered nor taken over):
+/// whether it was. The call's lease ends with it.
+async fn close_claim(
+    conn: &mut DbConn,
+    r: &DispatchReport,
+    closing: Closing,
+) -> Result<bool, StoreError> {
+    let set = match closing {
+        Closing::Unsent => "open_claim = 0".to_owned(),
+        Closing::Answered => format!("last_bridge_status = $4, {COUNT_ANSWERED}"),
+    };
+    let sql = format!(
+        "UPDATE calls SET {set}, lease_expires_at = NULL \
+         WHERE callback_id = $1 AND number = $2 AND claims = $3 AND open_claim = 1"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(r.callback_id.as_str())
+        .bind(i64::from(r.attempt))
+        .bind(i64::from(r.claim));
+    if let Closing::Answered = closing {
+        query = query.bind(r.bridge_status.map(i64::from));
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
 impl SqlStore {
     pub(super) async fn record_dispatches(
         &self,
@@ -181,16 +215,7 @@ impl SqlStore {
             .iter()
             .filter(|r| matches!(r.result, DispatchResult::NotSent))
         {
-            let closed = sqlx::query(
-                "UPDATE calls SET open_claim = 0, lease_expires_at = NULL \
-                 WHERE callback_id = $1 AND number = $2 AND claims = $3 AND open_claim = 1",
-            )
-            .bind(r.callback_id.as_str())
-            .bind(i64::from(r.attempt))
-            .bind(i64::from(r.claim))
-            .execute(&mut *tx)
-            .await?;
-            if closed.rows_affected() == 0 {
+            if !close_claim(&mut tx, r, Closing::Unsent).await? {
                 continue;
             }
             sqlx::query(&format!(
@@ -224,18 +249,7 @@ impl SqlStore {
             };
             // The answer closes this claim's call, unless the claim was taken over; then
             // the callback is handed back or expired.
-            let closed = sqlx::query(&format!(
-                "UPDATE calls SET last_bridge_status = $1, {COUNT_ANSWERED}, \
-                 lease_expires_at = NULL \
-                 WHERE callback_id = $2 AND number = $3 AND claims = $4 AND open_claim = 1"
-            ))
-            .bind(r.bridge_status.map(i64::from))
-            .bind(r.callback_id.as_str())
-            .bind(i64::from(r.attempt))
-            .bind(i64::from(r.claim))
-            .execute(&mut *tx)
-            .await?;
-            if closed.rows_affected() == 0 {
+            if !close_claim(&mut tx, r, Closing::Answered).await? {
                 continue;
             }
             let sql = format!(

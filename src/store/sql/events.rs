@@ -177,20 +177,20 @@ pub(super) async fn render_data(
         history.sort_unstable_by_key(|r| r.seq);
         objects_after(&history)
     };
-    rows.iter()
-        .map(|r| {
-            let mut data = parse_data(&r.data)?;
-            if let (Some(object), serde_json::Value::Object(map)) = (objects.get(&r.seq), &mut data)
-            {
-                map.insert("object".to_owned(), object.clone());
-            }
-            Ok(data)
-        })
-        .collect()
+    rows.iter().map(|r| shown_data(r, &objects)).collect()
 }
 
-fn parse_data(data: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(data).map_err(|_| corrupt("event data", data))
+/// An event's `data` with the object rendered for it, if it stores only its changes.
+fn shown_data(
+    row: &StoredData,
+    objects: &HashMap<i64, serde_json::Value>,
+) -> Result<serde_json::Value, StoreError> {
+    let mut data: serde_json::Value =
+        serde_json::from_str(&row.data).map_err(|_| corrupt("event data", &row.data))?;
+    if let (Some(object), serde_json::Value::Object(map)) = (objects.get(&row.seq), &mut data) {
+        map.insert("object".to_owned(), object.clone());
+    }
+    Ok(data)
 }
 
 /// The object after each event of `history` (in log order) that stores only its changes:
@@ -358,12 +358,7 @@ impl SqlStore {
         rows.iter()
             .zip(stored)
             .map(|(row, stored)| {
-                let mut data = parse_data(&stored.data)?;
-                if let (Some(object), serde_json::Value::Object(map)) =
-                    (objects.get(&stored.seq), &mut data)
-                {
-                    map.insert("object".to_owned(), object.clone());
-                }
+                let data = shown_data(&stored, &objects)?;
                 Ok(CallbackEvent {
                     id: crate::domain::StoredEvent::id_for(account, row.try_get("account_seq")?),
                     kind: row.try_get("type")?,

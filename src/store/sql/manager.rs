@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    CALL_ACCEPTED, CALLBACK_COLUMNS, SqlStore, corrupt, moves, ms, opt_ts, rows::callback_from_row,
+    CALLBACK_COLUMNS, SHOWN_STATUS, SqlStore, corrupt, moves, ms, opt_ts, rows::callback_from_row,
     ts,
 };
 use crate::domain::{
@@ -137,8 +137,7 @@ impl ManagerStore for SqlStore {
         to: Timestamp,
     ) -> Result<(Vec<ReportCallback>, Vec<ReportAttempt>), StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT origin, CASE WHEN status = 'dispatching' AND {CALL_ACCEPTED} \
-             THEN 'in_progress' ELSE status END AS status, outcome, created_at, scheduled_at, \
+            "SELECT origin, {SHOWN_STATUS} AS status, outcome, created_at, scheduled_at, \
              assign_type, assignees, (SELECT MIN(a.started_at) FROM calls a \
              WHERE a.callback_id = callbacks.id) AS first_dialled_at \
              FROM callbacks WHERE account_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3",

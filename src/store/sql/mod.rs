@@ -106,6 +106,18 @@ macro_rules! call_accepted {
     };
 }
 
+/// A callback's status as it reads: `dispatching` once the dialer accepted its current call is
+/// `in_progress` ([`call_accepted`]).
+macro_rules! shown_status {
+    () => {
+        concat!(
+            "CASE WHEN status = 'dispatching' AND ",
+            call_accepted!(),
+            " THEN 'in_progress' ELSE status END"
+        )
+    };
+}
+
 /// The columns a new callback is written with (its version starts at 1).
 pub(super) const INSERTED_COLUMNS: &str = concat!(
     columns_before_status!(),
@@ -114,15 +126,18 @@ pub(super) const INSERTED_COLUMNS: &str = concat!(
 );
 
 /// The columns a callback is read from: those it is written with, its status as it reads
-/// ([`CALL_ACCEPTED`]) and its version.
+/// ([`SHOWN_STATUS`]) and its version.
 pub(super) const CALLBACK_COLUMNS: &str = concat!(
     columns_before_status!(),
-    ", CASE WHEN status = 'dispatching' AND ",
-    call_accepted!(),
-    " THEN 'in_progress' ELSE status END AS status, ",
+    ", ",
+    shown_status!(),
+    " AS status, ",
     columns_after_status!(),
     ", version"
 );
+
+/// The status of the `callbacks` row in scope as it reads.
+pub(super) const SHOWN_STATUS: &str = shown_status!();
 
 /// The current call of the `callbacks` row in scope was accepted by the dialer.
 pub(super) const CALL_ACCEPTED: &str = call_accepted!();
