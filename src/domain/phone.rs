@@ -31,12 +31,12 @@ impl PhoneNumber {
         };
         let parsed = phonenumber::parse(None, &normalised)
             .map_err(|_| invalid("not a recognisable phone number"))?;
-        if !phonenumber::is_valid(&parsed) {
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        if super::geo::validate(&parsed, &e164).is_none() {
             return Err(invalid(
                 "not a valid phone number for its country (wrong length or prefix)",
             ));
         }
-        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
         Ok(Self(e164))
     }
 
