@@ -10,6 +10,7 @@
 //! - [`routing`]: offers due preview callbacks to free agents.
 //! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
 //! - [`config`]: the command line and environment.
+//! - [`parallel`]: a request's CPU-heavy work over many items, spread over every core.
 
 pub mod admin;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dialects;
 pub mod dialer;
 pub mod domain;
+pub mod parallel;
 pub mod routing;
 pub mod scheduler;
 pub mod store;

@@ -134,6 +134,12 @@ enum AccountsCommand {
     },
 }
 
+/// mimalloc instead of the system allocator: ingest allocates and frees many short-lived
+/// values on both cores, and glibc's malloc spent a fifth of a campaign launch's CPU in its
+/// own bookkeeping (`malloc_consolidate`, `_int_malloc`); see BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -281,8 +281,10 @@ async fn plan(
         dialing_mode: options.dialing_mode,
         settings: &settings,
     };
-    for (i, (contact, message)) in contacts.iter().zip(messages).enumerate() {
-        let first = launch.first_call(contact, i).map_err(|block| {
+    // Where each first call goes is worked out on every core; the calls are then built in order.
+    let firsts = crate::parallel::map(&contacts, |i, contact| launch.first_call(contact, i));
+    for (i, ((contact, message), first)) in contacts.iter().zip(messages).zip(firsts).enumerate() {
+        let first = first.map_err(|block| {
             field_error(
                 &format!("contacts[{i}]"),
                 ErrorCode::OutsideCallingWindow,

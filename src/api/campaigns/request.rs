@@ -238,40 +238,36 @@ impl CampaignRequest {
                 &format!("at most {MAX_CONTACTS} contacts per campaign"),
             ));
         }
-        let mut entries = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match item {
-                serde_json::Value::String(raw) => {
-                    let id = ContactId::parse(raw).ok_or_else(|| {
-                        field_error(
-                            &format!("contacts[{i}]"),
-                            ErrorCode::InvalidField,
-                            "must be a contact object or a contact id (ctc_...)",
-                        )
-                    })?;
-                    entries.push(ContactEntry::Stored(id));
-                }
-                serde_json::Value::Object(_) => {
-                    let patch = ContactPatch::from_json(item, &format!("contacts[{i}]."))?;
-                    if patch.phone.is_none() {
-                        return Err(field_error(
-                            &format!("contacts[{i}].phone"),
-                            ErrorCode::MissingField,
-                            "every contact needs a phone",
-                        ));
-                    }
-                    entries.push(ContactEntry::New(patch));
-                }
-                _ => {
-                    return Err(field_error(
+        // Each item is read on its own, on every core; the first bad one is the answer.
+        crate::parallel::map(&items, |i, item| match item {
+            serde_json::Value::String(raw) => ContactId::parse(raw)
+                .map(ContactEntry::Stored)
+                .ok_or_else(|| {
+                    field_error(
                         &format!("contacts[{i}]"),
                         ErrorCode::InvalidField,
                         "must be a contact object or a contact id (ctc_...)",
+                    )
+                }),
+            serde_json::Value::Object(_) => {
+                let patch = ContactPatch::from_json(item, &format!("contacts[{i}]."))?;
+                if patch.phone.is_none() {
+                    return Err(field_error(
+                        &format!("contacts[{i}].phone"),
+                        ErrorCode::MissingField,
+                        "every contact needs a phone",
                     ));
                 }
+                Ok(ContactEntry::New(patch))
             }
-        }
-        Ok(entries)
+            _ => Err(field_error(
+                &format!("contacts[{i}]"),
+                ErrorCode::InvalidField,
+                "must be a contact object or a contact id (ctc_...)",
+            )),
+        })
+        .into_iter()
+        .collect()
     }
 }
 

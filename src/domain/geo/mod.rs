@@ -11,14 +11,11 @@
 //! `Region` is the place vocabulary of account policies: an ISO 3166-1 country or an ISO 3166-2
 //! subdivision.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use phonenumber::Type;
 use phonenumber::metadata::{DATABASE, Database, Descriptor, Metadata};
-use regex::Regex;
-use regex_cache::CachedRegex;
 
 use super::{PhoneNumber, Zone};
 
@@ -154,7 +151,10 @@ fn classify(code: u16, national: &str) -> Option<(&'static Metadata, Type)> {
             .iter()
             .filter_map(|region| database.by_id(*region))
             .find_map(|meta| match meta.leading_digits() {
-                Some(leading) => starts_with_match(leading, national).then(|| with_kind(meta)),
+                Some(leading) => leading
+                    .find(national)
+                    .is_some_and(|m| m.start() == 0)
+                    .then(|| with_kind(meta)),
                 None => Some(with_kind(meta)).filter(|(_, kind)| *kind != Type::Unknown),
             }),
     }
@@ -162,10 +162,10 @@ fn classify(code: u16, national: &str) -> Option<(&'static Metadata, Type)> {
 
 /// The type of a national number in its region; the first special service that matches wins,
 /// as in libphonenumber.
-fn kind_of(meta: &'static Metadata, national: &str) -> Type {
+fn kind_of(meta: &Metadata, national: &str) -> Type {
     let d = meta.descriptors();
-    let matches = |desc: Option<&'static Descriptor>| desc.is_some_and(|d| is_match(d, national));
-    if !is_match(d.general(), national) {
+    let matches = |desc: Option<&Descriptor>| desc.is_some_and(|desc| desc.is_match(national));
+    if !d.general().is_match(national) {
         return Type::Unknown;
     }
     let services = [
@@ -190,37 +190,6 @@ fn kind_of(meta: &'static Metadata, national: &str) -> Type {
         (false, true) => Type::Mobile,
         (false, false) => Type::Unknown,
     }
-}
-
-/// `Descriptor::is_match`: a possible length, and the pattern matching from the start.
-fn is_match(desc: &'static Descriptor, national: &str) -> bool {
-    let lengths = desc.possible_length();
-    (lengths.is_empty() || lengths.contains(&(national.len() as u16)))
-        && starts_with_match(desc.national_number(), national)
-}
-
-/// Whether one of `phonenumber`'s patterns matches `text` from its start, with the pattern
-/// compiled once per thread. The crate's own `CachedRegex` looks each pattern up by its text (a
-/// few kilobytes for some) in one shared cache under one lock on every use; that was a third
-/// of the server's CPU in batch ingest.
-fn starts_with_match(pattern: &'static CachedRegex, text: &str) -> bool {
-    thread_local! {
-        static COMPILED: RefCell<HashMap<usize, Option<Regex>>> = RefCell::default();
-    }
-    // The database is a static, so a pattern's address names it for the life of the process.
-    let key = std::ptr::from_ref(pattern) as usize;
-    COMPILED.with_borrow_mut(|compiled| {
-        compiled
-            .entry(key)
-            .or_insert_with(|| {
-                regex::RegexBuilder::new(pattern.as_str())
-                    .ignore_whitespace(true)
-                    .build()
-                    .ok()
-            })
-            .as_ref()
-            .is_some_and(|re| re.find(text).is_some_and(|m| m.start() == 0))
-    })
 }
 
 #[cfg(test)]
