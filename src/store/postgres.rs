@@ -144,6 +144,71 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     pool.begin().await
 }
 
+/// Inserts rows in one statement with a typed array per column (`INSERT ... SELECT * FROM
+/// UNNEST($1::text[], $2::bigint[], ...)`). PostgreSQL plans it once whatever the number of
+/// rows, where a `VALUES` list of thousands of parameters costs more to plan and evaluate than
+/// the rows cost to insert.
+async fn insert_rows(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &str,
+    rows: &[Vec<sql::Cell>],
+) -> Result<(), StoreError> {
+    enum Column<'a> {
+        Text(Vec<Option<&'a str>>),
+        Int(Vec<Option<i64>>),
+    }
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let mut arrays: Vec<Column> = first
+        .iter()
+        .map(|cell| match cell {
+            sql::Cell::Text(_) => Column::Text(Vec::with_capacity(rows.len())),
+            sql::Cell::Int(_) => Column::Int(Vec::with_capacity(rows.len())),
+        })
+        .collect();
+    for row in rows {
+        if row.len() != arrays.len() {
+            return Err(StoreError::Write(format!(
+                "rows of {table} differ in width"
+            )));
+        }
+        for (array, cell) in arrays.iter_mut().zip(row) {
+            match (array, cell) {
+                (Column::Text(values), sql::Cell::Text(v)) => values.push(v.as_deref()),
+                (Column::Int(values), sql::Cell::Int(v)) => values.push(*v),
+                _ => {
+                    return Err(StoreError::Write(format!(
+                        "rows of {table} differ in types"
+                    )));
+                }
+            }
+        }
+    }
+    let parameters: Vec<String> = arrays
+        .iter()
+        .enumerate()
+        .map(|(i, array)| match array {
+            Column::Text(_) => format!("${}::text[]", i + 1),
+            Column::Int(_) => format!("${}::bigint[]", i + 1),
+        })
+        .collect();
+    let statement = format!(
+        "INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({})",
+        parameters.join(", ")
+    );
+    let mut query = sqlx::query(&statement);
+    for array in arrays {
+        query = match array {
+            Column::Text(values) => query.bind(values),
+            Column::Int(values) => query.bind(values),
+        };
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Takes the write lock inside a transaction that began without it (a no-op when it holds it
 /// already: advisory locks are re-entrant). It waits in PostgreSQL's queue for the lock, first
 /// come first served, so claims are not starved by the writes that wait for it from their

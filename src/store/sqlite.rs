@@ -138,6 +138,32 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     begin_write(pool).await
 }
 
+/// Inserts rows in multi-row `VALUES` statements, as many rows each as stay well below
+/// SQLite's limit of 32,766 bound parameters.
+async fn insert_rows(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &str,
+    rows: &[Vec<sql::Cell>],
+) -> Result<(), StoreError> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    for chunk in rows.chunks((30_000 / width.max(1)).max(1)) {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO {table} ({columns}) "));
+        qb.push_values(chunk, |mut b, row| {
+            for cell in row {
+                match cell {
+                    sql::Cell::Text(v) => b.push_bind(v.as_deref()),
+                    sql::Cell::Int(v) => b.push_bind(*v),
+                };
+            }
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Every transaction holds the write lock from its start: nothing to take.
 async fn lock_writes(_conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())

@@ -6,7 +6,7 @@ use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, audit::insert_audit, corrupt, ms, ts};
+use super::{Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},
@@ -56,28 +56,31 @@ fn contact_from_row(r: &DbRow) -> Result<Contact, StoreError> {
 
 /// Inserts new contacts, a few hundred rows per statement.
 async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), StoreError> {
-    let per_row = ContactDetails::NAMES.len() + 7;
-    for chunk in rows.chunks(30_000 / per_row) {
-        let customs: Vec<String> = chunk
-            .iter()
-            .map(|c| serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into()))
-            .collect();
-        let mut qb = QueryBuilder::new(format!("INSERT INTO contacts ({}) ", *CONTACT_COLUMNS));
-        qb.push_values(chunk.iter().zip(&customs), |mut b, (c, custom)| {
-            b.push_bind(c.id.as_str())
-                .push_bind(c.account_id.as_str())
-                .push_bind(c.phone.as_str());
-            for name in ContactDetails::NAMES {
-                b.push_bind(c.details.get(name));
-            }
-            b.push_bind(c.timezone.as_ref().map(Zone::name))
-                .push_bind(custom.as_str())
-                .push_bind(ms(c.created_at))
-                .push_bind(ms(c.updated_at));
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+    let cells: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|c| {
+            let mut row: Vec<Cell> = vec![
+                c.id.as_str().into(),
+                c.account_id.as_str().into(),
+                c.phone.as_str().into(),
+            ];
+            row.extend(
+                ContactDetails::NAMES
+                    .iter()
+                    .map(|name| c.details.get(name).into()),
+            );
+            row.extend([
+                c.timezone.as_ref().map(Zone::name).into(),
+                serde_json::to_string(&c.custom_fields)
+                    .unwrap_or_else(|_| "{}".into())
+                    .into(),
+                ms(c.created_at).into(),
+                ms(c.updated_at).into(),
+            ]);
+            row
+        })
+        .collect();
+    insert_rows(conn, "contacts", &CONTACT_COLUMNS, &cells).await
 }
 
 async fn write_contact(conn: &mut DbConn, c: &Contact, insert: bool) -> Result<bool, StoreError> {

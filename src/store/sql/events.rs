@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, DbConn, DbRow, ROWS_PER_INSERT, SqlStore, corrupt, lock_writes, ms, ts};
+use super::{
+    Cell, Db, DbConn, DbRow, ROWS_PER_INSERT, SqlStore, corrupt, insert_rows, lock_writes, ms, ts,
+};
 use crate::domain::{
     AccountId, Callback, CallbackEvent, CallbackId, CallbackView, view::DispatchChange,
 };
@@ -241,27 +243,32 @@ pub(super) async fn insert_event_refs(
     lock_writes(conn).await?;
     let accounts: Vec<String> = events.iter().map(|e| e.account_id.clone()).collect();
     let numbers = number_rows(conn, Numbering::Events, &accounts).await?;
-    for start in (0..events.len()).step_by(ROWS_PER_INSERT) {
-        let rows = start..events.len().min(start + ROWS_PER_INSERT);
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO events (account_id, resource_type, resource_id, type, occurred_at, data, \
-             changes, version, webhook_url, account_seq) ",
-        );
-        qb.push_values(rows, |mut b, i| {
-            let e = events[i];
-            b.push_bind(e.account_id.as_str())
-                .push_bind(e.resource_type)
-                .push_bind(e.resource_id.as_str())
-                .push_bind(e.kind)
-                .push_bind(ms(e.at))
-                .push_bind(e.data.as_str())
-                .push_bind(e.changes.as_deref())
-                .push_bind(e.version)
-                .push_bind(e.webhook_url.as_deref())
-                .push_bind(numbers[i]);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
+    let rows: Vec<Vec<Cell>> = events
+        .iter()
+        .zip(numbers)
+        .map(|(e, number)| {
+            vec![
+                e.account_id.as_str().into(),
+                e.resource_type.into(),
+                e.resource_id.as_str().into(),
+                e.kind.into(),
+                ms(e.at).into(),
+                e.data.as_str().into(),
+                e.changes.clone().into(),
+                e.version.into(),
+                e.webhook_url.clone().into(),
+                number.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "events",
+        "account_id, resource_type, resource_id, type, occurred_at, data, changes, version, \
+         webhook_url, account_seq",
+        &rows,
+    )
+    .await?;
     Ok(())
 }
 

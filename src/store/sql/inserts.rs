@@ -8,12 +8,12 @@ use sqlx::QueryBuilder;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ACTIVE, Db, DbConn, DbPool, INSERTED_COLUMNS, ROWS_PER_INSERT, SqlStore,
+    ACTIVE, Cell, Db, DbConn, DbPool, INSERTED_COLUMNS, ROWS_PER_INSERT, SqlStore,
     audit::{AuditRow, callback_audit, insert_audit, insert_audit_rows},
     begin_write,
     events::{NewEvent, insert_event_refs},
-    ms,
-    rows::push_callback_values,
+    insert_rows, ms,
+    rows::callback_cells,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, Callback, CallbackId, DialingMode};
 use crate::store::{BatchItem, DueSignal, IdempotentResponse, InsertOutcome, StoreError};
@@ -46,12 +46,8 @@ pub(super) async fn insert_callback_rows(
     rows: &[&Callback],
     events: &[&NewEvent],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_INSERT / 2) {
-        let mut qb: QueryBuilder<Db> =
-            QueryBuilder::new(format!("INSERT INTO callbacks ({INSERTED_COLUMNS}) "));
-        qb.push_values(chunk, |b, cb| push_callback_values(b, cb));
-        qb.build().execute(&mut *conn).await?;
-    }
+    let cells: Vec<Vec<Cell>> = rows.iter().map(|cb| callback_cells(cb)).collect();
+    insert_rows(conn, "callbacks", INSERTED_COLUMNS, &cells).await?;
     insert_event_refs(conn, events).await
 }
 

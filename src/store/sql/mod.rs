@@ -46,7 +46,7 @@ mod webhooks;
 use self::inserts::{InsertJob, commit_inserts};
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, announce_credentials,
-    begin_claim, begin_write, lock_writes,
+    begin_claim, begin_write, insert_rows, lock_writes,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, DialingMode,
@@ -56,6 +56,51 @@ use crate::domain::{
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535; batches are cut
 /// well below both.
 const ROWS_PER_INSERT: usize = 500;
+
+/// A value of a row written by the backend's `insert_rows` (multi-row `VALUES` on SQLite, a
+/// typed array per column on PostgreSQL): the schema's two column types. A `NULL` keeps its
+/// column's type, so a column of `NULL`s still has one.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Cell::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Cell::Text(Some(v))
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(v: Option<String>) -> Self {
+        Cell::Text(v)
+    }
+}
+
+impl From<Option<&str>> for Cell {
+    fn from(v: Option<&str>) -> Self {
+        Cell::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Cell {
+    fn from(v: Option<i64>) -> Self {
+        Cell::Int(v)
+    }
+}
 
 /// Rows per statement in the writes of routing (the waiting line, agents' feeds).
 const ROWS_PER_STATEMENT: usize = 400;

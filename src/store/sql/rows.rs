@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{CALLBACK_COLUMNS, Db, DbConn, DbRow, corrupt, ms, opt_ts, ts, window_from_text};
+use super::{CALLBACK_COLUMNS, Cell, DbConn, DbRow, corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
     AccountId, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
     PhoneNumber, Status, WebhookUrl, Zone,
@@ -106,56 +106,58 @@ pub(super) fn stored_source(source: ZoneSource) -> &'static str {
     }
 }
 
-/// Appends the bound values of one callback row, in `CALLBACK_COLUMNS` order.
-pub(super) fn push_callback_values(
-    mut b: sqlx::query_builder::Separated<'_, '_, Db, &str>,
-    cb: &Callback,
-) {
-    b.push_bind(cb.id.as_str().to_owned())
-        .push_bind(cb.account_id.as_str().to_owned())
-        .push_bind(cb.origin.as_str())
-        .push_bind(cb.status.as_str())
-        .push_bind(cb.phone.as_str().to_owned())
-        .push_bind(cb.contact_name.clone())
-        .push_bind(ms(cb.scheduled_at))
-        .push_bind(cb.timezone.name().to_owned())
-        .push_bind(ms(cb.due_at))
-        .push_bind(ms(cb.expires_at))
-        .push_bind(i64::from(cb.attempt))
-        .push_bind(cb.assignment.as_ref().map(|a| a.kind.as_str()))
-        .push_bind(
-            cb.assignment
-                .as_ref()
-                .map(|a| serde_json::to_string(&a.ids).unwrap_or_default()),
-        )
-        .push_bind(cb.caller_id.as_ref().map(|p| p.as_str().to_owned()))
-        .push_bind(cb.dialing_mode.as_str())
-        .push_bind(cb.notes.clone())
-        .push_bind(
-            cb.metadata
-                .as_ref()
-                .map(|m| serde_json::to_string(m).unwrap_or_default()),
-        )
-        .push_bind(cb.interaction_id.clone())
-        .push_bind(cb.reminder_minutes_before.map(i64::from))
-        .push_bind(i64::from(cb.expire_after_minutes))
-        .push_bind(i64::from(cb.max_duration_seconds))
-        .push_bind(i64::from(cb.recording_enabled))
-        .push_bind(cb.initial_message.clone())
-        .push_bind(cb.webhook_url.as_ref().map(|u| u.as_str().to_owned()))
-        .push_bind(cb.outcome.map(Outcome::as_str))
-        .push_bind(cb.agent_id.as_ref().map(|a| a.as_str().to_owned()))
-        .push_bind(cb.offer_expires_at.map(ms))
-        .push_bind(cb.reminder_at().map(ms))
-        .push_bind(cb.campaign_id.as_ref().map(|c| c.as_str().to_owned()))
-        .push_bind(cb.contact_id.as_ref().map(|c| c.as_str().to_owned()))
-        .push_bind((!cb.recall.is_empty()).then(|| cb.recall.to_json().to_string()))
-        .push_bind(cb.calling_window.as_ref().map(|w| w.to_json().to_string()))
-        .push_bind(stored_source(cb.timezone_source))
-        .push_bind(cb.region.as_ref().map(|r| r.as_str().to_owned()))
-        .push_bind(i64::from(cb.attempt_open))
-        .push_bind(ms(cb.created_at))
-        .push_bind(ms(cb.updated_at));
+/// A new callback's row, in the order of [`INSERTED_COLUMNS`](super::INSERTED_COLUMNS).
+pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
+    vec![
+        cb.id.as_str().into(),
+        cb.account_id.as_str().into(),
+        cb.origin.as_str().into(),
+        cb.status.as_str().into(),
+        cb.phone.as_str().into(),
+        cb.contact_name.clone().into(),
+        ms(cb.scheduled_at).into(),
+        cb.timezone.name().into(),
+        ms(cb.due_at).into(),
+        ms(cb.expires_at).into(),
+        i64::from(cb.attempt).into(),
+        cb.assignment.as_ref().map(|a| a.kind.as_str()).into(),
+        cb.assignment
+            .as_ref()
+            .map(|a| serde_json::to_string(&a.ids).unwrap_or_default())
+            .into(),
+        cb.caller_id.as_ref().map(|p| p.as_str()).into(),
+        cb.dialing_mode.as_str().into(),
+        cb.notes.clone().into(),
+        cb.metadata
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap_or_default())
+            .into(),
+        cb.interaction_id.clone().into(),
+        cb.reminder_minutes_before.map(i64::from).into(),
+        i64::from(cb.expire_after_minutes).into(),
+        i64::from(cb.max_duration_seconds).into(),
+        i64::from(cb.recording_enabled).into(),
+        cb.initial_message.clone().into(),
+        cb.webhook_url.as_ref().map(|u| u.as_str()).into(),
+        cb.outcome.map(Outcome::as_str).into(),
+        cb.agent_id.as_ref().map(|a| a.as_str()).into(),
+        cb.offer_expires_at.map(ms).into(),
+        cb.reminder_at().map(ms).into(),
+        cb.campaign_id.as_ref().map(|c| c.as_str()).into(),
+        cb.contact_id.as_ref().map(|c| c.as_str()).into(),
+        (!cb.recall.is_empty())
+            .then(|| cb.recall.to_json().to_string())
+            .into(),
+        cb.calling_window
+            .as_ref()
+            .map(|w| w.to_json().to_string())
+            .into(),
+        stored_source(cb.timezone_source).into(),
+        cb.region.as_ref().map(|r| r.as_str()).into(),
+        i64::from(cb.attempt_open).into(),
+        ms(cb.created_at).into(),
+        ms(cb.updated_at).into(),
+    ]
 }
 
 pub(super) async fn fetch_callback(
