@@ -138,6 +138,12 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     begin_write(pool).await
 }
 
+/// SQLite plans each statement when it is prepared and again when the schema's statistics
+/// change: nothing to do.
+async fn plan_for_values(_conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// Inserts rows in multi-row `VALUES` statements, as many rows each as stay well below
 /// SQLite's limit of 32,766 bound parameters.
 async fn insert_rows(

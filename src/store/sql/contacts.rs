@@ -6,7 +6,7 @@ use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, ts};
+use super::{Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, plan_for_values, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},
@@ -187,6 +187,7 @@ impl ContactStore for SqlStore {
             .iter()
             .filter_map(|p| p.phone.as_ref().map(|p| p.as_str()))
             .collect();
+        plan_for_values(&mut tx).await?;
         for chunk in phones.chunks(500) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {} FROM contacts WHERE account_id = ",

@@ -12,7 +12,7 @@ use super::{
     audit::{AuditRow, callback_audit, insert_audit, insert_audit_rows},
     begin_write,
     events::{NewEvent, insert_event_refs},
-    insert_rows, ms,
+    insert_rows, ms, plan_for_values,
     rows::callback_cells,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, Callback, CallbackId, DialingMode};
@@ -179,6 +179,9 @@ async fn insert_group(
             .entry(r.callback.account_id.as_str())
             .or_default()
             .push(r.callback.phone.as_str());
+    }
+    if !by_account.is_empty() {
+        plan_for_values(conn).await?;
     }
     for (account, phones) in by_account {
         for chunk in phones.chunks(ROWS_PER_INSERT) {

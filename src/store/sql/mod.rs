@@ -46,7 +46,7 @@ mod webhooks;
 use self::inserts::{InsertJob, commit_inserts};
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, announce_credentials,
-    begin_claim, begin_write, insert_rows, lock_writes,
+    begin_claim, begin_write, insert_rows, lock_writes, plan_for_values,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, DialingMode,
