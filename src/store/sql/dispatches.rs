@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
 use super::{
-    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SqlStore, begin_claim,
+    CALLBACK_COLUMNS, Db, DbConn, ROWS_PER_INSERT, SHOWN_STATUS, SqlStore, begin_claim,
     callbacks::{audit_callback_change, existing_callback},
     events::{NewEvent, insert_events},
     facts,
@@ -15,11 +15,13 @@ use super::{
     line::settle_agent,
     moves, ms,
     rows::callback_from_row,
+    ts,
 };
 use crate::domain::{
     AccountId, Actor, Callback, CallbackId, Status,
     callback::{BridgeFailurePlan, Move},
     dialing::{decide, earliest_dial},
+    view::DispatchChange,
 };
 use crate::store::{ChangeError, DispatchReport, DispatchResult, OutcomeReport, StoreError};
 
@@ -155,7 +157,7 @@ impl SqlStore {
 
         // Accepted dispatches, in bulk: the common case at high rates. Only the call is
         // written; the callback reads as `in_progress` from it.
-        let mut started: Vec<Callback> = Vec::new();
+        let mut started: Vec<Started> = Vec::new();
         for chunk in accepted.chunks(ROWS_PER_INSERT) {
             let mut qb: QueryBuilder<Db> =
                 QueryBuilder::new("UPDATE calls SET last_bridge_status = COALESCE(");
@@ -177,20 +179,18 @@ impl SqlStore {
             if answered.is_empty() {
                 continue;
             }
+            // Only what the `callback.started` event stores (the rest of the callback is
+            // rendered from its earlier events when the event is read).
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id IN ("
+                "SELECT id, account_id, attempt, updated_at, version, webhook_url FROM callbacks \
+                 WHERE {SHOWN_STATUS} = 'in_progress' AND id IN ("
             ));
             let mut sep = qb.separated(", ");
             for id in &answered {
                 sep.push_bind(id.as_str());
             }
             qb.push(")");
-            for row in qb.build().fetch_all(&mut *tx).await? {
-                let cb = callback_from_row(&row)?;
-                if cb.status == Status::InProgress {
-                    started.push(cb);
-                }
-            }
+            started.extend(qb.build_query_as::<Started>().fetch_all(&mut *tx).await?);
         }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
             .iter()
@@ -198,15 +198,7 @@ impl SqlStore {
             .collect();
         for cb in &started {
             let r = at_by_id[cb.id.as_str()];
-            events.push(NewEvent::dispatch(
-                cb,
-                "callback.started",
-                r.at,
-                serde_json::json!({
-                    "attempt": r.attempt,
-                    "bridge_status": r.bridge_status,
-                }),
-            ));
+            events.push(cb.event(r)?);
         }
 
         // Claims whose request was never sent (the scheduler could not send it in time): the
@@ -446,5 +438,44 @@ impl SqlStore {
         }
         self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(cb)
+    }
+}
+
+/// What the `callback.started` event of an accepted dispatch needs of its callback.
+#[derive(sqlx::FromRow)]
+struct Started {
+    id: String,
+    account_id: String,
+    attempt: i64,
+    updated_at: i64,
+    version: i64,
+    webhook_url: Option<String>,
+}
+
+impl Started {
+    /// The event: the fields of a [`DispatchChange`] as an `in_progress` callback shows them.
+    fn event(&self, r: &DispatchReport) -> Result<NewEvent, StoreError> {
+        let change = DispatchChange {
+            status: Status::InProgress.as_str(),
+            attempt_count: u32::try_from(self.attempt).unwrap_or(u32::MAX),
+            next_attempt_at: None,
+            effective_dial_at: None,
+            updated_at: ts(self.updated_at)?.to_string(),
+        };
+        Ok(NewEvent {
+            account_id: self.account_id.clone(),
+            resource_type: "callback",
+            resource_id: self.id.clone(),
+            kind: "callback.started",
+            at: r.at,
+            data: serde_json::json!({
+                "attempt": r.attempt,
+                "bridge_status": r.bridge_status,
+            })
+            .to_string(),
+            changes: serde_json::to_string(&change).ok(),
+            version: Some(self.version),
+            webhook_url: self.webhook_url.clone(),
+        })
     }
 }
