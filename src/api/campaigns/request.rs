@@ -239,16 +239,17 @@ impl CampaignRequest {
             ));
         }
         // Each item is read on its own, on every core; the first bad one is the answer.
+        let not_a_contact = |i: usize| {
+            field_error(
+                &format!("contacts[{i}]"),
+                ErrorCode::InvalidField,
+                "must be a contact object or a contact id (ctc_...)",
+            )
+        };
         crate::parallel::map(&items, |i, item| match item {
             serde_json::Value::String(raw) => ContactId::parse(raw)
                 .map(ContactEntry::Stored)
-                .ok_or_else(|| {
-                    field_error(
-                        &format!("contacts[{i}]"),
-                        ErrorCode::InvalidField,
-                        "must be a contact object or a contact id (ctc_...)",
-                    )
-                }),
+                .ok_or_else(|| not_a_contact(i)),
             serde_json::Value::Object(_) => {
                 let patch = ContactPatch::from_json(item, &format!("contacts[{i}]."))?;
                 if patch.phone.is_none() {
@@ -260,11 +261,7 @@ impl CampaignRequest {
                 }
                 Ok(ContactEntry::New(patch))
             }
-            _ => Err(field_error(
-                &format!("contacts[{i}]"),
-                ErrorCode::InvalidField,
-                "must be a contact object or a contact id (ctc_...)",
-            )),
+            _ => Err(not_a_contact(i)),
         })
         .into_iter()
         .collect()

@@ -204,6 +204,26 @@ mod tests {
         place.zones.iter().map(Zone::name).collect()
     }
 
+    /// The example national numbers of a region's number types, as its metadata gives them.
+    fn examples(meta: &Metadata) -> impl Iterator<Item = &str> {
+        let d = meta.descriptors();
+        [
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.personal_number(),
+            d.voip(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(Descriptor::example)
+    }
+
     /// `validate` agrees with `phonenumber::is_valid` on every example number of every region
     /// and type in libphonenumber's metadata, and on each with a digit too few or too many.
     #[test]
@@ -218,24 +238,8 @@ mod tests {
                     id => database.by_id(id).into_iter().collect(),
                 };
                 for meta in metas {
-                    let d = meta.descriptors();
-                    let examples = [
-                        Some(d.general()),
-                        d.fixed_line(),
-                        d.mobile(),
-                        d.toll_free(),
-                        d.premium_rate(),
-                        d.shared_cost(),
-                        d.personal_number(),
-                        d.voip(),
-                        d.pager(),
-                        d.uan(),
-                        d.voicemail(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Descriptor::example);
-                    for example in examples {
+                    let general = meta.descriptors().general().example();
+                    for example in general.into_iter().chain(examples(meta)) {
                         for national in [
                             example.to_owned(),
                             example[..example.len() - 1].to_owned(),
@@ -467,24 +471,8 @@ mod tests {
     fn a_number_of_every_country_has_a_place() {
         let mut regions = 0;
         for meta in DATABASE.iter() {
-            let d = meta.descriptors();
-            let examples = [
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter_map(|desc| desc.example());
             let mut placed = false;
-            for example in examples {
+            for example in examples(meta) {
                 let Ok(number) =
                     PhoneNumber::parse(&format!("+{}{example}", meta.country_code()), "phone")
                 else {
