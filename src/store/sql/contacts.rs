@@ -54,7 +54,8 @@ fn contact_from_row(r: &DbRow) -> Result<Contact, StoreError> {
     Ok(contact)
 }
 
-/// Inserts new contacts, a few hundred rows per statement.
+/// Inserts new contacts through the backend's `insert_rows` (a few hundred rows per statement
+/// on SQLite, one statement on PostgreSQL).
 async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), StoreError> {
     let cells: Vec<Vec<Cell>> = rows
         .iter()
