@@ -5,7 +5,7 @@ mod responses;
 
 pub use responses::{
     BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, RequestTimeout,
-    Unauthorized, Unavailable, UnsupportedMediaType,
+    TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 
 use axum::{

@@ -21,4 +21,5 @@ pub mod ops;
 pub mod playbooks;
 pub mod reports;
 pub mod settings;
+pub mod trunks;
 pub mod webhooks;

@@ -27,10 +27,10 @@ use super::{
     admin, agent_work, agents, callbacks, campaigns, contacts, dnc,
     error::{
         BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound, PayloadTooLarge,
-        RateLimited, RequestTimeout, Unauthorized, Unavailable, UnsupportedMediaType,
+        RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
     },
     ops::{self, HealthStatus},
-    playbooks, reports, settings, webhooks,
+    playbooks, reports, settings, trunks, webhooks,
 };
 use crate::app::AppState;
 use crate::domain::{ErrorCode, Origin, Status};
@@ -130,6 +130,11 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         playbooks::get_playbook,
         playbooks::update_playbook,
         playbooks::delete_playbook,
+        trunks::create_trunk,
+        trunks::list_trunks,
+        trunks::get_trunk,
+        trunks::update_trunk,
+        trunks::delete_trunk,
         reports::callbacks,
         ops::healthz,
         ops::readyz,
@@ -145,6 +150,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
             PayloadTooLarge,
             UnsupportedMediaType,
             RequestTimeout,
+            TrunkInUse,
             RateLimited,
             Internal,
             Unavailable,
@@ -158,6 +164,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
         (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
+        (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),

@@ -50,6 +50,16 @@ pub struct SettingsView {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub regional_windows: serde_json::Value,
+    /// The trunk (`trk_...`) of calls whose callback or campaign names none; `null`: the
+    /// server's `--dialer-url` bridge. Left out of a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub default_trunk_id: Option<Option<String>>,
+}
+
+/// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl From<&AccountSettings> for SettingsView {
@@ -66,6 +76,7 @@ impl From<&AccountSettings> for SettingsView {
                 .iter()
                 .map(RegionalWindow::to_json)
                 .collect(),
+            default_trunk_id: Some(s.default_trunk_id.as_ref().map(|t| t.to_string())),
         }
     }
 }
@@ -132,6 +143,19 @@ pub async fn put_settings(
         )
         .into());
     }
+    let default_trunk_id = match &req.default_trunk_id {
+        None => {
+            state
+                .store
+                .account_settings(&caller.account_id)
+                .await?
+                .default_trunk_id
+        }
+        Some(None) => None,
+        Some(Some(raw)) => {
+            Some(super::trunks::named_trunk(&state, &caller, raw, "default_trunk_id").await?)
+        }
+    };
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
@@ -140,6 +164,7 @@ pub async fn put_settings(
         quiet_after_answer_hours: req.quiet_after_answer_hours,
         holidays: Holiday::parse_list(&req.holidays, "holidays")?,
         regional_windows: RegionalWindow::parse_list(&req.regional_windows, "regional_windows")?,
+        default_trunk_id,
     };
     state
         .store

@@ -24,7 +24,7 @@ use crate::{
     api::auth::Authenticator,
     clock::{self, SharedClock},
     config::ServeConfig,
-    dialer::DialerBridge,
+    dialer::{Dialer, HttpBridge},
     routing::{Router, RouterConfig},
     scheduler::{Scheduler, SchedulerConfig},
     store::{self, Store, StoreError},
@@ -106,12 +106,13 @@ impl Application {
                     .is_some_and(|u| u.scheme() == "https"),
             )),
         };
-        let bridge = DialerBridge::new(
+        let bridge = HttpBridge::new(
             config.dialer_url.clone(),
             public_url,
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
+        let dialer = Arc::new(Dialer::new(bridge));
         let owner = config
             .node_id
             .clone()
@@ -154,7 +155,7 @@ impl Application {
             .map(|i| {
                 Scheduler::new(
                     store.clone(),
-                    bridge.clone(),
+                    dialer.clone(),
                     clock.clone(),
                     SchedulerConfig {
                         // Claims name the node; a second claimer adds its number.

@@ -19,7 +19,7 @@ use super::AppState;
 use crate::{
     api::{
         admin, agent_work, agents, callbacks, campaigns, contacts, dnc, error::ApiError, openapi,
-        ops, playbooks, reports, settings, webhooks,
+        ops, playbooks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -145,6 +145,16 @@ pub fn router(state: AppState) -> Router {
             get(playbooks::get_playbook)
                 .patch(playbooks::update_playbook)
                 .delete(playbooks::delete_playbook),
+        )
+        .route(
+            "/trunks",
+            post(trunks::create_trunk).get(trunks::list_trunks),
+        )
+        .route(
+            "/trunks/{id}",
+            get(trunks::get_trunk)
+                .patch(trunks::update_trunk)
+                .delete(trunks::delete_trunk),
         )
         .route("/reports/callbacks", get(reports::callbacks))
         .route("/events", get(webhooks::list_events))

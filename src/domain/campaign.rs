@@ -294,6 +294,8 @@ pub struct Campaign {
     pub recall: RecallPolicy,
     pub pacing: Pacing,
     pub caller_id: Option<PhoneNumber>,
+    /// The trunk its calls go out on; `None`: the account's default.
+    pub trunk_id: Option<crate::domain::ids::TrunkId>,
     pub contacts_total: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -319,6 +321,9 @@ pub struct AccountSettings {
     pub holidays: Vec<Holiday>,
     /// Stricter windows of regions, applied on top of the calling window.
     pub regional_windows: Vec<RegionalWindow>,
+    /// The trunk of calls whose callback or campaign names none; `None`: the server's
+    /// `--dialer-url` bridge.
+    pub default_trunk_id: Option<crate::domain::ids::TrunkId>,
 }
 
 impl Default for AccountSettings {
@@ -331,6 +336,7 @@ impl Default for AccountSettings {
             quiet_after_answer_hours: None,
             holidays: Vec::new(),
             regional_windows: Vec::new(),
+            default_trunk_id: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     /// The dial decision stops the call now: `rule` names the rule, `until` when it lifts.
     DialBlocked,
     IdempotencyKeyReused,
+    /// A trunk that is still used (the default, or named by live callbacks or campaigns).
+    TrunkInUse,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
     Forbidden,
@@ -74,6 +76,7 @@ impl ErrorCode {
             ErrorCode::OutsideCallingWindow => "outside_calling_window",
             ErrorCode::DialBlocked => "dial_blocked",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::TrunkInUse => "trunk_in_use",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",

@@ -56,3 +56,4 @@ prefixed_id!(QueueId, "que_");
 prefixed_id!(ContactId, "ctc_");
 prefixed_id!(CampaignId, "cmp_");
 prefixed_id!(UserId, "usr_");
+prefixed_id!(TrunkId, "trk_");

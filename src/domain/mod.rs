@@ -18,6 +18,7 @@ pub mod report;
 pub mod routing;
 pub mod signing;
 pub mod time;
+pub mod trunk;
 pub mod user;
 pub mod view;
 pub mod webhook;

@@ -64,6 +64,10 @@ pub struct CallbackView {
     /// The window automated attempts (recalls, campaign calls) are placed in, in `timezone`.
     #[schema(value_type = Option<Object>)]
     pub calling_window: Option<serde_json::Value>,
+    /// The trunk its calls go out on, when the request or its campaign named one (otherwise
+    /// the account's default trunk; the field is then left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trunk_id: Option<String>,
     /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
     pub effective_dial_at: Option<String>,
     /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
@@ -115,6 +119,7 @@ impl From<&Callback> for CallbackView {
             contact_id: cb.contact_id.as_ref().map(ToString::to_string),
             recall: cb.recall.to_json(),
             calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
+            trunk_id: cb.trunk_id.as_ref().map(ToString::to_string),
             effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),

@@ -21,7 +21,7 @@ use self::horizon::SendHorizon;
 use crate::{
     background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
-    dialer::{BridgeAnswer, DialerBridge},
+    dialer::{Dialer, Placement},
     domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
     store::{Claimed, DispatchReport, DispatchResult, Store, StoreError},
     telemetry::names,
@@ -59,7 +59,7 @@ pub struct StepReport {
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
-    bridge: DialerBridge,
+    dialer: Arc<Dialer>,
     clock: SharedClock,
     config: SchedulerConfig,
     in_flight: Arc<Semaphore>,
@@ -104,7 +104,7 @@ impl SecretCache {
 impl Scheduler {
     pub fn new(
         store: Arc<dyn Store>,
-        bridge: DialerBridge,
+        dialer: Arc<Dialer>,
         clock: SharedClock,
         mut config: SchedulerConfig,
     ) -> Self {
@@ -121,7 +121,7 @@ impl Scheduler {
             horizon,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             store,
-            bridge,
+            dialer,
             clock,
             config,
             reports,
@@ -173,7 +173,7 @@ impl Scheduler {
                 tracing::error!(callback_id = %claimed.callback.id, "no dispatch slot for a claim");
                 continue;
             };
-            let bridge = self.bridge.clone();
+            let dialer = self.dialer.clone();
             let clock = self.clock.clone();
             let reports = self.reports.clone();
             let secrets = self.secrets.clone();
@@ -211,16 +211,16 @@ impl Scheduler {
                 if claimed.bridge_requests > 1 {
                     metrics::counter!(names::BRIDGE_RETRIES).increment(1);
                 }
-                let answer = bridge
-                    .dispatch(&claimed, secret.as_ref(), clock.now())
+                let answer = dialer
+                    .place(&store, &claimed, secret.as_ref(), clock.now())
                     .await;
                 let at = clock.now();
                 let (bridge_status, result) = match answer {
-                    BridgeAnswer::Accepted { status } => (Some(status), DispatchResult::Accepted),
-                    BridgeAnswer::Refused { status, reason } => {
-                        (Some(status), failure(at, &claimed, reason))
+                    Placement::Accepted { status } => (status, DispatchResult::Accepted),
+                    Placement::Refused { status, reason } => {
+                        (status, failure(at, &claimed, reason))
                     }
-                    BridgeAnswer::Unreachable { reason } => (None, failure(at, &claimed, reason)),
+                    Placement::Unreachable { reason } => (None, failure(at, &claimed, reason)),
                 };
                 // The bridge answered: accepted, or a failure (`NotSent` is reported above).
                 let outcome = if matches!(result, DispatchResult::Accepted) {
@@ -241,8 +241,10 @@ impl Scheduler {
     /// Runs until `shutdown` is cancelled, then drains: waits for in-flight dispatches (up to
     /// the drain time), records their answers and hands back any claim still held.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        if !self.bridge.is_configured() {
-            tracing::warn!("no --dialer-url: due callbacks will be retried until they expire");
+        if !self.dialer.has_default_bridge() {
+            tracing::warn!(
+                "no --dialer-url: due callbacks without a trunk will be retried until they expire"
+            );
         }
         let store = self.store.clone();
         let writer = tokio::spawn(write_in_batches(

@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod routing;
 pub mod signals;
 pub mod sqlite;
+pub mod trunks;
 pub mod users;
 pub mod webhooks;
 
@@ -42,6 +43,7 @@ pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
+pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
 
@@ -186,6 +188,8 @@ impl CallbackChanges {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub callback: Callback,
+    /// The trunk the call goes out on; `None`: the server's `--dialer-url` bridge.
+    pub trunk_id: Option<crate::domain::ids::TrunkId>,
     /// The previous request for this attempt may have reached the bridge (crash, lease
     /// takeover); this one carries the same idempotency key.
     pub resend: bool,
@@ -249,6 +253,7 @@ pub trait Store:
     + DialectStore
     + DncStore
     + PlaybookStore
+    + TrunkStore
     + UserStore
     + ManagerStore
     + Send

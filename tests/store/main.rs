@@ -149,6 +149,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         contact_id: None,
         recall: RecallPolicy::default(),
         calling_window: None,
+        trunk_id: None,
         created_at: noon() - SignedDuration::from_mins(10),
         updated_at: noon() - SignedDuration::from_mins(10),
         version: 1,

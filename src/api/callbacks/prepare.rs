@@ -95,6 +95,10 @@ pub(crate) async fn prepare_unjudged(
             Some(checked_url(url, &format!("{prefix}webhook_url"), state).await?);
     }
     check_assignees(state, caller, callback.assignment.as_ref(), prefix).await?;
+    if let Some(trunk) = &callback.trunk_id {
+        let field = format!("{prefix}trunk_id");
+        crate::api::trunks::named_trunk(state, caller, trunk.as_str(), &field).await?;
+    }
     Ok(Unjudged {
         callback,
         allow_duplicate,

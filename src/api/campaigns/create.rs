@@ -181,6 +181,10 @@ async fn plan(
             .field("playbook_id")
         })?;
     let options = request.options(now)?;
+    let trunk_id = match &options.trunk_id {
+        Some(raw) => Some(crate::api::trunks::named_trunk(state, caller, raw, "trunk_id").await?),
+        None => None,
+    };
     let settings = state.store.account_settings(&caller.account_id).await?;
     let window = options
         .calling_window
@@ -264,6 +268,7 @@ async fn plan(
         recall: options.recall.clone(),
         pacing: options.pacing,
         caller_id: options.caller_id.clone(),
+        trunk_id: trunk_id.clone(),
         contacts_total: contacts.len() as u32,
         created_at: now,
         updated_at: now,
@@ -328,6 +333,7 @@ async fn plan(
             assignment: None,
             caller_id: options.caller_id.clone(),
             dialing_mode: options.dialing_mode,
+            trunk_id: trunk_id.clone(),
             notes: None,
             metadata: None,
             interaction_id: None,

@@ -49,6 +49,8 @@ pub struct CampaignView {
     pub max_concurrent_calls: u32,
     pub calls_per_second: f64,
     pub caller_id: Option<String>,
+    /// The trunk its calls go out on; `null`: the account's default.
+    pub trunk_id: Option<String>,
     pub contacts_total: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<CampaignTotals>,
@@ -70,6 +72,7 @@ impl CampaignView {
             max_concurrent_calls: c.pacing.max_concurrent_calls,
             calls_per_second: c.pacing.calls_per_second,
             caller_id: c.caller_id.as_ref().map(ToString::to_string),
+            trunk_id: c.trunk_id.as_ref().map(ToString::to_string),
             contacts_total: c.contacts_total,
             totals,
             created_at: c.created_at.to_string(),

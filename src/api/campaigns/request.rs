@@ -23,7 +23,7 @@ pub(super) fn field_error(field: &str, code: ErrorCode, why: &str) -> ApiError {
 }
 
 /// The members a campaign request may have; any other is refused with `unknown_field`.
-const CAMPAIGN_FIELDS: [&str; 10] = [
+const CAMPAIGN_FIELDS: [&str; 11] = [
     "playbook_id",
     "contacts",
     "name",
@@ -34,6 +34,7 @@ const CAMPAIGN_FIELDS: [&str; 10] = [
     "pacing",
     "caller_id",
     "dialing_mode",
+    "trunk_id",
 ];
 
 /// A member that should be a string. Reading it never fails, so that the check can name the
@@ -87,6 +88,7 @@ pub struct CampaignRequest {
     pub pacing: Option<serde_json::Value>,
     pub caller_id: Text,
     pub dialing_mode: Option<serde_json::Value>,
+    pub trunk_id: Text,
 }
 
 /// A campaign's settings, checked; `calling_window` is `None` when the account's applies.
@@ -99,6 +101,8 @@ pub struct CampaignOptions {
     pub pacing: Pacing,
     pub caller_id: Option<PhoneNumber>,
     pub dialing_mode: DialingMode,
+    /// As written: whether it names one of the account's trunks is checked with the store.
+    pub trunk_id: Option<String>,
 }
 
 /// One item of `contacts`: a contact to create or update by phone, or a stored one's id.
@@ -193,6 +197,7 @@ impl CampaignRequest {
             })?,
         };
         let name = std::mem::take(&mut self.name).read("name")?;
+        let trunk_id = std::mem::take(&mut self.trunk_id).read("trunk_id")?;
         Ok(CampaignOptions {
             name,
             timezone,
@@ -202,6 +207,7 @@ impl CampaignRequest {
             pacing,
             caller_id,
             dialing_mode,
+            trunk_id,
         })
     }
 

@@ -55,6 +55,8 @@ error_responses! {
         "forbidden", "this needs the callbacks:write scope", None;
     NotFound: "No such resource in the caller's account (a malformed id answers the same).",
         "not_found", "callback not found", None;
+    TrunkInUse: "The trunk is the account's default, or a callback that has not ended or a running or paused campaign names it.",
+        "trunk_in_use", "the trunk cannot be deleted: it is the account's default trunk (settings.default_trunk_id)", None;
     PayloadTooLarge: "The request body is larger than the server accepts.",
         "payload_too_large", "the request body is larger than the server accepts", None;
     UnsupportedMediaType: "The body is not declared as JSON.",

@@ -114,6 +114,9 @@ pub struct Callback {
     pub recall: RecallPolicy,
     /// Where automated attempts (recalls, campaign calls) are placed, in `timezone`.
     pub calling_window: Option<CallingWindow>,
+    /// The trunk its calls go out on, named by the request or its campaign; `None`: the
+    /// account's default trunk (read when the call is placed).
+    pub trunk_id: Option<crate::domain::ids::TrunkId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Counts the stored changes: 1 when created, one more with each change (events name the

@@ -61,6 +61,9 @@ pub struct NewCallback {
     /// inside the account's calling window; every attempt counts against its attempt cap.
     #[schema(value_type = Option<Object>)]
     pub recall: Option<serde_json::Value>,
+    /// The trunk (`trk_...`) the call goes out on; absent: the campaign's, else the account's
+    /// `default_trunk_id`, else the server's `--dialer-url` bridge.
+    pub trunk_id: Option<String>,
 }
 
 fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
@@ -281,6 +284,18 @@ impl NewCallback {
                 None => crate::domain::campaign::RecallPolicy::default(),
             },
             calling_window: None,
+            trunk_id: self
+                .trunk_id
+                .map(|raw| {
+                    crate::domain::ids::TrunkId::parse(raw.trim()).ok_or_else(|| {
+                        FieldError::new(
+                            ErrorCode::InvalidField,
+                            f("trunk_id"),
+                            "must be a trunk id (trk_...)",
+                        )
+                    })
+                })
+                .transpose()?,
             created_at: now,
             updated_at: now,
             version: 1,

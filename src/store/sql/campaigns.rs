@@ -34,7 +34,7 @@ use crate::store::{
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
-    created_at, updated_at";
+    created_at, updated_at, trunk_id";
 
 fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
     let status: String = r.try_get("status")?;
@@ -60,6 +60,9 @@ fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
             .try_get::<Option<String>, _>("caller_id")?
             .map(PhoneNumber::from_trusted),
         contacts_total: r.try_get::<i64, _>("contacts_total")? as u32,
+        trunk_id: r
+            .try_get::<Option<String>, _>("trunk_id")?
+            .map(crate::domain::ids::TrunkId::from_trusted),
         created_at: ts(r.try_get("created_at")?)?,
         updated_at: ts(r.try_get("updated_at")?)?,
     })
@@ -73,6 +76,7 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
         "recall": c.recall.to_json(), "pacing": c.pacing,
         "caller_id": c.caller_id.as_ref().map(|p| p.as_str().to_owned()),
         "contacts_total": c.contacts_total,
+        "trunk_id": c.trunk_id.as_ref().map(|t| t.as_str()),
     })
 }
 
@@ -200,21 +204,22 @@ impl CampaignStore for SqlStore {
                 "quiet_after_answer_hours": s.quiet_after_answer_hours,
                 "holidays": holidays(s),
                 "regional_windows": regional(s),
+                "default_trunk_id": s.default_trunk_id.as_ref().map(|t| t.as_str()),
             })
         };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
-             quiet_after_answer_hours, updated_at, holidays, regional_windows) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_id) DO UPDATE SET \
+             quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
              attempt_window_days = excluded.attempt_window_days, \
              quiet_after_answer_hours = excluded.quiet_after_answer_hours, \
              holidays = excluded.holidays, regional_windows = excluded.regional_windows, \
-             updated_at = excluded.updated_at",
+             default_trunk_id = excluded.default_trunk_id, updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
         .bind(settings.calling_window.to_json().to_string())
@@ -225,6 +230,7 @@ impl CampaignStore for SqlStore {
         .bind(ms(now))
         .bind(holidays(settings).to_string())
         .bind(regional(settings).to_string())
+        .bind(settings.default_trunk_id.as_ref().map(|t| t.as_str()))
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {
@@ -250,7 +256,7 @@ impl CampaignStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(campaign.id.as_str())
         .bind(campaign.account_id.as_str())
@@ -267,6 +273,7 @@ impl CampaignStore for SqlStore {
         .bind(i64::from(campaign.contacts_total))
         .bind(ms(campaign.created_at))
         .bind(ms(campaign.updated_at))
+        .bind(campaign.trunk_id.as_ref().map(|t| t.as_str()))
         .execute(&mut *tx)
         .await?;
         insert_callback_rows(&mut tx, &rows, &[]).await?;

@@ -16,6 +16,7 @@ use super::{
     guard::{DUE_COLUMNS, DueRow, guard_due},
     moves, ms, opt_ts,
     rows::callback_from_row,
+    trunks::{Route, any_trunk, full_trunks, record_routes, route_calls},
     ts,
 };
 use crate::domain::{
@@ -42,8 +43,8 @@ impl SqlStore {
 
         // Claims whose holder stopped renewing them (their calls' leases ran out unanswered),
         // then callbacks that fell due.
-        let taken_over: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
-            "SELECT callbacks.id, callbacks.due_at, callbacks.expires_at \
+        let taken_over: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT callbacks.id, callbacks.due_at, callbacks.expires_at, k.trunk_id \
              FROM calls k JOIN callbacks ON callbacks.id = k.callback_id \
              AND callbacks.attempt = k.number \
              WHERE k.open_claim = 1 AND k.lease_expires_at <= $1 AND callbacks.{held} \
@@ -56,42 +57,88 @@ impl SqlStore {
         .await?;
         let remaining = i64::from(limit) - taken_over.len() as i64;
         let due: Vec<DueRow> = if remaining > 0 {
-            sqlx::query_as(&format!(
+            // Calls of full trunks wait without holding back the others.
+            let (full, full_defaults) = if any_trunk(&mut tx).await? {
+                full_trunks(&mut tx, now).await?
+            } else {
+                Default::default()
+            };
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {DUE_COLUMNS} FROM callbacks \
-                 WHERE {due} AND dialing_mode <> 'preview' AND due_at <= $1 \
-                 AND {CAMPAIGN_RUNNING} ORDER BY due_at LIMIT $2{SKIP_LOCKED}",
+                 WHERE {due} AND dialing_mode <> 'preview' AND due_at <= ",
                 due = moves::from(Move::Dispatch),
-            ))
-            .bind(ms(due_until.max(now)))
-            .bind(remaining)
-            .fetch_all(&mut *tx)
-            .await?
+            ));
+            qb.push_bind(ms(due_until.max(now)))
+                .push(format!(" AND {CAMPAIGN_RUNNING}"));
+            if !full.is_empty() {
+                qb.push(" AND (trunk_id IS NULL OR trunk_id NOT IN (");
+                let mut sep = qb.separated(", ");
+                for id in &full {
+                    sep.push_bind(id.as_str());
+                }
+                qb.push("))");
+            }
+            if !full_defaults.is_empty() {
+                qb.push(" AND (trunk_id IS NOT NULL OR account_id NOT IN (");
+                let mut sep = qb.separated(", ");
+                for account in &full_defaults {
+                    sep.push_bind(account.as_str());
+                }
+                qb.push("))");
+            }
+            qb.push(" ORDER BY due_at LIMIT ")
+                .push_bind(remaining)
+                .push(SKIP_LOCKED);
+            qb.build_query_as().fetch_all(&mut *tx).await?
         } else {
             Vec::new()
         };
         // Skipped (do-not-call), deferred (attempt cap, calling window) or held back (pacing).
         let due = guard_due(&mut tx, due, now).await?;
+        // On its trunk, or held back while the trunk is full.
+        let due = route_calls(
+            &mut tx,
+            due,
+            |row| (row.account_id.as_str(), row.trunk_id.as_deref()),
+            now,
+        )
+        .await?;
 
         let mut batch = ClaimBatch {
             taken_over: taken_over.len(),
             ..ClaimBatch::default()
         };
+        // The trunk of each call: a taken-over call keeps the one it was claimed on.
+        let mut trunks: HashMap<String, Option<String>> = taken_over
+            .iter()
+            .map(|(id, _, _, trunk)| (id.clone(), trunk.clone()))
+            .collect();
+        let mut routes: Vec<(String, Route)> = Vec::new();
         // (id, due_at)
         let mut to_dispatch: Vec<(String, i64)> = taken_over
             .into_iter()
-            .map(|(id, due_at, _)| (id, due_at))
+            .map(|(id, due_at, _, _)| (id, due_at))
             .collect();
         let taken: HashSet<String> = to_dispatch.iter().map(|(id, _)| id.clone()).collect();
         let mut to_expire = Vec::new();
-        for DueRow {
-            id,
-            due_at,
-            expires_at,
-            ..
-        } in due
+        for (
+            DueRow {
+                id,
+                due_at,
+                expires_at,
+                ..
+            },
+            route,
+        ) in due
         {
             match plan_claim(now, ts(expires_at)?) {
-                ClaimPlan::Dispatch => to_dispatch.push((id, due_at)),
+                ClaimPlan::Dispatch => {
+                    trunks.insert(id.clone(), route.as_ref().map(|r| r.trunk_id.clone()));
+                    if let Some(route) = route {
+                        routes.push((id.clone(), route));
+                    }
+                    to_dispatch.push((id, due_at));
+                }
                 ClaimPlan::Expire => to_expire.push(id),
             }
         }
@@ -170,6 +217,15 @@ impl SqlStore {
 
             let requests =
                 claim_attempts(&mut tx, &to_dispatch, &claimed, owner, now_ms, lease_until).await?;
+            let routed: Vec<(&str, u32, &Route)> = routes
+                .iter()
+                .filter_map(|(id, route)| {
+                    claimed
+                        .get(id.as_str())
+                        .map(|cb| (id.as_str(), cb.attempt, route))
+                })
+                .collect();
+            record_routes(&mut tx, &routed).await?;
             let mut events = Vec::with_capacity(to_dispatch.len());
             for (id, due_at) in &to_dispatch {
                 let cb = &claimed[id.as_str()];
@@ -191,8 +247,13 @@ impl SqlStore {
             for (id, _) in to_dispatch {
                 let request = requests.get(id.as_str()).copied().unwrap_or_default();
                 if let Some(callback) = claimed.remove(&id) {
+                    let trunk_id = trunks
+                        .remove(&id)
+                        .flatten()
+                        .map(crate::domain::ids::TrunkId::from_trusted);
                     batch.dispatch.push(Claimed {
                         callback,
+                        trunk_id,
                         resend: request.resend,
                         bridge_requests: request.number,
                         claim: request.claim,

@@ -219,8 +219,8 @@ pub(super) async fn settings_of(
     }
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
-         attempt_window_days, quiet_after_answer_hours, holidays, regional_windows \
-         FROM account_settings WHERE account_id IN (",
+         attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
+         default_trunk_id FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
     for account in accounts {
@@ -236,8 +236,9 @@ pub(super) async fn settings_of(
         Option<i64>,
         String,
         String,
+        Option<String>,
     );
-    for (account, window, allow, max, days, quiet, holidays, regional) in
+    for (account, window, allow, max, days, quiet, holidays, regional, trunk) in
         qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -256,6 +257,7 @@ pub(super) async fn settings_of(
                 "regional_windows",
             )
             .map_err(|_| corrupt("regional_windows", &regional))?,
+            default_trunk_id: trunk.map(crate::domain::ids::TrunkId::from_trusted),
         };
         found.insert(account, settings);
     }

@@ -37,7 +37,7 @@ pub(super) struct DueRow {
     pub(super) id: String,
     pub(super) due_at: i64,
     pub(super) expires_at: i64,
-    account_id: String,
+    pub(super) account_id: String,
     phone: String,
     campaign_id: Option<String>,
     attempt: i64,
@@ -48,11 +48,12 @@ pub(super) struct DueRow {
     region: Option<String>,
     dialing_mode: String,
     metadata: Option<String>,
+    pub(super) trunk_id: Option<String>,
 }
 
 pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, account_id, phone, \
     campaign_id, attempt, attempt_open, calling_window, timezone, timezone_source, region, \
-    dialing_mode, metadata";
+    dialing_mode, metadata, trunk_id";
 
 impl DueRow {
     /// Where calls to it are judged.

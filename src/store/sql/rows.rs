@@ -53,6 +53,9 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
             .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("metadata", &m)))
             .transpose()?,
         interaction_id: row.try_get("interaction_id")?,
+        trunk_id: row
+            .try_get::<Option<String>, _>("trunk_id")?
+            .map(crate::domain::ids::TrunkId::from_trusted),
         reminder_minutes_before: row
             .try_get::<Option<i64>, _>("reminder_minutes_before")?
             .map(|v| v as u32),
@@ -154,6 +157,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
             .into(),
         stored_source(cb.timezone_source).into(),
         cb.region.as_ref().map(|r| r.as_str()).into(),
+        cb.trunk_id.as_ref().map(|t| t.as_str()).into(),
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),

@@ -1,4 +1,5 @@
-//! The dialer bridge: the HTTP endpoint that places calls through a customer's telephony.
+//! The `http_bridge` driver: the operator's HTTP endpoint that places calls through their
+//! telephony (an `http_bridge` trunk's `url`, else the server's `--dialer-url`).
 //!
 //! A dispatch is a JSON POST of the callback with an `Idempotency-Key` header of
 //! `<callback id>:<attempt>`. A bridge must treat a repeated key as the same call: Ringback
@@ -7,27 +8,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use jiff::Timestamp;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use super::{CallOrder, Driver, Placement};
 use crate::{
     background::finish_response,
-    domain::{Callback, SigningSecret},
-    store::Claimed,
+    domain::{Callback, trunk::TrunkSettings},
 };
 
-/// What the bridge answered.
-#[derive(Debug, Clone)]
-pub enum BridgeAnswer {
-    Accepted { status: u16 },
-    Refused { status: u16, reason: String },
-    Unreachable { reason: String },
-}
-
 #[derive(Clone)]
-pub struct DialerBridge {
+pub struct HttpBridge {
     client: reqwest::Client,
     url: Option<Url>,
     public_url: Url,
@@ -57,11 +49,15 @@ pub struct DispatchPayload<'a> {
     pub interaction_id: Option<&'a str>,
     pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
     pub assignment: Option<&'a crate::domain::Assignment>,
+    /// The trunk the call goes out on, when it is an `http_bridge` trunk (absent for the
+    /// server's `--dialer-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trunk_id: Option<&'a str>,
     /// Where the bridge reports what happened on the call.
     pub outcome_url: String,
 }
 
-impl DialerBridge {
+impl HttpBridge {
     /// A bridge client holding at most `max_requests` requests (and so connections) open at
     /// once: dispatches falling due together queue for a connection instead of opening
     /// thousands at the same instant.
@@ -82,6 +78,7 @@ impl DialerBridge {
         }
     }
 
+    /// Whether calls without a trunk have somewhere to go (`--dialer-url`).
     pub fn is_configured(&self) -> bool {
         self.url.is_some()
     }
@@ -109,6 +106,7 @@ impl DialerBridge {
             interaction_id: cb.interaction_id.as_deref(),
             metadata: cb.metadata.as_ref(),
             assignment: cb.assignment.as_ref(),
+            trunk_id: None,
             outcome_url: outcome_url.to_string(),
         }
     }
@@ -117,23 +115,40 @@ impl DialerBridge {
     /// With the account's signing secret, the request carries Standard Webhooks headers
     /// (`webhook-id` is the idempotency key, `webhook-timestamp` is `now`, read by the caller
     /// from its clock).
-    pub async fn dispatch(
-        &self,
-        claimed: &Claimed,
-        secret: Option<&SigningSecret>,
-        now: Timestamp,
-    ) -> BridgeAnswer {
-        let Some(url) = &self.url else {
-            return BridgeAnswer::Unreachable {
-                reason: "no dialer bridge is configured (--dialer-url)".to_owned(),
-            };
+    async fn dispatch(&self, order: &CallOrder<'_>) -> Placement {
+        let url = match order.trunk.map(|t| &t.settings) {
+            Some(TrunkSettings::HttpBridge { url }) => match Url::parse(url.as_str()) {
+                Ok(url) => url,
+                Err(_) => {
+                    return Placement::Unreachable {
+                        reason: "the trunk's bridge URL does not parse".to_owned(),
+                    };
+                }
+            },
+            Some(_) => {
+                return Placement::Unreachable {
+                    reason: "the trunk is not an http_bridge trunk".to_owned(),
+                };
+            }
+            None => match &self.url {
+                Some(url) => url.clone(),
+                None => {
+                    return Placement::Unreachable {
+                        reason: "no dialer bridge is configured (--dialer-url) and the call \
+                                 names no trunk"
+                            .to_owned(),
+                    };
+                }
+            },
         };
+        let claimed = order.claimed;
         let cb = &claimed.callback;
-        let payload = self.payload(cb, claimed.resend);
+        let mut payload = self.payload(cb, claimed.resend);
+        payload.trunk_id = order.trunk.map(|t| t.id.as_str());
         let body = match serde_json::to_vec(&payload) {
             Ok(body) => body,
             Err(_) => {
-                return BridgeAnswer::Unreachable {
+                return Placement::Unreachable {
                     reason: "could not encode the dispatch".to_owned(),
                 };
             }
@@ -141,18 +156,18 @@ impl DialerBridge {
         let key = cb.idempotency_key();
         let mut request = self
             .client
-            .post(url.clone())
+            .post(url)
             .header("Idempotency-Key", &key)
             .header("content-type", "application/json");
-        if let Some(secret) = secret {
-            let timestamp = now.as_second();
+        if let Some(secret) = order.secret {
+            let timestamp = order.now.as_second();
             request = request
                 .header("webhook-id", &key)
                 .header("webhook-timestamp", timestamp.to_string())
                 .header("webhook-signature", secret.sign(&key, timestamp, &body));
         }
         let Ok(_slot) = self.requests.acquire().await else {
-            return BridgeAnswer::Unreachable {
+            return Placement::Unreachable {
                 reason: "the bridge client is shut down".to_owned(),
             };
         };
@@ -162,25 +177,32 @@ impl DialerBridge {
                 let status = resp.status();
                 finish_response(resp).await;
                 if status.is_success() {
-                    BridgeAnswer::Accepted {
-                        status: status.as_u16(),
+                    Placement::Accepted {
+                        status: Some(status.as_u16()),
                     }
                 } else {
-                    BridgeAnswer::Refused {
-                        status: status.as_u16(),
+                    Placement::Refused {
+                        status: Some(status.as_u16()),
                         reason: format!("bridge answered {status}"),
                     }
                 }
             }
-            Err(e) if e.is_timeout() => BridgeAnswer::Unreachable {
+            Err(e) if e.is_timeout() => Placement::Unreachable {
                 reason: "bridge did not answer in time".to_owned(),
             },
-            Err(e) if e.is_connect() => BridgeAnswer::Unreachable {
+            Err(e) if e.is_connect() => Placement::Unreachable {
                 reason: "could not connect to the bridge".to_owned(),
             },
-            Err(_) => BridgeAnswer::Unreachable {
+            Err(_) => Placement::Unreachable {
                 reason: "request to the bridge failed".to_owned(),
             },
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for HttpBridge {
+    async fn place(&self, order: &CallOrder<'_>) -> Placement {
+        self.dispatch(order).await
     }
 }

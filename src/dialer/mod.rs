@@ -1,0 +1,162 @@
+//! Placing calls. Every call goes out on a trunk (`domain::trunk`), and each trunk kind is a
+//! [`Driver`] in a file of this module: `http_bridge` (the operator's HTTP bridge, also the
+//! server's `--dialer-url` for calls without a trunk). The scheduler asks the [`Dialer`] to
+//! place a claimed call and knows only the trait.
+//!
+//! A driver answers once it has taken a call on or refused it; what happens on the call is
+//! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
+
+mod http_bridge;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+
+pub use self::http_bridge::{DispatchPayload, HttpBridge};
+use crate::{
+    domain::{
+        AccountId, SigningSecret,
+        ids::TrunkId,
+        trunk::{Trunk, TrunkKind},
+    },
+    store::{Claimed, Store},
+};
+
+/// What a driver answered when asked to place a call.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// The driver took the call on; `status` is its HTTP status, if it speaks HTTP.
+    Accepted { status: Option<u16> },
+    /// The driver (or the peer behind it) said no.
+    Refused { status: Option<u16>, reason: String },
+    /// The driver could not be asked, or did not answer.
+    Unreachable { reason: String },
+}
+
+/// One call to place: the claim, the trunk it goes out on (`None`: the server's bridge) and the
+/// account's signing secret for drivers that sign their requests.
+pub struct CallOrder<'a> {
+    pub claimed: &'a Claimed,
+    pub trunk: Option<&'a Trunk>,
+    pub secret: Option<&'a SigningSecret>,
+    /// Read by the caller from its clock.
+    pub now: Timestamp,
+}
+
+/// A kind of trunk: places calls through it.
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Places the call of `order`. Never panics and never retries by itself: a refusal is
+    /// planned again by the scheduler, with the attempt's idempotency key.
+    async fn place(&self, order: &CallOrder<'_>) -> Placement;
+}
+
+/// The drivers of a server, and the trunks its calls go out on.
+pub struct Dialer {
+    bridge: Arc<HttpBridge>,
+    drivers: HashMap<TrunkKind, Arc<dyn Driver>>,
+    trunks: TrunkCache,
+}
+
+impl Dialer {
+    /// A dialer with the `http_bridge` driver (`bridge`, which also serves calls without a
+    /// trunk).
+    pub fn new(bridge: HttpBridge) -> Self {
+        let bridge = Arc::new(bridge);
+        let mut drivers: HashMap<TrunkKind, Arc<dyn Driver>> = HashMap::new();
+        drivers.insert(TrunkKind::HttpBridge, bridge.clone());
+        Self {
+            bridge,
+            drivers,
+            trunks: TrunkCache::default(),
+        }
+    }
+
+    /// Whether calls that name no trunk have a bridge to go to (`--dialer-url`).
+    pub fn has_default_bridge(&self) -> bool {
+        self.bridge.is_configured()
+    }
+
+    /// Places a claimed call on its trunk's driver.
+    pub async fn place(
+        &self,
+        store: &Arc<dyn Store>,
+        claimed: &Claimed,
+        secret: Option<&SigningSecret>,
+        now: Timestamp,
+    ) -> Placement {
+        let trunk = match &claimed.trunk_id {
+            None => None,
+            Some(id) => match self
+                .trunks
+                .get(store, &claimed.callback.account_id, id)
+                .await
+            {
+                Ok(Some(trunk)) => Some(trunk),
+                Ok(None) => {
+                    return Placement::Unreachable {
+                        reason: format!("trunk {id} no longer exists"),
+                    };
+                }
+                Err(reason) => return Placement::Unreachable { reason },
+            },
+        };
+        let kind = trunk
+            .as_ref()
+            .map_or(TrunkKind::HttpBridge, |t| t.settings.kind());
+        let Some(driver) = self.drivers.get(&kind) else {
+            return Placement::Unreachable {
+                reason: format!("no {} driver runs on this server", kind.as_str()),
+            };
+        };
+        let order = CallOrder {
+            claimed,
+            trunk: trunk.as_deref(),
+            secret,
+            now,
+        };
+        driver.place(&order).await
+    }
+}
+
+/// Trunks read for dispatch, re-read every few seconds so a change takes effect soon without a
+/// query per call.
+#[derive(Default)]
+struct TrunkCache {
+    #[allow(clippy::type_complexity)]
+    entries:
+        std::sync::Mutex<HashMap<(AccountId, TrunkId), (Option<Arc<Trunk>>, std::time::Instant)>>,
+}
+
+impl TrunkCache {
+    const TTL: Duration = Duration::from_secs(5);
+
+    async fn get(
+        &self,
+        store: &Arc<dyn Store>,
+        account: &AccountId,
+        id: &TrunkId,
+    ) -> Result<Option<Arc<Trunk>>, String> {
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((trunk, at)) = entries.get(&(account.clone(), id.clone()))
+                && at.elapsed() < Self::TTL
+            {
+                return Ok(trunk.clone());
+            }
+        }
+        let trunk = match store.get_trunk(account, id).await {
+            Ok(trunk) => trunk.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(error = %e, trunk_id = %id, "reading a trunk failed");
+                return Err("the trunk could not be read".to_owned());
+            }
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(
+            (account.clone(), id.clone()),
+            (trunk.clone(), std::time::Instant::now()),
+        );
+        Ok(trunk)
+    }
+}
