@@ -1,6 +1,10 @@
 //! Configuration: the `serve` command's flags, each also read from a `RINGBACK_*` variable.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    ops::RangeInclusive,
+    time::Duration,
+};
 
 use clap::Args;
 use url::Url;
@@ -140,6 +144,35 @@ pub struct ServeConfig {
     /// Name of this node in claims and logs. Defaults to a random one per process.
     #[arg(long, env = "RINGBACK_NODE_ID")]
     pub node_id: Option<String>,
+
+    /// Where the SIP user agent of `sip` trunks listens (UDP), e.g. `0.0.0.0:5060`. Without
+    /// it, calls on `sip` trunks fail their dispatch ("no sip driver runs on this server").
+    #[arg(long, env = "RINGBACK_SIP_LISTEN")]
+    pub sip_listen: Option<SocketAddr>,
+
+    /// The address SIP peers reach this server at, put in Contact and SDP (behind NAT).
+    #[arg(long, env = "RINGBACK_SIP_PUBLIC_ADDRESS")]
+    pub sip_public_address: Option<IpAddr>,
+
+    /// The UDP ports calls' audio uses, `first-last`.
+    #[arg(long, env = "RINGBACK_RTP_PORTS", default_value = "20000-20999", value_parser = port_range)]
+    pub rtp_ports: RangeInclusive<u16>,
+
+    /// How long a call on a `sip` trunk rings before it is CANCELed (outcome `no_answer`).
+    #[arg(long, env = "RINGBACK_RING_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub ring_timeout_seconds: u64,
+}
+
+/// `first-last`, with `first <= last`.
+fn port_range(raw: &str) -> Result<RangeInclusive<u16>, String> {
+    let bad = || format!("{raw:?} is not a port range like 20000-20999");
+    let (first, last) = raw.split_once('-').ok_or_else(bad)?;
+    let first: u16 = first.trim().parse().map_err(|_| bad())?;
+    let last: u16 = last.trim().parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(first..=last)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +247,10 @@ impl ServeConfig {
             offer_timeout_seconds: 30,
             reoffer_after_seconds: 60,
             node_id: None,
+            sip_listen: None,
+            sip_public_address: None,
+            rtp_ports: 20000..=20999,
+            ring_timeout_seconds: 30,
         }
     }
 

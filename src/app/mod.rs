@@ -112,7 +112,26 @@ impl Application {
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
-        let dialer = Arc::new(Dialer::new(bridge));
+        let mut dialer = Dialer::new(bridge);
+        if let Some(listen) = config.sip_listen {
+            let sip = crate::dialer::sip::SipDriver::start(
+                crate::dialer::sip::SipConfig {
+                    listen,
+                    public_address: config.sip_public_address,
+                    rtp_ports: config.rtp_ports.clone(),
+                    ring_timeout: Duration::from_secs(config.ring_timeout_seconds.max(1)),
+                },
+                store.clone(),
+                clock.clone(),
+            )
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: listen,
+                source,
+            })?;
+            dialer = dialer.with_sip(sip);
+        }
+        let dialer = Arc::new(dialer);
         let owner = config
             .node_id
             .clone()

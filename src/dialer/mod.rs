@@ -7,6 +7,7 @@
 //! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
 
 mod http_bridge;
+pub mod sip;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -70,6 +71,12 @@ impl Dialer {
             drivers,
             trunks: TrunkCache::default(),
         }
+    }
+
+    /// Adds the driver of `sip` trunks.
+    pub fn with_sip(mut self, driver: Arc<sip::SipDriver>) -> Self {
+        self.drivers.insert(TrunkKind::Sip, Arc::new(driver));
+        self
     }
 
     /// Whether calls that name no trunk have a bridge to go to (`--dialer-url`).

@@ -238,6 +238,10 @@ pub struct OutcomeReport {
     pub outcome: Outcome,
     pub duration_seconds: Option<u32>,
     pub notes: Option<String>,
+    /// The final SIP response of a call placed by the SIP driver, and its reason (or why the
+    /// call ended without one).
+    pub sip_code: Option<u16>,
+    pub sip_reason: Option<String>,
 }
 
 /// The persistence interface. Every method that reads or changes tenant data takes the

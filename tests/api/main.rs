@@ -31,6 +31,7 @@ mod playbooks;
 mod restart;
 mod routing;
 mod scheduler;
+mod sip;
 mod trunks;
 mod ui;
 mod validation;

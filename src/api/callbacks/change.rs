@@ -317,5 +317,7 @@ pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiEr
         outcome: req.outcome,
         duration_seconds: req.duration_seconds,
         notes: req.notes,
+        sip_code: None,
+        sip_reason: None,
     })
 }

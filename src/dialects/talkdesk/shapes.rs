@@ -163,7 +163,9 @@ pub fn talkdesk_status(cb: &Callback) -> &'static str {
         Status::Dispatching | Status::InProgress => "IN_PROGRESS",
         Status::Completed => "SUCCESS",
         Status::Canceled => "CANCELED",
-        Status::Failed if cb.outcome == Some(Outcome::Failed) => "INVALID_NUMBER",
+        Status::Failed if matches!(cb.outcome, Some(Outcome::Failed | Outcome::InvalidNumber)) => {
+            "INVALID_NUMBER"
+        }
         Status::Failed | Status::Expired => "EXHAUSTED",
     }
 }

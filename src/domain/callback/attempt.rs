@@ -26,6 +26,12 @@ pub struct Attempt {
     pub ended_at: Option<Timestamp>,
     /// The agent who took the call (preview mode).
     pub agent_id: Option<String>,
+    /// The final SIP response of a call on a `sip` trunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_code: Option<u16>,
+    /// Its reason phrase, or why the call ended without one (a ring timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_reason: Option<String>,
 }
 
 /// One entry of a callback's history.

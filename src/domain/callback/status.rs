@@ -268,6 +268,8 @@ pub enum Outcome {
     Busy,
     Voicemail,
     Failed,
+    /// The network says the number does not exist (SIP 404, 484, 604): never called again.
+    InvalidNumber,
     /// Never dialled: the number is on the do-not-call list.
     SkippedDnc,
 }
@@ -280,6 +282,7 @@ impl Outcome {
             Outcome::Busy => "busy",
             Outcome::Voicemail => "voicemail",
             Outcome::Failed => "failed",
+            Outcome::InvalidNumber => "invalid_number",
             Outcome::SkippedDnc => "skipped_dnc",
         }
     }
@@ -291,6 +294,7 @@ impl Outcome {
             Self::Busy,
             Self::Voicemail,
             Self::Failed,
+            Self::InvalidNumber,
             Self::SkippedDnc,
         ]
         .into_iter()

@@ -100,7 +100,7 @@ impl SqlStore {
     ) -> Result<Vec<Attempt>, StoreError> {
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
-             outcome, duration_seconds, notes, ended_at, agent_id FROM calls \
+             outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
         .bind(id.as_str())
@@ -128,6 +128,8 @@ impl SqlStore {
                     notes: r.try_get("notes")?,
                     ended_at: opt_ts(r.try_get("ended_at")?)?,
                     agent_id: r.try_get("agent_id")?,
+                    sip_code: r.try_get::<Option<i64>, _>("sip_code")?.map(|c| c as u16),
+                    sip_reason: r.try_get("sip_reason")?,
                 })
             })
             .collect()

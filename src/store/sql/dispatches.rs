@@ -378,12 +378,15 @@ impl SqlStore {
         }
         sqlx::query(
             "UPDATE calls SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4, \
-             lease_expires_at = NULL WHERE callback_id = $5 AND number = $6",
+             lease_expires_at = NULL, sip_code = $5, sip_reason = $6 \
+             WHERE callback_id = $7 AND number = $8",
         )
         .bind(report.outcome.as_str())
         .bind(report.duration_seconds.map(i64::from))
         .bind(&report.notes)
         .bind(ms(now))
+        .bind(report.sip_code.map(i64::from))
+        .bind(&report.sip_reason)
         .bind(id.as_str())
         .bind(i64::from(attempt))
         .execute(&mut *tx)

@@ -1,0 +1,426 @@
+//! The `sip` driver: Ringback's own SIP user agent (`rsipstack` for transactions, dialogs and
+//! digest authentication). A call is an INVITE to the trunk's proxy with the callback's number
+//! in the Request-URI and its caller ID in From; the ring timeout CANCELs it, a 2xx answers it,
+//! and the callback's `max_duration_seconds` ends it with BYE. The final response decides the
+//! outcome ([`outcome_of`]); the outcome, the SIP code and reason are recorded on the attempt.
+//!
+//! Media: the offer is G.711 (PCMU, PCMA) on a port of `--rtp-ports`; the answered customer's
+//! audio is received and not yet bridged to another leg.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    ops::RangeInclusive,
+    sync::{
+        Arc,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::Duration,
+};
+
+use rsipstack::{
+    EndpointBuilder,
+    dialog::{
+        DialogId, authenticate::Credential, dialog::DialogState, dialog_layer::DialogLayer,
+        invitation::InviteOption,
+    },
+    sip::{Header, StatusCode, Uri},
+    transport::{SipAddr, TransportLayer, udp::UdpConnection},
+};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::{CallOrder, Driver, Placement};
+use crate::{
+    clock::SharedClock,
+    domain::{
+        Actor, Outcome,
+        trunk::{SipSettings, SipTransport, TrunkSettings},
+    },
+    store::{ChangeError, OutcomeReport, Store},
+};
+
+/// How long a call may ring before it is CANCELed.
+pub const RING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the SIP user agent listens and advertises itself.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    pub listen: SocketAddr,
+    /// The address put in Contact, Via and SDP when the listen address is not reachable from
+    /// the peers (NAT); the listen address's otherwise.
+    pub public_address: Option<IpAddr>,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub ring_timeout: Duration,
+}
+
+/// What the driver learned of a call that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEnd {
+    pub outcome: Outcome,
+    pub sip_code: Option<u16>,
+    pub reason: String,
+    pub answered: bool,
+    pub duration_seconds: Option<u32>,
+}
+
+/// The outcome of a call whose INVITE got the final response `code`: 486 and 600 are `busy`;
+/// 408, 480 and 487 (the CANCEL of a ring timeout) are `no_answer`; 404, 484 and 604 are
+/// `invalid_number` (final: no recall); every other failure is `failed`.
+pub fn outcome_of(code: u16) -> Outcome {
+    match code {
+        200..=299 => Outcome::Answered,
+        486 | 600 => Outcome::Busy,
+        408 | 480 | 487 => Outcome::NoAnswer,
+        404 | 484 | 604 => Outcome::InvalidNumber,
+        _ => Outcome::Failed,
+    }
+}
+
+pub struct SipDriver {
+    dialogs: Arc<DialogLayer>,
+    /// The host Contact and SDP name.
+    advertised: IpAddr,
+    local: SocketAddr,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    rtp_ports: RangeInclusive<u16>,
+    next_rtp: AtomicU16,
+    ring_timeout: Duration,
+}
+
+impl SipDriver {
+    /// Binds the SIP listener and starts the user agent; it stops with `shutdown`.
+    pub async fn start(
+        config: SipConfig,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+    ) -> Result<Arc<Self>, std::io::Error> {
+        // The stack lives as long as the process: calls under way keep their dialogs.
+        let shutdown = CancellationToken::new();
+        let io = |e: rsipstack::Error| std::io::Error::other(e.to_string());
+        let transport = TransportLayer::new(shutdown.child_token());
+        let external = config
+            .public_address
+            .map(|ip| SocketAddr::new(ip, config.listen.port()));
+        let udp =
+            UdpConnection::create_connection(config.listen, external, Some(shutdown.child_token()))
+                .await
+                .map_err(io)?;
+        let local = udp.get_addr().get_socketaddr().map_err(io)?;
+        transport.add_transport(udp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(shutdown.child_token())
+            .with_transport_layer(transport)
+            .with_user_agent(concat!("ringback/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut incoming = endpoint.incoming_transactions().map_err(io)?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        tokio::spawn(async move { endpoint.serve().await });
+        // In-dialog requests (a BYE from the customer) go to their dialog; anything else is
+        // refused.
+        let layer = dialogs.clone();
+        tokio::spawn(async move {
+            while let Some(mut tx) = incoming.recv().await {
+                match layer.match_dialog(&tx) {
+                    Some(mut dialog) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = dialog.handle(&mut tx).await {
+                                tracing::debug!(error = %e, "an in-dialog request failed");
+                            }
+                        });
+                    }
+                    None => {
+                        let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    }
+                }
+            }
+        });
+        let advertised = config.public_address.unwrap_or(local.ip());
+        tracing::info!(%local, %advertised, "SIP user agent listening (udp)");
+        Ok(Arc::new(Self {
+            dialogs,
+            advertised,
+            local,
+            store,
+            clock,
+            next_rtp: AtomicU16::new(*config.rtp_ports.start()),
+            rtp_ports: config.rtp_ports,
+            ring_timeout: config.ring_timeout,
+        }))
+    }
+
+    /// The address SIP is received on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A UDP socket for the call's audio on the next free port of the range.
+    async fn rtp_socket(&self) -> Option<UdpSocket> {
+        let (start, end) = (*self.rtp_ports.start(), *self.rtp_ports.end());
+        let span = u32::from(end - start) + 1;
+        for _ in 0..span.min(200) {
+            let n = self.next_rtp.fetch_add(2, Ordering::Relaxed);
+            let port = start + ((u32::from(n.wrapping_sub(start)) % span) as u16 & !1);
+            if let Ok(socket) = UdpSocket::bind((self.local.ip(), port)).await {
+                return Some(socket);
+            }
+        }
+        None
+    }
+
+    fn offer(&self, rtp_port: u16, session: u64) -> String {
+        let family = if self.advertised.is_ipv6() {
+            "IP6"
+        } else {
+            "IP4"
+        };
+        let ip = self.advertised;
+        format!(
+            "v=0\r\no=ringback {session} {session} IN {family} {ip}\r\ns=ringback\r\n\
+             c=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 8\r\n\
+             a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+        )
+    }
+
+    /// The INVITE of a call, or why it cannot be made.
+    async fn invite(
+        &self,
+        order: &CallOrder<'_>,
+        sip: &SipSettings,
+        rtp_port: u16,
+    ) -> Result<InviteOption, String> {
+        if sip.transport != SipTransport::Udp {
+            return Err(format!(
+                "the sip driver speaks udp only so far; the trunk asks for {}",
+                sip.transport.as_str()
+            ));
+        }
+        let host = sip.proxy.host.trim_start_matches('[').trim_end_matches(']');
+        let proxy = tokio::net::lookup_host((host, sip.port()))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("the proxy {} does not resolve", sip.proxy))?;
+        let cb = &order.claimed.callback;
+        let from_user = cb
+            .caller_id
+            .as_ref()
+            .or(sip.caller_id.as_ref())
+            .map(|p| p.as_str().to_owned())
+            .or_else(|| sip.username.clone())
+            .unwrap_or_else(|| "ringback".to_owned());
+        let from_host = sip
+            .from_domain
+            .clone()
+            .unwrap_or_else(|| sip.proxy.host.clone());
+        let uri = |text: String| -> Result<Uri, String> {
+            Uri::try_from(text.as_str()).map_err(|e| format!("{text} is not a SIP URI: {e}"))
+        };
+        let callee = uri(format!("sip:{}@{}", cb.phone.as_str(), sip.proxy))?;
+        let caller = uri(format!("sip:{from_user}@{from_host}"))?;
+        let contact = uri(format!(
+            "sip:ringback@{}",
+            SocketAddr::new(self.advertised, self.local.port())
+        ))?;
+        let session = u64::from(rtp_port) << 32 | u64::from(order.claimed.callback.attempt);
+        Ok(InviteOption {
+            caller,
+            callee,
+            contact,
+            destination: Some(SipAddr::from(proxy)),
+            content_type: Some("application/sdp".to_owned()),
+            offer: Some(self.offer(rtp_port, session).into_bytes()),
+            credential: sip.username.as_ref().map(|user| Credential {
+                username: user.clone(),
+                password: sip
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+                realm: None,
+                auth_username: None,
+            }),
+            headers: Some(vec![
+                Header::Other("X-Ringback-Callback-Id".into(), cb.id.to_string()),
+                Header::Other(
+                    "X-Ringback-Attempt".into(),
+                    order.claimed.callback.attempt.to_string(),
+                ),
+            ]),
+            ..Default::default()
+        })
+    }
+
+    /// Runs a call from its INVITE to its end.
+    async fn run(&self, invite: InviteOption, max_duration: Duration, _rtp: UdpSocket) -> CallEnd {
+        let (states, mut state_rx) = self.dialogs.new_dialog_state_channel();
+        let ringing =
+            tokio::time::timeout(self.ring_timeout, self.dialogs.do_invite(invite, states));
+        let (dialog, response) = match ringing.await {
+            // Dropping the INVITE sends CANCEL (once the call rings).
+            Err(_) => {
+                return CallEnd {
+                    outcome: Outcome::NoAnswer,
+                    sip_code: None,
+                    reason: format!("no answer in {} s (CANCEL)", self.ring_timeout.as_secs()),
+                    answered: false,
+                    duration_seconds: None,
+                };
+            }
+            Ok(Err(e)) => {
+                return CallEnd {
+                    outcome: Outcome::Failed,
+                    sip_code: None,
+                    reason: format!("the INVITE failed: {e}"),
+                    answered: false,
+                    duration_seconds: None,
+                };
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        let Some(response) = response else {
+            return CallEnd {
+                outcome: Outcome::Failed,
+                sip_code: None,
+                reason: "no answer to the INVITE".to_owned(),
+                answered: false,
+                duration_seconds: None,
+            };
+        };
+        let code = response.status_code.code();
+        let reason = response.status_code.text().to_owned();
+        if !(200..300).contains(&code) {
+            return CallEnd {
+                outcome: outcome_of(code),
+                sip_code: Some(code),
+                reason,
+                answered: false,
+                duration_seconds: None,
+            };
+        }
+        let answered_at = tokio::time::Instant::now();
+        let id: DialogId = dialog.id();
+        let cap = tokio::time::sleep(max_duration);
+        tokio::pin!(cap);
+        let hung_up_by_us = loop {
+            tokio::select! {
+                _ = &mut cap => break true,
+                state = state_rx.recv() => match state {
+                    Some(DialogState::Terminated(_, _)) | None => break false,
+                    Some(_) => {}
+                },
+            }
+        };
+        if hung_up_by_us && let Err(e) = dialog.bye().await {
+            tracing::warn!(error = %e, dialog = %id, "BYE failed");
+        }
+        CallEnd {
+            outcome: Outcome::Answered,
+            sip_code: Some(code),
+            reason,
+            answered: true,
+            duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+        }
+    }
+
+    /// Records how a call ended. The dispatch's acceptance is written in batches and may not
+    /// be stored yet when a call ends at once (a busy line): the outcome waits for it.
+    async fn record(
+        &self,
+        order_account: &crate::domain::AccountId,
+        id: &crate::domain::CallbackId,
+        end: &CallEnd,
+    ) {
+        let report = OutcomeReport {
+            outcome: end.outcome,
+            duration_seconds: end.duration_seconds,
+            notes: None,
+            sip_code: end.sip_code,
+            sip_reason: Some(end.reason.clone()),
+        };
+        for wait in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000] {
+            match self
+                .store
+                .record_outcome(order_account, id, &report, self.clock.now(), &Actor::System)
+                .await
+            {
+                Ok(_) => return,
+                Err(ChangeError::InvalidState(_)) => {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(callback_id = %id, error = %e, "recording a call's outcome failed");
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+        }
+        tracing::error!(callback_id = %id, outcome = end.outcome.as_str(), "a call's outcome could not be recorded");
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for Arc<SipDriver> {
+    async fn place(&self, order: &CallOrder<'_>) -> Placement {
+        let Some(TrunkSettings::Sip(sip)) = order.trunk.map(|t| &t.settings) else {
+            return Placement::Unreachable {
+                reason: "the call's trunk is not a sip trunk".to_owned(),
+            };
+        };
+        let Some(rtp) = self.rtp_socket().await else {
+            return Placement::Unreachable {
+                reason: "no free RTP port in --rtp-ports".to_owned(),
+            };
+        };
+        let rtp_port = match rtp.local_addr() {
+            Ok(addr) => addr.port(),
+            Err(e) => {
+                return Placement::Unreachable {
+                    reason: format!("the RTP socket has no address: {e}"),
+                };
+            }
+        };
+        let invite = match self.invite(order, sip, rtp_port).await {
+            Ok(invite) => invite,
+            Err(reason) => {
+                return Placement::Refused {
+                    status: None,
+                    reason,
+                };
+            }
+        };
+        let cb = &order.claimed.callback;
+        let (account, id) = (cb.account_id.clone(), cb.id.clone());
+        let max_duration = Duration::from_secs(u64::from(cb.max_duration_seconds.max(1)));
+        let driver = self.clone();
+        tokio::spawn(async move {
+            let end = driver.run(invite, max_duration, rtp).await;
+            tracing::info!(callback_id = %id, outcome = end.outcome.as_str(), code = ?end.sip_code, reason = %end.reason, "call ended");
+            driver.record(&account, &id, &end).await;
+        });
+        Placement::Accepted { status: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_responses_map_to_outcomes() {
+        for (code, outcome) in [
+            (200, Outcome::Answered),
+            (486, Outcome::Busy),
+            (600, Outcome::Busy),
+            (408, Outcome::NoAnswer),
+            (480, Outcome::NoAnswer),
+            (487, Outcome::NoAnswer),
+            (404, Outcome::InvalidNumber),
+            (484, Outcome::InvalidNumber),
+            (604, Outcome::InvalidNumber),
+            (503, Outcome::Failed),
+            (403, Outcome::Failed),
+        ] {
+            assert_eq!(outcome_of(code), outcome, "{code}");
+        }
+    }
+}

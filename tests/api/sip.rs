@@ -1,0 +1,341 @@
+//! Calls on a `sip` trunk, placed by Ringback's SIP user agent against sipp playing the
+//! customer's phone (or the carrier's proxy) on 127.0.0.1: answered and hung up at the duration
+//! cap, busy, rung out and CANCELed, refused, and a 407 challenge answered with the trunk's
+//! digest credentials. sipp must be installed (`.ci/run` installs Debian's `sip-tester`); a
+//! test fails, saying so, without it.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+const CALLER_ID: &str = "+14155550100";
+
+/// sipp running one scenario once, as the far end of a trunk.
+struct Sipp {
+    child: Child,
+    port: u16,
+    messages: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sip")
+        .join(format!("{name}.xml"))
+}
+
+impl Sipp {
+    /// Runs scenario `name` with each `(placeholder, value)` of `fill` written into it.
+    async fn start(name: &str, fill: &[(&str, &str)]) -> Self {
+        let port = {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+            socket.local_addr().unwrap().port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let messages = dir.path().join("messages.log");
+        let mut text = std::fs::read_to_string(scenario(name)).unwrap();
+        for (placeholder, value) in fill {
+            text = text.replace(placeholder, value);
+        }
+        let file = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, text).unwrap();
+        let mut command = Command::new("sipp");
+        command
+            .arg("-sf")
+            .arg(&file)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                "1",
+                "-nostdin",
+            ])
+            .args([
+                "-timeout",
+                "60s",
+                "-timeout_error",
+                "-trace_msg",
+                "-message_file",
+            ])
+            .arg(&messages)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("sipp could not be started ({e}): install Debian's sip-tester package")
+        });
+        // sipp binds its port at once; give it a moment before the INVITE comes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Self {
+            child,
+            port,
+            messages,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the scenario to end; its exit status says whether every step happened.
+    async fn finish(mut self) -> (bool, String) {
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("sipp ends its scenario within a minute")
+            .unwrap();
+        let log = std::fs::read_to_string(&self.messages).unwrap_or_default();
+        (status.success(), log)
+    }
+}
+
+async fn sip_app() -> TestApp {
+    let app = spawn_app_with(|c| {
+        c.min_lead_seconds = 0;
+        c.sip_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.ring_timeout_seconds = 2;
+    })
+    .await;
+    app.any_hour().await;
+    app
+}
+
+async fn sip_trunk(app: &TestApp, sipp: &Sipp, extra: Value) -> String {
+    let mut settings = json!({ "proxy": format!("127.0.0.1:{}", sipp.port),
+                               "caller_id": CALLER_ID });
+    if let (Value::Object(s), Value::Object(extra)) = (&mut settings, extra) {
+        s.extend(extra);
+    }
+    app.post_json(
+        "/v1/trunks",
+        &json!({ "name": "Carrier", "kind": "sip", "settings": settings }),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A callback on `trunk` due at once; its id and phone.
+async fn call(app: &TestApp, trunk: &str, extra: Value) -> (String, String) {
+    let phone = unique_phone();
+    let mut body = new_callback(&phone, &in_ms(200));
+    body["trunk_id"] = json!(trunk);
+    if let (Value::Object(b), Value::Object(extra)) = (&mut body, extra) {
+        b.extend(extra);
+    }
+    (
+        app.create(&body).await["id"].as_str().unwrap().to_owned(),
+        phone,
+    )
+}
+
+/// Waits until the callback's first attempt has an outcome and the callback has left the
+/// call; the callback with its attempts.
+async fn ended(app: &TestApp, id: &str) -> Value {
+    eventually(Duration::from_secs(40), "the call's outcome", || async {
+        let cb = app
+            .get(&format!("/v1/callbacks/{id}"))
+            .await
+            .expect(200)
+            .clone();
+        // The callback and its attempts are read one after the other: both must show the end.
+        let over = !cb["attempts"][0]["outcome"].is_null()
+            && !matches!(cb["status"].as_str(), Some("in_progress" | "dispatching"));
+        over.then_some(cb)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_answered_call_carries_the_caller_id_and_is_hung_up_at_its_duration_cap() {
+    let app = sip_app().await;
+    let sipp = Sipp::start("answer", &[]).await;
+    let trunk = sip_trunk(&app, &sipp, json!({})).await;
+    let started = Instant::now();
+    let (id, phone) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp's scenario (answer, then BYE) completed:\n{log}");
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    assert_eq!(cb["status"], "completed");
+    let attempt = &cb["attempts"][0];
+    assert_eq!(attempt["sip_code"], 200, "{attempt}");
+    let duration = attempt["duration_seconds"].as_u64().unwrap();
+    assert!(
+        (9..=11).contains(&duration),
+        "hung up at the 10 s cap: {duration}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(10));
+    let invite = log
+        .split("\n\n")
+        .find(|m| m.contains("INVITE sip:"))
+        .expect("sipp logged the INVITE");
+    assert!(
+        invite.contains(&format!(
+            "INVITE sip:{phone}@127.0.0.1:{}",
+            sipp_port(&log, invite)
+        )),
+        "the Request-URI names the number: {invite}"
+    );
+    assert!(
+        invite.contains(&format!("sip:{CALLER_ID}@127.0.0.1")),
+        "From carries the caller ID: {invite}"
+    );
+    assert!(invite.contains(&format!("X-Ringback-Callback-Id: {id}")));
+    assert!(log.contains("BYE sip:"), "Ringback sent the BYE");
+}
+
+/// The port in the INVITE's Request-URI (sipp's own).
+fn sipp_port(_log: &str, invite: &str) -> String {
+    invite
+        .split_once("@127.0.0.1:")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn final_failures_become_outcomes_with_their_sip_code() {
+    let app = sip_app().await;
+    // Each callback has a recall policy: busy and failed calls are called again, a number the
+    // network does not know never is.
+    for (code, reason, outcome, recalled) in [
+        ("486", "Busy Here", "busy", true),
+        ("503", "Service Unavailable", "failed", true),
+        ("404", "Not Found", "invalid_number", false),
+        ("604", "Does Not Exist Anywhere", "invalid_number", false),
+    ] {
+        let sipp = Sipp::start("reject", &[("CODE", code), ("REASON", reason)]).await;
+        let trunk = sip_trunk(&app, &sipp, json!({})).await;
+        let (id, _) = call(&app, &trunk, json!({ "recall": [60] })).await;
+        let cb = ended(&app, &id).await;
+        let (ok, log) = sipp.finish().await;
+        assert!(ok, "sipp's scenario ({code}) completed:\n{log}");
+        let attempt = &cb["attempts"][0];
+        assert_eq!(attempt["outcome"], outcome, "{code}: {cb}");
+        assert_eq!(
+            attempt["sip_code"],
+            code.parse::<u64>().unwrap(),
+            "{attempt}"
+        );
+        assert_eq!(attempt["sip_reason"], reason, "{attempt}");
+        if recalled {
+            assert_eq!(
+                cb["status"], "scheduled",
+                "{code}: a recall is scheduled: {cb}"
+            );
+            assert!(!cb["next_attempt_at"].is_null(), "{cb}");
+        } else {
+            assert_eq!(cb["status"], "failed", "{code}: {cb}");
+            assert_eq!(cb["outcome"], outcome);
+            assert!(
+                cb["next_attempt_at"].is_null(),
+                "{code}: never recalled: {cb}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_call_nobody_answers_is_canceled_at_the_ring_timeout() {
+    let app = sip_app().await;
+    let sipp = Sipp::start("ring", &[]).await;
+    let trunk = sip_trunk(&app, &sipp, json!({})).await;
+    let (id, _) = call(&app, &trunk, json!({})).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp saw the CANCEL:\n{log}");
+    assert!(log.contains("CANCEL sip:"), "{log}");
+    assert_eq!(cb["outcome"], "no_answer", "{cb}");
+    assert_eq!(cb["attempts"][0]["sip_reason"], "no answer in 2 s (CANCEL)");
+}
+
+#[tokio::test]
+async fn a_401_challenge_is_answered_with_the_trunks_credentials() {
+    let app = sip_app().await;
+    let sipp = Sipp::start("auth", &[("USER", "acme"), ("PASS", "s3cret")]).await;
+    let trunk = sip_trunk(
+        &app,
+        &sipp,
+        json!({ "username": "acme", "password": "s3cret" }),
+    )
+    .await;
+    let (id, _) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp verified the digest:\n{log}");
+    assert!(log.contains("Authorization: Digest"), "{log}");
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+
+    // Wrong credentials: sipp answers 403 and the call fails.
+    let sipp = Sipp::start("auth", &[("USER", "acme"), ("PASS", "other")]).await;
+    let trunk = sip_trunk(
+        &app,
+        &sipp,
+        json!({ "username": "acme", "password": "s3cret" }),
+    )
+    .await;
+    let (id, _) = call(&app, &trunk, json!({})).await;
+    let cb = ended(&app, &id).await;
+    let _ = sipp.finish().await;
+    assert_eq!(cb["outcome"], "failed", "{cb}");
+    assert_eq!(cb["attempts"][0]["sip_code"], 403);
+}
+
+/// The value of `key` in a digest header (`key="value"` or `key=value`).
+fn digest_param<'a>(header: &'a str, key: &str) -> &'a str {
+    let start = header
+        .find(&format!("{key}="))
+        .unwrap_or_else(|| panic!("{key} in {header}"))
+        + key.len()
+        + 1;
+    let rest = &header[start..];
+    match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"').unwrap()],
+        None => rest.split([',', '\r', '\n']).next().unwrap().trim(),
+    }
+}
+
+#[tokio::test]
+async fn a_407_challenge_is_answered_with_a_digest_of_the_trunks_credentials() {
+    use md5::{Digest, Md5};
+    let md5 = |text: String| hex::encode(Md5::digest(text.as_bytes()));
+
+    let app = sip_app().await;
+    let sipp = Sipp::start("auth407", &[]).await;
+    let trunk = sip_trunk(
+        &app,
+        &sipp,
+        json!({ "username": "acme", "password": "s3cret" }),
+    )
+    .await;
+    let (id, _) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp's scenario completed:\n{log}");
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    let header = log
+        .lines()
+        .find(|l| l.starts_with("Proxy-Authorization: Digest"))
+        .unwrap_or_else(|| panic!("the second INVITE carries Proxy-Authorization:\n{log}"));
+    assert_eq!(digest_param(header, "username"), "acme");
+    assert_eq!(digest_param(header, "realm"), "ringback.test");
+    let uri = digest_param(header, "uri");
+    let nonce = digest_param(header, "nonce");
+    let ha1 = md5("acme:ringback.test:s3cret".to_owned());
+    let ha2 = md5(format!("INVITE:{uri}"));
+    assert_eq!(
+        digest_param(header, "response"),
+        md5(format!("{ha1}:{nonce}:{ha2}")),
+        "the digest is the trunk's password's: {header}"
+    );
+}
