@@ -39,9 +39,6 @@ use crate::{
     store::{ChangeError, OutcomeReport, Store},
 };
 
-/// How long a call may ring before it is CANCELed.
-pub const RING_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Where the SIP user agent listens and advertises itself.
 #[derive(Debug, Clone)]
 pub struct SipConfig {
@@ -74,6 +71,30 @@ pub fn outcome_of(code: u16) -> Outcome {
         404 | 484 | 604 => Outcome::InvalidNumber,
         _ => Outcome::Failed,
     }
+}
+
+/// The payload type of the answer's audio Ringback speaks: PCMU (0) or PCMA (8), the first the
+/// answer lists; otherwise why not.
+pub fn common_codec(sdp: &str) -> Result<u8, String> {
+    let media = sdp
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix("m=audio "))
+        .ok_or_else(|| "the answer has no audio stream (m=audio)".to_owned())?;
+    let mut fields = media.split_whitespace();
+    let (_port, _proto) = (fields.next(), fields.next());
+    let types: Vec<&str> = fields.collect();
+    types
+        .iter()
+        .filter_map(|t| t.parse::<u8>().ok())
+        .find(|t| matches!(t, 0 | 8))
+        .ok_or_else(|| {
+            format!(
+                "no common codec: the answer offers payload types {} where Ringback offers \
+                 PCMU (0) and PCMA (8)",
+                types.join(" ")
+            )
+        })
 }
 
 pub struct SipDriver {
@@ -252,17 +273,22 @@ impl SipDriver {
     }
 
     /// Runs a call from its INVITE to its end.
-    async fn run(&self, invite: InviteOption, max_duration: Duration, _rtp: UdpSocket) -> CallEnd {
+    async fn run(
+        &self,
+        invite: InviteOption,
+        ring_timeout: Duration,
+        max_duration: Duration,
+        _rtp: UdpSocket,
+    ) -> CallEnd {
         let (states, mut state_rx) = self.dialogs.new_dialog_state_channel();
-        let ringing =
-            tokio::time::timeout(self.ring_timeout, self.dialogs.do_invite(invite, states));
+        let ringing = tokio::time::timeout(ring_timeout, self.dialogs.do_invite(invite, states));
         let (dialog, response) = match ringing.await {
             // Dropping the INVITE sends CANCEL (once the call rings).
             Err(_) => {
                 return CallEnd {
                     outcome: Outcome::NoAnswer,
                     sip_code: None,
-                    reason: format!("no answer in {} s (CANCEL)", self.ring_timeout.as_secs()),
+                    reason: format!("no answer in {} s (CANCEL)", ring_timeout.as_secs()),
                     answered: false,
                     duration_seconds: None,
                 };
@@ -300,6 +326,18 @@ impl SipDriver {
         }
         let answered_at = tokio::time::Instant::now();
         let id: DialogId = dialog.id();
+        if let Err(why) = common_codec(&String::from_utf8_lossy(&response.body)) {
+            if let Err(e) = dialog.bye().await {
+                tracing::warn!(error = %e, dialog = %id, "BYE failed");
+            }
+            return CallEnd {
+                outcome: Outcome::Failed,
+                sip_code: Some(code),
+                reason: why,
+                answered: true,
+                duration_seconds: Some(0),
+            };
+        }
         let cap = tokio::time::sleep(max_duration);
         tokio::pin!(cap);
         let hung_up_by_us = loop {
@@ -366,6 +404,23 @@ impl Driver for Arc<SipDriver> {
                 reason: "the call's trunk is not a sip trunk".to_owned(),
             };
         };
+        let cb = &order.claimed.callback;
+        if order.claimed.resend {
+            // An earlier claim of this attempt may have sent its INVITE before its node
+            // stopped: one attempt never dials the number twice. The attempt ends `failed`
+            // (`node_lost`) and the callback's recall policy decides what comes next.
+            let end = CallEnd {
+                outcome: Outcome::Failed,
+                sip_code: None,
+                reason: "node_lost: the node placing this call stopped before its end was known"
+                    .to_owned(),
+                answered: false,
+                duration_seconds: None,
+            };
+            let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());
+            tokio::spawn(async move { driver.record(&account, &id, &end).await });
+            return Placement::Accepted { status: None };
+        }
         let Some(rtp) = self.rtp_socket().await else {
             return Placement::Unreachable {
                 reason: "no free RTP port in --rtp-ports".to_owned(),
@@ -388,12 +443,14 @@ impl Driver for Arc<SipDriver> {
                 };
             }
         };
-        let cb = &order.claimed.callback;
         let (account, id) = (cb.account_id.clone(), cb.id.clone());
         let max_duration = Duration::from_secs(u64::from(cb.max_duration_seconds.max(1)));
+        let ring_timeout = cb
+            .ring_timeout_seconds
+            .map_or(self.ring_timeout, |s| Duration::from_secs(u64::from(s)));
         let driver = self.clone();
         tokio::spawn(async move {
-            let end = driver.run(invite, max_duration, rtp).await;
+            let end = driver.run(invite, ring_timeout, max_duration, rtp).await;
             tracing::info!(callback_id = %id, outcome = end.outcome.as_str(), code = ?end.sip_code, reason = %end.reason, "call ended");
             driver.record(&account, &id, &end).await;
         });
@@ -404,6 +461,20 @@ impl Driver for Arc<SipDriver> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_must_speak_g711() {
+        let sdp = |m: &str| format!("v=0\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m}\r\n");
+        assert_eq!(common_codec(&sdp("m=audio 4000 RTP/AVP 8 0 101")), Ok(8));
+        assert_eq!(common_codec(&sdp("m=audio 4000 RTP/AVP 0")), Ok(0));
+        assert!(
+            common_codec(&sdp("m=audio 4000 RTP/AVP 18 101"))
+                .unwrap_err()
+                .starts_with("no common codec")
+        );
+        assert!(common_codec("v=0\r\n").unwrap_err().contains("no audio"));
+        assert!(common_codec("").is_err());
+    }
 
     #[test]
     fn final_responses_map_to_outcomes() {

@@ -68,6 +68,10 @@ pub struct CallbackView {
     /// the account's default trunk; the field is then left out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk_id: Option<String>,
+    /// How long its calls on a `sip` trunk ring, when the request set it (otherwise the
+    /// server's default; the field is then left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring_timeout_seconds: Option<u32>,
     /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
     pub effective_dial_at: Option<String>,
     /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
@@ -120,6 +124,7 @@ impl From<&Callback> for CallbackView {
             recall: cb.recall.to_json(),
             calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
             trunk_id: cb.trunk_id.as_ref().map(ToString::to_string),
+            ring_timeout_seconds: cb.ring_timeout_seconds,
             effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),

@@ -158,7 +158,7 @@ async fn ended(app: &TestApp, id: &str) -> Value {
 #[tokio::test]
 async fn an_answered_call_carries_the_caller_id_and_is_hung_up_at_its_duration_cap() {
     let app = sip_app().await;
-    let sipp = Sipp::start("answer", &[]).await;
+    let sipp = Sipp::start("answer", &[("CODECS", "0")]).await;
     let trunk = sip_trunk(&app, &sipp, json!({})).await;
     let started = Instant::now();
     let (id, phone) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
@@ -192,6 +192,21 @@ async fn an_answered_call_carries_the_caller_id_and_is_hung_up_at_its_duration_c
     );
     assert!(invite.contains(&format!("X-Ringback-Callback-Id: {id}")));
     assert!(log.contains("BYE sip:"), "Ringback sent the BYE");
+}
+
+#[tokio::test]
+async fn an_answer_without_a_common_codec_is_hung_up_as_failed() {
+    let app = sip_app().await;
+    // G.729 only, where Ringback offers PCMU and PCMA.
+    let sipp = Sipp::start("answer", &[("CODECS", "18")]).await;
+    let trunk = sip_trunk(&app, &sipp, json!({})).await;
+    let (id, _) = call(&app, &trunk, json!({})).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp got the BYE:\n{log}");
+    assert_eq!(cb["outcome"], "failed", "{cb}");
+    let reason = cb["attempts"][0]["sip_reason"].as_str().unwrap();
+    assert!(reason.starts_with("no common codec"), "{reason}");
 }
 
 /// The port in the INVITE's Request-URI (sipp's own).
@@ -248,6 +263,7 @@ async fn final_failures_become_outcomes_with_their_sip_code() {
 #[tokio::test]
 async fn a_call_nobody_answers_is_canceled_at_the_ring_timeout() {
     let app = sip_app().await;
+    // The server's ring timeout (2 s here)...
     let sipp = Sipp::start("ring", &[]).await;
     let trunk = sip_trunk(&app, &sipp, json!({})).await;
     let (id, _) = call(&app, &trunk, json!({})).await;
@@ -257,6 +273,26 @@ async fn a_call_nobody_answers_is_canceled_at_the_ring_timeout() {
     assert!(log.contains("CANCEL sip:"), "{log}");
     assert_eq!(cb["outcome"], "no_answer", "{cb}");
     assert_eq!(cb["attempts"][0]["sip_reason"], "no answer in 2 s (CANCEL)");
+
+    // ... or the callback's own.
+    let sipp = Sipp::start("ring", &[]).await;
+    let trunk = sip_trunk(&app, &sipp, json!({})).await;
+    let (id, _) = call(&app, &trunk, json!({ "ring_timeout_seconds": 5 })).await;
+    assert_eq!(app.get_callback(&id).await["ring_timeout_seconds"], 5);
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp saw the CANCEL:\n{log}");
+    assert_eq!(cb["attempts"][0]["sip_reason"], "no answer in 5 s (CANCEL)");
+
+    for bad in [json!(4), json!(301), json!("10")] {
+        let mut body = new_callback(&unique_phone(), &in_ms(60_000));
+        body["ring_timeout_seconds"] = bad;
+        app.post_callback(&body).await.expect_field_error(
+            400,
+            "invalid_field",
+            "ring_timeout_seconds",
+        );
+    }
 }
 
 #[tokio::test]

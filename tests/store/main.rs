@@ -150,6 +150,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         recall: RecallPolicy::default(),
         calling_window: None,
         trunk_id: None,
+        ring_timeout_seconds: None,
         created_at: noon() - SignedDuration::from_mins(10),
         updated_at: noon() - SignedDuration::from_mins(10),
         version: 1,

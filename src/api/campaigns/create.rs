@@ -334,6 +334,7 @@ async fn plan(
             caller_id: options.caller_id.clone(),
             dialing_mode: options.dialing_mode,
             trunk_id: trunk_id.clone(),
+            ring_timeout_seconds: None,
             notes: None,
             metadata: None,
             interaction_id: None,

@@ -117,6 +117,9 @@ pub struct Callback {
     /// The trunk its calls go out on, named by the request or its campaign; `None`: the
     /// account's default trunk (read when the call is placed).
     pub trunk_id: Option<crate::domain::ids::TrunkId>,
+    /// How long its calls on a `sip` trunk ring before they are CANCELed; `None`: the
+    /// server's default.
+    pub ring_timeout_seconds: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Counts the stored changes: 1 when created, one more with each change (events name the

@@ -64,6 +64,9 @@ pub struct NewCallback {
     /// The trunk (`trk_...`) the call goes out on; absent: the campaign's, else the account's
     /// `default_trunk_id`, else the server's `--dialer-url` bridge.
     pub trunk_id: Option<String>,
+    /// How long a call on a `sip` trunk rings before it is CANCELed (outcome `no_answer`),
+    /// 5 to 300; absent: the server's `--ring-timeout-seconds` (30).
+    pub ring_timeout_seconds: Option<u32>,
 }
 
 fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
@@ -284,6 +287,13 @@ impl NewCallback {
                 None => crate::domain::campaign::RecallPolicy::default(),
             },
             calling_window: None,
+            ring_timeout_seconds: in_range(
+                self.ring_timeout_seconds,
+                &f("ring_timeout_seconds"),
+                5,
+                300,
+                None,
+            )?,
             trunk_id: self
                 .trunk_id
                 .map(|raw| {

@@ -56,9 +56,10 @@ impl SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         let remaining = i64::from(limit) - taken_over.len() as i64;
+        let trunks_exist = remaining > 0 && any_trunk(&mut tx).await?;
         let due: Vec<DueRow> = if remaining > 0 {
             // Calls of full trunks wait without holding back the others.
-            let (full, full_defaults) = if any_trunk(&mut tx).await? {
+            let (full, full_defaults) = if trunks_exist {
                 full_trunks(&mut tx, now).await?
             } else {
                 Default::default()
@@ -96,13 +97,17 @@ impl SqlStore {
         // Skipped (do-not-call), deferred (attempt cap, calling window) or held back (pacing).
         let due = guard_due(&mut tx, due, now).await?;
         // On its trunk, or held back while the trunk is full.
-        let due = route_calls(
-            &mut tx,
-            due,
-            |row| (row.account_id.as_str(), row.trunk_id.as_deref()),
-            now,
-        )
-        .await?;
+        let due = if trunks_exist {
+            route_calls(
+                &mut tx,
+                due,
+                |row| (row.account_id.as_str(), row.trunk_id.as_deref()),
+                now,
+            )
+            .await?
+        } else {
+            due.into_iter().map(|row| (row, None)).collect()
+        };
 
         let mut batch = ClaimBatch {
             taken_over: taken_over.len(),

@@ -138,8 +138,8 @@ macro_rules! columns_after_status {
         dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
         webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
-        recall, calling_window, timezone_source, region, trunk_id, attempt_open, created_at, \
-        updated_at"
+        recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, \
+        attempt_open, created_at, updated_at"
     };
 }
 

@@ -53,6 +53,9 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
             .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("metadata", &m)))
             .transpose()?,
         interaction_id: row.try_get("interaction_id")?,
+        ring_timeout_seconds: row
+            .try_get::<Option<i64>, _>("ring_timeout_seconds")?
+            .map(|s| s as u32),
         trunk_id: row
             .try_get::<Option<String>, _>("trunk_id")?
             .map(crate::domain::ids::TrunkId::from_trusted),
@@ -158,6 +161,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         stored_source(cb.timezone_source).into(),
         cb.region.as_ref().map(|r| r.as_str()).into(),
         cb.trunk_id.as_ref().map(|t| t.as_str()).into(),
+        cb.ring_timeout_seconds.map(i64::from).into(),
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),

@@ -338,14 +338,15 @@ pub(super) async fn full_trunks(
 /// account's default), in order, while the trunk has room; calls over a trunk's limits are
 /// left out (they stay due and wait for a later claim). A call with no trunk, or whose trunk
 /// is gone, takes the server's bridge (`None`). Counting a trunk's calls is done under the
-/// write lock, like the other rules that count across rows.
+/// write lock, like the other rules that count across rows. The caller has seen that some
+/// trunk exists ([`any_trunk`]).
 pub(super) async fn route_calls<T>(
     conn: &mut DbConn,
     calls: Vec<T>,
     key: impl Fn(&T) -> (&str, Option<&str>),
     now: Timestamp,
 ) -> Result<Vec<(T, Option<Route>)>, StoreError> {
-    if calls.is_empty() || !any_trunk(conn).await? {
+    if calls.is_empty() {
         return Ok(calls.into_iter().map(|c| (c, None)).collect());
     }
     let accounts: Vec<&str> = calls
