@@ -158,6 +158,11 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_RTP_PORTS", default_value = "20000-20999", value_parser = port_range)]
     pub rtp_ports: RangeInclusive<u16>,
 
+    /// On shutdown, how long to let calls under way on `sip` trunks go on (they end at their
+    /// `max_duration_seconds` at the latest) before the process exits and drops them.
+    #[arg(long, env = "RINGBACK_DRAIN_TIMEOUT_SECONDS", default_value_t = 900)]
+    pub drain_timeout_seconds: u64,
+
     /// How long a call on a `sip` trunk rings before it is CANCELed (outcome `no_answer`).
     #[arg(long, env = "RINGBACK_RING_TIMEOUT_SECONDS", default_value_t = 30)]
     pub ring_timeout_seconds: u64,
@@ -251,6 +256,7 @@ impl ServeConfig {
             sip_public_address: None,
             rtp_ports: 20000..=20999,
             ring_timeout_seconds: 30,
+            drain_timeout_seconds: 900,
         }
     }
 

@@ -15,6 +15,7 @@ use super::{
     extract::ApiJson,
 };
 use crate::app::AppState;
+use crate::domain::trunk::SipUri;
 use crate::domain::{
     ErrorCode, FieldError, Zone,
     agent::{Agent, Presence, Queue, parse_working_hours},
@@ -28,6 +29,9 @@ pub struct AgentView {
     pub id: String,
     pub name: String,
     pub external_id: Option<String>,
+    /// Where the agent takes the calls Ringback connects to them (progressive and preview calls
+    /// on `sip` trunks), e.g. `sip:ada@pbx.example.com`; null: none.
+    pub sip_uri: Option<String>,
     pub queue_ids: Vec<String>,
     pub concurrency: u32,
     pub timezone: String,
@@ -46,6 +50,7 @@ impl From<&Agent> for AgentView {
             id: a.id.to_string(),
             name: a.name.clone(),
             external_id: a.external_id.clone(),
+            sip_uri: a.sip_uri.as_ref().map(ToString::to_string),
             queue_ids: a.queue_ids.iter().map(ToString::to_string).collect(),
             concurrency: a.concurrency,
             timezone: a.timezone.name().to_owned(),
@@ -188,6 +193,8 @@ pub struct CreateAgent {
     pub name: String,
     /// The agent's id in your own system (telephony, CRM).
     pub external_id: Option<String>,
+    /// A `sip:` or `sips:` URI where the agent takes calls.
+    pub sip_uri: Option<String>,
     pub queue_ids: Option<Vec<String>>,
     /// Most offers and calls at once, 1 to 20 (default 1).
     pub concurrency: Option<u32>,
@@ -220,6 +227,10 @@ pub async fn create_agent(
         account_id: caller.account_id.clone(),
         name: name(&req.name, "name")?,
         external_id: req.external_id.filter(|e| !e.trim().is_empty()),
+        sip_uri: req
+            .sip_uri
+            .map(|u| SipUri::parse(&u, "sip_uri"))
+            .transpose()?,
         queue_ids: existing_queues(&state, &caller, &req.queue_ids.unwrap_or_default()).await?,
         concurrency: in_range(req.concurrency.unwrap_or(1), "concurrency", 1, 20)?,
         timezone: match &req.timezone {
@@ -291,6 +302,9 @@ pub struct UpdateAgent {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub external_id: Option<Option<String>>,
+    /// Replaces the agent's SIP URI; null removes it.
+    #[serde(default, deserialize_with = "present")]
+    pub sip_uri: Option<Option<String>>,
     /// Replaces the agent's queues.
     pub queue_ids: Option<Vec<String>>,
     pub concurrency: Option<u32>,
@@ -326,6 +340,9 @@ pub async fn update_agent(
     }
     if let Some(external_id) = req.external_id {
         agent.external_id = external_id.filter(|e| !e.trim().is_empty());
+    }
+    if let Some(uri) = req.sip_uri {
+        agent.sip_uri = uri.map(|u| SipUri::parse(&u, "sip_uri")).transpose()?;
     }
     if let Some(ids) = &req.queue_ids {
         agent.queue_ids = existing_queues(&state, &caller, ids).await?;

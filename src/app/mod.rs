@@ -58,6 +58,8 @@ pub struct Application {
     webhooks: WebhookWorker,
     clock: SharedClock,
     shutdown: CancellationToken,
+    /// The SIP user agent, and how long its live calls may go on after a stop.
+    sip: Option<(Arc<crate::dialer::sip::SipDriver>, Duration)>,
 }
 
 impl Application {
@@ -113,6 +115,7 @@ impl Application {
             config.bridge_concurrency,
         );
         let mut dialer = Dialer::new(bridge);
+        let mut sip_driver = None;
         if let Some(listen) = config.sip_listen {
             let sip = crate::dialer::sip::SipDriver::start(
                 crate::dialer::sip::SipConfig {
@@ -129,7 +132,8 @@ impl Application {
                 addr: listen,
                 source,
             })?;
-            dialer = dialer.with_sip(sip);
+            dialer = dialer.with_sip(sip.clone());
+            sip_driver = Some(sip);
         }
         let dialer = Arc::new(dialer);
         let owner = config
@@ -204,6 +208,8 @@ impl Application {
             routing,
             clock: maintenance_clock,
             shutdown: CancellationToken::new(),
+            sip: sip_driver
+                .map(|driver| (driver, Duration::from_secs(config.drain_timeout_seconds))),
         })
     }
 
@@ -235,6 +241,7 @@ impl Application {
             store,
             clock,
             shutdown,
+            sip,
         } = self;
         let scheduler_tasks: Vec<_> = schedulers
             .into_iter()
@@ -261,6 +268,12 @@ impl Application {
             tracing::error!(error = %e, "webhook task failed");
         }
         let _ = maintenance.await;
+        // Calls under way carry on through a stop until they end (or the drain time runs out).
+        if let Some((driver, timeout)) = sip
+            && !driver.drain(timeout).await
+        {
+            tracing::warn!("calls still under way at the end of the drain time are dropped");
+        }
         Ok(())
     }
 }

@@ -27,7 +27,7 @@ use rsipstack::{
     transport::{SipAddr, TransportLayer, udp::UdpConnection},
 };
 use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{CallOrder, Driver, Placement};
 use crate::{
@@ -107,6 +107,8 @@ pub struct SipDriver {
     rtp_ports: RangeInclusive<u16>,
     next_rtp: AtomicU16,
     ring_timeout: Duration,
+    /// The calls under way, waited for by [`SipDriver::drain`].
+    calls: TaskTracker,
 }
 
 impl SipDriver {
@@ -167,7 +169,24 @@ impl SipDriver {
             next_rtp: AtomicU16::new(*config.rtp_ports.start()),
             rtp_ports: config.rtp_ports,
             ring_timeout: config.ring_timeout,
+            calls: TaskTracker::new(),
         }))
+    }
+
+    /// Waits, up to `timeout`, for the calls under way to end and their outcomes to be
+    /// recorded (a stopping server lets live calls finish). True if they all did.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        self.calls.close();
+        let live = self.calls.len();
+        if live > 0 {
+            tracing::info!(
+                calls = live,
+                "waiting for live calls to end before stopping"
+            );
+        }
+        tokio::time::timeout(timeout, self.calls.wait())
+            .await
+            .is_ok()
     }
 
     /// The address SIP is received on.
@@ -418,7 +437,8 @@ impl Driver for Arc<SipDriver> {
                 duration_seconds: None,
             };
             let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());
-            tokio::spawn(async move { driver.record(&account, &id, &end).await });
+            self.calls
+                .spawn(async move { driver.record(&account, &id, &end).await });
             return Placement::Accepted { status: None };
         }
         let Some(rtp) = self.rtp_socket().await else {
@@ -449,7 +469,7 @@ impl Driver for Arc<SipDriver> {
             .ring_timeout_seconds
             .map_or(self.ring_timeout, |s| Duration::from_secs(u64::from(s)));
         let driver = self.clone();
-        tokio::spawn(async move {
+        self.calls.spawn(async move {
             let end = driver.run(invite, ring_timeout, max_duration, rtp).await;
             tracing::info!(callback_id = %id, outcome = end.outcome.as_str(), code = ?end.sip_code, reason = %end.reason, "call ended");
             driver.record(&account, &id, &end).await;

@@ -41,6 +41,8 @@ pub struct Agent {
     pub account_id: AccountId,
     pub name: String,
     pub external_id: Option<String>,
+    /// Where the agent takes the calls Ringback connects to them (`sip:agent@pbx.example.com`).
+    pub sip_uri: Option<super::trunk::SipUri>,
     pub queue_ids: Vec<QueueId>,
     /// Most offers and calls the agent holds at once.
     pub concurrency: u32,
@@ -167,6 +169,7 @@ mod tests {
             account_id: AccountId::generate(),
             name: "Ada".into(),
             external_id: None,
+            sip_uri: None,
             queue_ids: vec![],
             concurrency: 1,
             timezone: Zone::parse("America/New_York", "tz").unwrap(),

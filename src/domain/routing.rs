@@ -159,6 +159,7 @@ mod tests {
             account_id: AccountId::generate(),
             name: "Ada".into(),
             external_id: None,
+            sip_uri: None,
             queue_ids: queues.iter().map(|q| (*q).clone()).collect(),
             concurrency: 1,
             timezone: Zone::utc(),

@@ -1,7 +1,7 @@
 //! Agents, presence and queues (ring groups).
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -234,4 +234,63 @@ async fn agents_need_the_agents_scopes() {
     )
     .await
     .expect_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn an_agents_sip_uri_is_checked_shown_changed_and_removed() {
+    let app = spawn_app().await;
+    let agent = app
+        .post_json(
+            "/v1/agents",
+            &json!({ "name": "Ada", "sip_uri": "sip:ada@pbx.example.com:5070;transport=udp" }),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(
+        agent["sip_uri"],
+        "sip:ada@pbx.example.com:5070;transport=udp"
+    );
+    let path = format!("/v1/agents/{}", agent["id"].as_str().unwrap());
+    assert_eq!(
+        app.get(&path).await.expect(200)["sip_uri"],
+        agent["sip_uri"]
+    );
+
+    for bad in [
+        "tel:+14155550100",
+        "ada@pbx.example.com",
+        "sip:",
+        "sip:ada@bad host",
+    ] {
+        app.post_json("/v1/agents", &json!({ "name": "Bo", "sip_uri": bad }))
+            .await
+            .expect_field_error(400, "invalid_field", "sip_uri");
+        app.patch(&path, &json!({ "sip_uri": bad }))
+            .await
+            .expect_field_error(400, "invalid_field", "sip_uri");
+    }
+    assert_eq!(
+        app.get(&path).await.expect(200)["sip_uri"],
+        agent["sip_uri"],
+        "a refused change wrote nothing"
+    );
+    let changed = app
+        .patch(&path, &json!({ "sip_uri": "sips:ada@[::1]" }))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(changed["sip_uri"], "sips:ada@[::1]");
+    let kept = app
+        .patch(&path, &json!({ "name": "Ada L." }))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(kept["sip_uri"], "sips:ada@[::1]", "left out, it is kept");
+    let removed = app
+        .patch(&path, &json!({ "sip_uri": null }))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(removed["sip_uri"], Value::Null);
 }

@@ -393,6 +393,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub shutdown: CancellationToken,
+    /// Becomes true when the server's `run` has returned (after a shutdown and its drain).
+    pub stopped: tokio::sync::watch::Receiver<bool>,
     pub _db: TestDatabase,
     pub _dir: TempDir,
 }
@@ -448,7 +450,11 @@ pub async fn start_on(
         .expect("a key can be made");
     allow_any_time(store.as_ref(), account).await;
     let shutdown = app.shutdown_token();
-    tokio::spawn(app.run());
+    let (ran, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = app.run().await;
+        let _ = ran.send(true);
+    });
     TestApp {
         addr,
         api_key: secret.expose().to_owned(),
@@ -457,6 +463,7 @@ pub async fn start_on(
         client: http_client(),
         store,
         shutdown,
+        stopped,
         _db: db,
         _dir: dir,
     }
@@ -535,7 +542,11 @@ pub async fn spawn_app_with_clock(
         .expect("an account can be created");
     allow_any_time(store.as_ref(), &account.id).await;
     let shutdown = app.shutdown_token();
-    tokio::spawn(app.run());
+    let (ran, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = app.run().await;
+        let _ = ran.send(true);
+    });
     TestApp {
         addr,
         api_key: secret.expose().to_owned(),
@@ -544,6 +555,7 @@ pub async fn spawn_app_with_clock(
         client: http_client(),
         store,
         shutdown,
+        stopped,
         _db: db,
         _dir: dir,
     }

@@ -209,6 +209,45 @@ async fn an_answer_without_a_common_codec_is_hung_up_as_failed() {
     assert!(reason.starts_with("no common codec"), "{reason}");
 }
 
+#[tokio::test]
+async fn a_stopping_server_lets_a_live_call_finish() {
+    let app = sip_app().await;
+    let sipp = Sipp::start("answer", &[("CODECS", "0")]).await;
+    let trunk = sip_trunk(&app, &sipp, json!({})).await;
+    let (id, _) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
+    app.wait_for_status(&id, "in_progress", WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // answered by now
+    let stop = Instant::now();
+    app.shutdown.cancel();
+    let mut stopped = app.stopped.clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !*stopped.borrow(),
+        "the server waits for the call under way"
+    );
+    tokio::time::timeout(Duration::from_secs(30), stopped.wait_for(|done| *done))
+        .await
+        .expect("the server stops once the call has ended")
+        .unwrap();
+    assert!(
+        stop.elapsed() >= Duration::from_secs(7),
+        "{:?}",
+        stop.elapsed()
+    );
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "the call ended with Ringback's BYE at its cap:\n{log}");
+    // The outcome was recorded before the server stopped.
+    let cb_id = ringback::domain::CallbackId::parse(&id).unwrap();
+    let account = ringback::domain::AccountId::from_trusted(app.account_id.clone());
+    let cb = app
+        .store
+        .get_callback(&account, &cb_id)
+        .await
+        .unwrap()
+        .expect("the callback is stored");
+    assert_eq!(cb.outcome, Some(ringback::domain::Outcome::Answered));
+}
+
 /// The port in the INVITE's Request-URI (sipp's own).
 fn sipp_port(_log: &str, invite: &str) -> String {
     invite

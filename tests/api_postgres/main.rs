@@ -53,6 +53,8 @@ mod restart;
 mod routing;
 #[path = "../api/scheduler.rs"]
 mod scheduler;
+#[path = "../api/sip.rs"]
+mod sip;
 #[path = "../api/trunks.rs"]
 mod trunks;
 #[path = "../api/ui.rs"]

@@ -632,6 +632,7 @@ async fn agent(f: &Fixture, name: &str) -> AgentId {
         account_id: f.account.clone(),
         name: name.to_owned(),
         external_id: None,
+        sip_uri: None,
         queue_ids: Vec::new(),
         concurrency: 1,
         timezone: Zone::utc(),

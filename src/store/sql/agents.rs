@@ -13,6 +13,7 @@ use super::{
     line::{unassign, withdraw_offers},
     ms, ts,
 };
+use crate::domain::trunk::SipUri;
 use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
     agent::{Agent, Presence, Queue},
@@ -22,7 +23,7 @@ use crate::domain::{
 use crate::store::{StoreError, agents::AgentStore};
 
 pub(super) const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
-    working_hours, presence, presence_changed_at, created_at, updated_at";
+    working_hours, presence, presence_changed_at, created_at, updated_at, sip_uri";
 const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at";
 
 async fn agent_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Agent, StoreError> {
@@ -47,6 +48,10 @@ pub(super) fn agent_from_parts(r: &DbRow, queue_ids: Vec<String>) -> Result<Agen
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
         name: r.try_get("name")?,
         external_id: r.try_get("external_id")?,
+        sip_uri: r
+            .try_get::<Option<String>, _>("sip_uri")?
+            .map(|u| SipUri::parse(&u, "sip_uri").map_err(|_| corrupt("sip_uri", &u)))
+            .transpose()?,
         queue_ids: queue_ids.into_iter().map(QueueId::from_trusted).collect(),
         concurrency: r.try_get::<i64, _>("concurrency")? as u32,
         timezone: Zone::parse(&zone, "timezone").map_err(|_| corrupt("timezone", &zone))?,
@@ -82,6 +87,7 @@ async fn queue_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Queue, StoreErro
 fn agent_json(a: &Agent) -> serde_json::Value {
     serde_json::json!({
         "name": a.name, "external_id": a.external_id, "concurrency": a.concurrency,
+        "sip_uri": a.sip_uri.as_ref().map(SipUri::as_str),
         "timezone": a.timezone.name(), "working_hours": a.working_hours,
         "queue_ids": a.queue_ids.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
         "presence": a.presence.as_str(),
@@ -215,7 +221,7 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .map(|h| serde_json::to_string(h).unwrap_or_default());
     let done = if insert {
         sqlx::query(&format!(
-            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(a.id.as_str())
         .bind(a.account_id.as_str())
@@ -228,13 +234,14 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .bind(ms(a.presence_changed_at))
         .bind(ms(a.created_at))
         .bind(ms(a.updated_at))
+        .bind(a.sip_uri.as_ref().map(SipUri::as_str))
         .execute(&mut *conn)
         .await?
     } else {
         sqlx::query(
             "UPDATE agents SET name = $1, external_id = $2, concurrency = $3, timezone = $4, \
-             working_hours = $5, presence = $6, presence_changed_at = $7, updated_at = $8 \
-             WHERE id = $9 AND account_id = $10 AND deleted_at IS NULL",
+             working_hours = $5, presence = $6, presence_changed_at = $7, updated_at = $8, \
+             sip_uri = $9 WHERE id = $10 AND account_id = $11 AND deleted_at IS NULL",
         )
         .bind(&a.name)
         .bind(&a.external_id)
@@ -244,6 +251,7 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .bind(a.presence.as_str())
         .bind(ms(a.presence_changed_at))
         .bind(ms(a.updated_at))
+        .bind(a.sip_uri.as_ref().map(SipUri::as_str))
         .bind(a.id.as_str())
         .bind(a.account_id.as_str())
         .execute(&mut *conn)
