@@ -56,7 +56,6 @@ pub struct CallEnd {
     pub outcome: Outcome,
     pub sip_code: Option<u16>,
     pub reason: String,
-    pub answered: bool,
     pub duration_seconds: Option<u32>,
 }
 
@@ -189,11 +188,6 @@ impl SipDriver {
             .is_ok()
     }
 
-    /// The address SIP is received on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
     /// A UDP socket for the call's audio on the next free port of the range.
     async fn rtp_socket(&self) -> Option<UdpSocket> {
         let (start, end) = (*self.rtp_ports.start(), *self.rtp_ports.end());
@@ -308,7 +302,6 @@ impl SipDriver {
                     outcome: Outcome::NoAnswer,
                     sip_code: None,
                     reason: format!("no answer in {} s (CANCEL)", ring_timeout.as_secs()),
-                    answered: false,
                     duration_seconds: None,
                 };
             }
@@ -317,7 +310,6 @@ impl SipDriver {
                     outcome: Outcome::Failed,
                     sip_code: None,
                     reason: format!("the INVITE failed: {e}"),
-                    answered: false,
                     duration_seconds: None,
                 };
             }
@@ -328,7 +320,6 @@ impl SipDriver {
                 outcome: Outcome::Failed,
                 sip_code: None,
                 reason: "no answer to the INVITE".to_owned(),
-                answered: false,
                 duration_seconds: None,
             };
         };
@@ -339,7 +330,6 @@ impl SipDriver {
                 outcome: outcome_of(code),
                 sip_code: Some(code),
                 reason,
-                answered: false,
                 duration_seconds: None,
             };
         }
@@ -353,7 +343,6 @@ impl SipDriver {
                 outcome: Outcome::Failed,
                 sip_code: Some(code),
                 reason: why,
-                answered: true,
                 duration_seconds: Some(0),
             };
         }
@@ -375,7 +364,6 @@ impl SipDriver {
             outcome: Outcome::Answered,
             sip_code: Some(code),
             reason,
-            answered: true,
             duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
         }
     }
@@ -384,7 +372,7 @@ impl SipDriver {
     /// be stored yet when a call ends at once (a busy line): the outcome waits for it.
     async fn record(
         &self,
-        order_account: &crate::domain::AccountId,
+        account: &crate::domain::AccountId,
         id: &crate::domain::CallbackId,
         end: &CallEnd,
     ) {
@@ -398,7 +386,7 @@ impl SipDriver {
         for wait in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000] {
             match self
                 .store
-                .record_outcome(order_account, id, &report, self.clock.now(), &Actor::System)
+                .record_outcome(account, id, &report, self.clock.now(), &Actor::System)
                 .await
             {
                 Ok(_) => return,
@@ -433,7 +421,6 @@ impl Driver for Arc<SipDriver> {
                 sip_code: None,
                 reason: "node_lost: the node placing this call stopped before its end was known"
                     .to_owned(),
-                answered: false,
                 duration_seconds: None,
             };
             let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());

@@ -41,10 +41,6 @@ pub struct TrunkLimits {
 }
 
 impl TrunkLimits {
-    pub fn is_limited(&self) -> bool {
-        self.max_concurrent_calls.is_some() || self.calls_per_second.is_some()
-    }
-
     /// Reads one limit of a request body: absent or `null` is no limit.
     pub fn parse_limit(
         value: Option<&Value>,
