@@ -310,6 +310,13 @@ pub trait Store:
         id: &CallbackId,
     ) -> Result<Option<Callback>, StoreError>;
 
+    /// A callback with its attempts and history, read in one snapshot.
+    async fn callback_detail(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Option<(Callback, Vec<Attempt>, Vec<CallbackEvent>)>, StoreError>;
+
     async fn callback_attempts(
         &self,
         account: &AccountId,

@@ -145,6 +145,11 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
 
 /// SQLite plans each statement when it is prepared and again when the schema's statistics
 /// change: nothing to do.
+/// A read transaction in WAL mode already sees one snapshot, from its first read on.
+async fn read_snapshot(_conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(())
+}
+
 async fn plan_for_values(_conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())
 }

@@ -147,18 +147,14 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let id = callback_id(&id)?;
-    let cb = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
-    let mut view = CallbackView::from(&cb);
-    view.attempts = Some(
-        state
-            .store
-            .callback_attempts(&caller.account_id, &id)
-            .await?,
-    );
-    let mut history = state
+    // One snapshot: the callback, its attempts and its history agree.
+    let (cb, attempts, mut history) = state
         .store
-        .callback_history(&caller.account_id, &id)
-        .await?;
+        .callback_detail(&caller.account_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))?;
+    let mut view = CallbackView::from(&cb);
+    view.attempts = Some(attempts);
     for event in &mut history {
         // The snapshot each event carries (for webhooks) would repeat the callback here.
         if let Some(data) = event.data.as_object_mut() {

@@ -13,7 +13,7 @@ use super::{
     events::{NewEvent, insert_events},
     feeds::{NewAgentEvent, insert_agent_events, tell_recipients},
     line::{enter_line, leave_routing},
-    moves, ms, opt_ts,
+    moves, ms, opt_ts, read_snapshot,
     rows::{callback_from_row, fetch_callback, stored_source},
     ts,
 };
@@ -98,6 +98,37 @@ impl SqlStore {
         account: &AccountId,
         id: &CallbackId,
     ) -> Result<Vec<Attempt>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        attempts_on(&mut conn, account, id).await
+    }
+
+    /// A callback with its attempts and history, read in one snapshot (so the three parts
+    /// agree even while the callback changes).
+    pub(super) async fn callback_detail(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Option<(Callback, Vec<Attempt>, Vec<crate::domain::CallbackEvent>)>, StoreError>
+    {
+        let mut tx = self.reader.begin().await?;
+        read_snapshot(&mut tx).await?;
+        let Some(cb) = fetch_callback(&mut tx, account, id).await? else {
+            return Ok(None);
+        };
+        let attempts = attempts_on(&mut tx, account, id).await?;
+        let history = super::events::history_on(&mut tx, account, id).await?;
+        tx.commit().await?;
+        Ok(Some((cb, attempts, history)))
+    }
+}
+
+/// A callback's attempts, in order.
+async fn attempts_on(
+    conn: &mut DbConn,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Vec<Attempt>, StoreError> {
+    {
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
              outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason FROM calls \
@@ -105,7 +136,7 @@ impl SqlStore {
         )
         .bind(id.as_str())
         .bind(account.as_str())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -134,7 +165,9 @@ impl SqlStore {
             })
             .collect()
     }
+}
 
+impl SqlStore {
     pub(super) async fn list_callbacks(
         &self,
         account: &AccountId,

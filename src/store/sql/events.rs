@@ -347,6 +347,18 @@ impl SqlStore {
         account: &AccountId,
         id: &CallbackId,
     ) -> Result<Vec<CallbackEvent>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        history_on(&mut conn, account, id).await
+    }
+}
+
+/// A callback's history, oldest first, each event with the object it shows.
+pub(super) async fn history_on(
+    conn: &mut DbConn,
+    account: &AccountId,
+    id: &CallbackId,
+) -> Result<Vec<CallbackEvent>, StoreError> {
+    {
         // `seq` and `account_seq` run in the same order within an account.
         let rows = sqlx::query(&format!(
             "SELECT account_seq, type, occurred_at, {STORED_DATA_COLUMNS} FROM events \
@@ -354,7 +366,7 @@ impl SqlStore {
         ))
         .bind(id.as_str())
         .bind(account.as_str())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await?;
         let stored = rows
             .iter()

@@ -47,7 +47,7 @@ mod webhooks;
 use self::inserts::{InsertJob, commit_inserts};
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, announce_credentials,
-    begin_claim, begin_write, insert_rows, lock_writes, plan_for_values,
+    begin_claim, begin_write, insert_rows, lock_writes, plan_for_values, read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, DialingMode,
@@ -341,6 +341,14 @@ impl Store for SqlStore {
         id: &CallbackId,
     ) -> Result<Option<Callback>, StoreError> {
         self.get_callback(account, id).await
+    }
+
+    async fn callback_detail(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+    ) -> Result<Option<(Callback, Vec<Attempt>, Vec<CallbackEvent>)>, StoreError> {
+        self.callback_detail(account, id).await
     }
 
     async fn callback_attempts(
