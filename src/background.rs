@@ -238,6 +238,37 @@ pub async fn write_in_batches<T>(
     }
 }
 
+/// Values read from the store and kept for a while, so a hot path (each dispatch) does not read
+/// them once per use while a change to them still takes effect soon.
+pub struct Recent<K, V> {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<K, (V, std::time::Instant)>>,
+}
+
+impl<K: Eq + std::hash::Hash, V: Clone> Recent<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The value kept for `key`, if it was read less than the time to live ago.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(value, _)| value.clone())
+    }
+
+    /// Keeps `value`, just read, for `key`.
+    pub fn keep(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(key, (value, std::time::Instant::now()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

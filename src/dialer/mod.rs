@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 pub use self::http_bridge::{DispatchPayload, HttpBridge};
 use crate::{
+    background::Recent,
     domain::{
         AccountId, SigningSecret,
         ids::TrunkId,
@@ -128,29 +129,24 @@ impl Dialer {
 
 /// Trunks read for dispatch, re-read every few seconds so a change takes effect soon without a
 /// query per call.
-#[derive(Default)]
-struct TrunkCache {
-    #[allow(clippy::type_complexity)]
-    entries:
-        std::sync::Mutex<HashMap<(AccountId, TrunkId), (Option<Arc<Trunk>>, std::time::Instant)>>,
+struct TrunkCache(Recent<(AccountId, TrunkId), Option<Arc<Trunk>>>);
+
+impl Default for TrunkCache {
+    fn default() -> Self {
+        Self(Recent::new(Duration::from_secs(5)))
+    }
 }
 
 impl TrunkCache {
-    const TTL: Duration = Duration::from_secs(5);
-
     async fn get(
         &self,
         store: &Arc<dyn Store>,
         account: &AccountId,
         id: &TrunkId,
     ) -> Result<Option<Arc<Trunk>>, String> {
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((trunk, at)) = entries.get(&(account.clone(), id.clone()))
-                && at.elapsed() < Self::TTL
-            {
-                return Ok(trunk.clone());
-            }
+        let key = (account.clone(), id.clone());
+        if let Some(trunk) = self.0.get(&key) {
+            return Ok(trunk);
         }
         let trunk = match store.get_trunk(account, id).await {
             Ok(trunk) => trunk.map(Arc::new),
@@ -159,11 +155,7 @@ impl TrunkCache {
                 return Err("the trunk could not be read".to_owned());
             }
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert(
-            (account.clone(), id.clone()),
-            (trunk.clone(), std::time::Instant::now()),
-        );
+        self.0.keep(key, trunk.clone());
         Ok(trunk)
     }
 }

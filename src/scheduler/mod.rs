@@ -11,7 +11,7 @@
 
 mod horizon;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use tokio::sync::{Semaphore, mpsc};
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::horizon::SendHorizon;
 use crate::{
-    background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
+    background::{Arm, Loop, Pacing, Recent, Step, run_loop, write_in_batches},
     clock::SharedClock,
     dialer::{Dialer, Placement},
     domain::{AccountId, SigningSecret, callback::plan_bridge_failure},
@@ -71,22 +71,18 @@ pub struct Scheduler {
 
 /// Accounts' signing secrets, re-read every half minute so a rotation takes effect soon
 /// without a query per dispatch.
-#[derive(Default)]
-struct SecretCache {
-    entries: std::sync::Mutex<HashMap<AccountId, (Option<SigningSecret>, std::time::Instant)>>,
+struct SecretCache(Recent<AccountId, Option<SigningSecret>>);
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        Self(Recent::new(Duration::from_secs(30)))
+    }
 }
 
 impl SecretCache {
-    const TTL: Duration = Duration::from_secs(30);
-
     async fn get(&self, store: &Arc<dyn Store>, account: &AccountId) -> Option<SigningSecret> {
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((secret, at)) = entries.get(account)
-                && at.elapsed() < Self::TTL
-            {
-                return secret.clone();
-            }
+        if let Some(secret) = self.0.get(account) {
+            return secret;
         }
         let secret = match store.signing_secret(account).await {
             Ok(secret) => secret,
@@ -95,8 +91,7 @@ impl SecretCache {
                 return None;
             }
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert(account.clone(), (secret.clone(), std::time::Instant::now()));
+        self.0.keep(account.clone(), secret.clone());
         secret
     }
 }
