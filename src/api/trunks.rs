@@ -156,7 +156,7 @@ async fn reachable(state: &AppState, settings: TrunkSettings) -> Result<TrunkSet
 }
 
 async fn resolves(proxy: &HostPort, port: u16) -> Result<(), ApiError> {
-    let host = proxy.host.trim_start_matches('[').trim_end_matches(']');
+    let host = proxy.bare_host();
     let lookup = tokio::net::lookup_host((host, port));
     let found = match tokio::time::timeout(Duration::from_secs(5), lookup).await {
         Ok(Ok(mut addrs)) => addrs.next().is_some(),
@@ -242,7 +242,7 @@ pub async fn list_trunks(
 }
 
 /// The caller's trunk `raw`, or 404 (another account's trunk is not found either).
-pub async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Trunk, ApiError> {
+async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Trunk, ApiError> {
     let id = TrunkId::parse(raw).ok_or_else(|| ApiError::not_found("trunk"))?;
     state
         .store

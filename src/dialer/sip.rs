@@ -229,8 +229,7 @@ impl SipDriver {
                 sip.transport.as_str()
             ));
         }
-        let host = sip.proxy.host.trim_start_matches('[').trim_end_matches(']');
-        let proxy = tokio::net::lookup_host((host, sip.port()))
+        let proxy = tokio::net::lookup_host((sip.proxy.bare_host(), sip.port()))
             .await
             .ok()
             .and_then(|mut addrs| addrs.next())

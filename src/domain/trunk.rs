@@ -390,6 +390,13 @@ impl HostPort {
     }
 }
 
+impl HostPort {
+    /// The host as a resolver takes it: an IPv6 address without its brackets.
+    pub fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {

@@ -124,6 +124,11 @@ async fn sip_trunk(app: &TestApp, sipp: &Sipp, extra: Value) -> String {
         .to_owned()
 }
 
+/// The digest credentials of the trunks that face a challenging peer.
+fn credentials() -> Value {
+    json!({ "username": "acme", "password": "s3cret" })
+}
+
 /// A callback on `trunk` due at once; its id and phone.
 async fn call(app: &TestApp, trunk: &str, extra: Value) -> (String, String) {
     let phone = unique_phone();
@@ -338,12 +343,7 @@ async fn a_call_nobody_answers_is_canceled_at_the_ring_timeout() {
 async fn a_401_challenge_is_answered_with_the_trunks_credentials() {
     let app = sip_app().await;
     let sipp = Sipp::start("auth", &[("USER", "acme"), ("PASS", "s3cret")]).await;
-    let trunk = sip_trunk(
-        &app,
-        &sipp,
-        json!({ "username": "acme", "password": "s3cret" }),
-    )
-    .await;
+    let trunk = sip_trunk(&app, &sipp, credentials()).await;
     let (id, _) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
     let cb = ended(&app, &id).await;
     let (ok, log) = sipp.finish().await;
@@ -353,12 +353,7 @@ async fn a_401_challenge_is_answered_with_the_trunks_credentials() {
 
     // Wrong credentials: sipp answers 403 and the call fails.
     let sipp = Sipp::start("auth", &[("USER", "acme"), ("PASS", "other")]).await;
-    let trunk = sip_trunk(
-        &app,
-        &sipp,
-        json!({ "username": "acme", "password": "s3cret" }),
-    )
-    .await;
+    let trunk = sip_trunk(&app, &sipp, credentials()).await;
     let (id, _) = call(&app, &trunk, json!({})).await;
     let cb = ended(&app, &id).await;
     let _ = sipp.finish().await;
@@ -387,12 +382,7 @@ async fn a_407_challenge_is_answered_with_a_digest_of_the_trunks_credentials() {
 
     let app = sip_app().await;
     let sipp = Sipp::start("auth407", &[]).await;
-    let trunk = sip_trunk(
-        &app,
-        &sipp,
-        json!({ "username": "acme", "password": "s3cret" }),
-    )
-    .await;
+    let trunk = sip_trunk(&app, &sipp, credentials()).await;
     let (id, _) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
     let cb = ended(&app, &id).await;
     let (ok, log) = sipp.finish().await;
