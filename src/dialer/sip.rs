@@ -72,6 +72,28 @@ pub fn outcome_of(code: u16) -> Outcome {
     }
 }
 
+/// The address peers reach a listener bound to `ip` at, for Contact and SDP: `ip` itself, or
+/// for an unspecified address (`0.0.0.0`, `::`) the address of the interface of the default
+/// route (a UDP socket "connected" to a documentation address sends nothing). Behind NAT,
+/// `--sip-public-address` says better.
+fn reachable_ip(ip: IpAddr) -> IpAddr {
+    if !ip.is_unspecified() {
+        return ip;
+    }
+    let probe: SocketAddr = if ip.is_ipv6() {
+        "[2001:db8::1]:9".parse().expect("an address")
+    } else {
+        "192.0.2.1:9".parse().expect("an address")
+    };
+    std::net::UdpSocket::bind((ip, 0))
+        .and_then(|socket| {
+            socket.connect(probe)?;
+            socket.local_addr()
+        })
+        .map(|addr| addr.ip())
+        .unwrap_or(ip)
+}
+
 /// The payload type of the answer's audio Ringback speaks: PCMU (0) or PCMA (8), the first the
 /// answer lists; otherwise why not.
 pub fn common_codec(sdp: &str) -> Result<u8, String> {
@@ -157,7 +179,9 @@ impl SipDriver {
                 }
             }
         });
-        let advertised = config.public_address.unwrap_or(local.ip());
+        let advertised = config
+            .public_address
+            .unwrap_or_else(|| reachable_ip(local.ip()));
         tracing::info!(%local, %advertised, "SIP user agent listening (udp)");
         Ok(Arc::new(Self {
             dialogs,
@@ -467,6 +491,14 @@ impl Driver for Arc<SipDriver> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_address_is_advertised_as_it_is() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(reachable_ip(loopback), loopback);
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert_eq!(reachable_ip(v6), v6);
+    }
 
     #[test]
     fn the_answer_must_speak_g711() {
