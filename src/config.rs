@@ -271,3 +271,18 @@ impl ServeConfig {
         Duration::from_secs(self.lease_seconds.max(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::port_range;
+
+    #[test]
+    fn rtp_port_ranges() {
+        assert_eq!(port_range("20000-20999"), Ok(20000..=20999));
+        assert_eq!(port_range(" 5000 - 5000 "), Ok(5000..=5000));
+        for bad in ["", "20000", "2-1", "0-10", "a-b", "1-70000", "20000-"] {
+            let err = port_range(bad).unwrap_err();
+            assert!(err.contains("port range"), "{bad}: {err}");
+        }
+    }
+}
