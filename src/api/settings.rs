@@ -14,6 +14,7 @@ use crate::domain::{
     ErrorCode, FieldError,
     campaign::AccountSettings,
     dialing::{Holiday, RegionalWindow},
+    trunk::SipUri,
     window::CallingWindow,
 };
 
@@ -55,6 +56,13 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub default_trunk_id: Option<Option<String>>,
+    /// Where the voice-AI agent of `ai` calls on `sip` trunks is reached
+    /// (`sip:bot@voice.example.com`): answered customers are connected to it, with the call's
+    /// context in `X-Ringback-*` headers. `null`: none, and such calls wait for one. Left out
+    /// of a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub ai_sip_uri: Option<Option<String>>,
 }
 
 /// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
@@ -77,6 +85,7 @@ impl From<&AccountSettings> for SettingsView {
                 .map(RegionalWindow::to_json)
                 .collect(),
             default_trunk_id: Some(s.default_trunk_id.as_ref().map(|t| t.to_string())),
+            ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
         }
     }
 }
@@ -143,18 +152,22 @@ pub async fn put_settings(
         )
         .into());
     }
+    // Fields left out of the request keep their stored values.
+    let before = match (&req.default_trunk_id, &req.ai_sip_uri) {
+        (Some(_), Some(_)) => None,
+        _ => Some(state.store.account_settings(&caller.account_id).await?),
+    };
     let default_trunk_id = match &req.default_trunk_id {
-        None => {
-            state
-                .store
-                .account_settings(&caller.account_id)
-                .await?
-                .default_trunk_id
-        }
+        None => before.as_ref().and_then(|s| s.default_trunk_id.clone()),
         Some(None) => None,
         Some(Some(raw)) => {
             Some(super::trunks::named_trunk(&state, &caller, raw, "default_trunk_id").await?)
         }
+    };
+    let ai_sip_uri = match &req.ai_sip_uri {
+        None => before.as_ref().and_then(|s| s.ai_sip_uri.clone()),
+        Some(None) => None,
+        Some(Some(raw)) => Some(SipUri::parse(raw, "ai_sip_uri")?),
     };
     let settings = AccountSettings {
         calling_window,
@@ -165,6 +178,7 @@ pub async fn put_settings(
         holidays: Holiday::parse_list(&req.holidays, "holidays")?,
         regional_windows: RegionalWindow::parse_list(&req.regional_windows, "regional_windows")?,
         default_trunk_id,
+        ai_sip_uri,
     };
     state
         .store

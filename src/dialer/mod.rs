@@ -7,6 +7,7 @@
 //! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
 
 mod http_bridge;
+pub mod rtp;
 pub mod sip;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -17,9 +18,9 @@ pub use self::http_bridge::{DispatchPayload, HttpBridge};
 use crate::{
     background::Recent,
     domain::{
-        AccountId, SigningSecret,
-        ids::TrunkId,
-        trunk::{Trunk, TrunkKind},
+        AccountId, DialingMode, SigningSecret,
+        ids::{AgentId, TrunkId},
+        trunk::{SipUri, Trunk, TrunkKind},
     },
     store::{Claimed, Store},
 };
@@ -35,12 +36,30 @@ pub enum Placement {
     Unreachable { reason: String },
 }
 
+/// Who an answered customer is connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Party {
+    /// The voice-AI agent of an `ai` call.
+    Ai,
+    /// The agent reserved for the call.
+    Agent(AgentId),
+}
+
+/// The second leg of a call: who, and where they are reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub party: Party,
+    pub uri: SipUri,
+}
+
 /// One call to place: the claim, the trunk it goes out on (`None`: the server's bridge) and the
 /// account's signing secret for drivers that sign their requests.
 pub struct CallOrder<'a> {
     pub claimed: &'a Claimed,
     pub trunk: Option<&'a Trunk>,
     pub secret: Option<&'a SigningSecret>,
+    /// Who the answered customer is connected to, for drivers that bridge media themselves.
+    pub connect: Option<Connection>,
     /// Read by the caller from its clock.
     pub now: Timestamp,
 }
@@ -58,6 +77,8 @@ pub struct Dialer {
     bridge: Arc<HttpBridge>,
     drivers: HashMap<TrunkKind, Arc<dyn Driver>>,
     trunks: TrunkCache,
+    /// Each account's `ai_sip_uri`, re-read like trunks.
+    ai_agents: Recent<AccountId, Option<SipUri>>,
 }
 
 impl Dialer {
@@ -71,6 +92,7 @@ impl Dialer {
             bridge,
             drivers,
             trunks: TrunkCache::default(),
+            ai_agents: Recent::new(Duration::from_secs(5)),
         }
     }
 
@@ -117,13 +139,57 @@ impl Dialer {
                 reason: format!("no {} driver runs on this server", kind.as_str()),
             };
         };
+        // A driver that bridges media itself needs the party the customer is connected to.
+        let connect = match (kind, claimed.callback.dialing_mode) {
+            (TrunkKind::Sip, DialingMode::Ai) => {
+                match self.ai_agent(store, &claimed.callback.account_id).await {
+                    Ok(Some(uri)) => Some(Connection {
+                        party: Party::Ai,
+                        uri,
+                    }),
+                    Ok(None) => {
+                        return Placement::Refused {
+                            status: None,
+                            reason: "an ai call on a sip trunk needs the account's ai_sip_uri \
+                                     (PUT /v1/settings): nobody would take the answered call"
+                                .to_owned(),
+                        };
+                    }
+                    Err(reason) => return Placement::Unreachable { reason },
+                }
+            }
+            _ => None,
+        };
         let order = CallOrder {
             claimed,
             trunk: trunk.as_deref(),
             secret,
+            connect,
             now,
         };
         driver.place(&order).await
+    }
+}
+
+impl Dialer {
+    /// Where the account's voice-AI agent is reached, if it set one.
+    async fn ai_agent(
+        &self,
+        store: &Arc<dyn Store>,
+        account: &AccountId,
+    ) -> Result<Option<SipUri>, String> {
+        if let Some(uri) = self.ai_agents.get(account) {
+            return Ok(uri);
+        }
+        let uri = match store.account_settings(account).await {
+            Ok(settings) => settings.ai_sip_uri,
+            Err(e) => {
+                tracing::warn!(error = %e, account_id = %account, "reading the account's settings failed");
+                return Err("the account's settings could not be read".to_owned());
+            }
+        };
+        self.ai_agents.keep(account.clone(), uri.clone());
+        Ok(uri)
     }
 }
 

@@ -4,8 +4,11 @@
 //! and the callback's `max_duration_seconds` ends it with BYE. The final response decides the
 //! outcome ([`outcome_of`]); the outcome, the SIP code and reason are recorded on the attempt.
 //!
-//! Media: the offer is G.711 (PCMU, PCMA) on a port of `--rtp-ports`; the answered customer's
-//! audio is received and not yet bridged to another leg.
+//! Media: the offer is G.711 (PCMU, PCMA) on a port of `--rtp-ports`. Ringback is a
+//! back-to-back user agent: once the customer answers, a call with somebody to connect (the
+//! voice-AI bot of an `ai` call, the reserved agent of a `progressive` one) INVITEs that party
+//! on a second leg, offering the customer's codec, and relays RTP between the two
+//! ([`super::rtp`]); a hang-up on either side ends the other with BYE.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -20,8 +23,11 @@ use std::{
 use rsipstack::{
     EndpointBuilder,
     dialog::{
-        DialogId, authenticate::Credential, dialog::DialogState, dialog_layer::DialogLayer,
+        authenticate::Credential,
+        dialog::{DialogState, DialogStateReceiver},
+        dialog_layer::DialogLayer,
         invitation::InviteOption,
+        invite_dialog::InviteDialog,
     },
     sip::{Header, StatusCode, Uri},
     transport::{SipAddr, TransportLayer, udp::UdpConnection},
@@ -29,7 +35,10 @@ use rsipstack::{
 use tokio::net::UdpSocket;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{CallOrder, Driver, Placement};
+use super::{
+    CallOrder, Connection, Driver, Party, Placement,
+    rtp::{self, MediaTarget, Relay, Side, answered_media},
+};
 use crate::{
     clock::SharedClock,
     domain::{
@@ -57,6 +66,73 @@ pub struct CallEnd {
     pub sip_code: Option<u16>,
     pub reason: String,
     pub duration_seconds: Option<u32>,
+}
+
+impl CallEnd {
+    /// A call that ended before anybody spoke.
+    fn failed_with(outcome: Outcome, sip_code: Option<u16>, reason: String) -> Self {
+        Self {
+            outcome,
+            sip_code,
+            reason,
+            duration_seconds: None,
+        }
+    }
+}
+
+/// A call to run: the customer's INVITE and what the answered customer is connected to.
+struct Call {
+    invite: InviteOption,
+    ring_timeout: Duration,
+    max_duration: Duration,
+    rtp: UdpSocket,
+    connect: Option<OtherLeg>,
+}
+
+/// The second leg of a bridged call: its INVITE (the offer is added once the customer's codec
+/// is known) and its own RTP socket.
+struct OtherLeg {
+    invite: InviteOption,
+    rtp: UdpSocket,
+    rtp_port: u16,
+    /// "the AI agent sip:bot@..." or "agent agt_... (sip:...)", for reasons.
+    describe: String,
+}
+
+impl OtherLeg {
+    fn with_offer(&self, offer: String) -> InviteOption {
+        let mut invite = self.invite.clone();
+        invite.offer = Some(offer.into_bytes());
+        invite
+    }
+}
+
+type DialogStates = DialogStateReceiver;
+
+/// Waits until the dialog of `states` ends (or its channel closes).
+async fn terminated(states: &mut DialogStates) {
+    loop {
+        match states.recv().await {
+            Some(DialogState::Terminated(_, _)) | None => return,
+            Some(_) => {}
+        }
+    }
+}
+
+/// Ends an answered leg with BYE.
+async fn hang_up(dialog: &InviteDialog) {
+    if let Err(e) = dialog.bye().await {
+        tracing::warn!(error = %e, dialog = %dialog.id(), "BYE failed");
+    }
+}
+
+/// A header value on one line: a header cannot carry CR or LF.
+fn header_text(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect()
 }
 
 /// The outcome of a call whose INVITE got the final response `code`: 486 and 600 are `busy`;
@@ -92,30 +168,6 @@ fn reachable_ip(ip: IpAddr) -> IpAddr {
         })
         .map(|addr| addr.ip())
         .unwrap_or(ip)
-}
-
-/// The payload type of the answer's audio Ringback speaks: PCMU (0) or PCMA (8), the first the
-/// answer lists; otherwise why not.
-pub fn common_codec(sdp: &str) -> Result<u8, String> {
-    let media = sdp
-        .lines()
-        .map(str::trim)
-        .find_map(|line| line.strip_prefix("m=audio "))
-        .ok_or_else(|| "the answer has no audio stream (m=audio)".to_owned())?;
-    let mut fields = media.split_whitespace();
-    let (_port, _proto) = (fields.next(), fields.next());
-    let types: Vec<&str> = fields.collect();
-    types
-        .iter()
-        .filter_map(|t| t.parse::<u8>().ok())
-        .find(|t| matches!(t, 0 | 8))
-        .ok_or_else(|| {
-            format!(
-                "no common codec: the answer offers payload types {} where Ringback offers \
-                 PCMU (0) and PCMA (8)",
-                types.join(" ")
-            )
-        })
 }
 
 pub struct SipDriver {
@@ -226,17 +278,27 @@ impl SipDriver {
         None
     }
 
-    fn offer(&self, rtp_port: u16, session: u64) -> String {
+    /// An SDP offer of audio on `rtp_port` in the G.711 `payload_types` (PCMU 0, PCMA 8).
+    fn offer(&self, rtp_port: u16, session: u64, payload_types: &[u8]) -> String {
         let family = if self.advertised.is_ipv6() {
             "IP6"
         } else {
             "IP4"
         };
         let ip = self.advertised;
+        let types: Vec<String> = payload_types.iter().map(u8::to_string).collect();
+        let maps: String = payload_types
+            .iter()
+            .map(|t| match t {
+                8 => "a=rtpmap:8 PCMA/8000\r\n",
+                _ => "a=rtpmap:0 PCMU/8000\r\n",
+            })
+            .collect();
         format!(
             "v=0\r\no=ringback {session} {session} IN {family} {ip}\r\ns=ringback\r\n\
-             c=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 8\r\n\
-             a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+             c=IN {family} {ip}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP {}\r\n\
+             {maps}a=sendrecv\r\n",
+            types.join(" ")
         )
     }
 
@@ -286,7 +348,7 @@ impl SipDriver {
             contact,
             destination: Some(SipAddr::from(proxy)),
             content_type: Some("application/sdp".to_owned()),
-            offer: Some(self.offer(rtp_port, session).into_bytes()),
+            offer: Some(self.offer(rtp_port, session, &[0, 8]).into_bytes()),
             credential: sip.username.as_ref().map(|user| Credential {
                 username: user.clone(),
                 password: sip
@@ -308,86 +370,272 @@ impl SipDriver {
         })
     }
 
-    /// Runs a call from its INVITE to its end.
-    async fn run(
+    /// The INVITE of the leg an answered customer is connected to: straight to the URI's host
+    /// (no proxy), From the customer's number, with the call's context in `X-Ringback-*`
+    /// headers a bot or softphone can read.
+    async fn other_leg(
+        &self,
+        order: &CallOrder<'_>,
+        connection: &Connection,
+    ) -> Result<OtherLeg, String> {
+        let uri = &connection.uri;
+        let describe = match &connection.party {
+            Party::Ai => format!("the AI agent {uri}"),
+            Party::Agent(agent) => format!("agent {agent} ({uri})"),
+        };
+        let port = uri.host.port.unwrap_or(5060);
+        let target = tokio::net::lookup_host((uri.host.bare_host(), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("{describe}: the host does not resolve"))?;
+        let rtp = self
+            .rtp_socket()
+            .await
+            .ok_or_else(|| "no free RTP port in --rtp-ports".to_owned())?;
+        let rtp_port = rtp
+            .local_addr()
+            .map_err(|e| format!("the RTP socket has no address: {e}"))?
+            .port();
+        let parse = |text: &str| -> Result<Uri, String> {
+            Uri::try_from(text).map_err(|e| format!("{text} is not a SIP URI: {e}"))
+        };
+        let cb = &order.claimed.callback;
+        let local = SocketAddr::new(self.advertised, self.local.port());
+        let mut headers = vec![
+            Header::Other("X-Ringback-Callback-Id".into(), cb.id.to_string()),
+            Header::Other("X-Ringback-Attempt".into(), cb.attempt.to_string()),
+            Header::Other("X-Ringback-Phone".into(), cb.phone.as_str().to_owned()),
+            Header::Other("X-Ringback-Timezone".into(), cb.timezone.name().to_owned()),
+        ];
+        let optional = [
+            ("X-Ringback-Contact-Name", cb.contact_name.clone()),
+            (
+                "X-Ringback-Contact-Id",
+                cb.contact_id.as_ref().map(ToString::to_string),
+            ),
+            ("X-Ringback-Initial-Message", cb.initial_message.clone()),
+            ("X-Ringback-Interaction-Id", cb.interaction_id.clone()),
+            (
+                "X-Ringback-Metadata",
+                cb.metadata
+                    .as_ref()
+                    .and_then(|m| serde_json::to_string(m).ok()),
+            ),
+            (
+                "X-Ringback-Agent-Id",
+                match &connection.party {
+                    Party::Agent(agent) => Some(agent.to_string()),
+                    Party::Ai => None,
+                },
+            ),
+        ];
+        headers.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| Some(Header::Other(name.into(), header_text(&value?)))),
+        );
+        Ok(OtherLeg {
+            invite: InviteOption {
+                caller: parse(&format!("sip:{}@{local}", cb.phone.as_str()))?,
+                callee: parse(uri.as_str())?,
+                contact: parse(&format!("sip:ringback@{local}"))?,
+                destination: Some(SipAddr::from(target)),
+                content_type: Some("application/sdp".to_owned()),
+                headers: Some(headers),
+                ..Default::default()
+            },
+            rtp,
+            rtp_port,
+            describe,
+        })
+    }
+
+    /// Sends `invite` and waits, up to `ring_timeout`, for its final response: the answered
+    /// dialog and its media, or how the call ended.
+    async fn ring(
         &self,
         invite: InviteOption,
         ring_timeout: Duration,
-        max_duration: Duration,
-        _rtp: UdpSocket,
-    ) -> CallEnd {
-        let (states, mut state_rx) = self.dialogs.new_dialog_state_channel();
+        leg: &str,
+    ) -> Result<(InviteDialog, MediaTarget, u16, DialogStates), CallEnd> {
+        let (states, state_rx) = self.dialogs.new_dialog_state_channel();
         let ringing = tokio::time::timeout(ring_timeout, self.dialogs.do_invite(invite, states));
         let (dialog, response) = match ringing.await {
             // Dropping the INVITE sends CANCEL (once the call rings).
             Err(_) => {
-                return CallEnd {
-                    outcome: Outcome::NoAnswer,
-                    sip_code: None,
-                    reason: format!("no answer in {} s (CANCEL)", ring_timeout.as_secs()),
-                    duration_seconds: None,
-                };
+                return Err(CallEnd::failed_with(
+                    Outcome::NoAnswer,
+                    None,
+                    format!("{leg}no answer in {} s (CANCEL)", ring_timeout.as_secs()),
+                ));
             }
             Ok(Err(e)) => {
-                return CallEnd {
-                    outcome: Outcome::Failed,
-                    sip_code: None,
-                    reason: format!("the INVITE failed: {e}"),
-                    duration_seconds: None,
-                };
+                return Err(CallEnd::failed_with(
+                    Outcome::Failed,
+                    None,
+                    format!("{leg}the INVITE failed: {e}"),
+                ));
             }
             Ok(Ok(answer)) => answer,
         };
         let Some(response) = response else {
-            return CallEnd {
-                outcome: Outcome::Failed,
-                sip_code: None,
-                reason: "no answer to the INVITE".to_owned(),
-                duration_seconds: None,
-            };
+            return Err(CallEnd::failed_with(
+                Outcome::Failed,
+                None,
+                format!("{leg}no answer to the INVITE"),
+            ));
         };
         let code = response.status_code.code();
-        let reason = response.status_code.text().to_owned();
         if !(200..300).contains(&code) {
-            return CallEnd {
-                outcome: outcome_of(code),
-                sip_code: Some(code),
-                reason,
-                duration_seconds: None,
-            };
+            return Err(CallEnd::failed_with(
+                outcome_of(code),
+                Some(code),
+                format!("{leg}{}", response.status_code.text()),
+            ));
         }
+        match answered_media(&String::from_utf8_lossy(&response.body)) {
+            Ok(media) => Ok((dialog, media, code, state_rx)),
+            Err(why) => {
+                hang_up(&dialog).await;
+                Err(CallEnd {
+                    outcome: Outcome::Failed,
+                    sip_code: Some(code),
+                    reason: format!("{leg}{why}"),
+                    duration_seconds: Some(0),
+                })
+            }
+        }
+    }
+
+    /// Runs a call from its INVITE to its end: the customer's leg, then, once the customer
+    /// answers, the leg they are connected to (`connect`), bridged until either hangs up or the
+    /// duration cap.
+    async fn run(&self, call: Call) -> CallEnd {
+        let Call {
+            invite,
+            ring_timeout,
+            max_duration,
+            rtp,
+            connect,
+        } = call;
+        let (customer, customer_media, code, mut customer_rx) =
+            match self.ring(invite, ring_timeout, "").await {
+                Ok(answered) => answered,
+                Err(end) => return end,
+            };
         let answered_at = tokio::time::Instant::now();
-        let id: DialogId = dialog.id();
-        if let Err(why) = common_codec(&String::from_utf8_lossy(&response.body)) {
-            if let Err(e) = dialog.bye().await {
-                tracing::warn!(error = %e, dialog = %id, "BYE failed");
-            }
-            return CallEnd {
-                outcome: Outcome::Failed,
-                sip_code: Some(code),
-                reason: why,
-                duration_seconds: Some(0),
-            };
-        }
-        let cap = tokio::time::sleep(max_duration);
-        tokio::pin!(cap);
-        let hung_up_by_us = loop {
-            tokio::select! {
-                _ = &mut cap => break true,
-                state = state_rx.recv() => match state {
-                    Some(DialogState::Terminated(_, _)) | None => break false,
-                    Some(_) => {}
-                },
-            }
-        };
-        if hung_up_by_us && let Err(e) = dialog.bye().await {
-            tracing::warn!(error = %e, dialog = %id, "BYE failed");
-        }
-        CallEnd {
+        let answered = |reason: String| CallEnd {
             outcome: Outcome::Answered,
             sip_code: Some(code),
             reason,
             duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+        };
+        let cap = tokio::time::sleep(max_duration);
+        tokio::pin!(cap);
+        let Some(connect) = connect else {
+            // Nobody to connect: the call lasts until the customer hangs up or the cap.
+            let hung_up_by_us = tokio::select! {
+                _ = &mut cap => true,
+                _ = terminated(&mut customer_rx) => false,
+            };
+            if hung_up_by_us {
+                hang_up(&customer).await;
+            }
+            return answered("OK".to_owned());
+        };
+        // The other leg is offered the customer's codec only: the relay does not transcode.
+        let other_invite = connect.with_offer(self.offer(
+            connect.rtp_port,
+            u64::from(connect.rtp_port) << 32,
+            &[customer_media.payload_type],
+        ));
+        let leg = format!("{}: ", connect.describe);
+        let other = tokio::select! {
+            rung = self.ring(other_invite, self.ring_timeout, &leg) => rung,
+            _ = &mut cap => Err(CallEnd::failed_with(Outcome::Failed, None, format!("{leg}not answered before the duration cap"))),
+            // The customer hung up while the other leg rang: dropping its INVITE cancels it.
+            _ = terminated(&mut customer_rx) => {
+                return CallEnd {
+                    outcome: Outcome::Answered,
+                    sip_code: Some(code),
+                    reason: format!("{leg}the customer hung up before the connection"),
+                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+                };
+            }
+        };
+        let (other_dialog, other_media, _, mut other_rx) = match other {
+            Ok(answered) => answered,
+            Err(end) => {
+                // The customer answered and nobody took the call: it failed, and the recall
+                // policy decides what comes next.
+                hang_up(&customer).await;
+                return CallEnd {
+                    outcome: Outcome::Failed,
+                    sip_code: end.sip_code,
+                    reason: end.reason,
+                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+                };
+            }
+        };
+        let stop = CancellationToken::new();
+        let relay = Relay::new(customer_media, other_media, tokio::time::Instant::now());
+        let mut media = tokio::spawn(rtp::pump(
+            Arc::new(rtp),
+            Arc::new(connect.rtp),
+            relay,
+            stop.clone(),
+        ));
+        enum Ended {
+            Cap,
+            Customer,
+            Other,
+            Media(String),
+        }
+        let ended = tokio::select! {
+            _ = &mut cap => Ended::Cap,
+            _ = terminated(&mut customer_rx) => Ended::Customer,
+            _ = terminated(&mut other_rx) => Ended::Other,
+            relayed = &mut media => match relayed {
+                Ok(Err(reason)) => Ended::Media(reason),
+                _ => Ended::Media("the media relay stopped".to_owned()),
+            },
+        };
+        stop.cancel();
+        let relayed = media.await.ok().and_then(Result::ok);
+        if let Some(relay) = &relayed {
+            let (c, o) = (relay.counts(Side::Customer), relay.counts(Side::Other));
+            tracing::debug!(
+                customer_packets = c.relayed,
+                other_packets = o.relayed,
+                dropped = c.from_strangers + o.from_strangers + c.not_rtp + o.not_rtp,
+                "call media relayed"
+            );
+        }
+        match ended {
+            Ended::Cap => {
+                hang_up(&customer).await;
+                hang_up(&other_dialog).await;
+                answered(format!("{leg}connected; ended at the duration cap"))
+            }
+            Ended::Customer => {
+                hang_up(&other_dialog).await;
+                answered(format!("{leg}connected; the customer hung up"))
+            }
+            Ended::Other => {
+                hang_up(&customer).await;
+                answered(format!("{leg}connected; hung up by the far side"))
+            }
+            Ended::Media(reason) => {
+                hang_up(&customer).await;
+                hang_up(&other_dialog).await;
+                CallEnd {
+                    outcome: Outcome::Failed,
+                    sip_code: Some(code),
+                    reason,
+                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+                }
+            }
         }
     }
 
@@ -473,14 +721,31 @@ impl Driver for Arc<SipDriver> {
                 };
             }
         };
+        let connect = match &order.connect {
+            None => None,
+            Some(connection) => match self.other_leg(order, connection).await {
+                Ok(leg) => Some(leg),
+                Err(reason) => {
+                    return Placement::Refused {
+                        status: None,
+                        reason,
+                    };
+                }
+            },
+        };
         let (account, id) = (cb.account_id.clone(), cb.id.clone());
-        let max_duration = Duration::from_secs(u64::from(cb.max_duration_seconds.max(1)));
-        let ring_timeout = cb
-            .ring_timeout_seconds
-            .map_or(self.ring_timeout, |s| Duration::from_secs(u64::from(s)));
+        let call = Call {
+            invite,
+            ring_timeout: cb
+                .ring_timeout_seconds
+                .map_or(self.ring_timeout, |s| Duration::from_secs(u64::from(s))),
+            max_duration: Duration::from_secs(u64::from(cb.max_duration_seconds.max(1))),
+            rtp,
+            connect,
+        };
         let driver = self.clone();
         self.calls.spawn(async move {
-            let end = driver.run(invite, ring_timeout, max_duration, rtp).await;
+            let end = driver.run(call).await;
             tracing::info!(callback_id = %id, outcome = end.outcome.as_str(), code = ?end.sip_code, reason = %end.reason, "call ended");
             driver.record(&account, &id, &end).await;
         });
@@ -498,20 +763,6 @@ mod tests {
         assert_eq!(reachable_ip(loopback), loopback);
         let v6: IpAddr = "::1".parse().unwrap();
         assert_eq!(reachable_ip(v6), v6);
-    }
-
-    #[test]
-    fn the_answer_must_speak_g711() {
-        let sdp = |m: &str| format!("v=0\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m}\r\n");
-        assert_eq!(common_codec(&sdp("m=audio 4000 RTP/AVP 8 0 101")), Ok(8));
-        assert_eq!(common_codec(&sdp("m=audio 4000 RTP/AVP 0")), Ok(0));
-        assert!(
-            common_codec(&sdp("m=audio 4000 RTP/AVP 18 101"))
-                .unwrap_err()
-                .starts_with("no common codec")
-        );
-        assert!(common_codec("v=0\r\n").unwrap_err().contains("no audio"));
-        assert!(common_codec("").is_err());
     }
 
     #[test]

@@ -324,6 +324,9 @@ pub struct AccountSettings {
     /// The trunk of calls whose callback or campaign names none; `None`: the server's
     /// `--dialer-url` bridge.
     pub default_trunk_id: Option<crate::domain::ids::TrunkId>,
+    /// Where the voice-AI agent of `ai` calls on `sip` trunks is reached; `None`: such calls
+    /// wait until one is set.
+    pub ai_sip_uri: Option<crate::domain::trunk::SipUri>,
 }
 
 impl Default for AccountSettings {
@@ -337,6 +340,7 @@ impl Default for AccountSettings {
             holidays: Vec::new(),
             regional_windows: Vec::new(),
             default_trunk_id: None,
+            ai_sip_uri: None,
         }
     }
 }

@@ -55,7 +55,7 @@ async fn a_new_callback_is_scheduled_with_its_defaults() {
     assert_eq!(cb["timezone"], "America/Los_Angeles");
     assert_eq!(cb["timezone_source"], "number");
     assert_eq!(cb["timezones"], json!(["America/Los_Angeles"]));
-    assert_eq!(cb["dialing_mode"], "progressive");
+    assert_eq!(cb["dialing_mode"], "unattended");
     assert_eq!(cb["max_duration_seconds"], 900);
     assert_eq!(cb["recording_enabled"], true);
     assert_eq!(cb["expire_after_minutes"], 60);
@@ -155,9 +155,10 @@ async fn a_local_time_without_offset_is_read_in_the_given_timezone() {
 }
 
 #[tokio::test]
-async fn every_dialing_mode_is_accepted_and_progressive_is_the_default() {
+async fn every_dialing_mode_is_accepted_and_unattended_is_the_default() {
     let app = spawn_app().await;
     for (given, stored) in [
+        ("unattended", "unattended"),
         ("preview", "preview"),
         ("progressive", "progressive"),
         ("ai", "ai"),
@@ -177,7 +178,7 @@ async fn every_dialing_mode_is_accepted_and_progressive_is_the_default() {
     let cb = app
         .create(&new_callback(&unique_phone(), &tomorrow()))
         .await;
-    assert_eq!(cb["dialing_mode"], "progressive");
+    assert_eq!(cb["dialing_mode"], "unattended");
     let resp = app
         .post_callback(&json!({
             "phone": unique_phone(),

@@ -404,3 +404,133 @@ async fn a_407_challenge_is_answered_with_a_digest_of_the_trunks_credentials() {
         "the digest is the trunk's password's: {header}"
     );
 }
+
+/// The SIP message of `log` (sipp's) that starts with `first_line`.
+fn message<'a>(log: &'a str, first_line: &str) -> &'a str {
+    log.split("\n\n")
+        .find(|m| m.contains(first_line))
+        .unwrap_or_else(|| panic!("sipp logged no {first_line}:\n{log}"))
+}
+
+#[tokio::test]
+async fn an_ai_call_connects_the_answered_customer_to_the_bot_with_the_calls_context() {
+    let app = sip_app().await;
+    let customer = Sipp::start("answer", &[("CODECS", "8 0")]).await;
+    let bot = Sipp::start("answer", &[("CODECS", "8")]).await;
+    let trunk = sip_trunk(&app, &customer, json!({})).await;
+    let bot_uri = format!("sip:bot@127.0.0.1:{}", bot.port);
+    let settings = app.get("/v1/settings").await.expect(200).clone();
+    let mut put = settings.clone();
+    put["ai_sip_uri"] = json!(bot_uri);
+    let saved = app
+        .request(reqwest::Method::PUT, "/v1/settings", Some(&put))
+        .await;
+    assert_eq!(saved.expect(200)["ai_sip_uri"], bot_uri.as_str());
+    let (id, phone) = call(
+        &app,
+        &trunk,
+        json!({ "dialing_mode": "ai", "max_duration_seconds": 10,
+                "initial_message": "Hi Ana, this is Acme about your invoice.",
+                "contact_name": "Ana Silva", "metadata": { "invoice": "A-17" } }),
+    )
+    .await;
+    let cb = ended(&app, &id).await;
+    let (customer_ok, customer_log) = customer.finish().await;
+    let (bot_ok, bot_log) = bot.finish().await;
+    assert!(
+        customer_ok,
+        "the customer was answered and hung up:\n{customer_log}"
+    );
+    assert!(bot_ok, "the bot was called and hung up:\n{bot_log}");
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    let attempt = &cb["attempts"][0];
+    let reason = attempt["sip_reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&bot_uri) && reason.contains("duration cap"),
+        "{reason}"
+    );
+    let invite = message(&bot_log, "INVITE sip:bot@");
+    for header in [
+        format!("X-Ringback-Callback-Id: {id}"),
+        "X-Ringback-Attempt: 1".to_owned(),
+        format!("X-Ringback-Phone: {phone}"),
+        "X-Ringback-Contact-Name: Ana Silva".to_owned(),
+        "X-Ringback-Initial-Message: Hi Ana, this is Acme about your invoice.".to_owned(),
+        r#"X-Ringback-Metadata: {"invoice":"A-17"}"#.to_owned(),
+        format!("sip:{phone}@127.0.0.1"),
+    ] {
+        assert!(
+            invite.contains(&header),
+            "the bot's INVITE carries {header}:\n{invite}"
+        );
+    }
+    // The bot is offered the codec the customer answered with, and only that.
+    assert!(
+        invite.contains("RTP/AVP 8\r\n") || invite.contains("RTP/AVP 8\n"),
+        "{invite}"
+    );
+    // The bot was called after the customer answered.
+    assert!(message(&bot_log, "BYE sip:").contains("BYE"));
+}
+
+#[tokio::test]
+async fn an_ai_call_whose_bot_refuses_hangs_up_the_customer_and_fails() {
+    let app = sip_app().await;
+    let customer = Sipp::start("answer", &[("CODECS", "0")]).await;
+    let bot = Sipp::start(
+        "reject",
+        &[("CODE", "503"), ("REASON", "Service Unavailable")],
+    )
+    .await;
+    let trunk = sip_trunk(&app, &customer, json!({})).await;
+    let mut put = app.get("/v1/settings").await.expect(200).clone();
+    put["ai_sip_uri"] = json!(format!("sip:bot@127.0.0.1:{}", bot.port));
+    app.request(reqwest::Method::PUT, "/v1/settings", Some(&put))
+        .await
+        .expect(200);
+    let (id, _) = call(&app, &trunk, json!({ "dialing_mode": "ai" })).await;
+    let cb = ended(&app, &id).await;
+    let (customer_ok, customer_log) = customer.finish().await;
+    let (bot_ok, bot_log) = bot.finish().await;
+    assert!(customer_ok, "the customer got a BYE:\n{customer_log}");
+    assert!(bot_ok, "{bot_log}");
+    let attempt = &cb["attempts"][0];
+    assert_eq!(attempt["outcome"], "failed", "{cb}");
+    assert_eq!(attempt["sip_code"], 503, "{attempt}");
+    let reason = attempt["sip_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the AI agent sip:bot@") && reason.ends_with("Service Unavailable"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn an_ai_call_without_a_bot_to_connect_is_not_dialled() {
+    let app = sip_app().await;
+    let customer = Sipp::start("answer", &[("CODECS", "0")]).await;
+    let trunk = sip_trunk(&app, &customer, json!({})).await;
+    let (id, _) = call(&app, &trunk, json!({ "dialing_mode": "ai" })).await;
+    let failure = eventually(Duration::from_secs(20), "a refused dispatch", || async {
+        let cb = app.get_callback(&id).await;
+        cb["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "callback.dispatch_failed")
+            .cloned()
+    })
+    .await;
+    assert!(failure.to_string().contains("ai_sip_uri"), "{failure}");
+    assert!(
+        !std::fs::read_to_string(&customer.messages)
+            .unwrap_or_default()
+            .contains("INVITE sip:"),
+        "nobody was called"
+    );
+    // A bad URI is refused by name.
+    let mut put = app.get("/v1/settings").await.expect(200).clone();
+    put["ai_sip_uri"] = json!("tel:+14155550100");
+    app.request(reqwest::Method::PUT, "/v1/settings", Some(&put))
+        .await
+        .expect_field_error(400, "invalid_field", "ai_sip_uri");
+}

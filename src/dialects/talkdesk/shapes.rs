@@ -198,6 +198,7 @@ pub fn callback(cb: &Callback) -> Value {
             DialingMode::Preview => "PREVIEW",
             DialingMode::Progressive => "PROGRESSIVE",
             DialingMode::Ai => "AI",
+            DialingMode::Unattended => "UNATTENDED",
         },
         "notes": cb.notes,
         "origin": if cb.origin == Origin::Talkdesk { "API" } else { cb.origin.as_str() },

@@ -264,7 +264,7 @@ impl NewCallback {
             attempt_open: false,
             assignment: self.assignment,
             caller_id,
-            dialing_mode: self.dialing_mode.unwrap_or(DialingMode::Progressive),
+            dialing_mode: self.dialing_mode.unwrap_or(DialingMode::Unattended),
             notes: text(self.notes, &f("notes"), MAX_TEXT)?,
             metadata: check_metadata(self.metadata, &f("metadata"))?,
             interaction_id: text(self.interaction_id, &f("interaction_id"), MAX_NAME)?,

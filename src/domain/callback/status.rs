@@ -187,6 +187,10 @@ impl Move {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DialingMode {
+    /// The call is placed at its time with no agent waiting: for dialer bridges that connect
+    /// it themselves and for message-only calls. The default.
+    #[serde(alias = "UNATTENDED")]
+    Unattended,
     /// An agent sees the callback before the call is placed.
     #[serde(alias = "PREVIEW")]
     Preview,
@@ -204,11 +208,12 @@ impl DialingMode {
             DialingMode::Preview => "preview",
             DialingMode::Progressive => "progressive",
             DialingMode::Ai => "ai",
+            DialingMode::Unattended => "unattended",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Preview, Self::Progressive, Self::Ai]
+        [Self::Unattended, Self::Preview, Self::Progressive, Self::Ai]
             .into_iter()
             .find(|m| m.as_str() == s)
     }

@@ -205,21 +205,24 @@ impl CampaignStore for SqlStore {
                 "holidays": holidays(s),
                 "regional_windows": regional(s),
                 "default_trunk_id": s.default_trunk_id.as_ref().map(|t| t.as_str()),
+                "ai_sip_uri": s.ai_sip_uri.as_ref().map(|u| u.as_str()),
             })
         };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
-             quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (account_id) DO UPDATE SET \
+             quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id, \
+             ai_sip_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
              attempt_window_days = excluded.attempt_window_days, \
              quiet_after_answer_hours = excluded.quiet_after_answer_hours, \
              holidays = excluded.holidays, regional_windows = excluded.regional_windows, \
-             default_trunk_id = excluded.default_trunk_id, updated_at = excluded.updated_at",
+             default_trunk_id = excluded.default_trunk_id, ai_sip_uri = excluded.ai_sip_uri, \
+             updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
         .bind(settings.calling_window.to_json().to_string())
@@ -231,6 +234,7 @@ impl CampaignStore for SqlStore {
         .bind(holidays(settings).to_string())
         .bind(regional(settings).to_string())
         .bind(settings.default_trunk_id.as_ref().map(|t| t.as_str()))
+        .bind(settings.ai_sip_uri.as_ref().map(|u| u.as_str()))
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {

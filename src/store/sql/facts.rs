@@ -220,7 +220,7 @@ pub(super) async fn settings_of(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
-         default_trunk_id FROM account_settings WHERE account_id IN (",
+         default_trunk_id, ai_sip_uri FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
     for account in accounts {
@@ -237,8 +237,9 @@ pub(super) async fn settings_of(
         String,
         String,
         Option<String>,
+        Option<String>,
     );
-    for (account, window, allow, max, days, quiet, holidays, regional, trunk) in
+    for (account, window, allow, max, days, quiet, holidays, regional, trunk, ai) in
         qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -258,6 +259,12 @@ pub(super) async fn settings_of(
             )
             .map_err(|_| corrupt("regional_windows", &regional))?,
             default_trunk_id: trunk.map(crate::domain::ids::TrunkId::from_trusted),
+            ai_sip_uri: ai
+                .map(|raw| {
+                    crate::domain::trunk::SipUri::parse(&raw, "ai_sip_uri")
+                        .map_err(|_| corrupt("ai_sip_uri", &raw))
+                })
+                .transpose()?,
         };
         found.insert(account, settings);
     }
