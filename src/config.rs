@@ -166,6 +166,11 @@ pub struct ServeConfig {
     /// How long a call on a `sip` trunk rings before it is CANCELed (outcome `no_answer`).
     #[arg(long, env = "RINGBACK_RING_TIMEOUT_SECONDS", default_value_t = 30)]
     pub ring_timeout_seconds: u64,
+
+    /// Where recordings of calls on `sip` trunks are written (`<account>/<call id>.wav`; the
+    /// attempt's `recording_url` serves them).
+    #[arg(long, env = "RINGBACK_RECORDINGS_DIR", default_value = "recordings")]
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// `first-last`, with `first <= last`.
@@ -257,6 +262,7 @@ impl ServeConfig {
             rtp_ports: 20000..=20999,
             ring_timeout_seconds: 30,
             drain_timeout_seconds: 900,
+            recordings_dir: "recordings".into(),
         }
     }
 

@@ -5,9 +5,13 @@
 //! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
 //! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
 //! - [`ui`]: the Callback Manager, a web page for supervisors and agents served at `/`.
-//! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] bridge.
+//! - [`scheduler`]: claims due callbacks and hands them to the [`dialer`] (trunk drivers:
+//!   the HTTP bridge, Ringback's own SIP user agent).
+//! - [`media`]: audio without I/O: G.711, WAV in and out, tone energy, answering-machine and
+//!   beep detection.
 //! - [`dialects`]: other vendors' callback APIs translated onto the native model.
-//! - [`routing`]: offers due preview callbacks to free agents.
+//! - [`routing`]: offers due preview callbacks to free agents and reserves them for
+//!   progressive ones.
 //! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
 //! - [`config`]: the command line and environment.
 //! - [`parallel`]: a request's CPU-heavy work over many items, spread over every core.
@@ -21,6 +25,7 @@ pub mod config;
 pub mod dialects;
 pub mod dialer;
 pub mod domain;
+pub mod media;
 pub mod parallel;
 pub mod routing;
 pub mod scheduler;

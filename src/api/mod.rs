@@ -10,6 +10,7 @@ pub mod agents;
 pub mod auth;
 pub mod authorized;
 pub mod callbacks;
+pub mod calls;
 pub mod campaigns;
 pub mod contacts;
 pub mod csv;

@@ -24,7 +24,7 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, callbacks, campaigns, contacts, dnc,
+    admin, agent_work, agents, callbacks, calls, campaigns, contacts, dnc,
     error::{
         BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound, PayloadTooLarge,
         RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
@@ -130,6 +130,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         playbooks::get_playbook,
         playbooks::update_playbook,
         playbooks::delete_playbook,
+        calls::get_call_recording,
         trunks::create_trunk,
         trunks::list_trunks,
         trunks::get_trunk,

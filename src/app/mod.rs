@@ -93,6 +93,7 @@ impl Application {
                 request_timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
                 allow_private_webhooks: config.allow_private_webhooks,
                 routing: config.routing(),
+                recordings_dir: config.recordings_dir.clone(),
             }),
             auth: Arc::new(Authenticator::new(
                 config.rate_limit_per_second,
@@ -123,6 +124,7 @@ impl Application {
                     public_address: config.sip_public_address,
                     rtp_ports: config.rtp_ports.clone(),
                     ring_timeout: Duration::from_secs(config.ring_timeout_seconds.max(1)),
+                    recordings: config.recordings_dir.clone(),
                 },
                 store.clone(),
                 clock.clone(),

@@ -18,8 +18,8 @@ use tower_http::{
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, callbacks, campaigns, contacts, dnc, error::ApiError, openapi,
-        ops, playbooks, reports, settings, trunks, webhooks,
+        admin, agent_work, agents, callbacks, calls, campaigns, contacts, dnc, error::ApiError,
+        openapi, ops, playbooks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(playbooks::update_playbook)
                 .delete(playbooks::delete_playbook),
         )
+        .route("/calls/{id}/recording", get(calls::get_call_recording))
         .route(
             "/trunks",
             post(trunks::create_trunk).get(trunks::list_trunks),

@@ -18,6 +18,8 @@ pub struct ApiSettings {
     /// Allow webhook URLs on loopback and private networks (operators only).
     pub allow_private_webhooks: bool,
     pub routing: crate::domain::routing::RoutingSettings,
+    /// Where call recordings are (`--recordings-dir`).
+    pub recordings_dir: std::path::PathBuf,
 }
 
 #[derive(Clone)]

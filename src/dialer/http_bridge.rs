@@ -15,7 +15,7 @@ use url::Url;
 use super::{CallOrder, Driver, Placement};
 use crate::{
     background::finish_response,
-    domain::{Callback, trunk::TrunkSettings},
+    domain::{Callback, DialingMode, trunk::TrunkSettings},
 };
 
 #[derive(Clone)]
@@ -53,6 +53,12 @@ pub struct DispatchPayload<'a> {
     /// server's `--dialer-url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk_id: Option<&'a str>,
+    /// The agent reserved for a `progressive` call: the bridge connects the answered
+    /// customer to them (at `agent_sip_uri`, when the agent has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_sip_uri: Option<&'a str>,
     /// Where the bridge reports what happened on the call.
     pub outcome_url: String,
 }
@@ -107,6 +113,10 @@ impl HttpBridge {
             metadata: cb.metadata.as_ref(),
             assignment: cb.assignment.as_ref(),
             trunk_id: None,
+            agent_id: (cb.dialing_mode == DialingMode::Progressive)
+                .then(|| cb.agent_id.as_ref().map(|a| a.as_str()))
+                .flatten(),
+            agent_sip_uri: None,
             outcome_url: outcome_url.to_string(),
         }
     }
@@ -145,6 +155,7 @@ impl HttpBridge {
         let cb = &claimed.callback;
         let mut payload = self.payload(cb, claimed.resend);
         payload.trunk_id = order.trunk.map(|t| t.id.as_str());
+        payload.agent_sip_uri = order.connect.as_ref().map(|c| c.uri.as_str());
         let body = match serde_json::to_vec(&payload) {
             Ok(body) => body,
             Err(_) => {

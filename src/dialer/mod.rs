@@ -139,9 +139,43 @@ impl Dialer {
                 reason: format!("no {} driver runs on this server", kind.as_str()),
             };
         };
-        // A driver that bridges media itself needs the party the customer is connected to.
-        let connect = match (kind, claimed.callback.dialing_mode) {
-            (TrunkKind::Sip, DialingMode::Ai) => {
+        // A driver that bridges media itself needs the party the customer is connected to; a
+        // bridge is told the reserved agent.
+        let cb = &claimed.callback;
+        let connect = match (kind, cb.dialing_mode, &cb.agent_id) {
+            (_, DialingMode::Progressive, Some(agent)) => {
+                match store.get_agent(&cb.account_id, agent).await {
+                    Ok(Some(found)) => match found.sip_uri {
+                        Some(uri) => Some(Connection {
+                            party: Party::Agent(agent.clone()),
+                            uri,
+                        }),
+                        None if kind == TrunkKind::Sip => {
+                            return Placement::Refused {
+                                status: None,
+                                reason: format!(
+                                    "agent {agent} has no sip_uri: a progressive call on a sip \
+                                     trunk connects the customer to it"
+                                ),
+                            };
+                        }
+                        None => None,
+                    },
+                    Ok(None) => {
+                        return Placement::Refused {
+                            status: None,
+                            reason: format!("the reserved agent {agent} no longer exists"),
+                        };
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, agent_id = %agent, "reading an agent failed");
+                        return Placement::Unreachable {
+                            reason: "the reserved agent could not be read".to_owned(),
+                        };
+                    }
+                }
+            }
+            (TrunkKind::Sip, DialingMode::Ai, _) => {
                 match self.ai_agent(store, &claimed.callback.account_id).await {
                     Ok(Some(uri)) => Some(Connection {
                         party: Party::Ai,

@@ -16,6 +16,8 @@ use std::{
 use tokio::{net::UdpSocket, time::Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::media::{g711::Codec, wav::Recorder};
+
 /// Where a leg's audio goes, and in which codec, read off its SDP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaTarget {
@@ -261,23 +263,75 @@ impl Relay {
     }
 }
 
+/// The audio of an RTP packet: what follows the header, its CSRCs and extension, without
+/// padding; `None` if the packet is shorter than its header says.
+pub fn payload(packet: &[u8]) -> Option<&[u8]> {
+    if packet.len() < 12 {
+        return None;
+    }
+    let csrcs = usize::from(packet[0] & 0x0f);
+    let mut start = 12 + 4 * csrcs;
+    if packet[0] & 0x10 != 0 {
+        let words = packet.get(start + 2..start + 4)?;
+        start += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+    }
+    let mut end = packet.len();
+    if packet[0] & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*packet.last()?))?;
+    }
+    packet.get(start..end)
+}
+
+/// The recording of a bridged call: each relayed packet's audio, decoded, on its side's
+/// channel.
+pub struct Tap {
+    pub recorder: Recorder,
+    /// The first write error; the recording stops, the call goes on.
+    pub failed: Option<String>,
+}
+
+impl Tap {
+    fn record(&mut self, side: Side, packet: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        let Some(codec) = Codec::from_payload_type(packet[1] & 0x7f) else {
+            return; // comfort noise, telephone events
+        };
+        let Some(audio) = payload(packet) else {
+            return;
+        };
+        let mut samples = Vec::with_capacity(audio.len());
+        codec.decode(audio, &mut samples);
+        let written = match side {
+            Side::Customer => self.recorder.push_customer(&samples),
+            Side::Other => self.recorder.push_other(&samples),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "writing a call's recording failed; it stops here");
+            self.failed = Some(e.to_string());
+        }
+    }
+}
+
 /// Relays RTP between the two legs' sockets until `stop`, or until the media is broken
-/// (then `Err(reason)`).
+/// (then `Err(reason)`), recording what it relays into `tap`.
 pub async fn pump(
     customer: Arc<UdpSocket>,
     other: Arc<UdpSocket>,
     mut relay: Relay,
+    mut tap: Option<Tap>,
     stop: CancellationToken,
-) -> Result<Relay, String> {
+) -> (Result<Relay, String>, Option<Tap>) {
     let mut from_customer = vec![0u8; 2048];
     let mut from_other = vec![0u8; 2048];
     let mut checks = tokio::time::interval(Duration::from_secs(1));
     loop {
         let (side, len, source) = tokio::select! {
-            _ = stop.cancelled() => return Ok(relay),
+            _ = stop.cancelled() => return (Ok(relay), tap),
             _ = checks.tick() => {
                 if let Some(reason) = relay.check(Instant::now()) {
-                    return Err(reason);
+                    return (Err(reason), tap);
                 }
                 continue;
             }
@@ -294,10 +348,13 @@ pub async fn pump(
             Side::Customer => (&from_customer[..len], &other),
             Side::Other => (&from_other[..len], &customer),
         };
-        if let Forward::To(to) = relay.receive(side, source, packet, Instant::now())
-            && let Err(e) = out.send_to(packet, to).await
-        {
-            tracing::debug!(error = %e, %to, "RTP send failed");
+        if let Forward::To(to) = relay.receive(side, source, packet, Instant::now()) {
+            if let Err(e) = out.send_to(packet, to).await {
+                tracing::debug!(error = %e, %to, "RTP send failed");
+            }
+            if let Some(tap) = &mut tap {
+                tap.record(side, packet);
+            }
         }
     }
 }
@@ -372,6 +429,24 @@ mod tests {
                 .unwrap_err()
                 .contains("connection line")
         );
+    }
+
+    #[test]
+    fn the_payload_follows_the_header_csrcs_and_extension() {
+        let plain = rtp(0);
+        assert_eq!(payload(&plain).unwrap().len(), 160);
+        // Two CSRCs, an extension of one word, and 3 bytes of padding.
+        let mut p = vec![0xb2, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        p.extend([0u8; 8]); // CSRCs
+        p.extend([0xbe, 0xde, 0, 1, 1, 2, 3, 4]); // extension header and its word
+        p.extend([9u8; 5]);
+        p.extend([0, 0, 3]);
+        assert_eq!(payload(&p), Some(&[9u8; 5][..]));
+        // A header that claims more than the packet holds.
+        let mut short = vec![0x8f, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        short.extend([0u8; 4]);
+        assert_eq!(payload(&short), None);
+        assert_eq!(payload(&[0x80, 0]), None);
     }
 
     #[test]

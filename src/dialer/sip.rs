@@ -13,6 +13,7 @@
 use std::{
     net::{IpAddr, SocketAddr},
     ops::RangeInclusive,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU16, Ordering},
@@ -37,12 +38,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     CallOrder, Connection, Driver, Party, Placement,
-    rtp::{self, MediaTarget, Relay, Side, answered_media},
+    rtp::{self, MediaTarget, Relay, Side, Tap, answered_media},
 };
+use crate::media::wav::Recorder;
 use crate::{
     clock::SharedClock,
     domain::{
-        Actor, Outcome,
+        Actor, Attempt, Outcome,
         trunk::{SipSettings, SipTransport, TrunkSettings},
     },
     store::{ChangeError, OutcomeReport, Store},
@@ -57,6 +59,8 @@ pub struct SipConfig {
     pub public_address: Option<IpAddr>,
     pub rtp_ports: RangeInclusive<u16>,
     pub ring_timeout: Duration,
+    /// Where recordings are written (`<account>/<call id>.wav`).
+    pub recordings: PathBuf,
 }
 
 /// What the driver learned of a call that ended.
@@ -66,6 +70,8 @@ pub struct CallEnd {
     pub sip_code: Option<u16>,
     pub reason: String,
     pub duration_seconds: Option<u32>,
+    /// The recording's file, relative to the recordings directory.
+    pub recording: Option<String>,
 }
 
 impl CallEnd {
@@ -76,6 +82,7 @@ impl CallEnd {
             sip_code,
             reason,
             duration_seconds: None,
+            recording: None,
         }
     }
 }
@@ -87,6 +94,8 @@ struct Call {
     max_duration: Duration,
     rtp: UdpSocket,
     connect: Option<OtherLeg>,
+    /// Where to record the bridged call: the full path and the name the attempt keeps.
+    recording: Option<(PathBuf, String)>,
 }
 
 /// The second leg of a bridged call: its INVITE (the offer is added once the customer's codec
@@ -180,6 +189,7 @@ pub struct SipDriver {
     rtp_ports: RangeInclusive<u16>,
     next_rtp: AtomicU16,
     ring_timeout: Duration,
+    recordings: PathBuf,
     /// The calls under way, waited for by [`SipDriver::drain`].
     calls: TaskTracker,
 }
@@ -244,6 +254,7 @@ impl SipDriver {
             next_rtp: AtomicU16::new(*config.rtp_ports.start()),
             rtp_ports: config.rtp_ports,
             ring_timeout: config.ring_timeout,
+            recordings: config.recordings,
             calls: TaskTracker::new(),
         }))
     }
@@ -503,6 +514,7 @@ impl SipDriver {
                     sip_code: Some(code),
                     reason: format!("{leg}{why}"),
                     duration_seconds: Some(0),
+                    recording: None,
                 })
             }
         }
@@ -518,6 +530,7 @@ impl SipDriver {
             max_duration,
             rtp,
             connect,
+            recording,
         } = call;
         let (customer, customer_media, code, mut customer_rx) =
             match self.ring(invite, ring_timeout, "").await {
@@ -530,6 +543,7 @@ impl SipDriver {
             sip_code: Some(code),
             reason,
             duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+            recording: None,
         };
         let cap = tokio::time::sleep(max_duration);
         tokio::pin!(cap);
@@ -556,12 +570,7 @@ impl SipDriver {
             _ = &mut cap => Err(CallEnd::failed_with(Outcome::Failed, None, format!("{leg}not answered before the duration cap"))),
             // The customer hung up while the other leg rang: dropping its INVITE cancels it.
             _ = terminated(&mut customer_rx) => {
-                return CallEnd {
-                    outcome: Outcome::Answered,
-                    sip_code: Some(code),
-                    reason: format!("{leg}the customer hung up before the connection"),
-                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
-                };
+                return answered(format!("{leg}the customer hung up before the connection"));
             }
         };
         let (other_dialog, other_media, _, mut other_rx) = match other {
@@ -573,19 +582,37 @@ impl SipDriver {
                 return CallEnd {
                     outcome: Outcome::Failed,
                     sip_code: end.sip_code,
-                    reason: end.reason,
-                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+                    ..answered(end.reason)
                 };
             }
         };
         let stop = CancellationToken::new();
         let relay = Relay::new(customer_media, other_media, tokio::time::Instant::now());
+        let tap = recording.as_ref().and_then(|(path, _)| {
+            let made = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_err(|e| e.to_string())
+                .and_then(|()| Recorder::create(path).map_err(|e| e.to_string()));
+            match made {
+                Ok(recorder) => Some(Tap {
+                    recorder,
+                    failed: None,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "the call cannot be recorded");
+                    None
+                }
+            }
+        });
         let mut media = tokio::spawn(rtp::pump(
             Arc::new(rtp),
             Arc::new(connect.rtp),
             relay,
+            tap,
             stop.clone(),
         ));
+        let mut finished_tap = None;
         enum Ended {
             Cap,
             Customer,
@@ -597,12 +624,34 @@ impl SipDriver {
             _ = terminated(&mut customer_rx) => Ended::Customer,
             _ = terminated(&mut other_rx) => Ended::Other,
             relayed = &mut media => match relayed {
-                Ok(Err(reason)) => Ended::Media(reason),
+                Ok((Err(reason), tap)) => {
+                    finished_tap = Some(tap);
+                    Ended::Media(reason)
+                }
                 _ => Ended::Media("the media relay stopped".to_owned()),
             },
         };
         stop.cancel();
-        let relayed = media.await.ok().and_then(Result::ok);
+        let (relayed, tap) = match finished_tap {
+            Some(tap) => (None, tap),
+            None => match media.await {
+                Ok((relayed, tap)) => (relayed.ok(), tap),
+                Err(_) => (None, None),
+            },
+        };
+        let recorded = match (tap, recording) {
+            (Some(tap), Some((_, name))) if tap.failed.is_none() => {
+                match tokio::task::spawn_blocking(move || tap.recorder.finish()).await {
+                    Ok(Ok(_)) => Some(name),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "finishing a call's recording failed");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
         if let Some(relay) = &relayed {
             let (c, o) = (relay.counts(Side::Customer), relay.counts(Side::Other));
             tracing::debug!(
@@ -612,7 +661,7 @@ impl SipDriver {
                 "call media relayed"
             );
         }
-        match ended {
+        let end = match ended {
             Ended::Cap => {
                 hang_up(&customer).await;
                 hang_up(&other_dialog).await;
@@ -631,11 +680,13 @@ impl SipDriver {
                 hang_up(&other_dialog).await;
                 CallEnd {
                     outcome: Outcome::Failed,
-                    sip_code: Some(code),
-                    reason,
-                    duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
+                    ..answered(reason)
                 }
             }
+        };
+        CallEnd {
+            recording: recorded,
+            ..end
         }
     }
 
@@ -653,6 +704,7 @@ impl SipDriver {
             notes: None,
             sip_code: end.sip_code,
             sip_reason: Some(end.reason.clone()),
+            recording: end.recording.clone(),
         };
         for wait in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000] {
             match self
@@ -693,6 +745,7 @@ impl Driver for Arc<SipDriver> {
                 reason: "node_lost: the node placing this call stopped before its end was known"
                     .to_owned(),
                 duration_seconds: None,
+                recording: None,
             };
             let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());
             self.calls
@@ -742,6 +795,14 @@ impl Driver for Arc<SipDriver> {
             max_duration: Duration::from_secs(u64::from(cb.max_duration_seconds.max(1))),
             rtp,
             connect,
+            recording: cb.recording_enabled.then(|| {
+                let name = format!(
+                    "{}/{}.wav",
+                    cb.account_id,
+                    Attempt::call_id(&cb.id, cb.attempt)
+                );
+                (self.recordings.join(&name), name)
+            }),
         };
         let driver = self.clone();
         self.calls.spawn(async move {

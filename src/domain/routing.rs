@@ -108,6 +108,10 @@ pub enum AgentEventKind {
     /// An offer was taken back (timeout, cancellation, reschedule, presence change).
     #[serde(rename = "offer_withdrawn")]
     OfferWithdrawn,
+    /// The agent is reserved for a progressive call being dialled now: the customer is
+    /// connected to them when they answer.
+    #[serde(rename = "reserved")]
+    Reserved,
     /// A callback assigned to the agent (or their queue) is coming up.
     #[serde(rename = "callback.reminder")]
     Reminder,
@@ -126,6 +130,7 @@ impl AgentEventKind {
         match self {
             AgentEventKind::Offer => "offer",
             AgentEventKind::OfferWithdrawn => "offer_withdrawn",
+            AgentEventKind::Reserved => "reserved",
             AgentEventKind::Reminder => "callback.reminder",
             AgentEventKind::Canceled => "callback.canceled",
             AgentEventKind::Rescheduled => "callback.rescheduled",

@@ -18,6 +18,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "callback.offer_rejected",
     "callback.offer_timeout",
     "callback.accepted",
+    "callback.agent_reserved",
     "callback.unassigned",
     "callback.recall_scheduled",
     "callback.skipped",

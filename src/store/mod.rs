@@ -242,6 +242,8 @@ pub struct OutcomeReport {
     /// call ended without one).
     pub sip_code: Option<u16>,
     pub sip_reason: Option<String>,
+    /// The call's recording, relative to the server's recordings directory.
+    pub recording: Option<String>,
 }
 
 /// The persistence interface. Every method that reads or changes tenant data takes the
@@ -309,6 +311,15 @@ pub trait Store:
         account: &AccountId,
         id: &CallbackId,
     ) -> Result<Option<Callback>, StoreError>;
+
+    /// The recording of attempt `number` of the account's callback `id`: its file, relative to
+    /// the recordings directory.
+    async fn call_recording(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        number: u32,
+    ) -> Result<Option<String>, StoreError>;
 
     /// A callback with its attempts and history, read in one snapshot.
     async fn callback_detail(

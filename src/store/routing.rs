@@ -24,6 +24,8 @@ pub struct RoutePass {
     /// Offers that ran out unanswered: the callbacks are back in line.
     pub timed_out: usize,
     pub reminders: usize,
+    /// Progressive callbacks an agent was reserved for: due now, for the scheduler.
+    pub reserved: usize,
     /// The pass stopped at its limit: more may be ready now.
     pub saturated: bool,
 }

@@ -436,6 +436,7 @@ pub async fn start_on(
     config.min_lead_seconds = 1;
     config.rate_limit_per_second = 0;
     config.dialer_url = Some(bridge.url.parse().unwrap());
+    config.recordings_dir = dir.path().join("recordings");
     let app = Application::build_with_clock(config, clock)
         .await
         .expect("the application builds");
@@ -531,6 +532,7 @@ pub async fn spawn_app_with_clock(
     // own behaviour is tested with the default.
     config.claim_ahead_ms = 200;
     config.dialer_url = Some(bridge.url.parse().unwrap());
+    config.recordings_dir = dir.path().join("recordings");
     configure(&mut config);
     let app = Application::build_with_clock(config, clock)
         .await

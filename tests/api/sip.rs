@@ -34,6 +34,11 @@ fn scenario(name: &str) -> PathBuf {
 impl Sipp {
     /// Runs scenario `name` with each `(placeholder, value)` of `fill` written into it.
     async fn start(name: &str, fill: &[(&str, &str)]) -> Self {
+        Self::start_for(name, fill, 1).await
+    }
+
+    /// Like [`Sipp::start`], for `calls` calls (run side by side as they come).
+    async fn start_for(name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
         let port = {
             let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
             socket.local_addr().unwrap().port()
@@ -56,7 +61,7 @@ impl Sipp {
                 "-p",
                 &port.to_string(),
                 "-m",
-                "1",
+                &calls.to_string(),
                 "-nostdin",
             ])
             .args([
@@ -83,6 +88,11 @@ impl Sipp {
             messages,
             _dir: dir,
         }
+    }
+
+    /// The messages sipp has seen so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.messages).unwrap_or_default()
     }
 
     /// Waits for the scenario to end; its exit status says whether every step happened.
@@ -533,4 +543,114 @@ async fn an_ai_call_without_a_bot_to_connect_is_not_dialled() {
     app.request(reqwest::Method::PUT, "/v1/settings", Some(&put))
         .await
         .expect_field_error(400, "invalid_field", "ai_sip_uri");
+}
+
+#[tokio::test]
+async fn progressive_calls_ring_only_for_free_agents_and_reach_the_reserved_one() {
+    let app = sip_app().await;
+    let customers = Sipp::start_for("answer", &[("CODECS", "0")], 3).await;
+    let desks = [
+        Sipp::start_for("answer", &[("CODECS", "0 8")], 2).await,
+        Sipp::start_for("answer", &[("CODECS", "0 8")], 2).await,
+    ];
+    let trunk = sip_trunk(&app, &customers, json!({})).await;
+    let mut agents = Vec::new();
+    for (n, desk) in desks.iter().enumerate() {
+        let agent = app
+            .post_json(
+                "/v1/agents",
+                &json!({ "name": format!("Agent {n}"),
+                         "sip_uri": format!("sip:agent{n}@127.0.0.1:{}", desk.port) }),
+            )
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.request(
+            reqwest::Method::PUT,
+            &format!("/v1/agents/{agent}/presence"),
+            Some(&json!({ "presence": "available" })),
+        )
+        .await
+        .expect(200);
+        agents.push(agent);
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (id, _) = call(
+            &app,
+            &trunk,
+            json!({ "dialing_mode": "progressive", "max_duration_seconds": 10 }),
+        )
+        .await;
+        ids.push(id);
+    }
+    // Never more calls under way than agents: poll until all three have ended.
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        let mut live = 0;
+        let mut done = Vec::new();
+        for id in &ids {
+            let cb = app.get_callback(id).await;
+            match cb["status"].as_str() {
+                Some("dispatching" | "in_progress") => live += 1,
+                Some("completed" | "failed") => done.push(cb),
+                _ => {}
+            }
+        }
+        most = most.max(live);
+        if done.len() == ids.len() {
+            break done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the three calls did not end in a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(most, 2, "at most two calls at once, for two agents");
+    let mut ends = Vec::new();
+    let mut starts = Vec::new();
+    for cb in &finished {
+        assert_eq!(cb["outcome"], "answered", "{cb}");
+        let attempt = &cb["attempts"][0];
+        let agent = attempt["agent_id"]
+            .as_str()
+            .expect("the attempt names its agent");
+        assert!(agents.iter().any(|a| a == agent), "{attempt}");
+        assert!(
+            attempt["sip_reason"].as_str().unwrap().contains(agent),
+            "{attempt}"
+        );
+        starts.push(ts(&attempt["started_at"]));
+        ends.push(ts(&attempt["ended_at"]));
+    }
+    // The third call was dialled only once one of the first two had ended.
+    starts.sort();
+    ends.sort();
+    assert!(starts[2] >= ends[0], "{starts:?} {ends:?}");
+    // Each desk was called as its own agent.
+    let mut connected = 0;
+    for (desk, agent) in desks.iter().zip(&agents) {
+        let log = desk.log();
+        let invites: Vec<&str> = log
+            .split("\n\n")
+            .filter(|m| m.contains("INVITE sip:agent"))
+            .collect();
+        for invite in &invites {
+            assert!(
+                invite.contains(&format!("X-Ringback-Agent-Id: {agent}")),
+                "{invite}"
+            );
+        }
+        connected += invites.len();
+    }
+    assert_eq!(connected, 3, "each answered customer reached an agent");
+    assert_eq!(
+        customers.log().matches("INVITE sip:+").count(),
+        3,
+        "each customer was dialled once"
+    );
 }

@@ -391,7 +391,7 @@ async fn calls_go_out_on_the_trunk_their_callback_or_account_names() {
     let campaign = app
         .post_json(
             "/v1/campaigns",
-            &json!({ "playbook_id": playbook, "dialing_mode": "progressive",
+            &json!({ "playbook_id": playbook, "dialing_mode": "unattended",
                      "trunk_id": other["id"], "launch_at": in_ms(300),
                      "contacts": [{ "phone": unique_phone(), "timezone": "UTC" }] }),
         )

@@ -319,5 +319,6 @@ pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiEr
         notes: req.notes,
         sip_code: None,
         sip_reason: None,
+        recording: None,
     })
 }

@@ -32,6 +32,21 @@ pub struct Attempt {
     /// Its reason phrase, or why the call ended without one (a ring timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_reason: Option<String>,
+    /// Where the call's recording is served (`GET /v1/calls/{id}/recording`), once it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
+}
+
+impl Attempt {
+    /// The id of attempt `number` of `callback` as a call: `cb_....2`.
+    pub fn call_id(callback: &super::CallbackId, number: u32) -> String {
+        format!("{callback}.{number}")
+    }
+
+    /// The path that serves the recording of attempt `number` of `callback`.
+    pub fn recording_url(callback: &super::CallbackId, number: u32) -> String {
+        format!("/v1/calls/{}/recording", Self::call_id(callback, number))
+    }
 }
 
 /// One entry of a callback's history.

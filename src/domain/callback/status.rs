@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Where a callback is in its life.
 ///
 /// ```text
-/// progressive, ai:
+/// unattended, ai:
 /// scheduled -> dispatching -> in_progress -> completed | failed
 ///     |  ^          |  \
 ///     |  '----------'   '-> expired (bridge kept refusing until the deadline)
@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 ///                 |           |
 ///                 '-> expired '-> (rejected or timed out: back to waiting)
 /// scheduled | waiting | offered -> canceled, or back to scheduled when rescheduled
+///
+/// progressive (dialled only when an agent is free, who is reserved for it):
+/// scheduled -> waiting -> scheduled (agent reserved, due now) -> dispatching -> as unattended
 ///
 /// an outcome reported while dispatching or in progress: completed | failed | canceled (skipped_dnc),
 ///   or scheduled for the next attempt when it calls for a recall
@@ -98,6 +101,7 @@ impl Status {
             (Move::Line, Scheduled) => Waiting,
             (Move::Retry, Dispatching) => Scheduled,
             (Move::Offer, Waiting) => Offered,
+            (Move::Reserve, Waiting) => Scheduled,
             (Move::Withdraw, Offered) => Waiting,
             (Move::Start, Dispatching | Offered) => InProgress,
             (Move::Report(outcome), Dispatching | InProgress) => outcome.final_status(),
@@ -145,6 +149,9 @@ pub enum Move {
     Retry,
     /// Offered to an agent.
     Offer,
+    /// A free agent is reserved for a progressive callback in line: `scheduled` again, due
+    /// now, for the scheduler to dial.
+    Reserve,
     /// The agent rejected the offer or let it time out: back in line.
     Withdraw,
     /// The call started: the bridge has it, or the agent accepted the offer.
@@ -163,13 +170,14 @@ pub enum Move {
 
 impl Move {
     /// Every move, each outcome's report included.
-    pub const ALL: [Move; 17] = [
+    pub const ALL: [Move; 18] = [
         Move::Edit,
         Move::Cancel,
         Move::Dispatch,
         Move::Line,
         Move::Retry,
         Move::Offer,
+        Move::Reserve,
         Move::Withdraw,
         Move::Start,
         Move::Report(Outcome::Answered),
@@ -194,7 +202,8 @@ pub enum DialingMode {
     /// An agent sees the callback before the call is placed.
     #[serde(alias = "PREVIEW")]
     Preview,
-    /// The call is placed and connected to an agent when answered.
+    /// The call is placed only when an agent who may take it is free; that agent is reserved
+    /// while it rings and the answered customer is connected to them.
     #[serde(alias = "PROGRESSIVE")]
     Progressive,
     /// An AI voice agent places and handles the call.
@@ -210,6 +219,12 @@ impl DialingMode {
             DialingMode::Ai => "ai",
             DialingMode::Unattended => "unattended",
         }
+    }
+
+    /// Whether a due callback of this mode waits in line for a free agent (the router's work)
+    /// rather than being dialled at its time (the scheduler's).
+    pub fn waits_for_agent(self) -> bool {
+        matches!(self, DialingMode::Preview | DialingMode::Progressive)
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -131,7 +131,8 @@ async fn attempts_on(
     {
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
-             outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason FROM calls \
+             outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason, \
+             recording IS NOT NULL AS recorded FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
         .bind(id.as_str())
@@ -141,8 +142,9 @@ async fn attempts_on(
         rows.iter()
             .map(|r| {
                 let outcome: Option<String> = r.try_get("outcome")?;
+                let number = r.try_get::<i64, _>("number")? as u32;
                 Ok(Attempt {
-                    number: r.try_get::<i64, _>("number")? as u32,
+                    number,
                     started_at: ts(r.try_get("started_at")?)?,
                     bridge_requests: r.try_get::<i64, _>("bridge_requests")? as u32,
                     resends: r.try_get::<i64, _>("resends")? as u32,
@@ -161,6 +163,9 @@ async fn attempts_on(
                     agent_id: r.try_get("agent_id")?,
                     sip_code: r.try_get::<Option<i64>, _>("sip_code")?.map(|c| c as u16),
                     sip_reason: r.try_get("sip_reason")?,
+                    recording_url: r
+                        .try_get::<bool, _>("recorded")?
+                        .then(|| Attempt::recording_url(id, number)),
                 })
             })
             .collect()
@@ -212,6 +217,14 @@ impl SqlStore {
         let rescheduled = changes.scheduled_at.is_some();
         let reassigned = changes.assignment.is_some();
         let mut feed = Vec::new();
+        if before.status == Status::Scheduled
+            && before.agent_id.is_some()
+            && (rescheduled || reassigned)
+        {
+            // A progressive callback's reserved agent is released: it lines up again at its
+            // new time (or for its new assignees).
+            cb.agent_id = None;
+        }
         if before.status != Status::Scheduled && (rescheduled || reassigned) {
             let reason = if rescheduled {
                 WithdrawReason::Rescheduled
@@ -337,7 +350,7 @@ impl SqlStore {
         insert_agent_events(&mut tx, &feed).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_for(&cb);
-        if before.status != Status::Scheduled {
+        if before.status != Status::Scheduled || before.agent_id != cb.agent_id {
             self.routing.notify();
         }
         self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));

@@ -19,7 +19,7 @@ use super::{
     ts, window_from_text,
 };
 use crate::domain::{
-    AccountId, Actor, AuditRecord, Callback, CallbackId, DialingMode, PhoneNumber, Status, Zone,
+    AccountId, Actor, AuditRecord, Callback, CallbackId, PhoneNumber, Status, Zone,
     auth::diff,
     campaign::debt_ref,
     campaign::{AccountSettings, Campaign, CampaignStatus, Pacing, RecallPolicy},
@@ -468,10 +468,7 @@ impl CampaignStore for SqlStore {
             .filter_map(|cb| cb.campaign_id.as_ref().map(|c| c.as_str()))
             .collect();
         let campaigns = campaign_facts(&mut conn, &campaign_ids).await?;
-        let free_agents = if callbacks
-            .iter()
-            .any(|cb| cb.dialing_mode == DialingMode::Preview)
-        {
+        let free_agents = if callbacks.iter().any(|cb| cb.dialing_mode.waits_for_agent()) {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM agents WHERE account_id = $1 \
                  AND presence = 'available' AND deleted_at IS NULL",
@@ -506,7 +503,7 @@ impl CampaignStore for SqlStore {
                     .campaign_id
                     .as_ref()
                     .and_then(|c| campaigns.get(c.as_str()).copied()),
-                free_agents: free_agents.filter(|_| cb.dialing_mode == DialingMode::Preview),
+                free_agents: free_agents.filter(|_| cb.dialing_mode.waits_for_agent()),
             });
         }
         Ok(DialFacts {

@@ -25,6 +25,10 @@ use crate::domain::{
 };
 use crate::store::{ClaimBatch, Claimed, StoreError};
 
+/// A progressive callback is dialled only once the router has reserved an agent for it
+/// (`agent_id`); until then it waits in line, the router's work.
+const RESERVED_IF_PROGRESSIVE: &str = "(dialing_mode <> 'progressive' OR agent_id IS NOT NULL)";
+
 impl SqlStore {
     pub(super) async fn claim_due(
         &self,
@@ -66,7 +70,8 @@ impl SqlStore {
             };
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {DUE_COLUMNS} FROM callbacks \
-                 WHERE {due} AND dialing_mode <> 'preview' AND due_at <= ",
+                 WHERE {due} AND dialing_mode <> 'preview' AND {RESERVED_IF_PROGRESSIVE} \
+                 AND due_at <= ",
                 due = moves::from(Move::Dispatch),
             ));
             qb.push_bind(ms(due_until.max(now)))
@@ -353,7 +358,8 @@ impl SqlStore {
     pub(super) async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT (SELECT MIN(due_at) FROM callbacks \
-                 WHERE {due} AND dialing_mode <> 'preview' AND {CAMPAIGN_RUNNING}), \
+                 WHERE {due} AND dialing_mode <> 'preview' AND {RESERVED_IF_PROGRESSIVE} \
+                 AND {CAMPAIGN_RUNNING}), \
                  (SELECT MIN(k.lease_expires_at) FROM calls k JOIN callbacks \
                  ON callbacks.id = k.callback_id AND callbacks.attempt = k.number \
                  WHERE k.open_claim = 1 AND callbacks.{held})",
@@ -408,7 +414,7 @@ async fn claim_attempts(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "INSERT INTO calls (callback_id, number, account_id, started_at, \
          bridge_requests, claims, open_claim, claimed_by, claim_at, lease_expires_at, due_at, \
-         driver) ",
+         driver, agent_id) ",
     );
     qb.push_values(to_dispatch, |mut b, (id, due_at)| {
         let cb = &claimed[id.as_str()];
@@ -423,7 +429,9 @@ async fn claim_attempts(
             .push_bind(send_at(*due_at))
             .push_bind(lease_until)
             .push_bind(*due_at)
-            .push_bind("http_bridge");
+            .push_bind("http_bridge")
+            // A progressive call's reserved agent is the attempt's agent.
+            .push_bind(cb.agent_id.as_ref().map(|a| a.as_str()));
     });
     qb.push(" ON CONFLICT (callback_id, number) DO NOTHING RETURNING callback_id");
     let fresh: HashSet<String> = qb

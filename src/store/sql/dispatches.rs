@@ -378,8 +378,8 @@ impl SqlStore {
         }
         sqlx::query(
             "UPDATE calls SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4, \
-             lease_expires_at = NULL, sip_code = $5, sip_reason = $6 \
-             WHERE callback_id = $7 AND number = $8",
+             lease_expires_at = NULL, sip_code = $5, sip_reason = $6, recording = $7 \
+             WHERE callback_id = $8 AND number = $9",
         )
         .bind(report.outcome.as_str())
         .bind(report.duration_seconds.map(i64::from))
@@ -387,6 +387,7 @@ impl SqlStore {
         .bind(ms(now))
         .bind(report.sip_code.map(i64::from))
         .bind(&report.sip_reason)
+        .bind(&report.recording)
         .bind(id.as_str())
         .bind(i64::from(attempt))
         .execute(&mut *tx)

@@ -15,7 +15,7 @@ use super::{
     insert_rows, ms, plan_for_values,
     rows::callback_cells,
 };
-use crate::domain::{AccountId, Actor, AuditRecord, Callback, CallbackId, DialingMode};
+use crate::domain::{AccountId, Actor, AuditRecord, Callback, CallbackId};
 use crate::store::{BatchItem, DueSignal, IdempotentResponse, InsertOutcome, StoreError};
 
 /// One single-callback insert waiting for the group commit.
@@ -122,12 +122,12 @@ fn announce_earliest(
             .map(|(r, _)| r.callback)
     };
     let bridge = inserted()
-        .filter(|cb| cb.dialing_mode != DialingMode::Preview)
+        .filter(|cb| !cb.dialing_mode.waits_for_agent())
         .map(|cb| cb.due_at)
         .min();
     let routing = inserted()
         .flat_map(|cb| {
-            let preview = (cb.dialing_mode == DialingMode::Preview).then_some(cb.due_at);
+            let preview = cb.dialing_mode.waits_for_agent().then_some(cb.due_at);
             preview.into_iter().chain(cb.reminder_at())
         })
         .min();

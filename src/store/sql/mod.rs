@@ -50,8 +50,8 @@ use super::{
     begin_claim, begin_write, insert_rows, lock_writes, plan_for_values, read_snapshot,
 };
 use crate::domain::{
-    Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, DialingMode,
-    Status, window::CallingWindow,
+    Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
+    window::CallingWindow,
 };
 
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535; batches are cut
@@ -224,7 +224,7 @@ impl SqlStore {
     /// preview callbacks and reminders.
     pub(super) fn wake_for(&self, cb: &Callback) {
         if cb.status == Status::Scheduled {
-            if cb.dialing_mode == DialingMode::Preview {
+            if cb.dialing_mode.waits_for_agent() && cb.agent_id.is_none() {
                 self.routing.announce(cb.due_at);
             } else {
                 self.due.announce(cb.due_at);
@@ -349,6 +349,24 @@ impl Store for SqlStore {
         id: &CallbackId,
     ) -> Result<Option<(Callback, Vec<Attempt>, Vec<CallbackEvent>)>, StoreError> {
         self.callback_detail(account, id).await
+    }
+
+    async fn call_recording(
+        &self,
+        account: &AccountId,
+        id: &CallbackId,
+        number: u32,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT recording FROM calls WHERE callback_id = $1 AND account_id = $2 \
+             AND number = $3",
+        )
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .bind(i64::from(number))
+        .fetch_optional(&self.reader)
+        .await?
+        .flatten())
     }
 
     async fn callback_attempts(

@@ -19,7 +19,7 @@ use super::{
     rows::fetch_callback,
 };
 use crate::domain::{
-    CallbackId, Status,
+    CallbackId, DialingMode, Status,
     agent::Agent,
     callback::Move,
     ids::QueueId,
@@ -44,7 +44,8 @@ impl SqlStore {
         let rows = sqlx::query(&format!(
             "SELECT * FROM (SELECT {AGENT_COLUMNS}, idle_since, \
              (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
-              AND c.status IN ('offered', 'in_progress')) AS load \
+              AND (c.status IN ('offered', 'in_progress') OR (c.dialing_mode = 'progressive' \
+              AND c.status IN ('scheduled', 'dispatching')))) AS load \
              FROM agents WHERE presence = 'available' AND deleted_at IS NULL) AS free \
              WHERE load < concurrency ORDER BY idle_since, id"
         ))
@@ -154,6 +155,50 @@ impl SqlStore {
                 // Time has passed since it joined the line: the rules may stop it now.
                 if let Some((_, _, event)) = withhold_if_blocked(conn, &cb, now).await? {
                     events.push(event);
+                    continue;
+                }
+                if cb.dialing_mode == DialingMode::Progressive {
+                    // Progressive: the agent is reserved and the call is dialled now.
+                    sqlx::query(&format!(
+                        "UPDATE callbacks SET {}, agent_id = $1, due_at = $2, \
+                         version = version + 1, updated_at = $3 WHERE id = $4 AND {}",
+                        moves::set(Move::Reserve),
+                        moves::from(Move::Reserve),
+                    ))
+                    .bind(slot.agent.id.as_str())
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query("UPDATE agents SET idle_since = $1 WHERE id = $2")
+                        .bind(now_ms)
+                        .bind(slot.agent.id.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    cb.status = Status::Scheduled;
+                    cb.agent_id = Some(slot.agent.id.clone());
+                    cb.due_at = now;
+                    cb.updated_at = now;
+                    cb.version += 1;
+                    let details = json!({ "agent_id": slot.agent.id.as_str() });
+                    events.push(NewEvent::about(
+                        &cb,
+                        "callback.agent_reserved",
+                        now,
+                        details.clone(),
+                    ));
+                    feed.push(NewAgentEvent::about(
+                        slot.agent.id.as_str(),
+                        &cb,
+                        AgentEventKind::Reserved,
+                        now,
+                        details,
+                    ));
+                    pass.reserved += 1;
+                    slot.free -= 1;
+                    slot.idle_since = now_ms;
+                    offered = true;
                     continue;
                 }
                 let timeout =

@@ -67,11 +67,13 @@ impl RoutingStore for SqlStore {
         let mut feed: Vec<NewAgentEvent> = Vec::new();
         let mut tx = self.begin_write().await?;
 
-        // Preview callbacks that fell due join the line, if the dial decision lets them: the
+        // Preview and progressive callbacks that fell due join the line (a progressive one waits
+        // there for an agent to reserve), if the dial decision lets them: the
         // same guard as a dispatch (do-not-call, attempt cap, quiet period, calling window).
         let due: Vec<DueRow> = sqlx::query_as(&format!(
             "SELECT {DUE_COLUMNS} FROM callbacks WHERE {due} \
-             AND dialing_mode = 'preview' AND due_at <= $1 AND {CAMPAIGN_RUNNING} \
+             AND dialing_mode IN ('preview', 'progressive') AND agent_id IS NULL \
+             AND due_at <= $1 AND {CAMPAIGN_RUNNING} \
              ORDER BY due_at LIMIT $2",
             due = moves::from(Move::Line),
         ))
@@ -272,6 +274,9 @@ impl RoutingStore for SqlStore {
         if !events.is_empty() {
             self.events.notify();
         }
+        if pass.reserved > 0 {
+            self.due.announce(now);
+        }
         self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         Ok(pass)
     }
@@ -280,7 +285,7 @@ impl RoutingStore for SqlStore {
         let next: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MIN(t) FROM ( \
              SELECT MIN(due_at) AS t FROM callbacks \
-               WHERE {due} AND dialing_mode = 'preview' \
+               WHERE {due} AND dialing_mode IN ('preview', 'progressive') AND agent_id IS NULL \
              UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE {offered} \
              UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE {waiting} \
              UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
