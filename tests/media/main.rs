@@ -15,4 +15,14 @@ mod audio;
 mod baresip;
 mod netns;
 
+/// The store the Ringback of these tests runs on.
+pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Sqlite;
+#[path = "../api/database.rs"]
+#[allow(dead_code)]
+mod database;
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+mod calls;
 mod harness;
