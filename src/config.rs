@@ -146,7 +146,9 @@ pub struct ServeConfig {
     pub node_id: Option<String>,
 
     /// Where the SIP user agent of `sip` trunks listens (UDP), e.g. `0.0.0.0:5060`. Without
-    /// it, calls on `sip` trunks fail their dispatch ("no sip driver runs on this server").
+    /// it, the user agent starts on `0.0.0.0:5060` if an account has a `sip` trunk when the
+    /// server starts; otherwise calls on `sip` trunks fail their dispatch ("no sip driver runs
+    /// on this server") until a restart.
     #[arg(long, env = "RINGBACK_SIP_LISTEN")]
     pub sip_listen: Option<SocketAddr>,
 
@@ -171,6 +173,17 @@ pub struct ServeConfig {
     /// attempt's `recording_url` serves them).
     #[arg(long, env = "RINGBACK_RECORDINGS_DIR", default_value = "recordings")]
     pub recordings_dir: std::path::PathBuf,
+
+    /// A call on a `sip` trunk whose node stopped without ending it (a crash) is ended
+    /// `failed` (`node_lost`) by any node this long after the latest instant it could still be
+    /// live (its ring timeouts and its `max_duration_seconds`).
+    #[arg(long, env = "RINGBACK_LOST_CALL_GRACE_SECONDS", default_value_t = 120)]
+    pub lost_call_grace_seconds: u64,
+
+    /// How often recordings past their account's `recording_retention_days` are looked for and
+    /// deleted.
+    #[arg(long, env = "RINGBACK_RECORDING_SWEEP_SECONDS", default_value_t = 300)]
+    pub recording_sweep_seconds: u64,
 }
 
 /// `first-last`, with `first <= last`.
@@ -263,6 +276,8 @@ impl ServeConfig {
             ring_timeout_seconds: 30,
             drain_timeout_seconds: 900,
             recordings_dir: "recordings".into(),
+            lost_call_grace_seconds: 120,
+            recording_sweep_seconds: 300,
         }
     }
 

@@ -15,6 +15,7 @@
 //! - [`app`]: wires the parts together, binds the listener, shuts down gracefully.
 //! - [`config`]: the command line and environment.
 //! - [`parallel`]: a request's CPU-heavy work over many items, spread over every core.
+//! - [`retention`]: deletes call recordings past their account's retention.
 
 pub mod admin;
 pub mod api;
@@ -27,6 +28,7 @@ pub mod dialer;
 pub mod domain;
 pub mod media;
 pub mod parallel;
+pub mod retention;
 pub mod routing;
 pub mod scheduler;
 pub mod store;

@@ -8,3 +8,10 @@ UPDATE callbacks SET dialing_mode = 'unattended' WHERE dialing_mode = 'progressi
 DROP INDEX callbacks_preview_due;
 CREATE INDEX callbacks_line_due ON callbacks (due_at)
     WHERE status = 'scheduled' AND dialing_mode IN ('preview', 'progressive') AND agent_id IS NULL;
+
+-- The scheduler's due calls: every mode but those waiting for an agent, and those once an
+-- agent is reserved for them (`store::sql::claims::DIALLABLE`, the same words).
+DROP INDEX callbacks_due;
+CREATE INDEX callbacks_due ON callbacks (due_at)
+    WHERE status = 'scheduled'
+    AND (dialing_mode NOT IN ('preview', 'progressive') OR agent_id IS NOT NULL);

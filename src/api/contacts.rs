@@ -44,6 +44,10 @@ pub struct ContactView {
     /// Your own fields: strings, numbers and booleans.
     #[schema(value_type = Object)]
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// When a call to the number ended `invalid_number` (the network does not know it); left
+    /// out while the number is not known to be invalid. An answered call clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_invalid_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -56,6 +60,7 @@ impl From<&Contact> for ContactView {
             details: c.details.clone(),
             timezone: c.timezone.as_ref().map(|z| z.name().to_owned()),
             custom_fields: c.custom_fields.clone(),
+            phone_invalid_at: c.phone_invalid_at.map(|t| t.to_string()),
             created_at: c.created_at.to_string(),
             updated_at: c.updated_at.to_string(),
         }

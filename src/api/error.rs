@@ -4,8 +4,8 @@
 mod responses;
 
 pub use responses::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, RequestTimeout,
-    TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
+    AudioInUse, BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited,
+    RequestTimeout, TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 
 use axum::{

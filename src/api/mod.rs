@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod agent_work;
 pub mod agents;
+pub mod audio;
 pub mod auth;
 pub mod authorized;
 pub mod callbacks;

@@ -24,10 +24,11 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, callbacks, calls, campaigns, contacts, dnc,
+    admin, agent_work, agents, audio, callbacks, calls, campaigns, contacts, dnc,
     error::{
-        BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound, PayloadTooLarge,
-        RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable, UnsupportedMediaType,
+        AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
+        PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
+        UnsupportedMediaType,
     },
     ops::{self, HealthStatus},
     playbooks, reports, settings, trunks, webhooks,
@@ -130,6 +131,11 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         playbooks::get_playbook,
         playbooks::update_playbook,
         playbooks::delete_playbook,
+        audio::upload_audio,
+        audio::list_audio,
+        audio::get_audio,
+        audio::get_audio_content,
+        audio::delete_audio,
         calls::get_call_recording,
         trunks::create_trunk,
         trunks::list_trunks,
@@ -152,6 +158,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
             UnsupportedMediaType,
             RequestTimeout,
             TrunkInUse,
+            AudioInUse,
             RateLimited,
             Internal,
             Unavailable,
@@ -164,7 +171,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
-        (name = "playbooks", description = "Playbooks and their `initial_message` templates."),
+        (name = "playbooks", description = "Playbooks, their `initial_message` templates and the audio they play (`/v1/audio`)."),
         (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),

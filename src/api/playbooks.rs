@@ -8,6 +8,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
+    audio::named_audio,
     auth::Caller,
     authorized::{Authorized, scope},
     error::{ApiError, deleted_or_not_found},
@@ -27,6 +28,9 @@ pub struct PlaybookView {
     pub name: String,
     /// The template of the first thing said, e.g. `Hi {{ first_name }}, this is Acme.`
     pub initial_message: String,
+    /// The audio (`aud_...`, `POST /v1/audio`) a call leaves on an answering machine after
+    /// the beep; `null`: none.
+    pub voicemail_audio_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -37,6 +41,7 @@ impl From<&Playbook> for PlaybookView {
             id: p.id.to_string(),
             name: p.name.clone(),
             initial_message: p.initial_message.as_str().to_owned(),
+            voicemail_audio_id: p.voicemail_audio_id.as_ref().map(ToString::to_string),
             created_at: p.created_at.to_string(),
             updated_at: p.updated_at.to_string(),
         }
@@ -70,13 +75,16 @@ pub struct CreatePlaybook {
     /// `custom.<name>`). A contact without a value reads as empty, except `first_name`, which
     /// reads as "there"; `{{ company | default("your team") }}` sets another default.
     pub initial_message: String,
+    /// The account's audio (`aud_...`) to leave on an answering machine after the beep.
+    pub voicemail_audio_id: Option<String>,
 }
 
 #[utoipa::path(
     post, path = "/v1/playbooks", operation_id = "create_playbook", tag = "playbooks",
     summary = "Create a playbook",
     description = "A template with a syntax error or naming an unknown variable is refused \
-        with 400 naming `initial_message` and the reason.",
+        with 400 naming `initial_message` and the reason; a `voicemail_audio_id` that is not \
+        audio of the account, with 400 naming it.",
     request_body = CreatePlaybook,
     responses(
         (status = 201, description = "The playbook.", body = PlaybookView),
@@ -90,12 +98,19 @@ pub async fn create_playbook(
     caller: Authorized<scope::CampaignsWrite>,
     ApiJson(req): ApiJson<CreatePlaybook>,
 ) -> Result<(StatusCode, Json<PlaybookView>), ApiError> {
+    let name = name(&req.name)?;
+    let initial_message = MessageTemplate::parse(&req.initial_message, "initial_message")?;
+    let voicemail_audio_id = match &req.voicemail_audio_id {
+        Some(raw) => Some(named_audio(&state, &caller, raw, "voicemail_audio_id").await?),
+        None => None,
+    };
     let now = state.clock.now();
     let playbook = Playbook {
         id: PlaybookId::generate(),
         account_id: caller.account_id.clone(),
-        name: name(&req.name)?,
-        initial_message: MessageTemplate::parse(&req.initial_message, "initial_message")?,
+        name,
+        initial_message,
+        voicemail_audio_id,
         created_at: now,
         updated_at: now,
     };
@@ -159,6 +174,15 @@ pub struct UpdatePlaybook {
     pub name: Option<String>,
     /// Checked like a new playbook's.
     pub initial_message: Option<String>,
+    /// The account's audio (`aud_...`); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub voicemail_audio_id: Option<Option<String>>,
+}
+
+/// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[utoipa::path(
@@ -186,6 +210,14 @@ pub async fn update_playbook(
     }
     if let Some(message) = &req.initial_message {
         playbook.initial_message = MessageTemplate::parse(message, "initial_message")?;
+    }
+    match &req.voicemail_audio_id {
+        None => {}
+        Some(None) => playbook.voicemail_audio_id = None,
+        Some(Some(raw)) => {
+            playbook.voicemail_audio_id =
+                Some(named_audio(&state, &caller, raw, "voicemail_audio_id").await?);
+        }
     }
     playbook.updated_at = state.clock.now();
     if !state

@@ -1,5 +1,5 @@
 //! `/v1/settings`: the account's dialling policy (calling window, attempt caps, quiet period,
-//! holidays, regional windows).
+//! holidays, regional windows), and how long call recordings are kept.
 
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use super::{
 use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError,
-    campaign::AccountSettings,
+    campaign::{AccountSettings, MAX_RECORDING_RETENTION_DAYS},
     dialing::{Holiday, RegionalWindow},
     trunk::SipUri,
     window::CallingWindow,
@@ -63,11 +63,19 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub ai_sip_uri: Option<Option<String>>,
+    /// Recordings of calls that ended more than this many days ago (1 to 3650) are deleted,
+    /// and their attempts no longer show a `recording_url`; `null`: kept. Left out of a `PUT`,
+    /// it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub recording_retention_days: Option<Option<u32>>,
 }
 
 /// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl From<&AccountSettings> for SettingsView {
@@ -86,6 +94,7 @@ impl From<&AccountSettings> for SettingsView {
                 .collect(),
             default_trunk_id: Some(s.default_trunk_id.as_ref().map(|t| t.to_string())),
             ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
+            recording_retention_days: Some(s.recording_retention_days),
         }
     }
 }
@@ -152,10 +161,23 @@ pub async fn put_settings(
         )
         .into());
     }
+    if let Some(Some(days)) = req.recording_retention_days
+        && !(1..=MAX_RECORDING_RETENTION_DAYS).contains(&days)
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "recording_retention_days",
+            format!("must be 1 to {MAX_RECORDING_RETENTION_DAYS}, or null to keep recordings"),
+        )
+        .into());
+    }
     // Fields left out of the request keep their stored values.
-    let before = match (&req.default_trunk_id, &req.ai_sip_uri) {
-        (Some(_), Some(_)) => None,
-        _ => Some(state.store.account_settings(&caller.account_id).await?),
+    let given = req.default_trunk_id.is_some()
+        && req.ai_sip_uri.is_some()
+        && req.recording_retention_days.is_some();
+    let before = match given {
+        true => None,
+        false => Some(state.store.account_settings(&caller.account_id).await?),
     };
     let default_trunk_id = match &req.default_trunk_id {
         None => before.as_ref().and_then(|s| s.default_trunk_id.clone()),
@@ -169,6 +191,10 @@ pub async fn put_settings(
         Some(None) => None,
         Some(Some(raw)) => Some(SipUri::parse(raw, "ai_sip_uri")?),
     };
+    let recording_retention_days = match req.recording_retention_days {
+        None => before.as_ref().and_then(|s| s.recording_retention_days),
+        Some(days) => days,
+    };
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
@@ -179,6 +205,7 @@ pub async fn put_settings(
         regional_windows: RegionalWindow::parse_list(&req.regional_windows, "regional_windows")?,
         default_trunk_id,
         ai_sip_uri,
+        recording_retention_days,
     };
     state
         .store

@@ -25,6 +25,7 @@ use crate::{
     clock::{self, SharedClock},
     config::ServeConfig,
     dialer::{Dialer, HttpBridge},
+    domain::trunk::TrunkKind,
     routing::{Router, RouterConfig},
     scheduler::{Scheduler, SchedulerConfig},
     store::{self, Store, StoreError},
@@ -56,6 +57,8 @@ pub struct Application {
     schedulers: Vec<Scheduler>,
     routing: Router,
     webhooks: WebhookWorker,
+    /// Deletes recordings past their account's retention.
+    retention: crate::retention::RetentionSweep,
     clock: SharedClock,
     shutdown: CancellationToken,
     /// The SIP user agent, and how long its live calls may go on after a stop.
@@ -117,7 +120,19 @@ impl Application {
         );
         let mut dialer = Dialer::new(bridge);
         let mut sip_driver = None;
-        if let Some(listen) = config.sip_listen {
+        // The SIP user agent runs where asked, or on the standard port once any account has a
+        // `sip` trunk (its calls would otherwise fail their dispatch).
+        let sip_listen = match config.sip_listen {
+            Some(listen) => Some(listen),
+            None if store.any_trunk_of_kind(TrunkKind::Sip).await? => {
+                tracing::info!(
+                    "an account has a sip trunk: starting the SIP user agent on 0.0.0.0:5060"
+                );
+                Some(SocketAddr::from(([0, 0, 0, 0], 5060)))
+            }
+            None => None,
+        };
+        if let Some(listen) = sip_listen {
             let sip = crate::dialer::sip::SipDriver::start(
                 crate::dialer::sip::SipConfig {
                     listen,
@@ -125,6 +140,7 @@ impl Application {
                     rtp_ports: config.rtp_ports.clone(),
                     ring_timeout: Duration::from_secs(config.ring_timeout_seconds.max(1)),
                     recordings: config.recordings_dir.clone(),
+                    lost_call_grace: Duration::from_secs(config.lost_call_grace_seconds),
                 },
                 store.clone(),
                 clock.clone(),
@@ -168,6 +184,12 @@ impl Application {
                 max_idle: Duration::from_secs(2),
             },
         );
+        let retention = crate::retention::RetentionSweep::new(
+            store.clone(),
+            clock.clone(),
+            config.recordings_dir.clone(),
+            Duration::from_secs(config.recording_sweep_seconds),
+        );
         let maintenance_clock = clock.clone();
         // On PostgreSQL, claims hold row locks only until they write their events, so two
         // claimers on one node fill the database's cores; SQLite's single writer gains nothing.
@@ -208,6 +230,7 @@ impl Application {
             schedulers,
             webhooks,
             routing,
+            retention,
             clock: maintenance_clock,
             shutdown: CancellationToken::new(),
             sip: sip_driver
@@ -240,6 +263,7 @@ impl Application {
             schedulers,
             webhooks,
             routing,
+            retention,
             store,
             clock,
             shutdown,
@@ -251,6 +275,7 @@ impl Application {
             .collect();
         let routing_task = tokio::spawn(routing.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
+        let retention_task = tokio::spawn(retention.run(shutdown.clone()));
         let maintenance = tokio::spawn(crate::background::maintain(
             store.clone(),
             clock.clone(),
@@ -270,6 +295,7 @@ impl Application {
             tracing::error!(error = %e, "webhook task failed");
         }
         let _ = maintenance.await;
+        let _ = retention_task.await;
         // Calls under way carry on through a stop until they end (or the drain time runs out).
         if let Some((driver, timeout)) = sip
             && !driver.drain(timeout).await

@@ -18,8 +18,8 @@ use tower_http::{
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, callbacks, calls, campaigns, contacts, dnc, error::ApiError,
-        openapi, ops, playbooks, reports, settings, trunks, webhooks,
+        admin, agent_work, agents, audio, callbacks, calls, campaigns, contacts, dnc,
+        error::ApiError, openapi, ops, playbooks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -147,6 +147,12 @@ pub fn router(state: AppState) -> Router {
                 .delete(playbooks::delete_playbook),
         )
         .route("/calls/{id}/recording", get(calls::get_call_recording))
+        .route("/audio", get(audio::list_audio))
+        .route(
+            "/audio/{id}",
+            get(audio::get_audio).delete(audio::delete_audio),
+        )
+        .route("/audio/{id}/content", get(audio::get_audio_content))
         .route(
             "/trunks",
             post(trunks::create_trunk).get(trunks::list_trunks),
@@ -164,9 +170,11 @@ pub fn router(state: AppState) -> Router {
             "/signing-secret/rotate",
             post(webhooks::rotate_signing_secret),
         );
-    // A campaign carries its contact list: up to 100,000 contacts in one body.
+    // A campaign carries its contact list: up to 100,000 contacts in one body; an audio
+    // upload, minutes of WAV.
     let bulk = Router::new()
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/audio", post(audio::upload_audio))
         .layer(axum::extract::DefaultBodyLimit::max(
             settings.max_bulk_body_bytes,
         ))

@@ -18,7 +18,7 @@ pub use self::http_bridge::{DispatchPayload, HttpBridge};
 use crate::{
     background::Recent,
     domain::{
-        AccountId, DialingMode, SigningSecret,
+        AccountId, Amd, Callback, DialingMode, SigningSecret,
         ids::{AgentId, TrunkId},
         trunk::{SipUri, Trunk, TrunkKind},
     },
@@ -50,6 +50,9 @@ pub enum Party {
 pub struct Connection {
     pub party: Party,
     pub uri: SipUri,
+    /// Rung before the customer, who is dialled once this party answers (a preview call's
+    /// agent); otherwise rung once the customer answers.
+    pub first: bool,
 }
 
 /// One call to place: the claim, the trunk it goes out on (`None`: the server's bridge) and the
@@ -60,6 +63,9 @@ pub struct CallOrder<'a> {
     pub secret: Option<&'a SigningSecret>,
     /// Who the answered customer is connected to, for drivers that bridge media themselves.
     pub connect: Option<Connection>,
+    /// The message an `amd: "drop"` call leaves on an answering machine (8 kHz samples): its
+    /// campaign playbook's `voicemail_audio`.
+    pub voicemail: Option<Arc<Vec<i16>>>,
     /// Read by the caller from its clock.
     pub now: Timestamp,
 }
@@ -143,19 +149,21 @@ impl Dialer {
         // bridge is told the reserved agent.
         let cb = &claimed.callback;
         let connect = match (kind, cb.dialing_mode, &cb.agent_id) {
-            (_, DialingMode::Progressive, Some(agent)) => {
+            (_, DialingMode::Progressive | DialingMode::Preview, Some(agent)) => {
                 match store.get_agent(&cb.account_id, agent).await {
                     Ok(Some(found)) => match found.sip_uri {
                         Some(uri) => Some(Connection {
                             party: Party::Agent(agent.clone()),
                             uri,
+                            first: cb.dialing_mode == DialingMode::Preview,
                         }),
                         None if kind == TrunkKind::Sip => {
                             return Placement::Refused {
                                 status: None,
                                 reason: format!(
-                                    "agent {agent} has no sip_uri: a progressive call on a sip \
-                                     trunk connects the customer to it"
+                                    "agent {agent} has no sip_uri: a {} call on a sip trunk \
+                                     connects the customer to it",
+                                    cb.dialing_mode.as_str()
                                 ),
                             };
                         }
@@ -180,6 +188,7 @@ impl Dialer {
                     Ok(Some(uri)) => Some(Connection {
                         party: Party::Ai,
                         uri,
+                        first: false,
                     }),
                     Ok(None) => {
                         return Placement::Refused {
@@ -194,11 +203,17 @@ impl Dialer {
             }
             _ => None,
         };
+        let voicemail = if kind == TrunkKind::Sip && cb.amd == Amd::Drop {
+            self.voicemail(store, cb).await
+        } else {
+            None
+        };
         let order = CallOrder {
             claimed,
             trunk: trunk.as_deref(),
             secret,
             connect,
+            voicemail,
             now,
         };
         driver.place(&order).await
@@ -206,6 +221,26 @@ impl Dialer {
 }
 
 impl Dialer {
+    /// The voicemail message of `cb`'s campaign playbook, if it has one. A call whose message
+    /// cannot be read goes on without one (a machine then ends it as `voicemail`).
+    async fn voicemail(&self, store: &Arc<dyn Store>, cb: &Callback) -> Option<Arc<Vec<i16>>> {
+        let campaign = cb.campaign_id.as_ref()?;
+        let playbook = match store.get_campaign(&cb.account_id, campaign).await {
+            Ok(found) => found?.0.playbook_id,
+            Err(e) => {
+                tracing::warn!(error = %e, campaign_id = %campaign, "reading a campaign failed");
+                return None;
+            }
+        };
+        match store.voicemail_audio(&cb.account_id, &playbook).await {
+            Ok(samples) => samples.map(Arc::new),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a voicemail message failed");
+                None
+            }
+        }
+    }
+
     /// Where the account's voice-AI agent is reached, if it set one.
     async fn ai_agent(
         &self,

@@ -40,11 +40,13 @@ use super::{
     CallOrder, Connection, Driver, Party, Placement,
     rtp::{self, MediaTarget, Relay, Side, Tap, answered_media},
 };
-use crate::media::wav::Recorder;
+use crate::media::{
+    AmdConfig, AnsweredBy, BeepConfig, BeepDetector, Codec, Cue, Detector, wav::Recorder,
+};
 use crate::{
     clock::SharedClock,
     domain::{
-        Actor, Attempt, Outcome,
+        Actor, Amd, Attempt, Outcome,
         trunk::{SipSettings, SipTransport, TrunkSettings},
     },
     store::{ChangeError, OutcomeReport, Store},
@@ -61,6 +63,9 @@ pub struct SipConfig {
     pub ring_timeout: Duration,
     /// Where recordings are written (`<account>/<call id>.wav`).
     pub recordings: PathBuf,
+    /// How long past the latest instant a call could still be live (its rings and its
+    /// duration cap) a call whose node vanished is ended `failed` (`node_lost`).
+    pub lost_call_grace: Duration,
 }
 
 /// What the driver learned of a call that ended.
@@ -72,6 +77,8 @@ pub struct CallEnd {
     pub duration_seconds: Option<u32>,
     /// The recording's file, relative to the recordings directory.
     pub recording: Option<String>,
+    /// What answering-machine detection found, when it ran.
+    pub answered_by: Option<&'static str>,
 }
 
 impl CallEnd {
@@ -83,6 +90,7 @@ impl CallEnd {
             reason,
             duration_seconds: None,
             recording: None,
+            answered_by: None,
         }
     }
 }
@@ -96,6 +104,9 @@ struct Call {
     connect: Option<OtherLeg>,
     /// Where to record the bridged call: the full path and the name the attempt keeps.
     recording: Option<(PathBuf, String)>,
+    amd: Amd,
+    /// The message `amd: drop` leaves after a machine's beep.
+    voicemail: Option<Arc<Vec<i16>>>,
 }
 
 /// The second leg of a bridged call: its INVITE (the offer is added once the customer's codec
@@ -106,6 +117,8 @@ struct OtherLeg {
     rtp_port: u16,
     /// "the AI agent sip:bot@..." or "agent agt_... (sip:...)", for reasons.
     describe: String,
+    /// Rung before the customer (a preview call's agent).
+    first: bool,
 }
 
 impl OtherLeg {
@@ -113,6 +126,42 @@ impl OtherLeg {
         let mut invite = self.invite.clone();
         invite.offer = Some(offer.into_bytes());
         invite
+    }
+}
+
+/// An answered leg of a bridged call.
+struct Leg {
+    dialog: InviteDialog,
+    media: MediaTarget,
+    states: DialogStates,
+    rtp: UdpSocket,
+}
+
+/// When and how the customer answered: what every end of an answered call reports.
+struct Answered {
+    at: tokio::time::Instant,
+    code: u16,
+    answered_by: Option<&'static str>,
+}
+
+impl Answered {
+    fn now(code: u16) -> Self {
+        Self {
+            at: tokio::time::Instant::now(),
+            code,
+            answered_by: None,
+        }
+    }
+
+    fn end(&self, outcome: Outcome, reason: String) -> CallEnd {
+        CallEnd {
+            outcome,
+            sip_code: Some(self.code),
+            reason,
+            duration_seconds: Some(self.at.elapsed().as_secs_f64().round() as u32),
+            recording: None,
+            answered_by: self.answered_by,
+        }
     }
 }
 
@@ -245,7 +294,8 @@ impl SipDriver {
             .public_address
             .unwrap_or_else(|| reachable_ip(local.ip()));
         tracing::info!(%local, %advertised, "SIP user agent listening (udp)");
-        Ok(Arc::new(Self {
+        let lost_call_grace = config.lost_call_grace;
+        let driver = Arc::new(Self {
             dialogs,
             advertised,
             local,
@@ -256,7 +306,9 @@ impl SipDriver {
             ring_timeout: config.ring_timeout,
             recordings: config.recordings,
             calls: TaskTracker::new(),
-        }))
+        });
+        tokio::spawn(sweep_lost_calls(Arc::downgrade(&driver), lost_call_grace));
+        Ok(driver)
     }
 
     /// Waits, up to `timeout`, for the calls under way to end and their outcomes to be
@@ -459,6 +511,7 @@ impl SipDriver {
             rtp,
             rtp_port,
             describe,
+            first: connection.first,
         })
     }
 
@@ -515,15 +568,20 @@ impl SipDriver {
                     reason: format!("{leg}{why}"),
                     duration_seconds: Some(0),
                     recording: None,
+                    answered_by: None,
                 })
             }
         }
     }
 
-    /// Runs a call from its INVITE to its end: the customer's leg, then, once the customer
-    /// answers, the leg they are connected to (`connect`), bridged until either hangs up or the
-    /// duration cap.
+    /// Runs a call from its INVITE to its end. Usually the customer's leg first, then, once
+    /// the customer answers, the leg they are connected to (`connect`); a preview call rings
+    /// the agent who accepted it first and the customer once the agent answers. The two are
+    /// bridged until either hangs up or the duration cap.
     async fn run(&self, call: Call) -> CallEnd {
+        if call.connect.as_ref().is_some_and(|c| c.first) {
+            return self.run_agent_first(call).await;
+        }
         let Call {
             invite,
             ring_timeout,
@@ -531,20 +589,51 @@ impl SipDriver {
             rtp,
             connect,
             recording,
+            amd,
+            voicemail,
         } = call;
         let (customer, customer_media, code, mut customer_rx) =
             match self.ring(invite, ring_timeout, "").await {
                 Ok(answered) => answered,
                 Err(end) => return end,
             };
-        let answered_at = tokio::time::Instant::now();
-        let answered = |reason: String| CallEnd {
-            outcome: Outcome::Answered,
-            sip_code: Some(code),
-            reason,
-            duration_seconds: Some(answered_at.elapsed().as_secs_f64().round() as u32),
-            recording: None,
-        };
+        let mut answered = Answered::now(code);
+        if amd != Amd::Off {
+            // Who answered decides whether anybody is connected at all.
+            let mut talker = Talker::new(customer_media);
+            let screened = screen(&rtp, customer_media, &mut customer_rx, &mut talker).await;
+            answered.answered_by = Some(screened.answered_by.as_str());
+            match (screened.answered_by, amd) {
+                (_, _) if screened.hung_up => {
+                    return answered.end(
+                        Outcome::Answered,
+                        "the customer hung up during answering-machine detection".to_owned(),
+                    );
+                }
+                (AnsweredBy::Machine, Amd::Drop) => {
+                    return self
+                        .leave_message(
+                            &customer,
+                            &rtp,
+                            customer_media,
+                            &mut customer_rx,
+                            &mut talker,
+                            voicemail.as_deref().map(Vec::as_slice),
+                            &answered,
+                            screened.reason,
+                        )
+                        .await;
+                }
+                (AnsweredBy::Machine, _) => {
+                    hang_up(&customer).await;
+                    return answered.end(
+                        Outcome::Voicemail,
+                        format!("an answering machine answered ({})", screened.reason),
+                    );
+                }
+                _ => {}
+            }
+        }
         let cap = tokio::time::sleep(max_duration);
         tokio::pin!(cap);
         let Some(connect) = connect else {
@@ -556,7 +645,7 @@ impl SipDriver {
             if hung_up_by_us {
                 hang_up(&customer).await;
             }
-            return answered("OK".to_owned());
+            return answered.end(Outcome::Answered, "OK".to_owned());
         };
         // The other leg is offered the customer's codec only: the relay does not transcode.
         let other_invite = connect.with_offer(self.offer(
@@ -570,22 +659,200 @@ impl SipDriver {
             _ = &mut cap => Err(CallEnd::failed_with(Outcome::Failed, None, format!("{leg}not answered before the duration cap"))),
             // The customer hung up while the other leg rang: dropping its INVITE cancels it.
             _ = terminated(&mut customer_rx) => {
-                return answered(format!("{leg}the customer hung up before the connection"));
+                return answered.end(Outcome::Answered, format!("{leg}the customer hung up before the connection"));
             }
         };
-        let (other_dialog, other_media, _, mut other_rx) = match other {
+        let (other_dialog, other_media, _, other_rx) = match other {
             Ok(answered) => answered,
             Err(end) => {
                 // The customer answered and nobody took the call: it failed, and the recall
                 // policy decides what comes next.
                 hang_up(&customer).await;
                 return CallEnd {
-                    outcome: Outcome::Failed,
                     sip_code: end.sip_code,
-                    ..answered(end.reason)
+                    ..answered.end(Outcome::Failed, end.reason)
                 };
             }
         };
+        let customer = Leg {
+            dialog: customer,
+            media: customer_media,
+            states: customer_rx,
+            rtp,
+        };
+        let other = Leg {
+            dialog: other_dialog,
+            media: other_media,
+            states: other_rx,
+            rtp: connect.rtp,
+        };
+        self.bridge(customer, other, cap, &answered, &leg, recording)
+            .await
+    }
+
+    /// A preview call: the agent who accepted it is rung first, offered PCMU and PCMA; once
+    /// they answer, the customer is rung, offered the agent's codec, and the two are bridged.
+    /// An agent who does not answer fails the attempt without the customer being called.
+    async fn run_agent_first(&self, call: Call) -> CallEnd {
+        let Call {
+            invite,
+            ring_timeout,
+            max_duration,
+            rtp,
+            connect,
+            recording,
+            ..
+        } = call;
+        let Some(connect) = connect else {
+            return CallEnd::failed_with(Outcome::Failed, None, "no agent to ring".to_owned());
+        };
+        let leg = format!("{}: ", connect.describe);
+        let agent_invite = connect.with_offer(self.offer(
+            connect.rtp_port,
+            u64::from(connect.rtp_port) << 32,
+            &[0, 8],
+        ));
+        let (agent, agent_media, _, mut agent_rx) =
+            match self.ring(agent_invite, self.ring_timeout, &leg).await {
+                Ok(answered) => answered,
+                Err(end) => {
+                    return CallEnd {
+                        outcome: Outcome::Failed,
+                        ..end
+                    };
+                }
+            };
+        let mut invite = invite;
+        let rtp_port = rtp.local_addr().map(|a| a.port()).unwrap_or_default();
+        invite.offer = Some(
+            self.offer(
+                rtp_port,
+                u64::from(rtp_port) << 32 | 1,
+                &[agent_media.payload_type],
+            )
+            .into_bytes(),
+        );
+        let rung = tokio::select! {
+            rung = self.ring(invite, ring_timeout, "") => rung,
+            // The agent gave up while the customer rang: dropping the INVITE cancels it.
+            _ = terminated(&mut agent_rx) => Err(CallEnd::failed_with(
+                Outcome::Failed,
+                None,
+                format!("{leg}the agent hung up before the customer answered"),
+            )),
+        };
+        let (customer, customer_media, code, customer_rx) = match rung {
+            Ok(answered) => answered,
+            Err(end) => {
+                hang_up(&agent).await;
+                return end;
+            }
+        };
+        let answered = Answered::now(code);
+        let cap = tokio::time::sleep(max_duration);
+        tokio::pin!(cap);
+        let customer = Leg {
+            dialog: customer,
+            media: customer_media,
+            states: customer_rx,
+            rtp,
+        };
+        let other = Leg {
+            dialog: agent,
+            media: agent_media,
+            states: agent_rx,
+            rtp: connect.rtp,
+        };
+        self.bridge(customer, other, cap, &answered, &leg, recording)
+            .await
+    }
+
+    /// `amd: drop` on a machine: waits for the end of the greeting's beep (or the silence
+    /// after it, or gives up), plays `message` and hangs up: `voicemail_left`. Without a
+    /// message, or if the machine hangs up first, the call ends as `voicemail`.
+    #[allow(clippy::too_many_arguments)]
+    async fn leave_message(
+        &self,
+        customer: &InviteDialog,
+        rtp: &UdpSocket,
+        media: MediaTarget,
+        states: &mut DialogStates,
+        talker: &mut Talker,
+        message: Option<&[i16]>,
+        answered: &Answered,
+        why: &'static str,
+    ) -> CallEnd {
+        let Some(message) = message else {
+            hang_up(customer).await;
+            return answered.end(
+                Outcome::Voicemail,
+                format!(
+                    "an answering machine answered ({why}); no voicemail_audio to leave on its \
+                     campaign's playbook"
+                ),
+            );
+        };
+        let config = BeepConfig::default();
+        let until = tokio::time::Instant::now() + config.give_up + Duration::from_secs(1);
+        let mut beep = BeepDetector::new(config);
+        let mut hung_up = false;
+        let mut buf = vec![0u8; 2048];
+        let mut cue = None;
+        while let Some(samples) =
+            customer_audio(rtp, media, states, until, &mut hung_up, &mut buf, talker).await
+        {
+            if let Some(found) = beep.push(&samples) {
+                cue = Some(found);
+                break;
+            }
+        }
+        if hung_up {
+            return answered.end(
+                Outcome::Voicemail,
+                format!("an answering machine answered ({why}) and hung up before its beep"),
+            );
+        }
+        let cue = match cue {
+            Some(Cue::Beep { .. }) => "after the beep",
+            Some(Cue::SilenceAfterSpeech { .. }) => "after the greeting (no beep heard)",
+            _ => "after waiting for a beep that never came",
+        };
+        if !play(rtp, talker, message, states).await {
+            return answered.end(
+                Outcome::Voicemail,
+                format!("an answering machine answered ({why}) and hung up during the message"),
+            );
+        }
+        hang_up(customer).await;
+        answered.end(
+            Outcome::VoicemailLeft,
+            format!("an answering machine answered ({why}); the message was left {cue}"),
+        )
+    }
+
+    /// Relays the media of two answered legs until either hangs up, the cap, or broken
+    /// media; then hangs up what is left and finishes the recording.
+    async fn bridge(
+        &self,
+        customer: Leg,
+        other: Leg,
+        mut cap: std::pin::Pin<&mut tokio::time::Sleep>,
+        answered: &Answered,
+        leg: &str,
+        recording: Option<(PathBuf, String)>,
+    ) -> CallEnd {
+        let Leg {
+            dialog: customer,
+            media: customer_media,
+            states: mut customer_rx,
+            rtp,
+        } = customer;
+        let Leg {
+            dialog: other_dialog,
+            media: other_media,
+            states: mut other_rx,
+            rtp: other_rtp,
+        } = other;
         let stop = CancellationToken::new();
         let relay = Relay::new(customer_media, other_media, tokio::time::Instant::now());
         let tap = recording.as_ref().and_then(|(path, _)| {
@@ -607,7 +874,7 @@ impl SipDriver {
         });
         let mut media = tokio::spawn(rtp::pump(
             Arc::new(rtp),
-            Arc::new(connect.rtp),
+            Arc::new(other_rtp),
             relay,
             tap,
             stop.clone(),
@@ -665,23 +932,29 @@ impl SipDriver {
             Ended::Cap => {
                 hang_up(&customer).await;
                 hang_up(&other_dialog).await;
-                answered(format!("{leg}connected; ended at the duration cap"))
+                answered.end(
+                    Outcome::Answered,
+                    format!("{leg}connected; ended at the duration cap"),
+                )
             }
             Ended::Customer => {
                 hang_up(&other_dialog).await;
-                answered(format!("{leg}connected; the customer hung up"))
+                answered.end(
+                    Outcome::Answered,
+                    format!("{leg}connected; the customer hung up"),
+                )
             }
             Ended::Other => {
                 hang_up(&customer).await;
-                answered(format!("{leg}connected; hung up by the far side"))
+                answered.end(
+                    Outcome::Answered,
+                    format!("{leg}connected; hung up by the far side"),
+                )
             }
             Ended::Media(reason) => {
                 hang_up(&customer).await;
                 hang_up(&other_dialog).await;
-                CallEnd {
-                    outcome: Outcome::Failed,
-                    ..answered(reason)
-                }
+                answered.end(Outcome::Failed, reason)
             }
         };
         CallEnd {
@@ -705,6 +978,7 @@ impl SipDriver {
             sip_code: end.sip_code,
             sip_reason: Some(end.reason.clone()),
             recording: end.recording.clone(),
+            answered_by: end.answered_by,
         };
         for wait in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000] {
             match self
@@ -723,6 +997,223 @@ impl SipDriver {
             }
         }
         tracing::error!(callback_id = %id, outcome = end.outcome.as_str(), "a call's outcome could not be recorded");
+    }
+}
+
+/// What answering-machine detection made of an answered call.
+struct Screened {
+    answered_by: AnsweredBy,
+    reason: &'static str,
+    /// The customer hung up before a verdict.
+    hung_up: bool,
+}
+
+/// Ringback's own audio to the customer while it screens a call and leaves a message: one
+/// RTP stream (its SSRC, sequence and timestamp), a packet every 20 ms, silence unless a
+/// message plays, so the far end (and any NAT or carrier media timeout) sees a live call.
+struct Talker {
+    to: std::net::SocketAddr,
+    codec: Codec,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    tick: tokio::time::Interval,
+    silence: Vec<u8>,
+    started: bool,
+}
+
+impl Talker {
+    fn new(media: MediaTarget) -> Self {
+        let codec = Codec::from_payload_type(media.payload_type).unwrap_or(Codec::Pcmu);
+        let mut silence = Vec::with_capacity(160);
+        codec.encode(&[0i16; 160], &mut silence);
+        Self {
+            to: media.addr,
+            codec,
+            ssrc: rand::random(),
+            seq: rand::random(),
+            timestamp: rand::random(),
+            tick: tokio::time::interval(Duration::from_millis(20)),
+            silence,
+            started: false,
+        }
+    }
+
+    /// Sends one 20 ms packet of `payload` (already encoded).
+    async fn send(&mut self, rtp: &UdpSocket, payload: &[u8], samples: u32) {
+        let mut packet = Vec::with_capacity(12 + payload.len());
+        packet.push(0x80);
+        // The first packet of the stream carries the marker bit.
+        packet.push(self.codec.payload_type() | if self.started { 0 } else { 0x80 });
+        packet.extend(self.seq.to_be_bytes());
+        packet.extend(self.timestamp.to_be_bytes());
+        packet.extend(self.ssrc.to_be_bytes());
+        packet.extend(payload);
+        if let Err(e) = rtp.send_to(&packet, self.to).await {
+            tracing::debug!(error = %e, to = %self.to, "RTP send failed");
+        }
+        self.started = true;
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(samples);
+    }
+
+    async fn send_silence(&mut self, rtp: &UdpSocket) {
+        let silence = std::mem::take(&mut self.silence);
+        self.send(rtp, &silence, 160).await;
+        self.silence = silence;
+    }
+}
+
+/// The next audio the customer sends on `rtp` (from the address their answer named), decoded,
+/// or `None` once `until` passes or the customer hangs up (`hung_up` is then set). Meanwhile
+/// `talker` sends silence.
+async fn customer_audio(
+    rtp: &UdpSocket,
+    media: MediaTarget,
+    states: &mut DialogStates,
+    until: tokio::time::Instant,
+    hung_up: &mut bool,
+    buf: &mut [u8],
+    talker: &mut Talker,
+) -> Option<Vec<i16>> {
+    loop {
+        let (len, source) = tokio::select! {
+            received = rtp.recv_from(buf) => match received {
+                Ok(got) => got,
+                Err(_) => continue,
+            },
+            _ = talker.tick.tick() => {
+                talker.send_silence(rtp).await;
+                continue;
+            }
+            _ = tokio::time::sleep_until(until) => return None,
+            _ = terminated(states) => {
+                *hung_up = true;
+                return None;
+            }
+        };
+        let packet = &buf[..len];
+        if source.ip() != media.addr.ip() || len < 12 || packet[0] >> 6 != 2 {
+            continue;
+        }
+        let (Some(codec), Some(audio)) = (
+            Codec::from_payload_type(packet[1] & 0x7f),
+            rtp::payload(packet),
+        ) else {
+            continue;
+        };
+        let mut samples = Vec::with_capacity(audio.len());
+        codec.decode(audio, &mut samples);
+        return Some(samples);
+    }
+}
+
+/// Runs the answering-machine detector on the customer's first seconds of audio.
+async fn screen(
+    rtp: &UdpSocket,
+    media: MediaTarget,
+    states: &mut DialogStates,
+    talker: &mut Talker,
+) -> Screened {
+    let config = AmdConfig::default();
+    // The detector decides within its analysis time of audio; a second more for the network.
+    let until = tokio::time::Instant::now() + config.total_analysis_time + Duration::from_secs(1);
+    let mut detector = Detector::new(config);
+    let mut hung_up = false;
+    let mut buf = vec![0u8; 2048];
+    while let Some(samples) =
+        customer_audio(rtp, media, states, until, &mut hung_up, &mut buf, talker).await
+    {
+        if let Some(verdict) = detector.push(&samples) {
+            return Screened {
+                answered_by: verdict.answered_by,
+                reason: verdict.reason,
+                hung_up: false,
+            };
+        }
+    }
+    Screened {
+        answered_by: AnsweredBy::Unknown,
+        reason: if hung_up { "hung_up" } else { "no_audio" },
+        hung_up,
+    }
+}
+
+/// Plays `samples` to the customer through `talker`, a 20 ms packet every 20 ms; stops early
+/// if the far end hangs up. True if it all went out.
+async fn play(
+    rtp: &UdpSocket,
+    talker: &mut Talker,
+    samples: &[i16],
+    states: &mut DialogStates,
+) -> bool {
+    let mut payload = Vec::with_capacity(160);
+    for frame in samples.chunks(160) {
+        tokio::select! {
+            _ = talker.tick.tick() => {}
+            _ = terminated(states) => return false,
+        }
+        payload.clear();
+        talker.codec.encode(frame, &mut payload);
+        talker.send(rtp, &payload, frame.len() as u32).await;
+    }
+    true
+}
+
+/// Ends the `sip` calls whose node died with them (any node's: every node sweeps), every
+/// 30 s (or the grace, if shorter), while the driver lives. Such a call was accepted and never ended; once past the
+/// latest instant it could still be live, it ends `failed` with `node_lost`, and the recall
+/// policy decides. Nobody dials it again: a call's number is never dialled twice by one
+/// attempt.
+async fn sweep_lost_calls(driver: std::sync::Weak<SipDriver>, grace: Duration) {
+    let period = grace.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(driver) = driver.upgrade() else {
+            return;
+        };
+        let now = driver.clock.now();
+        let lost = match driver
+            .store
+            .lost_calls("sip", driver.ring_timeout, grace, now, 500)
+            .await
+        {
+            Ok(lost) => lost,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for lost calls failed");
+                continue;
+            }
+        };
+        for (account, id) in lost {
+            let report = OutcomeReport {
+                outcome: Outcome::Failed,
+                duration_seconds: None,
+                notes: None,
+                sip_code: None,
+                sip_reason: Some(
+                    "node_lost: the node placing this call stopped before its end was known"
+                        .to_owned(),
+                ),
+                recording: None,
+                answered_by: None,
+            };
+            match driver
+                .store
+                .record_outcome(&account, &id, &report, now, &Actor::System)
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(callback_id = %id, "a call whose node vanished ended as node_lost")
+                }
+                // Ended meanwhile (its node was alive after all, or another node swept it).
+                Err(ChangeError::InvalidState(_) | ChangeError::NotFound) => {}
+                Err(e) => {
+                    tracing::warn!(callback_id = %id, error = %e, "ending a lost call failed")
+                }
+            }
+        }
     }
 }
 
@@ -746,6 +1237,7 @@ impl Driver for Arc<SipDriver> {
                     .to_owned(),
                 duration_seconds: None,
                 recording: None,
+                answered_by: None,
             };
             let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());
             self.calls
@@ -795,6 +1287,8 @@ impl Driver for Arc<SipDriver> {
             max_duration: Duration::from_secs(u64::from(cb.max_duration_seconds.max(1))),
             rtp,
             connect,
+            amd: cb.amd,
+            voicemail: order.voicemail.clone(),
             recording: cb.recording_enabled.then(|| {
                 let name = format!(
                     "{}/{}.wav",

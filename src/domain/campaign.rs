@@ -327,7 +327,13 @@ pub struct AccountSettings {
     /// Where the voice-AI agent of `ai` calls on `sip` trunks is reached; `None`: such calls
     /// wait until one is set.
     pub ai_sip_uri: Option<crate::domain::trunk::SipUri>,
+    /// Recordings of calls that ended more than this many days ago are deleted (1 to
+    /// [`MAX_RECORDING_RETENTION_DAYS`]); `None`: kept.
+    pub recording_retention_days: Option<u32>,
 }
+
+/// The longest `recording_retention_days` (ten years).
+pub const MAX_RECORDING_RETENTION_DAYS: u32 = 3650;
 
 impl Default for AccountSettings {
     fn default() -> Self {
@@ -341,6 +347,7 @@ impl Default for AccountSettings {
             regional_windows: Vec::new(),
             default_trunk_id: None,
             ai_sip_uri: None,
+            recording_retention_days: None,
         }
     }
 }

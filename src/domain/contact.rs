@@ -78,6 +78,9 @@ pub struct Contact {
     /// campaign's applies.
     pub timezone: Option<Zone>,
     pub custom_fields: CustomFields,
+    /// When a call to the number ended `invalid_number` (the network does not know it); an
+    /// answered call clears it.
+    pub phone_invalid_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -284,6 +287,7 @@ impl Contact {
             details: ContactDetails::default(),
             timezone: None,
             custom_fields: CustomFields::new(),
+            phone_invalid_at: None,
             created_at: now,
             updated_at: now,
         };

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// A trunk that is still used (the default, or named by live callbacks or campaigns).
     TrunkInUse,
+    /// Audio a playbook plays (its `voicemail_audio_id`).
+    AudioInUse,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
     Forbidden,
@@ -77,6 +79,7 @@ impl ErrorCode {
             ErrorCode::DialBlocked => "dial_blocked",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::TrunkInUse => "trunk_in_use",
+            ErrorCode::AudioInUse => "audio_in_use",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",

@@ -57,3 +57,4 @@ prefixed_id!(ContactId, "ctc_");
 prefixed_id!(CampaignId, "cmp_");
 prefixed_id!(UserId, "usr_");
 prefixed_id!(TrunkId, "trk_");
+prefixed_id!(AudioId, "aud_");

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod agent;
+pub mod audio;
 pub mod auth;
 pub mod callback;
 pub mod campaign;
@@ -27,7 +28,7 @@ pub mod window;
 pub use account::{Account, ApiKey, ApiKeySecret, JwtAlgorithm, JwtKey};
 pub use auth::{Actor, AuditRecord, Principal, Scope};
 pub use callback::{
-    AssigneeKind, Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome,
+    Amd, AssigneeKind, Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome,
     Status,
 };
 pub use ids::{AccountId, CallbackId};

@@ -63,6 +63,8 @@ pub struct Playbook {
     pub account_id: AccountId,
     pub name: String,
     pub initial_message: MessageTemplate,
+    /// The message a call leaves on an answering machine, after the beep; `None`: none.
+    pub voicemail_audio_id: Option<super::ids::AudioId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -298,6 +300,7 @@ mod tests {
             account_id: AccountId::generate(),
             name: "Renewals".into(),
             initial_message: template("Hello {{ first_name | upper }}"),
+            voicemail_audio_id: None,
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
         };

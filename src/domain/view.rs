@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome, Status,
+    Amd, Assignment, Attempt, Callback, CallbackEvent, DialingMode, Origin, Outcome, Status,
     dialing::ZoneSource,
 };
 
@@ -72,6 +72,9 @@ pub struct CallbackView {
     /// server's default; the field is then left out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ring_timeout_seconds: Option<u32>,
+    /// Answering-machine detection, when on (`detect`, `drop`); left out when `off`.
+    #[serde(skip_serializing_if = "Amd::is_off")]
+    pub amd: Amd,
     /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
     pub effective_dial_at: Option<String>,
     /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
@@ -125,6 +128,7 @@ impl From<&Callback> for CallbackView {
             calling_window: cb.calling_window.as_ref().map(|w| w.to_json()),
             trunk_id: cb.trunk_id.as_ref().map(ToString::to_string),
             ring_timeout_seconds: cb.ring_timeout_seconds,
+            amd: cb.amd,
             effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),

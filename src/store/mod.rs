@@ -15,6 +15,7 @@ use crate::domain::{
 };
 
 pub mod agents;
+pub mod audio;
 pub mod auth;
 pub mod campaigns;
 pub mod contacts;
@@ -23,6 +24,7 @@ pub mod dnc;
 pub mod manager;
 pub mod playbooks;
 pub mod postgres;
+pub mod recordings;
 pub mod routing;
 pub mod signals;
 pub mod sqlite;
@@ -31,6 +33,7 @@ pub mod users;
 pub mod webhooks;
 
 pub use agents::AgentStore;
+pub use audio::{AudioDeletion, AudioStore};
 pub use auth::{AuditFilter, AuthStore};
 pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};
 pub use contacts::ContactStore;
@@ -38,6 +41,7 @@ pub use dialects::DialectStore;
 pub use dnc::DncStore;
 pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
 pub use playbooks::PlaybookStore;
+pub use recordings::{RecordingStore, StoredRecording};
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub(crate) use signals::{Channel, Wake};
@@ -244,6 +248,8 @@ pub struct OutcomeReport {
     pub sip_reason: Option<String>,
     /// The call's recording, relative to the server's recordings directory.
     pub recording: Option<String>,
+    /// What answering-machine detection found: `human`, `machine` or `unknown`.
+    pub answered_by: Option<&'static str>,
 }
 
 /// The persistence interface. Every method that reads or changes tenant data takes the
@@ -262,6 +268,8 @@ pub trait Store:
     + TrunkStore
     + UserStore
     + ManagerStore
+    + AudioStore
+    + RecordingStore
     + Send
     + Sync
     + 'static
@@ -412,6 +420,19 @@ pub trait Store:
 
     /// The earliest instant at which `claim_due` would find work.
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Calls a node took on with its own `driver` (`sip`) and never saw end: accepted, no
+    /// outcome, and past the latest instant they could still be live (the claim, plus the
+    /// callback's ring timeout or `ring`, plus `ring` for a second leg, plus its
+    /// `max_duration_seconds`, plus `grace`). At most `limit`, oldest first.
+    async fn lost_calls(
+        &self,
+        driver: &str,
+        ring: std::time::Duration,
+        grace: std::time::Duration,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, CallbackId)>, StoreError>;
 
     /// Forgets idempotency keys recorded before `before`; returns how many.
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError>;

@@ -3,7 +3,11 @@
 use jiff::Timestamp;
 
 use super::StoreError;
-use crate::domain::{AccountId, Actor, ids::TrunkId, trunk::Trunk};
+use crate::domain::{
+    AccountId, Actor,
+    ids::TrunkId,
+    trunk::{Trunk, TrunkKind},
+};
 
 /// Why a trunk was not deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,4 +39,6 @@ pub trait TrunkStore: Send + Sync + 'static {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<TrunkDeletion, StoreError>;
+    /// Whether any account has a trunk of `kind` (across accounts: what the server must run).
+    async fn any_trunk_of_kind(&self, kind: TrunkKind) -> Result<bool, StoreError>;
 }

@@ -8,6 +8,7 @@
 pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Sqlite;
 
 mod agents;
+mod audio;
 mod auth;
 mod callbacks;
 mod campaigns;
@@ -28,10 +29,12 @@ mod migration;
 mod openapi;
 mod ops;
 mod playbooks;
+mod recordings;
 mod restart;
 mod routing;
 mod scheduler;
 mod sip;
+mod sip_burst;
 mod trunks;
 mod ui;
 mod validation;

@@ -514,3 +514,111 @@ async fn webhook_deliveries_in_flight_when_the_server_crashes_arrive_after_resta
     })
     .await;
 }
+
+/// A call on a `sip` trunk answered and live when its server is killed: nobody hangs it up or
+/// reports it, and no node may dial it again. Once past the latest instant it could still be
+/// live (its rings and its duration cap, plus `--lost-call-grace-seconds`), the restarted
+/// server ends it `failed` with `node_lost`; the customer was INVITEd once.
+#[tokio::test]
+async fn a_sip_call_live_when_its_server_is_killed_ends_as_node_lost() {
+    let env = env().await;
+    let sipp = crate::sip::Sipp::start("answer", &[("CODECS", "0")]).await;
+    let flags = [
+        "--sip-listen",
+        "127.0.0.1:0",
+        "--ring-timeout-seconds",
+        "2",
+        "--lost-call-grace-seconds",
+        "2",
+    ];
+    let mut server = Server::start(&env, &flags).await;
+    let trunk = server
+        .send(
+            reqwest::Method::POST,
+            "/v1/trunks",
+            Some(&json!({ "name": "Carrier", "kind": "sip",
+                          "settings": { "proxy": format!("127.0.0.1:{}", sipp.port) } })),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut body = new_callback(&unique_phone(), &in_ms(1_500));
+    body["trunk_id"] = json!(trunk);
+    body["max_duration_seconds"] = json!(10);
+    let id = server.create(&body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.wait_for_status(&id, "in_progress").await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // answered by now
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).await;
+    drop(server);
+
+    let server = Server::start(&env, &flags).await;
+    let started = Instant::now();
+    let cb = loop {
+        let cb = server.get_callback(&id).await;
+        if cb["status"] == "failed" {
+            break cb;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the lost call never ended: {cb}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let attempts = cb["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{cb}");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert!(
+        attempts[0]["sip_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("node_lost")),
+        "{cb}"
+    );
+    assert_eq!(
+        sipp.log().matches("INVITE sip:").count(),
+        1,
+        "the customer was INVITEd once"
+    );
+}
+
+/// Without `--sip-listen`, a server that starts while an account has a `sip` trunk runs the
+/// SIP user agent on the standard port by itself.
+#[tokio::test]
+async fn the_sip_user_agent_starts_by_itself_when_an_account_has_a_sip_trunk() {
+    let env = env().await;
+    let sipp = crate::sip::Sipp::start("reject", &[("CODE", "486"), ("REASON", "Busy Here")]).await;
+    let mut server = Server::start(&env, &[]).await;
+    let trunk = server
+        .send(
+            reqwest::Method::POST,
+            "/v1/trunks",
+            Some(&json!({ "name": "Carrier", "kind": "sip",
+                          "settings": { "proxy": format!("127.0.0.1:{}", sipp.port) } })),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(10)).await;
+    drop(server);
+
+    let server = Server::start(&env, &[]).await;
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("0.0.0.0:5060"), "{log}");
+    let mut body = new_callback(&unique_phone(), &in_ms(1_500));
+    body["trunk_id"] = json!(trunk);
+    let id = server.create(&body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cb = server.wait_for_status(&id, "failed").await;
+    assert_eq!(cb["attempts"][0]["outcome"], "busy", "{cb}");
+    assert_eq!(cb["attempts"][0]["sip_code"], 486, "{cb}");
+}

@@ -598,11 +598,11 @@ async fn the_event_stream_resumes_after_a_disconnect_without_missing_anything() 
 }
 
 #[tokio::test]
-async fn progressive_and_ai_callbacks_go_straight_to_the_bridge() {
+async fn unattended_and_ai_callbacks_go_straight_to_the_bridge() {
     let app = spawn_quick_app().await;
     let ann = available_agent(&app, json!({ "name": "Ann" })).await;
     let mut feed = AgentStream::open(&app, &ann, None).await;
-    for mode in ["progressive", "ai"] {
+    for mode in ["unattended", "ai"] {
         let id = app
             .create(
                 &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
@@ -613,10 +613,72 @@ async fn progressive_and_ai_callbacks_go_straight_to_the_bridge() {
             .as_str()
             .unwrap()
             .to_owned();
-        app.bridge.wait_for_callback(&id, 1, WAIT).await;
+        let sent = app.bridge.wait_for_callback(&id, 1, WAIT).await;
+        assert!(sent[0].body.get("agent_id").is_none(), "{}", sent[0].body);
         app.wait_for_status(&id, "in_progress", WAIT).await;
     }
     feed.assert_no("offer", Duration::from_millis(300)).await;
+    feed.assert_no("reserved", Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_progressive_callback_waits_for_a_free_agent_who_is_reserved_and_named_to_the_bridge() {
+    let app = spawn_quick_app().await;
+    let ann = app
+        .post_json("/v1/agents", &json!({ "name": "Ann" }))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut feed = AgentStream::open(&app, &ann, None).await;
+    let id = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "dialing_mode": "progressive" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Nobody is available: the call waits in line and nothing is dialled.
+    app.wait_for_status(&id, "waiting", WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        app.bridge.requests_for(&id).is_empty(),
+        "dialled with no agent free"
+    );
+    set_presence(&app, &ann, "available").await;
+    let reserved = feed.next_of("reserved").await;
+    assert_eq!(offered_id(&reserved), id);
+    let sent = app.bridge.wait_for_callback(&id, 1, WAIT).await;
+    assert_eq!(sent[0].body["agent_id"], ann.as_str(), "{}", sent[0].body);
+    assert_eq!(sent[0].body["dialing_mode"], "progressive");
+    app.wait_for_status(&id, "in_progress", WAIT).await;
+    let cb = app.get_callback(&id).await;
+    assert_eq!(cb["attempts"][0]["agent_id"], ann.as_str(), "{cb}");
+    // A reserved agent takes nothing else until the call ends.
+    let other = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "dialing_mode": "progressive" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&other, "waiting", WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.bridge.requests_for(&other).is_empty());
+    // The call ends (not answered): the agent is free at once and the next call is dialled.
+    app.post_json(
+        &format!("/v1/callbacks/{id}/outcome"),
+        &json!({ "outcome": "no_answer" }),
+    )
+    .await
+    .expect(200);
+    let sent = app.bridge.wait_for_callback(&other, 1, WAIT).await;
+    assert_eq!(sent[0].body["agent_id"], ann.as_str());
 }
 
 #[tokio::test]

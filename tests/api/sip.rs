@@ -18,9 +18,9 @@ use crate::helpers::*;
 const CALLER_ID: &str = "+14155550100";
 
 /// sipp running one scenario once, as the far end of a trunk.
-struct Sipp {
+pub(crate) struct Sipp {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     messages: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -33,7 +33,7 @@ fn scenario(name: &str) -> PathBuf {
 
 impl Sipp {
     /// Runs scenario `name` with each `(placeholder, value)` of `fill` written into it.
-    async fn start(name: &str, fill: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(name: &str, fill: &[(&str, &str)]) -> Self {
         Self::start_for(name, fill, 1).await
     }
 
@@ -91,7 +91,7 @@ impl Sipp {
     }
 
     /// The messages sipp has seen so far.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.messages).unwrap_or_default()
     }
 
@@ -285,8 +285,30 @@ async fn final_failures_become_outcomes_with_their_sip_code() {
     ] {
         let sipp = Sipp::start("reject", &[("CODE", code), ("REASON", reason)]).await;
         let trunk = sip_trunk(&app, &sipp, json!({})).await;
-        let (id, _) = call(&app, &trunk, json!({ "recall": [60] })).await;
+        // The number is a stored contact's: an invalid number is flagged on it.
+        let phone = unique_phone();
+        let contact = app
+            .post_json("/v1/contacts", &json!({ "phone": phone }))
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut body = new_callback(&phone, &in_ms(200));
+        body["trunk_id"] = json!(trunk);
+        body["recall"] = json!([60]);
+        let id = app.create(&body).await["id"].as_str().unwrap().to_owned();
         let cb = ended(&app, &id).await;
+        let flagged = app
+            .get(&format!("/v1/contacts/{contact}"))
+            .await
+            .expect(200)["phone_invalid_at"]
+            .clone();
+        assert_eq!(
+            flagged.is_string(),
+            outcome == "invalid_number",
+            "{code}: the contact's phone_invalid_at is {flagged}"
+        );
         let (ok, log) = sipp.finish().await;
         assert!(ok, "sipp's scenario ({code}) completed:\n{log}");
         let attempt = &cb["attempts"][0];
@@ -652,5 +674,129 @@ async fn progressive_calls_ring_only_for_free_agents_and_reach_the_reserved_one(
         customers.log().matches("INVITE sip:+").count(),
         3,
         "each customer was dialled once"
+    );
+}
+
+/// An available agent reached at `desk`; its id.
+async fn agent_at(app: &TestApp, desk: &Sipp, name: &str) -> String {
+    let agent = app
+        .post_json(
+            "/v1/agents",
+            &json!({ "name": name, "sip_uri": format!("sip:{name}@127.0.0.1:{}", desk.port) }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.request(
+        reqwest::Method::PUT,
+        &format!("/v1/agents/{agent}/presence"),
+        Some(&json!({ "presence": "available" })),
+    )
+    .await
+    .expect(200);
+    agent
+}
+
+/// Waits until `agent` is offered `id`, then accepts it; the accepted callback.
+async fn accept_when_offered(app: &TestApp, agent: &str, id: &str) -> Value {
+    app.wait_for_status(id, "offered", WAIT).await;
+    app.post_json(
+        &format!("/v1/agents/{agent}/callbacks/{id}/accept"),
+        &json!({}),
+    )
+    .await
+    .expect(200)
+    .clone()
+}
+
+/// When sipp logged the message starting with `first_line` (its trace's timestamp line).
+fn logged_at(log: &str, first_line: &str) -> String {
+    let at = log
+        .find(first_line)
+        .unwrap_or_else(|| panic!("sipp logged no {first_line}:\n{log}"));
+    log[..at]
+        .lines()
+        .rev()
+        .find_map(|line| {
+            let stamp = line.trim_start_matches('-').trim();
+            (stamp.len() >= 19 && stamp.as_bytes()[4] == b'-').then(|| stamp.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no timestamp before {first_line}:\n{log}"))
+}
+
+#[tokio::test]
+async fn accepting_a_preview_offer_rings_the_agent_first_then_the_customer() {
+    let app = sip_app().await;
+    let customer = Sipp::start("answer", &[("CODECS", "0 8")]).await;
+    let desk = Sipp::start("answer", &[("CODECS", "8")]).await;
+    let trunk = sip_trunk(&app, &customer, json!({})).await;
+    let ann = agent_at(&app, &desk, "ann").await;
+    let (id, phone) = call(
+        &app,
+        &trunk,
+        json!({ "dialing_mode": "preview", "max_duration_seconds": 10 }),
+    )
+    .await;
+    let accepted = accept_when_offered(&app, &ann, &id).await;
+    assert_eq!(accepted["agent_id"], ann.as_str(), "{accepted}");
+    let cb = ended(&app, &id).await;
+    let (desk_ok, desk_log) = desk.finish().await;
+    let (customer_ok, customer_log) = customer.finish().await;
+    assert!(desk_ok, "the agent answered and got a BYE:\n{desk_log}");
+    assert!(
+        customer_ok,
+        "the customer answered and got a BYE:\n{customer_log}"
+    );
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    let attempt = &cb["attempts"][0];
+    assert_eq!(attempt["agent_id"], ann.as_str(), "{attempt}");
+    let agent_invite = message(&desk_log, "INVITE sip:ann@");
+    assert!(
+        agent_invite.contains(&format!("X-Ringback-Agent-Id: {ann}")),
+        "{agent_invite}"
+    );
+    assert!(
+        agent_invite.contains(&format!("X-Ringback-Phone: {phone}")),
+        "{agent_invite}"
+    );
+    // The customer is offered the codec the agent answered with.
+    let customer_invite = message(&customer_log, "INVITE sip:");
+    assert!(
+        customer_invite.contains("RTP/AVP 8\r\n") || customer_invite.contains("RTP/AVP 8\n"),
+        "{customer_invite}"
+    );
+    // The agent's phone rang first.
+    let (agent_rang, customer_rang) = (
+        logged_at(&desk_log, "INVITE sip:ann@"),
+        logged_at(&customer_log, "INVITE sip:"),
+    );
+    assert!(agent_rang < customer_rang, "{agent_rang} < {customer_rang}");
+}
+
+#[tokio::test]
+async fn a_preview_call_whose_agent_does_not_answer_never_rings_the_customer() {
+    let app = sip_app().await;
+    let customer = Sipp::start("answer", &[("CODECS", "0")]).await;
+    let desk = Sipp::start(
+        "reject",
+        &[("CODE", "480"), ("REASON", "Temporarily Unavailable")],
+    )
+    .await;
+    let trunk = sip_trunk(&app, &customer, json!({})).await;
+    let ann = agent_at(&app, &desk, "ann").await;
+    let (id, _) = call(&app, &trunk, json!({ "dialing_mode": "preview" })).await;
+    accept_when_offered(&app, &ann, &id).await;
+    let cb = ended(&app, &id).await;
+    let (desk_ok, desk_log) = desk.finish().await;
+    assert!(desk_ok, "{desk_log}");
+    let attempt = &cb["attempts"][0];
+    assert_eq!(attempt["outcome"], "failed", "{cb}");
+    let reason = attempt["sip_reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("agent {ann}")), "{reason}");
+    assert!(
+        !customer.log().contains("INVITE sip:"),
+        "the customer was not called"
     );
 }

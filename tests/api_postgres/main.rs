@@ -9,6 +9,8 @@ pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Postgres
 
 #[path = "../api/agents.rs"]
 mod agents;
+#[path = "../api/audio.rs"]
+mod audio;
 #[path = "../api/auth.rs"]
 mod auth;
 #[path = "../api/callbacks.rs"]
@@ -47,6 +49,8 @@ mod openapi;
 mod ops;
 #[path = "../api/playbooks.rs"]
 mod playbooks;
+#[path = "../api/recordings.rs"]
+mod recordings;
 #[path = "../api/restart.rs"]
 mod restart;
 #[path = "../api/routing.rs"]
@@ -55,6 +59,8 @@ mod routing;
 mod scheduler;
 #[path = "../api/sip.rs"]
 mod sip;
+#[path = "../api/sip_burst.rs"]
+mod sip_burst;
 #[path = "../api/trunks.rs"]
 mod trunks;
 #[path = "../api/ui.rs"]

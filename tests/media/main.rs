@@ -26,3 +26,4 @@ mod helpers;
 
 mod calls;
 mod harness;
+mod screening;

@@ -320,5 +320,6 @@ pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiEr
         sip_code: None,
         sip_reason: None,
         recording: None,
+        answered_by: None,
     })
 }

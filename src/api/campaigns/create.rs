@@ -335,6 +335,7 @@ async fn plan(
             dialing_mode: options.dialing_mode,
             trunk_id: trunk_id.clone(),
             ring_timeout_seconds: None,
+            amd: options.amd,
             notes: None,
             metadata: None,
             interaction_id: None,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::{super::error::ApiError, MAX_CONTACTS};
 use crate::domain::{
-    DialingMode, ErrorCode, FieldError, PhoneNumber, Zone,
+    Amd, DialingMode, ErrorCode, FieldError, PhoneNumber, Zone,
     campaign::{Pacing, RecallPolicy},
     contact::ContactPatch,
     ids::ContactId,
@@ -23,7 +23,7 @@ pub(super) fn field_error(field: &str, code: ErrorCode, why: &str) -> ApiError {
 }
 
 /// The members a campaign request may have; any other is refused with `unknown_field`.
-const CAMPAIGN_FIELDS: [&str; 11] = [
+const CAMPAIGN_FIELDS: [&str; 12] = [
     "playbook_id",
     "contacts",
     "name",
@@ -35,6 +35,7 @@ const CAMPAIGN_FIELDS: [&str; 11] = [
     "caller_id",
     "dialing_mode",
     "trunk_id",
+    "amd",
 ];
 
 /// A member that should be a string. Reading it never fails, so that the check can name the
@@ -89,6 +90,7 @@ pub struct CampaignRequest {
     pub caller_id: Text,
     pub dialing_mode: Option<serde_json::Value>,
     pub trunk_id: Text,
+    pub amd: Option<serde_json::Value>,
 }
 
 /// A campaign's settings, checked; `calling_window` is `None` when the account's applies.
@@ -103,6 +105,9 @@ pub struct CampaignOptions {
     pub dialing_mode: DialingMode,
     /// As written: whether it names one of the account's trunks is checked with the store.
     pub trunk_id: Option<String>,
+    /// Answering-machine detection on its calls (`drop` leaves the playbook's
+    /// `voicemail_audio`).
+    pub amd: Amd,
 }
 
 /// One item of `contacts`: a contact to create or update by phone, or a stored one's id.
@@ -192,7 +197,17 @@ impl CampaignRequest {
                 field_error(
                     "dialing_mode",
                     ErrorCode::InvalidField,
-                    "must be ai, progressive or preview",
+                    "must be ai, unattended, progressive or preview",
+                )
+            })?,
+        };
+        let amd = match self.amd.take() {
+            None => Amd::Off,
+            Some(v) => serde_json::from_value(v).map_err(|_| {
+                field_error(
+                    "amd",
+                    ErrorCode::InvalidField,
+                    "must be off, detect or drop",
                 )
             })?,
         };
@@ -208,6 +223,7 @@ impl CampaignRequest {
             caller_id,
             dialing_mode,
             trunk_id,
+            amd,
         })
     }
 

@@ -57,6 +57,8 @@ error_responses! {
         "not_found", "callback not found", None;
     TrunkInUse: "The trunk is the account's default, or a callback that has not ended or a running or paused campaign names it.",
         "trunk_in_use", "the trunk cannot be deleted: it is the account's default trunk (settings.default_trunk_id)", None;
+    AudioInUse: "A playbook plays the audio (its `voicemail_audio_id`).",
+        "audio_in_use", "the audio cannot be deleted: the playbook 2f0c5e1a-8d9b-4c3e-9f1a-6b7d8e9f0a1b plays it (voicemail_audio_id)", None;
     PayloadTooLarge: "The request body is larger than the server accepts.",
         "payload_too_large", "the request body is larger than the server accepts", None;
     UnsupportedMediaType: "The body is not declared as JSON.",

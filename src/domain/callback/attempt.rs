@@ -32,6 +32,9 @@ pub struct Attempt {
     /// Its reason phrase, or why the call ended without one (a ring timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_reason: Option<String>,
+    /// What answering-machine detection found (`human`, `machine`, `unknown`), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
     /// Where the call's recording is served (`GET /v1/calls/{id}/recording`), once it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_url: Option<String>,

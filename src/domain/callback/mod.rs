@@ -23,7 +23,7 @@ pub use new::{
     check_metadata,
 };
 pub use plans::{BridgeFailurePlan, ClaimPlan, bridge_backoff, plan_bridge_failure, plan_claim};
-pub use status::{DialingMode, Move, Origin, Outcome, Status};
+pub use status::{Amd, DialingMode, Move, Origin, Outcome, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +120,8 @@ pub struct Callback {
     /// How long its calls on a `sip` trunk ring before they are CANCELed; `None`: the
     /// server's default.
     pub ring_timeout_seconds: Option<u32>,
+    /// Answering-machine detection on its calls on `sip` trunks.
+    pub amd: Amd,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Counts the stored changes: 1 when created, one more with each change (events name the

@@ -67,6 +67,10 @@ pub struct NewCallback {
     /// How long a call on a `sip` trunk rings before it is CANCELed (outcome `no_answer`),
     /// 5 to 300; absent: the server's `--ring-timeout-seconds` (30).
     pub ring_timeout_seconds: Option<u32>,
+    /// Answering-machine detection on a `sip` trunk: `off` (default), `detect` (a machine
+    /// ends the call as `voicemail`) or `drop` (the campaign playbook's `voicemail_audio` is
+    /// left after the beep: `voicemail_left`).
+    pub amd: Option<super::Amd>,
 }
 
 fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
@@ -287,6 +291,7 @@ impl NewCallback {
                 None => crate::domain::campaign::RecallPolicy::default(),
             },
             calling_window: None,
+            amd: self.amd.unwrap_or_default(),
             ring_timeout_seconds: in_range(
                 self.ring_timeout_seconds,
                 &f("ring_timeout_seconds"),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// progressive (dialled only when an agent is free, who is reserved for it):
 /// scheduled -> waiting -> scheduled (agent reserved, due now) -> dispatching -> as unattended
+/// preview on a sip trunk: offered -> scheduled (the accepting agent, due now) -> dispatching
 ///
 /// an outcome reported while dispatching or in progress: completed | failed | canceled (skipped_dnc),
 ///   or scheduled for the next attempt when it calls for a recall
@@ -101,7 +102,7 @@ impl Status {
             (Move::Line, Scheduled) => Waiting,
             (Move::Retry, Dispatching) => Scheduled,
             (Move::Offer, Waiting) => Offered,
-            (Move::Reserve, Waiting) => Scheduled,
+            (Move::Reserve, Waiting | Offered) => Scheduled,
             (Move::Withdraw, Offered) => Waiting,
             (Move::Start, Dispatching | Offered) => InProgress,
             (Move::Report(outcome), Dispatching | InProgress) => outcome.final_status(),
@@ -149,8 +150,9 @@ pub enum Move {
     Retry,
     /// Offered to an agent.
     Offer,
-    /// A free agent is reserved for a progressive callback in line: `scheduled` again, due
-    /// now, for the scheduler to dial.
+    /// An agent is reserved for the call and Ringback dials it: a free agent for a
+    /// progressive callback in line, or the agent accepting a preview offer on a `sip` trunk.
+    /// `scheduled` again, due now, for the scheduler.
     Reserve,
     /// The agent rejected the offer or let it time out: back in line.
     Withdraw,
@@ -234,6 +236,40 @@ impl DialingMode {
     }
 }
 
+/// Answering-machine detection on the calls Ringback places itself (`sip` trunks): `off`;
+/// `detect`, which hangs up on a machine (outcome `voicemail`, the recall policy decides); or
+/// `drop`, which waits for the greeting's beep, plays the playbook's `voicemail_audio` and
+/// hangs up (outcome `voicemail_left`). A human (or an unknown answer) goes on as the call's
+/// mode says; the attempt keeps `answered_by`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Amd {
+    #[default]
+    Off,
+    Detect,
+    Drop,
+}
+
+impl Amd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Amd::Off => "off",
+            Amd::Detect => "detect",
+            Amd::Drop => "drop",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Amd::Off, Amd::Detect, Amd::Drop]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+
+    pub fn is_off(&self) -> bool {
+        *self == Amd::Off
+    }
+}
+
 /// Which system created a callback: the native API, the web UI, a campaign, or one of the
 /// compatible dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -290,6 +326,9 @@ pub enum Outcome {
     Failed,
     /// The network says the number does not exist (SIP 404, 484, 604): never called again.
     InvalidNumber,
+    /// An answering machine took the call and Ringback left the playbook's message after its
+    /// beep (`amd: "drop"`): done, never recalled.
+    VoicemailLeft,
     /// Never dialled: the number is on the do-not-call list.
     SkippedDnc,
 }
@@ -303,6 +342,7 @@ impl Outcome {
             Outcome::Voicemail => "voicemail",
             Outcome::Failed => "failed",
             Outcome::InvalidNumber => "invalid_number",
+            Outcome::VoicemailLeft => "voicemail_left",
             Outcome::SkippedDnc => "skipped_dnc",
         }
     }
@@ -315,6 +355,7 @@ impl Outcome {
             Self::Voicemail,
             Self::Failed,
             Self::InvalidNumber,
+            Self::VoicemailLeft,
             Self::SkippedDnc,
         ]
         .into_iter()
@@ -324,7 +365,7 @@ impl Outcome {
     /// The final state a callback reaches with this outcome.
     pub fn final_status(self) -> Status {
         match self {
-            Outcome::Answered => Status::Completed,
+            Outcome::Answered | Outcome::VoicemailLeft => Status::Completed,
             Outcome::SkippedDnc => Status::Canceled,
             _ => Status::Failed,
         }

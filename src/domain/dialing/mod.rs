@@ -16,7 +16,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    DialingMode, Status,
+    Status,
     campaign::{AccountSettings, CampaignStatus},
 };
 
@@ -173,7 +173,7 @@ pub fn decide(facts: &Facts<'_>, policy: &AccountSettings, now: Timestamp) -> De
             });
         }
     }
-    if facts.dialing_mode == DialingMode::Preview && facts.free_agents == Some(0) {
+    if facts.dialing_mode.waits_for_agent() && facts.free_agents == Some(0) {
         decision.blocks.push(Block {
             code: BlockCode::NoAgent,
             reason: "no agent of the account is available".to_owned(),

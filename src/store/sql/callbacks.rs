@@ -132,7 +132,7 @@ async fn attempts_on(
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
              outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason, \
-             recording IS NOT NULL AS recorded FROM calls \
+             recording_ref IS NOT NULL AS recorded, answered_by FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
         .bind(id.as_str())
@@ -163,6 +163,7 @@ async fn attempts_on(
                     agent_id: r.try_get("agent_id")?,
                     sip_code: r.try_get::<Option<i64>, _>("sip_code")?.map(|c| c as u16),
                     sip_reason: r.try_get("sip_reason")?,
+                    answered_by: r.try_get("answered_by")?,
                     recording_url: r
                         .try_get::<bool, _>("recorded")?
                         .then(|| Attempt::recording_url(id, number)),

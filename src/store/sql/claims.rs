@@ -25,9 +25,11 @@ use crate::domain::{
 };
 use crate::store::{ClaimBatch, Claimed, StoreError};
 
-/// A progressive callback is dialled only once the router has reserved an agent for it
-/// (`agent_id`); until then it waits in line, the router's work.
-const RESERVED_IF_PROGRESSIVE: &str = "(dialing_mode <> 'progressive' OR agent_id IS NOT NULL)";
+/// What the scheduler dials when it is due: every mode but those that wait for an agent
+/// (preview, progressive), which it dials once an agent is reserved for them (`agent_id`: the
+/// router's reservation, or a preview offer accepted on a `sip` trunk). The text of the
+/// `callbacks_due` index's condition, which the database matches by its words.
+const DIALLABLE: &str = "(dialing_mode NOT IN ('preview', 'progressive') OR agent_id IS NOT NULL)";
 
 impl SqlStore {
     pub(super) async fn claim_due(
@@ -70,8 +72,7 @@ impl SqlStore {
             };
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {DUE_COLUMNS} FROM callbacks \
-                 WHERE {due} AND dialing_mode <> 'preview' AND {RESERVED_IF_PROGRESSIVE} \
-                 AND due_at <= ",
+                 WHERE {due} AND {DIALLABLE} AND due_at <= ",
                 due = moves::from(Move::Dispatch),
             ));
             qb.push_bind(ms(due_until.max(now)))
@@ -358,8 +359,7 @@ impl SqlStore {
     pub(super) async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         let (due, lease): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT (SELECT MIN(due_at) FROM callbacks \
-                 WHERE {due} AND dialing_mode <> 'preview' AND {RESERVED_IF_PROGRESSIVE} \
-                 AND {CAMPAIGN_RUNNING}), \
+                 WHERE {due} AND {DIALLABLE} AND {CAMPAIGN_RUNNING}), \
                  (SELECT MIN(k.lease_expires_at) FROM calls k JOIN callbacks \
                  ON callbacks.id = k.callback_id AND callbacks.attempt = k.number \
                  WHERE k.open_claim = 1 AND callbacks.{held})",

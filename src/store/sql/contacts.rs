@@ -6,7 +6,9 @@ use super::{Db, DbConn, DbRow};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, plan_for_values, ts};
+use super::{
+    Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, opt_ts, plan_for_values, ts,
+};
 use crate::domain::{
     AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},
@@ -20,7 +22,8 @@ use crate::store::{
 /// Every column of `contacts`, the text fields in [`ContactDetails::NAMES`] order.
 static CONTACT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "id, account_id, phone, {}, timezone, custom_fields, created_at, updated_at",
+        "id, account_id, phone, {}, timezone, custom_fields, phone_invalid_at, created_at, \
+         updated_at",
         ContactDetails::NAMES.join(", ")
     )
 });
@@ -44,6 +47,7 @@ fn contact_from_row(r: &DbRow) -> Result<Contact, StoreError> {
             .transpose()?,
         custom_fields: serde_json::from_str(&custom)
             .map_err(|_| corrupt("custom_fields", &custom))?,
+        phone_invalid_at: opt_ts(r.try_get("phone_invalid_at")?)?,
         created_at,
         updated_at: created_at,
     };
@@ -75,6 +79,7 @@ async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), Stor
                 serde_json::to_string(&c.custom_fields)
                     .unwrap_or_else(|_| "{}".into())
                     .into(),
+                c.phone_invalid_at.map(ms).into(),
                 ms(c.created_at).into(),
                 ms(c.updated_at).into(),
             ]);

@@ -18,7 +18,7 @@ use super::{
     ts,
 };
 use crate::domain::{
-    AccountId, Actor, Callback, CallbackId, Status,
+    AccountId, Actor, Callback, CallbackId, Outcome, Status,
     callback::{BridgeFailurePlan, Move},
     dialing::{decide, earliest_dial},
     view::DispatchChange,
@@ -378,8 +378,8 @@ impl SqlStore {
         }
         sqlx::query(
             "UPDATE calls SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4, \
-             lease_expires_at = NULL, sip_code = $5, sip_reason = $6, recording = $7 \
-             WHERE callback_id = $8 AND number = $9",
+             lease_expires_at = NULL, sip_code = $5, sip_reason = $6, recording_ref = $7, \
+             answered_by = $8 WHERE callback_id = $9 AND number = $10",
         )
         .bind(report.outcome.as_str())
         .bind(report.duration_seconds.map(i64::from))
@@ -388,11 +388,30 @@ impl SqlStore {
         .bind(report.sip_code.map(i64::from))
         .bind(&report.sip_reason)
         .bind(&report.recording)
+        .bind(report.answered_by)
         .bind(id.as_str())
         .bind(i64::from(attempt))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        // The number's contact learns what the network said of it.
+        let invalid = match report.outcome {
+            Outcome::InvalidNumber => Some(Some(ms(now))),
+            Outcome::Answered => Some(None),
+            _ => None,
+        };
+        if let Some(invalid_at) = invalid {
+            sqlx::query(
+                "UPDATE contacts SET phone_invalid_at = $1 \
+                 WHERE account_id = $2 AND phone = $3",
+            )
+            .bind(invalid_at)
+            .bind(account.as_str())
+            .bind(before.phone.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        }
         let kind = match (&recall, next) {
             (Some(_), _) => "callback.recall_scheduled",
             (None, Status::Completed) => "callback.completed",

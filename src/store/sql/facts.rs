@@ -220,7 +220,8 @@ pub(super) async fn settings_of(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
-         default_trunk_id, ai_sip_uri FROM account_settings WHERE account_id IN (",
+         default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT) \
+         FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
     for account in accounts {
@@ -238,8 +239,9 @@ pub(super) async fn settings_of(
         String,
         Option<String>,
         Option<String>,
+        Option<i64>,
     );
-    for (account, window, allow, max, days, quiet, holidays, regional, trunk, ai) in
+    for (account, window, allow, max, days, quiet, holidays, regional, trunk, ai, retention) in
         qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -265,6 +267,7 @@ pub(super) async fn settings_of(
                         .map_err(|_| corrupt("ai_sip_uri", &raw))
                 })
                 .transpose()?,
+            recording_retention_days: retention.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
         };
         found.insert(account, settings);
     }

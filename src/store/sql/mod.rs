@@ -18,6 +18,7 @@ use crate::store::{
     StoreError,
 };
 mod agents;
+mod audio;
 mod audit;
 mod auth;
 mod callbacks;
@@ -38,6 +39,7 @@ pub(super) mod manager;
 mod moves;
 mod offers;
 mod playbooks;
+mod recordings;
 mod routing;
 mod rows;
 mod trunks;
@@ -138,7 +140,7 @@ macro_rules! columns_after_status {
         dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
         webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
-        recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, \
+        recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
         attempt_open, created_at, updated_at"
     };
 }
@@ -358,7 +360,7 @@ impl Store for SqlStore {
         number: u32,
     ) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT recording FROM calls WHERE callback_id = $1 AND account_id = $2 \
+            "SELECT recording_ref FROM calls WHERE callback_id = $1 AND account_id = $2 \
              AND number = $3",
         )
         .bind(id.as_str())
@@ -463,6 +465,42 @@ impl Store for SqlStore {
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.purge_idempotency_keys(before).await
+    }
+
+    async fn lost_calls(
+        &self,
+        driver: &str,
+        ring: std::time::Duration,
+        grace: std::time::Duration,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, CallbackId)>, StoreError> {
+        let ring_ms = ring.as_millis() as i64;
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT c.account_id, c.id FROM callbacks c JOIN calls k \
+             ON k.callback_id = c.id AND k.number = c.attempt \
+             WHERE c.{in_call} AND k.driver = $1 AND k.open_claim = 0 AND k.outcome IS NULL \
+             AND k.claim_at + COALESCE(1000 * c.ring_timeout_seconds, $2) + $2 \
+             + 1000 * c.max_duration_seconds + $3 <= $4 \
+             ORDER BY k.claim_at LIMIT $5",
+            in_call = moves::stored_as(Status::InProgress),
+        ))
+        .bind(driver)
+        .bind(ring_ms)
+        .bind(grace.as_millis() as i64)
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(account, id)| {
+                (
+                    AccountId::from_trusted(account),
+                    CallbackId::from_trusted(id),
+                )
+            })
+            .collect())
     }
 
     async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {

@@ -44,8 +44,7 @@ impl SqlStore {
         let rows = sqlx::query(&format!(
             "SELECT * FROM (SELECT {AGENT_COLUMNS}, idle_since, \
              (SELECT COUNT(*) FROM callbacks c WHERE c.agent_id = agents.id \
-              AND (c.status IN ('offered', 'in_progress') OR (c.dialing_mode = 'progressive' \
-              AND c.status IN ('scheduled', 'dispatching')))) AS load \
+              AND c.status IN ('offered', 'in_progress', 'scheduled', 'dispatching')) AS load \
              FROM agents WHERE presence = 'available' AND deleted_at IS NULL) AS free \
              WHERE load < concurrency ORDER BY idle_since, id"
         ))

@@ -7,11 +7,13 @@ use sqlx::Row;
 use super::{SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
+    ids::AudioId,
     playbook::{MessageTemplate, Playbook, PlaybookId},
 };
 use crate::store::{StoreError, playbooks::PlaybookStore};
 
-const PLAYBOOK_COLUMNS: &str = "id, account_id, name, initial_message, created_at, updated_at";
+const PLAYBOOK_COLUMNS: &str =
+    "id, account_id, name, initial_message, voicemail_audio_id, created_at, updated_at";
 
 fn playbook_from_row(r: &DbRow) -> Result<Playbook, StoreError> {
     let id: String = r.try_get("id")?;
@@ -20,13 +22,20 @@ fn playbook_from_row(r: &DbRow) -> Result<Playbook, StoreError> {
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
         name: r.try_get("name")?,
         initial_message: MessageTemplate::from_trusted(r.try_get("initial_message")?),
+        voicemail_audio_id: r
+            .try_get::<Option<String>, _>("voicemail_audio_id")?
+            .map(AudioId::from_trusted),
         created_at: ts(r.try_get("created_at")?)?,
         updated_at: ts(r.try_get("updated_at")?)?,
     })
 }
 
 fn playbook_json(p: &Playbook) -> serde_json::Value {
-    serde_json::json!({ "name": p.name, "initial_message": p.initial_message.as_str() })
+    serde_json::json!({
+        "name": p.name,
+        "initial_message": p.initial_message.as_str(),
+        "voicemail_audio_id": p.voicemail_audio_id.as_ref().map(AudioId::as_str),
+    })
 }
 
 fn playbook_audit(
@@ -64,12 +73,13 @@ impl PlaybookStore for SqlStore {
     async fn insert_playbook(&self, playbook: &Playbook, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
-            "INSERT INTO playbooks ({PLAYBOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO playbooks ({PLAYBOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(playbook.id.to_string())
         .bind(playbook.account_id.as_str())
         .bind(&playbook.name)
         .bind(playbook.initial_message.as_str())
+        .bind(playbook.voicemail_audio_id.as_ref().map(AudioId::as_str))
         .bind(ms(playbook.created_at))
         .bind(ms(playbook.updated_at))
         .execute(&mut *tx)
@@ -118,11 +128,12 @@ impl PlaybookStore for SqlStore {
             return Ok(false);
         };
         sqlx::query(
-            "UPDATE playbooks SET name = $1, initial_message = $2, updated_at = $3 \
-             WHERE id = $4 AND account_id = $5 AND deleted_at IS NULL",
+            "UPDATE playbooks SET name = $1, initial_message = $2, voicemail_audio_id = $3, \
+             updated_at = $4 WHERE id = $5 AND account_id = $6 AND deleted_at IS NULL",
         )
         .bind(&playbook.name)
         .bind(playbook.initial_message.as_str())
+        .bind(playbook.voicemail_audio_id.as_ref().map(AudioId::as_str))
         .bind(ms(playbook.updated_at))
         .bind(playbook.id.to_string())
         .bind(playbook.account_id.as_str())

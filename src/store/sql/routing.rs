@@ -344,7 +344,29 @@ impl RoutingStore for SqlStore {
             self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
             return Err(ChangeError::Blocked(block));
         }
+        // On a `sip` trunk Ringback dials the call itself: the accepting agent is reserved and
+        // the scheduler rings them first, then the customer. Elsewhere (a bridge, no trunk) the
+        // agent dials, as preview always meant.
+        let dials = answer == OfferAnswer::Accept
+            && super::trunks::goes_out_on_sip(&mut tx, account, &before).await?;
         let (kind, action) = match answer {
+            OfferAnswer::Accept if dials => {
+                sqlx::query(
+                    "UPDATE callbacks SET status = $1, due_at = $2, offer_expires_at = NULL, \
+                     reminder_at = NULL, version = version + 1, updated_at = $3 \
+                     WHERE id = $4 AND account_id = $5 AND status = $6",
+                )
+                .bind(moved(Move::Reserve)?.as_str())
+                .bind(now_ms)
+                .bind(now_ms)
+                .bind(callback.as_str())
+                .bind(account.as_str())
+                .bind(before.status.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                ("callback.accepted", "callback.accept")
+            }
             OfferAnswer::Accept => {
                 sqlx::query(
                     "UPDATE callbacks SET status = $1, attempt = attempt + 1, \
@@ -425,6 +447,9 @@ impl RoutingStore for SqlStore {
         self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
         if answer != OfferAnswer::Accept {
             self.routing.notify();
+        }
+        if dials {
+            self.due.announce(now);
         }
         Ok(cb)
     }

@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{CALLBACK_COLUMNS, Cell, DbConn, DbRow, corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
-    AccountId, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
+    AccountId, Amd, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
     PhoneNumber, Status, WebhookUrl, Zone,
     campaign::RecallPolicy,
     dialing::ZoneSource,
@@ -56,6 +56,10 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         ring_timeout_seconds: row
             .try_get::<Option<i64>, _>("ring_timeout_seconds")?
             .map(|s| s as u32),
+        amd: match row.try_get::<Option<String>, _>("amd")? {
+            None => Amd::Off,
+            Some(a) => Amd::parse(&a).ok_or_else(|| corrupt("amd", &a))?,
+        },
         trunk_id: row
             .try_get::<Option<String>, _>("trunk_id")?
             .map(crate::domain::ids::TrunkId::from_trusted),
@@ -162,6 +166,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         cb.region.as_ref().map(|r| r.as_str()).into(),
         cb.trunk_id.as_ref().map(|t| t.as_str()).into(),
         cb.ring_timeout_seconds.map(i64::from).into(),
+        (!cb.amd.is_off()).then_some(cb.amd.as_str()).into(),
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),

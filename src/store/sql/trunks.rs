@@ -10,7 +10,7 @@ use super::{
     ACTIVE, DbConn, DbRow, SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts,
 };
 use crate::domain::{
-    AccountId, Actor, AuditRecord,
+    AccountId, Actor, AuditRecord, Callback,
     ids::TrunkId,
     trunk::{Trunk, TrunkKind, TrunkLimits, TrunkSettings},
 };
@@ -97,6 +97,15 @@ fn limit(n: Option<u32>) -> Option<i64> {
 
 #[async_trait::async_trait]
 impl TrunkStore for SqlStore {
+    async fn any_trunk_of_kind(&self, kind: TrunkKind) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM trunks WHERE kind = $1 AND deleted_at IS NULL)",
+        )
+        .bind(kind.as_str())
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
     async fn insert_trunk(&self, trunk: &Trunk, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
@@ -287,6 +296,25 @@ pub(super) async fn trunk_room(
 pub(super) struct Route {
     pub(super) trunk_id: String,
     pub(super) kind: String,
+}
+
+/// Whether `cb`'s calls go out on a `sip` trunk: its own (or its campaign's) `trunk_id`, else
+/// the account's default trunk.
+pub(super) async fn goes_out_on_sip(
+    conn: &mut DbConn,
+    account: &AccountId,
+    cb: &Callback,
+) -> Result<bool, StoreError> {
+    let kind: Option<String> = sqlx::query_scalar(
+        "SELECT t.kind FROM trunks t WHERE t.account_id = $1 AND t.deleted_at IS NULL \
+         AND t.id = COALESCE((SELECT trunk_id FROM callbacks WHERE id = $2 AND account_id = $1), \
+         (SELECT default_trunk_id FROM account_settings WHERE account_id = $1))",
+    )
+    .bind(account.as_str())
+    .bind(cb.id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(kind.as_deref() == Some(TrunkKind::Sip.as_str()))
 }
 
 /// Whether any account has a trunk: without one every call takes the server's bridge and the

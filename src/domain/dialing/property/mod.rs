@@ -32,7 +32,7 @@ use proptest::{
 };
 
 use super::*;
-use crate::domain::{Zone, geo::Region};
+use crate::domain::{DialingMode, Zone, geo::Region};
 
 mod cases;
 mod numbers;
@@ -122,7 +122,7 @@ fn check(case: &Case, tally: &Tally) -> TestCaseResult {
         attempt,
         attempt_open,
         campaign,
-        dialing_mode: DialingMode::Progressive,
+        dialing_mode: DialingMode::Unattended,
         window: case.own_window.then_some(&window),
         location,
         on_dnc: false,

@@ -32,7 +32,14 @@ pub(super) fn cases() -> Vec<Case> {
             ..Case::default()
         },
         Case {
-            name: "free agents do not matter to a progressive call",
+            name: "a progressive call with no free agent",
+            mode: DialingMode::Progressive,
+            free_agents: Some(0),
+            expect: &[(NoAgent, None)],
+            ..Case::default()
+        },
+        Case {
+            name: "free agents do not matter to an unattended call",
             free_agents: Some(0),
             ..Case::default()
         },

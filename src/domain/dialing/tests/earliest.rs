@@ -25,7 +25,7 @@ fn the_earliest_dial_waits_for_every_rule_at_once() {
         attempt: 1,
         attempt_open: false,
         campaign: None,
-        dialing_mode: DialingMode::Progressive,
+        dialing_mode: DialingMode::Unattended,
         window: None,
         location: &location,
         on_dnc: false,

@@ -9,7 +9,7 @@ use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
 use super::*;
-use crate::domain::{PhoneNumber, Zone, window::CallingWindow};
+use crate::domain::{DialingMode, PhoneNumber, Zone, window::CallingWindow};
 
 mod attempts;
 mod calendar;
@@ -95,7 +95,7 @@ impl Default for Case {
             attempt: 0,
             open: false,
             campaign: None,
-            mode: DialingMode::Progressive,
+            mode: DialingMode::Unattended,
             own_window: None,
             dnc: false,
             started: &[],

@@ -153,7 +153,7 @@ fn a_toll_free_number_is_called_only_when_every_us_zone_is_inside() {
         attempt: 1,
         attempt_open: false,
         campaign: None,
-        dialing_mode: DialingMode::Progressive,
+        dialing_mode: DialingMode::Unattended,
         window: None,
         location: &location,
         on_dnc: false,
