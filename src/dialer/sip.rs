@@ -30,7 +30,7 @@ use rsipstack::{
         invitation::InviteOption,
         invite_dialog::InviteDialog,
     },
-    sip::{Header, StatusCode, Uri},
+    sip::{Header, StatusCode, Transport, Uri},
     transport::{SipAddr, TransportLayer, udp::UdpConnection},
 };
 use tokio::net::UdpSocket;
@@ -372,12 +372,17 @@ impl SipDriver {
         sip: &SipSettings,
         rtp_port: u16,
     ) -> Result<InviteOption, String> {
-        if sip.transport != SipTransport::Udp {
-            return Err(format!(
-                "the sip driver speaks udp only so far; the trunk asks for {}",
-                sip.transport.as_str()
-            ));
-        }
+        // UDP from the listener; TCP as a connection to the proxy that carries the whole
+        // dialog (the peer's BYE comes back on it).
+        let (transport, param) = match sip.transport {
+            SipTransport::Udp => (None, ""),
+            SipTransport::Tcp => (Some(Transport::Tcp), ";transport=tcp"),
+            SipTransport::Tls => {
+                return Err(
+                    "the sip driver speaks udp and tcp so far; the trunk asks for tls".to_owned(),
+                );
+            }
+        };
         let proxy = tokio::net::lookup_host((sip.proxy.bare_host(), sip.port()))
             .await
             .ok()
@@ -398,10 +403,10 @@ impl SipDriver {
         let uri = |text: String| -> Result<Uri, String> {
             Uri::try_from(text.as_str()).map_err(|e| format!("{text} is not a SIP URI: {e}"))
         };
-        let callee = uri(format!("sip:{}@{}", cb.phone.as_str(), sip.proxy))?;
+        let callee = uri(format!("sip:{}@{}{param}", cb.phone.as_str(), sip.proxy))?;
         let caller = uri(format!("sip:{from_user}@{from_host}"))?;
         let contact = uri(format!(
-            "sip:ringback@{}",
+            "sip:ringback@{}{param}",
             SocketAddr::new(self.advertised, self.local.port())
         ))?;
         let session = u64::from(rtp_port) << 32 | u64::from(order.claimed.callback.attempt);
@@ -409,7 +414,10 @@ impl SipDriver {
             caller,
             callee,
             contact,
-            destination: Some(SipAddr::from(proxy)),
+            destination: Some(match transport {
+                Some(transport) => SipAddr::new(transport, SipAddr::from(proxy).addr),
+                None => SipAddr::from(proxy),
+            }),
             content_type: Some("application/sdp".to_owned()),
             offer: Some(self.offer(rtp_port, session, &[0, 8]).into_bytes()),
             credential: sip.username.as_ref().map(|user| Credential {

@@ -39,9 +39,19 @@ impl Sipp {
 
     /// Like [`Sipp::start`], for `calls` calls (run side by side as they come).
     async fn start_for(name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
+        Self::start_on("u1", name, fill, calls).await
+    }
+
+    /// Like [`Sipp::start_for`], on sipp's `transport` (`u1` UDP, `t1` TCP).
+    async fn start_on(transport: &str, name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
         let port = {
             let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
-            socket.local_addr().unwrap().port()
+            let port = socket.local_addr().unwrap().port();
+            // TCP too, for a sipp that listens on TCP.
+            drop(
+                std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free on TCP"),
+            );
+            port
         };
         let dir = tempfile::tempdir().unwrap();
         let messages = dir.path().join("messages.log");
@@ -62,6 +72,8 @@ impl Sipp {
                 &port.to_string(),
                 "-m",
                 &calls.to_string(),
+                "-t",
+                transport,
                 "-nostdin",
             ])
             .args([
@@ -799,4 +811,23 @@ async fn a_preview_call_whose_agent_does_not_answer_never_rings_the_customer() {
         !customer.log().contains("INVITE sip:"),
         "the customer was not called"
     );
+}
+
+#[tokio::test]
+async fn a_tcp_trunk_places_and_ends_its_calls_over_one_tcp_connection() {
+    let app = sip_app().await;
+    let sipp = Sipp::start_on("t1", "answer", &[("CODECS", "0")], 1).await;
+    let trunk = sip_trunk(&app, &sipp, json!({ "transport": "tcp" })).await;
+    let (id, phone) = call(&app, &trunk, json!({ "max_duration_seconds": 10 })).await;
+    let cb = ended(&app, &id).await;
+    let (ok, log) = sipp.finish().await;
+    assert!(ok, "sipp (TCP) answered and got Ringback's BYE:\n{log}");
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    let invite = message(&log, "INVITE sip:");
+    assert!(invite.contains(&format!("INVITE sip:{phone}@")), "{invite}");
+    assert!(
+        invite.contains("SIP/2.0/TCP"),
+        "the INVITE came over TCP: {invite}"
+    );
+    assert!(log.contains("BYE sip:"), "{log}");
 }
