@@ -609,6 +609,28 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An agent made with `body`'s fields and set `available`; its id.
+    pub async fn available_agent(&self, body: Value) -> String {
+        let agent = self.post_json("/v1/agents", &body).await.expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.set_presence(&agent, "available").await;
+        agent
+    }
+
+    /// Sets `agent`'s presence; the agent as answered.
+    pub async fn set_presence(&self, agent: &str, presence: &str) -> Value {
+        self.request(
+            Method::PUT,
+            &format!("/v1/agents/{agent}/presence"),
+            Some(&json!({ "presence": presence })),
+        )
+        .await
+        .expect(200)
+        .clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

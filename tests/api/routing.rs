@@ -120,25 +120,6 @@ fn parse_block(block: &str) -> Option<SseEvent> {
     })
 }
 
-/// An available agent with `body`'s fields.
-async fn available_agent(app: &TestApp, body: Value) -> String {
-    let agent = app.post_json("/v1/agents", &body).await.expect(201).clone();
-    let id = agent["id"].as_str().unwrap().to_owned();
-    set_presence(app, &id, "available").await;
-    id
-}
-
-async fn set_presence(app: &TestApp, agent: &str, presence: &str) -> Value {
-    app.request(
-        Method::PUT,
-        &format!("/v1/agents/{agent}/presence"),
-        Some(&json!({ "presence": presence })),
-    )
-    .await
-    .expect(200)
-    .clone()
-}
-
 /// A preview callback due in `lead_ms`, with extra fields.
 async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
     let mut body = json!({ "phone": unique_phone(), "scheduled_at": in_ms(lead_ms),
@@ -180,9 +161,9 @@ fn offered_id(e: &SseEvent) -> String {
 async fn offers_go_longest_idle_first_in_due_order_and_fairly() {
     let app = spawn_quick_app().await;
     // Ann has been available longest.
-    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let ann = app.available_agent(json!({ "name": "Ann" })).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let bob = available_agent(&app, json!({ "name": "Bob" })).await;
+    let bob = app.available_agent(json!({ "name": "Bob" })).await;
     let mut ann_feed = AgentStream::open(&app, &ann, None).await;
     let mut bob_feed = AgentStream::open(&app, &bob, None).await;
     let mut ids = Vec::new();
@@ -293,7 +274,7 @@ async fn a_waiting_callback_is_offered_within_a_second_of_an_agent_becoming_avai
 
     let mut feed = AgentStream::open(&app, &agent, None).await;
     let asked = Timestamp::now();
-    set_presence(&app, &agent, "available").await;
+    app.set_presence(&agent, "available").await;
     let offer = feed.next_of("offer").await;
     assert_eq!(offered_id(&offer), id);
     let took = offer.received.duration_since(asked);
@@ -311,9 +292,9 @@ async fn an_unanswered_offer_times_out_and_goes_to_the_next_agent() {
         c.reoffer_after_seconds = 2;
     })
     .await;
-    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let ann = app.available_agent(json!({ "name": "Ann" })).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let bob = available_agent(&app, json!({ "name": "Bob" })).await;
+    let bob = app.available_agent(json!({ "name": "Bob" })).await;
     let mut ann_feed = AgentStream::open(&app, &ann, None).await;
     let mut bob_feed = AgentStream::open(&app, &bob, None).await;
     let id = preview(&app, 200, json!({})).await;
@@ -341,7 +322,7 @@ async fn an_unanswered_offer_times_out_and_goes_to_the_next_agent() {
 
     // A rejection also moves it on. Both have now turned it down, so it goes to whoever's
     // pass-over (2 s here) ends first: Ann's, who let it run out before Bob rejected it.
-    set_presence(&app, &ann, "available").await;
+    app.set_presence(&ann, "available").await;
     act(&app, &bob, &id, "reject", json!({})).await.expect(200);
     let again = ann_feed.next_of("offer").await;
     assert_eq!(offered_id(&again), id);
@@ -360,7 +341,9 @@ async fn an_unanswered_offer_times_out_and_goes_to_the_next_agent() {
 #[tokio::test]
 async fn an_agent_never_holds_more_offers_and_calls_than_their_concurrency() {
     let app = spawn_quick_app().await;
-    let agent = available_agent(&app, json!({ "name": "Di", "concurrency": 2 })).await;
+    let agent = app
+        .available_agent(json!({ "name": "Di", "concurrency": 2 }))
+        .await;
     let mut feed = AgentStream::open(&app, &agent, None).await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -413,7 +396,7 @@ async fn a_waiting_callback_expires_after_expire_after_minutes_with_an_event() {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["data"]["reason"], "no_agent_before_deadline");
     // An agent who comes later is offered nothing.
-    let agent = available_agent(&app, json!({ "name": "Ed" })).await;
+    let agent = app.available_agent(json!({ "name": "Ed" })).await;
     let mut feed = AgentStream::open(&app, &agent, None).await;
     feed.assert_no("offer", Duration::from_millis(500)).await;
 }
@@ -482,7 +465,7 @@ async fn reminders_reach_the_assigned_agents_at_the_right_minute() {
 #[tokio::test]
 async fn agents_reschedule_and_cancel_their_callbacks_and_are_told_of_changes() {
     let app = spawn_quick_app().await;
-    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let ann = app.available_agent(json!({ "name": "Ann" })).await;
     let stranger = app.agent_id("Stranger").await;
     let mut feed = AgentStream::open(&app, &ann, None).await;
     let mine = json!({ "assignment": { "type": "agent", "ids": [ann] } });
@@ -600,7 +583,7 @@ async fn the_event_stream_resumes_after_a_disconnect_without_missing_anything() 
 #[tokio::test]
 async fn unattended_and_ai_callbacks_go_straight_to_the_bridge() {
     let app = spawn_quick_app().await;
-    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let ann = app.available_agent(json!({ "name": "Ann" })).await;
     let mut feed = AgentStream::open(&app, &ann, None).await;
     for mode in ["unattended", "ai"] {
         let id = app
@@ -648,7 +631,7 @@ async fn a_progressive_callback_waits_for_a_free_agent_who_is_reserved_and_named
         app.bridge.requests_for(&id).is_empty(),
         "dialled with no agent free"
     );
-    set_presence(&app, &ann, "available").await;
+    app.set_presence(&ann, "available").await;
     let reserved = feed.next_of("reserved").await;
     assert_eq!(offered_id(&reserved), id);
     let sent = app.bridge.wait_for_callback(&id, 1, WAIT).await;
@@ -813,7 +796,7 @@ async fn bad_agent_actions_are_refused_with_clear_errors() {
 #[tokio::test]
 async fn a_preview_callback_to_a_do_not_call_number_is_never_offered() {
     let app = spawn_quick_app().await;
-    let ann = available_agent(&app, json!({ "name": "Ann" })).await;
+    let ann = app.available_agent(json!({ "name": "Ann" })).await;
     let mut feed = AgentStream::open(&app, &ann, None).await;
     let phone = unique_phone();
     let id = app

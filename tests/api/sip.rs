@@ -590,25 +590,7 @@ async fn progressive_calls_ring_only_for_free_agents_and_reach_the_reserved_one(
     let trunk = sip_trunk(&app, &customers, json!({})).await;
     let mut agents = Vec::new();
     for (n, desk) in desks.iter().enumerate() {
-        let agent = app
-            .post_json(
-                "/v1/agents",
-                &json!({ "name": format!("Agent {n}"),
-                         "sip_uri": format!("sip:agent{n}@127.0.0.1:{}", desk.port) }),
-            )
-            .await
-            .expect(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.request(
-            reqwest::Method::PUT,
-            &format!("/v1/agents/{agent}/presence"),
-            Some(&json!({ "presence": "available" })),
-        )
-        .await
-        .expect(200);
-        agents.push(agent);
+        agents.push(agent_at(&app, desk, &format!("agent{n}")).await);
     }
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -691,24 +673,10 @@ async fn progressive_calls_ring_only_for_free_agents_and_reach_the_reserved_one(
 
 /// An available agent reached at `desk`; its id.
 async fn agent_at(app: &TestApp, desk: &Sipp, name: &str) -> String {
-    let agent = app
-        .post_json(
-            "/v1/agents",
-            &json!({ "name": name, "sip_uri": format!("sip:{name}@127.0.0.1:{}", desk.port) }),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.request(
-        reqwest::Method::PUT,
-        &format!("/v1/agents/{agent}/presence"),
-        Some(&json!({ "presence": "available" })),
+    app.available_agent(
+        json!({ "name": name, "sip_uri": format!("sip:{name}@127.0.0.1:{}", desk.port) }),
     )
     .await
-    .expect(200);
-    agent
 }
 
 /// Waits until `agent` is offered `id`, then accepts it; the accepted callback.

@@ -2,7 +2,7 @@
 //! customer is connected to (an agent or a voice-AI bot, 440 Hz). Each must hear the other,
 //! through Ringback's RTP relay, and Ringback's own recording must hold both sides.
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -11,22 +11,12 @@ use crate::{
     baresip::Baresip,
     helpers::*,
     netns,
+    server::{ended, sip_app, trunk_to},
 };
 
 const CUSTOMER: &str = "+14155550123";
 const CUSTOMER_TONE: f64 = 1000.0;
 const OTHER_TONE: f64 = 440.0;
-
-async fn sip_app() -> TestApp {
-    let app = spawn_app_with(|c| {
-        c.min_lead_seconds = 0;
-        c.sip_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.ring_timeout_seconds = 5;
-    })
-    .await;
-    app.any_hour().await;
-    app
-}
 
 /// A customer phone and the other party's, each playing its tone for longer than the call.
 async fn phones(dir: &Path, other_user: &str) -> (Baresip, Baresip) {
@@ -41,34 +31,13 @@ async fn phones(dir: &Path, other_user: &str) -> (Baresip, Baresip) {
 
 /// A callback on a `sip` trunk whose proxy is the customer's phone, due at once; its id.
 async fn call(app: &TestApp, customer: &Baresip, extra: Value) -> String {
-    let trunk = app
-        .post_json(
-            "/v1/trunks",
-            &json!({ "name": "Carrier", "kind": "sip",
-                     "settings": { "proxy": format!("127.0.0.1:{}", customer.port()) } }),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let trunk = trunk_to(app, customer).await;
     let mut body = json!({ "phone": CUSTOMER, "scheduled_at": in_ms(200), "trunk_id": trunk,
                            "max_duration_seconds": 10 });
     if let (Value::Object(b), Value::Object(extra)) = (&mut body, extra) {
         b.extend(extra);
     }
     app.create(&body).await["id"].as_str().unwrap().to_owned()
-}
-
-/// Waits for the callback's first attempt to end; the callback.
-async fn ended(app: &TestApp, id: &str) -> Value {
-    eventually(Duration::from_secs(40), "the call's end", || async {
-        let cb = app.get_callback(id).await;
-        (!cb["attempts"][0]["outcome"].is_null()
-            && !matches!(cb["status"].as_str(), Some("in_progress" | "dispatching")))
-        .then_some(cb)
-    })
-    .await
 }
 
 /// Asserts `phone` heard `tone` (and not `not`) in its one recording.
@@ -139,22 +108,8 @@ fn a_progressive_call_connects_the_customer_and_the_reserved_agent_both_ways() {
         let (customer, desk) = phones(dir.path(), "agent").await;
         let app = sip_app().await;
         let agent = app
-            .post_json(
-                "/v1/agents",
-                &json!({ "name": "Ada", "sip_uri": desk.sip_uri() }),
-            )
-            .await
-            .expect(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.request(
-            reqwest::Method::PUT,
-            &format!("/v1/agents/{agent}/presence"),
-            Some(&json!({ "presence": "available" })),
-        )
-        .await
-        .expect(200);
+            .available_agent(json!({ "name": "Ada", "sip_uri": desk.sip_uri() }))
+            .await;
         let id = call(&app, &customer, json!({ "dialing_mode": "progressive" })).await;
         let cb = ended(&app, &id).await;
         assert_eq!(cb["outcome"], "answered", "{cb}");

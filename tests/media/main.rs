@@ -27,3 +27,4 @@ mod helpers;
 mod calls;
 mod harness;
 mod screening;
+mod server;

@@ -5,9 +5,15 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{audio::samples, baresip::Baresip, helpers::*, netns};
+use crate::{
+    audio::samples,
+    baresip::Baresip,
+    helpers::*,
+    netns,
+    server::{ended, sip_app, trunk_to},
+};
 
 const CUSTOMER: &str = "+14155550142";
 
@@ -110,40 +116,6 @@ fn greeting_then_beep(dir: &Path) -> (std::path::PathBuf, f64) {
     (out, greeting_seconds + 0.5)
 }
 
-async fn sip_app() -> TestApp {
-    let app = spawn_app_with(|c| {
-        c.min_lead_seconds = 0;
-        c.sip_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.ring_timeout_seconds = 5;
-    })
-    .await;
-    app.any_hour().await;
-    app
-}
-
-async fn trunk(app: &TestApp, customer: &Baresip) -> String {
-    app.post_json(
-        "/v1/trunks",
-        &json!({ "name": "Carrier", "kind": "sip",
-                 "settings": { "proxy": format!("127.0.0.1:{}", customer.port()) } }),
-    )
-    .await
-    .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn ended(app: &TestApp, id: &str) -> Value {
-    eventually(Duration::from_secs(60), "the call's end", || async {
-        let cb = app.get_callback(id).await;
-        (!cb["attempts"][0]["outcome"].is_null()
-            && !matches!(cb["status"].as_str(), Some("in_progress" | "dispatching")))
-        .then_some(cb)
-    })
-    .await
-}
-
 /// A callback to the customer on `trunk` with `amd`, due at once; its id.
 async fn screened_call(app: &TestApp, trunk: &str, amd: &str) -> String {
     app.create(
@@ -163,7 +135,7 @@ fn hello_then_silence_is_a_human() {
         let hello = speech(dir.path(), "hello", "Hello?", 40.0);
         let customer = Baresip::start_as("customer", CUSTOMER, &hello).await;
         let app = sip_app().await;
-        let trunk = trunk(&app, &customer).await;
+        let trunk = trunk_to(&app, &customer).await;
         let id = screened_call(&app, &trunk, "detect").await;
         assert_eq!(app.get_callback(&id).await["amd"], "detect");
         let cb = ended(&app, &id).await;
@@ -180,7 +152,7 @@ fn a_voicemail_greeting_is_a_machine_and_ends_the_call_as_voicemail() {
         let (machine, _) = greeting_then_beep(dir.path());
         let customer = Baresip::start_as("customer", CUSTOMER, &machine).await;
         let app = sip_app().await;
-        let trunk = trunk(&app, &customer).await;
+        let trunk = trunk_to(&app, &customer).await;
         let id = screened_call(&app, &trunk, "detect").await;
         let cb = ended(&app, &id).await;
         let attempt = &cb["attempts"][0];
@@ -201,7 +173,7 @@ fn drop_leaves_the_playbooks_message_after_the_beep() {
         let (machine, beep_ends) = greeting_then_beep(dir.path());
         let customer = Baresip::start_as("customer", CUSTOMER, &machine).await;
         let app = sip_app().await;
-        let trunk = trunk(&app, &customer).await;
+        let trunk = trunk_to(&app, &customer).await;
         // The message: two seconds of 600 Hz, uploaded at 16 kHz (converted on upload).
         let message = dir.path().join("message.wav");
         run(
