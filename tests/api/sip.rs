@@ -44,14 +44,13 @@ impl Sipp {
 
     /// Like [`Sipp::start_for`], on sipp's `transport` (`u1` UDP, `t1` TCP).
     async fn start_on(transport: &str, name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
-        let port = {
+        // A port free on UDP, and on TCP too for a sipp that listens on TCP.
+        let port = loop {
             let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
             let port = socket.local_addr().unwrap().port();
-            // TCP too, for a sipp that listens on TCP.
-            drop(
-                std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free on TCP"),
-            );
-            port
+            if transport != "t1" || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
         };
         let dir = tempfile::tempdir().unwrap();
         let messages = dir.path().join("messages.log");
