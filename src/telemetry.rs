@@ -66,8 +66,11 @@ pub fn prometheus() -> PrometheusHandle {
 
 /// Installs the log subscriber: human-readable or JSON lines, filtered by `RUST_LOG`.
 pub fn init_logs(json: bool) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
+    // rsipstack logs whole SIP messages at info: phone numbers, names and call context stay
+    // out of the logs unless asked for.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn,rsipstack=warn")
+    });
     let registry = tracing_subscriber::registry().with(filter);
     if json {
         registry.with(fmt::layer().json()).init();

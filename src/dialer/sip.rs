@@ -938,8 +938,7 @@ impl SipDriver {
         }
         let end = match ended {
             Ended::Cap => {
-                hang_up(&customer).await;
-                hang_up(&other_dialog).await;
+                tokio::join!(hang_up(&customer), hang_up(&other_dialog));
                 answered.end(
                     Outcome::Answered,
                     format!("{leg}connected; ended at the duration cap"),
@@ -960,8 +959,7 @@ impl SipDriver {
                 )
             }
             Ended::Media(reason) => {
-                hang_up(&customer).await;
-                hang_up(&other_dialog).await;
+                tokio::join!(hang_up(&customer), hang_up(&other_dialog));
                 answered.end(Outcome::Failed, reason)
             }
         };
