@@ -111,6 +111,10 @@ async fn start_node(name: &str, dir: &Path, database_url: &str, bridge_url: &str
             database_url,
             "--node-id",
             name,
+            // Two tests run at once, three nodes each: at the default of 16 connections a
+            // node, they could together ask PostgreSQL for more than its 100.
+            "--database-max-connections",
+            "8",
             "--lease-seconds",
             &lease,
             "--min-lead-seconds",
