@@ -146,11 +146,25 @@ pub struct ServeConfig {
     pub node_id: Option<String>,
 
     /// Where the SIP user agent of `sip` trunks listens (UDP), e.g. `0.0.0.0:5060`. Without
-    /// it, the user agent starts on `0.0.0.0:5060` if an account has a `sip` trunk when the
-    /// server starts; otherwise calls on `sip` trunks fail their dispatch ("no sip driver runs
-    /// on this server") until a restart.
+    /// it, the user agent starts on `0.0.0.0:5060` when the server starts if an account has a
+    /// `sip` trunk, else with the first call on one.
     #[arg(long, env = "RINGBACK_SIP_LISTEN")]
     pub sip_listen: Option<SocketAddr>,
+
+    /// A PEM file of certificate authorities trusted for `tls` trunks, besides the system's
+    /// (a carrier or a PBX with a private CA).
+    #[arg(long, env = "RINGBACK_SIP_TLS_CA_FILE")]
+    pub sip_tls_ca_file: Option<std::path::PathBuf>,
+
+    /// This server's certificate chain (PEM) for SIP over TLS: with `--sip-tls-key`, the SIP
+    /// user agent also listens for TLS on the port after its UDP port (5061), where `tls`
+    /// trunks' peers send in-dialog requests such as the customer's BYE.
+    #[arg(long, env = "RINGBACK_SIP_TLS_CERTIFICATE", requires = "sip_tls_key")]
+    pub sip_tls_certificate: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of `--sip-tls-certificate`.
+    #[arg(long, env = "RINGBACK_SIP_TLS_KEY", requires = "sip_tls_certificate")]
+    pub sip_tls_key: Option<std::path::PathBuf>,
 
     /// The address SIP peers reach this server at, put in Contact and SDP (behind NAT).
     #[arg(long, env = "RINGBACK_SIP_PUBLIC_ADDRESS")]
@@ -271,6 +285,9 @@ impl ServeConfig {
             reoffer_after_seconds: 60,
             node_id: None,
             sip_listen: None,
+            sip_tls_ca_file: None,
+            sip_tls_certificate: None,
+            sip_tls_key: None,
             sip_public_address: None,
             rtp_ports: 20000..=20999,
             ring_timeout_seconds: 30,

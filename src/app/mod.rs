@@ -44,6 +44,8 @@ pub enum AppError {
     },
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
+    #[error("could not set up the SIP user agent: {0}")]
+    Sip(String),
 }
 
 /// A server ready to run: its listener is bound, so tests can ask for port 0 and read the
@@ -61,8 +63,9 @@ pub struct Application {
     retention: crate::retention::RetentionSweep,
     clock: SharedClock,
     shutdown: CancellationToken,
-    /// The SIP user agent, and how long its live calls may go on after a stop.
-    sip: Option<(Arc<crate::dialer::sip::SipDriver>, Duration)>,
+    /// Places calls; its SIP user agent's live calls may go on after a stop for this long.
+    dialer: Arc<Dialer>,
+    drain_timeout: Duration,
 }
 
 impl Application {
@@ -118,40 +121,49 @@ impl Application {
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
-        let mut dialer = Dialer::new(bridge);
-        let mut sip_driver = None;
-        // The SIP user agent runs where asked, or on the standard port once any account has a
-        // `sip` trunk (its calls would otherwise fail their dispatch).
-        let sip_listen = match config.sip_listen {
-            Some(listen) => Some(listen),
-            None if store.any_trunk_of_kind(TrunkKind::Sip).await? => {
+        let tls_roots = crate::dialer::trust::trust_anchors(config.sip_tls_ca_file.as_deref())
+            .map_err(|e| AppError::Sip(e.to_string()))?;
+        let tls_identity = match (&config.sip_tls_certificate, &config.sip_tls_key) {
+            (Some(certificate), Some(key)) => Some(
+                crate::dialer::trust::identity(certificate, key)
+                    .map_err(|e| AppError::Sip(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let dialer = Dialer::new(bridge).with_sip(
+            crate::dialer::sip::SipConfig {
+                listen: config
+                    .sip_listen
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 5060))),
+                public_address: config.sip_public_address,
+                rtp_ports: config.rtp_ports.clone(),
+                ring_timeout: Duration::from_secs(config.ring_timeout_seconds.max(1)),
+                recordings: config.recordings_dir.clone(),
+                lost_call_grace: Duration::from_secs(config.lost_call_grace_seconds),
+                tls_roots,
+                tls_identity,
+            },
+            store.clone(),
+            clock.clone(),
+        );
+        // The SIP user agent runs from the start where asked, or once any account has a `sip`
+        // trunk; otherwise the first call on a `sip` trunk starts it.
+        let start_sip = config.sip_listen.is_some() || {
+            let any = store.any_trunk_of_kind(TrunkKind::Sip).await?;
+            if any {
                 tracing::info!(
                     "an account has a sip trunk: starting the SIP user agent on 0.0.0.0:5060"
                 );
-                Some(SocketAddr::from(([0, 0, 0, 0], 5060)))
             }
-            None => None,
+            any
         };
-        if let Some(listen) = sip_listen {
-            let sip = crate::dialer::sip::SipDriver::start(
-                crate::dialer::sip::SipConfig {
-                    listen,
-                    public_address: config.sip_public_address,
-                    rtp_ports: config.rtp_ports.clone(),
-                    ring_timeout: Duration::from_secs(config.ring_timeout_seconds.max(1)),
-                    recordings: config.recordings_dir.clone(),
-                    lost_call_grace: Duration::from_secs(config.lost_call_grace_seconds),
-                },
-                store.clone(),
-                clock.clone(),
-            )
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: listen,
+        if start_sip {
+            dialer.start_sip().await.map_err(|source| AppError::Bind {
+                addr: config
+                    .sip_listen
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 5060))),
                 source,
             })?;
-            dialer = dialer.with_sip(sip.clone());
-            sip_driver = Some(sip);
         }
         let dialer = Arc::new(dialer);
         let owner = config
@@ -233,8 +245,8 @@ impl Application {
             retention,
             clock: maintenance_clock,
             shutdown: CancellationToken::new(),
-            sip: sip_driver
-                .map(|driver| (driver, Duration::from_secs(config.drain_timeout_seconds))),
+            dialer,
+            drain_timeout: Duration::from_secs(config.drain_timeout_seconds),
         })
     }
 
@@ -267,7 +279,8 @@ impl Application {
             store,
             clock,
             shutdown,
-            sip,
+            dialer,
+            drain_timeout,
         } = self;
         let scheduler_tasks: Vec<_> = schedulers
             .into_iter()
@@ -297,8 +310,8 @@ impl Application {
         let _ = maintenance.await;
         let _ = retention_task.await;
         // Calls under way carry on through a stop until they end (or the drain time runs out).
-        if let Some((driver, timeout)) = sip
-            && !driver.drain(timeout).await
+        if let Some(driver) = dialer.running_sip()
+            && !driver.drain(drain_timeout).await
         {
             tracing::warn!("calls still under way at the end of the drain time are dropped");
         }

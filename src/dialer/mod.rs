@@ -9,6 +9,7 @@
 mod http_bridge;
 pub mod rtp;
 pub mod sip;
+pub mod trust;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -17,6 +18,7 @@ use jiff::Timestamp;
 pub use self::http_bridge::{DispatchPayload, HttpBridge};
 use crate::{
     background::Recent,
+    clock::SharedClock,
     domain::{
         AccountId, Amd, Callback, DialingMode, SigningSecret,
         ids::{AgentId, TrunkId},
@@ -82,9 +84,19 @@ pub trait Driver: Send + Sync + 'static {
 pub struct Dialer {
     bridge: Arc<HttpBridge>,
     drivers: HashMap<TrunkKind, Arc<dyn Driver>>,
+    /// The SIP user agent, started with the server or by the first call on a `sip` trunk.
+    sip: Option<SipSlot>,
     trunks: TrunkCache,
     /// Each account's `ai_sip_uri`, re-read like trunks.
     ai_agents: Recent<AccountId, Option<SipUri>>,
+}
+
+/// How to start the SIP user agent, and the one started.
+struct SipSlot {
+    config: sip::SipConfig,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    driver: tokio::sync::OnceCell<Arc<sip::SipDriver>>,
 }
 
 impl Dialer {
@@ -97,15 +109,47 @@ impl Dialer {
         Self {
             bridge,
             drivers,
+            sip: None,
             trunks: TrunkCache::default(),
             ai_agents: Recent::new(Duration::from_secs(5)),
         }
     }
 
-    /// Adds the driver of `sip` trunks.
-    pub fn with_sip(mut self, driver: Arc<sip::SipDriver>) -> Self {
-        self.drivers.insert(TrunkKind::Sip, Arc::new(driver));
+    /// Adds the driver of `sip` trunks: its user agent is started by [`Dialer::start_sip`] or
+    /// by the first call on a `sip` trunk.
+    pub fn with_sip(
+        mut self,
+        config: sip::SipConfig,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+    ) -> Self {
+        self.sip = Some(SipSlot {
+            config,
+            store,
+            clock,
+            driver: tokio::sync::OnceCell::new(),
+        });
         self
+    }
+
+    /// Starts the SIP user agent now, unless it runs already.
+    pub async fn start_sip(&self) -> Result<Arc<sip::SipDriver>, std::io::Error> {
+        let Some(slot) = &self.sip else {
+            return Err(std::io::Error::other("this server has no SIP driver"));
+        };
+        slot.driver
+            .get_or_try_init(|| async {
+                tracing::info!(listen = %slot.config.listen, "starting the SIP user agent");
+                sip::SipDriver::start(slot.config.clone(), slot.store.clone(), slot.clock.clone())
+                    .await
+            })
+            .await
+            .cloned()
+    }
+
+    /// The SIP user agent, if it was started.
+    pub fn running_sip(&self) -> Option<Arc<sip::SipDriver>> {
+        self.sip.as_ref()?.driver.get().cloned()
     }
 
     /// Whether calls that name no trunk have a bridge to go to (`--dialer-url`).
@@ -140,10 +184,23 @@ impl Dialer {
         let kind = trunk
             .as_ref()
             .map_or(TrunkKind::HttpBridge, |t| t.settings.kind());
-        let Some(driver) = self.drivers.get(&kind) else {
-            return Placement::Unreachable {
-                reason: format!("no {} driver runs on this server", kind.as_str()),
-            };
+        let driver: Arc<dyn Driver> = match kind {
+            TrunkKind::Sip => match self.start_sip().await {
+                Ok(driver) => Arc::new(driver),
+                Err(e) => {
+                    return Placement::Unreachable {
+                        reason: format!("the SIP user agent could not start: {e}"),
+                    };
+                }
+            },
+            _ => match self.drivers.get(&kind) {
+                Some(driver) => driver.clone(),
+                None => {
+                    return Placement::Unreachable {
+                        reason: format!("no {} driver runs on this server", kind.as_str()),
+                    };
+                }
+            },
         };
         // A driver that bridges media itself needs the party the customer is connected to; a
         // bridge is told the reserved agent.

@@ -30,8 +30,11 @@ use rsipstack::{
         invitation::InviteOption,
         invite_dialog::InviteDialog,
     },
-    sip::{Header, StatusCode, Transport, Uri},
-    transport::{SipAddr, TransportLayer, udp::UdpConnection},
+    sip::{Header, HostWithPort, StatusCode, Transport, Uri},
+    transport::{
+        SipAddr, TcpListenerConnection, TlsConfig, TlsListenerConnection, TransportLayer,
+        udp::UdpConnection,
+    },
 };
 use tokio::net::UdpSocket;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -53,7 +56,7 @@ use crate::{
 };
 
 /// Where the SIP user agent listens and advertises itself.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SipConfig {
     pub listen: SocketAddr,
     /// The address put in Contact, Via and SDP when the listen address is not reachable from
@@ -66,6 +69,13 @@ pub struct SipConfig {
     /// How long past the latest instant a call could still be live (its rings and its
     /// duration cap) a call whose node vanished is ended `failed` (`node_lost`).
     pub lost_call_grace: Duration,
+    /// The CAs a `tls` trunk's proxy is verified against, as one PEM bundle
+    /// ([`super::trust::trust_anchors`]).
+    pub tls_roots: Vec<u8>,
+    /// This server's certificate chain and private key (PEM): with them, it also takes SIP
+    /// over TLS on the port after its UDP port, where `tls` trunks' peers send in-dialog
+    /// requests (a BYE).
+    pub tls_identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What the driver learned of a call that ended.
@@ -206,6 +216,29 @@ pub fn outcome_of(code: u16) -> Outcome {
     }
 }
 
+/// For a listen address with port 0: a port free for UDP and TCP (and TLS on the next port,
+/// with `tls`), as the listeners share its number.
+fn any_port(ip: IpAddr, tls: bool) -> Result<SocketAddr, std::io::Error> {
+    for _ in 0..100 {
+        let port = std::net::UdpSocket::bind((ip, 0))?.local_addr()?.port();
+        let free = |port: u16| std::net::TcpListener::bind((ip, port)).is_ok();
+        if free(port) && (!tls || port.checked_add(1).is_some_and(free)) {
+            return Ok(SocketAddr::new(ip, port));
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "no port of {ip} is free for both UDP and TCP"
+    )))
+}
+
+/// Fails if `at` cannot be listened on (TCP): the stack binds its listeners in a task of its
+/// own, where a port already taken would only be logged.
+fn check_free(at: SocketAddr) -> Result<(), std::io::Error> {
+    std::net::TcpListener::bind(at)
+        .map(drop)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("TCP {at}: {e}")))
+}
+
 /// The address peers reach a listener bound to `ip` at, for Contact and SDP: `ip` itself, or
 /// for an unspecified address (`0.0.0.0`, `::`) the address of the interface of the default
 /// route (a UDP socket "connected" to a documentation address sends nothing). Behind NAT,
@@ -233,6 +266,8 @@ pub struct SipDriver {
     /// The host Contact and SDP name.
     advertised: IpAddr,
     local: SocketAddr,
+    /// Where SIP over TLS is taken, if this server has a certificate.
+    tls_port: Option<u16>,
     store: Arc<dyn Store>,
     clock: SharedClock,
     rtp_ports: RangeInclusive<u16>,
@@ -254,15 +289,54 @@ impl SipDriver {
         let shutdown = CancellationToken::new();
         let io = |e: rsipstack::Error| std::io::Error::other(e.to_string());
         let transport = TransportLayer::new(shutdown.child_token());
+        let listen = match config.listen.port() {
+            0 => any_port(config.listen.ip(), config.tls_identity.is_some())?,
+            _ => config.listen,
+        };
         let external = config
             .public_address
-            .map(|ip| SocketAddr::new(ip, config.listen.port()));
-        let udp =
-            UdpConnection::create_connection(config.listen, external, Some(shutdown.child_token()))
-                .await
-                .map_err(io)?;
+            .map(|ip| SocketAddr::new(ip, listen.port()));
+        let udp = UdpConnection::create_connection(listen, external, Some(shutdown.child_token()))
+            .await
+            .map_err(io)?;
         let local = udp.get_addr().get_socketaddr().map_err(io)?;
         transport.add_transport(udp.into());
+        // TCP on the UDP port, as SIP servers do: a `tcp` trunk's peer sends in-dialog requests
+        // to the Contact, on a connection of its own.
+        let tcp_at = SocketAddr::new(config.listen.ip(), local.port());
+        check_free(tcp_at)?;
+        let external_at = |port: u16| config.public_address.map(|ip| SocketAddr::new(ip, port));
+        let tcp = TcpListenerConnection::new(tcp_at, external_at(local.port()))
+            .await
+            .map_err(io)?;
+        transport.add_transport(tcp.into());
+        // TLS connections to `tls` trunks' proxies are made on demand, verified against these.
+        let client = TlsConfig {
+            ca_certs: Some(config.tls_roots.clone()),
+            ..TlsConfig::default()
+        };
+        transport.set_tls_config(client.clone());
+        let tls_port = match &config.tls_identity {
+            None => None,
+            Some((cert, key)) => {
+                let port = local
+                    .port()
+                    .checked_add(1)
+                    .ok_or_else(|| std::io::Error::other("no port after the SIP port for TLS"))?;
+                let at = SocketAddr::new(config.listen.ip(), port);
+                check_free(at)?;
+                let server = TlsConfig {
+                    cert: Some(cert.clone()),
+                    key: Some(key.clone()),
+                    ..client
+                };
+                let tls = TlsListenerConnection::new(at, external_at(port), server)
+                    .await
+                    .map_err(io)?;
+                transport.add_transport(tls.into());
+                Some(port)
+            }
+        };
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(shutdown.child_token())
             .with_transport_layer(transport)
@@ -293,12 +367,13 @@ impl SipDriver {
         let advertised = config
             .public_address
             .unwrap_or_else(|| reachable_ip(local.ip()));
-        tracing::info!(%local, %advertised, "SIP user agent listening (udp)");
+        tracing::info!(%local, %advertised, ?tls_port, "SIP user agent listening (udp, tcp)");
         let lost_call_grace = config.lost_call_grace;
         let driver = Arc::new(Self {
             dialogs,
             advertised,
             local,
+            tls_port,
             store,
             clock,
             next_rtp: AtomicU16::new(*config.rtp_ports.start()),
@@ -372,22 +447,30 @@ impl SipDriver {
         sip: &SipSettings,
         rtp_port: u16,
     ) -> Result<InviteOption, String> {
-        // UDP from the listener; TCP as a connection to the proxy that carries the whole
-        // dialog (the peer's BYE comes back on it).
+        // UDP from the listener; TCP and TLS as a connection to the proxy that carries the
+        // whole dialog (the peer's BYE comes back on it).
         let (transport, param) = match sip.transport {
             SipTransport::Udp => (None, ""),
             SipTransport::Tcp => (Some(Transport::Tcp), ";transport=tcp"),
-            SipTransport::Tls => {
-                return Err(
-                    "the sip driver speaks udp and tcp so far; the trunk asks for tls".to_owned(),
-                );
-            }
+            SipTransport::Tls => (Some(Transport::Tls), ";transport=tls"),
         };
         let proxy = tokio::net::lookup_host((sip.proxy.bare_host(), sip.port()))
             .await
             .ok()
             .and_then(|mut addrs| addrs.next())
             .ok_or_else(|| format!("the proxy {} does not resolve", sip.proxy))?;
+        let destination = match transport {
+            // The proxy's name is the TLS server name its certificate must carry: the stack
+            // resolves it again rather than being handed the address.
+            Some(Transport::Tls) => {
+                let named = format!("{}:{}", sip.proxy.host, sip.port());
+                let at = HostWithPort::try_from(named.as_str())
+                    .map_err(|e| format!("the proxy {named} is not a SIP host: {e}"))?;
+                SipAddr::new(Transport::Tls, at)
+            }
+            Some(transport) => SipAddr::new(transport, SipAddr::from(proxy).addr),
+            None => SipAddr::from(proxy),
+        };
         let cb = &order.claimed.callback;
         let from_user = cb
             .caller_id
@@ -405,19 +488,22 @@ impl SipDriver {
         };
         let callee = uri(format!("sip:{}@{}{param}", cb.phone.as_str(), sip.proxy))?;
         let caller = uri(format!("sip:{from_user}@{from_host}"))?;
+        // Without a certificate there is no TLS listener: the peer must send in-dialog
+        // requests on the connection the INVITE came on.
+        let contact_port = match sip.transport {
+            SipTransport::Tls => self.tls_port.unwrap_or(self.local.port()),
+            SipTransport::Udp | SipTransport::Tcp => self.local.port(),
+        };
         let contact = uri(format!(
             "sip:ringback@{}{param}",
-            SocketAddr::new(self.advertised, self.local.port())
+            SocketAddr::new(self.advertised, contact_port)
         ))?;
         let session = u64::from(rtp_port) << 32 | u64::from(order.claimed.callback.attempt);
         Ok(InviteOption {
             caller,
             callee,
             contact,
-            destination: Some(match transport {
-                Some(transport) => SipAddr::new(transport, SipAddr::from(proxy).addr),
-                None => SipAddr::from(proxy),
-            }),
+            destination: Some(destination),
             content_type: Some("application/sdp".to_owned()),
             offer: Some(self.offer(rtp_port, session, &[0, 8]).into_bytes()),
             credential: sip.username.as_ref().map(|user| Credential {
@@ -531,6 +617,28 @@ impl SipDriver {
         ring_timeout: Duration,
         leg: &str,
     ) -> Result<(InviteDialog, MediaTarget, u16, DialogStates), CallEnd> {
+        // A connection (TCP, TLS) is made first, so that a refused connection or an untrusted
+        // certificate ends the call saying so; the stack would retry it quietly until the
+        // ring timeout.
+        if let Some(to) = invite
+            .destination
+            .as_ref()
+            .filter(|to| matches!(to.r#type, Some(Transport::Tcp | Transport::Tls)))
+        {
+            let transport = &self.dialogs.endpoint.transport_layer;
+            let why = match tokio::time::timeout(ring_timeout, transport.lookup(to, None)).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("none in {} s", ring_timeout.as_secs())),
+            };
+            if let Some(why) = why {
+                return Err(CallEnd::failed_with(
+                    Outcome::Failed,
+                    None,
+                    format!("{leg}no connection to {to}: {why}"),
+                ));
+            }
+        }
         let (states, state_rx) = self.dialogs.new_dialog_state_channel();
         let ringing = tokio::time::timeout(ring_timeout, self.dialogs.do_invite(invite, states));
         let (dialog, response) = match ringing.await {

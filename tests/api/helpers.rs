@@ -516,10 +516,14 @@ pub async fn spawn_app_with_clock(
     clock: ringback::clock::SharedClock,
     configure: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
-    // The server's warnings and errors go to the test's output, shown when it fails.
+    // The server's warnings and errors (or what RUST_LOG asks for) go to the test's output,
+    // shown when it fails.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("ringback=warn")
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("ringback=warn")),
+        )
         .try_init();
     let dir = tempfile::tempdir().expect("a temp dir");
     let db = TestDatabase::create(dir.path()).await;

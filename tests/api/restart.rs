@@ -586,13 +586,31 @@ async fn a_sip_call_live_when_its_server_is_killed_ends_as_node_lost() {
     );
 }
 
-/// Without `--sip-listen`, a server that starts while an account has a `sip` trunk runs the
-/// SIP user agent on the standard port by itself.
+/// A callback on `trunk` (whose far end answers 486), ending `failed` / `busy`.
+async fn busy_call(server: &Server, trunk: &str) {
+    let mut body = new_callback(&unique_phone(), &in_ms(1_500));
+    body["trunk_id"] = json!(trunk);
+    let id = server.create(&body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cb = server.wait_for_status(&id, "failed").await;
+    assert_eq!(cb["attempts"][0]["outcome"], "busy", "{cb}");
+    assert_eq!(cb["attempts"][0]["sip_code"], 486, "{cb}");
+}
+
+/// Without `--sip-listen`, the SIP user agent starts on the standard port by itself: with the
+/// first call on a `sip` trunk of a server that had none, and with the server once an account
+/// has one.
 #[tokio::test]
 async fn the_sip_user_agent_starts_by_itself_when_an_account_has_a_sip_trunk() {
     let env = env().await;
-    let sipp = crate::sip::Sipp::start("reject", &[("CODE", "486"), ("REASON", "Busy Here")]).await;
+    let sipp =
+        crate::sip::Sipp::start_for("reject", &[("CODE", "486"), ("REASON", "Busy Here")], 2).await;
+    // No sip trunk when it starts: the first call on one starts the user agent.
     let mut server = Server::start(&env, &[]).await;
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains("SIP user agent"), "{log}");
     let trunk = server
         .send(
             reqwest::Method::POST,
@@ -605,20 +623,24 @@ async fn the_sip_user_agent_starts_by_itself_when_an_account_has_a_sip_trunk() {
         .as_str()
         .unwrap()
         .to_owned();
+    busy_call(&server, &trunk).await;
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("0.0.0.0:5060"), "{log}");
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(10)).await;
     drop(server);
 
+    // Started again, it runs the user agent from the start.
     let server = Server::start(&env, &[]).await;
     let log = std::fs::read_to_string(&server.log).unwrap();
-    assert!(log.contains("0.0.0.0:5060"), "{log}");
-    let mut body = new_callback(&unique_phone(), &in_ms(1_500));
-    body["trunk_id"] = json!(trunk);
-    let id = server.create(&body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cb = server.wait_for_status(&id, "failed").await;
-    assert_eq!(cb["attempts"][0]["outcome"], "busy", "{cb}");
-    assert_eq!(cb["attempts"][0]["sip_code"], 486, "{cb}");
+    assert!(
+        log.contains("an account has a sip trunk: starting the SIP user agent on 0.0.0.0:5060"),
+        "{log}"
+    );
+    busy_call(&server, &trunk).await;
+    assert_eq!(
+        sipp.log().matches("INVITE sip:").count(),
+        2,
+        "one INVITE per call"
+    );
 }

@@ -38,7 +38,7 @@ impl Sipp {
     }
 
     /// Like [`Sipp::start`], for `calls` calls (run side by side as they come).
-    async fn start_for(name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
+    pub(crate) async fn start_for(name: &str, fill: &[(&str, &str)], calls: u32) -> Self {
         Self::start_on("u1", name, fill, calls).await
     }
 

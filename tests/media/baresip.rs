@@ -103,6 +103,16 @@ impl Baresip {
     /// e.g. a callee's `+14155550123`), playing `plays`; returns once baresip is ready and its
     /// control connection is open.
     pub async fn start_as(name: &str, user: &str, plays: &Path) -> Self {
+        Self::launch(name, user, plays, None).await
+    }
+
+    /// [`Baresip::start_as`], also taking calls over TLS on [`Baresip::tls_port`] with
+    /// `certificate` (a PEM file holding the certificate and its private key).
+    pub async fn start_tls(name: &str, user: &str, plays: &Path, certificate: &Path) -> Self {
+        Self::launch(name, user, plays, Some(certificate)).await
+    }
+
+    async fn launch(name: &str, user: &str, plays: &Path, certificate: Option<&Path>) -> Self {
         assert!(
             Path::new(MODULES).join("ctrl_tcp.so").exists(),
             "baresip's modules are not in {MODULES}: install Debian's baresip package"
@@ -133,16 +143,29 @@ impl Baresip {
                 path.display()
             );
         }
-        let port = free_port();
+        // baresip's TLS listens on the port after its SIP port.
+        let port = loop {
+            let port = free_port();
+            if certificate.is_none()
+                || port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+            {
+                break port;
+            }
+        };
         let control_port = loop {
             let port2 = free_port();
-            if port2 != port {
+            if port2 != port && port2 != port + 1 {
                 break port2;
             }
+        };
+        let tls = match certificate {
+            Some(path) => format!("sip_certificate\t{}\n", path.display()),
+            None => String::new(),
         };
         let config = format!(
             "poll_method\tepoll\n\
              sip_listen\t127.0.0.1:{port}\n\
+             {tls}\
              call_local_timeout\t120\n\
              call_max_calls\t4\n\
              audio_source\taufile,{plays}\n\
@@ -236,6 +259,11 @@ impl Baresip {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where it takes calls over TLS, when started with [`Baresip::start_tls`].
+    pub fn tls_port(&self) -> u16 {
+        self.port + 1
     }
 
     /// The address this phone answers at, e.g. `sip:agent@127.0.0.1:40000`.

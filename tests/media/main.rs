@@ -7,6 +7,8 @@
 //! * [`netns`]: `netns::run(|| async { … })` runs a test's body in its own namespace.
 //! * [`baresip`]: a phone that plays a WAV file, auto-answers, dials and records what it hears.
 //! * [`audio`]: test tones and what a recording holds.
+//!
+//! `tls` also needs openssl (a test CA and certificates are made for each test).
 
 // The harness serves more tests than use each part of it.
 #[allow(dead_code)]
@@ -28,3 +30,4 @@ mod calls;
 mod harness;
 mod screening;
 mod server;
+mod tls;
