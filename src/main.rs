@@ -29,6 +29,10 @@ enum Command {
     Serve(Box<ServeConfig>),
     /// Bring the database schema up to date, then exit.
     Migrate(DatabaseConfig),
+    /// Check an HTTP dialer bridge against the contract Ringback dispatches with: it answers
+    /// 2xx, takes a repeated Idempotency-Key as the same call, refuses unsigned and mis-signed
+    /// dispatches (with --secret) and reports the outcome. Exits 1 if a check fails.
+    BridgeTest(BridgeTestArgs),
     /// Manage accounts (tenants).
     Accounts {
         #[command(subcommand)]
@@ -120,6 +124,28 @@ enum KeysCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct BridgeTestArgs {
+    /// The bridge's URL (an http_bridge trunk's url, or --dialer-url).
+    url: url::Url,
+    /// The account's signing secret (whsec_...), to check that the bridge verifies
+    /// signatures; without it, that check is skipped.
+    #[arg(long, env = "RINGBACK_SIGNING_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Where this command serves the outcome URL the bridge reports to.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// The outcome URL's base as the bridge reaches it (default: http://<listen>).
+    #[arg(long)]
+    public_url: Option<url::Url>,
+    /// The number the test calls go to.
+    #[arg(long, default_value = "+15005550006")]
+    phone: String,
+    /// How long the bridge has to report an outcome.
+    #[arg(long, default_value_t = 60)]
+    outcome_timeout_seconds: u64,
+}
+
 #[derive(Subcommand)]
 enum AccountsCommand {
     /// Create an account and print its id and a new API key (shown only this once).
@@ -156,6 +182,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(database = %store::redact_url(&db.database_url), "schema is up to date");
             Ok(())
         }
+        Command::BridgeTest(args) => bridge_test(args).await,
         Command::Keys { command } => keys(command).await,
         Command::Users { command } => users(command).await,
         Command::Accounts {
@@ -173,6 +200,38 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn bridge_test(args: BridgeTestArgs) -> anyhow::Result<()> {
+    use ringback::dialer::bridge_test::{self, BridgeTest, Verdict};
+    let secret = match &args.secret {
+        None => None,
+        Some(text) => Some(ringback::domain::SigningSecret::parse(text).context(
+            "--secret is not a signing secret (whsec_ followed by 24 to 64 bytes in base64)",
+        )?),
+    };
+    let test = BridgeTest {
+        url: args.url,
+        secret,
+        listen: args.listen,
+        public_url: args.public_url,
+        phone: args.phone,
+        outcome_timeout: std::time::Duration::from_secs(args.outcome_timeout_seconds),
+    };
+    println!("Checking the bridge at {}", test.url);
+    let checks = bridge_test::run(&test, |check| println!("{check}"))
+        .await
+        .context("serving the outcome URL")?;
+    let failed = checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Failed)
+        .count();
+    if failed > 0 {
+        println!("{failed} of {} checks failed", checks.len());
+        std::process::exit(1);
+    }
+    println!("The bridge keeps the contract.");
+    Ok(())
 }
 
 /// Prints a new API key, the only time it can be shown, beside the id of what was created

@@ -6,6 +6,7 @@
 //! A driver answers once it has taken a call on or refused it; what happens on the call is
 //! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
 
+pub mod bridge_test;
 mod http_bridge;
 pub mod rtp;
 pub mod sip;
