@@ -31,12 +31,13 @@ use crate::{
         extract::RawJson,
     },
     domain::{
-        AssigneeKind, Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin,
+        AssigneeKind, Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin, Outcome,
         PhoneNumber, Scope, Status, Zone,
         callback::{NewCallback, check_lead_time},
+        ids::{AgentId, CampaignId},
         parse_scheduled_at,
     },
-    store::{CallbackChanges, ListFilter, Reschedule},
+    store::{CallbackChanges, ListFilter, Reschedule, StateFilter},
 };
 
 mod shapes;
@@ -47,7 +48,7 @@ pub use shapes::{callback, talkdesk_status};
 /// Talkdesk refuses callbacks less than a minute ahead.
 pub const MIN_LEAD: SignedDuration = SignedDuration::from_secs(60);
 const DEFAULT_PER_PAGE: u32 = 50;
-const MAX_PER_PAGE: u32 = 200;
+const MAX_PER_PAGE: u32 = 500;
 
 pub fn routes() -> Router<AppState> {
     let fallback = || async { error_response(method_not_allowed()) };
@@ -151,6 +152,20 @@ async fn list(
     let result = async {
         let caller = caller?;
         require(&caller, Scope::CallbacksRead)?;
+        if let Some(unknown) = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .map(|(name, _)| name)
+            .find(|name| !ListQuery::PARAMETERS.contains(&name.as_ref()))
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidQuery,
+                format!(
+                    "unknown filter; the list takes {}",
+                    ListQuery::PARAMETERS.join(", ")
+                ),
+            )
+            .field(unknown.into_owned()));
+        }
         let Query(q) = query.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -180,7 +195,42 @@ async fn list(
                 .as_deref()
                 .map(|p| PhoneNumber::parse(p, "phone_number"))
                 .transpose()?,
-            status: q.status.as_deref().map(status_filter).transpose()?,
+            states: q
+                .status
+                .as_deref()
+                .map(status_filter)
+                .transpose()?
+                .unwrap_or_default(),
+            assignee: q
+                .agent_id
+                .as_deref()
+                .map(|id| {
+                    AgentId::parse(id.trim())
+                        .map(|id| id.to_string())
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                StatusCode::BAD_REQUEST,
+                                ErrorCode::InvalidQuery,
+                                "not an agent id (agt_...)",
+                            )
+                            .field("agent_id")
+                        })
+                })
+                .transpose()?,
+            campaign: q
+                .campaign_id
+                .as_deref()
+                .map(|id| {
+                    CampaignId::parse(id.trim()).ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            ErrorCode::InvalidQuery,
+                            "not a campaign id (cmp_...)",
+                        )
+                        .field("campaign_id")
+                    })
+                })
+                .transpose()?,
             ..ListFilter::default()
         };
         let found = state
@@ -197,6 +247,19 @@ async fn list(
             let mut query = format!("page={p}&per_page={per_page}");
             if let Some(phone) = &filter.phone {
                 query.push_str(&format!("&phone_number=%2B{}", &phone.as_str()[1..]));
+            }
+            for (name, value) in [
+                ("status", &q.status),
+                ("agent_id", &q.agent_id),
+                ("campaign_id", &q.campaign_id),
+            ] {
+                if let Some(value) = value {
+                    query.push_str(&format!(
+                        "&{name}={}",
+                        url::form_urlencoded::byte_serialize(value.trim().as_bytes())
+                            .collect::<String>()
+                    ));
+                }
             }
             json!({ "href": format!("{}?{query}", uri.path()) })
         };
@@ -216,6 +279,7 @@ async fn list(
             json!({
                 "count": items.len(),
                 "total": found.total,
+                "total_pages": total_pages,
                 "total_page": total_pages,
                 "page": page,
                 "per_page": per_page,
@@ -227,20 +291,52 @@ async fn list(
     result.await.unwrap_or_else(error_response)
 }
 
-/// The `status` filter takes the Talkdesk names of the states that have one native state.
-fn status_filter(raw: &str) -> Result<Status, ApiError> {
-    match raw.trim().to_ascii_uppercase().as_str() {
-        "SUCCESS" => Ok(Status::Completed),
-        "CANCELED" | "CANCELLED" => Ok(Status::Canceled),
-        "IN_PROGRESS" => Ok(Status::InProgress),
-        "UNATTEMPTED" => Ok(Status::Scheduled),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidQuery,
-            "filter by UNATTEMPTED, IN_PROGRESS, SUCCESS or CANCELED",
-        )
-        .field("status")),
-    }
+/// The `status` filter: each Talkdesk status names exactly the callbacks shown with it
+/// ([`talkdesk_status`]).
+fn status_filter(raw: &str) -> Result<Vec<StateFilter>, ApiError> {
+    let state = |statuses: &[Status]| StateFilter {
+        statuses: statuses.to_vec(),
+        ..StateFilter::default()
+    };
+    let unreachable = (true, vec![Outcome::Failed, Outcome::InvalidNumber]);
+    Ok(match raw.trim().to_ascii_uppercase().as_str() {
+        "UNATTEMPTED" => vec![StateFilter {
+            attempted: Some(false),
+            ..state(&[Status::Scheduled])
+        }],
+        "TO_BE_RETRIED" => vec![StateFilter {
+            attempted: Some(true),
+            ..state(&[Status::Scheduled])
+        }],
+        "IN_PROGRESS" => vec![state(&[
+            Status::Waiting,
+            Status::Offered,
+            Status::Dispatching,
+            Status::InProgress,
+        ])],
+        "SUCCESS" => vec![state(&[Status::Completed])],
+        "CANCELED" | "CANCELLED" => vec![state(&[Status::Canceled])],
+        "INVALID_NUMBER" => vec![StateFilter {
+            outcomes: Some(unreachable),
+            ..state(&[Status::Failed])
+        }],
+        "EXHAUSTED" => vec![
+            state(&[Status::Expired]),
+            StateFilter {
+                outcomes: Some((false, unreachable.1)),
+                ..state(&[Status::Failed])
+            },
+        ],
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidQuery,
+                "filter by UNATTEMPTED, TO_BE_RETRIED, IN_PROGRESS, SUCCESS, CANCELED, \
+                 INVALID_NUMBER or EXHAUSTED",
+            )
+            .field("status"));
+        }
+    })
 }
 
 async fn find(state: &AppState, caller: &Caller, raw: &str) -> Result<Callback, ApiError> {

@@ -147,6 +147,10 @@ pub struct BatchItem {
 pub struct ListFilter {
     pub phone: Option<PhoneNumber>,
     pub status: Option<Status>,
+    /// Callbacks in any of these states (empty: any state): how a dialect's status names
+    /// several native ones.
+    pub states: Vec<StateFilter>,
+    pub campaign: Option<crate::domain::ids::CampaignId>,
     pub assignee: Option<String>,
     pub origin: Option<Origin>,
     pub scheduled_from: Option<Timestamp>,
@@ -154,6 +158,18 @@ pub struct ListFilter {
     /// Return callbacks created before this one (newest first).
     pub before: Option<CallbackId>,
     pub limit: u32,
+}
+
+/// A callback state a dialect names: one of `statuses` (as a callback reads, see
+/// `Status`), narrowed by whether it was dialled yet and by its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct StateFilter {
+    pub statuses: Vec<Status>,
+    /// `Some(false)`: never dialled (`attempt` 0); `Some(true)`: dialled at least once.
+    pub attempted: Option<bool>,
+    /// The outcome is one of these (`Some((true, ..))`) or not one of them, or none
+    /// (`Some((false, ..))`).
+    pub outcomes: Option<(bool, Vec<crate::domain::Outcome>)>,
 }
 
 /// The editable fields of a scheduled callback, already validated.

@@ -325,7 +325,7 @@ async fn the_list_filters_by_phone_and_pages_with_a_total() {
 
     for bad in [
         "per_page=0",
-        "per_page=500",
+        "per_page=501",
         "page=-1",
         "page=two",
         "phone_number=123",
@@ -549,6 +549,146 @@ async fn statuses_follow_the_callbacks_life() {
         .expect(200);
     let path = format!("/schedule-callbacks/{id}");
     assert_eq!(app.get(&path).await.expect(200)["status"], "EXHAUSTED");
+    let canceled = app.create_at(&tomorrow()).await;
+    app.cancel(&canceled).await.expect(200);
+    each_status_filter_matches_what_is_shown(&app).await;
+}
+
+/// Every Talkdesk status filters exactly the callbacks shown with it.
+async fn each_status_filter_matches_what_is_shown(app: &TestApp) {
+    let all = app
+        .get("/schedule-callbacks?per_page=500")
+        .await
+        .expect(200)
+        .clone();
+    let shown: Vec<(String, String)> = all["_embedded"]["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cb| {
+            (
+                cb["id"].as_str().unwrap().to_owned(),
+                cb["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for status in [
+        "UNATTEMPTED",
+        "IN_PROGRESS",
+        "TO_BE_RETRIED",
+        "SUCCESS",
+        "CANCELED",
+        "EXHAUSTED",
+        "INVALID_NUMBER",
+    ] {
+        let listed = app
+            .get(&format!("/schedule-callbacks?status={status}&per_page=500"))
+            .await
+            .expect(200)
+            .clone();
+        let mut ids: Vec<String> = listed["_embedded"]["callbacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|cb| {
+                assert_eq!(cb["status"], status, "{listed}");
+                cb["id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let mut expected: Vec<String> = shown
+            .iter()
+            .filter(|(_, s)| s == status)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        expected.sort();
+        assert_eq!(ids, expected, "status={status}");
+        assert_eq!(listed["total"], expected.len(), "status={status}");
+        seen.extend(ids);
+    }
+    assert_eq!(seen.len(), shown.len(), "every callback shows one of them");
+}
+
+#[tokio::test]
+async fn the_list_filters_by_agent_and_campaign_and_refuses_unknown_filters() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.agent_id("Ada").await, app.agent_id("Bob").await);
+    let mut for_ada = Vec::new();
+    for _ in 0..3 {
+        let cb = app
+            .post_json("/schedule-callbacks", &new_callback(&unique_phone(), &ada))
+            .await
+            .expect(201)
+            .clone();
+        for_ada.push(cb["id"].as_str().unwrap().to_owned());
+    }
+    app.post_json("/schedule-callbacks", &new_callback(&unique_phone(), &bob))
+        .await
+        .expect(201);
+    let listed = app
+        .get(&format!("/schedule-callbacks?agent_id={ada}&per_page=2"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(listed["total"], 3, "{listed}");
+    assert_eq!(listed["total_pages"], 2, "{listed}");
+    assert_eq!(listed["total_page"], 2, "{listed}");
+    let next = listed["_links"]["next"]["href"].as_str().unwrap();
+    assert!(next.contains(&format!("agent_id={ada}")), "{next}");
+    let page2 = app.get(next).await.expect(200).clone();
+    let mut ids: Vec<String> = [&listed, &page2]
+        .iter()
+        .flat_map(|p| p["_embedded"]["callbacks"].as_array().unwrap().clone())
+        .map(|cb| {
+            assert_eq!(cb["agents"][0]["agent_id"], ada.as_str());
+            cb["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    for_ada.sort();
+    assert_eq!(ids, for_ada);
+
+    // A campaign's calls, and only them.
+    app.any_hour().await;
+    let playbook = app.playbook("Hello from Acme.").await;
+    let campaign = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": playbook, "launch_at": tomorrow(),
+                     "contacts": [ { "phone": unique_phone() }, { "phone": unique_phone() } ] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_campaign = app
+        .get(&format!("/schedule-callbacks?campaign_id={campaign}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(by_campaign["total"], 2, "{by_campaign}");
+    for cb in by_campaign["_embedded"]["callbacks"].as_array().unwrap() {
+        let native = app.get_callback(cb["id"].as_str().unwrap()).await;
+        assert_eq!(native["campaign_id"], campaign.as_str());
+    }
+    assert_eq!(app.get("/schedule-callbacks").await.expect(200)["total"], 6);
+
+    // A filter the list does not know is refused, never dropped; so are malformed ids.
+    for (query, field) in [
+        ("agentId=agt_x", "agentId"),
+        ("team_id=1", "team_id"),
+        ("agent_id=bob", "agent_id"),
+        ("campaign_id=42", "campaign_id"),
+        ("status=DONE", "status"),
+    ] {
+        let resp = app.get(&format!("/schedule-callbacks?{query}")).await;
+        let body = td_error(&resp, 400);
+        assert!(body.to_string().contains(field), "{query}: {body}");
+    }
+    let most = app.get("/schedule-callbacks?per_page=500").await;
+    assert_eq!(most.expect(200)["per_page"], 500);
 }
 
 #[tokio::test]
@@ -562,6 +702,7 @@ async fn a_callback_the_bridge_refused_is_to_be_retried() {
         (cb["status"] == "TO_BE_RETRIED").then_some(())
     })
     .await;
+    each_status_filter_matches_what_is_shown(&app).await;
 }
 
 #[tokio::test]

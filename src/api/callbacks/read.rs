@@ -113,6 +113,7 @@ pub async fn list(
         scheduled_to: instant(&q.scheduled_to, "scheduled_to")?,
         before,
         limit: limit + 1,
+        ..ListFilter::default()
     };
     let mut rows = state
         .store

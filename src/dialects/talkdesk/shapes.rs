@@ -144,6 +144,22 @@ pub(super) struct ListQuery {
     pub(super) page: Option<String>,
     pub(super) per_page: Option<String>,
     pub(super) status: Option<String>,
+    pub(super) agent_id: Option<String>,
+    pub(super) campaign_id: Option<String>,
+}
+
+impl ListQuery {
+    /// The parameters the list takes; any other is refused rather than ignored (a filter
+    /// silently dropped returns everything).
+    pub(super) const PARAMETERS: [&'static str; 7] = [
+        "phone_number",
+        "phoneNumber",
+        "page",
+        "per_page",
+        "status",
+        "agent_id",
+        "campaign_id",
+    ];
 }
 
 /// One JSON Patch operation (`from`, used only by `move` and `copy`, is ignored: those
@@ -158,9 +174,12 @@ pub(super) struct PatchOp {
 /// The Talkdesk status of a callback.
 pub fn talkdesk_status(cb: &Callback) -> &'static str {
     match cb.status {
-        Status::Scheduled | Status::Waiting | Status::Offered if cb.attempt == 0 => "UNATTEMPTED",
-        Status::Scheduled | Status::Waiting | Status::Offered => "TO_BE_RETRIED",
-        Status::Dispatching | Status::InProgress => "IN_PROGRESS",
+        Status::Scheduled if cb.attempt == 0 => "UNATTEMPTED",
+        Status::Scheduled => "TO_BE_RETRIED",
+        // Due and waiting for an agent, offered to one, or being dialled.
+        Status::Waiting | Status::Offered | Status::Dispatching | Status::InProgress => {
+            "IN_PROGRESS"
+        }
         Status::Completed => "SUCCESS",
         Status::Canceled => "CANCELED",
         Status::Failed if matches!(cb.outcome, Some(Outcome::Failed | Outcome::InvalidNumber)) => {

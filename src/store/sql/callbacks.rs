@@ -37,6 +37,14 @@ pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, fi
     if let Some(status) = filter.status {
         qb.push(format!(" AND {}", moves::reads_as(status)));
     }
+    if !filter.states.is_empty() {
+        let cases: Vec<String> = filter.states.iter().map(state_condition).collect();
+        qb.push(format!(" AND ({})", cases.join(" OR ")));
+    }
+    if let Some(campaign) = &filter.campaign {
+        qb.push(" AND campaign_id = ")
+            .push_bind(campaign.as_str().to_owned());
+    }
     if let Some(origin) = filter.origin {
         qb.push(" AND origin = ").push_bind(origin.as_str());
     }
@@ -45,6 +53,37 @@ pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Db>, account: &AccountId, fi
     }
     if let Some(to) = filter.scheduled_to {
         qb.push(" AND scheduled_at < ").push_bind(ms(to));
+    }
+}
+
+/// The SQL condition of one [`StateFilter`] (only fixed names and numbers go into it).
+fn state_condition(state: &crate::store::StateFilter) -> String {
+    let mut parts = Vec::new();
+    if !state.statuses.is_empty() {
+        let any: Vec<String> = state.statuses.iter().map(|s| moves::reads_as(*s)).collect();
+        parts.push(format!("({})", any.join(" OR ")));
+    }
+    match state.attempted {
+        Some(true) => parts.push("attempt > 0".to_owned()),
+        Some(false) => parts.push("attempt = 0".to_owned()),
+        None => {}
+    }
+    if let Some((among, outcomes)) = &state.outcomes {
+        let list: Vec<String> = outcomes
+            .iter()
+            .map(|o| format!("'{}'", o.as_str()))
+            .collect();
+        let list = list.join(", ");
+        parts.push(if *among {
+            format!("outcome IN ({list})")
+        } else {
+            format!("(outcome IS NULL OR outcome NOT IN ({list}))")
+        });
+    }
+    if parts.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        format!("({})", parts.join(" AND "))
     }
 }
 
