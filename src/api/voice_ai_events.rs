@@ -97,7 +97,9 @@ async fn retell_events(
     };
     let now_ms = state.clock.now().as_millisecond();
     let holds = match (&settings.api_key, header(&headers, "x-retell-signature")) {
-        (Some(key), Some(sig)) => voice_ai::retell_signature_holds(&body, key.expose(), sig, now_ms),
+        (Some(key), Some(sig)) => {
+            voice_ai::retell_signature_holds(&body, key.expose(), sig, now_ms)
+        }
         _ => false,
     };
     if !holds {

@@ -54,7 +54,8 @@ fn call_status(status: &str) -> &'static str {
 /// The call object of the page from a callback as events show it (`data.object`), as
 /// `ai_calls::call` renders it from a stored callback.
 fn call_of(object: &Value) -> Value {
-    let mut metadata: Map<String, Value> = object["metadata"].as_object().cloned().unwrap_or_default();
+    let mut metadata: Map<String, Value> =
+        object["metadata"].as_object().cloned().unwrap_or_default();
     let ours = metadata.remove(METADATA_KEY).unwrap_or(Value::Null);
     json!({
         "call_id": object["id"],
@@ -125,8 +126,14 @@ mod tests {
 
     #[test]
     fn only_ai_calls_calls_speak_the_pages_vocabulary() {
-        assert_eq!(lifecycle(&event("callback.completed", "api")), Lifecycle::Native);
-        assert_eq!(lifecycle(&event("callback.created", "ai_calls")), Lifecycle::Skip);
+        assert_eq!(
+            lifecycle(&event("callback.completed", "api")),
+            Lifecycle::Native
+        );
+        assert_eq!(
+            lifecycle(&event("callback.created", "ai_calls")),
+            Lifecycle::Skip
+        );
         let Lifecycle::Send(body) = lifecycle(&event("callback.completed", "ai_calls")) else {
             panic!("a completed call is sent");
         };

@@ -149,8 +149,8 @@ pub fn vapi_report(body: &Value) -> Option<CallReport> {
         .map(|s| s.max(0.0).round() as u32);
     let recording = text(message.pointer("/artifact/recordingUrl"))
         .or_else(|| text(message.get("recordingUrl")));
-    let transcript = text(message.pointer("/artifact/transcript"))
-        .or_else(|| text(message.get("transcript")));
+    let transcript =
+        text(message.pointer("/artifact/transcript")).or_else(|| text(message.get("transcript")));
     let summary =
         text(message.pointer("/analysis/summary")).or_else(|| text(message.get("summary")));
     Some(CallReport {
@@ -178,8 +178,13 @@ pub fn retell_outcome(reason: &str, in_voicemail: bool) -> Outcome {
         "dial_busy" => Outcome::Busy,
         "dial_no_answer" | "user_declined" => Outcome::NoAnswer,
         "invalid_destination" => Outcome::InvalidNumber,
-        "user_hangup" | "agent_hangup" | "call_transfer" | "inactivity"
-        | "max_duration_reached" | "transfer_bridged" | "transfer_cancelled" => {
+        "user_hangup"
+        | "agent_hangup"
+        | "call_transfer"
+        | "inactivity"
+        | "max_duration_reached"
+        | "transfer_bridged"
+        | "transfer_cancelled" => {
             if in_voicemail {
                 Outcome::Voicemail
             } else {
@@ -245,7 +250,10 @@ mod tests {
         assert_eq!(vapi_outcome("assistant-not-found"), Outcome::Failed);
         assert_eq!(retell_outcome("user_hangup", false), Outcome::Answered);
         assert_eq!(retell_outcome("user_hangup", true), Outcome::Voicemail);
-        assert_eq!(retell_outcome("voicemail_reached", false), Outcome::Voicemail);
+        assert_eq!(
+            retell_outcome("voicemail_reached", false),
+            Outcome::Voicemail
+        );
         assert_eq!(retell_outcome("dial_busy", false), Outcome::Busy);
         assert_eq!(retell_outcome("dial_no_answer", false), Outcome::NoAnswer);
         assert_eq!(retell_outcome("error_retell", false), Outcome::Failed);
@@ -262,7 +270,12 @@ mod tests {
         assert!(retell_signature_holds(body, "key_1", &sig, now + 1000));
         assert!(!retell_signature_holds(body, "key_2", &sig, now));
         assert!(!retell_signature_holds(b"{}", "key_1", &sig, now));
-        assert!(!retell_signature_holds(body, "key_1", &sig, now + TOLERANCE_MS + 1));
+        assert!(!retell_signature_holds(
+            body,
+            "key_1",
+            &sig,
+            now + TOLERANCE_MS + 1
+        ));
         assert!(!retell_signature_holds(body, "key_1", "garbage", now));
     }
 }

@@ -10,8 +10,8 @@ use url::Url;
 use super::target::{self, literal_host_forbidden};
 use crate::{
     background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
-    dialects::ai_calls_events::{self, Lifecycle},
     clock::SharedClock,
+    dialects::ai_calls_events::{self, Lifecycle},
     domain::webhook::{DeliveryPlan, plan_delivery_retry},
     store::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, Store, StoreError},
     telemetry::names,

@@ -145,7 +145,9 @@ impl VapiSettings {
     }
 
     pub fn base_url(&self) -> &str {
-        self.base_url.as_ref().map_or(VAPI_BASE_URL, |u| u.as_str())
+        self.base_url
+            .as_ref()
+            .map_or(VAPI_BASE_URL, |u| u.as_str().trim_end_matches('/'))
     }
 
     pub(super) fn to_json(&self) -> Value {
@@ -221,7 +223,7 @@ impl RetellSettings {
     pub fn base_url(&self) -> &str {
         self.base_url
             .as_ref()
-            .map_or(RETELL_BASE_URL, |u| u.as_str())
+            .map_or(RETELL_BASE_URL, |u| u.as_str().trim_end_matches('/'))
     }
 
     pub(super) fn to_json(&self) -> Value {
