@@ -358,8 +358,7 @@ impl SqlStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<Ended, ChangeError> {
-        let mut tx = tx;
-        let before = existing_callback(&mut tx, account, id).await?;
+        let before = existing_callback(tx, account, id).await?;
         let (status, attempt) = (before.status, before.attempt);
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
@@ -381,7 +380,7 @@ impl SqlStore {
                 .recall
                 .next_attempt(attempt, report.outcome, earlier_same as u32, now)
             {
-                Some(at) => plan_recall(&mut tx, &before, at, now).await?,
+                Some(at) => plan_recall(tx, &before, at, now).await?,
                 None => None,
             };
         // The domain decides the move; the statement persists it if the status it was decided
@@ -473,7 +472,7 @@ impl SqlStore {
             (None, Status::Completed) => "callback.completed",
             (None, _) => "callback.failed",
         };
-        let cb = existing_callback(&mut tx, account, id).await?;
+        let cb = existing_callback(tx, account, id).await?;
         let mut details = serde_json::json!({
             "attempt": attempt,
             "outcome": report.outcome.as_str(),
@@ -484,26 +483,13 @@ impl SqlStore {
         if let Some(provider) = provider {
             details["provider"] = provider.clone();
         }
-        insert_events(
-            &mut tx,
-            &[NewEvent::between(&before, &cb, kind, now, details)],
-        )
-        .await?;
-        audit_callback_change(
-            &mut tx,
-            account,
-            actor,
-            now,
-            "callback.outcome",
-            &before,
-            &cb,
-        )
-        .await?;
+        insert_events(tx, &[NewEvent::between(&before, &cb, kind, now, details)]).await?;
+        audit_callback_change(tx, account, actor, now, "callback.outcome", &before, &cb).await?;
         // The agent who had the call is free again.
         let mut feed = Vec::new();
         if let Some(agent) = &before.agent_id {
-            feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
-            insert_agent_events(&mut tx, &feed).await?;
+            feed.extend(settle_agent(tx, account.as_str(), agent.as_str(), now).await?);
+            insert_agent_events(tx, &feed).await?;
         }
         Ok(Ended {
             cb,
