@@ -24,4 +24,5 @@ pub mod playbooks;
 pub mod reports;
 pub mod settings;
 pub mod trunks;
+pub mod voice_ai_events;
 pub mod webhooks;

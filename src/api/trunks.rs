@@ -32,10 +32,12 @@ use crate::store::TrunkDeletion;
 pub struct TrunkView {
     pub id: String,
     pub name: String,
-    /// `http_bridge` or `sip`.
+    /// `http_bridge`, `sip`, `vapi` or `retell`.
     pub kind: String,
     /// The kind's settings without secrets. `http_bridge`: `url`. `sip`: `proxy`,
-    /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`.
+    /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`. `vapi`:
+    /// `assistant_id`, `phone_number_id`, `api_key_set`, `webhook_secret_set`, `base_url`.
+    /// `retell`: `agent_id`, `from_number`, `api_key_set`, `base_url`.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Calls under way on the trunk at once; `null`: no limit.
@@ -72,13 +74,17 @@ pub struct TrunkList {
 pub struct TrunkRequest {
     /// 1 to 100 characters.
     name: String,
-    /// `http_bridge` or `sip`; fixed once created.
+    /// `http_bridge`, `sip`, `vapi` or `retell`; fixed once created.
     kind: String,
     /// `http_bridge`: `{"url": "https://bridge.example.com/dial"}` (signed like today's
     /// `--dialer-url` bridge). `sip`: `{"proxy": "sip.carrier.example:5060", "transport":
     /// "udp" | "tcp" | "tls", "username": "...", "password": "...", "from_domain": "...",
-    /// "caller_id": "+1..."}`; only `proxy` is required. On an update, settings left out keep
-    /// their value and `"password": null` clears the password.
+    /// "caller_id": "+1..."}`; only `proxy` is required. `vapi`: `{"api_key": "...",
+    /// "assistant_id": "...", "phone_number_id": "...", "webhook_secret": "...", "base_url":
+    /// "https://api.vapi.ai"}` (all but `base_url` required). `retell`: `{"api_key": "...",
+    /// "from_number": "+1...", "agent_id": "...", "base_url": "https://api.retellai.com"}`
+    /// (`api_key` and `from_number` required). On an update, settings left out keep their
+    /// value and a secret set to `null` is cleared.
     #[schema(value_type = Object)]
     settings: Value,
     /// 1 to 100,000, or null for no limit.
@@ -152,6 +158,19 @@ async fn reachable(state: &AppState, settings: TrunkSettings) -> Result<TrunkSet
             resolves(&sip.proxy, sip.port()).await?;
             Ok(TrunkSettings::Sip(sip))
         }
+        // A vendor's API address set for a stand-in or proxy is checked like a bridge URL.
+        TrunkSettings::Vapi(mut s) => {
+            if let Some(url) = &s.base_url {
+                s.base_url = Some(checked_url(url, "settings.base_url", state).await?);
+            }
+            Ok(TrunkSettings::Vapi(s))
+        }
+        TrunkSettings::Retell(mut s) => {
+            if let Some(url) = &s.base_url {
+                s.base_url = Some(checked_url(url, "settings.base_url", state).await?);
+            }
+            Ok(TrunkSettings::Retell(s))
+        }
     }
 }
 
@@ -205,6 +224,7 @@ pub async fn create_trunk(
         _ => TrunkKind::parse("", "kind")?,
     };
     let settings = TrunkSettings::parse(kind, required("settings")?, "settings", None)?;
+    settings.require_secrets("settings")?;
     let limits = limits(obj, TrunkLimits::default())?;
     let settings = reachable(&state, settings).await?;
     let now = state.clock.now();

@@ -188,6 +188,11 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(crate::dialects::router().layer(RequestBodyLimitLayer::new(settings.max_body_bytes)))
         .merge(crate::ui::routes())
+        // Voice-AI vendors' reports on calls they placed, signed by the vendor.
+        .merge(
+            crate::api::voice_ai_events::routes()
+                .layer(RequestBodyLimitLayer::new(settings.max_bulk_body_bytes)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -38,6 +38,7 @@ use crate::{
 
 pub mod acefone;
 pub mod ai_calls;
+pub mod ai_calls_events;
 pub mod campaign_list;
 pub mod kore;
 pub mod talkdesk;

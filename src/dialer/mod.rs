@@ -1,6 +1,7 @@
 //! Placing calls. Every call goes out on a trunk (`domain::trunk`), and each trunk kind is a
 //! [`Driver`] in a file of this module: `http_bridge` (the operator's HTTP bridge, also the
-//! server's `--dialer-url` for calls without a trunk). The scheduler asks the [`Dialer`] to
+//! server's `--dialer-url` for calls without a trunk), `sip`, and the voice-AI vendors `vapi`
+//! and `retell` (`voice_ai`: the vendor's API places the call). The scheduler asks the [`Dialer`] to
 //! place a claimed call and knows only the trait.
 //!
 //! A driver answers once it has taken a call on or refused it; what happens on the call is
@@ -8,9 +9,12 @@
 
 pub mod bridge_test;
 mod http_bridge;
+pub mod retell;
 pub mod rtp;
 pub mod sip;
 pub mod trust;
+pub mod vapi;
+mod voice_ai;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -31,8 +35,12 @@ use crate::{
 /// What a driver answered when asked to place a call.
 #[derive(Debug, Clone)]
 pub enum Placement {
-    /// The driver took the call on; `status` is its HTTP status, if it speaks HTTP.
-    Accepted { status: Option<u16> },
+    /// The driver took the call on; `status` is its HTTP status, if it speaks HTTP, and
+    /// `provider_call_id` the call's id at a provider that placed it (stored with the answer).
+    Accepted {
+        status: Option<u16>,
+        provider_call_id: Option<String>,
+    },
     /// The driver (or the peer behind it) said no.
     Refused { status: Option<u16>, reason: String },
     /// The driver could not be asked, or did not answer.
@@ -107,6 +115,16 @@ impl Dialer {
         let bridge = Arc::new(bridge);
         let mut drivers: HashMap<TrunkKind, Arc<dyn Driver>> = HashMap::new();
         drivers.insert(TrunkKind::HttpBridge, bridge.clone());
+        // Voice-AI vendors: their API places the call and answers at once.
+        let vendor_timeout = Duration::from_secs(15);
+        drivers.insert(
+            TrunkKind::Vapi,
+            Arc::new(vapi::VapiDriver::new(vendor_timeout)),
+        );
+        drivers.insert(
+            TrunkKind::Retell,
+            Arc::new(retell::RetellDriver::new(vendor_timeout)),
+        );
         Self {
             bridge,
             drivers,

@@ -22,6 +22,7 @@ pub mod time;
 pub mod trunk;
 pub mod user;
 pub mod view;
+pub mod voice_ai;
 pub mod webhook;
 pub mod window;
 

@@ -3,13 +3,18 @@
 //!
 //! Kinds: `http_bridge` (a JSON POST of each call to the operator's bridge, the contract of
 //! `--dialer-url`) and `sip` (Ringback's own SIP user agent, through the trunk's proxy).
-//! Secrets (a SIP password) are write-only: they are stored, used by the driver and never shown.
+//! `vapi` and `retell` (a voice-AI vendor's API places the call: `voice_ai`).
+//! Secrets (a SIP password, a vendor's API key) are write-only: they are stored, used by the
+//! driver and never shown.
 
-use std::{fmt, str::FromStr};
+mod voice_ai;
+
+use std::{borrow::Cow, fmt, str::FromStr};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+pub use self::voice_ai::{RETELL_BASE_URL, RetellSettings, VAPI_BASE_URL, VapiSettings};
 use super::{AccountId, ErrorCode, FieldError, PhoneNumber, WebhookUrl, ids::TrunkId};
 
 /// Longest trunk name, in characters.
@@ -69,15 +74,24 @@ impl TrunkLimits {
 pub enum TrunkKind {
     HttpBridge,
     Sip,
+    Vapi,
+    Retell,
 }
 
 impl TrunkKind {
-    pub const ALL: [TrunkKind; 2] = [TrunkKind::HttpBridge, TrunkKind::Sip];
+    pub const ALL: [TrunkKind; 4] = [
+        TrunkKind::HttpBridge,
+        TrunkKind::Sip,
+        TrunkKind::Vapi,
+        TrunkKind::Retell,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TrunkKind::HttpBridge => "http_bridge",
             TrunkKind::Sip => "sip",
+            TrunkKind::Vapi => "vapi",
+            TrunkKind::Retell => "retell",
         }
     }
 
@@ -89,7 +103,7 @@ impl TrunkKind {
                 FieldError::new(
                     ErrorCode::InvalidField,
                     field,
-                    "must be one of: http_bridge, sip",
+                    "must be one of: http_bridge, sip, vapi, retell",
                 )
             })
     }
@@ -103,6 +117,8 @@ pub enum TrunkSettings {
         url: WebhookUrl,
     },
     Sip(SipSettings),
+    Vapi(VapiSettings),
+    Retell(RetellSettings),
 }
 
 impl TrunkSettings {
@@ -110,6 +126,8 @@ impl TrunkSettings {
         match self {
             TrunkSettings::HttpBridge { .. } => TrunkKind::HttpBridge,
             TrunkSettings::Sip(_) => TrunkKind::Sip,
+            TrunkSettings::Vapi(_) => TrunkKind::Vapi,
+            TrunkSettings::Retell(_) => TrunkKind::Retell,
         }
     }
 
@@ -151,6 +169,32 @@ impl TrunkSettings {
                 };
                 SipSettings::parse(&fields, before).map(TrunkSettings::Sip)
             }
+            TrunkKind::Vapi => {
+                let before = match before {
+                    Some(TrunkSettings::Vapi(s)) => Some(s),
+                    _ => None,
+                };
+                VapiSettings::parse(&fields, before).map(TrunkSettings::Vapi)
+            }
+            TrunkKind::Retell => {
+                let before = match before {
+                    Some(TrunkSettings::Retell(s)) => Some(s),
+                    _ => None,
+                };
+                RetellSettings::parse(&fields, before).map(TrunkSettings::Retell)
+            }
+        }
+    }
+
+    /// Refuses settings a new trunk cannot work without that a stored one may lack (a
+    /// vendor's API key, Vapi's webhook secret), naming the field under `field`.
+    pub fn require_secrets(&self, field: &str) -> Result<(), FieldError> {
+        let obj = Map::new();
+        let fields = Fields { obj: &obj, field };
+        match self {
+            TrunkSettings::Vapi(s) => s.require_secrets(&fields),
+            TrunkSettings::Retell(s) => s.require_secrets(&fields),
+            TrunkSettings::HttpBridge { .. } | TrunkSettings::Sip(_) => Ok(()),
         }
     }
 
@@ -167,6 +211,8 @@ impl TrunkSettings {
                 "from_domain": s.from_domain,
                 "caller_id": s.caller_id.as_ref().map(PhoneNumber::as_str),
             }),
+            TrunkSettings::Vapi(s) => s.to_json(),
+            TrunkSettings::Retell(s) => s.to_json(),
         }
     }
 
@@ -174,15 +220,17 @@ impl TrunkSettings {
     pub fn to_stored(&self) -> Value {
         let mut v = self.to_json();
         if let Value::Object(obj) = &mut v {
-            obj.remove("password_set");
+            obj.retain(|k, _| !k.ends_with("_set"));
         }
         v
     }
 
     /// The secret the store keeps apart from the settings.
-    pub fn secret(&self) -> Option<&str> {
+    pub fn secret(&self) -> Option<Cow<'_, str>> {
         match self {
-            TrunkSettings::Sip(s) => s.password.as_ref().map(Secret::expose),
+            TrunkSettings::Sip(s) => s.password.as_ref().map(|p| Cow::Borrowed(p.expose())),
+            TrunkSettings::Vapi(s) => s.stored_secret().map(Cow::Owned),
+            TrunkSettings::Retell(s) => s.api_key.as_ref().map(|k| Cow::Borrowed(k.expose())),
             TrunkSettings::HttpBridge { .. } => None,
         }
     }
@@ -190,8 +238,11 @@ impl TrunkSettings {
     /// Settings read back from the store (written by [`TrunkSettings::to_stored`]).
     pub fn from_stored(kind: TrunkKind, stored: &Value, secret: Option<String>) -> Option<Self> {
         let mut settings = Self::parse(kind, stored, "settings", None).ok()?;
-        if let TrunkSettings::Sip(s) = &mut settings {
-            s.password = secret.map(Secret);
+        match &mut settings {
+            TrunkSettings::Sip(s) => s.password = secret.map(Secret),
+            TrunkSettings::Vapi(s) => s.restore_secret(secret.as_deref()),
+            TrunkSettings::Retell(s) => s.api_key = secret.map(Secret),
+            TrunkSettings::HttpBridge { .. } => {}
         }
         Some(settings)
     }
@@ -549,7 +600,7 @@ mod tests {
         };
         assert_eq!(inner.transport, SipTransport::Udp);
         assert_eq!(inner.port(), 5080);
-        assert_eq!(s.secret(), Some("pw"));
+        assert_eq!(s.secret().as_deref(), Some("pw"));
         let shown = s.to_json();
         assert_eq!(shown["password_set"], json!(true));
         assert!(shown.get("password").is_none());
@@ -568,7 +619,7 @@ mod tests {
             Some(&before),
         )
         .unwrap();
-        assert_eq!(after.secret(), Some("pw"));
+        assert_eq!(after.secret().as_deref(), Some("pw"));
         assert_eq!(after.to_json()["proxy"], json!("10.0.0.1"));
         assert_eq!(after.to_json()["transport"], json!("tcp"));
         let cleared = TrunkSettings::parse(

@@ -24,6 +24,7 @@ pub mod dnc;
 pub mod manager;
 pub mod playbooks;
 pub mod postgres;
+pub mod provider_calls;
 pub mod recordings;
 pub mod routing;
 pub mod signals;
@@ -44,6 +45,7 @@ pub use playbooks::PlaybookStore;
 pub use recordings::{RecordingStore, StoredRecording};
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
+pub use provider_calls::{ProviderCallStore, ProviderFinish};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
@@ -238,6 +240,9 @@ pub struct DispatchReport {
     pub at: Timestamp,
     pub bridge_status: Option<u16>,
     pub result: DispatchResult,
+    /// The call's id at the provider that placed it (a `vapi` or `retell` trunk's vendor),
+    /// stored on the call with the acceptance.
+    pub provider_call_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +287,7 @@ pub trait Store:
     + DncStore
     + PlaybookStore
     + TrunkStore
+    + ProviderCallStore
     + UserStore
     + ManagerStore
     + AudioStore

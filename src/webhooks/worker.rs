@@ -11,6 +11,7 @@ use super::target::{self, literal_host_forbidden};
 use crate::{
     background::{Arm, Loop, Pacing, Step, run_loop, write_in_batches},
     clock::SharedClock,
+    dialects::ai_calls_events::{self, Lifecycle},
     domain::webhook::{DeliveryPlan, plan_delivery_retry},
     store::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, Store, StoreError},
     telemetry::names,
@@ -167,7 +168,25 @@ async fn deliver(
 ) -> DeliveryReport {
     let attempt = delivery.attempts + 1;
     let started = clock.now();
-    let body = serde_json::to_vec(&delivery.event).unwrap_or_default();
+    // A callback's own URL hears an AI-calls call's lifecycle in that dialect's vocabulary.
+    let body = match delivery.endpoint_id {
+        Some(_) => serde_json::to_vec(&delivery.event),
+        None => match ai_calls_events::lifecycle(&delivery.event) {
+            Lifecycle::Native => serde_json::to_vec(&delivery.event),
+            Lifecycle::Send(body) => serde_json::to_vec(&body),
+            Lifecycle::Skip => {
+                return DeliveryReport {
+                    id: delivery.id,
+                    endpoint_id: None,
+                    at: started,
+                    status_code: None,
+                    error: Some("not an event of the ai_calls lifecycle: not sent".to_owned()),
+                    outcome: DeliveryOutcome::Delivered,
+                };
+            }
+        },
+    }
+    .unwrap_or_default();
     let timestamp = started.as_second();
     let (status_code, error, retry_after) = match Url::parse(&delivery.url) {
         Ok(url) if !allow_private && literal_host_forbidden(&url) => {

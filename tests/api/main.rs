@@ -39,4 +39,5 @@ mod sip_burst;
 mod trunks;
 mod ui;
 mod validation;
+mod voice_ai;
 mod webhooks;

@@ -67,5 +67,7 @@ mod trunks;
 mod ui;
 #[path = "../api/validation.rs"]
 mod validation;
+#[path = "../api/voice_ai.rs"]
+mod voice_ai;
 #[path = "../api/webhooks.rs"]
 mod webhooks;

@@ -38,6 +38,14 @@ pub struct Attempt {
     /// Where the call's recording is served (`GET /v1/calls/{id}/recording`), once it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_url: Option<String>,
+    /// The call's id at the provider that placed it (a `vapi` or `retell` trunk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_call_id: Option<String>,
+    /// What that provider reported of the call: `ended_reason`, `transcript`, `summary`,
+    /// `recording_url` and the like.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub provider: Option<serde_json::Value>,
 }
 
 impl Attempt {

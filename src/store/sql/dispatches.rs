@@ -192,6 +192,19 @@ impl SqlStore {
             qb.push(")");
             started.extend(qb.build_query_as::<Started>().fetch_all(&mut *tx).await?);
         }
+        // A provider's id of the call, in the transaction of its acceptance.
+        for r in accepted.iter().filter(|r| r.provider_call_id.is_some()) {
+            sqlx::query(
+                "UPDATE calls SET provider_call_id = $1 \
+                 WHERE callback_id = $2 AND number = $3 AND claims = $4",
+            )
+            .bind(r.provider_call_id.as_deref())
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .bind(i64::from(r.claim))
+            .execute(&mut *tx)
+            .await?;
+        }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
             .iter()
             .map(|r| (r.callback_id.as_str(), *r))
@@ -305,7 +318,47 @@ impl SqlStore {
         actor: &Actor,
     ) -> Result<Callback, ChangeError> {
         let mut tx = self.begin_write().await?;
-        let before = existing_callback(&mut tx, account, id).await?;
+        let ended = self
+            .outcome_in(&mut tx, account, id, report, None, now, actor)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(self.after_outcome(ended))
+    }
+
+    /// Raises what an outcome committed by [`SqlStore::outcome_in`] changes.
+    pub(super) fn after_outcome(&self, ended: Ended) -> Callback {
+        let Ended {
+            cb,
+            had_agent,
+            recalled,
+            feed,
+        } = ended;
+        self.events.notify();
+        if had_agent {
+            self.routing.notify();
+        }
+        if recalled {
+            self.wake_for(&cb);
+        }
+        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
+        cb
+    }
+
+    /// Records the outcome of callback `id`'s current attempt in `tx`, with what its provider
+    /// reported (`provider`: kept on the call and shown in the event), planning a recall where
+    /// the policy wants one. The caller commits, then calls [`SqlStore::after_outcome`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn outcome_in(
+        &self,
+        tx: &mut DbConn,
+        account: &AccountId,
+        id: &CallbackId,
+        report: &OutcomeReport,
+        provider: Option<&serde_json::Value>,
+        now: Timestamp,
+        actor: &Actor,
+    ) -> Result<Ended, ChangeError> {
+        let before = existing_callback(tx, account, id).await?;
         let (status, attempt) = (before.status, before.attempt);
         if !status.accepts_outcome() {
             return Err(ChangeError::InvalidState(status));
@@ -327,7 +380,7 @@ impl SqlStore {
                 .recall
                 .next_attempt(attempt, report.outcome, earlier_same as u32, now)
             {
-                Some(at) => plan_recall(&mut tx, &before, at, now).await?,
+                Some(at) => plan_recall(tx, &before, at, now).await?,
                 None => None,
             };
         // The domain decides the move; the statement persists it if the status it was decided
@@ -379,7 +432,8 @@ impl SqlStore {
         sqlx::query(
             "UPDATE calls SET outcome = $1, duration_seconds = $2, notes = $3, ended_at = $4, \
              lease_expires_at = NULL, sip_code = $5, sip_reason = $6, recording_ref = $7, \
-             answered_by = $8 WHERE callback_id = $9 AND number = $10",
+             answered_by = $8, provider_details = COALESCE($9, provider_details) \
+             WHERE callback_id = $10 AND number = $11",
         )
         .bind(report.outcome.as_str())
         .bind(report.duration_seconds.map(i64::from))
@@ -389,6 +443,7 @@ impl SqlStore {
         .bind(&report.sip_reason)
         .bind(&report.recording)
         .bind(report.answered_by)
+        .bind(provider.map(|p| p.to_string()))
         .bind(id.as_str())
         .bind(i64::from(attempt))
         .execute(&mut *tx)
@@ -417,51 +472,40 @@ impl SqlStore {
             (None, Status::Completed) => "callback.completed",
             (None, _) => "callback.failed",
         };
-        let cb = existing_callback(&mut tx, account, id).await?;
-        insert_events(
-            &mut tx,
-            &[NewEvent::between(
-                &before,
-                &cb,
-                kind,
-                now,
-                serde_json::json!({
-                    "attempt": attempt,
-                    "outcome": report.outcome.as_str(),
-                    "duration_seconds": report.duration_seconds,
-                    "next_attempt_at": recall.as_ref().map(|n| n.0.to_string()),
-                    "moved": recall.as_ref().and_then(|n| n.1.clone()),
-                }),
-            )],
-        )
-        .await?;
-        audit_callback_change(
-            &mut tx,
-            account,
-            actor,
-            now,
-            "callback.outcome",
-            &before,
-            &cb,
-        )
-        .await?;
+        let cb = existing_callback(tx, account, id).await?;
+        let mut details = serde_json::json!({
+            "attempt": attempt,
+            "outcome": report.outcome.as_str(),
+            "duration_seconds": report.duration_seconds,
+            "next_attempt_at": recall.as_ref().map(|n| n.0.to_string()),
+            "moved": recall.as_ref().and_then(|n| n.1.clone()),
+        });
+        if let Some(provider) = provider {
+            details["provider"] = provider.clone();
+        }
+        insert_events(tx, &[NewEvent::between(&before, &cb, kind, now, details)]).await?;
+        audit_callback_change(tx, account, actor, now, "callback.outcome", &before, &cb).await?;
         // The agent who had the call is free again.
         let mut feed = Vec::new();
         if let Some(agent) = &before.agent_id {
-            feed.extend(settle_agent(&mut tx, account.as_str(), agent.as_str(), now).await?);
-            insert_agent_events(&mut tx, &feed).await?;
+            feed.extend(settle_agent(tx, account.as_str(), agent.as_str(), now).await?);
+            insert_agent_events(tx, &feed).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
-        self.events.notify();
-        if before.agent_id.is_some() {
-            self.routing.notify();
-        }
-        if recall.is_some() {
-            self.wake_for(&cb);
-        }
-        self.agent_feed.raise(feed.iter().map(NewAgentEvent::agent));
-        Ok(cb)
+        Ok(Ended {
+            cb,
+            had_agent: before.agent_id.is_some(),
+            recalled: recall.is_some(),
+            feed,
+        })
     }
+}
+
+/// An outcome written and not yet committed: what to raise once it is.
+pub(super) struct Ended {
+    cb: Callback,
+    had_agent: bool,
+    recalled: bool,
+    feed: Vec<NewAgentEvent>,
 }
 
 /// What the `callback.started` event of an accepted dispatch needs of its callback.

@@ -39,6 +39,7 @@ pub(super) mod manager;
 mod moves;
 mod offers;
 mod playbooks;
+mod provider_calls;
 mod recordings;
 mod routing;
 mod rows;
