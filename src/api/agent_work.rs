@@ -66,6 +66,7 @@ async fn agent_and_callback(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkQuery {
     /// At most this many (1 to 500, default 100).
@@ -310,6 +311,7 @@ pub async fn cancel(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Resume after this event id (what the `Last-Event-ID` header carries; the header wins).

@@ -53,6 +53,7 @@ pub struct AudioList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// 1 to 200 characters; default `Untitled audio`.

@@ -404,3 +404,37 @@ async fn docs_page_works_offline() {
         assert!(resp.text.contains(marker), "{url} does not look right");
     }
 }
+
+/// The document validates with `openapi-spec-validator` (PyPI), which `.ci/run` installs into
+/// `tests/openapi/.venv`.
+#[tokio::test]
+async fn the_document_validates_with_openapi_spec_validator() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi");
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `python3 -m venv tests/openapi/.venv && \
+         tests/openapi/.venv/bin/pip install -r tests/openapi/requirements.txt` (.ci/run does)",
+        python.display()
+    );
+    let mut child = std::process::Command::new(&python)
+        .arg(root.join("validate.py"))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(": 0 errors"), "{report}");
+}

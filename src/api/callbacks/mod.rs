@@ -68,6 +68,7 @@ fn duplicate(existing_id: &CallbackId) -> ApiError {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DryRun {
     /// `true`: check everything and answer `200` with what would be stored, storing nothing.
