@@ -44,6 +44,12 @@ pub struct TrunkView {
     pub calls_per_second: Option<u32>,
     pub created_at: String,
     pub updated_at: String,
+    /// `ok`, or `failing` while the provider refuses the trunk's credentials (calls wait;
+    /// a call that goes through or a change of the trunk clears it).
+    pub status: String,
+    /// The provider's message while `failing`.
+    pub failing_reason: Option<String>,
+    pub failing_since: Option<String>,
 }
 
 impl From<&Trunk> for TrunkView {
@@ -57,6 +63,9 @@ impl From<&Trunk> for TrunkView {
             calls_per_second: t.limits.calls_per_second,
             created_at: t.created_at.to_string(),
             updated_at: t.updated_at.to_string(),
+            status: if t.failing.is_some() { "failing" } else { "ok" }.to_owned(),
+            failing_reason: t.failing.as_ref().map(|f| f.reason.clone()),
+            failing_since: t.failing.as_ref().map(|f| f.since.to_string()),
         }
     }
 }
@@ -152,6 +161,14 @@ async fn reachable(state: &AppState, settings: TrunkSettings) -> Result<TrunkSet
             resolves(&sip.proxy, sip.port()).await?;
             Ok(TrunkSettings::Sip(sip))
         }
+        // An overridden API root is held to the rule of bridge URLs.
+        TrunkSettings::TwilioCompatible(s) => {
+            if let Some(base) = &s.base_url {
+                let url = crate::domain::WebhookUrl::parse_field(base, "settings.base_url")?;
+                checked_url(&url, "settings.base_url", state).await?;
+            }
+            Ok(TrunkSettings::TwilioCompatible(s))
+        }
     }
 }
 
@@ -216,6 +233,7 @@ pub async fn create_trunk(
         limits,
         created_at: now,
         updated_at: now,
+        failing: None,
     };
     state.store.insert_trunk(&trunk, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(TrunkView::from(&trunk))))
@@ -315,6 +333,8 @@ pub async fn update_trunk(
         trunk.settings = reachable(&state, parsed).await?;
     }
     trunk.updated_at = state.clock.now();
+    // A change of the trunk is the operator's answer to a failing one: it is tried again.
+    trunk.failing = None;
     if !state.store.update_trunk(&trunk, &caller.actor).await? {
         return Err(ApiError::not_found("trunk"));
     }

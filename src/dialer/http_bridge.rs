@@ -190,6 +190,7 @@ impl HttpBridge {
                 if status.is_success() {
                     Placement::Accepted {
                         status: Some(status.as_u16()),
+                        call_id: None,
                     }
                 } else {
                     Placement::Refused {

@@ -28,8 +28,12 @@ use crate::{
 /// What a driver answered when asked to place a call.
 #[derive(Debug, Clone)]
 pub enum Placement {
-    /// The driver took the call on; `status` is its HTTP status, if it speaks HTTP.
-    Accepted { status: Option<u16> },
+    /// The driver took the call on; `status` is its HTTP status, if it speaks HTTP, and
+    /// `call_id` the provider's id of the call, if it has one (stored with the acceptance).
+    Accepted {
+        status: Option<u16>,
+        call_id: Option<String>,
+    },
     /// The driver (or the peer behind it) said no.
     Refused { status: Option<u16>, reason: String },
     /// The driver could not be asked, or did not answer.

@@ -1248,7 +1248,10 @@ impl Driver for Arc<SipDriver> {
             let (account, id, driver) = (cb.account_id.clone(), cb.id.clone(), self.clone());
             self.calls
                 .spawn(async move { driver.record(&account, &id, &end).await });
-            return Placement::Accepted { status: None };
+            return Placement::Accepted {
+                status: None,
+                call_id: None,
+            };
         }
         let Some(rtp) = self.rtp_socket().await else {
             return Placement::Unreachable {
@@ -1310,7 +1313,10 @@ impl Driver for Arc<SipDriver> {
             tracing::info!(callback_id = %id, outcome = end.outcome.as_str(), code = ?end.sip_code, reason = %end.reason, "call ended");
             driver.record(&account, &id, &end).await;
         });
-        Placement::Accepted { status: None }
+        Placement::Accepted {
+            status: None,
+            call_id: None,
+        }
     }
 }
 

@@ -28,6 +28,17 @@ pub struct Trunk {
     pub limits: TrunkLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set while the provider refuses the trunk's credentials: its calls wait (they are
+    /// retried, never given up for it) until a call goes through or the trunk is changed.
+    pub failing: Option<TrunkFailing>,
+}
+
+/// Why and since when a trunk is failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkFailing {
+    pub since: Timestamp,
+    /// The provider's own message.
+    pub reason: String,
 }
 
 /// What dispatch respects on a trunk: calls over either limit wait for a later claim; they
@@ -69,15 +80,21 @@ impl TrunkLimits {
 pub enum TrunkKind {
     HttpBridge,
     Sip,
+    TwilioCompatible,
 }
 
 impl TrunkKind {
-    pub const ALL: [TrunkKind; 2] = [TrunkKind::HttpBridge, TrunkKind::Sip];
+    pub const ALL: [TrunkKind; 3] = [
+        TrunkKind::HttpBridge,
+        TrunkKind::Sip,
+        TrunkKind::TwilioCompatible,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TrunkKind::HttpBridge => "http_bridge",
             TrunkKind::Sip => "sip",
+            TrunkKind::TwilioCompatible => "twilio_compatible",
         }
     }
 
@@ -89,7 +106,7 @@ impl TrunkKind {
                 FieldError::new(
                     ErrorCode::InvalidField,
                     field,
-                    "must be one of: http_bridge, sip",
+                    "must be one of: http_bridge, sip, twilio_compatible",
                 )
             })
     }
@@ -103,6 +120,8 @@ pub enum TrunkSettings {
         url: WebhookUrl,
     },
     Sip(SipSettings),
+    /// Calls placed through a provider speaking Twilio's Calls API (`domain::twilio`).
+    TwilioCompatible(super::twilio::TwilioSettings),
 }
 
 impl TrunkSettings {
@@ -110,6 +129,7 @@ impl TrunkSettings {
         match self {
             TrunkSettings::HttpBridge { .. } => TrunkKind::HttpBridge,
             TrunkSettings::Sip(_) => TrunkKind::Sip,
+            TrunkSettings::TwilioCompatible(_) => TrunkKind::TwilioCompatible,
         }
     }
 
@@ -151,6 +171,14 @@ impl TrunkSettings {
                 };
                 SipSettings::parse(&fields, before).map(TrunkSettings::Sip)
             }
+            TrunkKind::TwilioCompatible => {
+                let before = match before {
+                    Some(TrunkSettings::TwilioCompatible(s)) => Some(s),
+                    _ => None,
+                };
+                super::twilio::TwilioSettings::parse(&fields, before)
+                    .map(TrunkSettings::TwilioCompatible)
+            }
         }
     }
 
@@ -167,6 +195,7 @@ impl TrunkSettings {
                 "from_domain": s.from_domain,
                 "caller_id": s.caller_id.as_ref().map(PhoneNumber::as_str),
             }),
+            TrunkSettings::TwilioCompatible(s) => s.to_json(),
         }
     }
 
@@ -175,6 +204,7 @@ impl TrunkSettings {
         let mut v = self.to_json();
         if let Value::Object(obj) = &mut v {
             obj.remove("password_set");
+            obj.remove("auth_token_set");
         }
         v
     }
@@ -183,12 +213,21 @@ impl TrunkSettings {
     pub fn secret(&self) -> Option<&str> {
         match self {
             TrunkSettings::Sip(s) => s.password.as_ref().map(Secret::expose),
+            TrunkSettings::TwilioCompatible(s) => s.auth_token.as_ref().map(Secret::expose),
             TrunkSettings::HttpBridge { .. } => None,
         }
     }
 
     /// Settings read back from the store (written by [`TrunkSettings::to_stored`]).
     pub fn from_stored(kind: TrunkKind, stored: &Value, secret: Option<String>) -> Option<Self> {
+        if kind == TrunkKind::TwilioCompatible {
+            // The token is required by the parser: put it back before parsing.
+            let mut stored = stored.clone();
+            if let (Value::Object(obj), Some(token)) = (&mut stored, &secret) {
+                obj.insert("auth_token".to_owned(), Value::String(token.clone()));
+            }
+            return Self::parse(kind, &stored, "settings", None).ok();
+        }
         let mut settings = Self::parse(kind, stored, "settings", None).ok()?;
         if let TrunkSettings::Sip(s) = &mut settings {
             s.password = secret.map(Secret);
@@ -297,6 +336,10 @@ impl SipSettings {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -466,26 +509,26 @@ impl fmt::Display for SipUri {
 }
 
 /// One `settings` object being read, with its path for error messages.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
+pub(super) struct Fields<'a> {
+    pub(super) obj: &'a Map<String, Value>,
     field: &'a str,
 }
 
 impl Fields<'_> {
-    fn name(&self, key: &str) -> String {
+    pub(super) fn name(&self, key: &str) -> String {
         format!("{}.{key}", self.field)
     }
 
-    fn invalid(&self, key: &str, why: &str) -> FieldError {
+    pub(super) fn invalid(&self, key: &str, why: &str) -> FieldError {
         FieldError::new(ErrorCode::InvalidField, self.name(key), why)
     }
 
-    fn missing(&self, key: &str) -> FieldError {
+    pub(super) fn missing(&self, key: &str) -> FieldError {
         FieldError::new(ErrorCode::MissingField, self.name(key), "is required")
     }
 
     /// Refuses keys the kind does not have.
-    fn only(&self, known: &[&str]) -> Result<(), FieldError> {
+    pub(super) fn only(&self, known: &[&str]) -> Result<(), FieldError> {
         match self.obj.keys().find(|k| !known.contains(&k.as_str())) {
             Some(k) => Err(FieldError::new(
                 ErrorCode::UnknownField,
@@ -500,7 +543,7 @@ impl Fields<'_> {
     }
 
     /// A string setting, if given.
-    fn text(&self, key: &str) -> Result<Option<&str>, FieldError> {
+    pub(super) fn text(&self, key: &str) -> Result<Option<&str>, FieldError> {
         match self.obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -509,7 +552,7 @@ impl Fields<'_> {
     }
 
     /// An optional string setting: absent keeps `before`, `null` clears it.
-    fn optional_text(
+    pub(super) fn optional_text(
         &self,
         key: &str,
         max: usize,

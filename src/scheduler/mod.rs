@@ -210,8 +210,12 @@ impl Scheduler {
                     .place(&store, &claimed, secret.as_ref(), clock.now())
                     .await;
                 let at = clock.now();
+                let mut provider_call_id = None;
                 let (bridge_status, result) = match answer {
-                    Placement::Accepted { status } => (status, DispatchResult::Accepted),
+                    Placement::Accepted { status, call_id } => {
+                        provider_call_id = call_id;
+                        (status, DispatchResult::Accepted)
+                    }
                     Placement::Refused { status, reason } => {
                         (status, failure(at, &claimed, reason))
                     }
@@ -226,7 +230,9 @@ impl Scheduler {
                     "failed"
                 };
                 metrics::counter!(names::DISPATCHES, "result" => outcome).increment(1);
-                let _ = reports.send(dispatch_report(&claimed, at, bridge_status, result));
+                let mut report = dispatch_report(&claimed, at, bridge_status, result);
+                report.provider_call_id = provider_call_id;
+                let _ = reports.send(report);
                 drop(permit);
             });
         }
@@ -377,6 +383,7 @@ fn dispatch_report(
         at,
         bridge_status,
         result,
+        provider_call_id: None,
     }
 }
 

@@ -28,6 +28,7 @@ pub mod recordings;
 pub mod routing;
 pub mod signals;
 pub mod sqlite;
+pub mod telephony;
 pub mod trunks;
 pub mod users;
 pub mod webhooks;
@@ -47,6 +48,7 @@ pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
+pub use telephony::{ProviderCall, TelephonyStore};
 pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -222,6 +224,9 @@ pub struct DispatchReport {
     pub at: Timestamp,
     pub bridge_status: Option<u16>,
     pub result: DispatchResult,
+    /// The provider's id of an accepted call (a `twilio_compatible` trunk's `CallSid`),
+    /// stored with the acceptance.
+    pub provider_call_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -270,6 +275,7 @@ pub trait Store:
     + ManagerStore
     + AudioStore
     + RecordingStore
+    + TelephonyStore
     + Send
     + Sync
     + 'static

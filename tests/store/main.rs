@@ -182,6 +182,7 @@ fn accepted_claim(cb: &Callback, attempt: u32, claim: u32, at: Timestamp) -> Dis
         at,
         bridge_status: Some(200),
         result: DispatchResult::Accepted,
+        provider_call_id: None,
     }
 }
 

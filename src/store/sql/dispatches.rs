@@ -192,6 +192,19 @@ impl SqlStore {
             qb.push(")");
             started.extend(qb.build_query_as::<Started>().fetch_all(&mut *tx).await?);
         }
+        // A provider's id of the call (its `CallSid`) is stored with its acceptance, so a
+        // resend finds the call instead of placing another.
+        for r in accepted.iter().filter(|r| r.provider_call_id.is_some()) {
+            sqlx::query(
+                "UPDATE calls SET provider_call_id = $1, leg_state = COALESCE(leg_state, 'initiated') \
+                 WHERE callback_id = $2 AND number = $3",
+            )
+            .bind(r.provider_call_id.as_deref())
+            .bind(r.callback_id.as_str())
+            .bind(i64::from(r.attempt))
+            .execute(&mut *tx)
+            .await?;
+        }
         let at_by_id: HashMap<&str, &DispatchReport> = accepted
             .iter()
             .map(|r| (r.callback_id.as_str(), *r))

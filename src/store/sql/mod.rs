@@ -42,6 +42,7 @@ mod playbooks;
 mod recordings;
 mod routing;
 mod rows;
+mod telephony;
 mod trunks;
 mod users;
 mod webhooks;
