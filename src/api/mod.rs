@@ -23,5 +23,6 @@ pub mod ops;
 pub mod playbooks;
 pub mod reports;
 pub mod settings;
+pub mod telephony;
 pub mod trunks;
 pub mod webhooks;

@@ -118,7 +118,10 @@ impl Application {
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
-        let mut dialer = Dialer::new(bridge);
+        let mut dialer = Dialer::new(bridge).with_twilio(crate::dialer::twilio::TwilioDriver::new(
+            store.clone(),
+            Duration::from_millis(config.bridge_timeout_ms.max(1)),
+        ));
         let mut sip_driver = None;
         // The SIP user agent runs where asked, or on the standard port once any account has a
         // `sip` trunk (its calls would otherwise fail their dispatch).

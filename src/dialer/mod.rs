@@ -9,6 +9,7 @@
 mod http_bridge;
 pub mod rtp;
 pub mod sip;
+pub mod twilio;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -112,6 +113,13 @@ impl Dialer {
         self
     }
 
+    /// Adds the driver of `twilio_compatible` trunks.
+    pub fn with_twilio(mut self, driver: twilio::TwilioDriver) -> Self {
+        self.drivers
+            .insert(TrunkKind::TwilioCompatible, Arc::new(driver));
+        self
+    }
+
     /// Whether calls that name no trunk have a bridge to go to (`--dialer-url`).
     pub fn has_default_bridge(&self) -> bool {
         self.bridge.is_configured()
@@ -202,6 +210,18 @@ impl Dialer {
                                 .to_owned(),
                         };
                     }
+                    Err(reason) => return Placement::Unreachable { reason },
+                }
+            }
+            // A twilio_compatible trunk may stream to its own `ai_stream_url` instead: its
+            // driver refuses the call when it has neither.
+            (TrunkKind::TwilioCompatible, DialingMode::Ai, _) => {
+                match self.ai_agent(store, &claimed.callback.account_id).await {
+                    Ok(uri) => uri.map(|uri| Connection {
+                        party: Party::Ai,
+                        uri,
+                        first: false,
+                    }),
                     Err(reason) => return Placement::Unreachable { reason },
                 }
             }

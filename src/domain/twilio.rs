@@ -435,6 +435,8 @@ pub enum Script<'a> {
     },
     /// A message left on an answering machine.
     Play { url: &'a str },
+    /// The call's message read out (an unattended call).
+    Say { text: &'a str },
     /// Nobody to connect: the call ends when answered.
     Hangup,
 }
@@ -473,6 +475,7 @@ impl Script<'_> {
                 format!("<Dial><Sip>{}</Sip></Dial>", xml_escape(&uri))
             }
             Script::Play { url } => format!("<Play>{}</Play>", xml_escape(url)),
+            Script::Say { text } => format!("<Say>{}</Say>", xml_escape(text)),
             Script::Hangup => "<Hangup/>".to_owned(),
         };
         format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{body}</Response>")
