@@ -36,6 +36,7 @@ mod scheduler;
 mod sip;
 mod sip_burst;
 mod trunks;
+mod twilio;
 mod ui;
 mod validation;
 mod webhooks;
