@@ -231,15 +231,16 @@ async fn carrier_handler(
         let calls = state.calls.lock().unwrap().clone();
         return (StatusCode::OK, json!({ "calls": calls }).to_string());
     }
-    let hold = *state.hold.lock().unwrap();
-    tokio::time::sleep(hold).await;
     let sid = format!("CA{}", ulid::Ulid::new().to_string().to_lowercase());
     let call = json!({
         "sid": sid, "call_sid": sid, "status": "queued",
         "to": request.param("To"), "from": request.param("From"),
         "date_created": jiff::fmt::rfc2822::to_string(&jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC)).unwrap(),
     });
+    // Placed at once, like a provider's call; the answer may be held.
     state.calls.lock().unwrap().push(call.clone());
+    let hold = *state.hold.lock().unwrap();
+    tokio::time::sleep(hold).await;
     (StatusCode::CREATED, call.to_string())
 }
 
@@ -256,6 +257,22 @@ impl Carrier {
             url: format!("http://{addr}"),
             state,
         }
+    }
+
+    fn hold(&self, hold: Duration) {
+        *self.state.hold.lock().unwrap() = hold;
+    }
+
+    fn lookups_to(&self, phone: &str) -> Vec<CarrierRequest> {
+        let to = serde_urlencoded::to_string([("To", phone)]).unwrap();
+        self.state
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == Method::GET && r.query.contains(&to))
+            .cloned()
+            .collect()
     }
 
     fn refuse_token(&self, on: bool) {
@@ -1064,4 +1081,67 @@ async fn a_voicemail_drop_plays_the_playbooks_audio_from_a_signed_expiring_url()
     assert_eq!(app.client.get(&valid).send().await.unwrap().status(), 200);
     let expired = format!("{path}?expires={}&signature={}", now - 1, sign(now - 1));
     assert_eq!(app.client.get(&expired).send().await.unwrap().status(), 403);
+}
+
+/// The server is killed after the provider placed the call and before its answer was stored:
+/// the resend after the restart looks the call up and adopts it, and the customer is dialled
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_crash_between_create_and_answer_adopts_the_call_instead_of_dialling_again()
+ {
+    use crate::restart::{Server, env};
+    let env = env().await;
+    let carrier = Carrier::start().await;
+    carrier.hold(Duration::from_secs(3));
+    let args = ["--lease-seconds", "2", "--allow-private-webhooks"];
+    let mut server = Server::start(&env, &args).await;
+    let settings = json!({
+        "profile": "twilio", "account_sid": ACCOUNT_SID, "auth_token": TOKEN,
+        "caller_id": CALLER_ID, "status_callback_base": server.base, "base_url": carrier.url,
+    });
+    let trunk = server
+        .send(
+            reqwest::Method::POST,
+            "/v1/trunks",
+            Some(&json!({ "name": "Twilio", "kind": "twilio_compatible", "settings": settings })),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let phone = unique_phone();
+    let cb = server
+        .send(
+            reqwest::Method::POST,
+            "/v1/callbacks",
+            Some(&json!({ "phone": phone, "scheduled_at": in_ms(1_500), "trunk_id": trunk })),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let id = cb["id"].as_str().unwrap().to_owned();
+    let (_, sid) = carrier.call_to(&phone).await;
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).await;
+    drop(server);
+    carrier.hold(Duration::ZERO);
+    assert!(carrier.lookups_to(&phone).is_empty());
+
+    let server = Server::start(&env, &args).await;
+    let cb = server.wait_for_status(&id, "in_progress").await;
+    assert_eq!(
+        carrier.creates_to(&phone).len(),
+        1,
+        "the customer was dialled twice"
+    );
+    let lookup = carrier.lookups_to(&phone);
+    assert_eq!(lookup.len(), 1, "the resend looked the call up first");
+    assert!(lookup[0].query.contains("StartTime"), "{}", lookup[0].query);
+    let attempts = cb["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{cb}");
+    assert_eq!(attempts[0]["provider_call_id"], sid.as_str(), "{cb}");
+    assert!(attempts[0]["resends"].as_u64().unwrap() >= 1, "{cb}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(carrier.creates_to(&phone).len(), 1);
 }
