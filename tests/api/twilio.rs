@@ -654,44 +654,58 @@ async fn status_callbacks_signed_by_twilios_library_end_calls_with_their_outcome
     assert_eq!(app.get_callback(&id).await["attempts"], cb["attempts"]);
 
     // Recorded sequences of the other endings.
-    let sequences: [(&[&[(&str, &str)]], &str, Option<&str>, Option<u64>); 4] = [
-        (
-            &[
+    /// A recorded sequence of callbacks (each after `CallSid` and `AccountSid`) and what the
+    /// attempt ends with.
+    struct Ending {
+        steps: &'static [&'static [(&'static str, &'static str)]],
+        outcome: &'static str,
+        answered_by: Option<&'static str>,
+        sip_code: Option<u64>,
+    }
+    let sequences = [
+        Ending {
+            steps: &[
                 &[("CallStatus", "ringing")],
                 &[("CallStatus", "in-progress")],
                 &[("AnsweredBy", "machine_start")],
                 &[("CallStatus", "completed"), ("CallDuration", "20")],
             ],
-            "voicemail",
-            Some("machine"),
-            None,
-        ),
-        (
-            &[
+            outcome: "voicemail",
+            answered_by: Some("machine"),
+            sip_code: None,
+        },
+        Ending {
+            steps: &[
                 &[("CallStatus", "ringing")],
                 &[("CallStatus", "busy"), ("SipResponseCode", "486")],
             ],
-            "busy",
-            None,
-            Some(486),
-        ),
-        (
-            &[
+            outcome: "busy",
+            answered_by: None,
+            sip_code: Some(486),
+        },
+        Ending {
+            steps: &[
                 &[("CallStatus", "ringing")],
                 &[("CallStatus", "no-answer"), ("SipResponseCode", "487")],
             ],
-            "no_answer",
-            None,
-            Some(487),
-        ),
-        (
-            &[&[("CallStatus", "failed"), ("SipResponseCode", "503")]],
-            "failed",
-            None,
-            Some(503),
-        ),
+            outcome: "no_answer",
+            answered_by: None,
+            sip_code: Some(487),
+        },
+        Ending {
+            steps: &[&[("CallStatus", "failed"), ("SipResponseCode", "503")]],
+            outcome: "failed",
+            answered_by: None,
+            sip_code: Some(503),
+        },
     ];
-    for (steps, outcome, answered_by, sip_code) in sequences {
+    for Ending {
+        steps,
+        outcome,
+        answered_by,
+        sip_code,
+    } in sequences
+    {
         let (id, phone) = call(&app, &trunk, json!({ "amd": "detect" })).await;
         let (_, sid) = carrier.call_to(&phone).await;
         for step in steps {
