@@ -32,10 +32,13 @@ use crate::store::TrunkDeletion;
 pub struct TrunkView {
     pub id: String,
     pub name: String,
-    /// `http_bridge` or `sip`.
+    /// `http_bridge`, `sip` or `twilio_compatible`.
     pub kind: String,
     /// The kind's settings without secrets. `http_bridge`: `url`. `sip`: `proxy`,
     /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`.
+    /// `twilio_compatible`: `profile`, `account_sid`, `auth_token_set`, `caller_id`,
+    /// `status_callback_base`, `base_url`, `space`, `application_sid`, `public_key`,
+    /// `ai_stream_url`.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Calls under way on the trunk at once; `null`: no limit.
@@ -81,12 +84,16 @@ pub struct TrunkList {
 pub struct TrunkRequest {
     /// 1 to 100 characters.
     name: String,
-    /// `http_bridge` or `sip`; fixed once created.
+    /// `http_bridge`, `sip` or `twilio_compatible`; fixed once created.
     kind: String,
     /// `http_bridge`: `{"url": "https://bridge.example.com/dial"}` (signed like today's
     /// `--dialer-url` bridge). `sip`: `{"proxy": "sip.carrier.example:5060", "transport":
     /// "udp" | "tcp" | "tls", "username": "...", "password": "...", "from_domain": "...",
-    /// "caller_id": "+1..."}`; only `proxy` is required. On an update, settings left out keep
+    /// "caller_id": "+1..."}`; only `proxy` is required. `twilio_compatible`: `{"profile":
+    /// "twilio" | "signalwire" | "telnyx_texml", "account_sid": "...", "auth_token": "...",
+    /// "caller_id": "+1...", "status_callback_base": "https://...", "base_url": "...",
+    /// "space": "...", "application_sid": "...", "public_key": "...", "ai_stream_url":
+    /// "wss://..."}`. On an update, settings left out keep
     /// their value and `"password": null` clears the password.
     #[schema(value_type = Object)]
     settings: Value,

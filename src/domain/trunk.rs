@@ -2,8 +2,9 @@
 //! places its calls), the kind's settings and the limits dispatch respects.
 //!
 //! Kinds: `http_bridge` (a JSON POST of each call to the operator's bridge, the contract of
-//! `--dialer-url`) and `sip` (Ringback's own SIP user agent, through the trunk's proxy).
-//! Secrets (a SIP password) are write-only: they are stored, used by the driver and never shown.
+//! `--dialer-url`), `sip` (Ringback's own SIP user agent, through the trunk's proxy) and
+//! `twilio_compatible` (a provider's Calls API, `domain::twilio`). Secrets (a SIP password, a
+//! provider's auth token) are write-only: they are stored, used by the driver and never shown.
 
 use std::{fmt, str::FromStr};
 
