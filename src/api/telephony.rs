@@ -207,7 +207,8 @@ async fn status_callback(
                 duration_seconds: param("CallDuration").and_then(|d| d.parse().ok()),
                 notes: None,
                 sip_code: param("SipResponseCode").and_then(|c| c.parse().ok()),
-                sip_reason: param("CallStatus").map(str::to_owned),
+                // The provider's words are kept in `provider_details`.
+                sip_reason: None,
                 recording: None,
                 answered_by: earlier_by.map(twilio::answered_by),
             };

@@ -790,6 +790,14 @@ async fn a_refused_token_marks_the_trunk_failing_its_calls_wait_and_a_call_or_a_
     let app = quick_app().await;
     let carrier = Carrier::start().await;
     carrier.refuse_token(true);
+    // An endpoint subscribed to the event.
+    let receiver = Carrier::start().await;
+    app.post_json(
+        "/v1/webhook-endpoints",
+        &json!({ "url": format!("{}/hooks", receiver.url), "event_types": ["trunk.failing"] }),
+    )
+    .await
+    .expect(201);
     let trunk = trunk(&app, json!({ "base_url": carrier.url })).await;
     let (id, phone) = call(&app, &trunk, json!({})).await;
 
@@ -815,6 +823,17 @@ async fn a_refused_token_marks_the_trunk_failing_its_calls_wait_and_a_call_or_a_
     let events = events["data"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["data"]["object"]["id"], trunk.as_str());
+    let delivered = eventually(WAIT, "the trunk.failing delivery", || async {
+        receiver.creates().into_iter().find(|r| r.path == "/hooks")
+    })
+    .await;
+    assert_eq!(
+        delivered.json["type"], "trunk.failing",
+        "{:?}",
+        delivered.json
+    );
+    assert_eq!(delivered.json["data"]["object"]["status"], "failing");
+    assert!(!delivered.header("webhook-signature").is_empty(), "signed");
 
     // The call waits: retried on the same attempt, never given up for it.
     eventually(Duration::from_secs(15), "a retry", || async {
