@@ -1178,3 +1178,80 @@ async fn a_resend_after_a_crash_between_create_and_answer_adopts_the_call_instea
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(carrier.creates_to(&phone).len(), 1);
 }
+
+/// What an answered call runs, by mode: the reserved agent's `sip_uri`, the account's AI agent
+/// with the call's first words, nothing without a party to connect; a trunk changed without
+/// its token keeps it.
+#[tokio::test]
+async fn the_twiml_of_each_mode_connects_the_right_party() {
+    let app = quick_app().await;
+    let carrier = Carrier::start().await;
+    let trunk = trunk(&app, json!({ "base_url": carrier.url })).await;
+    // A change that leaves the token out keeps it: calls still authenticate with it.
+    let changed = app
+        .patch(
+            &format!("/v1/trunks/{trunk}"),
+            &json!({ "settings": { "caller_id": "+14155550111" } }),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(changed["settings"]["auth_token_set"], true);
+    assert_eq!(changed["settings"]["caller_id"], "+14155550111");
+
+    // An ai call with neither an ai_stream_url nor the account's ai_sip_uri is not placed.
+    let (waiting, phone) = call(&app, &trunk, json!({ "dialing_mode": "ai" })).await;
+    let refused = eventually(WAIT, "the refused dispatch", || async {
+        let cb = app.get_callback(&waiting).await;
+        (cb["attempts"][0]["bridge_requests"].as_u64() >= Some(1)).then_some(cb)
+    })
+    .await;
+    assert!(carrier.creates_to(&phone).is_empty(), "{refused}");
+    assert!(refused["outcome"].is_null(), "{refused}");
+    app.cancel(&waiting).await.expect(200);
+
+    let bot = "sip:bot@ai.example.com";
+    let mut settings = app.get("/v1/settings").await.expect(200).clone();
+    settings["ai_sip_uri"] = json!(bot);
+    app.request(reqwest::Method::PUT, "/v1/settings", Some(&settings))
+        .await
+        .expect(200);
+    // Kept for a few seconds by the dialer; a new call sees it soon after.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, phone) = call(
+        &app,
+        &trunk,
+        json!({ "dialing_mode": "ai", "initial_message": "Hi Ann & co" }),
+    )
+    .await;
+    let (request, _) = carrier.call_to(&phone).await;
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{ACCOUNT_SID}:{TOKEN}"))
+    );
+    assert_eq!(request.header("authorization"), basic);
+    assert_eq!(request.param("From"), Some("+14155550111"));
+    let twiml = request.param("Twiml").unwrap();
+    assert!(
+        twiml.contains(
+            "<Dial><Sip>sip:bot@ai.example.com?X-Initial-Message=Hi+Ann+%26+co</Sip></Dial>"
+        ),
+        "{twiml}"
+    );
+
+    let agent = app
+        .available_agent(json!({ "name": "Desk", "sip_uri": "sip:desk1@pbx.example.com" }))
+        .await;
+    let (id, phone) = call(&app, &trunk, json!({ "dialing_mode": "progressive" })).await;
+    let (request, _) = carrier.call_to(&phone).await;
+    let twiml = request.param("Twiml").unwrap();
+    assert!(
+        twiml.contains("<Dial><Sip>sip:desk1@pbx.example.com</Sip></Dial>"),
+        "{twiml}"
+    );
+    // The customer rings for the agent reserved for the call.
+    let events = app.get_callback(&id).await;
+    let reserved = events_of(&events, "callback.agent_reserved");
+    assert_eq!(reserved.len(), 1, "{events}");
+    assert!(reserved[0].to_string().contains(agent.as_str()), "{events}");
+}
