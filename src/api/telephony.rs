@@ -18,18 +18,18 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::{
     app::AppState,
     domain::{
-        AccountId, Actor, ErrorCode,
+        AccountId, ErrorCode,
         ids::{AudioId, TrunkId},
         trunk::TrunkSettings,
-        twilio::{self, CallProgress, Profile},
+        twilio::{self, Profile},
     },
-    store::{ChangeError, OutcomeReport, ProviderCall},
+    store::ProviderCall,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -161,102 +161,7 @@ async fn status_callback(
     if call.ended {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let answered_by = param("AnsweredBy");
-    let mut details = serde_json::Map::new();
-    for (name, key) in [
-        ("CallStatus", "call_status"),
-        ("AnsweredBy", "answered_by"),
-        ("CallDuration", "call_duration"),
-        ("SipResponseCode", "sip_response_code"),
-        ("RecordingUrl", "recording_url"),
-        ("RecordingSid", "recording_sid"),
-        ("ErrorCode", "error_code"),
-    ] {
-        if let Some(v) = param(name) {
-            details.insert(key.to_owned(), json!(v));
-        }
-    }
-    let details = Value::Object(details);
-    let stored_by = answered_by.map(twilio::answered_by);
-    let drop = state
-        .store
-        .get_callback(&call.account_id, &call.callback_id)
-        .await?
-        .is_some_and(|cb| cb.amd == crate::domain::Amd::Drop);
-    let earlier_by = answered_by.or(call.answered_by.as_deref());
-    let progress = match param("CallStatus") {
-        Some(status) => twilio::progress(status, earlier_by, drop),
-        // An asynchronous AMD result carries no status.
-        None => None,
-    };
-    match progress {
-        Some(CallProgress::Ended(outcome)) => {
-            state
-                .store
-                .update_provider_call(
-                    &call.account_id,
-                    &call.callback_id,
-                    call.attempt,
-                    Some("ended"),
-                    stored_by,
-                    &details,
-                )
-                .await?;
-            let report = OutcomeReport {
-                outcome,
-                duration_seconds: param("CallDuration").and_then(|d| d.parse().ok()),
-                notes: None,
-                sip_code: param("SipResponseCode").and_then(|c| c.parse().ok()),
-                // The provider's words are kept in `provider_details`.
-                sip_reason: None,
-                recording: None,
-                answered_by: earlier_by.map(twilio::answered_by),
-            };
-            match state
-                .store
-                .record_outcome(
-                    &call.account_id,
-                    &call.callback_id,
-                    &report,
-                    state.clock.now(),
-                    &Actor::System,
-                )
-                .await
-            {
-                Ok(_) | Err(ChangeError::InvalidState(_)) => {}
-                Err(ChangeError::Store(e)) => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!(error = %e, callback_id = %call.callback_id, "a provider's outcome was not recorded");
-                }
-            }
-        }
-        Some(CallProgress::Leg(leg)) => {
-            state
-                .store
-                .update_provider_call(
-                    &call.account_id,
-                    &call.callback_id,
-                    call.attempt,
-                    Some(leg),
-                    stored_by,
-                    &details,
-                )
-                .await?;
-        }
-        None => {
-            state
-                .store
-                .update_provider_call(
-                    &call.account_id,
-                    &call.callback_id,
-                    call.attempt,
-                    None,
-                    stored_by,
-                    &details,
-                )
-                .await?;
-        }
-    }
+    crate::dialer::twilio::apply_status(&state.store, &call, &params, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -118,10 +118,17 @@ impl Application {
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
-        let mut dialer = Dialer::new(bridge).with_twilio(crate::dialer::twilio::TwilioDriver::new(
+        let twilio = Arc::new(crate::dialer::twilio::TwilioDriver::new(
             store.clone(),
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
         ));
+        // Ends when the dialer (the driver's last owner) is dropped.
+        tokio::spawn(crate::dialer::twilio::sweep_unfinished_calls(
+            Arc::downgrade(&twilio),
+            clock.clone(),
+            Duration::from_secs(config.lost_call_grace_seconds),
+        ));
+        let mut dialer = Dialer::new(bridge).with_twilio(twilio);
         let mut sip_driver = None;
         // The SIP user agent runs where asked, or on the standard port once any account has a
         // `sip` trunk (its calls would otherwise fail their dispatch).

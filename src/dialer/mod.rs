@@ -115,9 +115,8 @@ impl Dialer {
     }
 
     /// Adds the driver of `twilio_compatible` trunks.
-    pub fn with_twilio(mut self, driver: twilio::TwilioDriver) -> Self {
-        self.drivers
-            .insert(TrunkKind::TwilioCompatible, Arc::new(driver));
+    pub fn with_twilio(mut self, driver: Arc<twilio::TwilioDriver>) -> Self {
+        self.drivers.insert(TrunkKind::TwilioCompatible, driver);
         self
     }
 

@@ -16,18 +16,23 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::{CallOrder, Driver, Party, Placement};
+use serde_json::json;
+
 use crate::{
+    clock::SharedClock,
     domain::{
-        Amd, Callback, DialingMode, SigningSecret,
+        Actor, Amd, Callback, DialingMode, SigningSecret,
         ids::{AudioId, TrunkId},
         trunk::{Trunk, TrunkSettings},
-        twilio::{self, Profile, Script, TwilioSettings},
+        twilio::{self, CallProgress, Profile, Script, TwilioSettings},
     },
-    store::Store,
+    store::{ChangeError, OutcomeReport, ProviderCall, Store, StoreError},
 };
 
 /// How long a signed voicemail URL stays valid: long enough for the longest ring and greeting.
 const AUDIO_URL_TTL_SECONDS: i64 = 3600;
+/// The ring timeout a call is given when its callback names none (`Timeout`).
+const DEFAULT_RING: Duration = Duration::from_secs(30);
 /// The carrier's message kept on a failing trunk, at most.
 const MAX_REASON: usize = 500;
 
@@ -219,6 +224,206 @@ impl TwilioDriver {
         Placement::Refused {
             status: Some(status),
             reason,
+        }
+    }
+}
+
+/// Applies what a provider reported about one of its calls (a verified status callback's
+/// parameters, or the call read back by [`sweep_unfinished_calls`]) to its attempt: an
+/// intermediate status changes the leg state, a final one records the outcome.
+pub async fn apply_status(
+    store: &Arc<dyn Store>,
+    call: &ProviderCall,
+    params: &[(String, String)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let answered_by = param("AnsweredBy");
+    let mut details = serde_json::Map::new();
+    for (name, key) in [
+        ("CallStatus", "call_status"),
+        ("AnsweredBy", "answered_by"),
+        ("CallDuration", "call_duration"),
+        ("SipResponseCode", "sip_response_code"),
+        ("RecordingUrl", "recording_url"),
+        ("RecordingSid", "recording_sid"),
+        ("ErrorCode", "error_code"),
+    ] {
+        if let Some(v) = param(name) {
+            details.insert(key.to_owned(), json!(v));
+        }
+    }
+    let details = Value::Object(details);
+    let stored_by = answered_by.map(twilio::answered_by);
+    let drop = store
+        .get_callback(&call.account_id, &call.callback_id)
+        .await?
+        .is_some_and(|cb| cb.amd == crate::domain::Amd::Drop);
+    let earlier_by = answered_by.or(call.answered_by.as_deref());
+    let progress = match param("CallStatus") {
+        Some(status) => twilio::progress(status, earlier_by, drop),
+        // An asynchronous AMD result carries no status.
+        None => None,
+    };
+    match progress {
+        Some(CallProgress::Ended(outcome)) => {
+            store
+                .update_provider_call(
+                    &call.account_id,
+                    &call.callback_id,
+                    call.attempt,
+                    Some("ended"),
+                    stored_by,
+                    &details,
+                )
+                .await?;
+            let report = OutcomeReport {
+                outcome,
+                duration_seconds: param("CallDuration").and_then(|d| d.parse().ok()),
+                notes: None,
+                sip_code: param("SipResponseCode").and_then(|c| c.parse().ok()),
+                // The provider's words are kept in `provider_details`.
+                sip_reason: None,
+                recording: None,
+                answered_by: earlier_by.map(twilio::answered_by),
+            };
+            match store
+                .record_outcome(
+                    &call.account_id,
+                    &call.callback_id,
+                    &report,
+                    now,
+                    &Actor::System,
+                )
+                .await
+            {
+                Ok(_) | Err(ChangeError::InvalidState(_)) => {}
+                Err(ChangeError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, callback_id = %call.callback_id, "a provider's outcome was not recorded");
+                }
+            }
+        }
+        Some(CallProgress::Leg(leg)) => {
+            store
+                .update_provider_call(
+                    &call.account_id,
+                    &call.callback_id,
+                    call.attempt,
+                    Some(leg),
+                    stored_by,
+                    &details,
+                )
+                .await?;
+        }
+        None => {
+            store
+                .update_provider_call(
+                    &call.account_id,
+                    &call.callback_id,
+                    call.attempt,
+                    None,
+                    stored_by,
+                    &details,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends the calls whose end the provider never reported (a status callback lost, Ringback
+/// unreachable): every period, the calls past their latest possible end plus `grace`
+/// (`Store::unfinished_provider_calls`) are read back from their provider
+/// (`GET .../Calls/{sid}.json`) and what it says is applied as if it had called back. Runs
+/// until the driver is dropped.
+pub async fn sweep_unfinished_calls(
+    driver: std::sync::Weak<TwilioDriver>,
+    clock: SharedClock,
+    grace: Duration,
+) {
+    let period = grace.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(driver) = driver.upgrade() else {
+            return;
+        };
+        let now = clock.now();
+        let unfinished = match driver
+            .store
+            .unfinished_provider_calls(DEFAULT_RING, grace, now, 100)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for unfinished provider calls failed");
+                continue;
+            }
+        };
+        for found in unfinished {
+            let call = &found.call;
+            let trunk = match driver
+                .store
+                .get_trunk(&call.account_id, &found.trunk_id)
+                .await
+            {
+                Ok(Some(trunk)) => trunk,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a trunk failed");
+                    continue;
+                }
+            };
+            let TrunkSettings::TwilioCompatible(s) = &trunk.settings else {
+                continue;
+            };
+            let url = format!(
+                "{}/Accounts/{}/Calls/{}.json",
+                s.api_root(),
+                s.account_sid,
+                found.provider_call_id
+            );
+            let resp = match driver.request(s, reqwest::Method::GET, &url).send().await {
+                Ok(resp) if resp.status().is_success() => resp,
+                Ok(resp) => {
+                    tracing::warn!(callback_id = %call.callback_id, status = %resp.status(), "the provider did not show an unfinished call");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(callback_id = %call.callback_id, error = %e.without_url(), "reading an unfinished call failed");
+                    continue;
+                }
+            };
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let body = if body["data"].is_object() {
+                &body["data"]
+            } else {
+                &body
+            };
+            let mut params = Vec::new();
+            for (field, name) in [
+                ("status", "CallStatus"),
+                ("answered_by", "AnsweredBy"),
+                ("duration", "CallDuration"),
+            ] {
+                let value = match &body[field] {
+                    Value::String(v) => v.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                params.push((name.to_owned(), value));
+            }
+            if let Err(e) = apply_status(&driver.store, call, &params, now).await {
+                tracing::warn!(callback_id = %call.callback_id, error = %e, "applying an unfinished call's status failed");
+            }
         }
     }
 }

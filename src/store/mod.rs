@@ -48,7 +48,7 @@ pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
-pub use telephony::{ProviderCall, TelephonyStore};
+pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};

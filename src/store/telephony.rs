@@ -21,6 +21,14 @@ pub struct ProviderCall {
     pub answered_by: Option<String>,
 }
 
+/// A provider's call whose end was never reported, though it must have ended by now.
+#[derive(Debug, Clone)]
+pub struct UnfinishedCall {
+    pub trunk_id: TrunkId,
+    pub provider_call_id: String,
+    pub call: ProviderCall,
+}
+
 #[async_trait::async_trait]
 pub trait TelephonyStore: Send + Sync + 'static {
     /// A trunk by its id alone: a provider's callback names only the trunk (its URL), and is
@@ -48,6 +56,17 @@ pub trait TelephonyStore: Send + Sync + 'static {
         answered_by: Option<&str>,
         details: &serde_json::Value,
     ) -> Result<bool, StoreError>;
+
+    /// Provider calls accepted, without an outcome, and past the latest instant they could
+    /// still be live: their acceptance, plus their ring timeout (else `default_ring`) and five
+    /// seconds, plus their `max_duration_seconds`, plus `grace`. At most `limit`, oldest first.
+    async fn unfinished_provider_calls(
+        &self,
+        default_ring: std::time::Duration,
+        grace: std::time::Duration,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<UnfinishedCall>, StoreError>;
 
     /// Marks the trunk `failing` with the provider's `reason`, with a `trunk.failing` event,
     /// unless it already is; true if it was not failing before.

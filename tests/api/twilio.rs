@@ -227,6 +227,18 @@ async fn carrier_handler(
             .to_string(),
         );
     }
+    if method == Method::GET
+        && let Some(sid) = request
+            .path
+            .rsplit_once("/Calls/")
+            .and_then(|(_, rest)| rest.strip_suffix(".json"))
+    {
+        let calls = state.calls.lock().unwrap();
+        return match calls.iter().find(|c| c["sid"] == sid) {
+            Some(call) => (StatusCode::OK, call.to_string()),
+            None => (StatusCode::NOT_FOUND, json!({ "code": 20404 }).to_string()),
+        };
+    }
     if method == Method::GET {
         let calls = state.calls.lock().unwrap().clone();
         return (StatusCode::OK, json!({ "calls": calls }).to_string());
@@ -273,6 +285,15 @@ impl Carrier {
             .filter(|r| r.method == Method::GET && r.query.contains(&to))
             .cloned()
             .collect()
+    }
+
+    /// The provider's call `sid` ends: its resource shows `fields` from now on.
+    fn end_call(&self, sid: &str, fields: Value) {
+        let mut calls = self.state.calls.lock().unwrap();
+        let call = calls.iter_mut().find(|c| c["sid"] == sid).unwrap();
+        if let (Value::Object(call), Value::Object(fields)) = (call, fields) {
+            call.extend(fields);
+        }
     }
 
     fn refuse_token(&self, on: bool) {
@@ -1254,4 +1275,55 @@ async fn the_twiml_of_each_mode_connects_the_right_party() {
     let reserved = events_of(&events, "callback.agent_reserved");
     assert_eq!(reserved.len(), 1, "{events}");
     assert!(reserved[0].to_string().contains(agent.as_str()), "{events}");
+}
+
+/// A call whose end never arrives (the status callback was lost) is read back from the provider
+/// once it must have ended, and ends as the provider says.
+#[tokio::test]
+async fn a_call_whose_status_callback_never_comes_is_ended_from_the_providers_record() {
+    let clock = Arc::new(ShiftedClock::default());
+    let app = spawn_app_with_clock(clock.clone(), |c| {
+        c.min_lead_seconds = 0;
+        c.allow_private_webhooks = true;
+        c.lost_call_grace_seconds = 1;
+    })
+    .await;
+    app.any_hour().await;
+    let carrier = Carrier::start().await;
+    let trunk = trunk(&app, json!({ "base_url": carrier.url })).await;
+    let (id, phone) = call(
+        &app,
+        &trunk,
+        json!({ "max_duration_seconds": 60, "ring_timeout_seconds": 10 }),
+    )
+    .await;
+    let (_, sid) = carrier.call_to(&phone).await;
+    app.wait_for_status(&id, "in_progress", WAIT).await;
+    carrier.end_call(
+        &sid,
+        json!({ "status": "completed", "duration": "33", "answered_by": "human" }),
+    );
+    // Still possibly live: nobody asks yet.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reads = |carrier: &Carrier| {
+        carrier
+            .state
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == Method::GET && r.path.ends_with(&format!("/Calls/{sid}.json")))
+            .count()
+    };
+    assert_eq!(reads(&carrier), 0);
+    assert!(app.get_callback(&id).await["outcome"].is_null());
+    // Past its ring timeout, its duration cap and the grace.
+    app.move_time(&clock, Duration::from_secs(120));
+    let cb = wait_for_outcome(&app, &id).await;
+    assert_eq!(cb["outcome"], "answered", "{cb}");
+    let a = &cb["attempts"][0];
+    assert_eq!(a["duration_seconds"], 33, "{cb}");
+    assert_eq!(a["answered_by"], "human", "{cb}");
+    assert_eq!(a["leg_state"], "ended", "{cb}");
+    assert_eq!(reads(&carrier), 1);
 }

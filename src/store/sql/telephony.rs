@@ -13,7 +13,7 @@ use super::{
     trunks::{TRUNK_READ, trunk_from_row},
 };
 use crate::domain::{AccountId, CallbackId, ids::TrunkId, trunk::Trunk};
-use crate::store::{ProviderCall, StoreError, TelephonyStore};
+use crate::store::{ProviderCall, StoreError, TelephonyStore, UnfinishedCall};
 
 #[async_trait::async_trait]
 impl TelephonyStore for SqlStore {
@@ -102,6 +102,52 @@ impl TelephonyStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn unfinished_provider_calls(
+        &self,
+        default_ring: std::time::Duration,
+        grace: std::time::Duration,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<UnfinishedCall>, StoreError> {
+        let grace_ms = grace.as_millis() as i64;
+        // No call is shorter than this: the index's range (calls_provider_open).
+        let accepted_before = ms(now) - grace_ms;
+        let rows = sqlx::query(
+            "SELECT c.account_id, c.trunk_id, c.callback_id, CAST(c.number AS BIGINT) AS number, \
+             c.provider_call_id, c.answered_by FROM calls c JOIN callbacks cb ON cb.id = c.callback_id \
+             WHERE c.provider_call_id IS NOT NULL AND c.outcome IS NULL AND c.accepted_at < $1 \
+             AND c.trunk_id IS NOT NULL \
+             AND c.accepted_at + (COALESCE(cb.ring_timeout_seconds, CAST($2 AS BIGINT)) + 5 \
+                 + cb.max_duration_seconds) * 1000 + $3 < $4 \
+             ORDER BY c.accepted_at LIMIT $5",
+        )
+        .bind(accepted_before)
+        .bind(default_ring.as_secs() as i64)
+        .bind(grace_ms)
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let trunk: String = r.try_get("trunk_id")?;
+                Ok(UnfinishedCall {
+                    trunk_id: TrunkId::parse(&trunk)
+                        .ok_or_else(|| super::corrupt("trunk id", &trunk))?,
+                    provider_call_id: r.try_get("provider_call_id")?,
+                    call: ProviderCall {
+                        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+                        callback_id: CallbackId::from_trusted(r.try_get("callback_id")?),
+                        attempt: r.try_get::<i64, _>("number")? as u32,
+                        accepted: true,
+                        ended: false,
+                        answered_by: r.try_get("answered_by")?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn mark_trunk_failing(
