@@ -1,8 +1,7 @@
 //! Placing calls. Every call goes out on a trunk (`domain::trunk`), and each trunk kind is a
 //! [`Driver`] in a file of this module: `http_bridge` (the operator's HTTP bridge, also the
 //! server's `--dialer-url` for calls without a trunk), `sip`, `twilio` (`twilio_compatible`
-//! trunks). The scheduler asks the [`Dialer`] to
-//! place a claimed call and knows only the trait.
+//! trunks). The scheduler asks the [`Dialer`] to place a claimed call and knows only the trait.
 //!
 //! A driver answers once it has taken a call on or refused it; what happens on the call is
 //! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
