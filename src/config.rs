@@ -190,7 +190,8 @@ pub struct ServeConfig {
 
     /// A call on a `sip` trunk whose node stopped without ending it (a crash) is ended
     /// `failed` (`node_lost`) by any node this long after the latest instant it could still be
-    /// live (its ring timeouts and its `max_duration_seconds`).
+    /// live (its ring timeouts and its `max_duration_seconds`). A `twilio_compatible` call whose
+    /// end its provider never reported is read back from the provider after the same grace.
     #[arg(long, env = "RINGBACK_LOST_CALL_GRACE_SECONDS", default_value_t = 120)]
     pub lost_call_grace_seconds: u64,
 

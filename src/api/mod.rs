@@ -23,6 +23,7 @@ pub mod ops;
 pub mod playbooks;
 pub mod reports;
 pub mod settings;
+pub mod telephony;
 pub mod trunks;
 pub mod voice_ai_events;
 pub mod webhooks;

@@ -32,12 +32,15 @@ use crate::store::TrunkDeletion;
 pub struct TrunkView {
     pub id: String,
     pub name: String,
-    /// `http_bridge`, `sip`, `vapi` or `retell`.
+    /// `http_bridge`, `sip`, `twilio_compatible`, `vapi` or `retell`.
     pub kind: String,
     /// The kind's settings without secrets. `http_bridge`: `url`. `sip`: `proxy`,
-    /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`. `vapi`:
-    /// `assistant_id`, `phone_number_id`, `api_key_set`, `webhook_secret_set`, `base_url`.
-    /// `retell`: `agent_id`, `from_number`, `api_key_set`, `base_url`.
+    /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`.
+    /// `twilio_compatible`: `profile`, `account_sid`, `auth_token_set`, `caller_id`,
+    /// `status_callback_base`, `base_url`, `space`, `application_sid`, `public_key`,
+    /// `ai_stream_url`. `vapi`: `assistant_id`, `phone_number_id`, `api_key_set`,
+    /// `webhook_secret_set`, `base_url`. `retell`: `agent_id`, `from_number`, `api_key_set`,
+    /// `base_url`.
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Calls under way on the trunk at once; `null`: no limit.
@@ -46,6 +49,12 @@ pub struct TrunkView {
     pub calls_per_second: Option<u32>,
     pub created_at: String,
     pub updated_at: String,
+    /// `ok`, or `failing` while the provider refuses the trunk's credentials (calls wait;
+    /// a call that goes through or a change of the trunk clears it).
+    pub status: String,
+    /// The provider's message while `failing`.
+    pub failing_reason: Option<String>,
+    pub failing_since: Option<String>,
 }
 
 impl From<&Trunk> for TrunkView {
@@ -59,6 +68,9 @@ impl From<&Trunk> for TrunkView {
             calls_per_second: t.limits.calls_per_second,
             created_at: t.created_at.to_string(),
             updated_at: t.updated_at.to_string(),
+            status: if t.failing.is_some() { "failing" } else { "ok" }.to_owned(),
+            failing_reason: t.failing.as_ref().map(|f| f.reason.clone()),
+            failing_since: t.failing.as_ref().map(|f| f.since.to_string()),
         }
     }
 }
@@ -74,17 +86,20 @@ pub struct TrunkList {
 pub struct TrunkRequest {
     /// 1 to 100 characters.
     name: String,
-    /// `http_bridge`, `sip`, `vapi` or `retell`; fixed once created.
+    /// `http_bridge`, `sip`, `twilio_compatible`, `vapi` or `retell`; fixed once created.
     kind: String,
     /// `http_bridge`: `{"url": "https://bridge.example.com/dial"}` (signed like today's
     /// `--dialer-url` bridge). `sip`: `{"proxy": "sip.carrier.example:5060", "transport":
     /// "udp" | "tcp" | "tls", "username": "...", "password": "...", "from_domain": "...",
-    /// "caller_id": "+1..."}`; only `proxy` is required. `vapi`: `{"api_key": "...",
-    /// "assistant_id": "...", "phone_number_id": "...", "webhook_secret": "...", "base_url":
-    /// "https://api.vapi.ai"}` (all but `base_url` required). `retell`: `{"api_key": "...",
-    /// "from_number": "+1...", "agent_id": "...", "base_url": "https://api.retellai.com"}`
-    /// (`api_key` and `from_number` required). On an update, settings left out keep their
-    /// value and a secret set to `null` is cleared.
+    /// "caller_id": "+1..."}`; only `proxy` is required. `twilio_compatible`: `{"profile":
+    /// "twilio" | "signalwire" | "telnyx_texml", "account_sid": "...", "auth_token": "...",
+    /// "caller_id": "+1...", "status_callback_base": "https://...", "base_url": "...",
+    /// "space": "...", "application_sid": "...", "public_key": "...", "ai_stream_url":
+    /// "wss://..."}`. `vapi`: `{"api_key": "...", "assistant_id": "...", "phone_number_id":
+    /// "...", "webhook_secret": "...", "base_url": "https://api.vapi.ai"}` (all but `base_url`
+    /// required). `retell`: `{"api_key": "...", "from_number": "+1...", "agent_id": "...",
+    /// "base_url": "https://api.retellai.com"}` (`api_key` and `from_number` required). On an
+    /// update, settings left out keep their value and a secret set to `null` is cleared.
     #[schema(value_type = Object)]
     settings: Value,
     /// 1 to 100,000, or null for no limit.
@@ -157,6 +172,14 @@ async fn reachable(state: &AppState, settings: TrunkSettings) -> Result<TrunkSet
         TrunkSettings::Sip(sip) => {
             resolves(&sip.proxy, sip.port()).await?;
             Ok(TrunkSettings::Sip(sip))
+        }
+        // An overridden API root is held to the rule of bridge URLs.
+        TrunkSettings::TwilioCompatible(s) => {
+            if let Some(base) = &s.base_url {
+                let url = crate::domain::WebhookUrl::parse_field(base, "settings.base_url")?;
+                checked_url(&url, "settings.base_url", state).await?;
+            }
+            Ok(TrunkSettings::TwilioCompatible(s))
         }
         // A vendor's API address set for a stand-in or proxy is checked like a bridge URL.
         TrunkSettings::Vapi(mut s) => {
@@ -236,6 +259,7 @@ pub async fn create_trunk(
         limits,
         created_at: now,
         updated_at: now,
+        failing: None,
     };
     state.store.insert_trunk(&trunk, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(TrunkView::from(&trunk))))
@@ -335,6 +359,8 @@ pub async fn update_trunk(
         trunk.settings = reachable(&state, parsed).await?;
     }
     trunk.updated_at = state.clock.now();
+    // A change of the trunk is the operator's answer to a failing one: it is tried again.
+    trunk.failing = None;
     if !state.store.update_trunk(&trunk, &caller.actor).await? {
         return Err(ApiError::not_found("trunk"));
     }

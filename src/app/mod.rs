@@ -121,6 +121,16 @@ impl Application {
             Duration::from_millis(config.bridge_timeout_ms.max(1)),
             config.bridge_concurrency,
         );
+        let twilio = Arc::new(crate::dialer::twilio::TwilioDriver::new(
+            store.clone(),
+            Duration::from_millis(config.bridge_timeout_ms.max(1)),
+        ));
+        // Ends when the dialer (the driver's last owner) is dropped.
+        tokio::spawn(crate::dialer::twilio::sweep_unfinished_calls(
+            Arc::downgrade(&twilio),
+            clock.clone(),
+            Duration::from_secs(config.lost_call_grace_seconds),
+        ));
         let tls_roots = crate::dialer::trust::trust_anchors(config.sip_tls_ca_file.as_deref())
             .map_err(|e| AppError::Sip(e.to_string()))?;
         let tls_identity = match (&config.sip_tls_certificate, &config.sip_tls_key) {
@@ -130,7 +140,7 @@ impl Application {
             ),
             _ => None,
         };
-        let dialer = Dialer::new(bridge).with_sip(
+        let dialer = Dialer::new(bridge).with_twilio(twilio).with_sip(
             crate::dialer::sip::SipConfig {
                 listen: config
                     .sip_listen

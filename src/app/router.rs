@@ -187,6 +187,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(openapi::routes())
         .merge(crate::dialects::router().layer(RequestBodyLimitLayer::new(settings.max_body_bytes)))
+        .merge(
+            crate::api::telephony::routes()
+                .layer(RequestBodyLimitLayer::new(settings.max_body_bytes)),
+        )
         .merge(crate::ui::routes())
         // Voice-AI vendors' reports on calls they placed, signed by the vendor.
         .merge(

@@ -88,7 +88,7 @@ pub fn lifecycle(event: &StoredEvent) -> Lifecycle {
     let mut call = call_of(object);
     let data = &event.data;
     if name == "completed" || name == "failed" {
-        let provider = &data["provider"];
+        let provider = &data["provider_details"];
         call["outcome"] = json!({
             "result": data.get("outcome").cloned().unwrap_or(object["outcome"].clone()),
             "duration_seconds": data["duration_seconds"],
@@ -120,7 +120,7 @@ mod tests {
             data: json!({"object": {"id": "cb_1", "origin": origin, "status": "completed",
                         "metadata": {"ai_calls": {"contact_id": "ctc_1"}, "k": "v"}},
                         "outcome": "answered", "duration_seconds": 42, "attempt": 1,
-                        "provider": {"summary": "ok"}}),
+                        "provider_details": {"summary": "ok"}}),
         }
     }
 

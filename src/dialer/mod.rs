@@ -1,8 +1,9 @@
 //! Placing calls. Every call goes out on a trunk (`domain::trunk`), and each trunk kind is a
 //! [`Driver`] in a file of this module: `http_bridge` (the operator's HTTP bridge, also the
-//! server's `--dialer-url` for calls without a trunk), `sip`, and the voice-AI vendors `vapi`
-//! and `retell` (`voice_ai`: the vendor's API places the call). The scheduler asks the [`Dialer`] to
-//! place a claimed call and knows only the trait.
+//! server's `--dialer-url` for calls without a trunk), `sip`, `twilio` (`twilio_compatible`
+//! trunks), and the voice-AI vendors `vapi` and `retell` (`voice_ai`: the vendor's API places
+//! the call). The scheduler asks the [`Dialer`] to place a claimed call and knows only the
+//! trait.
 //!
 //! A driver answers once it has taken a call on or refused it; what happens on the call is
 //! reported later (an `http_bridge` reports the outcome to `/v1/callbacks/{id}/outcome`).
@@ -13,6 +14,7 @@ pub mod retell;
 pub mod rtp;
 pub mod sip;
 pub mod trust;
+pub mod twilio;
 pub mod vapi;
 mod voice_ai;
 
@@ -171,6 +173,12 @@ impl Dialer {
         self.sip.as_ref()?.driver.get().cloned()
     }
 
+    /// Adds the driver of `twilio_compatible` trunks.
+    pub fn with_twilio(mut self, driver: Arc<twilio::TwilioDriver>) -> Self {
+        self.drivers.insert(TrunkKind::TwilioCompatible, driver);
+        self
+    }
+
     /// Whether calls that name no trunk have a bridge to go to (`--dialer-url`).
     pub fn has_default_bridge(&self) -> bool {
         self.bridge.is_configured()
@@ -274,6 +282,18 @@ impl Dialer {
                                 .to_owned(),
                         };
                     }
+                    Err(reason) => return Placement::Unreachable { reason },
+                }
+            }
+            // A twilio_compatible trunk may stream to its own `ai_stream_url` instead: its
+            // driver refuses the call when it has neither.
+            (TrunkKind::TwilioCompatible, DialingMode::Ai, _) => {
+                match self.ai_agent(store, &claimed.callback.account_id).await {
+                    Ok(uri) => uri.map(|uri| Connection {
+                        party: Party::Ai,
+                        uri,
+                        first: false,
+                    }),
                     Err(reason) => return Placement::Unreachable { reason },
                 }
             }

@@ -20,6 +20,7 @@ pub mod routing;
 pub mod signing;
 pub mod time;
 pub mod trunk;
+pub mod twilio;
 pub mod user;
 pub mod view;
 pub mod voice_ai;

@@ -47,6 +47,26 @@ impl SigningSecret {
             .unwrap_or_else(|_| text.as_bytes().to_vec())
     }
 
+    /// Hex HMAC-SHA256 of `message` with this secret's key (signed URLs, such as the
+    /// voicemail audio a provider fetches).
+    pub fn hmac_hex(&self, message: &[u8]) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()).expect("HMAC accepts keys of any length");
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`SigningSecret::hmac_hex`] of `message` (constant time).
+    pub fn hmac_hex_valid(&self, message: &[u8], signature: &str) -> bool {
+        let Ok(raw) = hex::decode(signature) else {
+            return false;
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()).expect("HMAC accepts keys of any length");
+        mac.update(message);
+        mac.verify_slice(&raw).is_ok()
+    }
+
     /// The `webhook-signature` header value for a message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut mac =

@@ -2,10 +2,11 @@
 //! places its calls), the kind's settings and the limits dispatch respects.
 //!
 //! Kinds: `http_bridge` (a JSON POST of each call to the operator's bridge, the contract of
-//! `--dialer-url`) and `sip` (Ringback's own SIP user agent, through the trunk's proxy).
-//! `vapi` and `retell` (a voice-AI vendor's API places the call: `voice_ai`).
-//! Secrets (a SIP password, a vendor's API key) are write-only: they are stored, used by the
-//! driver and never shown.
+//! `--dialer-url`), `sip` (Ringback's own SIP user agent, through the trunk's proxy),
+//! `twilio_compatible` (a provider's Calls API, `domain::twilio`), and `vapi` and `retell` (a
+//! voice-AI vendor's API places the call: `voice_ai`). Secrets (a SIP password, a provider's
+//! auth token, a vendor's API key) are write-only: they are stored, used by the driver and
+//! never shown.
 
 mod voice_ai;
 
@@ -33,6 +34,17 @@ pub struct Trunk {
     pub limits: TrunkLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set while the provider refuses the trunk's credentials: its calls wait (they are
+    /// retried, never given up for it) until a call goes through or the trunk is changed.
+    pub failing: Option<TrunkFailing>,
+}
+
+/// Why and since when a trunk is failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkFailing {
+    pub since: Timestamp,
+    /// The provider's own message.
+    pub reason: String,
 }
 
 /// What dispatch respects on a trunk: calls over either limit wait for a later claim; they
@@ -74,14 +86,16 @@ impl TrunkLimits {
 pub enum TrunkKind {
     HttpBridge,
     Sip,
+    TwilioCompatible,
     Vapi,
     Retell,
 }
 
 impl TrunkKind {
-    pub const ALL: [TrunkKind; 4] = [
+    pub const ALL: [TrunkKind; 5] = [
         TrunkKind::HttpBridge,
         TrunkKind::Sip,
+        TrunkKind::TwilioCompatible,
         TrunkKind::Vapi,
         TrunkKind::Retell,
     ];
@@ -90,6 +104,7 @@ impl TrunkKind {
         match self {
             TrunkKind::HttpBridge => "http_bridge",
             TrunkKind::Sip => "sip",
+            TrunkKind::TwilioCompatible => "twilio_compatible",
             TrunkKind::Vapi => "vapi",
             TrunkKind::Retell => "retell",
         }
@@ -103,7 +118,7 @@ impl TrunkKind {
                 FieldError::new(
                     ErrorCode::InvalidField,
                     field,
-                    "must be one of: http_bridge, sip, vapi, retell",
+                    "must be one of: http_bridge, sip, twilio_compatible, vapi, retell",
                 )
             })
     }
@@ -117,6 +132,8 @@ pub enum TrunkSettings {
         url: WebhookUrl,
     },
     Sip(SipSettings),
+    /// Calls placed through a provider speaking Twilio's Calls API (`domain::twilio`).
+    TwilioCompatible(super::twilio::TwilioSettings),
     Vapi(VapiSettings),
     Retell(RetellSettings),
 }
@@ -126,6 +143,7 @@ impl TrunkSettings {
         match self {
             TrunkSettings::HttpBridge { .. } => TrunkKind::HttpBridge,
             TrunkSettings::Sip(_) => TrunkKind::Sip,
+            TrunkSettings::TwilioCompatible(_) => TrunkKind::TwilioCompatible,
             TrunkSettings::Vapi(_) => TrunkKind::Vapi,
             TrunkSettings::Retell(_) => TrunkKind::Retell,
         }
@@ -169,6 +187,14 @@ impl TrunkSettings {
                 };
                 SipSettings::parse(&fields, before).map(TrunkSettings::Sip)
             }
+            TrunkKind::TwilioCompatible => {
+                let before = match before {
+                    Some(TrunkSettings::TwilioCompatible(s)) => Some(s),
+                    _ => None,
+                };
+                super::twilio::TwilioSettings::parse(&fields, before)
+                    .map(TrunkSettings::TwilioCompatible)
+            }
             TrunkKind::Vapi => {
                 let before = match before {
                     Some(TrunkSettings::Vapi(s)) => Some(s),
@@ -194,7 +220,9 @@ impl TrunkSettings {
         match self {
             TrunkSettings::Vapi(s) => s.require_secrets(&fields),
             TrunkSettings::Retell(s) => s.require_secrets(&fields),
-            TrunkSettings::HttpBridge { .. } | TrunkSettings::Sip(_) => Ok(()),
+            TrunkSettings::HttpBridge { .. }
+            | TrunkSettings::Sip(_)
+            | TrunkSettings::TwilioCompatible(_) => Ok(()),
         }
     }
 
@@ -211,6 +239,7 @@ impl TrunkSettings {
                 "from_domain": s.from_domain,
                 "caller_id": s.caller_id.as_ref().map(PhoneNumber::as_str),
             }),
+            TrunkSettings::TwilioCompatible(s) => s.to_json(),
             TrunkSettings::Vapi(s) => s.to_json(),
             TrunkSettings::Retell(s) => s.to_json(),
         }
@@ -229,6 +258,9 @@ impl TrunkSettings {
     pub fn secret(&self) -> Option<Cow<'_, str>> {
         match self {
             TrunkSettings::Sip(s) => s.password.as_ref().map(|p| Cow::Borrowed(p.expose())),
+            TrunkSettings::TwilioCompatible(s) => {
+                s.auth_token.as_ref().map(|t| Cow::Borrowed(t.expose()))
+            }
             TrunkSettings::Vapi(s) => s.stored_secret().map(Cow::Owned),
             TrunkSettings::Retell(s) => s.api_key.as_ref().map(|k| Cow::Borrowed(k.expose())),
             TrunkSettings::HttpBridge { .. } => None,
@@ -237,12 +269,21 @@ impl TrunkSettings {
 
     /// Settings read back from the store (written by [`TrunkSettings::to_stored`]).
     pub fn from_stored(kind: TrunkKind, stored: &Value, secret: Option<String>) -> Option<Self> {
+        if kind == TrunkKind::TwilioCompatible {
+            // The token is required by the parser: put it back before parsing.
+            let mut stored = stored.clone();
+            if let (Value::Object(obj), Some(token)) = (&mut stored, &secret) {
+                obj.insert("auth_token".to_owned(), Value::String(token.clone()));
+            }
+            return Self::parse(kind, &stored, "settings", None).ok();
+        }
         let mut settings = Self::parse(kind, stored, "settings", None).ok()?;
         match &mut settings {
             TrunkSettings::Sip(s) => s.password = secret.map(Secret),
             TrunkSettings::Vapi(s) => s.restore_secret(secret.as_deref()),
             TrunkSettings::Retell(s) => s.api_key = secret.map(Secret),
-            TrunkSettings::HttpBridge { .. } => {}
+            // Restored before parsing, above.
+            TrunkSettings::TwilioCompatible(_) | TrunkSettings::HttpBridge { .. } => {}
         }
         Some(settings)
     }
@@ -348,6 +389,10 @@ impl SipSettings {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -517,26 +562,26 @@ impl fmt::Display for SipUri {
 }
 
 /// One `settings` object being read, with its path for error messages.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
+pub(super) struct Fields<'a> {
+    pub(super) obj: &'a Map<String, Value>,
     field: &'a str,
 }
 
 impl Fields<'_> {
-    fn name(&self, key: &str) -> String {
+    pub(super) fn name(&self, key: &str) -> String {
         format!("{}.{key}", self.field)
     }
 
-    fn invalid(&self, key: &str, why: &str) -> FieldError {
+    pub(super) fn invalid(&self, key: &str, why: &str) -> FieldError {
         FieldError::new(ErrorCode::InvalidField, self.name(key), why)
     }
 
-    fn missing(&self, key: &str) -> FieldError {
+    pub(super) fn missing(&self, key: &str) -> FieldError {
         FieldError::new(ErrorCode::MissingField, self.name(key), "is required")
     }
 
     /// Refuses keys the kind does not have.
-    fn only(&self, known: &[&str]) -> Result<(), FieldError> {
+    pub(super) fn only(&self, known: &[&str]) -> Result<(), FieldError> {
         match self.obj.keys().find(|k| !known.contains(&k.as_str())) {
             Some(k) => Err(FieldError::new(
                 ErrorCode::UnknownField,
@@ -551,7 +596,7 @@ impl Fields<'_> {
     }
 
     /// A string setting, if given.
-    fn text(&self, key: &str) -> Result<Option<&str>, FieldError> {
+    pub(super) fn text(&self, key: &str) -> Result<Option<&str>, FieldError> {
         match self.obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -560,7 +605,7 @@ impl Fields<'_> {
     }
 
     /// An optional string setting: absent keeps `before`, `null` clears it.
-    fn optional_text(
+    pub(super) fn optional_text(
         &self,
         key: &str,
         max: usize,

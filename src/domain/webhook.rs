@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "callback.canceled",
     "callback.expired",
     "webhook_endpoint.disabled",
+    "trunk.failing",
 ];
 
 /// The longest webhook URL accepted, in bytes.

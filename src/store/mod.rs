@@ -29,6 +29,7 @@ pub mod recordings;
 pub mod routing;
 pub mod signals;
 pub mod sqlite;
+pub mod telephony;
 pub mod trunks;
 pub mod users;
 pub mod webhooks;
@@ -49,6 +50,7 @@ pub use provider_calls::{ProviderCallStore, ProviderFinish};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
+pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
 pub use webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport, WebhookStore};
@@ -240,8 +242,8 @@ pub struct DispatchReport {
     pub at: Timestamp,
     pub bridge_status: Option<u16>,
     pub result: DispatchResult,
-    /// The call's id at the provider that placed it (a `vapi` or `retell` trunk's vendor),
-    /// stored on the call with the acceptance.
+    /// The provider's id of an accepted call (a `twilio_compatible` trunk's `CallSid`),
+    /// stored with the acceptance.
     pub provider_call_id: Option<String>,
 }
 
@@ -292,6 +294,7 @@ pub trait Store:
     + ManagerStore
     + AudioStore
     + RecordingStore
+    + TelephonyStore
     + Send
     + Sync
     + 'static

@@ -37,6 +37,7 @@ mod scheduler;
 mod sip;
 mod sip_burst;
 mod trunks;
+mod twilio;
 mod ui;
 mod validation;
 mod voice_ai;

@@ -20,9 +20,9 @@ fn free_port() -> u16 {
 }
 
 /// A `ringback serve` process, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
-    base: String,
+    pub(crate) base: String,
     log: PathBuf,
     client: reqwest::Client,
     api_key: String,
@@ -41,7 +41,7 @@ fn tail(path: &Path) -> String {
 }
 
 impl Server {
-    async fn start(env: &Env, extra: &[&str]) -> Self {
+    pub(crate) async fn start(env: &Env, extra: &[&str]) -> Self {
         let port = free_port();
         let n = std::fs::read_dir(env.dir.path()).unwrap().count();
         let log = env.dir.path().join(format!("server-{n}.log"));
@@ -123,7 +123,7 @@ impl Server {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("the server is running");
         let status = std::process::Command::new("kill")
             .args([format!("-{signal}"), pid.to_string()])
@@ -132,7 +132,7 @@ impl Server {
         assert!(status.success(), "kill -{signal} {pid} failed");
     }
 
-    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.unwrap(),
             Err(_) => panic!(
@@ -142,7 +142,12 @@ impl Server {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Resp {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Resp {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -160,14 +165,14 @@ impl Server {
             .clone()
     }
 
-    async fn get_callback(&self, id: &str) -> Value {
+    pub(crate) async fn get_callback(&self, id: &str) -> Value {
         self.send(reqwest::Method::GET, &format!("/v1/callbacks/{id}"), None)
             .await
             .expect(200)
             .clone()
     }
 
-    async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+    pub(crate) async fn wait_for_status(&self, id: &str, status: &str) -> Value {
         eventually(WAIT, &format!("{id} to become {status}"), || async {
             let cb = self.get_callback(id).await;
             (cb["status"] == status).then_some(cb)
@@ -177,11 +182,11 @@ impl Server {
 }
 
 /// A database file, an account created with the CLI and a fake bridge.
-struct Env {
+pub(crate) struct Env {
     _db: TestDatabase,
     dir: TempDir,
     database_url: String,
-    tenant: Tenant,
+    pub(crate) tenant: Tenant,
     bridge: FakeBridge,
 }
 
@@ -228,7 +233,7 @@ async fn create_account(database_url: &str) -> Tenant {
     }
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path()).await;
     let database_url = db.url.clone();

@@ -333,13 +333,19 @@ async fn a_vapi_call_is_created_as_vapi_documents_and_its_signed_report_ends_the
     let attempt = &detail["attempts"][0];
     assert_eq!(attempt["outcome"], "answered");
     assert_eq!(attempt["duration_seconds"], 42);
-    assert_eq!(attempt["provider"]["transcript"], "AI: Hi Ann\nUser: Hello");
-    assert_eq!(attempt["provider"]["summary"], "Ann renews.");
     assert_eq!(
-        attempt["provider"]["recording_url"],
+        attempt["provider_details"]["transcript"],
+        "AI: Hi Ann\nUser: Hello"
+    );
+    assert_eq!(attempt["provider_details"]["summary"], "Ann renews.");
+    assert_eq!(
+        attempt["provider_details"]["recording_url"],
         "https://storage.vapi.ai/rec.wav"
     );
-    assert_eq!(attempt["provider"]["ended_reason"], "customer-ended-call");
+    assert_eq!(
+        attempt["provider_details"]["ended_reason"],
+        "customer-ended-call"
+    );
     let completed = detail["history"]
         .as_array()
         .unwrap()
@@ -347,9 +353,12 @@ async fn a_vapi_call_is_created_as_vapi_documents_and_its_signed_report_ends_the
         .find(|e| e["type"] == "callback.completed")
         .cloned()
         .expect("a callback.completed event");
-    assert_eq!(completed["data"]["provider"]["summary"], "Ann renews.");
     assert_eq!(
-        completed["data"]["provider"]["transcript"],
+        completed["data"]["provider_details"]["summary"],
+        "Ann renews."
+    );
+    assert_eq!(
+        completed["data"]["provider_details"]["transcript"],
         "AI: Hi Ann\nUser: Hello"
     );
 }
@@ -432,9 +441,9 @@ async fn a_retell_call_is_created_as_retell_documents_and_its_sdk_signed_webhook
     assert_eq!(attempt["outcome"], "voicemail");
     assert_eq!(attempt["duration_seconds"], 9);
     assert_eq!(attempt["provider_call_id"], "retell-call-7");
-    assert_eq!(attempt["provider"]["transcript"], "Agent: Hello?");
+    assert_eq!(attempt["provider_details"]["transcript"], "Agent: Hello?");
     assert_eq!(
-        attempt["provider"]["recording_url"],
+        attempt["provider_details"]["recording_url"],
         "https://retell.example/rec.wav"
     );
 
@@ -457,10 +466,13 @@ async fn a_retell_call_is_created_as_retell_documents_and_its_sdk_signed_webhook
         .expect(200)
         .clone();
     assert_eq!(
-        cb["attempts"][0]["provider"]["summary"],
+        cb["attempts"][0]["provider_details"]["summary"],
         "Reached voicemail."
     );
-    assert_eq!(cb["attempts"][0]["provider"]["transcript"], "Agent: Hello?");
+    assert_eq!(
+        cb["attempts"][0]["provider_details"]["transcript"],
+        "Agent: Hello?"
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,8 @@ mod sip;
 mod sip_burst;
 #[path = "../api/trunks.rs"]
 mod trunks;
+#[path = "../api/twilio.rs"]
+mod twilio;
 #[path = "../api/ui.rs"]
 mod ui;
 #[path = "../api/validation.rs"]

@@ -38,14 +38,19 @@ pub struct Attempt {
     /// Where the call's recording is served (`GET /v1/calls/{id}/recording`), once it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_url: Option<String>,
-    /// The call's id at the provider that placed it (a `vapi` or `retell` trunk).
+    /// The provider's id of a call placed through its API (a `twilio_compatible` trunk's
+    /// `CallSid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_call_id: Option<String>,
-    /// What that provider reported of the call: `ended_reason`, `transcript`, `summary`,
-    /// `recording_url` and the like.
+    /// The state of the call's leg as its provider last reported it (`initiated`, `ringing`,
+    /// `answered`, `ended`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leg_state: Option<String>,
+    /// What the provider reported beyond the outcome (its call status, duration, SIP
+    /// response, recording URL).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub provider: Option<serde_json::Value>,
+    pub provider_details: Option<serde_json::Value>,
 }
 
 impl Attempt {

@@ -171,7 +171,7 @@ async fn attempts_on(
         let rows = sqlx::query(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
              outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason, \
-             recording_ref IS NOT NULL AS recorded, answered_by, provider_call_id, \
+             recording_ref IS NOT NULL AS recorded, answered_by, provider_call_id, leg_state, \
              provider_details FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
@@ -208,9 +208,10 @@ async fn attempts_on(
                         .try_get::<bool, _>("recorded")?
                         .then(|| Attempt::recording_url(id, number)),
                     provider_call_id: r.try_get("provider_call_id")?,
-                    provider: r
+                    leg_state: r.try_get("leg_state")?,
+                    provider_details: r
                         .try_get::<Option<String>, _>("provider_details")?
-                        .and_then(|d| serde_json::from_str(&d).ok()),
+                        .and_then(|text| serde_json::from_str(&text).ok()),
                 })
             })
             .collect()

@@ -192,10 +192,12 @@ impl SqlStore {
             qb.push(")");
             started.extend(qb.build_query_as::<Started>().fetch_all(&mut *tx).await?);
         }
-        // A provider's id of the call, in the transaction of its acceptance.
+        // A provider's id of the call (a `CallSid`, a vendor's call id) is stored with its
+        // acceptance, so a resend finds the call instead of placing another.
         for r in accepted.iter().filter(|r| r.provider_call_id.is_some()) {
             sqlx::query(
-                "UPDATE calls SET provider_call_id = $1 \
+                "UPDATE calls SET provider_call_id = $1, \
+                 leg_state = COALESCE(leg_state, 'initiated') \
                  WHERE callback_id = $2 AND number = $3 AND claims = $4",
             )
             .bind(r.provider_call_id.as_deref())
@@ -481,7 +483,7 @@ impl SqlStore {
             "moved": recall.as_ref().and_then(|n| n.1.clone()),
         });
         if let Some(provider) = provider {
-            details["provider"] = provider.clone();
+            details["provider_details"] = provider.clone();
         }
         insert_events(tx, &[NewEvent::between(&before, &cb, kind, now, details)]).await?;
         audit_callback_change(tx, account, actor, now, "callback.outcome", &before, &cb).await?;

@@ -43,6 +43,7 @@ mod provider_calls;
 mod recordings;
 mod routing;
 mod rows;
+mod telephony;
 mod trunks;
 mod users;
 mod webhooks;

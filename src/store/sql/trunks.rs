@@ -21,8 +21,11 @@ use crate::store::{
 
 const TRUNK_COLUMNS: &str = "id, account_id, name, kind, settings, secret, \
     max_concurrent_calls, calls_per_second, created_at, updated_at";
+/// [`TRUNK_COLUMNS`] as read: with the failing state.
+pub(super) const TRUNK_READ: &str = "id, account_id, name, kind, settings, secret, \
+    max_concurrent_calls, calls_per_second, created_at, updated_at, failing_since, failing_reason";
 
-fn trunk_from_row(r: &DbRow) -> Result<Trunk, StoreError> {
+pub(super) fn trunk_from_row(r: &DbRow) -> Result<Trunk, StoreError> {
     let id: String = r.try_get("id")?;
     let kind: String = r.try_get("kind")?;
     let kind = TrunkKind::parse(&kind, "kind").map_err(|_| corrupt("trunk kind", &kind))?;
@@ -45,6 +48,15 @@ fn trunk_from_row(r: &DbRow) -> Result<Trunk, StoreError> {
         },
         created_at: ts(r.try_get("created_at")?)?,
         updated_at: ts(r.try_get("updated_at")?)?,
+        failing: match r.try_get::<Option<i64>, _>("failing_since")? {
+            Some(since) => Some(crate::domain::trunk::TrunkFailing {
+                since: ts(since)?,
+                reason: r
+                    .try_get::<Option<String>, _>("failing_reason")?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -77,7 +89,7 @@ async fn fetch_trunk(
     id: &TrunkId,
 ) -> Result<Option<Trunk>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {TRUNK_COLUMNS} FROM trunks \
+        "SELECT {TRUNK_READ} FROM trunks \
          WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
     ))
     .bind(id.as_str())
@@ -153,7 +165,7 @@ impl TrunkStore for SqlStore {
 
     async fn list_trunks(&self, account: &AccountId) -> Result<Vec<Trunk>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {TRUNK_COLUMNS} FROM trunks WHERE account_id = $1 AND deleted_at IS NULL \
+            "SELECT {TRUNK_READ} FROM trunks WHERE account_id = $1 AND deleted_at IS NULL \
              ORDER BY created_at, id"
         ))
         .bind(account.as_str())
@@ -178,7 +190,7 @@ impl TrunkStore for SqlStore {
         };
         sqlx::query(
             "UPDATE trunks SET name = $1, settings = $2, secret = $3, max_concurrent_calls = $4, \
-             calls_per_second = $5, updated_at = $6 \
+             calls_per_second = $5, updated_at = $6, failing_since = NULL, failing_reason = NULL \
              WHERE id = $7 AND account_id = $8 AND deleted_at IS NULL",
         )
         .bind(&trunk.name)
