@@ -10,7 +10,6 @@ use super::{
     events::NewEvent,
     events::insert_events,
     ms,
-    trunks::{TRUNK_READ, trunk_from_row},
 };
 use crate::domain::{AccountId, CallbackId, ids::TrunkId, trunk::Trunk};
 use crate::store::{ProviderCall, StoreError, TelephonyStore, UnfinishedCall};
@@ -18,13 +17,7 @@ use crate::store::{ProviderCall, StoreError, TelephonyStore, UnfinishedCall};
 #[async_trait::async_trait]
 impl TelephonyStore for SqlStore {
     async fn trunk_by_id(&self, id: &TrunkId) -> Result<Option<Trunk>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {TRUNK_READ} FROM trunks WHERE id = $1 AND deleted_at IS NULL"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(trunk_from_row).transpose()
+        super::trunks::trunk_by_id(&self.reader, id).await
     }
 
     async fn provider_call(

@@ -99,14 +99,15 @@ async fn fetch_trunk(
     row.as_ref().map(trunk_from_row).transpose()
 }
 
-/// A trunk by id alone: only for a provider's webhook, which names the trunk and proves its
-/// account with the trunk's secret (`ProviderCallStore::provider_trunk`).
+/// A trunk by id alone: only for a provider's webhook or status callback, which names the
+/// trunk and proves its account with the trunk's secret (`ProviderCallStore::provider_trunk`,
+/// `TelephonyStore::trunk_by_id`).
 pub(super) async fn trunk_by_id(
     pool: &super::DbPool,
     id: &TrunkId,
 ) -> Result<Option<Trunk>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = $1 AND deleted_at IS NULL"
+        "SELECT {TRUNK_READ} FROM trunks WHERE id = $1 AND deleted_at IS NULL"
     ))
     .bind(id.as_str())
     .fetch_optional(pool)
