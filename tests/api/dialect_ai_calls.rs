@@ -358,13 +358,7 @@ fn two_days_ahead_at(zone: &str, hour: i8) -> String {
 async fn each_refusal_gives_its_real_reason_naming_the_field() {
     let app = spawn_app().await;
     let contact_id = ann(&app).await;
-    // The default 08:00-21:00 window, times outside it refused.
-    app.settings(
-        json!({ "calling_window": { "start": "08:00", "end": "21:00" },
-                         "allow_customer_requested_times": false, "max_attempts": null,
-                         "attempt_window_days": 7 }),
-    )
-    .await;
+    strict_window(&app).await;
     let page_message = "Field 'scheduled_at' must be a valid ISO-8601 timestamp in the future.";
     let base = |extra: Value| {
         let mut body = json!({"contact_id": contact_id, "initial_message": "Hi",
@@ -605,8 +599,19 @@ async fn wrong_methods_answer_in_the_envelope() {
     expect_error(&resp, 405, "Method not allowed.");
 }
 
+/// The default 08:00-21:00 window, times outside it refused (as a new account has it).
+async fn strict_window(app: &TestApp) {
+    app.settings(
+        json!({ "calling_window": { "start": "08:00", "end": "21:00" },
+                         "allow_customer_requested_times": false, "max_attempts": null,
+                         "attempt_window_days": 7 }),
+    )
+    .await;
+}
+
 /// The page's JavaScript (fetch) example, run by Node against the server with only the URL,
-/// the key, the contact id and the time changed. Skipped where Node is not installed.
+/// the key, the contact id and the time changed (10:00 in the contact's zone, inside the
+/// default calling window, whatever the hour now). Skipped where Node is not installed.
 #[tokio::test]
 async fn the_pages_javascript_example_runs_unchanged_under_node() {
     if std::process::Command::new("node")
@@ -618,6 +623,7 @@ async fn the_pages_javascript_example_runs_unchanged_under_node() {
         return;
     }
     let app = spawn_app().await;
+    strict_window(&app).await;
     let contact_id = ann(&app).await;
     let script = r#"
 const payload = {
@@ -640,7 +646,10 @@ const result = await response.json();
 console.log(result.data.call_id);
 "#
     .replace("ctc_12kd88", &contact_id)
-    .replace("2026-03-15T15:00:00Z", &tomorrow())
+    .replace(
+        "2026-03-15T15:00:00Z",
+        &two_days_ahead_at("America/Los_Angeles", 10),
+    )
     .replace("https://api.example-ai.com", &app.url(""))
     .replace("sk_test_51_fakeapikey123456", &app.api_key);
     let dir = tempfile::tempdir().unwrap();
@@ -693,4 +702,84 @@ async fn the_pages_axios_request_works() {
     let body = resp.expect(201);
     assert_eq!(body["data"]["status"], "scheduled");
     assert_eq!(body["data"]["recording_enabled"], true);
+}
+
+/// Runs `curl` with `args`; the body and the status, or `None` where curl is not installed.
+async fn curl(args: &[String]) -> Option<(u16, Value)> {
+    let out = tokio::process::Command::new("curl")
+        .arg("-s")
+        .args(args)
+        .args(["-w", "\n%{http_code}"])
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    Some((status.parse().unwrap(), serde_json::from_str(body).unwrap()))
+}
+
+/// The page's two curl samples, run by curl with only the host, the key, the contact id and
+/// the time changed, on an account with the default calling window (08:00-21:00, times outside
+/// it refused): the time is 10:00 tomorrow in the contact's zone, whatever the hour now.
+#[tokio::test]
+async fn the_pages_curl_samples_run_unchanged() {
+    let app = spawn_app().await;
+    strict_window(&app).await;
+    let contact_id = ann(&app).await;
+    let at = two_days_ahead_at("America/Los_Angeles", 10);
+    let full = r#"{
+    "contact_id": "ctc_12kd88",
+    "campaign_id": "camp_91ks11",
+    "scheduled_at": "2026-03-15T15:00:00Z",
+    "initial_message": "Hi {{first_name}}, this is the TemPhone AI assistant following up on your renewal.",
+    "max_duration_seconds": 900,
+    "caller_id": "+1-415-555-0199",
+    "recording_enabled": true,
+    "webhook_url": "https://webhooks.yourapp.com/ai-calls",
+    "metadata": {
+      "playbook": "renewal_followup_v2",
+      "priority": "high"
+    }
+  }"#;
+    let minimal = r#"{
+    "contact_id": "ctc_12kd88",
+    "scheduled_at": "2026-03-15T15:00:00Z",
+    "initial_message": "Hi {{first_name}}, this is your AI assistant."
+  }"#;
+    for sample in [full, minimal] {
+        let body = sample
+            .replace("ctc_12kd88", &contact_id)
+            .replace("2026-03-15T15:00:00Z", &at);
+        let args: Vec<String> = [
+            "-X",
+            "POST",
+            &app.url("/v1/calls/scheduled"),
+            "-H",
+            &format!("Authorization: Bearer {}", app.api_key),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let Some((status, answer)) = curl(&args).await else {
+            eprintln!("curl is not installed; skipping");
+            return;
+        };
+        assert_eq!(status, 201, "{answer}");
+        assert_eq!(answer["status"], "success");
+        assert_eq!(
+            answer["message"],
+            "AI outbound call scheduled successfully."
+        );
+        let data = &answer["data"];
+        assert_eq!(data["contact_id"], contact_id.as_str());
+        assert_eq!(data["scheduled_at"], at.as_str());
+        assert_eq!(data["status"], "scheduled");
+        let sent: Value = serde_json::from_str(&body).unwrap();
+        for (field, value) in sent.as_object().unwrap() {
+            assert_eq!(&data[field], value, "{field} is echoed as sent");
+        }
+    }
 }
