@@ -4,11 +4,12 @@
 //! `schedule_date_time` (`YYYY-MM-DD HH:MM:SS`) is wall-clock time in the account's
 //! `dialect_timezone` setting (UTC when unset); the callee's own zone, which the calling window
 //! is judged in, still comes from the contact or the number. `call_end_min` is how long the
-//! call rings unanswered before it ends. Fields the page does not list are ignored with a
+//! call rings unanswered before it ends (`ring_timeout_seconds`). Fields the page does not list are ignored with a
 //! warning in the log. `assigned_to` names an agent by id
 //! (`agt_...`) or by its `external_id` (where the Acefone agent id goes); `inbound_queue` names
-//! a queue by id (`que_...`) or by its name (an Acefone queue number), and is kept in the
-//! callback's metadata. Callbacks are `preview` ones: the assigned agent sees them first.
+//! a queue by id (`que_...`) or by its name (an Acefone queue number): the callback waits under
+//! it beside the agent, and its id is kept in the callback's metadata. Callbacks are `preview`
+//! ones, offered to the agent or, through the queue, to its members, whoever is free first.
 
 use axum::{
     Router,
