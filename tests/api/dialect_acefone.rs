@@ -427,6 +427,15 @@ async fn the_reminder_goes_to_the_assigned_agent() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The agent's desktop listens to its event stream.
+    let mut stream = app
+        .client
+        .get(app.url(&format!("/v1/agents/{agent}/events")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
     // Due in just over a minute (whole seconds): the reminder, a minute before, is due in
     // about a second.
     let mut body = request(&agent, &unique_phone());
@@ -454,6 +463,23 @@ async fn the_reminder_goes_to_the_assigned_agent() {
     assert_eq!(reminder["data"]["minutes_before"], 1);
     // The assigned agent, not the queue's other members.
     assert_eq!(reminder["data"]["agent_ids"], json!([agent]));
+    // And the agent's desktop is told, about this callback.
+    let id = cb["id"].as_str().unwrap();
+    let mut seen = String::new();
+    let told = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen
+                .split("\n\n")
+                .any(|block| block.contains("event: callback.reminder") && block.contains(id))
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(told, Ok(true), "the agent's stream: {seen}");
 }
 
 #[tokio::test]
