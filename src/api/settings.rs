@@ -11,7 +11,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::domain::{
-    ErrorCode, FieldError,
+    ErrorCode, FieldError, Zone,
     campaign::{AccountSettings, MAX_RECORDING_RETENTION_DAYS},
     dialing::{Holiday, RegionalWindow},
     trunk::SipUri,
@@ -69,6 +69,12 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>)]
     pub recording_retention_days: Option<Option<u32>>,
+    /// The zone compatible dialects read local times without an offset in (the Acefone-style
+    /// dialer's `schedule_date_time`), an IANA name such as `Asia/Kolkata`; `null`: UTC. Left
+    /// out of a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub dialect_timezone: Option<Option<String>>,
 }
 
 /// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
@@ -95,6 +101,7 @@ impl From<&AccountSettings> for SettingsView {
             default_trunk_id: Some(s.default_trunk_id.as_ref().map(|t| t.to_string())),
             ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
             recording_retention_days: Some(s.recording_retention_days),
+            dialect_timezone: Some(s.dialect_timezone.as_ref().map(|z| z.name().to_owned())),
         }
     }
 }
@@ -174,7 +181,8 @@ pub async fn put_settings(
     // Fields left out of the request keep their stored values.
     let given = req.default_trunk_id.is_some()
         && req.ai_sip_uri.is_some()
-        && req.recording_retention_days.is_some();
+        && req.recording_retention_days.is_some()
+        && req.dialect_timezone.is_some();
     let before = match given {
         true => None,
         false => Some(state.store.account_settings(&caller.account_id).await?),
@@ -195,6 +203,11 @@ pub async fn put_settings(
         None => before.as_ref().and_then(|s| s.recording_retention_days),
         Some(days) => days,
     };
+    let dialect_timezone = match &req.dialect_timezone {
+        None => before.as_ref().and_then(|s| s.dialect_timezone.clone()),
+        Some(None) => None,
+        Some(Some(raw)) => Some(Zone::parse(raw, "dialect_timezone")?),
+    };
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
@@ -206,6 +219,7 @@ pub async fn put_settings(
         default_trunk_id,
         ai_sip_uri,
         recording_retention_days,
+        dialect_timezone,
     };
     state
         .store

@@ -1,11 +1,15 @@
 //! The Acefone-style dialer: `POST /v1/dialer/schedule_call/` (with or without the trailing
 //! slash) schedules a callback assigned to an agent, answering `{"success": ..., "message": ...}`.
 //!
-//! `schedule_date_time` (`YYYY-MM-DD HH:MM:SS`) is wall-clock time in the account's zone.
-//! Accounts have no zone setting yet, so it is read in UTC. `assigned_to` names an agent by id
+//! `schedule_date_time` (`YYYY-MM-DD HH:MM:SS`) is wall-clock time in the account's
+//! `dialect_timezone` setting (UTC when unset); the callee's own zone, which the calling window
+//! is judged in, still comes from the contact or the number. `call_end_min` is how long the
+//! call rings unanswered before it ends (`ring_timeout_seconds`). Fields the page does not list are ignored with a
+//! warning in the log. `assigned_to` names an agent by id
 //! (`agt_...`) or by its `external_id` (where the Acefone agent id goes); `inbound_queue` names
-//! a queue by id (`que_...`) or by its name (an Acefone queue number), and is kept in the
-//! callback's metadata. Callbacks are `preview` ones: the assigned agent sees them first.
+//! a queue by id (`que_...`) or by its name (an Acefone queue number): the callback waits under
+//! it beside the agent, and its id is kept in the callback's metadata. Callbacks are `preview`
+//! ones, offered to the agent or, through the queue, to its members, whoever is free first.
 
 use axum::{
     Router,
@@ -17,18 +21,19 @@ use axum::{
 use jiff::civil::DateTime;
 use serde::Deserialize;
 
-use super::{body, error_json, json, method_not_allowed, rename_field, schedule};
+use super::{error_json, json, method_not_allowed, rename_field, schedule_routed};
 use crate::app::AppState;
 use crate::{
     api::{
         auth::{Caller, require},
         error::ApiError,
-        extract::RawJson,
+        extract::{RawJson, from_value, parse_json},
     },
     domain::{
-        AssigneeKind, Assignment, DialingMode, ErrorCode, FieldError, Origin, Scope,
+        AssigneeKind, Assignment, DialingMode, ErrorCode, FieldError, Origin, Scope, Zone,
         callback::NewCallback,
         ids::{AgentId, QueueId},
+        time::parse_scheduled_at,
     },
 };
 
@@ -36,6 +41,20 @@ const PATH: &str = "/v1/dialer/schedule_call";
 /// Minutes before the call a reminder goes out when `reminder_schedule_callbacks` is true
 /// without a `reminder_time`.
 pub const DEFAULT_REMINDER_MINUTES: u32 = 5;
+/// The longest a call may ring (`ring_timeout_seconds`): a longer `call_end_min` rings this
+/// long.
+pub const MAX_RING_SECONDS: u32 = 300;
+/// The fields of the page; others are ignored (vendors add fields, clients send extra ones).
+const FIELDS: [&str; 8] = [
+    "customer_name",
+    "schedule_date_time",
+    "assigned_to",
+    "customer_number",
+    "reminder_schedule_callbacks",
+    "reminder_time",
+    "call_end_min",
+    "inbound_queue",
+];
 
 pub fn routes() -> Router<AppState> {
     let route = || post(schedule_call).fallback(|| async { error_response(method_not_allowed()) });
@@ -63,7 +82,6 @@ impl Text {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ScheduleCall {
     customer_name: Option<String>,
     schedule_date_time: Option<String>,
@@ -111,6 +129,31 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     })
 }
 
+/// The request, its fields the page does not list dropped with a warning in the log.
+fn request(raw: Result<RawJson, ApiError>) -> Result<ScheduleCall, ApiError> {
+    let RawJson(bytes) = raw?;
+    // The page's sample request has no body: answered as an empty one, naming what is missing.
+    let mut value: serde_json::Value = match bytes.trim_ascii().is_empty() {
+        true => serde_json::json!({}),
+        false => parse_json(&bytes)?,
+    };
+    if let Some(fields) = value.as_object_mut() {
+        let unknown: Vec<String> = fields
+            .keys()
+            .filter(|k| !FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            tracing::warn!(
+                fields = unknown.join(", "),
+                "acefone schedule_call: ignoring fields the page does not list"
+            );
+            fields.retain(|k, _| FIELDS.contains(&k.as_str()));
+        }
+    }
+    from_value(value, "")
+}
+
 /// `YYYY-MM-DD HH:MM:SS`, exactly.
 fn date_time(raw: &str) -> Result<DateTime, ApiError> {
     DateTime::strptime("%Y-%m-%d %H:%M:%S", raw.trim()).map_err(|_| {
@@ -130,7 +173,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let caller = caller(parts, state).await?;
     require(&caller, Scope::CallbacksWrite)?;
-    let req: ScheduleCall = body(raw)?;
+    let req = request(raw)?;
     let customer_name = required(req.customer_name, "customer_name")?;
     if customer_name.trim().is_empty() {
         return Err(FieldError::new(
@@ -141,13 +184,19 @@ async fn create(
         .into());
     }
     let when = date_time(&required(req.schedule_date_time, "schedule_date_time")?)?;
+    // Read in the account's dialect zone; the instant is what the callback keeps.
+    let settings = state.store.account_settings(&caller.account_id).await?;
+    let zone = settings.dialect_timezone.unwrap_or_else(Zone::utc);
+    let scheduled_at = parse_scheduled_at(&when.to_string(), Some(&zone), "schedule_date_time")?;
     let agent = required(req.assigned_to, "assigned_to")?.into_string();
     let number = required(req.customer_number, "customer_number")?.into_string();
     let agent_id = find_agent(state, &caller, agent.trim()).await?;
     let mut metadata = serde_json::Map::new();
-    if let Some(queue) = req.inbound_queue {
-        let queue = queue.into_string();
-        let queue_id = find_queue(state, &caller, queue.trim()).await?;
+    let queue_id = match req.inbound_queue {
+        Some(queue) => Some(find_queue(state, &caller, queue.into_string().trim()).await?),
+        None => None,
+    };
+    if let Some(queue_id) = &queue_id {
         metadata.insert("inbound_queue".into(), queue_id.as_str().into());
     }
     let reminder = match req.reminder_schedule_callbacks {
@@ -157,8 +206,7 @@ async fn create(
     let new = NewCallback {
         phone: number,
         contact_name: Some(customer_name),
-        scheduled_at: when.to_string(),
-        timezone: Some("UTC".to_owned()),
+        scheduled_at: scheduled_at.to_string(),
         assignment: Some(Assignment {
             kind: AssigneeKind::Agent,
             ids: vec![agent_id.as_str().to_owned()],
@@ -166,10 +214,12 @@ async fn create(
         dialing_mode: Some(DialingMode::Preview),
         metadata: (!metadata.is_empty()).then_some(serde_json::Value::Object(metadata)),
         reminder_minutes_before: reminder,
-        expire_after_minutes: req.call_end_min,
+        ring_timeout_seconds: req.call_end_min.map(ring_seconds).transpose()?,
         ..NewCallback::default()
     };
-    let cb = schedule(state, &caller, new, Origin::Acefone, None).await?;
+    // The queue routes the callback beside the agent: either may take it.
+    let queue: Vec<&str> = queue_id.iter().map(QueueId::as_str).collect();
+    let cb = schedule_routed(state, &caller, new, Origin::Acefone, None, &queue).await?;
     let mut resp = json(
         StatusCode::OK,
         serde_json::json!({
@@ -181,6 +231,19 @@ async fn create(
         resp.headers_mut().insert(header::LOCATION, location);
     }
     Ok(resp)
+}
+
+/// How long a call rings for `call_end_min`: that many minutes, at most [`MAX_RING_SECONDS`].
+fn ring_seconds(minutes: u32) -> Result<u32, ApiError> {
+    if minutes == 0 {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "call_end_min",
+            "must be at least 1 minute",
+        )
+        .into());
+    }
+    Ok(minutes.saturating_mul(60).min(MAX_RING_SECONDS))
 }
 
 /// An agent of the account by id or by `external_id`.
@@ -242,7 +305,7 @@ const RENAME: &[(&str, &str)] = &[
     ("scheduled_at", "schedule_date_time"),
     ("timezone", "schedule_date_time"),
     ("reminder_minutes_before", "reminder_time"),
-    ("expire_after_minutes", "call_end_min"),
+    ("ring_timeout_seconds", "call_end_min"),
     ("assignment.ids[0]", "assigned_to"),
     ("assignment", "assigned_to"),
 ];

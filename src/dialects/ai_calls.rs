@@ -1,17 +1,18 @@
 //! AI outbound calls: `POST /v1/calls/scheduled` schedules an AI call to a contact with an
 //! opening message, answering the `{status, message, data}` envelope with the call object;
-//! `GET /v1/calls/scheduled/{call_id}` reads one, `DELETE` (or `POST .../cancel`) cancels it.
+//! `GET /v1/calls/scheduled/{call_id}` reads one, `DELETE` (or `POST .../cancel`) cancels it,
+//! and `GET /v1/calls/scheduled` lists them, newest first.
 //!
 //! A call is a native callback with `dialing_mode: ai` and origin `ai_calls`; its `call_id` is
 //! the callback id. The contact's phone and name come from the contact store; the message is
 //! rendered for the contact as a playbook template would be. What the native model has no field
-//! for (`contact_id`, `campaign_id` and the message as sent) is kept under the `ai_calls` key
-//! of the callback's metadata, which the call object does not show.
+//! for (`contact_id`, `campaign_id`, the message and the caller id as sent) is kept under the
+//! `ai_calls` key of the callback's metadata, which the call object does not show.
 
 use axum::{
     Router,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, Uri},
     response::Response,
     routing::{get, post},
 };
@@ -30,6 +31,7 @@ use crate::{
         Callback, CallbackId, DialingMode, ErrorCode, FieldError, Origin, Scope, Status,
         callback::NewCallback, ids::ContactId, playbook::MessageTemplate,
     },
+    store::{ListFilter, StateFilter},
 };
 
 /// The metadata key holding what the call object shows and the native model has no field for.
@@ -38,7 +40,10 @@ pub const METADATA_KEY: &str = "ai_calls";
 pub fn routes() -> Router<AppState> {
     let fallback = || async { error_response(method_not_allowed()) };
     Router::new()
-        .route("/v1/calls/scheduled", post(create).fallback(fallback))
+        .route(
+            "/v1/calls/scheduled",
+            post(create).get(list).fallback(fallback),
+        )
         .route(
             "/v1/calls/scheduled/{call_id}",
             get(read).delete(cancel).fallback(fallback),
@@ -64,6 +69,7 @@ struct ScheduleCall {
     webhook_url: Option<String>,
 }
 
+/// The envelope of a successful answer, or the error in the envelope.
 fn respond(result: Result<(StatusCode, &str, Value), ApiError>) -> Response {
     match result {
         Ok((status, message, data)) => json(
@@ -132,7 +138,7 @@ async fn schedule_call(
         return Err(FieldError::new(
             ErrorCode::InvalidField,
             "metadata",
-            format!("the key {METADATA_KEY:?} is reserved"),
+            format!("must not use the reserved key {METADATA_KEY:?}"),
         )
         .into());
     }
@@ -154,6 +160,8 @@ async fn schedule_call(
             "contact_id": contact.id.as_str(),
             "campaign_id": campaign_id,
             "initial_message": req.initial_message,
+            // Echoed as sent (`+1-415-555-0199`); the callback holds it in E.164.
+            "caller_id": req.caller_id.as_deref().filter(|c| !c.trim().is_empty()),
         }),
     );
     // Without a timezone, the contact's is used (found by the native create), else the
@@ -236,6 +244,111 @@ async fn cancel(
     respond(result.await)
 }
 
+/// The query parameters of the list; any other is refused (a filter silently dropped would
+/// return everything).
+const LIST_PARAMETERS: [&str; 3] = ["status", "page", "per_page"];
+const DEFAULT_PER_PAGE: u32 = 50;
+const MAX_PER_PAGE: u32 = 100;
+
+/// `GET /v1/calls/scheduled`: the account's calls made through this dialect, newest first,
+/// `data` being an array of call objects; `status` (a call status), `page` (from 1) and
+/// `per_page` (1-100, default 50). The number of matching calls is in `X-Total-Count`.
+async fn list(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    uri: Uri,
+) -> Response {
+    let result = async {
+        let caller = caller?;
+        require(&caller, Scope::CallbacksRead)?;
+        let (mut status, mut page, mut per_page) = (None, 1, DEFAULT_PER_PAGE);
+        for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "status" => status = Some(states_of(&value)?),
+                "page" => page = query_number(&value, "page", 1, 1_000_000)?,
+                "per_page" => per_page = query_number(&value, "per_page", 1, MAX_PER_PAGE)?,
+                other => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::InvalidQuery,
+                        format!(
+                            "is not a known parameter; the list takes {}",
+                            LIST_PARAMETERS.join(", ")
+                        ),
+                    )
+                    .field(other.to_owned()));
+                }
+            }
+        }
+        let filter = ListFilter {
+            origin: Some(Origin::AiCalls),
+            states: status.unwrap_or_default(),
+            ..ListFilter::default()
+        };
+        let found = state
+            .store
+            .page_callbacks(
+                &caller.account_id,
+                &filter,
+                u64::from(page - 1) * u64::from(per_page),
+                per_page,
+            )
+            .await?;
+        let calls: Vec<Value> = found.callbacks.iter().map(call).collect();
+        Ok((found.total, Value::Array(calls)))
+    };
+    match result.await {
+        Ok((total, data)) => {
+            let mut resp = respond(Ok((
+                StatusCode::OK,
+                "AI outbound calls retrieved successfully.",
+                data,
+            )));
+            if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+                resp.headers_mut().insert("x-total-count", v);
+            }
+            resp
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+/// A whole number query parameter in `min..=max`.
+fn query_number(raw: &str, field: &str, min: u32, max: u32) -> Result<u32, ApiError> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidQuery,
+                format!("must be a whole number from {min} to {max}"),
+            )
+            .field(field)
+        })
+}
+
+/// The native states a call status stands for.
+fn states_of(raw: &str) -> Result<Vec<StateFilter>, ApiError> {
+    let statuses = Status::ALL
+        .into_iter()
+        .filter(|s| call_status(*s) == raw.trim())
+        .collect::<Vec<_>>();
+    if statuses.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            "must be one of scheduled, in_progress, completed, failed, canceled",
+        )
+        .field("status"));
+    }
+    Ok(vec![StateFilter {
+        statuses,
+        ..StateFilter::default()
+    }])
+}
+
 /// The page's call status for a callback's state.
 pub fn call_status(status: Status) -> &'static str {
     match status {
@@ -260,21 +373,37 @@ pub fn call(cb: &Callback) -> Value {
         "initial_message": ours.get("initial_message").cloned()
             .unwrap_or_else(|| cb.initial_message.clone().into()),
         "max_duration_seconds": cb.max_duration_seconds,
-        "caller_id": cb.caller_id.as_ref().map(|c| c.as_str()),
+        "caller_id": ours.get("caller_id").filter(|c| c.is_string()).cloned()
+            .unwrap_or_else(|| cb.caller_id.as_ref().map(|c| c.as_str()).into()),
         "recording_enabled": cb.recording_enabled,
         "webhook_url": cb.webhook_url,
-        "metadata": (!metadata.is_empty()).then_some(metadata),
+        // An object always, `{}` when none was given, as the page shows it.
+        "metadata": metadata,
         "status": call_status(cb.status),
-        "created_at": cb.created_at.to_string(),
-        "updated_at": cb.updated_at.to_string(),
+        "created_at": to_second(cb.created_at),
+        "updated_at": to_second(cb.updated_at),
     })
+}
+
+/// An instant as the page writes it: UTC, to the second (Ringback stores milliseconds).
+fn to_second(at: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(at.as_second())
+        .unwrap_or(at)
+        .to_string()
 }
 
 const TIME_MESSAGE: &str = "Field 'scheduled_at' must be a valid ISO-8601 timestamp in the future.";
 
-/// `{"status": "error", "message": ..., "data": null}`.
-pub fn error_response(error: ApiError) -> Response {
-    let field = error.field.as_deref().unwrap_or("");
+/// Native field names that are not the page's: the number and the name come from the
+/// contact.
+const RENAME: &[(&str, &str)] = &[("phone", "contact_id"), ("contact_name", "contact_id")];
+
+/// `{"status": "error", "message": ..., "data": null}`. Refusals of one input say which, in
+/// the page's style (`Field 'scheduled_at' must be a valid ISO-8601 timestamp in the
+/// future.`), and why: the page's own message only where it is the reason.
+pub fn error_response(mut error: ApiError) -> Response {
+    super::rename_field(&mut error, RENAME);
+    let field = error.field.clone().unwrap_or_default();
     let mut status = error.status;
     let mut retry_after = error.retry_after_seconds();
     let message = match error.code {
@@ -283,15 +412,24 @@ pub fn error_response(error: ApiError) -> Response {
         ErrorCode::NotFound if error.message.ends_with('.') => error.message,
         ErrorCode::NotFound => "Not found.".to_owned(),
         ErrorCode::InvalidJson => "Request body must be valid JSON.".to_owned(),
-        ErrorCode::LeadTimeTooShort => format!("Field 'scheduled_at' {}.", error.message),
+        ErrorCode::InvalidDatetime | ErrorCode::TimeInPast => TIME_MESSAGE.to_owned(),
         ErrorCode::TimeTooFar => {
             "Field 'scheduled_at' must be at most two years in the future.".to_owned()
         }
-        ErrorCode::InvalidDatetime | ErrorCode::TimeInPast | ErrorCode::NonexistentLocalTime => {
-            TIME_MESSAGE.to_owned()
+        ErrorCode::OutsideCallingWindow => {
+            let next = error
+                .extra
+                .get("next_opening")
+                .and_then(Value::as_str)
+                .map(|at| format!(" The next opening is {at}."))
+                .unwrap_or_default();
+            format!(
+                "Field '{}' is {}.{next}",
+                or_scheduled_at(&field),
+                error.message
+            )
         }
-        _ if field == "scheduled_at" => TIME_MESSAGE.to_owned(),
-        ErrorCode::MissingField => format!("Field '{field}' is required."),
+        ErrorCode::MissingField if !field.is_empty() => format!("Field '{field}' is required."),
         ErrorCode::UnknownField => format!("Unknown field '{field}'."),
         ErrorCode::InvalidState => format!(
             "Call cannot be changed: it is {}.",
@@ -315,7 +453,7 @@ pub fn error_response(error: ApiError) -> Response {
             retry_after = retry_after.or(Some(1));
             "Unable to schedule call at this time. Please retry.".to_owned()
         }
-        _ if !field.is_empty() => format!("Field '{field}' is invalid: {}.", error.message),
+        _ if !field.is_empty() => field_message(&field, &error.message),
         _ => format!("{}.", error.message),
     };
     error_json(
@@ -323,6 +461,27 @@ pub fn error_response(error: ApiError) -> Response {
         json!({ "status": "error", "message": message, "data": null }),
         retry_after,
     )
+}
+
+fn or_scheduled_at(field: &str) -> &str {
+    if field.is_empty() {
+        "scheduled_at"
+    } else {
+        field
+    }
+}
+
+/// `Field '<name>' <reason>.`, the reason as the native error gives it.
+fn field_message(field: &str, reason: &str) -> String {
+    let reason = reason.trim_end_matches('.');
+    let reads_on = ["is ", "must ", "has ", "names ", "cannot ", "may ", "uses "]
+        .iter()
+        .any(|verb| reason.starts_with(verb));
+    if reads_on {
+        format!("Field '{field}' {reason}.")
+    } else {
+        format!("Field '{field}' is invalid: {reason}.")
+    }
 }
 
 #[cfg(test)]

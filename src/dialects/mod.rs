@@ -142,12 +142,31 @@ async fn schedule(
     origin: Origin,
     min_lead: Option<jiff::SignedDuration>,
 ) -> Result<Callback, ApiError> {
+    schedule_routed(state, caller, new, origin, min_lead, &[]).await
+}
+
+/// [`schedule`], with `also_waits_in` (queue ids of the account, already checked) added to the
+/// keys of the waiting line the callback is offered under, beside its assigned agents: a
+/// vendor's callback that is both assigned to an agent and routed through a queue.
+async fn schedule_routed(
+    state: &AppState,
+    caller: &Caller,
+    new: NewCallback,
+    origin: Origin,
+    min_lead: Option<jiff::SignedDuration>,
+    also_waits_in: &[&str],
+) -> Result<Callback, ApiError> {
     let mut policy: CreatePolicy = policy(state);
     if let Some(lead) = min_lead {
         policy.min_lead = policy.min_lead.max(lead);
     }
     // Prepared as on the native API, the dial decision included.
-    let Prepared { callback, .. } = prepare(state, caller, new, origin, policy, "").await?;
+    let Prepared { mut callback, .. } = prepare(state, caller, new, origin, policy, "").await?;
+    if let Some(assignment) = callback.assignment.as_mut() {
+        assignment
+            .ids
+            .extend(also_waits_in.iter().map(|id| (*id).to_owned()));
+    }
     match state
         .store
         .insert_callback(&callback, true, None, &caller.actor)

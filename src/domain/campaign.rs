@@ -330,6 +330,9 @@ pub struct AccountSettings {
     /// Recordings of calls that ended more than this many days ago are deleted (1 to
     /// [`MAX_RECORDING_RETENTION_DAYS`]); `None`: kept.
     pub recording_retention_days: Option<u32>,
+    /// The zone compatible dialects read a local time without offset in (the Acefone-style
+    /// dialer's `schedule_date_time`); `None`: UTC.
+    pub dialect_timezone: Option<Zone>,
 }
 
 /// The longest `recording_retention_days` (ten years).
@@ -348,6 +351,7 @@ impl Default for AccountSettings {
             default_trunk_id: None,
             ai_sip_uri: None,
             recording_retention_days: None,
+            dialect_timezone: None,
         }
     }
 }

@@ -4,14 +4,20 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, at_ms, spawn_app, spawn_app_with, unique_phone};
+use crate::helpers::{
+    Resp, TestApp, WAIT, at_ms, events_of, eventually, spawn_app, spawn_app_with, unique_phone,
+};
 
 const PATH: &str = "/v1/dialer/schedule_call/";
 
-/// `YYYY-MM-DD HH:MM:SS` (UTC, the zone of accounts without one) `hours` from now.
+/// `YYYY-MM-DD HH:MM:SS` (UTC, the dialect zone of accounts without one) `hours` from now.
 fn date_time_in(hours: i64) -> String {
-    at_ms(hours * 3600 * 1000)
-        .to_zoned(jiff::tz::TimeZone::UTC)
+    local_in(at_ms(hours * 3600 * 1000), "UTC")
+}
+
+/// `at` as `YYYY-MM-DD HH:MM:SS` in `zone`.
+fn local_in(at: jiff::Timestamp, zone: &str) -> String {
+    at.to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
@@ -72,7 +78,8 @@ async fn the_pages_request_schedules_a_preview_callback_for_the_agent() {
         assert_eq!(cb["origin"], "acefone");
         assert_eq!(cb["phone"], phone.as_str());
         assert_eq!(cb["contact_name"], "Ravi Kumar");
-        assert_eq!(cb["timezone"], "UTC");
+        // The callee's zone is the number's; the time was read in UTC (no dialect zone set).
+        assert_eq!(cb["timezone"], "America/Los_Angeles");
         let local = body["schedule_date_time"]
             .as_str()
             .unwrap()
@@ -81,7 +88,10 @@ async fn the_pages_request_schedules_a_preview_callback_for_the_agent() {
         assert_eq!(cb["assignment"], json!({"type": "agent", "ids": [agent]}));
         assert_eq!(cb["dialing_mode"], "preview");
         assert_eq!(cb["reminder_minutes_before"], 10);
-        assert_eq!(cb["expire_after_minutes"], 30);
+        // call_end_min: rings at most 30 minutes, capped at the longest ring (five minutes);
+        // not a deadline for dialling, which keeps the native default.
+        assert_eq!(cb["ring_timeout_seconds"], 300);
+        assert_eq!(cb["expire_after_minutes"], 60);
     }
     let listed = app.get("/v1/callbacks?origin=acefone").await;
     assert_eq!(listed.expect(200)["data"].as_array().unwrap().len(), 2);
@@ -113,10 +123,12 @@ async fn agents_are_found_by_external_id_and_queues_by_name() {
         .await
         .expect(200)
         .clone();
-    assert_eq!(cb["assignment"]["ids"], json!([agent]));
+    // Assigned to the agent, routed through the queue too.
+    assert_eq!(cb["assignment"]["ids"], json!([agent, queue]));
     assert_eq!(cb["metadata"]["inbound_queue"], queue.as_str());
-    // A reminder without a time: five minutes before; no call_end_min: the native default.
+    // A reminder without a time: five minutes before; no call_end_min: the server's ring.
     assert_eq!(cb["reminder_minutes_before"], 5);
+    assert!(cb["ring_timeout_seconds"].is_null());
     assert_eq!(cb["expire_after_minutes"], 60);
 }
 
@@ -187,7 +199,7 @@ async fn each_bad_input_gets_success_false_with_a_clear_message() {
         (with("reminder_time", json!("ten")), "reminder_time"),
         (with("call_end_min", json!(0)), "call_end_min"),
         (with("call_end_min", json!(1.5)), "call_end_min"),
-        (with("campaign", json!("x")), "campaign"),
+        (with("call_end_min", json!(-1)), "call_end_min"),
     ];
     for (body, expected) in cases {
         let resp = send(&app, PATH, Some(&app.api_key), &body).await;
@@ -283,4 +295,274 @@ async fn oversized_bodies_and_wrong_methods_keep_the_shape() {
     failure(&resp, 405);
     let resp = app.post_raw(PATH, "text/plain", "hello").await;
     failure(&resp, 415);
+}
+
+#[tokio::test]
+async fn fields_the_page_does_not_list_are_ignored() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Priya").await;
+    let mut body = request(&agent, &unique_phone());
+    body["campaign"] = json!("x");
+    body["lead_id"] = json!(77);
+    body["custom"] = json!({"a": [1, 2]});
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    assert_eq!(
+        resp.expect(200),
+        &json!({"success": true, "message": "Callback scheduled successfully."})
+    );
+    let cb = app
+        .get(resp.headers.get("location").unwrap().to_str().unwrap())
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(cb["contact_name"], "Ravi Kumar");
+    // Nothing of the unknown fields is kept.
+    assert!(cb["metadata"].is_null(), "{}", cb["metadata"]);
+}
+
+#[tokio::test]
+async fn call_end_min_is_how_long_the_call_rings_unanswered() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Priya").await;
+    for (minutes, seconds) in [(1, 60), (2, 120), (5, 300), (90, 300)] {
+        let mut body = request(&agent, &unique_phone());
+        body["call_end_min"] = json!(minutes);
+        let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+        resp.expect(200);
+        let cb = app
+            .get(resp.headers.get("location").unwrap().to_str().unwrap())
+            .await
+            .expect(200)
+            .clone();
+        assert_eq!(
+            cb["ring_timeout_seconds"], seconds,
+            "call_end_min {minutes}"
+        );
+        // The callback may still be dialled until its usual deadline.
+        assert_eq!(cb["expire_after_minutes"], 60, "call_end_min {minutes}");
+    }
+}
+
+#[tokio::test]
+async fn schedule_date_time_is_read_in_the_accounts_dialect_zone() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Priya").await;
+    let settings = |zone: Value| {
+        json!({ "calling_window": { "start": "00:00", "end": "24:00" },
+                "allow_customer_requested_times": true, "max_attempts": null,
+                "attempt_window_days": 7, "dialect_timezone": zone })
+    };
+    // Unset: UTC.
+    let shown = app.get("/v1/settings").await;
+    assert!(shown.expect(200)["dialect_timezone"].is_null());
+    let resp = app
+        .request(
+            Method::PUT,
+            "/v1/settings",
+            Some(&settings(json!("Asia/Kolkata"))),
+        )
+        .await;
+    assert_eq!(resp.expect(200)["dialect_timezone"], "Asia/Kolkata");
+
+    // An Indian customer, called back tomorrow at 11:30 Kolkata time, as the client writes it.
+    let at = at_ms(24 * 3600 * 1000);
+    let at = jiff::Timestamp::from_second(at.as_second()).unwrap();
+    let mut body = request(&agent, "+919876543210");
+    body["schedule_date_time"] = json!(local_in(at, "Asia/Kolkata"));
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    resp.expect(200);
+    let cb = app
+        .get(resp.headers.get("location").unwrap().to_str().unwrap())
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(cb["scheduled_at"], at.to_string());
+    assert_eq!(cb["timezone"], "Asia/Kolkata");
+
+    // Left out of a PUT, it keeps its value; null is UTC again.
+    let mut without = settings(Value::Null);
+    without.as_object_mut().unwrap().remove("dialect_timezone");
+    let resp = app
+        .request(Method::PUT, "/v1/settings", Some(&without))
+        .await;
+    assert_eq!(resp.expect(200)["dialect_timezone"], "Asia/Kolkata");
+    let resp = app
+        .request(Method::PUT, "/v1/settings", Some(&settings(Value::Null)))
+        .await;
+    assert!(resp.expect(200)["dialect_timezone"].is_null());
+    let mut body = request(&agent, "+919876543210");
+    body["schedule_date_time"] = json!(local_in(at, "UTC"));
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    let cb = app
+        .get(resp.headers.get("location").unwrap().to_str().unwrap())
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(cb["scheduled_at"], at.to_string());
+
+    // An unknown zone is refused naming the setting.
+    let resp = app
+        .request(
+            Method::PUT,
+            "/v1/settings",
+            Some(&settings(json!("Asia/Nowhere"))),
+        )
+        .await;
+    resp.expect_field_error(400, "invalid_timezone", "dialect_timezone");
+}
+
+#[tokio::test]
+async fn the_reminder_goes_to_the_assigned_agent() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Priya").await;
+    // A queue member who is not the assignee.
+    let other = app.agent_id("Omar").await;
+    let queue = app
+        .post_json(
+            "/v1/queues",
+            &json!({ "name": "12", "member_ids": [other] }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The agent's desktop listens to its event stream.
+    let mut stream = app
+        .client
+        .get(app.url(&format!("/v1/agents/{agent}/events")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // Due in just over a minute (whole seconds): the reminder, a minute before, is due in
+    // about a second.
+    let mut body = request(&agent, &unique_phone());
+    body["schedule_date_time"] = json!(local_in(at_ms(62_000), "UTC"));
+    body["reminder_time"] = json!(1);
+    body["inbound_queue"] = json!(12);
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    resp.expect(200);
+    let location = resp
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cb = app.get(&location).await.expect(200).clone();
+    assert_eq!(cb["assignment"]["ids"], json!([agent, queue]));
+    let reminder = eventually(WAIT, "the reminder", || async {
+        let cb = app.get(&location).await.expect(200).clone();
+        events_of(&cb, "callback.reminder")
+            .first()
+            .map(|e| (*e).clone())
+    })
+    .await;
+    assert_eq!(reminder["data"]["minutes_before"], 1);
+    // The assigned agent, not the queue's other members.
+    assert_eq!(reminder["data"]["agent_ids"], json!([agent]));
+    // And the agent's desktop is told, about this callback.
+    let id = cb["id"].as_str().unwrap();
+    let mut seen = String::new();
+    let told = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen
+                .split("\n\n")
+                .any(|block| block.contains("event: callback.reminder") && block.contains(id))
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(told, Ok(true), "the agent's stream: {seen}");
+}
+
+#[tokio::test]
+async fn inbound_queue_routes_the_callback_beside_the_agent() {
+    let app = spawn_app().await;
+    // The assigned agent is away; a member of the inbound queue is available.
+    let agent = app.agent_id("Priya").await;
+    let member = app.available_agent(json!({ "name": "Omar" })).await;
+    let queue = app
+        .post_json(
+            "/v1/queues",
+            &json!({ "name": "12", "member_ids": [member] }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut body = request(&agent, &unique_phone());
+    body["schedule_date_time"] = json!(local_in(at_ms(3_000), "UTC"));
+    body["inbound_queue"] = json!(12);
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    resp.expect(200);
+    let location = resp
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cb = app.get(&location).await.expect(200).clone();
+    assert_eq!(cb["metadata"]["inbound_queue"], queue.as_str());
+    assert_eq!(cb["assignment"]["ids"], json!([agent, queue]));
+    let id = cb["id"].as_str().unwrap();
+    let offered = app.wait_for_status(id, "offered", WAIT).await;
+    assert_eq!(offered["agent_id"], member.as_str(), "{offered}");
+
+    // Without inbound_queue, the queue's member is not offered it.
+    let mut body = request(&agent, &unique_phone());
+    body["schedule_date_time"] = json!(local_in(at_ms(3_000), "UTC"));
+    let resp = send(&app, PATH, Some(&app.api_key), &body).await;
+    resp.expect(200);
+    let location = resp
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let id = app.get(&location).await.expect(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting = app.wait_for_status(&id, "waiting", WAIT).await;
+    assert!(waiting["agent_id"].is_null(), "{waiting}");
+}
+
+/// The page's curl sample, run by curl with only the host changed and a credential added:
+/// it sends no body, and is told what is missing in the page's shape.
+#[tokio::test]
+async fn the_pages_curl_sample_is_answered_in_the_shape() {
+    let app = spawn_app().await;
+    let url = app.url(PATH);
+    let auth = format!("Authorization: Bearer {}", app.api_key);
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "--request", "POST", "--url", &url])
+        .args(["--header", "accept: application/json"])
+        .args(["--header", "content-type: application/json"])
+        .args(["--header", &auth])
+        .args(["-w", "\\n%{http_code}"])
+        .output()
+        .await;
+    let Ok(out) = out else {
+        eprintln!("curl is not installed; skipping");
+        return;
+    };
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "400", "{text}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        body,
+        json!({"success": false, "message": "customer_name is required."})
+    );
+    app.assert_no_callbacks("after the sample").await;
 }

@@ -108,7 +108,8 @@ async fn the_full_example_answers_the_pages_envelope_and_call_object() {
         "Hi {{first_name}}, this is the TemPhone AI assistant following up on your renewal."
     );
     assert_eq!(data["max_duration_seconds"], 900);
-    assert_eq!(data["caller_id"], "+14155550199");
+    // Echoed as sent; the native callback holds it in E.164.
+    assert_eq!(data["caller_id"], "+1-415-555-0199");
     assert_eq!(data["recording_enabled"], true);
     assert_eq!(data["webhook_url"], "https://webhooks.yourapp.com/ai-calls");
     assert_eq!(
@@ -116,8 +117,13 @@ async fn the_full_example_answers_the_pages_envelope_and_call_object() {
         json!({"playbook": "renewal_followup_v2", "priority": "high"})
     );
     assert_eq!(data["status"], "scheduled");
+    // To the second, as the page writes them: `2026-03-15T14:22:11Z`.
     for f in ["created_at", "updated_at"] {
-        crate::helpers::ts(&data[f]);
+        let text = data[f].as_str().unwrap();
+        assert_eq!(text.len(), "2026-03-15T14:22:11Z".len(), "{f}: {text}");
+        assert!(text.ends_with('Z') && !text.contains('.'), "{f}: {text}");
+        let at = crate::helpers::ts(&data[f]);
+        assert!(at <= jiff::Timestamp::now(), "{f} is not in the future");
     }
 
     // The native API sees an AI callback with the ai_calls origin and the rendered message.
@@ -164,7 +170,9 @@ async fn the_minimal_curl_example_takes_the_defaults() {
     assert_eq!(data["max_duration_seconds"], 900);
     assert_eq!(data["recording_enabled"], true);
     assert!(data["campaign_id"].is_null());
-    assert!(data["metadata"].is_null());
+    assert!(data["caller_id"].is_null());
+    // The page shows metadata as an object: `{}` when none was given.
+    assert_eq!(data["metadata"], json!({}));
     let cb = app.get_callback(data["call_id"].as_str().unwrap()).await;
     assert_eq!(
         cb["initial_message"],
@@ -332,6 +340,166 @@ async fn bad_input_is_a_400_envelope_naming_the_field() {
     app.assert_no_callbacks("after bad input").await;
 }
 
+/// A date two days ahead at `hour`:00 in `zone`, as RFC 3339 in UTC.
+fn two_days_ahead_at(zone: &str, hour: i8) -> String {
+    let day = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(48))
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+        .date();
+    day.at(hour, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+        .unwrap()
+        .timestamp()
+        .to_string()
+}
+
+#[tokio::test]
+async fn each_refusal_gives_its_real_reason_naming_the_field() {
+    let app = spawn_app().await;
+    let contact_id = ann(&app).await;
+    strict_window(&app).await;
+    let page_message = "Field 'scheduled_at' must be a valid ISO-8601 timestamp in the future.";
+    let base = |extra: Value| {
+        let mut body = json!({"contact_id": contact_id, "initial_message": "Hi",
+                              "scheduled_at": two_days_ahead_at("America/Los_Angeles", 10)});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        // 03:00 in Los Angeles, the contact's zone: valid, future, but outside the window.
+        (
+            base(json!({"scheduled_at": two_days_ahead_at("America/Los_Angeles", 3)})),
+            "Field 'scheduled_at' is outside the calling window",
+        ),
+        (
+            base(json!({"timezone": "Mars/Olympus"})),
+            "Field 'timezone' ",
+        ),
+        (base(json!({"caller_id": "555-0199"})), "Field 'caller_id' "),
+        (
+            json!({"contact_id": contact_id, "initial_message": "Hi"}),
+            "Field 'scheduled_at' is required.",
+        ),
+        (
+            base(json!({"max_duration_seconds": 1})),
+            "Field 'max_duration_seconds' must be between",
+        ),
+    ];
+    for (body, expected) in cases {
+        let resp = app.post_json("/v1/calls/scheduled", &body).await;
+        let message = error_message(&resp, 400);
+        assert!(
+            message.starts_with(expected),
+            "{body}: expected {expected:?}, got {message:?}"
+        );
+        assert_ne!(message, page_message, "{body}: the real reason is not said");
+    }
+    // The next opening is part of the calling-window refusal.
+    let resp = app
+        .post_json(
+            "/v1/calls/scheduled",
+            &base(json!({"scheduled_at": two_days_ahead_at("America/Los_Angeles", 3)})),
+        )
+        .await;
+    let message = error_message(&resp, 400);
+    assert!(
+        message.contains(&format!(
+            "The next opening is {}.",
+            two_days_ahead_at("America/Los_Angeles", 8)
+        )),
+        "{message}"
+    );
+    // Inside the window it is scheduled.
+    let resp = app.post_json("/v1/calls/scheduled", &base(json!({}))).await;
+    resp.expect(201);
+}
+
+#[tokio::test]
+async fn calls_are_listed_newest_first_by_status_and_page() {
+    let app = spawn_app().await;
+    let contact_id = ann(&app).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = app
+            .post_json(
+                "/v1/calls/scheduled",
+                &full_example(&contact_id, &tomorrow()),
+            )
+            .await;
+        ids.push(
+            resp.expect(201)["data"]["call_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // A native callback is not listed.
+    app.create_at(&tomorrow()).await;
+    app.request(
+        Method::DELETE,
+        &format!("/v1/calls/scheduled/{}", ids[0]),
+        None,
+    )
+    .await
+    .expect(200);
+
+    let listed = app.get("/v1/calls/scheduled").await;
+    let body = listed.expect(200);
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["message"], "AI outbound calls retrieved successfully.");
+    assert_eq!(listed.headers["x-total-count"], "3");
+    let shown: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, [&ids[2], &ids[1], &ids[0]]);
+    // Each item is the call object GET answers.
+    let one = app.get(&format!("/v1/calls/scheduled/{}", ids[1])).await;
+    assert_eq!(body["data"][1], one.expect(200)["data"]);
+
+    let scheduled = app.get("/v1/calls/scheduled?status=scheduled").await;
+    let data = scheduled.expect(200)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 2);
+    assert!(data.iter().all(|c| c["status"] == "scheduled"));
+    let canceled = app.get("/v1/calls/scheduled?status=canceled").await;
+    assert_eq!(canceled.expect(200)["data"][0]["call_id"], ids[0].as_str());
+
+    let second = app.get("/v1/calls/scheduled?page=2&per_page=2").await;
+    let data = second.expect(200)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["call_id"], ids[0].as_str());
+
+    for (query, field) in [
+        ("status=done", "status"),
+        ("per_page=0", "per_page"),
+        ("page=x", "page"),
+        ("contact=ctc_1", "contact"),
+    ] {
+        let resp = app.get(&format!("/v1/calls/scheduled?{query}")).await;
+        let message = error_message(&resp, 400);
+        assert!(
+            message.contains(&format!("'{field}'")),
+            "{query}: {message}"
+        );
+    }
+    // Another account's list is its own.
+    let other = app.second_account().await;
+    let resp = app
+        .request_as(
+            Some(&other.api_key),
+            Method::GET,
+            "/v1/calls/scheduled",
+            None,
+        )
+        .await;
+    assert_eq!(resp.expect(200)["data"], json!([]));
+}
+
 #[tokio::test]
 async fn an_oversized_body_is_a_413_envelope() {
     let app = spawn_app_with(|c| c.max_body_bytes = 4 * 1024).await;
@@ -431,8 +599,19 @@ async fn wrong_methods_answer_in_the_envelope() {
     expect_error(&resp, 405, "Method not allowed.");
 }
 
+/// The default 08:00-21:00 window, times outside it refused (as a new account has it).
+async fn strict_window(app: &TestApp) {
+    app.settings(
+        json!({ "calling_window": { "start": "08:00", "end": "21:00" },
+                         "allow_customer_requested_times": false, "max_attempts": null,
+                         "attempt_window_days": 7 }),
+    )
+    .await;
+}
+
 /// The page's JavaScript (fetch) example, run by Node against the server with only the URL,
-/// the key, the contact id and the time changed. Skipped where Node is not installed.
+/// the key, the contact id and the time changed (10:00 in the contact's zone, inside the
+/// default calling window, whatever the hour now). Skipped where Node is not installed.
 #[tokio::test]
 async fn the_pages_javascript_example_runs_unchanged_under_node() {
     if std::process::Command::new("node")
@@ -444,6 +623,7 @@ async fn the_pages_javascript_example_runs_unchanged_under_node() {
         return;
     }
     let app = spawn_app().await;
+    strict_window(&app).await;
     let contact_id = ann(&app).await;
     let script = r#"
 const payload = {
@@ -466,7 +646,10 @@ const result = await response.json();
 console.log(result.data.call_id);
 "#
     .replace("ctc_12kd88", &contact_id)
-    .replace("2026-03-15T15:00:00Z", &tomorrow())
+    .replace(
+        "2026-03-15T15:00:00Z",
+        &two_days_ahead_at("America/Los_Angeles", 10),
+    )
     .replace("https://api.example-ai.com", &app.url(""))
     .replace("sk_test_51_fakeapikey123456", &app.api_key);
     let dir = tempfile::tempdir().unwrap();
@@ -519,4 +702,84 @@ async fn the_pages_axios_request_works() {
     let body = resp.expect(201);
     assert_eq!(body["data"]["status"], "scheduled");
     assert_eq!(body["data"]["recording_enabled"], true);
+}
+
+/// Runs `curl` with `args`; the body and the status, or `None` where curl is not installed.
+async fn curl(args: &[String]) -> Option<(u16, Value)> {
+    let out = tokio::process::Command::new("curl")
+        .arg("-s")
+        .args(args)
+        .args(["-w", "\n%{http_code}"])
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    Some((status.parse().unwrap(), serde_json::from_str(body).unwrap()))
+}
+
+/// The page's two curl samples, run by curl with only the host, the key, the contact id and
+/// the time changed, on an account with the default calling window (08:00-21:00, times outside
+/// it refused): the time is 10:00 tomorrow in the contact's zone, whatever the hour now.
+#[tokio::test]
+async fn the_pages_curl_samples_run_unchanged() {
+    let app = spawn_app().await;
+    strict_window(&app).await;
+    let contact_id = ann(&app).await;
+    let at = two_days_ahead_at("America/Los_Angeles", 10);
+    let full = r#"{
+    "contact_id": "ctc_12kd88",
+    "campaign_id": "camp_91ks11",
+    "scheduled_at": "2026-03-15T15:00:00Z",
+    "initial_message": "Hi {{first_name}}, this is the TemPhone AI assistant following up on your renewal.",
+    "max_duration_seconds": 900,
+    "caller_id": "+1-415-555-0199",
+    "recording_enabled": true,
+    "webhook_url": "https://webhooks.yourapp.com/ai-calls",
+    "metadata": {
+      "playbook": "renewal_followup_v2",
+      "priority": "high"
+    }
+  }"#;
+    let minimal = r#"{
+    "contact_id": "ctc_12kd88",
+    "scheduled_at": "2026-03-15T15:00:00Z",
+    "initial_message": "Hi {{first_name}}, this is your AI assistant."
+  }"#;
+    for sample in [full, minimal] {
+        let body = sample
+            .replace("ctc_12kd88", &contact_id)
+            .replace("2026-03-15T15:00:00Z", &at);
+        let args: Vec<String> = [
+            "-X",
+            "POST",
+            &app.url("/v1/calls/scheduled"),
+            "-H",
+            &format!("Authorization: Bearer {}", app.api_key),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let Some((status, answer)) = curl(&args).await else {
+            eprintln!("curl is not installed; skipping");
+            return;
+        };
+        assert_eq!(status, 201, "{answer}");
+        assert_eq!(answer["status"], "success");
+        assert_eq!(
+            answer["message"],
+            "AI outbound call scheduled successfully."
+        );
+        let data = &answer["data"];
+        assert_eq!(data["contact_id"], contact_id.as_str());
+        assert_eq!(data["scheduled_at"], at.as_str());
+        assert_eq!(data["status"], "scheduled");
+        let sent: Value = serde_json::from_str(&body).unwrap();
+        for (field, value) in sent.as_object().unwrap() {
+            assert_eq!(&data[field], value, "{field} is echoed as sent");
+        }
+    }
 }

@@ -207,6 +207,7 @@ impl CampaignStore for SqlStore {
                 "default_trunk_id": s.default_trunk_id.as_ref().map(|t| t.as_str()),
                 "ai_sip_uri": s.ai_sip_uri.as_ref().map(|u| u.as_str()),
                 "recording_retention_days": s.recording_retention_days,
+                "dialect_timezone": s.dialect_timezone.as_ref().map(|z| z.name()),
             })
         };
         let mut tx = self.begin_write().await?;
@@ -214,8 +215,8 @@ impl CampaignStore for SqlStore {
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
              quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id, \
-             ai_sip_uri, recording_retention_days) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (account_id) DO UPDATE SET \
+             ai_sip_uri, recording_retention_days, dialect_timezone) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
@@ -224,6 +225,7 @@ impl CampaignStore for SqlStore {
              holidays = excluded.holidays, regional_windows = excluded.regional_windows, \
              default_trunk_id = excluded.default_trunk_id, ai_sip_uri = excluded.ai_sip_uri, \
              recording_retention_days = excluded.recording_retention_days, \
+             dialect_timezone = excluded.dialect_timezone, \
              updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
@@ -238,6 +240,7 @@ impl CampaignStore for SqlStore {
         .bind(settings.default_trunk_id.as_ref().map(|t| t.as_str()))
         .bind(settings.ai_sip_uri.as_ref().map(|u| u.as_str()))
         .bind(settings.recording_retention_days.map(i32::try_from).and_then(Result::ok))
+        .bind(settings.dialect_timezone.as_ref().map(|z| z.name()))
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {

@@ -220,8 +220,8 @@ pub(super) async fn settings_of(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
-         default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT) \
-         FROM account_settings WHERE account_id IN (",
+         default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT), \
+         dialect_timezone FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
     for account in accounts {
@@ -240,9 +240,22 @@ pub(super) async fn settings_of(
         Option<String>,
         Option<String>,
         Option<i64>,
+        Option<String>,
     );
-    for (account, window, allow, max, days, quiet, holidays, regional, trunk, ai, retention) in
-        qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
+    for (
+        account,
+        window,
+        allow,
+        max,
+        days,
+        quiet,
+        holidays,
+        regional,
+        trunk,
+        ai,
+        retention,
+        dialect_zone,
+    ) in qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
             serde_json::from_str::<serde_json::Value>(text).map_err(|_| corrupt(what, text))
@@ -268,6 +281,12 @@ pub(super) async fn settings_of(
                 })
                 .transpose()?,
             recording_retention_days: retention.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
+            dialect_timezone: dialect_zone
+                .map(|name| {
+                    crate::domain::Zone::parse(&name, "dialect_timezone")
+                        .map_err(|_| corrupt("dialect_timezone", &name))
+                })
+                .transpose()?,
         };
         found.insert(account, settings);
     }
