@@ -78,6 +78,9 @@ async fn a_scheduled_callback_is_created_read_and_visible_natively() {
     assert_eq!(cb["notes"], "Asked about her invoice");
     assert_eq!(cb["status"], "UNATTEMPTED");
     assert_eq!(cb["origin"], "API");
+    assert_eq!(cb["campaign_id"], Value::Null);
+    assert_eq!(cb["record_first_name"], Value::Null);
+    assert_eq!(cb["record_last_name"], Value::Null);
     assert_eq!(
         cb["_links"]["self"]["href"],
         format!("/schedule-callbacks/{id}")
@@ -536,7 +539,8 @@ async fn statuses_follow_the_callbacks_life() {
         .expect(200);
     let done = app.get(&path).await.expect(200).clone();
     assert_eq!(done["status"], "SUCCESS");
-    assert_eq!(done["origin"], "api");
+    // Made through the native API: Talkdesk's API origin.
+    assert_eq!(done["origin"], "API");
     let id = app.dispatched_callback(1_500).await;
     app.report_outcome(&id, &json!({"outcome": "failed"}))
         .await
@@ -670,10 +674,24 @@ async fn the_list_filters_by_agent_and_campaign_and_refuses_unknown_filters() {
         .clone();
     assert_eq!(by_campaign["total"], 2, "{by_campaign}");
     for cb in by_campaign["_embedded"]["callbacks"].as_array().unwrap() {
+        assert_eq!(cb["campaign_id"], campaign.as_str());
         let native = app.get_callback(cb["id"].as_str().unwrap()).await;
         assert_eq!(native["campaign_id"], campaign.as_str());
     }
     assert_eq!(app.get("/schedule-callbacks").await.expect(200)["total"], 6);
+
+    // The contact's name, as first and last names.
+    let mut named = crate::helpers::new_callback(&unique_phone(), &tomorrow());
+    named["contact_name"] = json!("Ann Marie Smith");
+    let id = app.create(&named).await["id"].as_str().unwrap().to_owned();
+    let shown = app
+        .get(&format!("/schedule-callbacks/{id}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(shown["record_first_name"], "Ann", "{shown}");
+    assert_eq!(shown["record_last_name"], "Marie Smith", "{shown}");
+    assert_eq!(shown["origin"], "API");
 
     // A filter the list does not know is refused, never dropped; so are malformed ids.
     for (query, field) in [

@@ -199,6 +199,16 @@ pub fn callback(cb: &Callback) -> Value {
             .unwrap_or_default()
     };
     let next = cb.status.is_editable().then(|| cb.due_at.to_string());
+    // The contact's name as first and last: its first word, and the rest.
+    let name = cb
+        .contact_name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    let (first, last) = match name.split_once(char::is_whitespace) {
+        Some((first, last)) => (Some(first), Some(last.trim_start())),
+        None => ((!name.is_empty()).then_some(name), None),
+    };
     json!({
         "id": cb.id.as_str(),
         "callback_id": cb.id.as_str(),
@@ -206,6 +216,9 @@ pub fn callback(cb: &Callback) -> Value {
         "interaction_id": cb.interaction_id,
         "caller_id": cb.caller_id.as_ref().map(|c| c.as_str()),
         "phone_number": cb.phone.as_str(),
+        "record_first_name": first,
+        "record_last_name": last,
+        "campaign_id": cb.campaign_id.as_ref().map(|c| c.as_str()),
         "scheduled_time_to_call": cb.scheduled_at.to_string(),
         "time_to_call": cb.scheduled_at.to_string(),
         "next_time_to_call": next,
@@ -220,7 +233,9 @@ pub fn callback(cb: &Callback) -> Value {
             DialingMode::Unattended => "UNATTENDED",
         },
         "notes": cb.notes,
-        "origin": if cb.origin == Origin::Talkdesk { "API" } else { cb.origin.as_str() },
+        // Talkdesk knows callbacks made by an agent and by its API: every other system that
+        // schedules through Ringback (its API, the other dialects, campaigns) is an API.
+        "origin": if cb.origin == Origin::Ui { "AGENT" } else { "API" },
         "status": talkdesk_status(cb),
         "created_at": cb.created_at.to_string(),
         "updated_at": cb.updated_at.to_string(),

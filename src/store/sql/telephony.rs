@@ -5,12 +5,7 @@
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{
-    SqlStore,
-    events::NewEvent,
-    events::insert_events,
-    ms,
-};
+use super::{SqlStore, events::NewEvent, events::insert_events, ms};
 use crate::domain::{AccountId, CallbackId, ids::TrunkId, trunk::Trunk};
 use crate::store::{ProviderCall, StoreError, TelephonyStore, UnfinishedCall};
 
