@@ -49,9 +49,15 @@ fn free_tcp_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().port()
+/// A port free for both UDP and TCP: the SIP user agent listens on both.
+fn free_sip_port() -> u16 {
+    loop {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn tail(path: &Path) -> String {
@@ -199,14 +205,14 @@ struct Sipp {
 
 impl Sipp {
     fn start(dir: &Path) -> Self {
-        let port = free_udp_port();
+        let port = free_sip_port();
         let messages = dir.join("sipp-messages.log");
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip/burst.xml");
         let child = tokio::process::Command::new("sipp")
             .arg("-sf")
             .arg(&scenario)
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string()])
+            .args(["-mp", &free_sip_port().to_string()])
             // Never ends by itself: calls of the dead node wait for a BYE that never comes.
             .args(["-m", "100000", "-l", "10000", "-nostdin"])
             .args(["-trace_msg", "-message_file"])
@@ -343,7 +349,7 @@ async fn sigkill_during_a_burst_of_sip_calls_never_invites_an_attempt_twice() {
     let db = TestDatabase::create(dir.path()).await;
     let api_key = create_account(&db.url).await;
     let mut sipp = Sipp::start(dir.path());
-    let sip_port = free_udp_port();
+    let sip_port = free_sip_port();
     let first = Server::start(dir.path(), &db.url, &api_key, 1, sip_port).await;
     sipp.assert_running();
 
