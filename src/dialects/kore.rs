@@ -156,13 +156,14 @@ async fn handle(
             Err(Failure::Reason(reason)) => ("failed", reason, None),
             Err(Failure::Api(e)) => return Err(e),
         };
-        let mut answer = json!({
-            "campaignDialingListId": id,
-            "status": status,
-            "reason": reason,
-        });
-        if let Some(cb) = callback {
-            answer["callbackId"] = cb.as_str().into();
+        let mut answer = json!({ "campaignDialingListId": id, "status": status });
+        // `reason` is the page's field for a failure; what a success did is `action`.
+        match callback {
+            Some(cb) => {
+                answer["callbackId"] = cb.as_str().into();
+                answer["action"] = reason.into();
+            }
+            None => answer["reason"] = reason.into(),
         }
         data.push(answer);
     }
