@@ -139,3 +139,86 @@ async fn the_pages_errors_answer_400_401_and_403_never_500() {
     failure(&r, 405);
     app.assert_no_callbacks("after refused campaigns").await;
 }
+
+/// `launch_at` without an offset (the page's own `2025-03-01T10:00:00`) is read in the
+/// campaign's `timezone` if given, else in the account's zone (`dialect_timezone`), else in
+/// UTC, and the answer says which; with an offset, it is that instant.
+#[tokio::test]
+async fn launch_at_without_an_offset_is_read_in_the_campaigns_or_the_accounts_zone() {
+    let app = spawn_app().await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi {{ first_name }}").await;
+    // Tomorrow at 10:00, as civil time.
+    let day = at_ms(24 * 3600 * 1000)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let civil = format!("{day}T10:00:00");
+    let instant = |zone: &str| day.at(10, 0, 0, 0).in_tz(zone).unwrap().timestamp();
+    let launch = |extra: Value| {
+        let app = &app;
+        let mut body = json!({ "playbook_id": pb, "contacts": [ { "phone": unique_phone() } ],
+                               "launch_at": civil });
+        if let (Value::Object(b), Value::Object(extra)) = (&mut body, extra) {
+            b.extend(extra);
+        }
+        async move {
+            let resp = send(app, Some(&app.api_key), &body.to_string()).await;
+            let created = resp.expect(202).clone();
+            let id = created["campaign_id"].as_str().unwrap().to_owned();
+            let campaign = app
+                .get(&format!("/v1/campaigns/{id}"))
+                .await
+                .expect(200)
+                .clone();
+            (created, campaign)
+        }
+    };
+
+    // No zone anywhere: UTC, and the answer says so.
+    let (created, campaign) = launch(json!({})).await;
+    assert_eq!(created["launch_at_timezone"], "UTC", "{created}");
+    assert_eq!(
+        campaign["launch_at"],
+        instant("UTC").to_string(),
+        "{campaign}"
+    );
+
+    // The account's zone.
+    let mut settings = app.get("/v1/settings").await.expect(200).clone();
+    settings["dialect_timezone"] = json!("Asia/Kolkata");
+    app.request(Method::PUT, "/v1/settings", Some(&settings))
+        .await
+        .expect(200);
+    let (created, campaign) = launch(json!({})).await;
+    assert_eq!(created["launch_at_timezone"], "Asia/Kolkata", "{created}");
+    assert_eq!(
+        campaign["launch_at"],
+        instant("Asia/Kolkata").to_string(),
+        "{campaign}"
+    );
+
+    // The campaign's own zone comes first.
+    let (created, campaign) = launch(json!({ "timezone": "America/Chicago" })).await;
+    assert_eq!(
+        created["launch_at_timezone"], "America/Chicago",
+        "{created}"
+    );
+    assert_eq!(
+        campaign["launch_at"],
+        instant("America/Chicago").to_string(),
+        "{campaign}"
+    );
+
+    // With an offset, the instant as written, and no zone to report.
+    let (created, campaign) = launch(json!({ "launch_at": format!("{civil}+02:00") })).await;
+    assert!(created.get("launch_at_timezone").is_none(), "{created}");
+    assert_eq!(
+        campaign["launch_at"],
+        day.at(8, 0, 0, 0)
+            .in_tz("UTC")
+            .unwrap()
+            .timestamp()
+            .to_string(),
+        "{campaign}"
+    );
+}

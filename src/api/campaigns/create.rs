@@ -66,6 +66,10 @@ pub struct CampaignCreated {
     pub contacts_total: u32,
     /// When the first call will be placed, all rules applied.
     pub first_dial_at: Option<String>,
+    /// The zone a `launch_at` without an offset was read in (the campaign's `timezone`, else
+    /// the account's `dialect_timezone`, else UTC); absent when it carried its offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_at_timezone: Option<String>,
     /// Contacts whose first call a rule moved, and why (at most 100 listed).
     pub moved: Vec<MovedContact>,
     /// Present (`true`) on the answer to `?dry_run=true`: checked and planned, nothing stored.
@@ -119,6 +123,7 @@ pub struct Planned {
     campaign: Campaign,
     calls: Vec<Callback>,
     moved: Vec<MovedContact>,
+    launch_at_zone: Option<crate::domain::Zone>,
 }
 
 impl Planned {
@@ -134,6 +139,7 @@ impl Planned {
                 .min()
                 .map(|t| t.to_string()),
             moved: self.moved,
+            launch_at_timezone: self.launch_at_zone.map(|z| z.name().to_owned()),
             dry_run: dry_run.then_some(true),
         }
     }
@@ -180,12 +186,12 @@ async fn plan(
             )
             .field("playbook_id")
         })?;
-    let options = request.options(now)?;
+    let settings = state.store.account_settings(&caller.account_id).await?;
+    let options = request.options(now, settings.dialect_timezone.as_ref())?;
     let trunk_id = match &options.trunk_id {
         Some(raw) => Some(crate::api::trunks::named_trunk(state, caller, raw, "trunk_id").await?),
         None => None,
     };
-    let settings = state.store.account_settings(&caller.account_id).await?;
     let window = options
         .calling_window
         .unwrap_or_else(|| settings.calling_window.clone());
@@ -361,5 +367,6 @@ async fn plan(
         campaign,
         calls,
         moved,
+        launch_at_zone: options.launch_at_zone.clone(),
     })
 }

@@ -98,6 +98,10 @@ pub struct CampaignOptions {
     pub name: Option<String>,
     pub timezone: Zone,
     pub launch_at: Timestamp,
+    /// The zone a `launch_at` without an offset was read in: the campaign's `timezone` if
+    /// given, else the account's zone (`dialect_timezone`), else UTC; `None` when `launch_at`
+    /// carried its offset or was left out.
+    pub launch_at_zone: Option<Zone>,
     pub recall: RecallPolicy,
     pub calling_window: Option<CallingWindow>,
     pub pacing: Pacing,
@@ -154,15 +158,32 @@ impl CampaignRequest {
     }
 
     /// Everything but the playbook and the contacts, checked in the order of the members
-    /// above; `launch_at` defaults to `now` and may not be more than a minute before it.
-    pub fn options(&mut self, now: Timestamp) -> Result<CampaignOptions, ApiError> {
-        let timezone = match std::mem::take(&mut self.timezone).read("timezone")? {
-            Some(name) => Zone::parse(&name, "timezone")?,
-            None => Zone::utc(),
+    /// above; `launch_at` defaults to `now` and may not be more than a minute before it. A
+    /// `launch_at` without an offset is read in the campaign's `timezone`, else in
+    /// `account_zone`, else in UTC.
+    pub fn options(
+        &mut self,
+        now: Timestamp,
+        account_zone: Option<&Zone>,
+    ) -> Result<CampaignOptions, ApiError> {
+        let named = match std::mem::take(&mut self.timezone).read("timezone")? {
+            Some(name) => Some(Zone::parse(&name, "timezone")?),
+            None => None,
         };
+        let timezone = named.clone().unwrap_or_else(Zone::utc);
+        let mut launch_at_zone = None;
         let launch_at = match std::mem::take(&mut self.launch_at).read("launch_at")? {
             Some(raw) => {
-                let at = parse_scheduled_at(&raw, Some(&timezone), "launch_at")?;
+                if raw.trim().parse::<Timestamp>().is_err() {
+                    launch_at_zone = Some(
+                        named
+                            .clone()
+                            .or_else(|| account_zone.cloned())
+                            .unwrap_or_else(Zone::utc),
+                    );
+                }
+                let zone = launch_at_zone.as_ref().unwrap_or(&timezone);
+                let at = parse_scheduled_at(&raw, Some(zone), "launch_at")?;
                 if at < now - SignedDuration::from_secs(60) {
                     return Err(field_error(
                         "launch_at",
@@ -217,6 +238,7 @@ impl CampaignRequest {
             name,
             timezone,
             launch_at,
+            launch_at_zone,
             recall,
             calling_window,
             pacing,
@@ -299,7 +321,7 @@ mod tests {
     fn error_of(body: serde_json::Value) -> (ErrorCode, String) {
         let read = CampaignRequest::from_json(body).and_then(|mut r| {
             r.playbook_id()?;
-            r.options("2026-11-24T00:00:00Z".parse().unwrap())?;
+            r.options("2026-11-24T00:00:00Z".parse().unwrap(), None)?;
             r.contacts()
         });
         let Err(e) = read else { panic!("accepted") };
@@ -377,7 +399,7 @@ mod tests {
         }))
         .unwrap();
         r.playbook_id().unwrap();
-        let options = r.options(now).unwrap();
+        let options = r.options(now, None).unwrap();
         assert_eq!(options.launch_at, now);
         assert_eq!(options.pacing, Pacing::default());
         assert!(options.recall.is_empty());
