@@ -90,7 +90,7 @@ async fn status_callback(
     let trunk_id = TrunkId::parse(&trunk_id).ok_or_else(|| ApiError::not_found("trunk"))?;
     let trunk = state
         .store
-        .trunk_by_id(&trunk_id)
+        .provider_trunk(&trunk_id)
         .await?
         .ok_or_else(|| ApiError::not_found("trunk"))?;
     let TrunkSettings::TwilioCompatible(settings) = &trunk.settings else {

@@ -1,6 +1,6 @@
 //! The part of the store interface that serves calls placed through a provider's API (`vapi`
-//! and `retell` trunks): finding the trunk a provider's webhook names, and ending the call the
-//! provider reports on.
+//! and `retell` trunks): finding the trunk a provider's webhook or status callback names (every
+//! provider kind, `twilio_compatible` too), and ending the call the provider reports on.
 
 use jiff::Timestamp;
 

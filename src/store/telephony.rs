@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use super::StoreError;
-use crate::domain::{AccountId, CallbackId, ids::TrunkId, trunk::Trunk};
+use crate::domain::{AccountId, CallbackId, ids::TrunkId};
 
 /// A call the provider knows by its id, as its status callbacks need it.
 #[derive(Debug, Clone)]
@@ -31,11 +31,6 @@ pub struct UnfinishedCall {
 
 #[async_trait::async_trait]
 pub trait TelephonyStore: Send + Sync + 'static {
-    /// A trunk by its id alone: a provider's callback names only the trunk (its URL), and is
-    /// verified with that trunk's credentials before anything else is read. Deleted trunks are
-    /// not found.
-    async fn trunk_by_id(&self, id: &TrunkId) -> Result<Option<Trunk>, StoreError>;
-
     /// The call `provider_call_id` placed on the account's trunk `trunk`.
     async fn provider_call(
         &self,

@@ -6,15 +6,11 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use super::{SqlStore, events::NewEvent, events::insert_events, ms};
-use crate::domain::{AccountId, CallbackId, ids::TrunkId, trunk::Trunk};
+use crate::domain::{AccountId, CallbackId, ids::TrunkId};
 use crate::store::{ProviderCall, StoreError, TelephonyStore, UnfinishedCall};
 
 #[async_trait::async_trait]
 impl TelephonyStore for SqlStore {
-    async fn trunk_by_id(&self, id: &TrunkId) -> Result<Option<Trunk>, StoreError> {
-        super::trunks::trunk_by_id(&self.reader, id).await
-    }
-
     async fn provider_call(
         &self,
         account: &AccountId,

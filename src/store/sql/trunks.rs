@@ -101,7 +101,7 @@ async fn fetch_trunk(
 
 /// A trunk by id alone: only for a provider's webhook or status callback, which names the
 /// trunk and proves its account with the trunk's secret (`ProviderCallStore::provider_trunk`,
-/// `TelephonyStore::trunk_by_id`).
+/// for every provider kind).
 pub(super) async fn trunk_by_id(
     pool: &super::DbPool,
     id: &TrunkId,
