@@ -31,6 +31,8 @@ pub mod names {
     pub const OFFERS: &str = "ringback_offers_total";
     pub const OFFER_TIMEOUTS: &str = "ringback_offer_timeouts_total";
     pub const REMINDERS: &str = "ringback_reminders_total";
+    /// Personal callbacks their agent did not take, moved to the team.
+    pub const FALLBACKS: &str = "ringback_callbacks_fallen_back_total";
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -180,10 +180,7 @@ pub struct UpdatePlaybook {
     pub voicemail_audio_id: Option<Option<String>>,
 }
 
-/// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
+use crate::domain::present;
 
 #[utoipa::path(
     patch, path = "/v1/playbooks/{id}", operation_id = "update_playbook", tag = "playbooks",

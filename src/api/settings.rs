@@ -9,9 +9,11 @@ use super::{
     error::ApiError,
     extract::ApiJson,
 };
+use crate::api::callbacks::check_fallback_queue;
 use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError, Zone,
+    callback::Fallback,
     campaign::{AccountSettings, MAX_RECORDING_RETENTION_DAYS},
     dialing::{Holiday, RegionalWindow},
     trunk::SipUri,
@@ -75,14 +77,21 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub dialect_timezone: Option<Option<String>>,
+    /// Callbacks assigned to an agent that say nothing of it fall back to the team this many
+    /// minutes (0 to 10080) after they fell due, if the agent has not taken them (and at once
+    /// when the agent is offline with no working hours left that day); `null`: they stay with
+    /// the agent. Left out of a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub fallback_after_minutes: Option<Option<u32>>,
+    /// The queue (`que_...`) they fall back to; `null`: each agent's first queue. Left out of
+    /// a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub fallback_queue_id: Option<Option<String>>,
 }
 
-/// A field that may be left out (`None`) or given, possibly as `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
+use crate::domain::present;
 
 impl From<&AccountSettings> for SettingsView {
     fn from(s: &AccountSettings) -> Self {
@@ -102,6 +111,13 @@ impl From<&AccountSettings> for SettingsView {
             ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
             recording_retention_days: Some(s.recording_retention_days),
             dialect_timezone: Some(s.dialect_timezone.as_ref().map(|z| z.name().to_owned())),
+            fallback_after_minutes: Some(s.fallback.as_ref().map(|f| f.after_minutes)),
+            fallback_queue_id: Some(
+                s.fallback
+                    .as_ref()
+                    .and_then(|f| f.queue_id.as_ref())
+                    .map(|q| q.as_str().to_owned()),
+            ),
         }
     }
 }
@@ -182,7 +198,9 @@ pub async fn put_settings(
     let given = req.default_trunk_id.is_some()
         && req.ai_sip_uri.is_some()
         && req.recording_retention_days.is_some()
-        && req.dialect_timezone.is_some();
+        && req.dialect_timezone.is_some()
+        && req.fallback_after_minutes.is_some()
+        && req.fallback_queue_id.is_some();
     let before = match given {
         true => None,
         false => Some(state.store.account_settings(&caller.account_id).await?),
@@ -208,6 +226,21 @@ pub async fn put_settings(
         Some(None) => None,
         Some(Some(raw)) => Some(Zone::parse(raw, "dialect_timezone")?),
     };
+    let kept = before.as_ref().and_then(|s| s.fallback.as_ref());
+    let fallback = Fallback::parse(
+        match req.fallback_after_minutes {
+            None => kept.map(|f| f.after_minutes),
+            Some(minutes) => minutes,
+        },
+        match &req.fallback_queue_id {
+            None => kept.and_then(|f| f.queue_id.as_ref()).map(|q| q.as_str()),
+            Some(queue) => queue.as_deref(),
+        },
+        "",
+    )?;
+    if let Some(queue) = fallback.as_ref().and_then(|f| f.queue_id.as_ref()) {
+        check_fallback_queue(&state, &caller, queue, "fallback_queue_id").await?;
+    }
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
@@ -220,6 +253,7 @@ pub async fn put_settings(
         ai_sip_uri,
         recording_retention_days,
         dialect_timezone,
+        fallback,
     };
     state
         .store

@@ -59,22 +59,42 @@ impl Agent {
     /// Is `at` inside the agent's working hours, in the agent's zone? Always true without
     /// working hours; a day missing from them is a day off.
     pub fn works_at(&self, at: Timestamp) -> bool {
-        let Some(hours) = &self.working_hours else {
-            return true;
-        };
+        match self.hours_on_day_of(at) {
+            None => true,
+            Some((minute, ranges)) => ranges
+                .iter()
+                .any(|&(start, end)| start <= minute && minute < end),
+        }
+    }
+
+    /// Offline, with no working hours left on the local day of `at`: a personal callback due
+    /// then will not be taken that day. An agent without working hours may log in at any time.
+    pub fn off_for_the_day(&self, at: Timestamp) -> bool {
+        self.presence == Presence::Offline
+            && self
+                .hours_on_day_of(at)
+                .is_some_and(|(minute, ranges)| ranges.iter().all(|&(_, end)| end <= minute))
+    }
+
+    /// The minute of the local day of `at` and that day's working ranges (in minutes), or
+    /// `None` for an agent without working hours.
+    fn hours_on_day_of(&self, at: Timestamp) -> Option<(u32, Vec<(u32, u32)>)> {
+        let hours = self.working_hours.as_ref()?;
         let local = at.to_zoned(self.timezone.tz().clone());
         let day = DAYS[local.weekday().to_monday_zero_offset() as usize];
         let minute = local.hour() as u32 * 60 + local.minute() as u32;
-        hours
+        let ranges = hours
             .get(day)
             .and_then(|ranges| ranges.as_array())
-            .is_some_and(|ranges| {
+            .map(|ranges| {
                 ranges
                     .iter()
                     .filter_map(|r| r.as_str()?.split_once('-'))
                     .filter_map(|(a, b)| Some((minutes(a)?, minutes(b)?)))
-                    .any(|(start, end)| start <= minute && minute < end)
+                    .collect()
             })
+            .unwrap_or_default();
+        Some((minute, ranges))
     }
 }
 
@@ -187,5 +207,21 @@ mod tests {
         assert!(!agent.works_at(at("2026-11-23T22:00:00Z")));
         // Tuesday is not in the hours: a day off.
         assert!(!agent.works_at(at("2026-11-24T15:00:00Z")));
+
+        // Offline: gone for the day once Monday's hours are over, and all Tuesday.
+        let offline = Agent {
+            presence: Presence::Offline,
+            ..agent.clone()
+        };
+        assert!(!offline.off_for_the_day(at("2026-11-23T21:59:00Z")));
+        assert!(offline.off_for_the_day(at("2026-11-23T22:00:00Z")));
+        assert!(offline.off_for_the_day(at("2026-11-24T15:00:00Z")));
+        // Away, or without working hours, an agent may still come back.
+        assert!(!agent.off_for_the_day(at("2026-11-24T15:00:00Z")));
+        let anytime = Agent {
+            working_hours: None,
+            ..offline
+        };
+        assert!(!anytime.off_for_the_day(at("2026-11-24T15:00:00Z")));
     }
 }

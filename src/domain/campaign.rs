@@ -333,6 +333,9 @@ pub struct AccountSettings {
     /// The zone compatible dialects read a local time without offset in (the Acefone-style
     /// dialer's `schedule_date_time`); `None`: UTC.
     pub dialect_timezone: Option<Zone>,
+    /// What callbacks assigned to an agent do when the agent does not take them: the default
+    /// of those that say nothing of it; `None`: they stay with the agent.
+    pub fallback: Option<crate::domain::callback::Fallback>,
 }
 
 /// The longest `recording_retention_days` (ten years).
@@ -352,6 +355,7 @@ impl Default for AccountSettings {
             ai_sip_uri: None,
             recording_retention_days: None,
             dialect_timezone: None,
+            fallback: None,
         }
     }
 }

@@ -43,5 +43,13 @@ pub use webhook::{StoredEvent, WebhookEndpoint, WebhookUrl};
 pub use error::{ErrorCode, FieldError};
 
 mod error;
+
+/// Deserializes a field that may be left out (`None`, with `#[serde(default)]`) or given,
+/// possibly as `null` (`Some(None)`): a change that clears a value is not one that keeps it.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
 #[cfg(test)]
 mod unicode;

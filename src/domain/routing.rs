@@ -119,6 +119,10 @@ pub enum AgentEventKind {
     Canceled,
     #[serde(rename = "callback.rescheduled")]
     Rescheduled,
+    /// A callback assigned to the agent moved to their team: they did not take it in time,
+    /// or were offline for the rest of the day.
+    #[serde(rename = "callback.reassigned")]
+    Reassigned,
     /// Ringback changed the agent's presence (busy at capacity, away after an unanswered
     /// offer, available again after a call).
     #[serde(rename = "presence")]
@@ -134,6 +138,7 @@ impl AgentEventKind {
             AgentEventKind::Reminder => "callback.reminder",
             AgentEventKind::Canceled => "callback.canceled",
             AgentEventKind::Rescheduled => "callback.rescheduled",
+            AgentEventKind::Reassigned => "callback.reassigned",
             AgentEventKind::Presence => "presence",
         }
     }

@@ -32,6 +32,10 @@ pub struct CallbackView {
     /// Every zone calls to it are judged in.
     pub timezones: Vec<String>,
     pub assignment: Option<Assignment>,
+    /// For a callback assigned to an agent: minutes after it fell due before, not taken, it
+    /// moves to `fallback_queue_id` (else the agent's first queue); `null`: it stays.
+    pub fallback_after_minutes: Option<u32>,
+    pub fallback_queue_id: Option<String>,
     pub caller_id: Option<String>,
     pub dialing_mode: DialingMode,
     pub notes: Option<String>,
@@ -105,6 +109,12 @@ impl From<&Callback> for CallbackView {
             timezone_source: location.source(),
             timezones: location.zone_names(),
             assignment: cb.assignment.clone(),
+            fallback_after_minutes: cb.fallback.as_ref().map(|f| f.after_minutes),
+            fallback_queue_id: cb
+                .fallback
+                .as_ref()
+                .and_then(|f| f.queue_id.as_ref())
+                .map(|q| q.as_str().to_owned()),
             caller_id: cb.caller_id.as_ref().map(ToString::to_string),
             dialing_mode: cb.dialing_mode,
             notes: cb.notes.clone(),

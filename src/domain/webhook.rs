@@ -20,6 +20,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "callback.accepted",
     "callback.agent_reserved",
     "callback.unassigned",
+    "callback.reassigned",
     "callback.recall_scheduled",
     "callback.skipped",
     "callback.deferred",

@@ -64,6 +64,9 @@ impl Router {
         if pass.expired > 0 {
             metrics::counter!(names::EXPIRED).increment(pass.expired as u64);
         }
+        if pass.reassigned > 0 {
+            metrics::counter!(names::FALLBACKS).increment(pass.reassigned as u64);
+        }
         if pass.reminders > 0 {
             metrics::counter!(names::REMINDERS).increment(pass.reminders as u64);
         }

@@ -23,6 +23,8 @@ pub struct RoutePass {
     pub expired: usize,
     /// Offers that ran out unanswered: the callbacks are back in line.
     pub timed_out: usize,
+    /// Personal callbacks their agent did not take, moved to the team.
+    pub reassigned: usize,
     pub reminders: usize,
     /// Progressive callbacks an agent was reserved for: due now, for the scheduler.
     pub reserved: usize,

@@ -24,6 +24,7 @@ mod dialect_kore;
 mod dialect_talkdesk;
 mod dnc;
 mod event_ids;
+mod fallback;
 mod helpers;
 mod isolation;
 mod migration;

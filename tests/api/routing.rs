@@ -12,11 +12,11 @@ use crate::helpers::*;
 
 /// One Server-Sent Event as a client reads it.
 #[derive(Debug, Clone)]
-struct SseEvent {
-    id: Option<String>,
-    event: String,
-    data: Value,
-    received: Timestamp,
+pub(crate) struct SseEvent {
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: Value,
+    pub(crate) received: Timestamp,
 }
 
 impl SseEvent {
@@ -31,7 +31,7 @@ impl SseEvent {
 }
 
 /// An agent's open event stream, read by a background task.
-struct AgentStream {
+pub(crate) struct AgentStream {
     events: mpsc::UnboundedReceiver<SseEvent>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,7 +43,7 @@ impl Drop for AgentStream {
 }
 
 impl AgentStream {
-    async fn open(app: &TestApp, agent: &str, last_event_id: Option<&str>) -> Self {
+    pub(crate) async fn open(app: &TestApp, agent: &str, last_event_id: Option<&str>) -> Self {
         let mut req = app
             .client
             .get(app.url(&format!("/v1/agents/{agent}/events")))
@@ -75,7 +75,7 @@ impl AgentStream {
     }
 
     /// The next event, whatever its kind.
-    async fn next(&mut self) -> SseEvent {
+    pub(crate) async fn next(&mut self) -> SseEvent {
         tokio::time::timeout(WAIT, self.events.recv())
             .await
             .expect("an event within the wait")
@@ -83,7 +83,7 @@ impl AgentStream {
     }
 
     /// The next event of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> SseEvent {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> SseEvent {
         loop {
             let e = self.next().await;
             if e.event == kind {
@@ -93,7 +93,7 @@ impl AgentStream {
     }
 
     /// Asserts nothing of `kind` arrives within `within`.
-    async fn assert_no(&mut self, kind: &str, within: Duration) {
+    pub(crate) async fn assert_no(&mut self, kind: &str, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
             assert_ne!(e.event, kind, "unexpected {kind}: {:?}", e.data);
@@ -121,7 +121,7 @@ fn parse_block(block: &str) -> Option<SseEvent> {
 }
 
 /// A preview callback due in `lead_ms`, with extra fields.
-async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
+pub(crate) async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
     let mut body = json!({ "phone": unique_phone(), "scheduled_at": in_ms(lead_ms),
                            "dialing_mode": "preview" });
     for (k, v) in extra.as_object().unwrap() {
@@ -153,7 +153,7 @@ async fn held(app: &TestApp, agent: &str) -> Vec<String> {
         .collect()
 }
 
-fn offered_id(e: &SseEvent) -> String {
+pub(crate) fn offered_id(e: &SseEvent) -> String {
     e.data["callback"]["id"].as_str().unwrap().to_owned()
 }
 

@@ -37,6 +37,8 @@ mod dialect_talkdesk;
 mod dnc;
 #[path = "../api/event_ids.rs"]
 mod event_ids;
+#[path = "../api/fallback.rs"]
+mod fallback;
 #[path = "../api/helpers.rs"]
 mod helpers;
 #[path = "../api/isolation.rs"]

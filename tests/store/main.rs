@@ -131,6 +131,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         attempt: 0,
         attempt_open: false,
         assignment: None,
+        fallback: None,
         caller_id: None,
         dialing_mode: DialingMode::Unattended,
         notes: None,

@@ -57,6 +57,24 @@ pub(crate) async fn check_assignees(
     Ok(())
 }
 
+/// The queue a personal callback falls back to exists in the account.
+pub(crate) async fn check_fallback_queue(
+    state: &AppState,
+    caller: &Caller,
+    queue: &QueueId,
+    field: &str,
+) -> Result<(), ApiError> {
+    match state.store.get_queue(&caller.account_id, queue).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidAssignee,
+            format!("no queue {:?} in this account", queue.as_str()),
+        )
+        .field(field)),
+    }
+}
+
 /// What the dial decision says of a callback about to be stored (created or rescheduled).
 pub(crate) struct Judged {
     /// When it will be dialled (or offered), every rule applied; `None` when no time will do

@@ -9,7 +9,7 @@
 
 use axum::http::StatusCode;
 use jiff::SignedDuration;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -27,7 +27,7 @@ pub(crate) use change::{apply_changes, check_editable, judge_changes, outcome_re
 pub(crate) use create::create_as;
 pub use create::{create, create_batch};
 pub use eligibility::eligibility;
-pub(crate) use judge::check_assignees;
+pub(crate) use judge::{check_assignees, check_fallback_queue};
 pub(crate) use prepare::{Prepared, prepare};
 pub use read::{get, list};
 
@@ -75,9 +75,4 @@ pub struct DryRun {
     pub dry_run: Option<bool>,
 }
 
-/// Distinguishes a field that is absent from one set to null.
-pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
+pub(super) use crate::domain::present;

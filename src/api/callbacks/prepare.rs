@@ -4,7 +4,9 @@
 //! The steps, always in this order (the first refusal wins):
 //! 1. every field of the [`NewCallback`] ([`NewCallback::validate`]), lead time included;
 //! 2. the webhook URL may be delivered to ([`checked_url`]: no internal address);
-//! 3. the agents or queues named exist in the account ([`check_assignees`]);
+//! 3. the agents or queues named exist in the account ([`check_assignees`]), the queue a
+//!    personal callback falls back to too ([`check_fallback_queue`]), which is the account's
+//!    when the request says nothing of it;
 //! 4. the dial decision at the time asked for ([`judge_new`]).
 //!
 //! A batch runs steps 1 to 3 per item with [`prepare_unjudged`], then step 4 on all its valid
@@ -12,7 +14,7 @@
 
 use jiff::Timestamp;
 
-use super::judge::{Judged, check_assignees, judge_new, only};
+use super::judge::{Judged, check_assignees, check_fallback_queue, judge_new, only};
 use crate::{
     api::{auth::Caller, error::ApiError, webhooks::checked_url},
     app::AppState,
@@ -88,13 +90,24 @@ pub(crate) async fn prepare_unjudged(
     now: Timestamp,
     prefix: &str,
 ) -> Result<Unjudged, ApiError> {
+    let account_fallback = new.takes_account_fallback();
     let (mut callback, allow_duplicate) =
         new.validate(&caller.account_id, origin, now, policy, prefix)?;
+    if account_fallback {
+        callback.fallback = state
+            .store
+            .account_settings(&caller.account_id)
+            .await?
+            .fallback;
+    }
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url =
             Some(checked_url(url, &format!("{prefix}webhook_url"), state).await?);
     }
     check_assignees(state, caller, callback.assignment.as_ref(), prefix).await?;
+    if let Some(queue) = callback.fallback.as_ref().and_then(|f| f.queue_id.as_ref()) {
+        check_fallback_queue(state, caller, queue, &format!("{prefix}fallback_queue_id")).await?;
+    }
     if let Some(trunk) = &callback.trunk_id {
         let field = format!("{prefix}trunk_id");
         crate::api::trunks::named_trunk(state, caller, trunk.as_str(), &field).await?;

@@ -337,6 +337,7 @@ async fn plan(
             attempt: 0,
             attempt_open: false,
             assignment: None,
+            fallback: None,
             caller_id: options.caller_id.clone(),
             dialing_mode: options.dialing_mode,
             trunk_id: trunk_id.clone(),

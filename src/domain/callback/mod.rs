@@ -13,11 +13,13 @@ use super::{
 };
 
 mod attempt;
+mod fallback;
 mod new;
 mod plans;
 mod status;
 
 pub use attempt::{Attempt, CallbackEvent};
+pub use fallback::{Fallback, FallbackReason, MAX_FALLBACK_MINUTES, falls_back};
 pub use new::{
     CreatePolicy, MAX_NAME, MAX_TEXT, NewCallback, check_assignment, check_lead_time,
     check_metadata,
@@ -91,6 +93,9 @@ pub struct Callback {
     /// dialer refused it) rather than starting another.
     pub attempt_open: bool,
     pub assignment: Option<Assignment>,
+    /// Where a callback assigned to an agent goes when the agent does not take it in time;
+    /// `None`: it stays with the agent.
+    pub fallback: Option<Fallback>,
     pub caller_id: Option<PhoneNumber>,
     pub dialing_mode: DialingMode,
     pub notes: Option<String>,

@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use super::{Assignment, Callback, DialingMode, Origin, Status};
+use super::{Assignment, Callback, DialingMode, Fallback, Origin, Status, falls_back};
 use crate::domain::{
     AccountId, CallbackId, ErrorCode, FieldError, PhoneNumber, Zone,
     dialing::{Location, ZoneSource},
@@ -41,6 +41,15 @@ pub struct NewCallback {
     /// zone the number may be in (`timezone_source` says which).
     pub timezone: Option<String>,
     pub assignment: Option<Assignment>,
+    /// For a callback assigned to an agent: minutes after it falls due (0 to 10080) before,
+    /// not taken by the agent, it moves to `fallback_queue_id` (else the agent's first queue),
+    /// and at once when the agent is offline with no working hours left that day. Left out:
+    /// the account's `fallback_after_minutes`; `null`: it stays with the agent.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[schema(value_type = Option<u32>)]
+    pub fallback_after_minutes: Option<Option<u32>>,
+    /// The queue (`que_...`) a personal callback falls back to.
+    pub fallback_queue_id: Option<String>,
     pub caller_id: Option<String>,
     pub dialing_mode: Option<DialingMode>,
     pub notes: Option<String>,
@@ -186,6 +195,14 @@ pub fn check_metadata(
 }
 
 impl NewCallback {
+    /// A callback assigned to an agent that says nothing of falling back takes the account's
+    /// `fallback_after_minutes` and `fallback_queue_id`.
+    pub fn takes_account_fallback(&self) -> bool {
+        self.fallback_after_minutes.is_none()
+            && self.fallback_queue_id.is_none()
+            && falls_back(self.assignment.as_ref())
+    }
+
     /// Validates every field and builds the callback to store. Returns it with the
     /// `allow_duplicate` flag. `prefix` names the field path for batch items (`callbacks[3].`).
     pub fn validate(
@@ -219,6 +236,18 @@ impl NewCallback {
             .transpose()?;
         if let Some(a) = &self.assignment {
             check_assignment(a, &f("assignment"))?;
+        }
+        let fallback = Fallback::parse(
+            self.fallback_after_minutes.flatten(),
+            self.fallback_queue_id.as_deref(),
+            prefix,
+        )?;
+        if fallback.is_some() && !falls_back(self.assignment.as_ref()) {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                f("fallback_after_minutes"),
+                "applies only to a callback assigned to an agent (assignment.type agent)",
+            ));
         }
         let expire_after_minutes = in_range(
             self.expire_after_minutes,
@@ -267,6 +296,7 @@ impl NewCallback {
             attempt: 0,
             attempt_open: false,
             assignment: self.assignment,
+            fallback,
             caller_id,
             dialing_mode: self.dialing_mode.unwrap_or(DialingMode::Unattended),
             notes: text(self.notes, &f("notes"), MAX_TEXT)?,

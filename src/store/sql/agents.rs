@@ -179,7 +179,7 @@ async fn live_row(
     Ok(row)
 }
 
-async fn fetch_agent(
+pub(super) async fn fetch_agent(
     conn: &mut DbConn,
     account: &AccountId,
     id: &AgentId,

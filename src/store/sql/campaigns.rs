@@ -208,6 +208,8 @@ impl CampaignStore for SqlStore {
                 "ai_sip_uri": s.ai_sip_uri.as_ref().map(|u| u.as_str()),
                 "recording_retention_days": s.recording_retention_days,
                 "dialect_timezone": s.dialect_timezone.as_ref().map(|z| z.name()),
+                "fallback_after_minutes": s.fallback.as_ref().map(|f| f.after_minutes),
+                "fallback_queue_id": s.fallback.as_ref().and_then(|f| f.queue_id.as_ref()).map(|q| q.as_str()),
             })
         };
         let mut tx = self.begin_write().await?;
@@ -215,8 +217,9 @@ impl CampaignStore for SqlStore {
             "INSERT INTO account_settings (account_id, calling_window, \
              allow_customer_requested_times, max_attempts, attempt_window_days, \
              quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id, \
-             ai_sip_uri, recording_retention_days, dialect_timezone) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (account_id) DO UPDATE SET \
+             ai_sip_uri, recording_retention_days, dialect_timezone, fallback_after_minutes, \
+             fallback_queue_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
@@ -226,6 +229,8 @@ impl CampaignStore for SqlStore {
              default_trunk_id = excluded.default_trunk_id, ai_sip_uri = excluded.ai_sip_uri, \
              recording_retention_days = excluded.recording_retention_days, \
              dialect_timezone = excluded.dialect_timezone, \
+             fallback_after_minutes = excluded.fallback_after_minutes, \
+             fallback_queue_id = excluded.fallback_queue_id, \
              updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
@@ -241,6 +246,19 @@ impl CampaignStore for SqlStore {
         .bind(settings.ai_sip_uri.as_ref().map(|u| u.as_str()))
         .bind(settings.recording_retention_days.map(i32::try_from).and_then(Result::ok))
         .bind(settings.dialect_timezone.as_ref().map(|z| z.name()))
+        .bind(
+            settings
+                .fallback
+                .as_ref()
+                .map(|f| i32::try_from(f.after_minutes).unwrap_or(i32::MAX)),
+        )
+        .bind(
+            settings
+                .fallback
+                .as_ref()
+                .and_then(|f| f.queue_id.as_ref())
+                .map(|q| q.as_str()),
+        )
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {

@@ -11,8 +11,10 @@ use sqlx::QueryBuilder;
 use super::{corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
     Callback,
+    callback::Fallback,
     campaign::{AccountSettings, CampaignStatus, debt_ref},
     dialing::{CampaignFacts, Facts, History, Holiday, Location, RegionalWindow},
+    ids::QueueId,
 };
 use crate::store::StoreError;
 
@@ -221,7 +223,8 @@ pub(super) async fn settings_of(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
          default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT), \
-         dialect_timezone FROM account_settings WHERE account_id IN (",
+         dialect_timezone, CAST(fallback_after_minutes AS BIGINT), fallback_queue_id \
+         FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
     for account in accounts {
@@ -241,6 +244,8 @@ pub(super) async fn settings_of(
         Option<String>,
         Option<i64>,
         Option<String>,
+        Option<i64>,
+        Option<String>,
     );
     for (
         account,
@@ -255,6 +260,8 @@ pub(super) async fn settings_of(
         ai,
         retention,
         dialect_zone,
+        fallback_minutes,
+        fallback_queue,
     ) in qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -287,6 +294,10 @@ pub(super) async fn settings_of(
                         .map_err(|_| corrupt("dialect_timezone", &name))
                 })
                 .transpose()?,
+            fallback: fallback_minutes.map(|minutes| Fallback {
+                after_minutes: minutes.clamp(0, i64::from(u32::MAX)) as u32,
+                queue_id: fallback_queue.map(QueueId::from_trusted),
+            }),
         };
         found.insert(account, settings);
     }

@@ -21,6 +21,7 @@ use super::{
     CALLBACK_COLUMNS, CAMPAIGN_RUNNING, ROWS_PER_STATEMENT, SqlStore,
     audit::{callback_audit, insert_audit},
     events::{NewEvent, insert_events},
+    fallback,
     feeds::{NewAgentEvent, insert_agent_events, recipients},
     guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
     line::{enter_line, leave_line, settle_agent},
@@ -109,6 +110,14 @@ impl RoutingStore for SqlStore {
             )
         }));
         pass.queued = queued.len();
+
+        // Personal callbacks their agent has not taken in time (or cannot take today) move to
+        // the team, before offers are made.
+        let fallen = fallback::fall_back(&mut tx, now, limit_i, &queued).await?;
+        pass.reassigned = fallen.count;
+        pass.saturated |= fallen.count as u32 >= limit;
+        events.extend(fallen.events);
+        feed.extend(fallen.feed);
 
         // Offers that ran out go back in line; their agents are not answering.
         let expiring: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
@@ -288,6 +297,8 @@ impl RoutingStore for SqlStore {
                WHERE {due} AND dialing_mode IN ('preview', 'progressive') AND agent_id IS NULL \
              UNION ALL SELECT MIN(offer_expires_at) FROM callbacks WHERE {offered} \
              UNION ALL SELECT MIN(expires_at) FROM callbacks WHERE {waiting} \
+             UNION ALL SELECT MIN(due_at + fallback_after_minutes * 60000) FROM callbacks \
+               WHERE {waiting} AND fallback_after_minutes IS NOT NULL AND assign_type = 'agent' \
              UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
              UNION ALL SELECT MIN(until) FROM offer_declines) AS soonest",
             due = moves::from(Move::Line),

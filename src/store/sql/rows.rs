@@ -6,10 +6,11 @@ use super::{CALLBACK_COLUMNS, Cell, DbConn, DbRow, corrupt, ms, opt_ts, ts, wind
 use crate::domain::{
     AccountId, Amd, AssigneeKind, Assignment, Callback, CallbackId, DialingMode, Origin, Outcome,
     PhoneNumber, Status, WebhookUrl, Zone,
+    callback::Fallback,
     campaign::RecallPolicy,
     dialing::ZoneSource,
     geo::Region,
-    ids::{AgentId, CampaignId, ContactId},
+    ids::{AgentId, CampaignId, ContactId, QueueId},
 };
 use crate::store::StoreError;
 
@@ -25,6 +26,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
     let caller_id: Option<String> = row.try_get("caller_id")?;
     let timezone_source: String = row.try_get("timezone_source")?;
     let region: Option<String> = row.try_get("region")?;
+    let fallback_queue: Option<String> = row.try_get("fallback_queue_id")?;
     let assignment = match (assign_type, assignees) {
         (Some(kind), Some(ids)) => Some(Assignment {
             kind: AssigneeKind::parse(&kind).ok_or_else(|| corrupt("assign_type", &kind))?,
@@ -60,6 +62,12 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
             None => Amd::Off,
             Some(a) => Amd::parse(&a).ok_or_else(|| corrupt("amd", &a))?,
         },
+        fallback: row
+            .try_get::<Option<i64>, _>("fallback_after_minutes")?
+            .map(|minutes| Fallback {
+                after_minutes: minutes as u32,
+                queue_id: fallback_queue.map(QueueId::from_trusted),
+            }),
         trunk_id: row
             .try_get::<Option<String>, _>("trunk_id")?
             .map(crate::domain::ids::TrunkId::from_trusted),
@@ -167,6 +175,15 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         cb.trunk_id.as_ref().map(|t| t.as_str()).into(),
         cb.ring_timeout_seconds.map(i64::from).into(),
         (!cb.amd.is_off()).then_some(cb.amd.as_str()).into(),
+        cb.fallback
+            .as_ref()
+            .map(|f| i64::from(f.after_minutes))
+            .into(),
+        cb.fallback
+            .as_ref()
+            .and_then(|f| f.queue_id.as_ref())
+            .map(|q| q.as_str())
+            .into(),
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),
