@@ -13,6 +13,7 @@ pub mod authorized;
 pub mod callbacks;
 pub mod calls;
 pub mod campaigns;
+pub mod consents;
 pub mod contacts;
 pub mod csv;
 pub mod dnc;

@@ -24,7 +24,7 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, audio, callbacks, calls, campaigns, contacts, dnc,
+    admin, agent_work, agents, audio, callbacks, calls, campaigns, consents, contacts, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
@@ -126,6 +126,9 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         dnc::get_dnc,
         dnc::remove_dnc,
         dnc::import_dnc,
+        consents::record_consent,
+        consents::revoke_consent,
+        consents::list_consents,
         playbooks::create_playbook,
         playbooks::list_playbooks,
         playbooks::get_playbook,
@@ -171,6 +174,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
+        (name = "consents", description = "Customers' consent per number and scope; a revocation cancels what is pending and stops later calls."),
         (name = "playbooks", description = "Playbooks, their `initial_message` templates and the audio they play (`/v1/audio`)."),
         (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),

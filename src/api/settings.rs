@@ -15,6 +15,7 @@ use crate::domain::{
     ErrorCode, FieldError, Zone,
     callback::Fallback,
     campaign::{AccountSettings, MAX_RECORDING_RETENTION_DAYS},
+    consent::parse_required,
     dialing::{Holiday, RegionalWindow},
     trunk::SipUri,
     window::CallingWindow,
@@ -89,6 +90,13 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub fallback_queue_id: Option<Option<String>>,
+    /// Calls that need these consent scopes (`calls`: any call; `ai_calls`: `dialing_mode`
+    /// `ai`; `prerecorded`: `unattended`) are placed only to numbers with that consent
+    /// recorded (`POST /v1/consents`); others are skipped (`no_consent`). A scope the customer
+    /// revoked stops the calls needing it whatever this says. Left out of a `PUT`, it keeps
+    /// its value.
+    #[serde(default)]
+    pub require_consent_for: Option<Vec<String>>,
 }
 
 use crate::domain::present;
@@ -117,6 +125,12 @@ impl From<&AccountSettings> for SettingsView {
                     .as_ref()
                     .and_then(|f| f.queue_id.as_ref())
                     .map(|q| q.as_str().to_owned()),
+            ),
+            require_consent_for: Some(
+                s.require_consent_for
+                    .iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect(),
             ),
         }
     }
@@ -200,7 +214,8 @@ pub async fn put_settings(
         && req.recording_retention_days.is_some()
         && req.dialect_timezone.is_some()
         && req.fallback_after_minutes.is_some()
-        && req.fallback_queue_id.is_some();
+        && req.fallback_queue_id.is_some()
+        && req.require_consent_for.is_some();
     let before = match given {
         true => None,
         false => Some(state.store.account_settings(&caller.account_id).await?),
@@ -241,6 +256,13 @@ pub async fn put_settings(
     if let Some(queue) = fallback.as_ref().and_then(|f| f.queue_id.as_ref()) {
         check_fallback_queue(&state, &caller, queue, "fallback_queue_id").await?;
     }
+    let require_consent_for = match &req.require_consent_for {
+        None => before
+            .as_ref()
+            .map(|s| s.require_consent_for.clone())
+            .unwrap_or_default(),
+        Some(names) => parse_required(names, "require_consent_for")?,
+    };
     let settings = AccountSettings {
         calling_window,
         allow_customer_requested_times: req.allow_customer_requested_times,
@@ -254,6 +276,7 @@ pub async fn put_settings(
         recording_retention_days,
         dialect_timezone,
         fallback,
+        require_consent_for,
     };
     state
         .store

@@ -5,6 +5,8 @@
 //!   (`X-Twilio-Signature` for Twilio and SignalWire, `telnyx-signature-ed25519` for Telnyx);
 //!   unsigned or mis-signed requests get 403 and change nothing, an unknown trunk or call 404.
 //!   Intermediate statuses change the call's leg state; a final one records the outcome.
+//! - `POST /telephony/twilio/{trunk_id}/sms`: texts to the trunk's number, verified the same
+//!   way; a `STOP` revokes the sender's consent and cancels what is pending to it.
 //! - `GET /telephony/voicemail/{account_id}/{audio_id}?expires=&signature=`: the voicemail
 //!   message a provider plays, at the signed, expiring URL the driver gave it.
 
@@ -24,10 +26,11 @@ use super::error::ApiError;
 use crate::{
     app::AppState,
     domain::{
-        AccountId, ErrorCode,
+        AccountId, Actor, ErrorCode, PhoneNumber,
+        consent::{Consent, ConsentScope, is_stop_word},
         ids::{AudioId, TrunkId},
-        trunk::TrunkSettings,
-        twilio::{self, Profile},
+        trunk::{Trunk, TrunkSettings},
+        twilio::{self, Profile, TwilioSettings},
     },
     store::ProviderCall,
 };
@@ -35,6 +38,7 @@ use crate::{
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/telephony/twilio/{trunk_id}/status", post(status_callback))
+        .route("/telephony/twilio/{trunk_id}/sms", post(inbound_sms))
         .route(
             "/telephony/voicemail/{account_id}/{audio_id}",
             get(voicemail_audio),
@@ -81,55 +85,70 @@ fn parameters(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>>
     )
 }
 
-async fn status_callback(
-    State(state): State<AppState>,
-    Path(trunk_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let trunk_id = TrunkId::parse(&trunk_id).ok_or_else(|| ApiError::not_found("trunk"))?;
+/// The `twilio_compatible` trunk a callback names, and its settings.
+async fn provider_trunk(state: &AppState, trunk_id: &str) -> Result<(Trunk, TrunkId), ApiError> {
+    let trunk_id = TrunkId::parse(trunk_id).ok_or_else(|| ApiError::not_found("trunk"))?;
     let trunk = state
         .store
         .provider_trunk(&trunk_id)
         .await?
         .ok_or_else(|| ApiError::not_found("trunk"))?;
-    let TrunkSettings::TwilioCompatible(settings) = &trunk.settings else {
-        return Err(ApiError::not_found("trunk"));
-    };
-    // Verified before anything in the body is read.
-    let verified = match settings.profile {
+    match &trunk.settings {
+        TrunkSettings::TwilioCompatible(_) => Ok((trunk, trunk_id)),
+        _ => Err(ApiError::not_found("trunk")),
+    }
+}
+
+/// Is this request signed by the trunk's provider, for `url` (where the provider sent it)?
+fn signed(
+    state: &AppState,
+    settings: &TwilioSettings,
+    url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> bool {
+    match settings.profile {
         Profile::Twilio | Profile::SignalWire => {
-            let signature = header_text(&headers, "x-twilio-signature")
-                .or_else(|| header_text(&headers, "x-signalwire-signature"));
+            let signature = header_text(headers, "x-twilio-signature")
+                .or_else(|| header_text(headers, "x-signalwire-signature"));
             let params: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                serde_urlencoded::from_bytes(body).unwrap_or_default();
             signature.is_some_and(|sig| {
-                twilio::twilio_signature_valid(
-                    settings.token(),
-                    &settings.status_callback(trunk_id.as_str()),
-                    &params,
-                    sig,
-                )
+                twilio::twilio_signature_valid(settings.token(), url, &params, sig)
             })
         }
         Profile::TelnyxTexml => {
             match (
-                header_text(&headers, "telnyx-signature-ed25519"),
-                header_text(&headers, "telnyx-timestamp"),
+                header_text(headers, "telnyx-signature-ed25519"),
+                header_text(headers, "telnyx-timestamp"),
                 &settings.public_key,
             ) {
                 (Some(sig), Some(at), Some(key)) => twilio::telnyx_signature_valid(
                     key,
                     sig,
                     at,
-                    &body,
+                    body,
                     state.clock.now().as_second(),
                 ),
                 _ => false,
             }
         }
+    }
+}
+
+async fn status_callback(
+    State(state): State<AppState>,
+    Path(trunk_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let (trunk, trunk_id) = provider_trunk(&state, &trunk_id).await?;
+    let TrunkSettings::TwilioCompatible(settings) = &trunk.settings else {
+        return Err(ApiError::not_found("trunk"));
     };
-    if !verified {
+    // Verified before anything in the body is read.
+    let url = settings.status_callback(trunk_id.as_str());
+    if !signed(&state, settings, &url, &headers, &body) {
         tracing::warn!(trunk_id = %trunk_id, "a status callback without a valid signature was refused");
         return Err(forbidden());
     }
@@ -182,6 +201,71 @@ async fn find_call(
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// An inbound text on the trunk's number, verified like a status callback. A stop word
+/// (`STOP`, `UNSUBSCRIBE`, ...) revokes every consent of the sender's number and cancels what is
+/// pending to it, in one transaction; other texts are ignored. Answers empty TwiML (the
+/// carrier sends its own opt-out confirmation).
+async fn inbound_sms(
+    State(state): State<AppState>,
+    Path(trunk_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (trunk, trunk_id) = provider_trunk(&state, &trunk_id).await?;
+    let TrunkSettings::TwilioCompatible(settings) = &trunk.settings else {
+        return Err(ApiError::not_found("trunk"));
+    };
+    let url = settings.messaging_webhook(trunk_id.as_str());
+    if !signed(&state, settings, &url, &headers, &body) {
+        tracing::warn!(trunk_id = %trunk_id, "an inbound text without a valid signature was refused");
+        return Err(forbidden());
+    }
+    let params = parameters(&headers, &body).unwrap_or_default();
+    let param = |names: &[&str]| {
+        params
+            .iter()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+    };
+    // Telnyx nests the sender: `data.payload.from.phone_number`.
+    let from = param(&["From"]).or_else(|| {
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            v["data"]["payload"]["from"]["phone_number"]
+                .as_str()
+                .map(str::to_owned)
+        })
+    });
+    let text = param(&["Body", "text"]).unwrap_or_default();
+    if is_stop_word(&text)
+        && let Some(phone) = from.and_then(|f| PhoneNumber::parse(&f, "From").ok())
+    {
+        let now = state.clock.now();
+        let consents: Vec<Consent> = ConsentScope::ALL
+            .into_iter()
+            .map(|scope| Consent {
+                account_id: trunk.account_id.clone(),
+                phone: phone.clone(),
+                scope,
+                granted: false,
+                source: "sms_stop".to_owned(),
+                captured_at: now,
+                evidence: Some(text.trim().to_owned()),
+                updated_at: now,
+            })
+            .collect();
+        let canceled = state
+            .store
+            .record_consents(&consents, &Actor::System)
+            .await?;
+        tracing::info!(trunk_id = %trunk_id, canceled = canceled.len(), "a STOP text revoked consent");
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    )
+        .into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -18,7 +18,7 @@ use tower_http::{
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, audio, callbacks, calls, campaigns, contacts, dnc,
+        admin, agent_work, agents, audio, callbacks, calls, campaigns, consents, contacts, dnc,
         error::ApiError, openapi, ops, playbooks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
@@ -133,6 +133,11 @@ pub fn router(state: AppState) -> Router {
                 .patch(contacts::update_contact)
                 .delete(contacts::delete_contact),
         )
+        .route(
+            "/consents",
+            post(consents::record_consent).get(consents::list_consents),
+        )
+        .route("/consents/revoke", post(consents::revoke_consent))
         .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
         .route("/dnc/import", post(dnc::import_dnc))
         .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))

@@ -336,6 +336,9 @@ pub struct AccountSettings {
     /// What callbacks assigned to an agent do when the agent does not take them: the default
     /// of those that say nothing of it; `None`: they stay with the agent.
     pub fallback: Option<crate::domain::callback::Fallback>,
+    /// Calls needing these scopes are placed only to numbers with consent recorded for them
+    /// (`domain::consent`).
+    pub require_consent_for: Vec<crate::domain::consent::ConsentScope>,
 }
 
 /// The longest `recording_retention_days` (ten years).
@@ -356,6 +359,7 @@ impl Default for AccountSettings {
             recording_retention_days: None,
             dialect_timezone: None,
             fallback: None,
+            require_consent_for: Vec::new(),
         }
     }
 }

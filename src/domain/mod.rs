@@ -9,6 +9,7 @@ pub mod audio;
 pub mod auth;
 pub mod callback;
 pub mod campaign;
+pub mod consent;
 pub mod contact;
 pub mod dialing;
 pub mod geo;

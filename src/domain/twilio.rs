@@ -286,6 +286,15 @@ impl TwilioSettings {
         )
     }
 
+    /// The messaging webhook URL of trunk `trunk_id` (set it as the number's "A message comes
+    /// in" URL): inbound `STOP` texts revoke consent.
+    pub fn messaging_webhook(&self, trunk_id: &str) -> String {
+        format!(
+            "{}/telephony/twilio/{trunk_id}/sms",
+            self.status_callback_base
+        )
+    }
+
     pub fn token(&self) -> &str {
         self.auth_token.as_ref().map_or("", Secret::expose)
     }

@@ -47,6 +47,8 @@ pub struct DialFacts {
 #[derive(Debug, Clone, Default)]
 pub struct CallFacts {
     pub on_dnc: bool,
+    /// What the customer consented to (or withdrew) for the number.
+    pub consent: crate::domain::consent::ConsentState,
     /// Attempts to the number (or the same debt) in the cap's period before now, and the last
     /// answered call; read only where the account caps attempts or keeps quiet periods.
     pub history: History,

@@ -18,6 +18,7 @@ pub mod agents;
 pub mod audio;
 pub mod auth;
 pub mod campaigns;
+pub mod consents;
 pub mod contacts;
 pub mod dialects;
 pub mod dnc;
@@ -38,6 +39,7 @@ pub use agents::AgentStore;
 pub use audio::{AudioDeletion, AudioStore};
 pub use auth::{AuditFilter, AuthStore};
 pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};
+pub use consents::ConsentStore;
 pub use contacts::ContactStore;
 pub use dialects::DialectStore;
 pub use dnc::DncStore;
@@ -287,6 +289,7 @@ pub trait Store:
     + ContactStore
     + DialectStore
     + DncStore
+    + ConsentStore
     + PlaybookStore
     + TrunkStore
     + ProviderCallStore

@@ -14,6 +14,7 @@ mod bridge_test;
 mod callbacks;
 mod campaigns;
 mod connections;
+mod consents;
 mod contacts;
 mod database;
 mod dial_decision;

@@ -1327,3 +1327,83 @@ async fn a_call_whose_status_callback_never_comes_is_ended_from_the_providers_re
     assert_eq!(a["leg_state"], "ended", "{cb}");
     assert_eq!(reads(&carrier), 1);
 }
+
+#[tokio::test]
+async fn a_stop_text_signed_by_twilio_revokes_consent_and_cancels_what_is_pending_at_once() {
+    let app = quick_app().await;
+    let trunk = trunk(&app, json!({})).await;
+    let phone = unique_phone();
+    let mut pending = Vec::new();
+    for mode in ["unattended", "preview", "ai"] {
+        let cb = app
+            .create(
+                &json!({ "phone": phone, "scheduled_at": tomorrow(), "dialing_mode": mode,
+                             "allow_duplicate": true }),
+            )
+            .await;
+        pending.push(cb["id"].as_str().unwrap().to_owned());
+    }
+    let sms_url = app.url(&format!("/telephony/twilio/{trunk}/sms"));
+    let post = |params: Vec<(&'static str, String)>, signature: Option<String>| {
+        let mut request = app
+            .client
+            .post(&sms_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&params).unwrap());
+        if let Some(signature) = signature {
+            request = request.header("X-Twilio-Signature", signature);
+        }
+        request.send()
+    };
+    let params = vec![
+        (
+            "MessageSid",
+            "SM0123456789abcdef0123456789abcdef".to_owned(),
+        ),
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("From", phone.clone()),
+        ("To", CALLER_ID.to_owned()),
+        ("Body", "Stop".to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // Unsigned, or signed with another token: refused, nothing changes.
+    let forged = official_signature("another-token", &sms_url, &pairs).await;
+    for signature in [None, Some(forged)] {
+        let resp = post(params.clone(), signature).await.unwrap();
+        assert_eq!(resp.status(), 403);
+    }
+    for id in &pending {
+        assert_eq!(app.get_callback(id).await["status"], "scheduled");
+    }
+
+    let signature = official_signature(TOKEN, &sms_url, &pairs).await;
+    let resp = post(params.clone(), Some(signature)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("<Response>"), "TwiML");
+    for id in &pending {
+        let cb = app.get_callback(id).await;
+        assert_eq!(cb["status"], "canceled", "{id}");
+        let canceled = events_of(&cb, "callback.canceled");
+        assert_eq!(canceled[0]["data"]["reason"], "consent_revoked");
+    }
+    let consents = app
+        .get(&format!("/v1/consents?phone={}", phone.replace('+', "%2B")))
+        .await
+        .expect(200)
+        .clone();
+    let data = consents["data"].as_array().unwrap();
+    assert_eq!(data.len(), 4, "every scope revoked: {consents}");
+    assert!(
+        data.iter()
+            .all(|c| c["status"] == "revoked" && c["source"] == "sms_stop")
+    );
+    // A later callback to the number is never dialled.
+    let later = app
+        .create(&json!({ "phone": phone, "scheduled_at": in_ms(300) }))
+        .await;
+    let id = later["id"].as_str().unwrap();
+    let cb = app.wait_for_status(id, "canceled", WAIT).await;
+    assert_eq!(cb["outcome"], "skipped_no_consent");
+    assert!(app.bridge.requests_for(id).is_empty());
+}

@@ -17,6 +17,8 @@ mod auth;
 mod callbacks;
 #[path = "../api/campaigns.rs"]
 mod campaigns;
+#[path = "../api/consents.rs"]
+mod consents;
 #[path = "../api/contacts.rs"]
 mod contacts;
 #[path = "../api/database.rs"]

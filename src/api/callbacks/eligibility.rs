@@ -61,7 +61,7 @@ impl From<&Block> for BlockView {
     get, path = "/v1/callbacks/{id}/eligibility", operation_id = "callback_eligibility",
     tag = "callbacks", summary = "What currently stops a callback from being dialled",
     description = "The dial decision, now: every rule that blocks the callback (`not_due`, \
-        `dnc`, `attempt_cap`, `quiet_period`, `calling_window`, `campaign_paused`, `pacing`, \
+        `dnc`, `no_consent`, `attempt_cap`, `quiet_period`, `calling_window`, `campaign_paused`, `pacing`, \
         `no_agent` for preview callbacks, `final_state`), with when each lifts. The dispatch \
         guard and the preview offers apply the same decision.",
     params(("id" = String, Path, description = "A callback id (`cb_...`).")),
@@ -92,6 +92,7 @@ pub async fn eligibility(
         .filter(|_| matches!(cb.status, Status::Scheduled | Status::Waiting));
     let facts = Facts {
         on_dnc: call.on_dnc,
+        consent: call.consent,
         campaign: call.campaign,
         free_agents,
         ..Facts::of(&cb, &location, &call.history)

@@ -165,6 +165,7 @@ fn judge_one(
     let location = cb.location();
     let facts = Facts {
         on_dnc: call.on_dnc,
+        consent: call.consent,
         campaign: call.campaign,
         ..Facts::of(cb, &location, &call.history)
     };
@@ -196,6 +197,10 @@ fn judge_one(
             (BlockCode::Dnc, _) => explanation.push(format!(
                 "{} is on the do-not-call list: it will not be dialled",
                 cb.phone
+            )),
+            (BlockCode::NoConsent, _) => explanation.push(format!(
+                "{}: it will not be dialled unless consent is recorded before its time",
+                block.reason
             )),
             (_, Some(until)) => explanation.push(format!(
                 "{}: dialled at {until} at the earliest",

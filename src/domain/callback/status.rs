@@ -172,7 +172,7 @@ pub enum Move {
 
 impl Move {
     /// Every move, each outcome's report included.
-    pub const ALL: [Move; 18] = [
+    pub const ALL: [Move; 19] = [
         Move::Edit,
         Move::Cancel,
         Move::Dispatch,
@@ -188,13 +188,14 @@ impl Move {
         Move::Report(Outcome::Voicemail),
         Move::Report(Outcome::Failed),
         Move::Report(Outcome::SkippedDnc),
+        Move::Report(Outcome::SkippedNoConsent),
         Move::Recall,
         Move::Expire,
         Move::Reopen,
     ];
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DialingMode {
     /// The call is placed at its time with no agent waiting: for dialer bridges that connect
@@ -331,6 +332,9 @@ pub enum Outcome {
     VoicemailLeft,
     /// Never dialled: the number is on the do-not-call list.
     SkippedDnc,
+    /// Never dialled: the customer revoked consent the call needed, or the account requires
+    /// consent that was never given.
+    SkippedNoConsent,
 }
 
 impl Outcome {
@@ -344,6 +348,7 @@ impl Outcome {
             Outcome::InvalidNumber => "invalid_number",
             Outcome::VoicemailLeft => "voicemail_left",
             Outcome::SkippedDnc => "skipped_dnc",
+            Outcome::SkippedNoConsent => "skipped_no_consent",
         }
     }
 
@@ -357,6 +362,7 @@ impl Outcome {
             Self::InvalidNumber,
             Self::VoicemailLeft,
             Self::SkippedDnc,
+            Self::SkippedNoConsent,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -366,7 +372,7 @@ impl Outcome {
     pub fn final_status(self) -> Status {
         match self {
             Outcome::Answered | Outcome::VoicemailLeft => Status::Completed,
-            Outcome::SkippedDnc => Status::Canceled,
+            Outcome::SkippedDnc | Outcome::SkippedNoConsent => Status::Canceled,
             _ => Status::Failed,
         }
     }

@@ -64,6 +64,8 @@ impl Launch<'_> {
             window: Some(self.window),
             location: &location,
             on_dnc: false,
+            // Consent is read when each call is claimed.
+            consent: Default::default(),
             history: &no_history,
             free_agents: None,
         };

@@ -15,6 +15,9 @@ pub enum BlockCode {
     NotDue,
     /// The number is on the do-not-call list.
     Dnc,
+    /// The customer revoked consent the call needs, or the account requires consent that was
+    /// never given.
+    NoConsent,
     /// The number (or debt) had the account's most attempts in its period.
     AttemptCap,
     /// The number answered an automated call too recently.
@@ -36,6 +39,7 @@ impl BlockCode {
             BlockCode::FinalState => "final_state",
             BlockCode::NotDue => "not_due",
             BlockCode::Dnc => "dnc",
+            BlockCode::NoConsent => "no_consent",
             BlockCode::AttemptCap => "attempt_cap",
             BlockCode::QuietPeriod => "quiet_period",
             BlockCode::CallingWindow => "calling_window",

@@ -8,7 +8,7 @@ use crate::domain::campaign::AccountSettings;
 /// When the call would be placed if nothing changed but time: the first instant from `now`
 /// (or its due time) at which [`decide`] lets it through, asking again at the latest `until`
 /// of what blocks it. Blocks that only an event lifts (pacing, a paused campaign, no free
-/// agent) are left out of the reckoning; one that never lifts (do-not-call, an ended callback,
+/// agent) are left out of the reckoning; one that never lifts (do-not-call, no consent, an ended callback,
 /// a window that never opens) gives `Err` with it.
 pub fn earliest_dial(
     facts: &Facts<'_>,
@@ -43,5 +43,8 @@ pub fn earliest_dial(
 }
 
 fn is_permanent(code: BlockCode) -> bool {
-    matches!(code, BlockCode::Dnc | BlockCode::FinalState)
+    matches!(
+        code,
+        BlockCode::Dnc | BlockCode::NoConsent | BlockCode::FinalState
+    )
 }

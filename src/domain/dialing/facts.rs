@@ -5,7 +5,8 @@ use jiff::Timestamp;
 
 use super::Location;
 use crate::domain::{
-    Callback, DialingMode, Status, campaign::CampaignStatus, window::CallingWindow,
+    Callback, DialingMode, Status, campaign::CampaignStatus, consent::ConsentState,
+    window::CallingWindow,
 };
 
 /// Attempts already made to the callee's number (or about the same debt), from whatever
@@ -47,6 +48,8 @@ pub struct Facts<'a> {
     pub window: Option<&'a CallingWindow>,
     pub location: &'a Location,
     pub on_dnc: bool,
+    /// What the customer consented to (or withdrew) for the number.
+    pub consent: ConsentState,
     pub history: &'a History,
     /// Agents free to take a preview call, where that was counted.
     pub free_agents: Option<u32>,
@@ -66,6 +69,7 @@ impl<'a> Facts<'a> {
             window: cb.calling_window.as_ref(),
             location,
             on_dnc: false,
+            consent: ConsentState::default(),
             history,
             free_agents: None,
         }

@@ -96,6 +96,12 @@ pub fn decide(facts: &Facts<'_>, policy: &AccountSettings, now: Timestamp) -> De
             None,
         );
     }
+    if let Some(why) = facts
+        .consent
+        .lacking(facts.dialing_mode, &policy.require_consent_for)
+    {
+        block(BlockCode::NoConsent, why, None);
+    }
     if let Some(max) = policy.max_attempts {
         let period = SignedDuration::from_hours(i64::from(policy.attempt_window_days) * 24);
         let recent: Vec<Timestamp> = facts

@@ -18,7 +18,7 @@ use super::{
     ts,
 };
 use crate::domain::{
-    AccountId, Actor, Attempt, Callback, CallbackId, Outcome, PhoneNumber, Status,
+    AccountId, Actor, Attempt, Callback, CallbackId, DialingMode, Outcome, PhoneNumber, Status,
     callback::Move,
     ids::CampaignId,
     routing::{AgentEventKind, WithdrawReason},
@@ -506,6 +506,8 @@ impl SqlStore {
 pub(super) enum Untouched<'a> {
     /// Those to a number (it went on the do-not-call list).
     To(&'a PhoneNumber),
+    /// Those to a number placed in one of these modes (consent to them was revoked).
+    ToIn(&'a PhoneNumber, &'a [DialingMode]),
     /// Those of a campaign (it was canceled).
     Of(&'a CampaignId),
 }
@@ -522,13 +524,26 @@ pub(super) async fn cancel_untouched(
     now: Timestamp,
     actor: &Actor,
 ) -> Result<(Vec<CallbackId>, Vec<String>), StoreError> {
-    let (column, value) = match which {
-        Untouched::To(phone) => ("phone", phone.as_str()),
-        Untouched::Of(campaign) => ("campaign_id", campaign.as_str()),
+    let (column, value, modes) = match which {
+        Untouched::To(phone) => ("phone", phone.as_str(), None),
+        Untouched::ToIn(phone, modes) => ("phone", phone.as_str(), Some(modes)),
+        Untouched::Of(campaign) => ("campaign_id", campaign.as_str(), None),
+    };
+    let in_modes = match modes {
+        None => String::new(),
+        Some([]) => return Ok((Vec::new(), Vec::new())),
+        Some(modes) => format!(
+            " AND dialing_mode IN ({})",
+            modes
+                .iter()
+                .map(|m| format!("'{}'", m.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let rows = sqlx::query(&format!(
         "SELECT {CALLBACK_COLUMNS} FROM callbacks \
-         WHERE account_id = $1 AND {column} = $2 AND {cancelable} ORDER BY id",
+         WHERE account_id = $1 AND {column} = $2 AND {cancelable}{in_modes} ORDER BY id",
         cancelable = moves::from(Move::Cancel),
     ))
     .bind(account.as_str())

@@ -9,6 +9,7 @@ use super::{
     CALLBACK_COLUMNS, SqlStore,
     audit::insert_audit,
     callbacks::{Untouched, cancel_untouched},
+    consents::consent_states,
     contacts::contacts_where,
     corrupt,
     events::{NewEvent, insert_events},
@@ -195,6 +196,12 @@ impl CampaignStore for SqlStore {
                     .collect(),
             )
         };
+        let required = |s: &AccountSettings| {
+            s.require_consent_for
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+        };
         let view = |s: &AccountSettings| {
             json!({
                 "calling_window": s.calling_window.to_json(),
@@ -210,6 +217,7 @@ impl CampaignStore for SqlStore {
                 "dialect_timezone": s.dialect_timezone.as_ref().map(|z| z.name()),
                 "fallback_after_minutes": s.fallback.as_ref().map(|f| f.after_minutes),
                 "fallback_queue_id": s.fallback.as_ref().and_then(|f| f.queue_id.as_ref()).map(|q| q.as_str()),
+                "require_consent_for": required(s),
             })
         };
         let mut tx = self.begin_write().await?;
@@ -218,8 +226,9 @@ impl CampaignStore for SqlStore {
              allow_customer_requested_times, max_attempts, attempt_window_days, \
              quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id, \
              ai_sip_uri, recording_retention_days, dialect_timezone, fallback_after_minutes, \
-             fallback_queue_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (account_id) DO UPDATE SET \
+             fallback_queue_id, require_consent_for) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
              max_attempts = excluded.max_attempts, \
@@ -231,6 +240,7 @@ impl CampaignStore for SqlStore {
              dialect_timezone = excluded.dialect_timezone, \
              fallback_after_minutes = excluded.fallback_after_minutes, \
              fallback_queue_id = excluded.fallback_queue_id, \
+             require_consent_for = excluded.require_consent_for, \
              updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
@@ -244,7 +254,12 @@ impl CampaignStore for SqlStore {
         .bind(regional(settings).to_string())
         .bind(settings.default_trunk_id.as_ref().map(|t| t.as_str()))
         .bind(settings.ai_sip_uri.as_ref().map(|u| u.as_str()))
-        .bind(settings.recording_retention_days.map(i32::try_from).and_then(Result::ok))
+        .bind(
+            settings
+                .recording_retention_days
+                .map(i32::try_from)
+                .and_then(Result::ok),
+        )
         .bind(settings.dialect_timezone.as_ref().map(|z| z.name()))
         .bind(
             settings
@@ -258,6 +273,10 @@ impl CampaignStore for SqlStore {
                 .as_ref()
                 .and_then(|f| f.queue_id.as_ref())
                 .map(|q| q.as_str()),
+        )
+        .bind(
+            (!settings.require_consent_for.is_empty())
+                .then(|| json!(required(settings)).to_string()),
         )
         .execute(&mut *tx)
         .await?;
@@ -487,6 +506,8 @@ impl CampaignStore for SqlStore {
             .unwrap_or_default();
         let phones: Vec<&str> = callbacks.iter().map(|cb| cb.phone.as_str()).collect();
         let listed = on_dnc(&mut conn, account.as_str(), &phones).await?;
+        let numbers: Vec<(&str, &str)> = phones.iter().map(|p| (account.as_str(), *p)).collect();
+        let consents = consent_states(&mut conn, &numbers).await?;
         let campaign_ids: Vec<&str> = callbacks
             .iter()
             .filter_map(|cb| cb.campaign_id.as_ref().map(|c| c.as_str()))
@@ -522,6 +543,10 @@ impl CampaignStore for SqlStore {
             };
             calls.push(CallFacts {
                 on_dnc: listed.contains(cb.phone.as_str()),
+                consent: consents
+                    .get(&(account.as_str().to_owned(), cb.phone.as_str().to_owned()))
+                    .copied()
+                    .unwrap_or_default(),
                 history,
                 campaign: cb
                     .campaign_id

@@ -8,11 +8,12 @@ use super::{DEBT_REF, Db, DbConn};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::QueryBuilder;
 
-use super::{corrupt, ms, opt_ts, ts, window_from_text};
+use super::{consents::consent_states, corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
     Callback,
     callback::Fallback,
     campaign::{AccountSettings, CampaignStatus, debt_ref},
+    consent::{ConsentScope, ConsentState},
     dialing::{CampaignFacts, Facts, History, Holiday, Location, RegionalWindow},
     ids::QueueId,
 };
@@ -38,7 +39,7 @@ pub(super) async fn history(
         "SELECT a.started_at FROM calls a JOIN callbacks o ON o.id = a.callback_id \
          WHERE o.account_id = $1 AND (o.phone = $2 OR ($3 IS NOT NULL AND o.metadata IS NOT NULL \
          AND {DEBT_REF} = $4)) AND a.started_at > $5 \
-         AND (a.outcome IS NULL OR a.outcome <> 'skipped_dnc') \
+         AND (a.outcome IS NULL OR a.outcome NOT IN ('skipped_dnc', 'skipped_no_consent')) \
          AND NOT (a.callback_id = $6 AND a.number = $7) \
          ORDER BY a.started_at DESC LIMIT $8"
     ))
@@ -156,6 +157,7 @@ pub(super) struct OneFacts {
     pub(super) location: Location,
     pub(super) history: History,
     pub(super) on_dnc: bool,
+    pub(super) consent: ConsentState,
     pub(super) campaign: Option<CampaignFacts>,
     pub(super) settings: AccountSettings,
 }
@@ -196,6 +198,11 @@ impl OneFacts {
             on_dnc: !on_dnc(conn, account, &[cb.phone.as_str()])
                 .await?
                 .is_empty(),
+            consent: consent_states(conn, &[(account, cb.phone.as_str())])
+                .await?
+                .into_values()
+                .next()
+                .unwrap_or_default(),
             campaign,
             settings,
         })
@@ -204,6 +211,7 @@ impl OneFacts {
     pub(super) fn facts<'a>(&'a self, cb: &'a Callback) -> Facts<'a> {
         Facts {
             on_dnc: self.on_dnc,
+            consent: self.consent,
             campaign: self.campaign,
             ..Facts::of(cb, &self.location, &self.history)
         }
@@ -223,7 +231,8 @@ pub(super) async fn settings_of(
         "SELECT account_id, calling_window, allow_customer_requested_times, max_attempts, \
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
          default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT), \
-         dialect_timezone, CAST(fallback_after_minutes AS BIGINT), fallback_queue_id \
+         dialect_timezone, CAST(fallback_after_minutes AS BIGINT), fallback_queue_id, \
+         require_consent_for \
          FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
@@ -246,6 +255,7 @@ pub(super) async fn settings_of(
         Option<String>,
         Option<i64>,
         Option<String>,
+        Option<String>,
     );
     for (
         account,
@@ -262,6 +272,7 @@ pub(super) async fn settings_of(
         dialect_zone,
         fallback_minutes,
         fallback_queue,
+        consent_scopes,
     ) in qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -298,6 +309,13 @@ pub(super) async fn settings_of(
                 after_minutes: minutes.clamp(0, i64::from(u32::MAX)) as u32,
                 queue_id: fallback_queue.map(QueueId::from_trusted),
             }),
+            require_consent_for: match consent_scopes {
+                None => Vec::new(),
+                Some(text) => serde_json::from_str::<Vec<String>>(&text)
+                    .ok()
+                    .and_then(|names| names.iter().map(|n| ConsentScope::parse(n)).collect())
+                    .ok_or_else(|| corrupt("require_consent_for", &text))?,
+            },
         };
         found.insert(account, settings);
     }

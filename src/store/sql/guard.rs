@@ -12,6 +12,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS,
+    consents::consent_states,
     events::{NewEvent, insert_events},
     facts::settings_of,
     facts::{OneFacts, campaign_facts, cap_since, history, needs_history},
@@ -20,7 +21,7 @@ use super::{
     ts, window_from_text,
 };
 use crate::domain::{
-    Callback, DialingMode, PhoneNumber, Status, Zone,
+    Callback, DialingMode, Outcome, PhoneNumber, Status, Zone,
     callback::Move,
     campaign::{AccountSettings, debt_ref},
     dialing::{
@@ -79,8 +80,8 @@ impl DueRow {
 /// What the guard does with one due callback.
 enum Verdict {
     Dial,
-    /// The number is on the do-not-call list: never dialled.
-    Skip,
+    /// The number is on the do-not-call list, or lacks consent: never dialled.
+    Skip(Outcome),
     /// Moved to when every rule that lifts in time has lifted.
     Defer(Timestamp, Vec<Block>),
     /// No instant will do (the window never opens in every zone of the number).
@@ -100,7 +101,10 @@ fn verdict(
         return Verdict::Dial;
     }
     if decision.blocked_by(BlockCode::Dnc).is_some() {
-        return Verdict::Skip;
+        return Verdict::Skip(Outcome::SkippedDnc);
+    }
+    if decision.blocked_by(BlockCode::NoConsent).is_some() {
+        return Verdict::Skip(Outcome::SkippedNoConsent);
     }
     match earliest_dial(facts, settings, at) {
         // Only blocks an event lifts (pacing, a paused campaign, no free agent).
@@ -114,7 +118,10 @@ fn verdict(
                 .cloned()
                 .collect(),
         ),
-        Err(block) if block.code == BlockCode::Dnc => Verdict::Skip,
+        Err(block) if block.code == BlockCode::Dnc => Verdict::Skip(Outcome::SkippedDnc),
+        Err(block) if block.code == BlockCode::NoConsent => {
+            Verdict::Skip(Outcome::SkippedNoConsent)
+        }
         Err(block) => Verdict::Expire(block),
     }
 }
@@ -156,6 +163,12 @@ pub(super) async fn guard_due(
             );
         }
     }
+
+    let numbers: Vec<(&str, &str)> = due
+        .iter()
+        .map(|r| (r.account_id.as_str(), r.phone.as_str()))
+        .collect();
+    let consents = consent_states(conn, &numbers).await?;
 
     let accounts: Vec<&str> = due
         .iter()
@@ -226,6 +239,10 @@ pub(super) async fn guard_due(
             window: window.as_ref(),
             location: &location,
             on_dnc: on_dnc.contains(&format!("{} {}", row.account_id, row.phone)),
+            consent: consents
+                .get(&(row.account_id.clone(), row.phone.clone()))
+                .copied()
+                .unwrap_or_default(),
             history: &book,
             free_agents: None,
         };
@@ -242,7 +259,7 @@ pub(super) async fn guard_due(
                 }
                 dial.push(row);
             }
-            Verdict::Skip => skipped.push(row.id),
+            Verdict::Skip(outcome) => skipped.push((row.id, outcome)),
             Verdict::Defer(until, blocks) => deferred.push((row.id, until, blocks)),
             Verdict::Expire(block) => expired.push((row.id, block)),
             Verdict::Hold => {}
@@ -250,8 +267,8 @@ pub(super) async fn guard_due(
     }
 
     let mut events = Vec::new();
-    for id in &skipped {
-        events.extend(skip(conn, id, now).await?.map(|(_, event)| event));
+    for (id, outcome) in &skipped {
+        events.extend(skip(conn, id, *outcome, now).await?.map(|(_, event)| event));
     }
     for (id, until, blocks) in &deferred {
         if let Some(cb) = defer(conn, id, *until, now).await? {
@@ -267,19 +284,21 @@ pub(super) async fn guard_due(
     Ok(dial)
 }
 
-/// Never dials a callback whose number is on the do-not-call list: canceled, with an attempt
-/// recorded as `skipped_dnc`.
+/// Never dials a callback whose number is on the do-not-call list, or lacks consent: canceled,
+/// with an attempt recorded as `skipped_dnc` (or `skipped_no_consent`).
 async fn skip(
     conn: &mut DbConn,
     id: &str,
+    outcome: Outcome,
     now: Timestamp,
 ) -> Result<Option<(Callback, NewEvent)>, StoreError> {
     let row = sqlx::query(&format!(
-        "UPDATE callbacks SET {}, outcome = 'skipped_dnc', attempt_open = 0, \
+        "UPDATE callbacks SET {}, outcome = '{}', attempt_open = 0, \
          attempt = attempt + 1, reminder_at = NULL, agent_id = NULL, offer_expires_at = NULL, \
          version = version + 1, updated_at = $1 \
          WHERE id = $2 AND {} RETURNING {CALLBACK_COLUMNS}",
         moves::set(Move::Cancel),
+        outcome.as_str(),
         moves::from(Move::Cancel),
     ))
     .bind(ms(now))
@@ -290,21 +309,26 @@ async fn skip(
     let cb = callback_from_row(&row)?;
     sqlx::query(
         "INSERT INTO calls (callback_id, number, account_id, started_at, \
-         bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, 'skipped_dnc', $5) \
+         bridge_requests, resends, outcome, ended_at) VALUES ($1, $2, $3, $4, 0, 0, $5, $6) \
          ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(i64::from(cb.attempt))
     .bind(cb.account_id.as_str())
     .bind(ms(now))
+    .bind(outcome.as_str())
     .bind(ms(now))
     .execute(&mut *conn)
     .await?;
+    let reason = match outcome {
+        Outcome::SkippedNoConsent => "no_consent",
+        _ => "dnc",
+    };
     let event = NewEvent::about(
         &cb,
         "callback.skipped",
         now,
-        json!({ "reason": "dnc", "attempt": cb.attempt }),
+        json!({ "reason": reason, "attempt": cb.attempt }),
     );
     Ok(Some((cb, event)))
 }
@@ -419,7 +443,7 @@ pub(super) async fn withhold_if_blocked(
                 (after, first, event)
             })
         }
-        Verdict::Skip => skip(conn, cb.id.as_str(), now)
+        Verdict::Skip(outcome) => skip(conn, cb.id.as_str(), outcome, now)
             .await?
             .map(|(after, event)| (after, first, event)),
         Verdict::Expire(block) => expire(conn, cb.id.as_str(), now).await?.map(|after| {

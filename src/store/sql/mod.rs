@@ -24,6 +24,7 @@ mod auth;
 mod callbacks;
 mod campaigns;
 mod claims;
+mod consents;
 mod contacts;
 mod deliveries;
 mod dialects;

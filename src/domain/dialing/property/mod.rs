@@ -126,6 +126,7 @@ fn check(case: &Case, tally: &Tally) -> TestCaseResult {
         window: case.own_window.then_some(&window),
         location,
         on_dnc: false,
+        consent: Default::default(),
         history: &history,
         free_agents: None,
     };

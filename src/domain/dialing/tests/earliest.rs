@@ -29,6 +29,7 @@ fn the_earliest_dial_waits_for_every_rule_at_once() {
         window: None,
         location: &location,
         on_dnc: false,
+        consent: Default::default(),
         history: &history,
         free_agents: None,
     };

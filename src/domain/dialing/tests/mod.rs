@@ -186,6 +186,7 @@ fn run(case: &Case) -> (Decision, Location, AccountSettings) {
         window: own.as_ref(),
         location: &location,
         on_dnc: case.dnc,
+        consent: Default::default(),
         history: &history,
         free_agents: case.free_agents,
     };

@@ -157,6 +157,7 @@ fn a_toll_free_number_is_called_only_when_every_us_zone_is_inside() {
         window: None,
         location: &location,
         on_dnc: false,
+        consent: Default::default(),
         history: &history,
         free_agents: None,
     };
@@ -214,6 +215,7 @@ fn a_window_that_never_holds_in_every_zone_has_no_opening() {
         window: None,
         location: &location,
         on_dnc: false,
+        consent: Default::default(),
         history: &history,
         free_agents: None,
     };
