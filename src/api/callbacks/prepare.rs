@@ -90,6 +90,7 @@ pub(crate) async fn prepare_unjudged(
 ) -> Result<Unjudged, ApiError> {
     let (mut callback, allow_duplicate) =
         new.validate(&caller.account_id, origin, now, policy, prefix)?;
+    callback.created_by = Some(caller.actor.id().to_owned());
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url =
             Some(checked_url(url, &format!("{prefix}webhook_url"), state).await?);

@@ -143,7 +143,7 @@ macro_rules! columns_after_status {
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
         webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
         recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
-        attempt_open, created_at, updated_at"
+        attempt_open, created_at, updated_at, created_by"
     };
 }
 
