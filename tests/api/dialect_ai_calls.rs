@@ -4,7 +4,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, spawn_app, spawn_app_with, tomorrow, unique_phone};
+use crate::helpers::{
+    Resp, TestApp, spawn_app, spawn_app_with, tomorrow, two_days_ahead_at, unique_phone,
+};
 
 /// A contact of the app's account; returns its id.
 async fn contact(app: &TestApp, body: Value) -> String {
@@ -338,20 +340,6 @@ async fn bad_input_is_a_400_envelope_naming_the_field() {
         .await;
     expect_error(&resp, 415, "Content-Type must be application/json.");
     app.assert_no_callbacks("after bad input").await;
-}
-
-/// A date two days ahead at `hour`:00 in `zone`, as RFC 3339 in UTC.
-fn two_days_ahead_at(zone: &str, hour: i8) -> String {
-    let day = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_hours(48))
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
-        .date();
-    day.at(hour, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
-        .unwrap()
-        .timestamp()
-        .to_string()
 }
 
 #[tokio::test]
