@@ -734,3 +734,120 @@ async fn dnc_and_the_calling_window_are_per_item_reasons() {
         before["scheduled_at"]
     );
 }
+
+/// Runs the page's curl sample under `sh`, with `substitutions` made and curl told to print the
+/// status after the body; answers the status and the body.
+async fn run_curl_sample(sample: &str, substitutions: &[(&str, &str)]) -> (u16, Value) {
+    let mut command = sample.to_owned();
+    for (from, to) in substitutions {
+        assert!(command.contains(from), "the sample has no {from}");
+        command = command.replace(from, to);
+    }
+    command.push_str(" --silent --write-out '\\n%{http_code}'");
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &command])
+        .output()
+        .await
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "curl failed (is it installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+/// The page's curl sample, run by curl with only the host, the token, the bot and campaign ids
+/// and the date changed. Its dialing-list id, Kore.ai's own (masked as the page shows it), is a
+/// contact's `external_id`. With the page's own date, past now, the answer is the page's sample
+/// response (`failed`, `time_in_past`); with 10:00 in the contact's zone two days ahead, inside
+/// the default calling window, the entry moves there.
+#[tokio::test]
+async fn the_pages_curl_sample_runs_unchanged() {
+    const SAMPLE: &str = r#"curl --location 'https://{{host}}/campaign/api/v2/public/{{botID}}/campaign/{{campaignInstanceId}}/callContactAt' \
+--header 'accountid: 685bd2b**********fa5b15d' \
+--header 'iid: st-c663aae2-2e**********95-9fa9acca1a2e' \
+--header 'Content-Type: application/json' \
+--header 'auth: <token> ' \
+--data '[
+    {
+        "campaignDialingListId": "cid-1741dc3************dd1-4ddc085c8e44",
+        "timeToContact": "2026-06-18T17:55:00Z"
+    }
+]'"#;
+    const CID: &str = "cid-1741dc3************dd1-4ddc085c8e44";
+    let app = spawn_app().await;
+    let jwt = setup(&app).await;
+    app.request(
+        Method::PUT,
+        "/v1/settings",
+        Some(
+            &json!({ "calling_window": { "start": "08:00", "end": "21:00" },
+                       "allow_customer_requested_times": false, "max_attempts": null,
+                       "attempt_window_days": 7 }),
+        ),
+    )
+    .await
+    .expect(200);
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let phone = unique_phone();
+    let id = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": pb, "launch_at": in_hours(72),
+                     "contacts": [{ "phone": phone, "external_id": CID }] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entry = &entries_by_phone(&app, &id, std::slice::from_ref(&phone)).await[0];
+    assert_eq!(entry["external_id"], CID);
+    let host = app.url("");
+    let common = [
+        ("https://{{host}}", host.as_str()),
+        ("{{botID}}", "st-kore-bot"),
+        ("{{campaignInstanceId}}", id.as_str()),
+        ("<token>", jwt.as_str()),
+    ];
+
+    let (status, answer) = run_curl_sample(SAMPLE, &common).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({ "status": "success", "data": [
+            { "campaignDialingListId": CID, "status": "failed", "reason": "time_in_past" }
+        ] })
+    );
+
+    let at = two_days_ahead_at(entry["timezone"].as_str().unwrap(), 10);
+    let mut substitutions = common.to_vec();
+    substitutions.push(("2026-06-18T17:55:00Z", at.as_str()));
+    let (status, answer) = run_curl_sample(SAMPLE, &substitutions).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "success");
+    let item = &answer["data"][0];
+    assert_eq!(item["campaignDialingListId"], CID);
+    assert_eq!(item["status"], "success", "{item}");
+    assert_eq!(item["action"], "rescheduled");
+    assert_eq!(item["callbackId"], entry["callback_id"]);
+    let cb = app
+        .get_callback(entry["callback_id"].as_str().unwrap())
+        .await;
+    assert_eq!(cb["scheduled_at"], at.as_str());
+    assert_eq!(
+        cb["metadata"]["kore"]["account_id"],
+        "685bd2b**********fa5b15d"
+    );
+    assert_eq!(cb["metadata"]["kore"]["bot_id"], "st-kore-bot");
+}
