@@ -37,6 +37,9 @@ pub struct ContactView {
     pub id: String,
     /// E.164.
     pub phone: String,
+    /// The contact's id in your own system (a CRM's, a dialer's), unique within the account;
+    /// null when not given.
+    pub external_id: Option<String>,
     #[serde(flatten)]
     pub details: ContactDetails,
     /// IANA zone, or null (derived from the phone number or the campaign).
@@ -57,6 +60,7 @@ impl From<&Contact> for ContactView {
         Self {
             id: c.id.to_string(),
             phone: c.phone.to_string(),
+            external_id: c.external_id.clone(),
             details: c.details.clone(),
             timezone: c.timezone.as_ref().map(|z| z.name().to_owned()),
             custom_fields: c.custom_fields.clone(),
@@ -74,6 +78,10 @@ impl From<&Contact> for ContactView {
 pub struct ContactInput {
     /// E.164 with a country code; human formats (`+1-415-555-0199`) are normalised.
     pub phone: String,
+    /// Your own id for the contact: 1 to 128 characters without spaces, not in the form of a
+    /// Ringback id; unique within the account (`409 duplicate_external_id` when another contact
+    /// has it). `null` clears it.
+    pub external_id: Option<String>,
     #[serde(flatten)]
     pub details: ContactDetails,
     /// IANA zone such as `Europe/Madrid`.
@@ -101,6 +109,7 @@ pub struct ContactList {
         (status = 201, description = "Created.", body = ContactView),
         (status = 200, description = "Updated: a contact with this phone existed.", body = ContactView),
         (status = 400, response = super::error::BadRequest),
+        (status = 409, description = "`duplicate_external_id`: another contact of the account has this `external_id`.", body = super::error::ErrorBody),
         (status = 401, response = super::error::Unauthorized),
     ),
     security(("bearer" = ["contacts:write"])),
@@ -235,6 +244,7 @@ pub async fn get_contact(
     responses(
         (status = 200, description = "The contact.", body = ContactView),
         (status = 400, response = super::error::BadRequest),
+        (status = 409, description = "`duplicate_external_id`: another contact of the account has this `external_id`.", body = super::error::ErrorBody),
         (status = 401, response = super::error::Unauthorized),
         (status = 404, response = super::error::NotFound),
     ),
@@ -260,7 +270,7 @@ pub async fn update_contact(
     if !state
         .store
         .update_contact(&contact, &patch.touched(), &caller.actor)
-        .await?
+        .await??
     {
         return Err(ApiError::not_found("contact"));
     }
@@ -308,7 +318,7 @@ pub struct ContactImportReport {
     post, path = "/v1/contacts/import", operation_id = "import_contacts", tag = "contacts",
     summary = "Import contacts from CSV",
     description = "The body is CSV (`Content-Type: text/csv`) read as it arrives. The header row \
-        names the columns: `phone` (required), the contact fields, `timezone`, \
+        names the columns: `phone` (required), `external_id`, the contact fields, `timezone`, \
         `custom_fields.<name>` or `custom.<name>`, `custom_fields` (a JSON object, as exports \
         write it); any other column is a custom field of that name, and `id`, `created_at`, \
         `updated_at` are ignored. Each row is upserted by phone like `POST /v1/contacts`; an \
@@ -391,14 +401,18 @@ async fn flush(
 
 /// The export's columns, in order.
 fn export_header() -> Vec<&'static str> {
-    let mut columns = vec!["id", "phone"];
+    let mut columns = vec!["id", "phone", "external_id"];
     columns.extend(ContactDetails::NAMES);
     columns.extend(["timezone", "custom_fields", "created_at", "updated_at"]);
     columns
 }
 
 fn export_row(c: &Contact) -> Vec<u8> {
-    let mut cells: Vec<String> = vec![c.id.to_string(), c.phone.to_string()];
+    let mut cells: Vec<String> = vec![
+        c.id.to_string(),
+        c.phone.to_string(),
+        c.external_id.clone().unwrap_or_default(),
+    ];
     cells.extend(
         ContactDetails::NAMES
             .iter()
@@ -418,7 +432,7 @@ fn export_row(c: &Contact) -> Vec<u8> {
 #[utoipa::path(
     get, path = "/v1/contacts/export", operation_id = "export_contacts", tag = "contacts",
     summary = "Export every contact as CSV",
-    description = "Newest first, streamed page by page. Columns: `id`, `phone`, the contact \
+    description = "Newest first, streamed page by page. Columns: `id`, `phone`, `external_id`, the contact \
         fields, `timezone`, `custom_fields` (a JSON object), `created_at`, `updated_at`; the \
         file can be imported again as it is.",
     responses(

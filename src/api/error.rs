@@ -109,7 +109,12 @@ impl ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, e.code, e.message).field(e.field)
+        // A value another resource already holds conflicts; every other field error is a 400.
+        let status = match e.code {
+            ErrorCode::DuplicateExternalId => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.code, e.message).field(e.field)
     }
 }
 

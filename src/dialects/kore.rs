@@ -6,7 +6,9 @@
 //! (`success` or `failed`) and `reason`.
 //!
 //! The campaign instance is a native campaign (`cmp_...`). A dialing-list id names one contact
-//! entry of it: the entry's callback id (`cb_...`) or its contact id (`ctc_...`). The callback
+//! entry of it: Kore.ai's own id for the contact (`cid-...`), which is the contact's
+//! `external_id` (set when the contact or the campaign is created, or by a CSV import), or
+//! Ringback's ids, the entry's callback id (`cb_...`) or its contact id (`ctc_...`). The callback
 //! scheduled for an entry is that entry's own callback, so it stays linked to the earlier
 //! attempts: a call still pending moves to the new time; an ended one (`completed`, `failed`,
 //! `expired`, `canceled`, but not skipped for do-not-call) is reopened with its attempts and
@@ -205,13 +207,25 @@ async fn one(
     let list_id = list_id.trim();
     let cb = if let Some(id) = CallbackId::parse(list_id) {
         state.store.get_callback(&caller.account_id, &id).await?
-    } else if let Some(contact) = ContactId::parse(list_id) {
-        state
-            .store
-            .campaign_call_for_contact(&caller.account_id, &campaign.id, &contact)
-            .await?
     } else {
-        None
+        // A contact: by Ringback's id, else by the external id Kore.ai knows it by (`cid-...`).
+        let contact = match ContactId::parse(list_id) {
+            Some(id) => Some(id),
+            None => state
+                .store
+                .contact_by_external_id(&caller.account_id, list_id)
+                .await?
+                .map(|c| c.id),
+        };
+        match contact {
+            Some(contact) => {
+                state
+                    .store
+                    .campaign_call_for_contact(&caller.account_id, &campaign.id, &contact)
+                    .await?
+            }
+            None => None,
+        }
     }
     .filter(|cb| cb.campaign_id.as_ref() == Some(&campaign.id))
     .ok_or(Failure::Reason("unknown_dialing_list_id"))?;
@@ -230,6 +244,13 @@ async fn one(
     })?;
     if campaign.status == CampaignStatus::Canceled {
         return Err(Failure::Reason("campaign_not_running"));
+    }
+    // A number on the do-not-call list is never dialled: scheduling it would be a success
+    // that never calls.
+    if (cb.status == Status::Canceled && cb.outcome == Some(Outcome::SkippedDnc))
+        || state.store.is_on_dnc(&caller.account_id, &cb.phone).await?
+    {
+        return Err(Failure::Reason("dnc"));
     }
     // A campaign call is an automated attempt: the dialler would only move a time outside the
     // calling window (in any zone the contact may be in) to the next opening, so such a time
@@ -261,9 +282,6 @@ async fn one(
         }
         Status::Dispatching | Status::InProgress => {
             return Err(Failure::Reason("call_in_progress"));
-        }
-        Status::Canceled if cb.outcome == Some(Outcome::SkippedDnc) => {
-            return Err(Failure::Reason("do_not_call"));
         }
         Status::Completed | Status::Failed | Status::Expired | Status::Canceled => {
             let reopen = Reopen {

@@ -74,7 +74,7 @@ impl Dialect {
             Some(Self::Acefone)
         } else if under("/v1/calls/scheduled") {
             Some(Self::AiCalls)
-        } else if under("/schedule-callbacks") {
+        } else if under("/schedule-callbacks") || path.starts_with("/callbacks/") {
             Some(Self::Talkdesk)
         } else if path.starts_with(kore::PREFIX) {
             Some(Self::Kore)
@@ -212,6 +212,7 @@ mod tests {
             ("/schedule-callbacks", Some(Dialect::Talkdesk)),
             ("/schedule-callbacks/cb_1", Some(Dialect::Talkdesk)),
             ("/schedule-callbacksX", None),
+            ("/callbacks/cb_1", Some(Dialect::Talkdesk)),
             ("/campaign", Some(Dialect::CampaignList)),
             ("/campaign/", Some(Dialect::CampaignList)),
             (

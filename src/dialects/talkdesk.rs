@@ -1,6 +1,7 @@
 //! Talkdesk-style scheduled callbacks: `POST /schedule-callbacks`, `GET /schedule-callbacks`
 //! (filter `phone_number`, `page` and `per_page` with a total), `GET`, `PATCH` (JSON Patch
-//! `replace`) and `DELETE` (`204`) on `/schedule-callbacks/{id}`.
+//! `replace`) and `DELETE` (`204`) on `/schedule-callbacks/{id}`; `GET /callbacks/{id}`, the
+//! callback object's `_links.self` as Talkdesk forms it, reads it too.
 //!
 //! Scopes are `schedule-callbacks:read` and `schedule-callbacks:write` (other names for
 //! `callbacks:read` and `callbacks:write`). The time to call is an instant (UTC when it has no
@@ -61,6 +62,8 @@ pub fn routes() -> Router<AppState> {
             "/schedule-callbacks/{id}",
             get(read).patch(update).delete(remove).fallback(fallback),
         )
+        // The callback object's `_links.self`, in Talkdesk's form.
+        .route("/callbacks/{id}", get(read).fallback(fallback))
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {

@@ -127,15 +127,17 @@ impl RecallPolicy {
         }
     }
 
-    /// After attempt `attempt` (1-based) ended at `ended_at` with `outcome`, `earlier_same` of
-    /// the callback's earlier attempts having ended with the same outcome: when to call again,
-    /// before any calling window is applied. `None`: answered, or no recall left.
+    /// After attempt `attempt` (1-based), called at `called_at` (the instant it was sent or
+    /// started: delays count "from the time of the call", not from when its outcome came),
+    /// ended with `outcome`, `earlier_same` of the callback's earlier attempts having ended
+    /// with the same outcome: when to call again, before any calling window is applied.
+    /// `None`: answered, or no recall left.
     pub fn next_attempt(
         &self,
         attempt: u32,
         outcome: Outcome,
         earlier_same: u32,
-        ended_at: Timestamp,
+        called_at: Timestamp,
     ) -> Option<Timestamp> {
         if !outcome.is_recallable() {
             return None;
@@ -148,7 +150,7 @@ impl RecallPolicy {
                 .1
                 .get(earlier_same as usize)?,
         };
-        ended_at
+        called_at
             .checked_add(SignedDuration::from_mins(i64::from(delay)))
             .ok()
     }

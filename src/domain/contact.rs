@@ -15,6 +15,8 @@ const MAX_TEXT: usize = 500;
 pub const MAX_CUSTOM_FIELDS: usize = 50;
 const MAX_CUSTOM_KEY: usize = 64;
 const MAX_CUSTOM_TEXT: usize = 1_000;
+/// Longest `external_id`, in characters.
+pub const MAX_EXTERNAL_ID: usize = 128;
 
 macro_rules! contact_details {
     ($($(#[$doc:meta])* $field:ident,)*) => {
@@ -73,6 +75,9 @@ pub struct Contact {
     pub account_id: AccountId,
     /// The key: one contact per normalised number in an account.
     pub phone: PhoneNumber,
+    /// The contact's id in the system it came from (a CRM's, a dialer's such as Kore.ai's
+    /// `cid-...`): unique within the account, so other systems can name the contact by it.
+    pub external_id: Option<String>,
     pub details: ContactDetails,
     /// The contact's own zone; where absent, a zone derived from the phone number or the
     /// campaign's applies.
@@ -89,6 +94,8 @@ pub struct Contact {
 #[derive(Debug, Clone, Default)]
 pub struct ContactPatch {
     pub phone: Option<PhoneNumber>,
+    /// `Some(None)` clears it.
+    pub external_id: Option<Option<String>>,
     pub details: Vec<(&'static str, Option<String>)>,
     pub timezone: Option<Option<Zone>>,
     /// `"custom_fields": null`: remove every custom field (before setting any named here).
@@ -134,6 +141,7 @@ impl ContactPatch {
                     }
                 },
                 "timezone" => patch.set_timezone(text()?, &at(name))?,
+                "external_id" => patch.set_external_id(text()?, &at(name))?,
                 "custom_fields" => match value {
                     serde_json::Value::Null => patch.clear_custom_fields = true,
                     serde_json::Value::Object(map) => {
@@ -201,6 +209,31 @@ impl ContactPatch {
         Ok(())
     }
 
+    /// Sets (or with `None` or an empty text, clears) the external id: 1 to
+    /// [`MAX_EXTERNAL_ID`] printable characters without spaces, not in the form of a Ringback
+    /// id (`ctc_...`, `cb_...`), which would make a lookup by either ambiguous.
+    pub fn set_external_id(&mut self, value: Option<&str>, field: &str) -> Result<(), FieldError> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        if let Some(v) = value {
+            let invalid = |why: &str| FieldError::new(ErrorCode::InvalidField, field, why);
+            if v.chars().count() > MAX_EXTERNAL_ID {
+                return Err(invalid(&format!(
+                    "must be at most {MAX_EXTERNAL_ID} characters"
+                )));
+            }
+            if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(invalid("must not contain spaces or control characters"));
+            }
+            if ContactId::parse(v).is_some() || super::CallbackId::parse(v).is_some() {
+                return Err(invalid(
+                    "must not have the form of a Ringback id (ctc_..., cb_...)",
+                ));
+            }
+        }
+        self.external_id = Some(value.map(str::to_owned));
+        Ok(())
+    }
+
     pub fn set_timezone(&mut self, value: Option<&str>, field: &str) -> Result<(), FieldError> {
         let zone = match value.map(str::trim).filter(|v| !v.is_empty()) {
             Some(name) => Some(Zone::parse(name, field)?),
@@ -248,6 +281,9 @@ impl ContactPatch {
         if self.phone.is_some() {
             out.push("phone".into());
         }
+        if self.external_id.is_some() {
+            out.push("external_id".into());
+        }
         out.extend(self.details.iter().map(|(n, _)| (*n).to_owned()));
         if self.timezone.is_some() {
             out.push("timezone".into());
@@ -284,6 +320,7 @@ impl Contact {
             id: ContactId::generate(),
             account_id,
             phone,
+            external_id: None,
             details: ContactDetails::default(),
             timezone: None,
             custom_fields: CustomFields::new(),
@@ -309,6 +346,9 @@ impl Contact {
             if let Some(slot) = self.details.slot(name) {
                 *slot = value.clone();
             }
+        }
+        if let Some(external_id) = &patch.external_id {
+            self.external_id = external_id.clone();
         }
         if let Some(zone) = &patch.timezone {
             self.timezone = zone.clone();
@@ -358,6 +398,7 @@ fn looks_like_email(v: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Column {
     Phone,
+    ExternalId,
     Detail(&'static str),
     Timezone,
     /// A JSON object of custom fields (the shape exports write).
@@ -376,6 +417,7 @@ impl Column {
         match lower.as_str() {
             "phone" => return Column::Phone,
             "timezone" => return Column::Timezone,
+            "external_id" => return Column::ExternalId,
             "custom_fields" => return Column::CustomFieldsJson,
             "id" | "created_at" | "updated_at" => return Column::Ignored,
             _ => {}
@@ -408,6 +450,7 @@ pub fn patch_from_row(
             Column::Phone => patch.phone = Some(PhoneNumber::parse(cell, header)?),
             Column::Detail(name) => patch.set_detail(name, Some(cell), header)?,
             Column::Timezone => patch.set_timezone(Some(cell), header)?,
+            Column::ExternalId => patch.set_external_id(Some(cell), header)?,
             Column::Custom(key) => {
                 patch.set_custom(key, serde_json::Value::String(cell.to_owned()), header)?;
             }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidQuery,
     TooManyItems,
     DuplicateActiveCallback,
+    /// An `external_id` another contact of the account already has (409).
+    DuplicateExternalId,
     /// An assignment names an agent or queue the account does not have (or deleted).
     InvalidAssignee,
     InvalidState,
@@ -72,6 +74,7 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::DuplicateActiveCallback => "duplicate_active_callback",
+            ErrorCode::DuplicateExternalId => "duplicate_external_id",
             ErrorCode::InvalidAssignee => "invalid_assignee",
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::OfferNotHeld => "offer_not_held",

@@ -61,13 +61,20 @@ pub trait ContactStore: Send + Sync + 'static {
         account: &AccountId,
         ids: &[ContactId],
     ) -> Result<Vec<Contact>, StoreError>;
-    /// Saves a contact's fields (not its phone); false if it does not exist.
+    /// The account's contact whose `external_id` this is.
+    async fn contact_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> Result<Option<Contact>, StoreError>;
+    /// Saves a contact's fields (not its phone); false if it does not exist, a
+    /// `duplicate_external_id` error if another contact of the account has its `external_id`.
     async fn update_contact(
         &self,
         contact: &Contact,
         changed: &[String],
         actor: &Actor,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Result<bool, FieldError>, StoreError>;
     /// Deletes a contact for good (it is personal data); false if it does not exist.
     async fn delete_contact(
         &self,

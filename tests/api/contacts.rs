@@ -381,7 +381,7 @@ async fn an_export_is_csv_that_imports_again() {
         lines
             .next()
             .unwrap()
-            .starts_with("id,phone,first_name,last_name,email")
+            .starts_with("id,phone,external_id,first_name,last_name,email")
     );
     assert_eq!(lines.count(), 4);
 

@@ -4,7 +4,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, spawn_app, spawn_app_with, tomorrow, unique_phone};
+use crate::helpers::{
+    Resp, TestApp, spawn_app, spawn_app_with, tomorrow, two_days_ahead_at, unique_phone,
+};
 
 /// A contact of the app's account; returns its id.
 async fn contact(app: &TestApp, body: Value) -> String {
@@ -340,20 +342,6 @@ async fn bad_input_is_a_400_envelope_naming_the_field() {
     app.assert_no_callbacks("after bad input").await;
 }
 
-/// A date two days ahead at `hour`:00 in `zone`, as RFC 3339 in UTC.
-fn two_days_ahead_at(zone: &str, hour: i8) -> String {
-    let day = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_hours(48))
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
-        .date();
-    day.at(hour, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
-        .unwrap()
-        .timestamp()
-        .to_string()
-}
-
 #[tokio::test]
 async fn each_refusal_gives_its_real_reason_naming_the_field() {
     let app = spawn_app().await;
@@ -675,33 +663,114 @@ console.log(result.data.call_id);
     );
 }
 
-/// The page's TypeScript (axios) example, reproduced: axios sends the JSON body with its own
-/// headers and reads `data.data.status`.
+/// The page's TypeScript (axios) example, run by Node with axios and the TypeScript compiler of
+/// `tests/vendor` (`run_ts.mjs` strips the types and nothing else), with only the URL, the key,
+/// the contact id and the time changed (10:00 in the contact's zone, inside the default
+/// calling window). It prints `res.data.data?.status`.
 #[tokio::test]
-async fn the_pages_axios_request_works() {
+async fn the_pages_typescript_example_runs_unchanged_with_axios() {
+    let vendor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vendor");
+    assert!(
+        vendor.join("node_modules/axios").is_dir()
+            && vendor.join("node_modules/typescript").is_dir(),
+        "axios and typescript are not installed: run `npm ci` in tests/vendor"
+    );
     let app = spawn_app().await;
+    strict_window(&app).await;
     let contact_id = ann(&app).await;
-    let resp = app
-        .client
-        .post(app.url("/v1/calls/scheduled"))
-        .header("Accept", "application/json, text/plain, */*")
-        .header("Content-Type", "application/json")
-        .header("Authorization", format!("Bearer {}", app.api_key))
-        .body(
-            json!({
-                "contact_id": contact_id,
-                "scheduled_at": tomorrow(),
-                "initial_message": "Hi {{first_name}}, this is your AI assistant with an important reminder."
-            })
-            .to_string(),
-        )
-        .send()
-        .await
+    let at = two_days_ahead_at("America/Los_Angeles", 10);
+    let script = r#"import axios, { AxiosResponse } from 'axios';
+
+interface ScheduleCallPayload {
+  contact_id: string;
+  campaign_id?: string;
+  scheduled_at: string;
+  timezone?: string;
+  initial_message: string;
+  max_duration_seconds?: number;
+  caller_id?: string;
+  metadata?: Record<string, unknown>;
+  recording_enabled?: boolean;
+  webhook_url?: string;
+}
+
+interface ScheduledCall {
+  call_id: string;
+  contact_id: string;
+  campaign_id?: string;
+  scheduled_at: string;
+  timezone?: string;
+  initial_message: string;
+  max_duration_seconds?: number;
+  caller_id?: string;
+  metadata?: Record<string, unknown>;
+  recording_enabled: boolean;
+  webhook_url?: string;
+  status: 'scheduled' | 'in_progress' | 'completed' | 'failed' | 'canceled';
+  created_at: string;
+  updated_at: string;
+}
+
+interface ScheduleCallResponse {
+  status: 'success' | 'error';
+  message: string;
+  data: ScheduledCall | null;
+}
+
+const payload: ScheduleCallPayload = {
+  contact_id: 'ctc_12kd88',
+  scheduled_at: '2026-03-15T15:00:00Z',
+  initial_message:
+    'Hi {{first_name}}, this is your AI assistant with an important reminder.'
+};
+
+const res: AxiosResponse<ScheduleCallResponse> = await axios.post(
+  'https://api.example-ai.com/v1/calls/scheduled',
+  payload,
+  {
+    headers: {
+      Authorization: 'Bearer sk_test_51_fakeapikey123456'
+    }
+  }
+);
+
+console.log(res.data.data?.status);
+"#
+    .replace("ctc_12kd88", &contact_id)
+    .replace("2026-03-15T15:00:00Z", &at)
+    .replace("https://api.example-ai.com", &app.url(""))
+    .replace("sk_test_51_fakeapikey123456", &app.api_key);
+    // Beside tests/vendor's node_modules, so that `import axios` resolves.
+    let dir = tempfile::Builder::new()
+        .prefix(".sample-")
+        .tempdir_in(&vendor)
         .unwrap();
-    let resp = Resp::read(resp).await;
-    let body = resp.expect(201);
-    assert_eq!(body["data"]["status"], "scheduled");
-    assert_eq!(body["data"]["recording_enabled"], true);
+    let file = dir.path().join("example.ts");
+    std::fs::write(&file, script).unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg(vendor.join("run_ts.mjs"))
+        .arg(&file)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "the sample failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "scheduled");
+    // The call it made, as the page's response shows it.
+    let listed = app.get("/v1/calls/scheduled").await.expect(200).clone();
+    let call = &listed["data"][0];
+    assert_eq!(call["contact_id"], contact_id.as_str());
+    assert_eq!(call["scheduled_at"], at.as_str());
+    assert_eq!(call["status"], "scheduled");
+    assert_eq!(call["recording_enabled"], true);
+    assert_eq!(call["max_duration_seconds"], 900);
+    assert_eq!(
+        call["initial_message"],
+        "Hi {{first_name}}, this is your AI assistant with an important reminder."
+    );
 }
 
 /// Runs `curl` with `args`; the body and the status, or `None` where curl is not installed.

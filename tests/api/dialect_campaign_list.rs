@@ -4,7 +4,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, at_ms, spawn_app, spawn_app_with, unique_phone};
+use std::time::Duration;
+
+use crate::helpers::{
+    Resp, TestApp, WAIT, at_ms, spawn_app, spawn_app_with, spawn_quick_app_on_moved_clock, ts,
+    unique_phone,
+};
 
 /// Sends the page's request: `Authorization: Bearer YOUR_TOKEN` and a JSON body.
 async fn send(app: &TestApp, token: Option<&str>, body: &str) -> Resp {
@@ -221,4 +226,64 @@ async fn launch_at_without_an_offset_is_read_in_the_campaigns_or_the_accounts_zo
             .to_string(),
         "{campaign}"
     );
+}
+
+/// `recall` delays count "from the time of the call": an outcome reported late (here 20 and
+/// 100 minutes after the call) still recalls at the call's time plus the delay, and one
+/// reported after that time recalls at once.
+#[tokio::test]
+async fn recalls_count_from_the_time_of_the_call_not_of_its_report() {
+    let (app, clock) = spawn_quick_app_on_moved_clock().await;
+    app.any_hour().await;
+    let pb = app.playbook("Hi").await;
+    let body = json!({ "playbook_id": pb, "recall": "[30,120,5]",
+                       "contacts": [{ "phone": unique_phone() }] });
+    let created = send(&app, Some(&app.api_key), &body.to_string())
+        .await
+        .expect(202)
+        .clone();
+    let campaign = created["campaign_id"].as_str().unwrap();
+    let id = app
+        .get(&format!("/v1/campaigns/{campaign}/contacts"))
+        .await
+        .expect(200)["data"][0]["callback_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (attempt, delay, late) in [(1_usize, 30_i64, 20_i64), (2, 120, 100)] {
+        app.wait_for_status(&id, "in_progress", WAIT).await;
+        let called = ts(&app.get_callback(&id).await["attempts"][attempt - 1]["started_at"]);
+        app.move_time(&clock, Duration::from_secs(late as u64 * 60));
+        let after = app
+            .report_outcome(&id, &json!({ "outcome": "no_answer" }))
+            .await
+            .expect(200)
+            .clone();
+        assert_eq!(after["status"], "scheduled", "attempt {attempt}: {after}");
+        assert_eq!(
+            ts(&after["next_attempt_at"]),
+            called + jiff::SignedDuration::from_mins(delay),
+            "attempt {attempt}: the recall counts from the call at {called}"
+        );
+        app.move_time(&clock, Duration::from_secs((delay - late) as u64 * 60));
+        app.bridge.wait_for_callback(&id, attempt + 1, WAIT).await;
+    }
+    // Reported 10 minutes after the call, past its 5-minute recall: called again now.
+    app.wait_for_status(&id, "in_progress", WAIT).await;
+    app.move_time(&clock, Duration::from_secs(600));
+    let before = {
+        use ringback::clock::Clock;
+        clock.now()
+    };
+    let after = app
+        .report_outcome(&id, &json!({ "outcome": "no_answer" }))
+        .await
+        .expect(200)
+        .clone();
+    let next = ts(&after["next_attempt_at"]);
+    assert!(
+        next >= before,
+        "recalled at {next}, before the report at {before}"
+    );
+    app.bridge.wait_for_callback(&id, 4, WAIT).await;
 }

@@ -416,7 +416,7 @@ async fn do_not_call_skips_and_canceled_campaigns_are_per_item_failures() {
         json!([{ "campaignDialingListId": cb, "timeToContact": in_hours(2) }]).to_string()
     };
     let resp = send(&app, &p, Some(&jwt), &app.account_id, &item(&skipped)).await;
-    assert_eq!(resp.expect(200)["data"][0]["reason"], "do_not_call");
+    assert_eq!(resp.expect(200)["data"][0]["reason"], "dnc");
     assert_eq!(app.get_callback(&skipped).await["status"], "canceled");
 
     app.request(Method::POST, &format!("/v1/campaigns/{id}/cancel"), None)
@@ -427,4 +427,427 @@ async fn do_not_call_skips_and_canceled_campaigns_are_per_item_failures() {
         resp.expect(200)["data"][0]["reason"],
         "campaign_not_running"
     );
+}
+
+/// The campaign's entries, in the order of `phones`.
+async fn entries_by_phone(app: &TestApp, id: &str, phones: &[String]) -> Vec<Value> {
+    let listed = app
+        .get(&format!("/v1/campaigns/{id}/contacts"))
+        .await
+        .expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    phones
+        .iter()
+        .map(|p| {
+            listed
+                .iter()
+                .find(|e| e["phone"] == p.as_str())
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+/// Kore.ai names an entry by its own id (`cid-...`): the contact's `external_id`, given with
+/// the campaign's contacts, through the contacts API or in a CSV import, and shown on the
+/// contact and on the campaign's entries.
+#[tokio::test]
+async fn entries_are_named_by_kores_own_ids() {
+    let app = spawn_app().await;
+    let jwt = setup(&app).await;
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let phones: Vec<String> = (0..3).map(|_| unique_phone()).collect();
+    let ids = [
+        "cid-1741dc3-aaaa-4ddc085c8e44",
+        "cid-1741dc3-bbbb-4ddc085c8e44",
+        "cid-1741dc3-cccc-4ddc085c8e44",
+    ];
+    let id = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": pb, "launch_at": in_hours(48), "contacts": [
+                { "phone": phones[0], "external_id": ids[0] },
+                { "phone": phones[1] },
+                { "phone": phones[2] },
+            ] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = entries_by_phone(&app, &id, &phones).await;
+    assert_eq!(before[0]["external_id"], ids[0]);
+    assert_eq!(before[1]["external_id"], Value::Null);
+    // The second through the contacts API, the third by a CSV import.
+    let contact = before[1]["contact_id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("/v1/contacts/{contact}"),
+            &json!({ "external_id": ids[1] }),
+        )
+        .await;
+    assert_eq!(patched.expect(200)["external_id"], ids[1]);
+    let report = app
+        .post_raw(
+            "/v1/contacts/import",
+            "text/csv",
+            format!("phone,external_id\n{},{}\n", phones[2], ids[2]),
+        )
+        .await;
+    assert_eq!(report.expect(200)["updated"], 1, "{}", report.text);
+    let shown = app
+        .get(&format!(
+            "/v1/contacts/{}",
+            before[2]["contact_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(shown.expect(200)["external_id"], ids[2]);
+    let after = entries_by_phone(&app, &id, &phones).await;
+    for (entry, external) in after.iter().zip(ids) {
+        assert_eq!(entry["external_id"], external, "{entry}");
+    }
+
+    let times = [in_hours(5), in_hours(6), in_hours(7)];
+    let body: Vec<Value> = ids
+        .iter()
+        .zip(&times)
+        .map(|(cid, t)| json!({ "campaignDialingListId": cid, "timeToContact": t }))
+        .chain([json!({ "campaignDialingListId": "cid-unknown", "timeToContact": times[0] })])
+        .collect();
+    let resp = send(
+        &app,
+        &path("st-1", &id),
+        Some(&jwt),
+        &app.account_id,
+        &Value::from(body).to_string(),
+    )
+    .await;
+    let data = resp.expect(200)["data"].as_array().unwrap().clone();
+    for ((item, entry), (cid, t)) in data.iter().zip(&after).zip(ids.iter().zip(&times)) {
+        assert_eq!(item["campaignDialingListId"], *cid, "{item}");
+        assert_eq!(item["status"], "success", "{item}");
+        assert_eq!(item["callbackId"], entry["callback_id"], "{item}");
+        let cb = app
+            .get_callback(entry["callback_id"].as_str().unwrap())
+            .await;
+        assert_eq!(cb["scheduled_at"], t.as_str());
+    }
+    assert_eq!(data[3]["status"], "failed");
+    assert_eq!(data[3]["reason"], "unknown_dialing_list_id");
+}
+
+/// An `external_id` is unique within the account: another contact's is `409` naming the
+/// field, wherever it is set; a malformed one is `400`; nothing is written by a refusal.
+#[tokio::test]
+async fn external_ids_are_unique_within_the_account_and_checked() {
+    let app = spawn_app().await;
+    let taken = "cid-0001";
+    let (a, b) = (unique_phone(), unique_phone());
+    let created = app
+        .post_json("/v1/contacts", &json!({ "phone": a, "external_id": taken }))
+        .await;
+    assert_eq!(created.expect(201)["external_id"], taken);
+    // Upserting the same contact again with its own id is no conflict.
+    app.post_json("/v1/contacts", &json!({ "phone": a, "external_id": taken }))
+        .await
+        .expect(200);
+    app.post_json("/v1/contacts", &json!({ "phone": b, "external_id": taken }))
+        .await
+        .expect_field_error(409, "duplicate_external_id", "external_id");
+    assert_eq!(
+        app.get(&format!("/v1/contacts?phone=%2B{}", &b[1..]))
+            .await
+            .expect(200)["data"],
+        json!([]),
+        "the refused contact was not created"
+    );
+    let other = app
+        .post_json("/v1/contacts", &json!({ "phone": b }))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.patch(
+        &format!("/v1/contacts/{other}"),
+        &json!({ "external_id": taken }),
+    )
+    .await
+    .expect_field_error(409, "duplicate_external_id", "external_id");
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{other}")).await.expect(200)["external_id"],
+        Value::Null
+    );
+    // In a campaign's contacts and in a CSV import.
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    app.post_json(
+        "/v1/campaigns",
+        &json!({ "playbook_id": pb, "contacts": [{ "phone": unique_phone(), "external_id": taken }] }),
+    )
+    .await
+    .expect_field_error(409, "duplicate_external_id", "contacts[0].external_id");
+    let report = app
+        .post_raw(
+            "/v1/contacts/import",
+            "text/csv",
+            format!("phone,external_id\n{},{taken}\n", unique_phone()),
+        )
+        .await;
+    let report = report.expect(200);
+    assert_eq!(report["created"], 0, "{report}");
+    assert_eq!(
+        report["errors"][0]["code"], "duplicate_external_id",
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["field"], "external_id", "{report}");
+    // Two new contacts of one request may not share one either.
+    let twice = format!(
+        "phone,external_id\n{},cid-x\n{},cid-x\n",
+        unique_phone(),
+        unique_phone()
+    );
+    let report = app.post_raw("/v1/contacts/import", "text/csv", twice).await;
+    let report = report.expect(200);
+    assert_eq!(
+        (report["created"].clone(), report["failed"].clone()),
+        (json!(1), json!(1))
+    );
+
+    // Malformed values.
+    for bad in [
+        json!(42),
+        json!("has a space"),
+        json!("x".repeat(129)),
+        json!("ctc_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        json!("cb_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ] {
+        app.post_json(
+            "/v1/contacts",
+            &json!({ "phone": unique_phone(), "external_id": bad }),
+        )
+        .await
+        .expect_field_error(400, "invalid_field", "external_id");
+    }
+    // null clears it, and then another contact may take it.
+    let cleared = app
+        .post_json("/v1/contacts", &json!({ "phone": a, "external_id": null }))
+        .await;
+    assert_eq!(cleared.expect(200)["external_id"], Value::Null);
+    let moved = app
+        .patch(
+            &format!("/v1/contacts/{other}"),
+            &json!({ "external_id": taken }),
+        )
+        .await;
+    assert_eq!(moved.expect(200)["external_id"], taken);
+    // Another account has its own ids.
+    let tenant = app.second_account().await;
+    app.request_as(
+        Some(&tenant.api_key),
+        Method::POST,
+        "/v1/contacts",
+        Some(&json!({ "phone": a, "external_id": taken })),
+    )
+    .await
+    .expect(201);
+}
+
+/// The per-item reasons besides `time_in_past`: a number on the do-not-call list (`dnc`), a
+/// time outside the calling window (`outside_calling_window`), an unknown entry and a bad
+/// time; the entry is left as it was.
+#[tokio::test]
+async fn dnc_and_the_calling_window_are_per_item_reasons() {
+    let app = spawn_app().await;
+    let jwt = setup(&app).await;
+    // The default window, times outside it refused; the campaign's calls keep it.
+    app.request(
+        Method::PUT,
+        "/v1/settings",
+        Some(
+            &json!({ "calling_window": { "start": "08:00", "end": "21:00" },
+                       "allow_customer_requested_times": false, "max_attempts": null,
+                       "attempt_window_days": 7 }),
+        ),
+    )
+    .await
+    .expect(200);
+    let (id, entries) = campaign(&app, 2, Some(in_hours(72))).await;
+    let listed = entries[0]["callback_id"].as_str().unwrap();
+    let phone = entries[0]["phone"].as_str().unwrap();
+    app.post_json("/v1/dnc", &json!({ "phone": phone, "source": "crm" }))
+        .await
+        .expect(201);
+    let zone = entries[1]["timezone"].as_str().unwrap();
+    let other = entries[1]["callback_id"].as_str().unwrap();
+    let before = app.get_callback(other).await;
+    let body = json!([
+        { "campaignDialingListId": listed, "timeToContact": two_days_ahead_at(zone, 10) },
+        { "campaignDialingListId": other, "timeToContact": two_days_ahead_at(zone, 3) },
+        { "campaignDialingListId": "cid-nobody", "timeToContact": two_days_ahead_at(zone, 10) },
+        { "campaignDialingListId": other, "timeToContact": "2026-13-40T99:00:00Z" },
+    ]);
+    let resp = send(
+        &app,
+        &path("st-1", &id),
+        Some(&jwt),
+        &app.account_id,
+        &body.to_string(),
+    )
+    .await;
+    let reasons: Vec<&str> = resp.expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["status"], "failed", "{d}");
+            d["reason"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "dnc",
+            "outside_calling_window",
+            "unknown_dialing_list_id",
+            "invalid_time"
+        ]
+    );
+    assert_eq!(
+        app.get_callback(other).await["scheduled_at"],
+        before["scheduled_at"]
+    );
+}
+
+/// Runs the page's curl sample under `sh`, with `substitutions` made and curl told to print the
+/// status after the body; answers the status and the body.
+async fn run_curl_sample(sample: &str, substitutions: &[(&str, &str)]) -> (u16, Value) {
+    let mut command = sample.to_owned();
+    for (from, to) in substitutions {
+        assert!(command.contains(from), "the sample has no {from}");
+        command = command.replace(from, to);
+    }
+    command.push_str(" --silent --write-out '\\n%{http_code}'");
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &command])
+        .output()
+        .await
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "curl failed (is it installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+/// The page's curl sample, run by curl with only the host, the token, the bot and campaign ids
+/// and the date changed. Its dialing-list id, Kore.ai's own (masked as the page shows it), is a
+/// contact's `external_id`. With the page's own date, past now, the answer is the page's sample
+/// response (`failed`, `time_in_past`); with 10:00 in the contact's zone two days ahead, inside
+/// the default calling window, the entry moves there.
+#[tokio::test]
+async fn the_pages_curl_sample_runs_unchanged() {
+    const SAMPLE: &str = r#"curl --location 'https://{{host}}/campaign/api/v2/public/{{botID}}/campaign/{{campaignInstanceId}}/callContactAt' \
+--header 'accountid: 685bd2b**********fa5b15d' \
+--header 'iid: st-c663aae2-2e**********95-9fa9acca1a2e' \
+--header 'Content-Type: application/json' \
+--header 'auth: <token> ' \
+--data '[
+    {
+        "campaignDialingListId": "cid-1741dc3************dd1-4ddc085c8e44",
+        "timeToContact": "2026-06-18T17:55:00Z"
+    }
+]'"#;
+    const CID: &str = "cid-1741dc3************dd1-4ddc085c8e44";
+    let app = spawn_app().await;
+    let jwt = setup(&app).await;
+    app.request(
+        Method::PUT,
+        "/v1/settings",
+        Some(
+            &json!({ "calling_window": { "start": "08:00", "end": "21:00" },
+                       "allow_customer_requested_times": false, "max_attempts": null,
+                       "attempt_window_days": 7 }),
+        ),
+    )
+    .await
+    .expect(200);
+    let pb = app
+        .post_json(
+            "/v1/playbooks",
+            &json!({ "name": "Kore", "initial_message": "Hi" }),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let phone = unique_phone();
+    let id = app
+        .post_json(
+            "/v1/campaigns",
+            &json!({ "playbook_id": pb, "launch_at": in_hours(72),
+                     "contacts": [{ "phone": phone, "external_id": CID }] }),
+        )
+        .await
+        .expect(202)["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entry = &entries_by_phone(&app, &id, std::slice::from_ref(&phone)).await[0];
+    assert_eq!(entry["external_id"], CID);
+    let host = app.url("");
+    let common = [
+        ("https://{{host}}", host.as_str()),
+        ("{{botID}}", "st-kore-bot"),
+        ("{{campaignInstanceId}}", id.as_str()),
+        ("<token>", jwt.as_str()),
+    ];
+
+    let (status, answer) = run_curl_sample(SAMPLE, &common).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({ "status": "success", "data": [
+            { "campaignDialingListId": CID, "status": "failed", "reason": "time_in_past" }
+        ] })
+    );
+
+    let at = two_days_ahead_at(entry["timezone"].as_str().unwrap(), 10);
+    let mut substitutions = common.to_vec();
+    substitutions.push(("2026-06-18T17:55:00Z", at.as_str()));
+    let (status, answer) = run_curl_sample(SAMPLE, &substitutions).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "success");
+    let item = &answer["data"][0];
+    assert_eq!(item["campaignDialingListId"], CID);
+    assert_eq!(item["status"], "success", "{item}");
+    assert_eq!(item["action"], "rescheduled");
+    assert_eq!(item["callbackId"], entry["callback_id"]);
+    let cb = app
+        .get_callback(entry["callback_id"].as_str().unwrap())
+        .await;
+    assert_eq!(cb["scheduled_at"], at.as_str());
+    assert_eq!(
+        cb["metadata"]["kore"]["account_id"],
+        "685bd2b**********fa5b15d"
+    );
+    assert_eq!(cb["metadata"]["kore"]["bot_id"], "st-kore-bot");
 }

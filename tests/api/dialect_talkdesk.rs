@@ -81,10 +81,7 @@ async fn a_scheduled_callback_is_created_read_and_visible_natively() {
     assert_eq!(cb["campaign_id"], Value::Null);
     assert_eq!(cb["record_first_name"], Value::Null);
     assert_eq!(cb["record_last_name"], Value::Null);
-    assert_eq!(
-        cb["_links"]["self"]["href"],
-        format!("/schedule-callbacks/{id}")
-    );
+    assert_eq!(cb["_links"]["self"]["href"], format!("/callbacks/{id}"));
 
     let read = app
         .request_as(
@@ -772,4 +769,101 @@ async fn a_jwt_with_the_talkdesk_scopes_is_accepted() {
         )
         .await;
     td_error(&resp, 403);
+}
+
+/// `created_by` names who created the callback (the API key that sent the request, by id),
+/// and `_links.self` is Talkdesk's `/callbacks/{id}`, which a client can follow.
+#[tokio::test]
+async fn the_callback_names_its_creator_and_its_self_link_answers() {
+    let app = spawn_app().await;
+    let agent = app.agent_id("Chandler").await;
+    let made = app
+        .post_json(
+            "/v1/api-keys",
+            &json!({"name": "website form",
+                    "scopes": ["schedule-callbacks:write", "schedule-callbacks:read"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let (key, key_id) = (made["key"].as_str().unwrap(), made["id"].as_str().unwrap());
+    let cb = app
+        .request_as(
+            Some(key),
+            Method::POST,
+            "/schedule-callbacks",
+            Some(&new_callback(&unique_phone(), &agent)),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(cb["created_by"], key_id, "{cb}");
+    let id = cb["id"].as_str().unwrap();
+    let href = cb["_links"]["self"]["href"].as_str().unwrap();
+    assert_eq!(href, format!("/callbacks/{id}"));
+    let followed = app.request_as(Some(key), Method::GET, href, None).await;
+    assert_eq!(followed.expect(200), &cb);
+    // The list shows the same object.
+    let listed = app
+        .request_as(Some(key), Method::GET, "/schedule-callbacks", None)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(listed["_embedded"]["callbacks"][0], cb);
+
+    // A callback created natively by another key names that key.
+    let native = app
+        .create(&crate::helpers::new_callback(&unique_phone(), &tomorrow()))
+        .await;
+    let shown = app
+        .get(&format!(
+            "/schedule-callbacks/{}",
+            native["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200)
+        .clone();
+    let creator = shown["created_by"].as_str().unwrap();
+    assert!(creator.starts_with("key_") && creator != key_id, "{shown}");
+
+    // The self link is read-only, answers in Talkdesk's shape, and needs the read scope.
+    td_error(&app.request(Method::DELETE, href, None).await, 405);
+    td_error(&app.get("/callbacks/cb_unknown").await, 404);
+    let stranger = key_with(&app, &["contacts:read"]).await;
+    td_error(
+        &app.request_as(Some(&stranger), Method::GET, href, None)
+            .await,
+        403,
+    );
+}
+
+/// `dialing_model` only ever shows the two models Talkdesk documents: a preview callback is
+/// `PREVIEW`, every mode in which Ringback dials by itself is `PREDICTIVE`.
+#[tokio::test]
+async fn dialing_model_shows_only_the_models_talkdesk_documents() {
+    let app = spawn_app().await;
+    for (native, shown) in [
+        ("preview", "PREVIEW"),
+        ("progressive", "PREDICTIVE"),
+        ("ai", "PREDICTIVE"),
+        ("unattended", "PREDICTIVE"),
+    ] {
+        let cb = app
+            .create(&json!({
+                "phone": unique_phone(),
+                "scheduled_at": tomorrow(),
+                "dialing_mode": native,
+            }))
+            .await;
+        let read = app
+            .get(&format!(
+                "/schedule-callbacks/{}",
+                cb["id"].as_str().unwrap()
+            ))
+            .await
+            .expect(200)
+            .clone();
+        assert_eq!(read["dialing_model"], shown, "{native}");
+        assert_eq!(read["origin"], "API", "{native}");
+    }
 }

@@ -144,6 +144,20 @@ pub fn tomorrow() -> String {
     in_ms(24 * 3600 * 1000)
 }
 
+/// A date two days ahead at `hour`:00 in `zone`, as RFC 3339 in UTC.
+pub fn two_days_ahead_at(zone: &str, hour: i8) -> String {
+    let day = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(48))
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+        .date();
+    day.at(hour, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+        .unwrap()
+        .timestamp()
+        .to_string()
+}
+
 /// A valid, distinct US number for every call in this test binary.
 pub fn unique_phone() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

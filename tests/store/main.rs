@@ -155,6 +155,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         amd: Default::default(),
         created_at: noon() - SignedDuration::from_mins(10),
         updated_at: noon() - SignedDuration::from_mins(10),
+        created_by: None,
         version: 1,
     }
 }

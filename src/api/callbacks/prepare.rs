@@ -100,6 +100,7 @@ pub(crate) async fn prepare_unjudged(
             .await?
             .fallback;
     }
+    callback.created_by = Some(caller.actor.id().to_owned());
     if let Some(url) = &callback.webhook_url {
         callback.webhook_url =
             Some(checked_url(url, &format!("{prefix}webhook_url"), state).await?);

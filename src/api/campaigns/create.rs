@@ -361,6 +361,7 @@ async fn plan(
             calling_window: Some(window.clone()),
             created_at: now,
             updated_at: now,
+            created_by: Some(caller.actor.id().to_owned()),
             version: 1,
         });
     }

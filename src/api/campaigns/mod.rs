@@ -167,6 +167,8 @@ pub async fn get(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CampaignContactView {
     pub contact_id: Option<String>,
+    /// The contact's `external_id` (its id in your own system), null when it has none.
+    pub external_id: Option<String>,
     pub callback_id: String,
     pub phone: String,
     pub status: Status,
@@ -219,11 +221,23 @@ pub async fn contacts(
     let next_cursor = (calls.len() as u32 == limit)
         .then(|| calls.last().map(|c| c.id.to_string()))
         .flatten();
+    let contact_ids: Vec<_> = calls.iter().filter_map(|c| c.contact_id.clone()).collect();
+    let external_ids: std::collections::HashMap<_, _> = state
+        .store
+        .get_contacts(&caller.account_id, &contact_ids)
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((c.id, c.external_id?)))
+        .collect();
     Ok(Json(CampaignContactList {
         data: calls
             .iter()
             .map(|c| CampaignContactView {
                 contact_id: c.contact_id.as_ref().map(ToString::to_string),
+                external_id: c
+                    .contact_id
+                    .as_ref()
+                    .and_then(|id| external_ids.get(id).cloned()),
                 callback_id: c.id.to_string(),
                 phone: c.phone.to_string(),
                 status: c.status,

@@ -189,6 +189,32 @@ pub fn talkdesk_status(cb: &Callback) -> &'static str {
     }
 }
 
+/// The Talkdesk `dialing_model` of a native dialling mode: Talkdesk documents `PREVIEW` (an
+/// agent sees the callback, then dials) and `PREDICTIVE` (the system dials and connects
+/// whoever answers). Every mode in which Ringback places the call itself is the latter.
+pub fn dialing_model(mode: DialingMode) -> &'static str {
+    match mode {
+        DialingMode::Preview => "PREVIEW",
+        DialingMode::Progressive | DialingMode::Ai | DialingMode::Unattended => "PREDICTIVE",
+    }
+}
+
+/// The Talkdesk `origin` of a native origin: Talkdesk knows callbacks scheduled by an agent
+/// and by its API. The Callback Manager is where agents schedule; every other system that
+/// schedules through Ringback (its API, the other dialects, campaigns) is an API.
+pub fn origin(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Ui => "AGENT",
+        Origin::Api
+        | Origin::Campaign
+        | Origin::Kore
+        | Origin::Acefone
+        | Origin::AiCalls
+        | Origin::Campaigns
+        | Origin::Talkdesk => "API",
+    }
+}
+
 /// The callback object, from a stored callback.
 pub fn callback(cb: &Callback) -> Value {
     let ids = |kind: AssigneeKind, key: &str| -> Vec<Value> {
@@ -226,19 +252,40 @@ pub fn callback(cb: &Callback) -> Value {
         "assign_type": AssignType::of(cb.assignment.as_ref()).as_str(),
         "agents": ids(AssigneeKind::Agent, "agent_id"),
         "ring_groups": ids(AssigneeKind::Queue, "ring_group"),
-        "dialing_model": match cb.dialing_mode {
-            DialingMode::Preview => "PREVIEW",
-            DialingMode::Progressive => "PROGRESSIVE",
-            DialingMode::Ai => "AI",
-            DialingMode::Unattended => "UNATTENDED",
-        },
+        "dialing_model": dialing_model(cb.dialing_mode),
         "notes": cb.notes,
-        // Talkdesk knows callbacks made by an agent and by its API: every other system that
-        // schedules through Ringback (its API, the other dialects, campaigns) is an API.
-        "origin": if cb.origin == Origin::Ui { "AGENT" } else { "API" },
+        "origin": origin(cb.origin),
+        "created_by": cb.created_by,
         "status": talkdesk_status(cb),
         "created_at": cb.created_at.to_string(),
         "updated_at": cb.updated_at.to_string(),
-        "_links": { "self": { "href": format!("/schedule-callbacks/{}", cb.id) } },
+        // Talkdesk's own link form; `GET /callbacks/{id}` answers it.
+        "_links": { "self": { "href": format!("/callbacks/{}", cb.id) } },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_native_origin_shows_as_one_talkdesk_documents() {
+        for native in Origin::ALL {
+            let expected = if native == Origin::Ui { "AGENT" } else { "API" };
+            assert_eq!(origin(native), expected, "{native:?}");
+        }
+    }
+
+    #[test]
+    fn every_dialing_mode_shows_as_one_talkdesk_documents() {
+        for (native, expected) in [
+            (DialingMode::Preview, "PREVIEW"),
+            (DialingMode::Progressive, "PREDICTIVE"),
+            (DialingMode::Ai, "PREDICTIVE"),
+            (DialingMode::Unattended, "PREDICTIVE"),
+        ] {
+            assert_eq!(dialing_model(native), expected, "{native:?}");
+            assert_eq!(DialingMode::parse(native.as_str()), Some(native));
+        }
+    }
 }

@@ -129,6 +129,9 @@ pub struct Callback {
     pub amd: Amd,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Who created it ([`Actor::id`](crate::domain::Actor::id): an API key's id, a user's id, a
+    /// JWT subject, `cli`, `ringback`); `None` for callbacks stored before it was recorded.
+    pub created_by: Option<String>,
     /// Counts the stored changes: 1 when created, one more with each change (events name the
     /// version they describe).
     pub version: u64,

@@ -343,6 +343,7 @@ impl NewCallback {
                 .transpose()?,
             created_at: now,
             updated_at: now,
+            created_by: None,
             version: 1,
         };
         // The URL as stored (normalised, so perhaps longer than as received) is held to the

@@ -10,7 +10,7 @@ use super::{
     Cell, SqlStore, audit::insert_audit, corrupt, insert_rows, ms, opt_ts, plan_for_values, ts,
 };
 use crate::domain::{
-    AccountId, Actor, AuditRecord, FieldError, PhoneNumber, Zone,
+    AccountId, Actor, AuditRecord, ErrorCode, FieldError, PhoneNumber, Zone,
     contact::{Contact, ContactDetails, ContactPatch},
     ids::ContactId,
 };
@@ -22,8 +22,8 @@ use crate::store::{
 /// Every column of `contacts`, the text fields in [`ContactDetails::NAMES`] order.
 static CONTACT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "id, account_id, phone, {}, timezone, custom_fields, phone_invalid_at, created_at, \
-         updated_at",
+        "id, account_id, phone, external_id, {}, timezone, custom_fields, phone_invalid_at, \
+         created_at, updated_at",
         ContactDetails::NAMES.join(", ")
     )
 });
@@ -41,6 +41,7 @@ fn contact_from_row(r: &DbRow) -> Result<Contact, StoreError> {
         id: ContactId::from_trusted(r.try_get("id")?),
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
         phone: PhoneNumber::from_trusted(r.try_get("phone")?),
+        external_id: r.try_get("external_id")?,
         details: ContactDetails::default(),
         timezone: zone
             .map(|z| Zone::parse(&z, "timezone").map_err(|_| corrupt("timezone", &z)))
@@ -68,6 +69,7 @@ async fn insert_contacts(conn: &mut DbConn, rows: &[Contact]) -> Result<(), Stor
                 c.id.as_str().into(),
                 c.account_id.as_str().into(),
                 c.phone.as_str().into(),
+                c.external_id.clone().into(),
             ];
             row.extend(
                 ContactDetails::NAMES
@@ -97,6 +99,8 @@ async fn write_contact(conn: &mut DbConn, c: &Contact, insert: bool) -> Result<b
     let custom = serde_json::to_string(&c.custom_fields).unwrap_or_else(|_| "{}".into());
     let mut qb: QueryBuilder<Db> = QueryBuilder::new("UPDATE contacts SET ");
     let mut set = qb.separated(", ");
+    set.push("external_id = ")
+        .push_bind_unseparated(c.external_id.as_deref());
     for name in ContactDetails::NAMES {
         set.push(format!("{name} = "))
             .push_bind_unseparated(c.details.get(name));
@@ -113,6 +117,33 @@ async fn write_contact(conn: &mut DbConn, c: &Contact, insert: bool) -> Result<b
         .push_bind(c.account_id.as_str());
     let done = qb.build().execute(&mut *conn).await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The error of an `external_id` that another contact (`owner`) of the account has.
+fn external_id_taken(external_id: &str, owner: &ContactId) -> FieldError {
+    FieldError::new(
+        ErrorCode::DuplicateExternalId,
+        "external_id",
+        format!("{external_id:?} is already the external_id of contact {owner}"),
+    )
+}
+
+/// The account's contact other than `except` whose `external_id` this is.
+async fn external_id_owner(
+    conn: &mut DbConn,
+    account: &AccountId,
+    external_id: &str,
+    except: &ContactId,
+) -> Result<Option<ContactId>, StoreError> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE account_id = $1 AND external_id = $2 AND id <> $3",
+    )
+    .bind(account.as_str())
+    .bind(external_id)
+    .bind(except.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id.map(ContactId::from_trusted))
 }
 
 /// The audit record of a change to a contact. It names the fields changed, never their values:
@@ -210,6 +241,20 @@ impl ContactStore for SqlStore {
                 known.insert(contact.phone.as_str().to_owned(), contact);
             }
         }
+        // Who holds each external id the patches name (or a contact they touch has): a patch
+        // may not give one contact another's; kept up to date as the patches apply.
+        let named: Vec<&str> = patches
+            .iter()
+            .filter_map(|p| p.external_id.as_ref()?.as_deref())
+            .collect();
+        let mut owners: std::collections::HashMap<String, (ContactId, String)> = known
+            .values()
+            .chain(&contacts_where(&mut tx, account, "external_id", &named).await?)
+            .filter_map(|c| {
+                let owner = (c.id.clone(), c.phone.as_str().to_owned());
+                Some((c.external_id.clone()?, owner))
+            })
+            .collect();
         // New contacts are inserted together at the end; a later patch for the same phone
         // changes the pending row.
         let mut new_rows: Vec<Contact> = Vec::new();
@@ -224,6 +269,16 @@ impl ContactStore for SqlStore {
                 )));
                 continue;
             };
+            if let Some(Some(wanted)) = &patch.external_id
+                && let Some((owner, owner_phone)) = owners.get(wanted)
+                && owner_phone != phone.as_str()
+            {
+                out.push(Err(external_id_taken(wanted, owner)));
+                continue;
+            }
+            let held = known
+                .get(phone.as_str())
+                .and_then(|c| c.external_id.clone());
             let result = match known.get(phone.as_str()).cloned() {
                 Some(mut contact) => match contact.apply(patch, now, "") {
                     Ok(()) => {
@@ -258,6 +313,15 @@ impl ContactStore for SqlStore {
                     Err(e) => Err(e),
                 },
             };
+            if let Ok(upserted) = &result {
+                let c = upserted.contact();
+                if let Some(old) = held.filter(|old| c.external_id.as_ref() != Some(old)) {
+                    owners.remove(&old);
+                }
+                if let Some(new) = &c.external_id {
+                    owners.insert(new.clone(), (c.id.clone(), c.phone.as_str().to_owned()));
+                }
+            }
             out.push(result);
         }
         insert_contacts(&mut tx, &new_rows).await?;
@@ -319,15 +383,34 @@ impl ContactStore for SqlStore {
         contacts_where(&mut conn, account, "id", &ids).await
     }
 
+    async fn contact_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> Result<Option<Contact>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        Ok(
+            contacts_where(&mut conn, account, "external_id", &[external_id])
+                .await?
+                .pop(),
+        )
+    }
+
     async fn update_contact(
         &self,
         contact: &Contact,
         changed: &[String],
         actor: &Actor,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Result<bool, FieldError>, StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some(external_id) = &contact.external_id
+            && let Some(owner) =
+                external_id_owner(&mut tx, &contact.account_id, external_id, &contact.id).await?
+        {
+            return Ok(Err(external_id_taken(external_id, &owner)));
+        }
         if !write_contact(&mut tx, contact, false).await? {
-            return Ok(false);
+            return Ok(Ok(false));
         }
         let record = contact_audit("contact.update", contact.id.as_str(), changed);
         insert_audit(
@@ -339,7 +422,7 @@ impl ContactStore for SqlStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Ok(true))
     }
 
     async fn delete_contact(

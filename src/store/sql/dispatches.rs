@@ -377,14 +377,26 @@ impl SqlStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let recall =
-            match before
-                .recall
-                .next_attempt(attempt, report.outcome, earlier_same as u32, now)
-            {
-                Some(at) => plan_recall(tx, &before, at, now).await?,
-                None => None,
-            };
+        // Recall delays count from the attempt's call time (when it was sent or started),
+        // however late its outcome is reported.
+        let called_at: Option<i64> = sqlx::query_scalar(
+            "SELECT started_at FROM calls WHERE callback_id = $1 AND number = $2",
+        )
+        .bind(id.as_str())
+        .bind(i64::from(attempt))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let called_at = called_at.map(ts).transpose()?.unwrap_or(now);
+        let recall = match before.recall.next_attempt(
+            attempt,
+            report.outcome,
+            earlier_same as u32,
+            called_at,
+        ) {
+            Some(at) => plan_recall(tx, &before, at.max(now), now).await?,
+            None => None,
+        };
         // The domain decides the move; the statement persists it if the status it was decided
         // from still holds.
         let step = match recall {

@@ -145,7 +145,7 @@ macro_rules! columns_after_status {
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
         webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
         recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
-        fallback_after_minutes, fallback_queue_id, attempt_open, created_at, updated_at"
+        fallback_after_minutes, fallback_queue_id, attempt_open, created_at, updated_at, created_by"
     };
 }
 

@@ -112,6 +112,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         attempt_open: row.try_get::<i64, _>("attempt_open")? != 0,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
+        created_by: row.try_get("created_by")?,
         version: row.try_get::<i64, _>("version")? as u64,
     })
 }
@@ -187,6 +188,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),
+        cb.created_by.clone().into(),
     ]
 }
 
