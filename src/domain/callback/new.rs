@@ -41,7 +41,13 @@ pub struct NewCallback {
     /// zone the number may be in (`timezone_source` says which).
     pub timezone: Option<String>,
     pub assignment: Option<Assignment>,
+    /// The number calls show (E.164); once the account registered numbers
+    /// (`/v1/caller-ids`), one of them.
     pub caller_id: Option<String>,
+    /// A caller ID pool (`/v1/caller-ids`, their `pool`) instead of one `caller_id`: each
+    /// call shows the pool number with the callee's area code, else in their region or
+    /// country, else the least used, under each number's daily cap.
+    pub caller_id_pool: Option<String>,
     pub dialing_mode: Option<DialingMode>,
     pub notes: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -217,6 +223,17 @@ impl NewCallback {
             .filter(|c| !c.trim().is_empty())
             .map(|c| PhoneNumber::parse(&c, &f("caller_id")))
             .transpose()?;
+        let caller_id_pool = self
+            .caller_id_pool
+            .map(|p| crate::domain::caller_id::parse_pool(&p, &f("caller_id_pool")))
+            .transpose()?;
+        if caller_id.is_some() && caller_id_pool.is_some() {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                f("caller_id_pool"),
+                "send caller_id or caller_id_pool, not both",
+            ));
+        }
         if let Some(a) = &self.assignment {
             check_assignment(a, &f("assignment"))?;
         }
@@ -282,6 +299,8 @@ impl NewCallback {
                 .map(|raw| WebhookUrl::parse_field(&raw, &f("webhook_url")))
                 .transpose()?,
             outcome: None,
+            disposition: None,
+            caller_id_pool,
             agent_id: None,
             offer_expires_at: None,
             campaign_id: None,

@@ -385,6 +385,9 @@ impl SqlStore {
                 Some(at) => plan_recall(tx, &before, at, now).await?,
                 None => None,
             };
+
+        // A final disposition ends the callback, whatever the policy says.
+        let recall = recall.filter(|_| report.allows_recall());
         // The domain decides the move; the statement persists it if the status it was decided
         // from still holds.
         let step = match recall {
@@ -451,6 +454,24 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        // The attempt keeps its disposition; the callback shows its latest one.
+        if report.disposition.is_some() || before.disposition.is_some() {
+            let code = report.disposition.as_ref().map(|d| d.code.as_str());
+            sqlx::query("UPDATE calls SET disposition = $1 WHERE callback_id = $2 AND number = $3")
+                .bind(code)
+                .bind(id.as_str())
+                .bind(i64::from(attempt))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            sqlx::query("UPDATE callbacks SET disposition = $1 WHERE id = $2 AND account_id = $3")
+                .bind(code)
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
         // The number's contact learns what the network said of it.
         let invalid = match report.outcome {
             Outcome::InvalidNumber => Some(Some(ms(now))),
@@ -484,6 +505,9 @@ impl SqlStore {
         });
         if let Some(provider) = provider {
             details["provider_details"] = provider.clone();
+        }
+        if let Some(d) = &report.disposition {
+            details["disposition"] = d.code.as_str().into();
         }
         insert_events(tx, &[NewEvent::between(&before, &cb, kind, now, details)]).await?;
         audit_callback_change(tx, account, actor, now, "callback.outcome", &before, &cb).await?;
