@@ -54,7 +54,8 @@ pub struct CallbackView {
     /// When the scheduler will next act on it (only while `scheduled`).
     pub next_attempt_at: Option<String>,
     pub outcome: Option<Outcome>,
-    /// The disposition (wrap-up code) its latest call was completed with.
+    /// The disposition (wrap-up code) its latest call was completed with; left out when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disposition: Option<String>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<String>,
