@@ -54,8 +54,8 @@ pub struct CallbackView {
     /// When the scheduler will next act on it (only while `scheduled`).
     pub next_attempt_at: Option<String>,
     pub outcome: Option<Outcome>,
-    /// The disposition (wrap-up code) its latest call was completed with; left out when none.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The disposition (wrap-up code) its latest call was completed with. Always shown (null
+    /// when none), so that an event's change from one to none is recorded.
     pub disposition: Option<String>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<String>,
