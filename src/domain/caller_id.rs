@@ -212,8 +212,9 @@ mod tests {
         let mut capped = pool.clone();
         capped[2].used_today = 2;
         assert_eq!(pick(&callee, None, &capped), Some(1), "same state");
+        capped[1].caller_id.max_calls_per_day = Some(5);
         capped[1].used_today = 5;
-        assert_eq!(pick(&callee, None, &capped[..2]), Some(0), "same country");
+        assert_eq!(pick(&callee, None, &capped), Some(0), "same country");
         let london = PhoneNumber::parse("+442079460001", "p").unwrap();
         assert_eq!(pick(&london, None, &pool), Some(3));
         let paris = PhoneNumber::parse("+33142685300", "p").unwrap();
