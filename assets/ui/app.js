@@ -167,6 +167,19 @@ function assignmentText(a) {
   return `${a.type}: ${names.join(', ')}`;
 }
 
+// A disposition code with its label, when the account still has it.
+function dispositionText(code) {
+  if (!code) return '';
+  const d = ((App.directory && App.directory.dispositions) || []).find((x) => x.code === code);
+  return d ? `${d.label} (${code})` : code;
+}
+
+// The caller ID a callback asks for: one number, or a pool (each attempt shows the one used).
+function callerIdText(cb) {
+  if (cb.caller_id_pool) return `pool ${cb.caller_id_pool}`;
+  return cb.caller_id || '';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shell: sign-in, navigation, routing by hash
 // ---------------------------------------------------------------------------------------------
@@ -233,9 +246,10 @@ async function start() {
     dir.names = {};
     for (const a of dir.agents) dir.names[a.id] = a.name;
     for (const q of dir.queues) dir.names[q.id] = q.name;
+    dir.dispositions = dir.dispositions || [];
     App.directory = dir;
   } catch (e) {
-    App.directory = { agents: [], queues: [], names: {} };
+    App.directory = { agents: [], queues: [], dispositions: [], names: {} };
   }
   if (!location.hash || location.hash === '#/' || location.hash === '#') {
     location.hash = navItems()[0][0];
@@ -475,7 +489,8 @@ async function detailPage(id) {
       ['Contact', cb.contact_name || ''], [`Scheduled (${App.zone})`, fmt(cb.scheduled_at, App.zone)],
       [`Contact's time (${cb.timezone})`, fmt(cb.scheduled_at, cb.timezone)], ['Dialing mode', cb.dialing_mode],
       ['Assigned', assignmentText(cb.assignment)], ['Agent holding it', cb.agent_id ? (App.directory.names[cb.agent_id] || cb.agent_id) : ''],
-      ['Outcome', cb.outcome || ''], ['Attempts', cb.attempt_count], ['Created', fmt(cb.created_at, App.zone)], ['Id', cb.id]]
+      ['Outcome', cb.outcome || ''], ['Disposition', dispositionText(cb.disposition)],
+      ['Caller ID', callerIdText(cb)], ['Attempts', cb.attempt_count], ['Created', fmt(cb.created_at, App.zone)], ['Id', cb.id]]
       .flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]),
     h('dt', { text: 'Notes' }), h('dd', {}, h('pre', { class: 'notes', id: 'notes', text: cb.notes || '' })));
   const actions = [];
@@ -504,8 +519,9 @@ async function detailPage(id) {
   }
   const history = table(['When', 'Event', 'Details'], (cb.history || []).map((e) => [
     fmt(e.timestamp || e.at, App.zone), e.type, JSON.stringify(e.data || {})]));
-  const attempts = table(['#', 'Started', 'Agent', 'Outcome', 'Duration (s)', 'Notes'], (cb.attempts || []).map((a) => [
-    a.number, fmt(a.started_at, App.zone), a.agent_id ? (App.directory.names[a.agent_id] || a.agent_id) : '', a.outcome || '', a.duration_seconds ?? '', a.notes || '']));
+  const attempts = table(['#', 'Started', 'Agent', 'Caller ID used', 'Outcome', 'Disposition', 'Duration (s)', 'Notes'], (cb.attempts || []).map((a) => [
+    a.number, fmt(a.started_at, App.zone), a.agent_id ? (App.directory.names[a.agent_id] || a.agent_id) : '',
+    a.caller_id || '', a.outcome || '', dispositionText(a.disposition), a.duration_seconds ?? '', a.notes || '']));
   const deliveries = table(['Event', 'URL', 'Status', 'Tries', 'Last answer'], (data.deliveries || []).map((d) => [
     d.event_type, d.url, d.status, d.attempts, d.last_status_code ?? d.last_error ?? '']));
   setPage(`Callback to ${cb.phone}`, h('p', {}, h('a', { href: back, text: '← Back' })),
@@ -580,14 +596,17 @@ async function agentPage() {
   }
   function callCard(c) {
     const outcome = select('outcome', OUTCOMES.map((o) => [o, o.replace('_', ' ')]), 'answered');
+    // A disposition, when the account has them, sets the outcome by its class.
+    const disposition = select('disposition', [['', '(none)'], ...App.directory.dispositions.map((d) => [d.code, d.label])], '');
     const notes = h('input', { name: 'notes' });
     const form = h('form', { class: 'card', 'data-id': c.id, 'aria-label': `Complete call to ${c.phone}` },
       h('strong', { text: c.contact_name || c.phone }), h('div', { text: c.phone }),
+      App.directory.dispositions.length ? field('Disposition', disposition) : null,
       field('Outcome', outcome), field('Notes', notes),
       h('button', { type: 'submit', class: 'primary', text: 'Complete call' }));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      const body = { outcome: outcome.value };
+      const body = disposition.value ? { disposition: disposition.value } : { outcome: outcome.value };
       if (notes.value) body.notes = notes.value;
       act(() => api('POST', `/ui/api/me/callbacks/${c.id}/complete`, body), 'Call completed');
     });

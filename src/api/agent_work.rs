@@ -219,7 +219,7 @@ pub async fn complete(
     Path((agent, callback)): Path<(String, String)>,
     ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    let report = outcome_report(req)?;
+    let report = outcome_report(&state, &caller, req).await?;
     let (agent, cb) = agent_and_callback(&state, &caller, &agent, &callback).await?;
     if cb.status != Status::InProgress || cb.agent_id.as_ref() != Some(&agent.id) {
         return Err(ApiError::invalid_state(cb.status, "complete"));

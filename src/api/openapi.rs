@@ -24,7 +24,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, audio, callbacks, calls, campaigns, consents, contacts, dnc,
+    admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents, contacts,
+    dispositions, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
@@ -145,6 +146,16 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         trunks::get_trunk,
         trunks::update_trunk,
         trunks::delete_trunk,
+        dispositions::create_disposition,
+        dispositions::list_dispositions,
+        dispositions::get_disposition,
+        dispositions::update_disposition,
+        dispositions::delete_disposition,
+        caller_ids::create_caller_id,
+        caller_ids::list_caller_ids,
+        caller_ids::get_caller_id,
+        caller_ids::update_caller_id,
+        caller_ids::delete_caller_id,
         reports::callbacks,
         ops::healthz,
         ops::readyz,
@@ -177,6 +188,8 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "consents", description = "Customers' consent per number and scope; a revocation cancels what is pending and stops later calls."),
         (name = "playbooks", description = "Playbooks, their `initial_message` templates and the audio they play (`/v1/audio`)."),
         (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),
+        (name = "dispositions", description = "Wrap-up codes: the account's names for how a call ended, each with its native outcome class and whether it ends the callback."),
+        (name = "caller_ids", description = "The numbers the account owns and shows on its calls: pools, local presence (area code, region), daily caps."),
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),

@@ -129,6 +129,7 @@ async fn finish(
         sip_reason: None,
         recording: None,
         answered_by: None,
+        disposition: None,
     };
     for wait in [0, 100, 200, 400, 800, 1500] {
         tokio::time::sleep(Duration::from_millis(wait)).await;

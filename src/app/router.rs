@@ -18,8 +18,9 @@ use tower_http::{
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, audio, callbacks, calls, campaigns, consents, contacts, dnc,
-        error::ApiError, openapi, ops, playbooks, reports, settings, trunks, webhooks,
+        admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
+        contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, reports, settings,
+        trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -167,6 +168,26 @@ pub fn router(state: AppState) -> Router {
             get(trunks::get_trunk)
                 .patch(trunks::update_trunk)
                 .delete(trunks::delete_trunk),
+        )
+        .route(
+            "/dispositions",
+            post(dispositions::create_disposition).get(dispositions::list_dispositions),
+        )
+        .route(
+            "/dispositions/{code}",
+            get(dispositions::get_disposition)
+                .patch(dispositions::update_disposition)
+                .delete(dispositions::delete_disposition),
+        )
+        .route(
+            "/caller-ids",
+            post(caller_ids::create_caller_id).get(caller_ids::list_caller_ids),
+        )
+        .route(
+            "/caller-ids/{number}",
+            get(caller_ids::get_caller_id)
+                .patch(caller_ids::update_caller_id)
+                .delete(caller_ids::delete_caller_id),
         )
         .route("/reports/callbacks", get(reports::callbacks))
         .route("/events", get(webhooks::list_events))

@@ -1093,6 +1093,7 @@ impl SipDriver {
             sip_reason: Some(end.reason.clone()),
             recording: end.recording.clone(),
             answered_by: end.answered_by,
+            disposition: None,
         };
         for wait in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000] {
             match self
@@ -1312,6 +1313,7 @@ async fn sweep_lost_calls(driver: std::sync::Weak<SipDriver>, grace: Duration) {
                 ),
                 recording: None,
                 answered_by: None,
+                disposition: None,
             };
             match driver
                 .store

@@ -292,6 +292,7 @@ pub async fn apply_status(
                 sip_reason: None,
                 recording: None,
                 answered_by: earlier_by.map(twilio::answered_by),
+                disposition: None,
             };
             match store
                 .record_outcome(

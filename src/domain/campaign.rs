@@ -296,6 +296,8 @@ pub struct Campaign {
     pub recall: RecallPolicy,
     pub pacing: Pacing,
     pub caller_id: Option<PhoneNumber>,
+    /// The caller ID pool its calls show a number of, instead of one `caller_id`.
+    pub caller_id_pool: Option<String>,
     /// The trunk its calls go out on; `None`: the account's default.
     pub trunk_id: Option<crate::domain::ids::TrunkId>,
     pub contacts_total: u32,

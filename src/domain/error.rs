@@ -41,6 +41,9 @@ pub enum ErrorCode {
     TrunkInUse,
     /// Audio a playbook plays (its `voicemail_audio_id`).
     AudioInUse,
+    /// A `caller_id` that is not one of the account's registered numbers (`/v1/caller-ids`),
+    /// once it has registered any.
+    CallerIdNotOwned,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
     Forbidden,
@@ -83,6 +86,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::TrunkInUse => "trunk_in_use",
             ErrorCode::AudioInUse => "audio_in_use",
+            ErrorCode::CallerIdNotOwned => "caller_id_not_owned",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",

@@ -22,6 +22,8 @@ pub struct ReportCallback {
     pub first_dialled_at: Option<Timestamp>,
     /// The queues it is assigned to.
     pub queue_ids: Vec<String>,
+    /// The disposition its latest call was completed with.
+    pub disposition: Option<String>,
 }
 
 /// One call attempt as reports need it.
@@ -30,6 +32,8 @@ pub struct ReportAttempt {
     pub agent_id: Option<String>,
     pub outcome: Option<Outcome>,
     pub duration_seconds: Option<u32>,
+    /// The disposition the call was completed with (its class is `outcome`).
+    pub disposition: Option<String>,
 }
 
 /// What a report covers.
@@ -130,6 +134,9 @@ pub struct Report {
     pub sla: SlaFigures,
     pub agents: Vec<AgentFigures>,
     pub queues: Vec<QueueFigures>,
+    /// Attempts by the disposition they were completed with, by code (attempts without one
+    /// are left out).
+    pub dispositions: Vec<DispositionFigures>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -141,6 +148,8 @@ pub struct DayFigures {
     pub by_origin: BTreeMap<String, u64>,
     /// Callbacks by result: an outcome, `canceled`, `expired`, `failed` or `pending`.
     pub by_outcome: BTreeMap<String, u64>,
+    /// Callbacks by the disposition of their latest call (those without one left out).
+    pub by_disposition: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -189,6 +198,17 @@ pub struct AgentFigures {
     pub average_duration_seconds: Option<f64>,
 }
 
+/// The attempts completed with one disposition.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DispositionFigures {
+    pub code: String,
+    /// Its attempts by outcome class (the class they were completed with).
+    pub by_outcome: BTreeMap<String, u64>,
+    pub attempts: u64,
+    /// Callbacks whose latest call was completed with it.
+    pub callbacks: u64,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueFigures {
     pub queue_id: String,
@@ -218,6 +238,7 @@ pub fn build(
                 total: 0,
                 by_origin: BTreeMap::new(),
                 by_outcome: BTreeMap::new(),
+                by_disposition: BTreeMap::new(),
             },
         );
         match d.tomorrow() {
@@ -238,6 +259,9 @@ pub fn build(
                 .entry(cb.origin.as_str().to_owned())
                 .or_default() += 1;
             *day.by_outcome.entry(label.to_owned()).or_default() += 1;
+            if let Some(d) = &cb.disposition {
+                *day.by_disposition.entry(d.clone()).or_default() += 1;
+            }
         }
         if let Some(o) = cb.outcome {
             with_outcome += 1;
@@ -277,6 +301,30 @@ pub fn build(
     let pick = |q: f64| -> Option<i64> {
         (!waits.is_empty()).then(|| waits[((waits.len() - 1) as f64 * q).round() as usize])
     };
+    let mut dispositions: BTreeMap<String, DispositionFigures> = BTreeMap::new();
+    let figures_of = |code: &String| DispositionFigures {
+        code: code.clone(),
+        by_outcome: BTreeMap::new(),
+        attempts: 0,
+        callbacks: 0,
+    };
+    for a in attempts {
+        if let Some(code) = &a.disposition {
+            let f = dispositions
+                .entry(code.clone())
+                .or_insert_with(|| figures_of(code));
+            f.attempts += 1;
+            if let Some(o) = a.outcome {
+                *f.by_outcome.entry(o.as_str().to_owned()).or_default() += 1;
+            }
+        }
+    }
+    for code in callbacks.iter().filter_map(|cb| cb.disposition.as_ref()) {
+        dispositions
+            .entry(code.clone())
+            .or_insert_with(|| figures_of(code))
+            .callbacks += 1;
+    }
     let mut agents: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
     for a in attempts {
         let Some(agent) = &a.agent_id else { continue };
@@ -332,6 +380,7 @@ pub fn build(
             )
             .collect(),
         queues: queues.into_values().collect(),
+        dispositions: dispositions.into_values().collect(),
     }
 }
 
@@ -359,6 +408,7 @@ mod tests {
             scheduled_at: t(sched),
             first_dialled_at: dialled.map(t),
             queue_ids: vec!["que_1".into()],
+            disposition: None,
         };
         let rows = vec![
             // 2027-01-04 23:30 local: still the 4th in New York.
@@ -388,6 +438,7 @@ mod tests {
             agent_id: Some("agt_1".into()),
             outcome: Some(Outcome::Answered),
             duration_seconds: Some(40),
+            disposition: Some("SALE".into()),
         }];
         let r = build(&range, &rows, &attempts, t("2027-01-10T00:00:00Z"));
         assert_eq!(r.days.len(), 2);
@@ -401,6 +452,10 @@ mod tests {
         assert_eq!(r.sla.due, 3);
         assert_eq!(r.queues[0].callbacks, 3);
         assert_eq!(r.agents[0].answer_rate, Some(1.0));
+        assert_eq!(r.dispositions.len(), 1);
+        assert_eq!(r.dispositions[0].code, "SALE");
+        assert_eq!(r.dispositions[0].attempts, 1);
+        assert_eq!(r.dispositions[0].by_outcome["answered"], 1);
     }
 
     #[test]

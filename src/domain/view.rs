@@ -37,6 +37,9 @@ pub struct CallbackView {
     pub fallback_after_minutes: Option<u32>,
     pub fallback_queue_id: Option<String>,
     pub caller_id: Option<String>,
+    /// The caller ID pool its calls show a number of (each attempt's `caller_id` says which).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_id_pool: Option<String>,
     pub dialing_mode: DialingMode,
     pub notes: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -55,6 +58,9 @@ pub struct CallbackView {
     /// When the scheduler will next act on it (only while `scheduled`).
     pub next_attempt_at: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The disposition (wrap-up code) its latest call was completed with. Always shown (null
+    /// when none), so that an event's change from one to none is recorded.
+    pub disposition: Option<String>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<String>,
     /// When the current offer runs out (only while `offered`).
@@ -116,6 +122,7 @@ impl From<&Callback> for CallbackView {
                 .and_then(|f| f.queue_id.as_ref())
                 .map(|q| q.as_str().to_owned()),
             caller_id: cb.caller_id.as_ref().map(ToString::to_string),
+            caller_id_pool: cb.caller_id_pool.clone(),
             dialing_mode: cb.dialing_mode,
             notes: cb.notes.clone(),
             metadata: cb.metadata.clone(),
@@ -130,6 +137,7 @@ impl From<&Callback> for CallbackView {
             attempt_count: cb.attempt,
             next_attempt_at: next_attempt_at(cb),
             outcome: cb.outcome,
+            disposition: cb.disposition.clone(),
             agent_id: cb.agent_id.as_ref().map(ToString::to_string),
             offer_expires_at: cb.offer_expires_at.map(|t| t.to_string()),
             campaign_id: cb.campaign_id.as_ref().map(ToString::to_string),

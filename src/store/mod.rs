@@ -17,10 +17,12 @@ use crate::domain::{
 pub mod agents;
 pub mod audio;
 pub mod auth;
+pub mod caller_ids;
 pub mod campaigns;
 pub mod consents;
 pub mod contacts;
 pub mod dialects;
+pub mod dispositions;
 pub mod dnc;
 pub mod manager;
 pub mod playbooks;
@@ -38,10 +40,12 @@ pub mod webhooks;
 pub use agents::AgentStore;
 pub use audio::{AudioDeletion, AudioStore};
 pub use auth::{AuditFilter, AuthStore};
+pub use caller_ids::CallerIdStore;
 pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};
 pub use consents::ConsentStore;
 pub use contacts::ContactStore;
 pub use dialects::DialectStore;
+pub use dispositions::DispositionStore;
 pub use dnc::DncStore;
 pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
 pub use playbooks::PlaybookStore;
@@ -275,6 +279,16 @@ pub struct OutcomeReport {
     pub recording: Option<String>,
     /// What answering-machine detection found: `human`, `machine` or `unknown`.
     pub answered_by: Option<&'static str>,
+    /// The disposition the call was completed with (its class is `outcome`); a final one
+    /// plans no recall.
+    pub disposition: Option<crate::domain::disposition::Disposition>,
+}
+
+impl OutcomeReport {
+    /// Whether a recall policy may follow this report: not after a final disposition.
+    pub fn allows_recall(&self) -> bool {
+        self.disposition.as_ref().is_none_or(|d| d.allows_recall())
+    }
 }
 
 /// The persistence interface. Every method that reads or changes tenant data takes the
@@ -298,6 +312,8 @@ pub trait Store:
     + AudioStore
     + RecordingStore
     + TelephonyStore
+    + DispositionStore
+    + CallerIdStore
     + Send
     + Sync
     + 'static

@@ -300,11 +300,15 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     let mut before = doc["seen"].clone();
-    // The one intended change: what `progressive` meant before migration 24 (dial at the time,
-    // no agent) is called `unattended` now.
+    // The intended changes: what `progressive` meant before migration 24 (dial at the time,
+    // no agent) is called `unattended` now, and migration 35 gives every callback a
+    // `disposition` (none yet).
     let renamed = |cb: &mut Value| {
         if cb["dialing_mode"] == "progressive" {
             cb["dialing_mode"] = "unattended".into();
+        }
+        if let Some(fields) = cb.as_object_mut() {
+            fields.insert("disposition".to_owned(), Value::Null);
         }
     };
     if let Some(callbacks) = before["callbacks"].as_object_mut() {

@@ -729,3 +729,74 @@ async fn a_supervisor_lists_campaigns_with_totals_and_pauses_resumes_and_cancels
     assert_eq!(c["totals"]["canceled"], 2);
     assert_eq!(c["totals"]["pending"], 0);
 }
+
+#[tokio::test]
+async fn a_callback_shows_its_disposition_and_the_caller_id_its_call_used() {
+    let app = spawn_quick_app().await;
+    app.any_hour().await;
+    user(&app, &app.account_id, "boss@acme.test", "supervisor", None).await;
+    app.post_json(
+        "/v1/dispositions",
+        &json!({ "code": "SALE", "label": "Sale made", "outcome_class": "answered", "final": true }),
+    )
+    .await
+    .expect(201);
+    app.post_json(
+        "/v1/caller-ids",
+        &json!({ "number": "+14155550111", "pool": "sales" }),
+    )
+    .await
+    .expect(201);
+    let id = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(200),
+                         "caller_id_pool": "sales" }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&id, "in_progress", crate::helpers::WAIT)
+        .await;
+    app.report_outcome(&id, &json!({ "disposition": "SALE" }))
+        .await
+        .expect(200);
+
+    let b = sign_in(&app, "boss@acme.test").await;
+    let detail = b
+        .get(&format!("/ui/api/callbacks/{id}"))
+        .await
+        .expect(200)
+        .clone();
+    let cb = &detail["callback"];
+    assert_eq!(cb["disposition"], "SALE", "{detail}");
+    assert_eq!(cb["outcome"], "answered");
+    assert_eq!(cb["caller_id_pool"], "sales");
+    assert_eq!(cb["attempts"][0]["caller_id"], "+14155550111");
+    assert_eq!(cb["attempts"][0]["disposition"], "SALE");
+    let dir = b.get("/ui/api/directory").await.expect(200).clone();
+    assert_eq!(
+        dir["dispositions"],
+        json!([{ "code": "SALE", "label": "Sale made", "outcome_class": "answered", "final": true }])
+    );
+    // The page renders them: the detail's facts and attempts, and the agent's complete form.
+    let js = app
+        .client
+        .get(app.url("/ui/assets/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "['Disposition', dispositionText(cb.disposition)]",
+        "['Caller ID', callerIdText(cb)]",
+        "'Caller ID used'",
+        "a.caller_id || ''",
+        "dispositionText(a.disposition)",
+        "field('Disposition', disposition)",
+    ] {
+        assert!(js.contains(needle), "app.js lacks {needle}");
+    }
+}

@@ -15,6 +15,8 @@ mod audio;
 mod auth;
 #[path = "../api/callbacks.rs"]
 mod callbacks;
+#[path = "../api/caller_ids.rs"]
+mod caller_ids;
 #[path = "../api/campaigns.rs"]
 mod campaigns;
 #[path = "../api/consents.rs"]
@@ -35,6 +37,8 @@ mod dialect_campaign_list;
 mod dialect_kore;
 #[path = "../api/dialect_talkdesk.rs"]
 mod dialect_talkdesk;
+#[path = "../api/dispositions.rs"]
+mod dispositions;
 #[path = "../api/dnc.rs"]
 mod dnc;
 #[path = "../api/event_ids.rs"]

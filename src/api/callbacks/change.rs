@@ -248,7 +248,11 @@ pub async fn cancel(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeRequest {
-    pub outcome: Outcome,
+    /// What happened; may be left out when `disposition` is given (its class is the outcome).
+    pub outcome: Option<Outcome>,
+    /// One of the account's disposition codes (`/v1/dispositions`): the call is completed with
+    /// its outcome class, and a `final` one plans no recall.
+    pub disposition: Option<String>,
     pub duration_seconds: Option<u32>,
     pub notes: Option<String>,
 }
@@ -276,7 +280,7 @@ pub async fn outcome(
     ApiJson(req): ApiJson<OutcomeRequest>,
 ) -> Result<Json<CallbackView>, ApiError> {
     let id = callback_id(&id)?;
-    let report = outcome_report(req)?;
+    let report = outcome_report(&state, &caller, req).await?;
     let cb = state
         .store
         .record_outcome(
@@ -291,8 +295,13 @@ pub async fn outcome(
     Ok(Json(CallbackView::from(&cb)))
 }
 
-/// Checks an outcome report's fields.
-pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiError> {
+/// Checks an outcome report's fields; a disposition must be one of the account's, and an
+/// `outcome` given beside it its class.
+pub(crate) async fn outcome_report(
+    state: &AppState,
+    caller: &Caller,
+    req: OutcomeRequest,
+) -> Result<OutcomeReport, ApiError> {
     if req.duration_seconds.is_some_and(|d| d > 24 * 3600) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -313,13 +322,45 @@ pub(crate) fn outcome_report(req: OutcomeRequest) -> Result<OutcomeReport, ApiEr
         )
         .field("notes"));
     }
+    let disposition = match &req.disposition {
+        Some(code) => Some(
+            crate::api::dispositions::named_disposition(state, caller, code, "disposition").await?,
+        ),
+        None => None,
+    };
+    let outcome = match (req.outcome, &disposition) {
+        (Some(o), Some(d)) if o != d.outcome_class => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidField,
+                format!(
+                    "disposition {:?} is of class {}, not {}; leave outcome out or send its class",
+                    d.code,
+                    d.outcome_class.as_str(),
+                    o.as_str()
+                ),
+            )
+            .field("outcome"));
+        }
+        (Some(o), _) => o,
+        (None, Some(d)) => d.outcome_class,
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MissingField,
+                "send an outcome or a disposition",
+            )
+            .field("outcome"));
+        }
+    };
     Ok(OutcomeReport {
-        outcome: req.outcome,
+        outcome,
         duration_seconds: req.duration_seconds,
         notes: req.notes,
         sip_code: None,
         sip_reason: None,
         recording: None,
         answered_by: None,
+        disposition,
     })
 }

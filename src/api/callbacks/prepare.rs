@@ -113,6 +113,11 @@ pub(crate) async fn prepare_unjudged(
         let field = format!("{prefix}trunk_id");
         crate::api::trunks::named_trunk(state, caller, trunk.as_str(), &field).await?;
     }
+    let (caller_id, pool) = (
+        callback.caller_id.as_ref(),
+        callback.caller_id_pool.as_deref(),
+    );
+    crate::api::caller_ids::check_caller_id(state, caller, caller_id, pool, prefix).await?;
     Ok(Unjudged {
         callback,
         allow_duplicate,

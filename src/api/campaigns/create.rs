@@ -54,7 +54,11 @@ pub struct NewCampaign {
     /// `{"max_concurrent_calls": 100, "calls_per_second": 10}`.
     #[schema(value_type = Option<Object>)]
     pub pacing: Option<serde_json::Value>,
+    /// Once the account registered numbers (`/v1/caller-ids`), one of them.
     pub caller_id: Option<String>,
+    /// A caller ID pool instead of one `caller_id`: each call shows the pool number local to
+    /// its contact (area code, else region or country), under each number's daily cap.
+    pub caller_id_pool: Option<String>,
     /// `ai` (default), `progressive` or `preview`.
     pub dialing_mode: Option<DialingMode>,
 }
@@ -192,6 +196,14 @@ async fn plan(
         Some(raw) => Some(crate::api::trunks::named_trunk(state, caller, raw, "trunk_id").await?),
         None => None,
     };
+    crate::api::caller_ids::check_caller_id(
+        state,
+        caller,
+        options.caller_id.as_ref(),
+        options.caller_id_pool.as_deref(),
+        "",
+    )
+    .await?;
     let window = options
         .calling_window
         .unwrap_or_else(|| settings.calling_window.clone());
@@ -274,6 +286,7 @@ async fn plan(
         recall: options.recall.clone(),
         pacing: options.pacing,
         caller_id: options.caller_id.clone(),
+        caller_id_pool: options.caller_id_pool.clone(),
         trunk_id: trunk_id.clone(),
         contacts_total: contacts.len() as u32,
         created_at: now,
@@ -353,6 +366,8 @@ async fn plan(
             initial_message: Some(message),
             webhook_url: None,
             outcome: None,
+            disposition: None,
+            caller_id_pool: options.caller_id_pool.clone(),
             agent_id: None,
             offer_expires_at: None,
             campaign_id: Some(campaign.id.clone()),

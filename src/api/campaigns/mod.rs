@@ -49,6 +49,9 @@ pub struct CampaignView {
     pub max_concurrent_calls: u32,
     pub calls_per_second: f64,
     pub caller_id: Option<String>,
+    /// The caller ID pool its calls show a number of, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_id_pool: Option<String>,
     /// The trunk its calls go out on; `null`: the account's default.
     pub trunk_id: Option<String>,
     pub contacts_total: u32,
@@ -72,6 +75,7 @@ impl CampaignView {
             max_concurrent_calls: c.pacing.max_concurrent_calls,
             calls_per_second: c.pacing.calls_per_second,
             caller_id: c.caller_id.as_ref().map(ToString::to_string),
+            caller_id_pool: c.caller_id_pool.clone(),
             trunk_id: c.trunk_id.as_ref().map(ToString::to_string),
             contacts_total: c.contacts_total,
             totals,

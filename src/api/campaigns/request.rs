@@ -23,7 +23,7 @@ pub(super) fn field_error(field: &str, code: ErrorCode, why: &str) -> ApiError {
 }
 
 /// The members a campaign request may have; any other is refused with `unknown_field`.
-const CAMPAIGN_FIELDS: [&str; 12] = [
+const CAMPAIGN_FIELDS: [&str; 13] = [
     "playbook_id",
     "contacts",
     "name",
@@ -33,6 +33,7 @@ const CAMPAIGN_FIELDS: [&str; 12] = [
     "calling_window",
     "pacing",
     "caller_id",
+    "caller_id_pool",
     "dialing_mode",
     "trunk_id",
     "amd",
@@ -88,6 +89,7 @@ pub struct CampaignRequest {
     pub calling_window: Option<serde_json::Value>,
     pub pacing: Option<serde_json::Value>,
     pub caller_id: Text,
+    pub caller_id_pool: Text,
     pub dialing_mode: Option<serde_json::Value>,
     pub trunk_id: Text,
     pub amd: Option<serde_json::Value>,
@@ -106,6 +108,8 @@ pub struct CampaignOptions {
     pub calling_window: Option<CallingWindow>,
     pub pacing: Pacing,
     pub caller_id: Option<PhoneNumber>,
+    /// A caller ID pool's name, checked; whether the account has it is checked with the store.
+    pub caller_id_pool: Option<String>,
     pub dialing_mode: DialingMode,
     /// As written: whether it names one of the account's trunks is checked with the store.
     pub trunk_id: Option<String>,
@@ -212,6 +216,17 @@ impl CampaignRequest {
             .read("caller_id")?
             .map(|c| PhoneNumber::parse(&c, "caller_id"))
             .transpose()?;
+        let caller_id_pool = std::mem::take(&mut self.caller_id_pool)
+            .read("caller_id_pool")?
+            .map(|p| crate::domain::caller_id::parse_pool(&p, "caller_id_pool"))
+            .transpose()?;
+        if caller_id.is_some() && caller_id_pool.is_some() {
+            return Err(field_error(
+                "caller_id_pool",
+                ErrorCode::InvalidField,
+                "send caller_id or caller_id_pool, not both",
+            ));
+        }
         let dialing_mode = match self.dialing_mode.take() {
             None => DialingMode::Ai,
             Some(v) => serde_json::from_value(v).map_err(|_| {
@@ -243,6 +258,7 @@ impl CampaignRequest {
             calling_window,
             pacing,
             caller_id,
+            caller_id_pool,
             dialing_mode,
             trunk_id,
             amd,

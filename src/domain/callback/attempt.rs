@@ -20,12 +20,19 @@ pub struct Attempt {
     #[schema(value_type = Option<String>)]
     pub accepted_at: Option<Timestamp>,
     pub outcome: Option<Outcome>,
+    /// The disposition (wrap-up code) the call was completed with; `outcome` is its class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<String>,
     pub duration_seconds: Option<u32>,
     pub notes: Option<String>,
     #[schema(value_type = Option<String>)]
     pub ended_at: Option<Timestamp>,
     /// The agent who took the call (preview mode).
     pub agent_id: Option<String>,
+    /// The number the call presented: its callback's `caller_id`, or the one picked from its
+    /// `caller_id_pool`; left out when the trunk's own was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
     /// The final SIP response of a call on a `sip` trunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_code: Option<u16>,

@@ -97,6 +97,9 @@ pub struct Callback {
     /// `None`: it stays with the agent.
     pub fallback: Option<Fallback>,
     pub caller_id: Option<PhoneNumber>,
+    /// The caller ID pool its calls show a number of, instead of one `caller_id`: picked
+    /// when each call is claimed and kept on the attempt.
+    pub caller_id_pool: Option<String>,
     pub dialing_mode: DialingMode,
     pub notes: Option<String>,
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
@@ -108,6 +111,8 @@ pub struct Callback {
     pub initial_message: Option<String>,
     pub webhook_url: Option<WebhookUrl>,
     pub outcome: Option<Outcome>,
+    /// The disposition (wrap-up code) its latest call was completed with.
+    pub disposition: Option<String>,
     /// The agent holding the offer or the call (preview mode).
     pub agent_id: Option<AgentId>,
     /// When the current offer runs out (while `offered`).

@@ -50,7 +50,13 @@ pub struct NewCallback {
     pub fallback_after_minutes: Option<Option<u32>>,
     /// The queue (`que_...`) a personal callback falls back to.
     pub fallback_queue_id: Option<String>,
+    /// The number calls show (E.164); once the account registered numbers
+    /// (`/v1/caller-ids`), one of them.
     pub caller_id: Option<String>,
+    /// A caller ID pool (`/v1/caller-ids`, their `pool`) instead of one `caller_id`: each
+    /// call shows the pool number with the callee's area code, else in their region or
+    /// country, else the least used, under each number's daily cap.
+    pub caller_id_pool: Option<String>,
     pub dialing_mode: Option<DialingMode>,
     pub notes: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -234,6 +240,17 @@ impl NewCallback {
             .filter(|c| !c.trim().is_empty())
             .map(|c| PhoneNumber::parse(&c, &f("caller_id")))
             .transpose()?;
+        let caller_id_pool = self
+            .caller_id_pool
+            .map(|p| crate::domain::caller_id::parse_pool(&p, &f("caller_id_pool")))
+            .transpose()?;
+        if caller_id.is_some() && caller_id_pool.is_some() {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                f("caller_id_pool"),
+                "send caller_id or caller_id_pool, not both",
+            ));
+        }
         if let Some(a) = &self.assignment {
             check_assignment(a, &f("assignment"))?;
         }
@@ -312,6 +329,8 @@ impl NewCallback {
                 .map(|raw| WebhookUrl::parse_field(&raw, &f("webhook_url")))
                 .transpose()?,
             outcome: None,
+            disposition: None,
+            caller_id_pool,
             agent_id: None,
             offer_expires_at: None,
             campaign_id: None,

@@ -172,7 +172,7 @@ async fn attempts_on(
             "SELECT number, started_at, bridge_requests, resends, last_bridge_status, accepted_at, \
              outcome, duration_seconds, notes, ended_at, agent_id, sip_code, sip_reason, \
              recording_ref IS NOT NULL AS recorded, answered_by, provider_call_id, leg_state, \
-             provider_details FROM calls \
+             provider_details, disposition, caller_id FROM calls \
              WHERE callback_id = $1 AND account_id = $2 ORDER BY number",
         )
         .bind(id.as_str())
@@ -195,12 +195,14 @@ async fn attempts_on(
                     outcome: outcome
                         .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
                         .transpose()?,
+                    disposition: r.try_get("disposition")?,
                     duration_seconds: r
                         .try_get::<Option<i64>, _>("duration_seconds")?
                         .map(|d| d as u32),
                     notes: r.try_get("notes")?,
                     ended_at: opt_ts(r.try_get("ended_at")?)?,
                     agent_id: r.try_get("agent_id")?,
+                    caller_id: r.try_get("caller_id")?,
                     sip_code: r.try_get::<Option<i64>, _>("sip_code")?.map(|c| c as u16),
                     sip_reason: r.try_get("sip_reason")?,
                     answered_by: r.try_get("answered_by")?,

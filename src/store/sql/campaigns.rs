@@ -35,7 +35,7 @@ use crate::store::{
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
-    created_at, updated_at, trunk_id";
+    created_at, updated_at, trunk_id, caller_id_pool";
 
 fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
     let status: String = r.try_get("status")?;
@@ -60,6 +60,7 @@ fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
         caller_id: r
             .try_get::<Option<String>, _>("caller_id")?
             .map(PhoneNumber::from_trusted),
+        caller_id_pool: r.try_get("caller_id_pool")?,
         contacts_total: r.try_get::<i64, _>("contacts_total")? as u32,
         trunk_id: r
             .try_get::<Option<String>, _>("trunk_id")?
@@ -78,6 +79,7 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
         "caller_id": c.caller_id.as_ref().map(|p| p.as_str().to_owned()),
         "contacts_total": c.contacts_total,
         "trunk_id": c.trunk_id.as_ref().map(|t| t.as_str()),
+        "caller_id_pool": c.caller_id_pool,
     })
 }
 
@@ -303,7 +305,7 @@ impl CampaignStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(campaign.id.as_str())
         .bind(campaign.account_id.as_str())
@@ -321,6 +323,7 @@ impl CampaignStore for SqlStore {
         .bind(ms(campaign.created_at))
         .bind(ms(campaign.updated_at))
         .bind(campaign.trunk_id.as_ref().map(|t| t.as_str()))
+        .bind(&campaign.caller_id_pool)
         .execute(&mut *tx)
         .await?;
         insert_callback_rows(&mut tx, &rows, &[]).await?;

@@ -11,6 +11,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS, CAMPAIGN_RUNNING, Db, DbConn, SKIP_LOCKED, SqlStore, begin_claim,
+    caller_ids::pick_pool_numbers,
     dispatches::push_attempt_match,
     events::{NewEvent, insert_events},
     guard::{DUE_COLUMNS, DueRow, guard_due},
@@ -185,6 +186,8 @@ impl SqlStore {
             batch.expired = expired.into_iter().map(|cb| cb.id).collect();
         }
 
+        // The number each call naming a caller ID pool shows (its attempt's, if it has one).
+        let picks = pick_pool_numbers(&mut tx, &mut to_dispatch, now).await?;
         if !to_dispatch.is_empty() {
             // The call starts: due ones move to `dispatching` with their attempt, the one
             // change of `callbacks` a claim makes. Taken-over ones are there already; only
@@ -226,6 +229,11 @@ impl SqlStore {
                 }
             }
 
+            for (id, number) in picks {
+                if let Some(cb) = claimed.get_mut(&id) {
+                    cb.caller_id = Some(crate::domain::PhoneNumber::from_trusted(number));
+                }
+            }
             let requests =
                 claim_attempts(&mut tx, &to_dispatch, &claimed, owner, now_ms, lease_until).await?;
             let routed: Vec<(&str, u32, &Route)> = routes
@@ -414,7 +422,7 @@ async fn claim_attempts(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(
         "INSERT INTO calls (callback_id, number, account_id, started_at, \
          bridge_requests, claims, open_claim, claimed_by, claim_at, lease_expires_at, due_at, \
-         driver, agent_id) ",
+         driver, agent_id, caller_id) ",
     );
     qb.push_values(to_dispatch, |mut b, (id, due_at)| {
         let cb = &claimed[id.as_str()];
@@ -431,7 +439,9 @@ async fn claim_attempts(
             .push_bind(*due_at)
             .push_bind("http_bridge")
             // A progressive call's reserved agent is the attempt's agent.
-            .push_bind(cb.agent_id.as_ref().map(|a| a.as_str()));
+            .push_bind(cb.agent_id.as_ref().map(|a| a.as_str()))
+            // The number it shows: its own, or its pool's pick.
+            .push_bind(cb.caller_id.as_ref().map(|p| p.as_str()));
     });
     qb.push(" ON CONFLICT (callback_id, number) DO NOTHING RETURNING callback_id");
     let fresh: HashSet<String> = qb

@@ -388,12 +388,12 @@ impl SqlStore {
         .await
         .map_err(StoreError::from)?;
         let called_at = called_at.map(ts).transpose()?.unwrap_or(now);
-        let recall = match before.recall.next_attempt(
-            attempt,
-            report.outcome,
-            earlier_same as u32,
-            called_at,
-        ) {
+        // A final disposition ends the callback, whatever the policy says.
+        let next_attempt = before
+            .recall
+            .next_attempt(attempt, report.outcome, earlier_same as u32, called_at)
+            .filter(|_| report.allows_recall());
+        let recall = match next_attempt {
             Some(at) => plan_recall(tx, &before, at.max(now), now).await?,
             None => None,
         };
@@ -463,6 +463,24 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        // The attempt keeps its disposition; the callback shows its latest one.
+        if report.disposition.is_some() || before.disposition.is_some() {
+            let code = report.disposition.as_ref().map(|d| d.code.as_str());
+            sqlx::query("UPDATE calls SET disposition = $1 WHERE callback_id = $2 AND number = $3")
+                .bind(code)
+                .bind(id.as_str())
+                .bind(i64::from(attempt))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            sqlx::query("UPDATE callbacks SET disposition = $1 WHERE id = $2 AND account_id = $3")
+                .bind(code)
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
         // The number's contact learns what the network said of it.
         let invalid = match report.outcome {
             Outcome::InvalidNumber => Some(Some(ms(now))),
@@ -496,6 +514,9 @@ impl SqlStore {
         });
         if let Some(provider) = provider {
             details["provider_details"] = provider.clone();
+        }
+        if let Some(d) = &report.disposition {
+            details["disposition"] = d.code.as_str().into();
         }
         insert_events(tx, &[NewEvent::between(&before, &cb, kind, now, details)]).await?;
         audit_callback_change(tx, account, actor, now, "callback.outcome", &before, &cb).await?;

@@ -138,7 +138,7 @@ impl ManagerStore for SqlStore {
     ) -> Result<(Vec<ReportCallback>, Vec<ReportAttempt>), StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT origin, {SHOWN_STATUS} AS status, outcome, created_at, scheduled_at, \
-             assign_type, assignees, (SELECT MIN(a.started_at) FROM calls a \
+             assign_type, assignees, disposition, (SELECT MIN(a.started_at) FROM calls a \
              WHERE a.callback_id = callbacks.id) AS first_dialled_at \
              FROM callbacks WHERE account_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3",
         ))
@@ -171,14 +171,15 @@ impl ManagerStore for SqlStore {
                     scheduled_at: ts(r.try_get("scheduled_at")?)?,
                     first_dialled_at: opt_ts(r.try_get("first_dialled_at")?)?,
                     queue_ids,
+                    disposition: r.try_get("disposition")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let rows = sqlx::query(
-            "SELECT a.agent_id, a.outcome, a.duration_seconds FROM calls a \
+            "SELECT a.agent_id, a.outcome, a.duration_seconds, a.disposition FROM calls a \
              JOIN callbacks c ON c.id = a.callback_id \
              WHERE c.account_id = $1 AND c.scheduled_at >= $2 AND c.scheduled_at < $3 \
-             AND a.agent_id IS NOT NULL",
+             AND (a.agent_id IS NOT NULL OR a.disposition IS NOT NULL)",
         )
         .bind(account.as_str())
         .bind(ms(from))
@@ -197,6 +198,7 @@ impl ManagerStore for SqlStore {
                     duration_seconds: r
                         .try_get::<Option<i64>, _>("duration_seconds")?
                         .map(|d| d as u32),
+                    disposition: r.try_get("disposition")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -22,6 +22,7 @@ mod audio;
 mod audit;
 mod auth;
 mod callbacks;
+mod caller_ids;
 mod campaigns;
 mod claims;
 mod consents;
@@ -29,6 +30,7 @@ mod contacts;
 mod deliveries;
 mod dialects;
 mod dispatches;
+mod dispositions;
 mod dnc;
 mod events;
 mod facts;
@@ -141,9 +143,10 @@ macro_rules! columns_after_status {
     () => {
         "phone, contact_name, \
         scheduled_at, timezone, due_at, expires_at, attempt, assign_type, assignees, caller_id, \
+        caller_id_pool, \
         dialing_mode, notes, metadata, interaction_id, reminder_minutes_before, \
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
-        webhook_url, outcome, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
+        webhook_url, outcome, disposition, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
         recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
         fallback_after_minutes, fallback_queue_id, attempt_open, created_at, updated_at, created_by"
     };

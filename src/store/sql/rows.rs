@@ -48,6 +48,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         attempt: row.try_get::<i64, _>("attempt")? as u32,
         assignment,
         caller_id: caller_id.map(PhoneNumber::from_trusted),
+        caller_id_pool: row.try_get("caller_id_pool")?,
         dialing_mode: DialingMode::parse(&dialing_mode)
             .ok_or_else(|| corrupt("dialing_mode", &dialing_mode))?,
         notes: row.try_get("notes")?,
@@ -84,6 +85,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         outcome: outcome
             .map(|o| Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o)))
             .transpose()?,
+        disposition: row.try_get("disposition")?,
         agent_id: row
             .try_get::<Option<String>, _>("agent_id")?
             .map(AgentId::from_trusted),
@@ -145,6 +147,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
             .map(|a| serde_json::to_string(&a.ids).unwrap_or_default())
             .into(),
         cb.caller_id.as_ref().map(|p| p.as_str()).into(),
+        cb.caller_id_pool.clone().into(),
         cb.dialing_mode.as_str().into(),
         cb.notes.clone().into(),
         cb.metadata
@@ -159,6 +162,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         cb.initial_message.clone().into(),
         cb.webhook_url.as_ref().map(|u| u.as_str()).into(),
         cb.outcome.map(Outcome::as_str).into(),
+        cb.disposition.clone().into(),
         cb.agent_id.as_ref().map(|a| a.as_str()).into(),
         cb.offer_expires_at.map(ms).into(),
         cb.reminder_at().map(ms).into(),

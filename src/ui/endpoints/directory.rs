@@ -1,5 +1,5 @@
 //! The directory (`GET /ui/api/directory`): the agents and queues the page filters and assigns
-//! by.
+//! by, and the dispositions (wrap-up codes) calls are completed with.
 
 use axum::{Json, extract::State};
 
@@ -29,12 +29,17 @@ pub async fn directory(
             .collect();
         (vec![agent], queues)
     };
+    let dispositions = state.store.list_dispositions(account).await?;
     Ok(Json(serde_json::json!({
         "agents": agents.iter().map(|a| serde_json::json!({
             "id": a.id.as_str(), "name": a.name, "presence": a.presence.as_str(),
         })).collect::<Vec<_>>(),
         "queues": queues.iter().map(|q| serde_json::json!({
             "id": q.id.as_str(), "name": q.name,
+        })).collect::<Vec<_>>(),
+        "dispositions": dispositions.iter().map(|d| serde_json::json!({
+            "code": d.code, "label": d.label, "outcome_class": d.outcome_class.as_str(),
+            "final": d.is_final,
         })).collect::<Vec<_>>(),
     })))
 }
