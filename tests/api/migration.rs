@@ -301,14 +301,16 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
         .collect();
     let mut before = doc["seen"].clone();
     // The intended changes: what `progressive` meant before migration 24 (dial at the time,
-    // no agent) is called `unattended` now, and migration 35 gives every callback a
-    // `disposition` (none yet).
+    // no agent) is called `unattended` now, migration 35 gives every callback a
+    // `disposition` (none yet) and migration 37 its fallback to the team (none).
     let renamed = |cb: &mut Value| {
         if cb["dialing_mode"] == "progressive" {
             cb["dialing_mode"] = "unattended".into();
         }
         if let Some(fields) = cb.as_object_mut() {
             fields.insert("disposition".to_owned(), Value::Null);
+            fields.insert("fallback_after_minutes".to_owned(), Value::Null);
+            fields.insert("fallback_queue_id".to_owned(), Value::Null);
         }
     };
     if let Some(callbacks) = before["callbacks"].as_object_mut() {
