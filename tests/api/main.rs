@@ -30,6 +30,7 @@ mod migration;
 mod openapi;
 mod ops;
 mod playbooks;
+mod priority;
 mod recordings;
 mod restart;
 mod routing;

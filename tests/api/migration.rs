@@ -302,10 +302,14 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
     let mut before = doc["seen"].clone();
     // The one intended change: what `progressive` meant before migration 24 (dial at the time,
     // no agent) is called `unattended` now.
+    // And fields added since, with what a callback stored before them reads as: priority 50
+    // and no required skills (migration 34).
     let renamed = |cb: &mut Value| {
         if cb["dialing_mode"] == "progressive" {
             cb["dialing_mode"] = "unattended".into();
         }
+        cb["priority"] = 50.into();
+        cb["skills"] = json!({});
     };
     if let Some(callbacks) = before["callbacks"].as_object_mut() {
         callbacks.values_mut().for_each(renamed);

@@ -12,17 +12,17 @@ use crate::helpers::*;
 
 /// One Server-Sent Event as a client reads it.
 #[derive(Debug, Clone)]
-struct SseEvent {
-    id: Option<String>,
-    event: String,
-    data: Value,
-    received: Timestamp,
+pub(crate) struct SseEvent {
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: Value,
+    pub(crate) received: Timestamp,
 }
 
 impl SseEvent {
     /// When the server recorded it (`data.at`): durations between events are measured with
     /// it, since a busy test machine may deliver one event late and the next one on time.
-    fn at(&self) -> Timestamp {
+    pub(crate) fn at(&self) -> Timestamp {
         self.data["at"]
             .as_str()
             .and_then(|at| at.parse().ok())
@@ -31,7 +31,7 @@ impl SseEvent {
 }
 
 /// An agent's open event stream, read by a background task.
-struct AgentStream {
+pub(crate) struct AgentStream {
     events: mpsc::UnboundedReceiver<SseEvent>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,7 +43,7 @@ impl Drop for AgentStream {
 }
 
 impl AgentStream {
-    async fn open(app: &TestApp, agent: &str, last_event_id: Option<&str>) -> Self {
+    pub(crate) async fn open(app: &TestApp, agent: &str, last_event_id: Option<&str>) -> Self {
         let mut req = app
             .client
             .get(app.url(&format!("/v1/agents/{agent}/events")))
@@ -83,7 +83,7 @@ impl AgentStream {
     }
 
     /// The next event of `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> SseEvent {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> SseEvent {
         loop {
             let e = self.next().await;
             if e.event == kind {
@@ -93,7 +93,7 @@ impl AgentStream {
     }
 
     /// Asserts nothing of `kind` arrives within `within`.
-    async fn assert_no(&mut self, kind: &str, within: Duration) {
+    pub(crate) async fn assert_no(&mut self, kind: &str, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
             assert_ne!(e.event, kind, "unexpected {kind}: {:?}", e.data);
@@ -121,7 +121,7 @@ fn parse_block(block: &str) -> Option<SseEvent> {
 }
 
 /// A preview callback due in `lead_ms`, with extra fields.
-async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
+pub(crate) async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
     let mut body = json!({ "phone": unique_phone(), "scheduled_at": in_ms(lead_ms),
                            "dialing_mode": "preview" });
     for (k, v) in extra.as_object().unwrap() {
@@ -130,7 +130,13 @@ async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String {
     app.create(&body).await["id"].as_str().unwrap().to_owned()
 }
 
-async fn act(app: &TestApp, agent: &str, callback: &str, action: &str, body: Value) -> Resp {
+pub(crate) async fn act(
+    app: &TestApp,
+    agent: &str,
+    callback: &str,
+    action: &str,
+    body: Value,
+) -> Resp {
     app.post_json(
         &format!("/v1/agents/{agent}/callbacks/{callback}/{action}"),
         &body,
@@ -153,7 +159,7 @@ async fn held(app: &TestApp, agent: &str) -> Vec<String> {
         .collect()
 }
 
-fn offered_id(e: &SseEvent) -> String {
+pub(crate) fn offered_id(e: &SseEvent) -> String {
     e.data["callback"]["id"].as_str().unwrap().to_owned()
 }
 

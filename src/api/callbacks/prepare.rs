@@ -61,7 +61,7 @@ pub(crate) async fn prepare(
         prefix,
     )
     .await?;
-    let judged = only(
+    let mut judged = only(
         judge_new(
             state,
             caller,
@@ -70,6 +70,8 @@ pub(crate) async fn prepare(
         )
         .await?,
     )?;
+    let warning = super::change::unheld_skills(state, caller, &callback.skills).await?;
+    judged.explanation.extend(warning);
     Ok(Prepared {
         callback,
         allow_duplicate,

@@ -51,6 +51,10 @@ pub struct CampaignView {
     pub caller_id: Option<String>,
     /// The trunk its calls go out on; `null`: the account's default.
     pub trunk_id: Option<String>,
+    pub priority: u8,
+    /// Skills the agent who takes a call must hold, at least at these levels.
+    #[schema(value_type = Object)]
+    pub skills: crate::domain::routing::Skills,
     pub contacts_total: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<CampaignTotals>,
@@ -73,6 +77,8 @@ impl CampaignView {
             calls_per_second: c.pacing.calls_per_second,
             caller_id: c.caller_id.as_ref().map(ToString::to_string),
             trunk_id: c.trunk_id.as_ref().map(ToString::to_string),
+            priority: c.priority,
+            skills: c.skills.clone(),
             contacts_total: c.contacts_total,
             totals,
             created_at: c.created_at.to_string(),
