@@ -59,9 +59,12 @@ pub(super) async fn line_rules<'a>(
     Ok(rules)
 }
 
-/// A callback's place in line under a target with `rules`: the columns `rank_priority`,
-/// `rank_at` and `relax_at` of `routing_targets`.
-fn line_place(cb: &Callback, rules: &LineRules) -> (i64, i64, Option<i64>) {
+/// A callback's place in line under a target: the columns `rank_priority`, `rank_at` and
+/// `relax_at` of `routing_targets`.
+type Place = (i64, i64, Option<i64>);
+
+/// A callback's [`Place`] in line under a target with `rules`.
+fn line_place(cb: &Callback, rules: &LineRules) -> Place {
     let (rank_priority, rank_at) = rules.rank(cb.priority, cb.due_at);
     let relax_at = rules
         .relax_after
@@ -86,7 +89,7 @@ pub(super) async fn enter_line(
         .collect();
     let rules = line_rules(conn, targets.iter().map(|(t, _)| t.as_str())).await?;
     let none = LineRules::default();
-    let rows: Vec<(&str, (i64, i64, Option<i64>), &Callback, Option<String>)> = targets
+    let rows: Vec<(&str, Place, &Callback, Option<String>)> = targets
         .iter()
         .map(|(target, cb)| {
             let place = line_place(cb, rules.get(target).unwrap_or(&none));
