@@ -17,7 +17,11 @@
 //!   allows it.
 //! - `routing`: 1,000 agents in 10 queues and 100,000 due preview callbacks; agents become
 //!   available one by one (time from `available` to the offer on their event stream), then all
-//!   work as fast as they can (accept, complete, next offer: offers per second).
+//!   work as fast as they can (accept, complete, next offer: offers per second). With
+//!   `RINGBACK_BENCH_ROUTING_SKILLS=1`, with priorities and skills on: agents hold two of 10
+//!   skills at levels 1 to 5, two thirds of the callbacks require one of their queue's skills
+//!   at a level 1 to 5, priorities spread over 0 to 100, queues age priority by 1 a minute and
+//!   relax skills after 10 minutes.
 //!
 //! Environment:
 //! - `RINGBACK_BENCH_SCALE=0.1` multiplies every count (and the single-create duration).
@@ -2113,10 +2117,16 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
     let agents = settings.count(1_000).max(2) as usize;
     let callbacks = settings.count(100_000).max(agents as u64 * 2);
     let queues = 10.min(agents);
+    let skilled = std::env::var("RINGBACK_BENCH_ROUTING_SKILLS").is_ok_and(|v| v == "1");
     println!(
-        "\n# (f) Routing: {} agents in {queues} queues, {} preview callbacks due",
+        "\n# (f) Routing: {} agents in {queues} queues, {} preview callbacks due{}",
         thousands(agents as f64),
-        thousands(callbacks as f64)
+        thousands(callbacks as f64),
+        if skilled {
+            ", with priorities and 10 skills"
+        } else {
+            ""
+        }
     );
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -2139,7 +2149,13 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
             reqwest::Method::POST,
             format!("{base}/v1/queues"),
             &auth,
-            format!(r#"{{"name":"Queue {q}","offer_timeout_seconds":600}}"#),
+            if skilled {
+                format!(
+                    r#"{{"name":"Queue {q}","offer_timeout_seconds":600,"priority_aging_per_minute":1,"skill_relax_after_seconds":600}}"#
+                )
+            } else {
+                format!(r#"{{"name":"Queue {q}","offer_timeout_seconds":600}}"#)
+            },
         )
         .await;
         queue_ids.push(queue["id"].as_str().expect("a queue id").to_owned());
@@ -2151,10 +2167,21 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
             reqwest::Method::POST,
             format!("{base}/v1/agents"),
             &auth,
-            format!(
-                r#"{{"name":"Agent {a}","queue_ids":["{}"]}}"#,
-                queue_ids[a % queues]
-            ),
+            if skilled {
+                // The queue's own skill at a level 1 to 5, and another at 3.
+                format!(
+                    r#"{{"name":"Agent {a}","queue_ids":["{}"],"skills":{{"skill{}":{},"skill{}":3}}}}"#,
+                    queue_ids[a % queues],
+                    a % queues,
+                    1 + (a / queues) % 5,
+                    (a % queues + 3) % 10,
+                )
+            } else {
+                format!(
+                    r#"{{"name":"Agent {a}","queue_ids":["{}"]}}"#,
+                    queue_ids[a % queues]
+                )
+            },
         )
         .await;
         agent_ids.push(agent["id"].as_str().expect("an agent id").to_owned());
@@ -2168,10 +2195,21 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
         let upto = (n + MAX_BATCH as u64).min(callbacks);
         bodies.push(batch_body((n..upto).map(|i| {
             let at = rfc3339(due + SignedDuration::from_millis((i * 1000 / callbacks) as i64));
+            let q = i as usize % queues;
+            // A priority 0 to 100, and (two in three) the queue's skill at a level 1 to 5.
+            let routing = match (skilled, i % 3) {
+                (false, _) => String::new(),
+                (true, 0) => format!(r#","priority":{}"#, (i * 37) % 101),
+                (true, _) => format!(
+                    r#","priority":{},"skills":{{"skill{q}":{}}}"#,
+                    (i * 37) % 101,
+                    1 + (i / 3) % 5
+                ),
+            };
             format!(
-                r#"{{"phone":"{}","scheduled_at":"{at}","dialing_mode":"preview","allow_duplicate":true,"assignment":{{"type":"queue","ids":["{}"]}}}}"#,
+                r#"{{"phone":"{}","scheduled_at":"{at}","dialing_mode":"preview","allow_duplicate":true,"assignment":{{"type":"queue","ids":["{}"]}}{routing}}}"#,
                 phone(i),
-                queue_ids[i as usize % queues]
+                queue_ids[q]
             )
         })));
         n = upto;

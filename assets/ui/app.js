@@ -184,6 +184,20 @@ function callerIdText(cb) {
 // Shell: sign-in, navigation, routing by hash
 // ---------------------------------------------------------------------------------------------
 
+// Required skills as shown ("spanish ≥ 3, billing ≥ 5") and as typed ("spanish:3, billing:5");
+// a level that is not a number is sent as typed, for the server to name.
+function skillsText(skills) {
+  return Object.entries(skills || {}).map(([k, v]) => `${k} ≥ ${v}`).join(', ');
+}
+function parseSkills(text) {
+  const out = {};
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [name, level] = part.split(':').map((x) => x.trim());
+    out[name] = level === undefined || level === '' || Number.isNaN(Number(level)) ? (level ?? null) : Number(level);
+  }
+  return out;
+}
+
 function main() { return document.getElementById('main'); }
 
 function setPage(title, ...content) {
@@ -337,7 +351,8 @@ function callbacksPage() {
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, allBox), h('th', { scope: 'col', text: 'Scheduled' }), h('th', { scope: 'col', text: 'Phone' }),
       h('th', { scope: 'col', text: 'Contact' }), h('th', { scope: 'col', text: 'Status' }), h('th', { scope: 'col', text: 'Origin' }),
-      h('th', { scope: 'col', class: 'hide-narrow', text: 'Assigned' }), h('th', { scope: 'col', text: 'Actions' }))),
+      h('th', { scope: 'col', class: 'hide-narrow', text: 'Assigned' }), h('th', { scope: 'col', class: 'hide-narrow', text: 'Priority' }),
+      h('th', { scope: 'col', text: 'Actions' }))),
     tbody));
   const newButton = h('button', { type: 'button', class: 'primary', id: 'new-callback', text: 'New callback', onclick: () => showCreate(createBox) });
   const createBox = h('div', {});
@@ -402,6 +417,8 @@ function row(cb) {
     h('td', {}, statusBadge(cb.status)),
     h('td', {}, originBadge(cb.origin)),
     h('td', { class: 'hide-narrow', text: assignmentText(cb.assignment) }),
+    h('td', { class: 'hide-narrow', 'data-priority': cb.priority }, String(cb.priority ?? ''),
+      h('span', { class: 'sub', text: skillsText(cb.skills) })),
     h('td', {}, h('a', { href: `#/callbacks/${encodeURIComponent(cb.id)}`, 'aria-label': `Open callback to ${cb.phone}`, text: 'Open' })));
 }
 
@@ -442,12 +459,15 @@ function showCreate(box) {
   const zone = zoneSelect('timezone', App.zone);
   const mode = select('dialing_mode', [['progressive', 'Progressive (dialler)'], ['preview', 'Preview (agent)'], ['ai', 'AI agent']], 'progressive');
   const notes = h('textarea', { name: 'notes', rows: 2 });
+  const priority = h('input', { type: 'number', name: 'priority', min: 0, max: 100, value: 50 });
+  const skills = h('input', { name: 'skills', placeholder: 'spanish:3, billing:5' });
   const assign = assignmentControls(null);
   const err = h('p', { class: 'error', role: 'alert' });
   const form = h('form', { class: 'panel', 'aria-label': 'New callback' },
     h('h2', { text: 'New callback' }),
     h('div', { class: 'row' }, field('Phone', phone), field('Contact name', name),
-      field("Time (contact's zone)", when), field("Contact's time zone", zone), field('Dialing mode', mode), ...assign.nodes),
+      field("Time (contact's zone)", when), field("Contact's time zone", zone), field('Dialing mode', mode), ...assign.nodes,
+      field('Priority (0–100)', priority), field('Required skills', skills)),
     field('Notes', notes), err,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', text: 'Schedule callback' }),
       h('button', { type: 'button', text: 'Close', onclick: () => box.replaceChildren() })));
@@ -459,9 +479,11 @@ function showCreate(box) {
     if (notes.value) body.notes = notes.value;
     const a = assign.value();
     if (a) body.assignment = a;
+    if (priority.value !== '') body.priority = Number(priority.value);
+    if (skills.value.trim()) body.skills = parseSkills(skills.value);
     try {
       const cb = await api('POST', '/ui/api/callbacks', body);
-      toast(`Scheduled callback to ${cb.phone}`);
+      toast(`Scheduled callback to ${cb.phone}` + (cb.explanation ? ` (${cb.explanation.join(' ')})` : ''));
       box.replaceChildren();
       if (App.reloadList) App.reloadList();
     } catch (e) { err.textContent = e.message; }
@@ -488,7 +510,8 @@ async function detailPage(id) {
     ...[['Status', statusBadge(cb.status)], ['Origin', originBadge(cb.origin)], ['Phone', cb.phone],
       ['Contact', cb.contact_name || ''], [`Scheduled (${App.zone})`, fmt(cb.scheduled_at, App.zone)],
       [`Contact's time (${cb.timezone})`, fmt(cb.scheduled_at, cb.timezone)], ['Dialing mode', cb.dialing_mode],
-      ['Assigned', assignmentText(cb.assignment)], ['Agent holding it', cb.agent_id ? (App.directory.names[cb.agent_id] || cb.agent_id) : ''],
+      ['Assigned', assignmentText(cb.assignment)], ['Priority', String(cb.priority ?? '')],
+      ['Required skills', skillsText(cb.skills) || 'None'], ['Agent holding it', cb.agent_id ? (App.directory.names[cb.agent_id] || cb.agent_id) : ''],
       ['Outcome', cb.outcome || ''], ['Disposition', dispositionText(cb.disposition)],
       ['Caller ID', callerIdText(cb)], ['Attempts', cb.attempt_count], ['Created', fmt(cb.created_at, App.zone)], ['Id', cb.id]]
       .flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]),
@@ -506,6 +529,14 @@ async function detailPage(id) {
         ev.preventDefault();
         await act(() => api('PATCH', `/ui/api/callbacks/${cb.id}`, { assignment: assign.value() }), 'Reassigned', id);
       } }, ...assign.nodes, h('button', { type: 'submit', text: 'Reassign' })));
+      const priority = h('input', { type: 'number', name: 'priority', min: 0, max: 100, value: cb.priority });
+      const skills = h('input', { name: 'skills', value: Object.entries(cb.skills || {}).map(([k, v]) => `${k}:${v}`).join(', '), placeholder: 'spanish:3, billing:5' });
+      actions.push(h('form', { class: 'panel row', 'aria-label': 'Priority and skills', onsubmit: async (ev) => {
+        ev.preventDefault();
+        const body = { priority: Number(priority.value), skills: parseSkills(skills.value) };
+        await act(() => api('PATCH', `/ui/api/callbacks/${cb.id}`, body), 'Priority and skills changed', id);
+      } }, field('Priority (0–100)', priority), field('Required skills (name:level)', skills),
+      h('button', { type: 'submit', text: 'Change priority and skills' })));
     }
     const note = h('input', { name: 'note', maxlength: 1000 });
     actions.push(h('form', { class: 'panel row', 'aria-label': 'Add a note', onsubmit: async (ev) => {

@@ -20,8 +20,10 @@ use crate::domain::{
     ErrorCode, FieldError, Zone,
     agent::{Agent, Presence, Queue, parse_working_hours},
     ids::{AgentId, QueueId},
+    routing::{LineRules, Skills},
 };
 use crate::store::StoreError;
+use serde_json::Value;
 
 /// An agent as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,6 +40,9 @@ pub struct AgentView {
     /// `{"mon": ["09:00-17:00"], ...}` in the agent's zone; null: no limit.
     #[schema(value_type = Option<Object>)]
     pub working_hours: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The skills the agent holds, levels 1 to 5 (`{"spanish": 3, "billing": 5}`).
+    #[schema(value_type = Object)]
+    pub skills: Skills,
     pub presence: Presence,
     pub presence_changed_at: String,
     pub created_at: String,
@@ -55,6 +60,7 @@ impl From<&Agent> for AgentView {
             concurrency: a.concurrency,
             timezone: a.timezone.name().to_owned(),
             working_hours: a.working_hours.clone(),
+            skills: a.skills.clone(),
             presence: a.presence,
             presence_changed_at: a.presence_changed_at.to_string(),
             created_at: a.created_at.to_string(),
@@ -69,6 +75,11 @@ pub struct QueueView {
     pub id: String,
     pub name: String,
     pub offer_timeout_seconds: u32,
+    /// Points of priority a waiting callback gains each minute past its due time.
+    pub priority_aging_per_minute: f64,
+    /// After this wait past its due time a callback goes to any member, skilled or not; null:
+    /// never.
+    pub skill_relax_after_seconds: Option<u64>,
     pub member_ids: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -80,6 +91,8 @@ impl From<&Queue> for QueueView {
             id: q.id.to_string(),
             name: q.name.clone(),
             offer_timeout_seconds: q.offer_timeout_seconds,
+            priority_aging_per_minute: q.rules.aging_per_minute,
+            skill_relax_after_seconds: q.rules.relax_after.map(|d| d.as_secs()),
             member_ids: q.member_ids.iter().map(ToString::to_string).collect(),
             created_at: q.created_at.to_string(),
             updated_at: q.updated_at.to_string(),
@@ -119,6 +132,27 @@ fn in_range(value: u32, field: &str, min: u32, max: u32) -> Result<u32, FieldErr
             format!("must be between {min} and {max}"),
         ))
     }
+}
+
+/// `priority_aging_per_minute`: 0 to 100.
+fn aging(value: f64) -> Result<f64, FieldError> {
+    if value.is_finite() && (0.0..=LineRules::MAX_AGING_PER_MINUTE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "priority_aging_per_minute",
+            "must be between 0 and 100",
+        ))
+    }
+}
+
+/// `skill_relax_after_seconds`: 1 to 604,800 (a week), or none.
+fn relax_after(value: Option<u32>) -> Result<Option<std::time::Duration>, FieldError> {
+    value
+        .map(|s| in_range(s, "skill_relax_after_seconds", 1, 7 * 24 * 3600))
+        .transpose()
+        .map(|s| s.map(|s| std::time::Duration::from_secs(u64::from(s))))
 }
 
 /// The distinct ids of `ids` (the list field `field`), each of which must parse and name an
@@ -202,6 +236,9 @@ pub struct CreateAgent {
     pub timezone: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub working_hours: Option<serde_json::Value>,
+    /// Skills the agent holds, levels 1 to 5 (`{"spanish": 3}`).
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -238,6 +275,7 @@ pub async fn create_agent(
             None => Zone::utc(),
         },
         working_hours: parse_working_hours(req.working_hours.unwrap_or_default(), "working_hours")?,
+        skills: Skills::parse(req.skills.as_ref().unwrap_or(&Value::Null), "skills")?,
         presence: Presence::Offline,
         presence_changed_at: now,
         created_at: now,
@@ -313,6 +351,10 @@ pub struct UpdateAgent {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub working_hours: Option<Option<serde_json::Value>>,
+    /// Replaces the agent's skills; null removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<Option<serde_json::Value>>,
 }
 
 #[utoipa::path(
@@ -355,6 +397,9 @@ pub async fn update_agent(
     }
     if let Some(hours) = req.working_hours {
         agent.working_hours = parse_working_hours(hours.unwrap_or_default(), "working_hours")?;
+    }
+    if let Some(skills) = req.skills {
+        agent.skills = Skills::parse(skills.as_ref().unwrap_or(&Value::Null), "skills")?;
     }
     agent.updated_at = state.clock.now();
     if !state.store.update_agent(&agent, &caller.actor).await? {
@@ -435,6 +480,13 @@ pub struct CreateQueue {
     pub name: String,
     /// Seconds an offer waits for an agent before going to the next, 5 to 600 (default 30).
     pub offer_timeout_seconds: Option<u32>,
+    /// Points of priority a waiting callback gains each minute past its due time, 0 to 100
+    /// (default 0: none), so that nothing starves behind higher priorities.
+    pub priority_aging_per_minute: Option<f64>,
+    /// After this many seconds past its due time (1 to 604,800) a callback waiting in the
+    /// queue is offered to any member, whether or not they hold the skills it requires;
+    /// absent: never.
+    pub skill_relax_after_seconds: Option<u32>,
     pub member_ids: Option<Vec<String>>,
 }
 
@@ -465,6 +517,10 @@ pub async fn create_queue(
             5,
             600,
         )?,
+        rules: LineRules {
+            aging_per_minute: aging(req.priority_aging_per_minute.unwrap_or(0.0))?,
+            relax_after: relax_after(req.skill_relax_after_seconds)?,
+        },
         member_ids: existing_agents(&state, &caller, &req.member_ids.unwrap_or_default()).await?,
         created_at: now,
         updated_at: now,
@@ -527,6 +583,10 @@ pub async fn get_queue(
 pub struct UpdateQueue {
     pub name: Option<String>,
     pub offer_timeout_seconds: Option<u32>,
+    pub priority_aging_per_minute: Option<f64>,
+    /// Null: never relaxed.
+    #[serde(default, deserialize_with = "present")]
+    pub skill_relax_after_seconds: Option<Option<u32>>,
     /// Replaces the members.
     pub member_ids: Option<Vec<String>>,
 }
@@ -556,6 +616,12 @@ pub async fn update_queue(
     }
     if let Some(t) = req.offer_timeout_seconds {
         queue.offer_timeout_seconds = in_range(t, "offer_timeout_seconds", 5, 600)?;
+    }
+    if let Some(a) = req.priority_aging_per_minute {
+        queue.rules.aging_per_minute = aging(a)?;
+    }
+    if let Some(relax) = req.skill_relax_after_seconds {
+        queue.rules.relax_after = relax_after(relax)?;
     }
     if let Some(ids) = &req.member_ids {
         queue.member_ids = existing_agents(&state, &caller, ids).await?;

@@ -49,6 +49,9 @@ pub struct Agent {
     pub timezone: Zone,
     /// Validated working hours (see [`parse_working_hours`]); `None`: no limit.
     pub working_hours: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The skills the agent holds with their levels: they are offered only callbacks whose
+    /// required skills they meet (until a queue relaxes them).
+    pub skills: super::routing::Skills,
     pub presence: Presence,
     pub presence_changed_at: Timestamp,
     pub created_at: Timestamp,
@@ -105,6 +108,8 @@ pub struct Queue {
     pub name: String,
     /// How long an offer waits for an agent's answer before it goes to the next agent.
     pub offer_timeout_seconds: u32,
+    /// Priority aging and skill relaxation of the callbacks waiting in it.
+    pub rules: super::routing::LineRules,
     pub member_ids: Vec<AgentId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -194,6 +199,7 @@ mod tests {
             concurrency: 1,
             timezone: Zone::parse("America/New_York", "tz").unwrap(),
             working_hours: hours,
+            skills: Default::default(),
             presence: Presence::Available,
             presence_changed_at: Timestamp::UNIX_EPOCH,
             created_at: Timestamp::UNIX_EPOCH,

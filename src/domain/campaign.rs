@@ -300,6 +300,9 @@ pub struct Campaign {
     pub caller_id_pool: Option<String>,
     /// The trunk its calls go out on; `None`: the account's default.
     pub trunk_id: Option<crate::domain::ids::TrunkId>,
+    /// Its calls' priority (0 to 100) and the skills their agents must hold.
+    pub priority: u8,
+    pub skills: crate::domain::routing::Skills,
     pub contacts_total: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

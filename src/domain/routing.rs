@@ -1,15 +1,171 @@
-//! Routing preview callbacks to agents: who may take a callback, in what order, for how long
-//! an offer stands, and what an agent's desktop is told.
+//! Routing preview callbacks to agents: who may take a callback (skills, relaxed after a
+//! queue's wait), in what order (priority, aged by the queue, then due time), for how long an
+//! offer stands, and what an agent's desktop is told.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
+use jiff::SignedDuration;
 use serde::Serialize;
 
 use super::{
-    AccountId, AssigneeKind, Assignment,
+    AccountId, AssigneeKind, Assignment, ErrorCode, FieldError,
     agent::Agent,
     ids::{AgentId, QueueId},
 };
+
+/// A callback's or campaign's priority when the request names none (0 to 100).
+pub const DEFAULT_PRIORITY: u8 = 50;
+/// Most skills an agent holds or a callback requires.
+pub const MAX_SKILLS: usize = 50;
+
+/// A priority from a request: 0 to 100, `DEFAULT_PRIORITY` when absent.
+pub fn parse_priority(value: Option<i64>, field: &str) -> Result<u8, FieldError> {
+    match value {
+        None => Ok(DEFAULT_PRIORITY),
+        Some(v @ 0..=100) => Ok(v as u8),
+        Some(_) => Err(FieldError::new(
+            ErrorCode::InvalidField,
+            field,
+            "must be between 0 and 100",
+        )),
+    }
+}
+
+/// Skills with levels 1 to 5: those an agent holds (`{"spanish": 3, "billing": 5}`), or those
+/// a callback requires of the agent who takes it, each at least at its level. Names are
+/// lower-cased letters, digits, `_`, `-` and `.`, 1 to 50 of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Skills(BTreeMap<String, u8>);
+
+impl Skills {
+    /// Skills from a request's JSON object; `null` is none. Errors name the field
+    /// (`skills.spanish`).
+    pub fn parse(value: &serde_json::Value, field: &str) -> Result<Self, FieldError> {
+        let map = match value {
+            serde_json::Value::Null => return Ok(Self::default()),
+            serde_json::Value::Object(map) => map,
+            _ => {
+                return Err(FieldError::new(
+                    ErrorCode::InvalidField,
+                    field,
+                    "must be an object of skill names and levels 1 to 5 ({\"spanish\": 3})",
+                ));
+            }
+        };
+        if map.len() > MAX_SKILLS {
+            return Err(FieldError::new(
+                ErrorCode::InvalidField,
+                field,
+                format!("must name at most {MAX_SKILLS} skills"),
+            ));
+        }
+        let mut skills = BTreeMap::new();
+        for (name, level) in map {
+            let at = format!("{field}.{name}");
+            let key = name.trim().to_lowercase();
+            if key.is_empty()
+                || key.len() > 50
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(FieldError::new(
+                    ErrorCode::InvalidField,
+                    at,
+                    "a skill name is 1 to 50 letters, digits, '_', '-' or '.'",
+                ));
+            }
+            match level.as_u64() {
+                Some(l @ 1..=5) => {
+                    skills.insert(key, l as u8);
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        ErrorCode::InvalidField,
+                        at,
+                        "must be a level from 1 to 5",
+                    ));
+                }
+            }
+        }
+        Ok(Self(skills))
+    }
+
+    /// Skills as stored: JSON text, `None` when there are none.
+    pub fn stored(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| serde_json::to_string(&self.0).unwrap_or_default())
+    }
+
+    /// Skills read back from [`Skills::stored`] text; `None` if it is not theirs.
+    pub fn from_stored(text: Option<&str>) -> Option<Self> {
+        match text {
+            None => Some(Self::default()),
+            Some(t) => serde_json::from_str(t).ok().map(Self),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Does a holder of these skills meet every one of `required` at its level?
+    pub fn meet(&self, required: &Skills) -> bool {
+        required
+            .0
+            .iter()
+            .all(|(name, level)| self.0.get(name).is_some_and(|held| held >= level))
+    }
+}
+
+/// What a queue does to the callbacks waiting in it as they wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LineRules {
+    /// Points of priority gained per minute waited after the due time (0: none).
+    pub aging_per_minute: f64,
+    /// After this wait past the due time the skills a callback requires are no longer required.
+    pub relax_after: Option<Duration>,
+}
+
+impl LineRules {
+    /// Most points of priority a queue may add per minute.
+    pub const MAX_AGING_PER_MINUTE: f64 = 100.0;
+
+    /// How long a callback waits to gain one point of priority; `None` when it gains none.
+    pub fn aging_step(&self) -> Option<SignedDuration> {
+        (self.aging_per_minute > 0.0).then(|| {
+            SignedDuration::from_millis((60_000.0 / self.aging_per_minute).round().max(1.0) as i64)
+        })
+    }
+
+    /// The priority a callback of `priority` has after waiting `waited` past its due time.
+    pub fn effective_priority(&self, priority: u8, waited: SignedDuration) -> f64 {
+        let minutes = waited.as_secs_f64().max(0.0) / 60.0;
+        f64::from(priority) + self.aging_per_minute * minutes
+    }
+
+    /// The key that orders a line of callbacks as their effective priority does at every
+    /// instant (ascending: first offered first), then by due time: `(-priority, due)` where
+    /// nothing ages; `(0, due - priority x aging step)` where priority grows with waiting, so
+    /// the key is fixed while the order it gives follows the clock.
+    pub fn rank(&self, priority: u8, due: jiff::Timestamp) -> (i64, jiff::Timestamp) {
+        match self.aging_step() {
+            None => (-i64::from(priority), due),
+            Some(step) => (
+                0,
+                due.checked_sub(step * i32::from(priority))
+                    .unwrap_or(jiff::Timestamp::MIN),
+            ),
+        }
+    }
+}
 
 /// The knobs of routing, set by the operator.
 #[derive(Debug, Clone)]
@@ -174,6 +330,7 @@ mod tests {
             concurrency: 1,
             timezone: Zone::utc(),
             working_hours: None,
+            skills: Skills::default(),
             presence: Presence::Available,
             presence_changed_at: jiff::Timestamp::UNIX_EPOCH,
             created_at: jiff::Timestamp::UNIX_EPOCH,
@@ -223,5 +380,57 @@ mod tests {
             settings.default_offer_timeout
         );
         assert_eq!(agent_targets(&agent).len(), 4);
+    }
+
+    #[test]
+    fn aging_ranks_a_line_as_its_effective_priority_orders_it_at_any_instant() {
+        let at = |m: i64| jiff::Timestamp::UNIX_EPOCH + SignedDuration::from_mins(m);
+        let still = LineRules::default();
+        // Nothing ages: priority first, then due time.
+        assert!(still.rank(90, at(10)) < still.rank(10, at(0)));
+        assert!(still.rank(50, at(0)) < still.rank(50, at(1)));
+        let aging = LineRules {
+            aging_per_minute: 10.0,
+            relax_after: None,
+        };
+        // 10 due at 0 and 90 due at 10: at minute 10 the first has 110, the second 90.
+        let (old, new) = ((10u8, at(0)), (90u8, at(10)));
+        assert!(aging.rank(old.0, old.1) < aging.rank(new.0, new.1));
+        let now = at(10);
+        assert_eq!(
+            aging.effective_priority(10, now.duration_since(at(0))),
+            110.0
+        );
+        // 10 due at 0 and 90 due at 8 stay level (each has 10 + 10 a minute): then due time.
+        assert_eq!(aging.rank(10, at(0)).1, aging.rank(90, at(8)).1);
+    }
+
+    #[test]
+    fn skills_are_checked_by_name_and_level_and_met_at_or_above_it() {
+        let skills =
+            Skills::parse(&serde_json::json!({"Spanish": 3, "billing": 5}), "skills").unwrap();
+        assert_eq!(skills.names().collect::<Vec<_>>(), ["billing", "spanish"]);
+        let need = |v| Skills::parse(&v, "skills").unwrap();
+        assert!(skills.meet(&need(serde_json::json!({"spanish": 3}))));
+        assert!(!skills.meet(&need(serde_json::json!({"spanish": 4}))));
+        assert!(!skills.meet(&need(serde_json::json!({"french": 1}))));
+        assert!(skills.meet(&Skills::default()));
+        for (bad, field) in [
+            (serde_json::json!({"spanish": 6}), "skills.spanish"),
+            (serde_json::json!({"spanish": 0}), "skills.spanish"),
+            (serde_json::json!({"spanish": "3"}), "skills.spanish"),
+            (serde_json::json!({"no way": 1}), "skills.no way"),
+            (serde_json::json!(["spanish"]), "skills"),
+        ] {
+            assert_eq!(
+                Skills::parse(&bad, "skills").unwrap_err().field,
+                field,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Skills::from_stored(skills.stored().as_deref()),
+            Some(skills)
+        );
     }
 }

@@ -85,6 +85,11 @@ pub struct CallbackView {
     /// Answering-machine detection, when on (`detect`, `drop`); left out when `off`.
     #[serde(skip_serializing_if = "Amd::is_off")]
     pub amd: Amd,
+    /// 0 to 100: offered before lower ones (a queue may age it while it waits).
+    pub priority: u8,
+    /// Skills the agent who takes it must hold, at least at these levels.
+    #[schema(value_type = Object)]
+    pub skills: crate::domain::routing::Skills,
     /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
     pub effective_dial_at: Option<String>,
     /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
@@ -147,6 +152,8 @@ impl From<&Callback> for CallbackView {
             trunk_id: cb.trunk_id.as_ref().map(ToString::to_string),
             ring_timeout_seconds: cb.ring_timeout_seconds,
             amd: cb.amd,
+            priority: cb.priority,
+            skills: cb.skills.clone(),
             effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),

@@ -14,6 +14,11 @@ pub trait AgentStore: Send + Sync + 'static {
     /// Stores a new agent with its queue memberships (the queues must be the account's).
     async fn insert_agent(&self, agent: &Agent, actor: &Actor) -> Result<(), StoreError>;
     async fn list_agents(&self, account: &AccountId) -> Result<Vec<Agent>, StoreError>;
+    /// The names of the skills the account's agents hold (at any level).
+    async fn held_skills(
+        &self,
+        account: &AccountId,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError>;
     async fn get_agent(
         &self,
         account: &AccountId,

@@ -192,6 +192,9 @@ pub struct CallbackChanges {
     pub notes: Option<Option<String>>,
     pub contact_name: Option<Option<String>>,
     pub metadata: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    /// A new priority, or new required skills (none when empty).
+    pub priority: Option<u8>,
+    pub skills: Option<crate::domain::routing::Skills>,
 }
 
 /// A new time for a callback.
@@ -211,6 +214,8 @@ impl CallbackChanges {
             && self.notes.is_none()
             && self.contact_name.is_none()
             && self.metadata.is_none()
+            && self.priority.is_none()
+            && self.skills.is_none()
     }
 }
 

@@ -63,6 +63,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// The elements of a callback's `assignees` JSON array, as rows of `j` with column `value`.
 const ASSIGNEE_ROWS: &str = "jsonb_array_elements_text(callbacks.assignees::jsonb) AS j(value)";
 
+/// A skill the line row `rt` requires (`rt.skills`) that the agent's skills, the JSON object
+/// bound as `$4`, do not hold at its level: the offer query's `NOT EXISTS`.
+const UNMET_SKILL: &str = "SELECT 1 FROM jsonb_each(rt.skills::jsonb) AS s(key, value) \
+    WHERE NOT EXISTS (SELECT 1 FROM jsonb_each($4::jsonb) AS h(key, value) \
+    WHERE h.key = s.key AND h.value >= s.value)";
+
 /// The `debt_ref` of the callback aliased `o`, from its metadata JSON (the expression of the
 /// `callbacks_debt_ref` index).
 const DEBT_REF: &str = "(o.metadata::jsonb ->> 'debt_ref')";

@@ -37,6 +37,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// The elements of a callback's `assignees` JSON array, as rows of `j` with column `value`.
 const ASSIGNEE_ROWS: &str = "json_each(callbacks.assignees) AS j";
 
+/// A skill the line row `rt` requires (`rt.skills`) that the agent's skills, the JSON object
+/// bound as `$4`, do not hold at its level: the offer query's `NOT EXISTS`.
+const UNMET_SKILL: &str = "SELECT 1 FROM json_each(rt.skills) AS s WHERE NOT EXISTS \
+    (SELECT 1 FROM json_each($4) AS h WHERE h.key = s.key AND h.value >= s.value)";
+
 /// The `debt_ref` of the callback aliased `o`, from its metadata JSON.
 const DEBT_REF: &str = "json_extract(o.metadata, '$.debt_ref')";
 

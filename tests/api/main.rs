@@ -34,6 +34,7 @@ mod migration;
 mod openapi;
 mod ops;
 mod playbooks;
+mod priority;
 mod recordings;
 mod restart;
 mod routing;

@@ -301,8 +301,9 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
         .collect();
     let mut before = doc["seen"].clone();
     // The intended changes: what `progressive` meant before migration 24 (dial at the time,
-    // no agent) is called `unattended` now, migration 35 gives every callback a
-    // `disposition` (none yet) and migration 37 its fallback to the team (none).
+    // no agent) is called `unattended` now; fields added since read as what a callback stored
+    // before them is: priority 50 and no required skills (migration 34), no `disposition`
+    // (35) and no fallback to the team (37).
     let renamed = |cb: &mut Value| {
         if cb["dialing_mode"] == "progressive" {
             cb["dialing_mode"] = "unattended".into();
@@ -312,6 +313,8 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
             fields.insert("fallback_after_minutes".to_owned(), Value::Null);
             fields.insert("fallback_queue_id".to_owned(), Value::Null);
         }
+        cb["priority"] = 50.into();
+        cb["skills"] = json!({});
     };
     if let Some(callbacks) = before["callbacks"].as_object_mut() {
         callbacks.values_mut().for_each(renamed);

@@ -22,7 +22,7 @@ pub(crate) struct SseEvent {
 impl SseEvent {
     /// When the server recorded it (`data.at`): durations between events are measured with
     /// it, since a busy test machine may deliver one event late and the next one on time.
-    fn at(&self) -> Timestamp {
+    pub(crate) fn at(&self) -> Timestamp {
         self.data["at"]
             .as_str()
             .and_then(|at| at.parse().ok())
@@ -130,7 +130,13 @@ pub(crate) async fn preview(app: &TestApp, lead_ms: i64, extra: Value) -> String
     app.create(&body).await["id"].as_str().unwrap().to_owned()
 }
 
-async fn act(app: &TestApp, agent: &str, callback: &str, action: &str, body: Value) -> Resp {
+pub(crate) async fn act(
+    app: &TestApp,
+    agent: &str,
+    callback: &str,
+    action: &str,
+    body: Value,
+) -> Resp {
     app.post_json(
         &format!("/v1/agents/{agent}/callbacks/{callback}/{action}"),
         &body,

@@ -800,3 +800,86 @@ async fn a_callback_shows_its_disposition_and_the_caller_id_its_call_used() {
         assert!(js.contains(needle), "app.js lacks {needle}");
     }
 }
+
+#[tokio::test]
+async fn a_supervisor_sees_and_changes_a_waiting_callbacks_priority_and_skills() {
+    let app = spawn_quick_app().await;
+    let alice = app.agent_id("Alice").await;
+    user(&app, &app.account_id, "boss@acme.test", "supervisor", None).await;
+    user(
+        &app,
+        &app.account_id,
+        "alice@acme.test",
+        "agent",
+        Some(&alice),
+    )
+    .await;
+    let id = app
+        .create(
+            &json!({ "phone": unique_phone(), "scheduled_at": in_ms(100),
+                         "dialing_mode": "preview", "skills": { "spanish": 2 },
+                         "assignment": { "type": "agent", "ids": [alice] } }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&id, "waiting", crate::helpers::WAIT)
+        .await;
+    let boss = sign_in(&app, "boss@acme.test").await;
+    let list = boss.get("/ui/api/callbacks").await;
+    let row = list.expect(200)["data"][0].clone();
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(row["priority"], 50);
+    assert_eq!(row["skills"], json!({ "spanish": 2 }));
+
+    let changed = boss
+        .patch(
+            &format!("/ui/api/callbacks/{id}"),
+            &json!({ "priority": 95, "skills": { "spanish": 1, "billing": 3 } }),
+        )
+        .await;
+    let changed = changed.expect(200);
+    assert_eq!(changed["priority"], 95);
+    assert_eq!(changed["status"], "waiting");
+    let detail = boss.get(&format!("/ui/api/callbacks/{id}")).await;
+    let detail = detail.expect(200);
+    assert_eq!(
+        detail["callback"]["skills"],
+        json!({ "billing": 3, "spanish": 1 })
+    );
+    boss.patch(
+        &format!("/ui/api/callbacks/{id}"),
+        &json!({ "skills": { "billing": 9 } }),
+    )
+    .await
+    .expect_field_error(400, "invalid_field", "skills.billing");
+
+    // An agent user may see it, but not change its priority or skills.
+    let b = sign_in(&app, "alice@acme.test").await;
+    b.patch(
+        &format!("/ui/api/callbacks/{id}"),
+        &json!({ "priority": 1 }),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    assert_eq!(app.get_callback(&id).await["priority"], 95);
+
+    // The page has the column and the form.
+    let js = app
+        .client
+        .get(app.url("/ui/assets/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for piece in [
+        "'aria-label': 'Priority and skills'",
+        "text: 'Priority' }",
+        "['Required skills', skillsText(cb.skills)",
+    ] {
+        assert!(js.contains(piece), "app.js lacks {piece}");
+    }
+}

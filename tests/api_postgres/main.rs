@@ -57,6 +57,8 @@ mod openapi;
 mod ops;
 #[path = "../api/playbooks.rs"]
 mod playbooks;
+#[path = "../api/priority.rs"]
+mod priority;
 #[path = "../api/recordings.rs"]
 mod recordings;
 #[path = "../api/restart.rs"]

@@ -24,6 +24,7 @@ use crate::{
         Assignment, Callback, CallbackView, ErrorCode, Outcome, Status, Zone,
         callback::{MAX_NAME, MAX_TEXT, Move, check_assignment, check_lead_time, check_metadata},
         parse_scheduled_at,
+        routing::{Skills, parse_priority},
     },
     store::{CallbackChanges, OutcomeReport, Reschedule},
 };
@@ -44,6 +45,12 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<serde_json::Value>>,
+    /// 0 to 100: its place among the callbacks agents may take.
+    pub priority: Option<i64>,
+    /// The skills (levels 1 to 5) the agent who takes it must hold; null or `{}` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<Option<serde_json::Value>>,
 }
 
 /// Reschedule, reassign or annotate a callback that has not started.
@@ -96,12 +103,21 @@ pub async fn patch(
     if let Some(metadata) = req.metadata {
         changes.metadata = Some(check_metadata(metadata, "metadata")?);
     }
+    if let Some(priority) = req.priority {
+        changes.priority = Some(parse_priority(Some(priority), "priority")?);
+    }
+    if let Some(skills) = req.skills {
+        changes.skills = Some(Skills::parse(
+            skills.as_ref().unwrap_or(&serde_json::Value::Null),
+            "skills",
+        )?);
+    }
     if changes.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::MissingField,
             "nothing to change: send at least one of scheduled_at, timezone, assignment, \
-             notes, contact_name, metadata",
+             notes, contact_name, metadata, priority, skills",
         ));
     }
     let (cb, judged) = apply_changes(&state, &caller, &current, &changes, "change").await?;
@@ -110,7 +126,34 @@ pub async fn patch(
         view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
         view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
     }
+    if let Some(skills) = &changes.skills
+        && let Some(warning) = unheld_skills(&state, &caller, skills).await?
+    {
+        view.explanation.get_or_insert_with(Vec::new).push(warning);
+    }
     Ok(Json(view))
+}
+
+/// A warning when `skills` names skills no agent of the account holds: the callback is stored
+/// (agents may be given them later) but waits until an agent holds them or a queue relaxes
+/// them.
+pub(crate) async fn unheld_skills(
+    state: &AppState,
+    caller: &Caller,
+    skills: &Skills,
+) -> Result<Option<String>, ApiError> {
+    if skills.is_empty() {
+        return Ok(None);
+    }
+    let held = state.store.held_skills(&caller.account_id).await?;
+    let unheld: Vec<&str> = skills.names().filter(|n| !held.contains(*n)).collect();
+    Ok((!unheld.is_empty()).then(|| {
+        format!(
+            "No agent holds the skill(s) {}: it is offered only once an agent does, or once a \
+             queue with skill_relax_after_seconds relaxes them.",
+            unheld.join(", ")
+        )
+    }))
 }
 
 /// The rule for every change to a callback's fields (this PATCH, the Callback Manager's notes

@@ -63,7 +63,7 @@ pub(crate) async fn prepare(
         prefix,
     )
     .await?;
-    let judged = only(
+    let mut judged = only(
         judge_new(
             state,
             caller,
@@ -72,6 +72,8 @@ pub(crate) async fn prepare(
         )
         .await?,
     )?;
+    let warning = super::change::unheld_skills(state, caller, &callback.skills).await?;
+    judged.explanation.extend(warning);
     Ok(Prepared {
         callback,
         allow_duplicate,

@@ -61,6 +61,12 @@ pub struct NewCampaign {
     pub caller_id_pool: Option<String>,
     /// `ai` (default), `progressive` or `preview`.
     pub dialing_mode: Option<DialingMode>,
+    /// 0 to 100 (default 50): the claim takes due calls of higher priority first (pacing
+    /// still holds), and agents are offered them first.
+    pub priority: Option<u8>,
+    /// Skills the agent who takes a call must hold, levels 1 to 5 (`{"spanish": 3}`).
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -288,6 +294,8 @@ async fn plan(
         caller_id: options.caller_id.clone(),
         caller_id_pool: options.caller_id_pool.clone(),
         trunk_id: trunk_id.clone(),
+        priority: options.priority,
+        skills: options.skills.clone(),
         contacts_total: contacts.len() as u32,
         created_at: now,
         updated_at: now,
@@ -356,6 +364,8 @@ async fn plan(
             trunk_id: trunk_id.clone(),
             ring_timeout_seconds: None,
             amd: options.amd,
+            priority: options.priority,
+            skills: options.skills.clone(),
             notes: None,
             metadata: None,
             interaction_id: None,

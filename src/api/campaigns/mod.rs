@@ -54,6 +54,10 @@ pub struct CampaignView {
     pub caller_id_pool: Option<String>,
     /// The trunk its calls go out on; `null`: the account's default.
     pub trunk_id: Option<String>,
+    pub priority: u8,
+    /// Skills the agent who takes a call must hold, at least at these levels.
+    #[schema(value_type = Object)]
+    pub skills: crate::domain::routing::Skills,
     pub contacts_total: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<CampaignTotals>,
@@ -77,6 +81,8 @@ impl CampaignView {
             caller_id: c.caller_id.as_ref().map(ToString::to_string),
             caller_id_pool: c.caller_id_pool.clone(),
             trunk_id: c.trunk_id.as_ref().map(ToString::to_string),
+            priority: c.priority,
+            skills: c.skills.clone(),
             contacts_total: c.contacts_total,
             totals,
             created_at: c.created_at.to_string(),

@@ -15,6 +15,7 @@ use crate::domain::{
     ids::ContactId,
     parse_scheduled_at,
     playbook::PlaybookId,
+    routing::{Skills, parse_priority},
     window::CallingWindow,
 };
 
@@ -23,7 +24,7 @@ pub(super) fn field_error(field: &str, code: ErrorCode, why: &str) -> ApiError {
 }
 
 /// The members a campaign request may have; any other is refused with `unknown_field`.
-const CAMPAIGN_FIELDS: [&str; 13] = [
+const CAMPAIGN_FIELDS: [&str; 15] = [
     "playbook_id",
     "contacts",
     "name",
@@ -37,6 +38,8 @@ const CAMPAIGN_FIELDS: [&str; 13] = [
     "dialing_mode",
     "trunk_id",
     "amd",
+    "priority",
+    "skills",
 ];
 
 /// A member that should be a string. Reading it never fails, so that the check can name the
@@ -93,6 +96,8 @@ pub struct CampaignRequest {
     pub dialing_mode: Option<serde_json::Value>,
     pub trunk_id: Text,
     pub amd: Option<serde_json::Value>,
+    pub priority: Option<serde_json::Value>,
+    pub skills: Option<serde_json::Value>,
 }
 
 /// A campaign's settings, checked; `calling_window` is `None` when the account's applies.
@@ -116,6 +121,9 @@ pub struct CampaignOptions {
     /// Answering-machine detection on its calls (`drop` leaves the playbook's
     /// `voicemail_audio`).
     pub amd: Amd,
+    /// Its calls' priority and required skills (`domain::routing`).
+    pub priority: u8,
+    pub skills: Skills,
 }
 
 /// One item of `contacts`: a contact to create or update by phone, or a stored one's id.
@@ -247,6 +255,23 @@ impl CampaignRequest {
                 )
             })?,
         };
+        let priority = match self.priority.take() {
+            None => parse_priority(None, "priority")?,
+            Some(v) => parse_priority(
+                Some(v.as_i64().ok_or_else(|| {
+                    field_error(
+                        "priority",
+                        ErrorCode::InvalidField,
+                        "must be between 0 and 100",
+                    )
+                })?),
+                "priority",
+            )?,
+        };
+        let skills = Skills::parse(
+            self.skills.as_ref().unwrap_or(&serde_json::Value::Null),
+            "skills",
+        )?;
         let name = std::mem::take(&mut self.name).read("name")?;
         let trunk_id = std::mem::take(&mut self.trunk_id).read("trunk_id")?;
         Ok(CampaignOptions {
@@ -262,6 +287,8 @@ impl CampaignRequest {
             dialing_mode,
             trunk_id,
             amd,
+            priority,
+            skills,
         })
     }
 

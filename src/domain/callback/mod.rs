@@ -132,6 +132,10 @@ pub struct Callback {
     pub ring_timeout_seconds: Option<u32>,
     /// Answering-machine detection on its calls on `sip` trunks.
     pub amd: Amd,
+    /// 0 to 100: offered (and claimed) before lower ones; a queue may age it while it waits.
+    pub priority: u8,
+    /// Skills the agent who takes it must hold, each at least at its level.
+    pub skills: crate::domain::routing::Skills,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Who created it ([`Actor::id`](crate::domain::Actor::id): an API key's id, a user's id, a

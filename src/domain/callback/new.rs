@@ -86,6 +86,13 @@ pub struct NewCallback {
     /// ends the call as `voicemail`) or `drop` (the campaign playbook's `voicemail_audio` is
     /// left after the beep: `voicemail_left`).
     pub amd: Option<super::Amd>,
+    /// 0 to 100 (default 50): among callbacks an agent may take, the highest is offered first
+    /// (then the earliest due); a queue with `priority_aging_per_minute` raises it as it waits.
+    pub priority: Option<i64>,
+    /// Skills the agent who takes it must hold, each at least at its level 1 to 5
+    /// (`{"spanish": 3}`); a queue with `skill_relax_after_seconds` drops them after that wait.
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<serde_json::Value>,
 }
 
 fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
@@ -341,6 +348,11 @@ impl NewCallback {
             },
             calling_window: None,
             amd: self.amd.unwrap_or_default(),
+            priority: crate::domain::routing::parse_priority(self.priority, &f("priority"))?,
+            skills: crate::domain::routing::Skills::parse(
+                self.skills.as_ref().unwrap_or(&serde_json::Value::Null),
+                &f("skills"),
+            )?,
             ring_timeout_seconds: in_range(
                 self.ring_timeout_seconds,
                 &f("ring_timeout_seconds"),

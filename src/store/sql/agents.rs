@@ -10,7 +10,7 @@ use super::{
     corrupt,
     events::insert_events,
     feeds::{NewAgentEvent, insert_agent_events},
-    line::{unassign, withdraw_offers},
+    line::{rerank_line, unassign, withdraw_offers},
     ms, ts,
 };
 use crate::domain::trunk::SipUri;
@@ -18,13 +18,14 @@ use crate::domain::{
     AccountId, Actor, AuditRecord, Zone,
     agent::{Agent, Presence, Queue},
     ids::{AgentId, QueueId},
-    routing::WithdrawReason,
+    routing::{LineRules, Skills, WithdrawReason},
 };
 use crate::store::{StoreError, agents::AgentStore};
 
 pub(super) const AGENT_COLUMNS: &str = "id, account_id, name, external_id, concurrency, timezone, \
-    working_hours, presence, presence_changed_at, created_at, updated_at, sip_uri";
-const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at";
+    working_hours, presence, presence_changed_at, created_at, updated_at, sip_uri, skills";
+const QUEUE_COLUMNS: &str = "id, account_id, name, offer_timeout_seconds, created_at, updated_at, \
+    priority_aging_per_minute, skill_relax_after_seconds";
 
 async fn agent_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Agent, StoreError> {
     let id: String = r.try_get("id")?;
@@ -58,6 +59,11 @@ pub(super) fn agent_from_parts(r: &DbRow, queue_ids: Vec<String>) -> Result<Agen
         working_hours: hours
             .map(|h| serde_json::from_str(&h).map_err(|_| corrupt("working_hours", &h)))
             .transpose()?,
+        skills: {
+            let text: Option<String> = r.try_get("skills")?;
+            Skills::from_stored(text.as_deref())
+                .ok_or_else(|| corrupt("skills", text.as_deref().unwrap_or_default()))?
+        },
         presence: Presence::parse(&presence).ok_or_else(|| corrupt("presence", &presence))?,
         presence_changed_at: ts(r.try_get("presence_changed_at")?)?,
         created_at: ts(r.try_get("created_at")?)?,
@@ -78,6 +84,12 @@ async fn queue_from_row(conn: &mut DbConn, r: &DbRow) -> Result<Queue, StoreErro
         account_id: AccountId::from_trusted(r.try_get("account_id")?),
         name: r.try_get("name")?,
         offer_timeout_seconds: r.try_get::<i64, _>("offer_timeout_seconds")? as u32,
+        rules: LineRules {
+            aging_per_minute: r.try_get("priority_aging_per_minute")?,
+            relax_after: r
+                .try_get::<Option<i64>, _>("skill_relax_after_seconds")?
+                .map(|s| std::time::Duration::from_secs(s.max(0) as u64)),
+        },
         member_ids: members.into_iter().map(AgentId::from_trusted).collect(),
         created_at: ts(r.try_get("created_at")?)?,
         updated_at: ts(r.try_get("updated_at")?)?,
@@ -88,7 +100,7 @@ fn agent_json(a: &Agent) -> serde_json::Value {
     serde_json::json!({
         "name": a.name, "external_id": a.external_id, "concurrency": a.concurrency,
         "sip_uri": a.sip_uri.as_ref().map(SipUri::as_str),
-        "timezone": a.timezone.name(), "working_hours": a.working_hours,
+        "timezone": a.timezone.name(), "working_hours": a.working_hours, "skills": a.skills,
         "queue_ids": a.queue_ids.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
         "presence": a.presence.as_str(),
     })
@@ -97,6 +109,8 @@ fn agent_json(a: &Agent) -> serde_json::Value {
 fn queue_json(q: &Queue) -> serde_json::Value {
     serde_json::json!({
         "name": q.name, "offer_timeout_seconds": q.offer_timeout_seconds,
+        "priority_aging_per_minute": q.rules.aging_per_minute,
+        "skill_relax_after_seconds": q.rules.relax_after.map(|d| d.as_secs()),
         "member_ids": q.member_ids.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
     })
 }
@@ -221,7 +235,7 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .map(|h| serde_json::to_string(h).unwrap_or_default());
     let done = if insert {
         sqlx::query(&format!(
-            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(a.id.as_str())
         .bind(a.account_id.as_str())
@@ -235,13 +249,14 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .bind(ms(a.created_at))
         .bind(ms(a.updated_at))
         .bind(a.sip_uri.as_ref().map(SipUri::as_str))
+        .bind(a.skills.stored())
         .execute(&mut *conn)
         .await?
     } else {
         sqlx::query(
             "UPDATE agents SET name = $1, external_id = $2, concurrency = $3, timezone = $4, \
              working_hours = $5, presence = $6, presence_changed_at = $7, updated_at = $8, \
-             sip_uri = $9 WHERE id = $10 AND account_id = $11 AND deleted_at IS NULL",
+             sip_uri = $9, skills = $10 WHERE id = $11 AND account_id = $12 AND deleted_at IS NULL",
         )
         .bind(&a.name)
         .bind(&a.external_id)
@@ -252,6 +267,7 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
         .bind(ms(a.presence_changed_at))
         .bind(ms(a.updated_at))
         .bind(a.sip_uri.as_ref().map(SipUri::as_str))
+        .bind(a.skills.stored())
         .bind(a.id.as_str())
         .bind(a.account_id.as_str())
         .execute(&mut *conn)
@@ -277,9 +293,10 @@ async fn write_agent(conn: &mut DbConn, a: &Agent, insert: bool) -> Result<bool,
 }
 
 async fn write_queue(conn: &mut DbConn, q: &Queue, insert: bool) -> Result<bool, StoreError> {
+    let relax = q.rules.relax_after.map(|d| d.as_secs() as i64);
     let done = if insert {
         sqlx::query(&format!(
-            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(q.id.as_str())
         .bind(q.account_id.as_str())
@@ -287,16 +304,21 @@ async fn write_queue(conn: &mut DbConn, q: &Queue, insert: bool) -> Result<bool,
         .bind(i64::from(q.offer_timeout_seconds))
         .bind(ms(q.created_at))
         .bind(ms(q.updated_at))
+        .bind(q.rules.aging_per_minute)
+        .bind(relax)
         .execute(&mut *conn)
         .await?
     } else {
         sqlx::query(
-            "UPDATE queues SET name = $1, offer_timeout_seconds = $2, updated_at = $3 \
-             WHERE id = $4 AND account_id = $5 AND deleted_at IS NULL",
+            "UPDATE queues SET name = $1, offer_timeout_seconds = $2, updated_at = $3, \
+             priority_aging_per_minute = $4, skill_relax_after_seconds = $5 \
+             WHERE id = $6 AND account_id = $7 AND deleted_at IS NULL",
         )
         .bind(&q.name)
         .bind(i64::from(q.offer_timeout_seconds))
         .bind(ms(q.updated_at))
+        .bind(q.rules.aging_per_minute)
+        .bind(relax)
         .bind(q.id.as_str())
         .bind(q.account_id.as_str())
         .execute(&mut *conn)
@@ -419,6 +441,25 @@ impl AgentStore for SqlStore {
         Ok(out)
     }
 
+    async fn held_skills(
+        &self,
+        account: &AccountId,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let sets: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT skills FROM agents WHERE account_id = $1 AND deleted_at IS NULL \
+             AND skills IS NOT NULL",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut held = std::collections::BTreeSet::new();
+        for text in &sets {
+            let skills = Skills::from_stored(Some(text)).ok_or_else(|| corrupt("skills", text))?;
+            held.extend(skills.names().map(str::to_owned));
+        }
+        Ok(held)
+    }
+
     async fn get_agent(
         &self,
         account: &AccountId,
@@ -444,6 +485,8 @@ impl AgentStore for SqlStore {
             agent_json(agent),
         );
         commit_audited(tx, &agent.account_id, actor, agent.updated_at, record).await?;
+        // New skills or queues may let the agent take what waits.
+        self.routing.notify();
         Ok(true)
     }
 
@@ -553,6 +596,9 @@ impl AgentStore for SqlStore {
         if !write_queue(&mut tx, queue, false).await? {
             return Ok(false);
         }
+        if queue.rules != before.rules {
+            rerank_line(&mut tx, queue.id.as_str(), &queue.rules).await?;
+        }
         let record = audit(
             "queue.update",
             "queue",
@@ -561,6 +607,7 @@ impl AgentStore for SqlStore {
             queue_json(queue),
         );
         commit_audited(tx, &queue.account_id, actor, queue.updated_at, record).await?;
+        self.routing.notify();
         Ok(true)
     }
 

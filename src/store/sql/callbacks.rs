@@ -12,7 +12,7 @@ use super::{
     corrupt,
     events::{NewEvent, insert_events},
     feeds::{NewAgentEvent, insert_agent_events, tell_recipients},
-    line::{enter_line, leave_routing},
+    line::{enter_line, leave_line, leave_routing},
     moves, ms, opt_ts, read_snapshot,
     rows::{callback_from_row, fetch_callback, stored_source},
     ts,
@@ -315,6 +315,14 @@ impl SqlStore {
             cb.metadata = metadata.clone();
             changed.push("metadata");
         }
+        if let Some(priority) = changes.priority {
+            cb.priority = priority;
+            changed.push("priority");
+        }
+        if let Some(skills) = &changes.skills {
+            cb.skills = skills.clone();
+            changed.push("skills");
+        }
         cb.updated_at = now;
         cb.version += 1;
         sqlx::query(
@@ -322,7 +330,8 @@ impl SqlStore {
              reminder_at = CASE WHEN $4 THEN $5 ELSE reminder_at END, \
              phone = $6, scheduled_at = $7, due_at = $8, timezone = $9, expires_at = $10, \
              assign_type = $11, assignees = $12, notes = $13, contact_name = $14, metadata = $15, \
-             updated_at = $16, timezone_source = $17, version = version + 1 \
+             updated_at = $16, timezone_source = $17, version = version + 1, \
+             priority = $21, skills = $22 \
              WHERE id = $18 AND account_id = $19 AND status = $20",
         )
         .bind(cb.status.as_str())
@@ -353,10 +362,14 @@ impl SqlStore {
         .bind(id.as_str())
         .bind(account.as_str())
         .bind(before.status.as_str())
+        .bind(i64::from(cb.priority))
+        .bind(cb.skills.stored())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
         if cb.status == Status::Waiting {
+            // Its place in line follows its priority and skills: placed again.
+            leave_line(&mut tx, &[cb.id.as_str()]).await?;
             enter_line(&mut tx, &[&cb]).await?;
         }
         if rescheduled {

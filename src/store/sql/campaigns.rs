@@ -27,6 +27,7 @@ use crate::domain::{
     dialing::{History, Holiday, RegionalWindow},
     ids::CampaignId,
     playbook::PlaybookId,
+    routing::Skills,
 };
 use crate::store::{
     ChangeError, StoreError,
@@ -35,7 +36,7 @@ use crate::store::{
 
 const CAMPAIGN_COLUMNS: &str = "id, account_id, name, status, playbook_id, launch_at, timezone, \
     calling_window, recall, max_concurrent_calls, calls_per_second, caller_id, contacts_total, \
-    created_at, updated_at, trunk_id, caller_id_pool";
+    created_at, updated_at, trunk_id, caller_id_pool, priority, skills";
 
 fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
     let status: String = r.try_get("status")?;
@@ -65,6 +66,12 @@ fn campaign_from_row(r: &DbRow) -> Result<Campaign, StoreError> {
         trunk_id: r
             .try_get::<Option<String>, _>("trunk_id")?
             .map(crate::domain::ids::TrunkId::from_trusted),
+        priority: r.try_get::<i64, _>("priority")?.clamp(0, 100) as u8,
+        skills: {
+            let text: Option<String> = r.try_get("skills")?;
+            Skills::from_stored(text.as_deref())
+                .ok_or_else(|| corrupt("skills", text.as_deref().unwrap_or_default()))?
+        },
         created_at: ts(r.try_get("created_at")?)?,
         updated_at: ts(r.try_get("updated_at")?)?,
     })
@@ -80,6 +87,7 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
         "contacts_total": c.contacts_total,
         "trunk_id": c.trunk_id.as_ref().map(|t| t.as_str()),
         "caller_id_pool": c.caller_id_pool,
+        "priority": c.priority, "skills": c.skills,
     })
 }
 
@@ -305,7 +313,8 @@ impl CampaignStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO campaigns ({CAMPAIGN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19)"
         ))
         .bind(campaign.id.as_str())
         .bind(campaign.account_id.as_str())
@@ -324,6 +333,8 @@ impl CampaignStore for SqlStore {
         .bind(ms(campaign.updated_at))
         .bind(campaign.trunk_id.as_ref().map(|t| t.as_str()))
         .bind(&campaign.caller_id_pool)
+        .bind(i64::from(campaign.priority))
+        .bind(campaign.skills.stored())
         .execute(&mut *tx)
         .await?;
         insert_callback_rows(&mut tx, &rows, &[]).await?;

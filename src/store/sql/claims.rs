@@ -94,7 +94,8 @@ impl SqlStore {
                 }
                 qb.push("))");
             }
-            qb.push(" ORDER BY due_at LIMIT ")
+            // Highest priority first (pacing still holds each campaign back), then earliest.
+            qb.push(" ORDER BY priority DESC, due_at LIMIT ")
                 .push_bind(remaining)
                 .push(SKIP_LOCKED);
             qb.build_query_as().fetch_all(&mut *tx).await?

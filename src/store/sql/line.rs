@@ -2,6 +2,11 @@
 //! offers taken back, deleted assignees removed, and agents' presence settled as their calls
 //! come and go.
 
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
 use super::{ASSIGNEE_ROWS, Db, DbConn};
 use jiff::Timestamp;
 use serde_json::json;
@@ -14,43 +19,126 @@ use super::{
 use crate::domain::{
     Callback, Status,
     callback::Move,
-    routing::{AgentEventKind, WithdrawReason, callback_targets},
+    ids::QueueId,
+    routing::{AgentEventKind, LineRules, WithdrawReason, callback_targets},
 };
 use crate::store::StoreError;
 
-/// Puts waiting callbacks in line under each of their targets.
+/// The priority aging and skill relaxation of the queues among `targets` (agents and accounts
+/// have none).
+pub(super) async fn line_rules<'a>(
+    conn: &mut DbConn,
+    targets: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, LineRules>, StoreError> {
+    let queues: HashSet<&str> = targets.filter(|t| QueueId::parse(t).is_some()).collect();
+    let mut rules = HashMap::with_capacity(queues.len());
+    let queues: Vec<&str> = queues.into_iter().collect();
+    for chunk in queues.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT id, priority_aging_per_minute, skill_relax_after_seconds FROM queues \
+             WHERE id IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        qb.push(")");
+        let rows: Vec<(String, f64, Option<i64>)> =
+            qb.build_query_as().fetch_all(&mut *conn).await?;
+        rules.extend(rows.into_iter().map(|(id, aging, relax)| {
+            let relax_after = relax.map(|s| Duration::from_secs(s.max(0) as u64));
+            (
+                id,
+                LineRules {
+                    aging_per_minute: aging,
+                    relax_after,
+                },
+            )
+        }));
+    }
+    Ok(rules)
+}
+
+/// A callback's place in line under a target: the columns `rank_priority`, `rank_at` and
+/// `relax_at` of `routing_targets`.
+type Place = (i64, i64, Option<i64>);
+
+/// A callback's [`Place`] in line under a target with `rules`.
+fn line_place(cb: &Callback, rules: &LineRules) -> Place {
+    let (rank_priority, rank_at) = rules.rank(cb.priority, cb.due_at);
+    let relax_at = rules
+        .relax_after
+        .filter(|_| !cb.skills.is_empty())
+        .map(|d| ms(cb.due_at) + d.as_millis() as i64);
+    (rank_priority, ms(rank_at), relax_at)
+}
+
+/// Puts waiting callbacks in line under each of their targets, placed by their priority (aged
+/// by the target queue's rules) with their required skills.
 pub(super) async fn enter_line(
     conn: &mut DbConn,
     callbacks: &[&Callback],
 ) -> Result<(), StoreError> {
-    let rows: Vec<(String, i64, &str, &str)> = callbacks
+    let targets: Vec<(String, &Callback)> = callbacks
         .iter()
         .flat_map(|cb| {
             callback_targets(&cb.account_id, cb.assignment.as_ref())
                 .into_iter()
-                .map(|target| {
-                    (
-                        target,
-                        ms(cb.due_at),
-                        cb.id.as_str(),
-                        cb.account_id.as_str(),
-                    )
-                })
+                .map(move |target| (target, *cb))
+        })
+        .collect();
+    let rules = line_rules(conn, targets.iter().map(|(t, _)| t.as_str())).await?;
+    let none = LineRules::default();
+    let rows: Vec<(&str, Place, &Callback, Option<String>)> = targets
+        .iter()
+        .map(|(target, cb)| {
+            let place = line_place(cb, rules.get(target).unwrap_or(&none));
+            (target.as_str(), place, *cb, cb.skills.stored())
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO routing_targets (target, due_at, callback_id, account_id) ",
+            "INSERT INTO routing_targets (target, rank_priority, rank_at, due_at, callback_id, \
+             account_id, priority, skills, relax_at) ",
         );
-        qb.push_values(chunk, |mut b, (target, due, id, account)| {
-            b.push_bind(target.as_str())
-                .push_bind(*due)
-                .push_bind(*id)
-                .push_bind(*account);
+        qb.push_values(chunk, |mut b, (target, (rank, at, relax), cb, skills)| {
+            b.push_bind(*target)
+                .push_bind(*rank)
+                .push_bind(*at)
+                .push_bind(ms(cb.due_at))
+                .push_bind(cb.id.as_str())
+                .push_bind(cb.account_id.as_str())
+                .push_bind(i64::from(cb.priority))
+                .push_bind(skills.clone())
+                .push_bind(*relax);
         });
         qb.push(" ON CONFLICT DO NOTHING");
         qb.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// Places the line of queue `queue` again after its rules changed.
+pub(super) async fn rerank_line(
+    conn: &mut DbConn,
+    queue: &str,
+    rules: &LineRules,
+) -> Result<(), StoreError> {
+    let step = rules.aging_step().map_or(0, |s| s.as_millis() as i64);
+    sqlx::query(
+        "UPDATE routing_targets SET \
+         rank_priority = CASE WHEN $1 = 0 THEN -priority ELSE 0 END, \
+         rank_at = due_at - priority * $2, \
+         relax_at = CASE WHEN skills IS NULL OR $3 < 0 THEN NULL ELSE due_at + $4 END \
+         WHERE target = $5",
+    )
+    .bind(step)
+    .bind(step)
+    .bind(rules.relax_after.map_or(-1, |d| d.as_millis() as i64))
+    .bind(rules.relax_after.map_or(0, |d| d.as_millis() as i64))
+    .bind(queue)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -54,8 +54,9 @@ mod webhooks;
 
 use self::inserts::{InsertJob, commit_inserts};
 use super::{
-    ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, announce_credentials,
-    begin_claim, begin_write, insert_rows, lock_writes, plan_for_values, read_snapshot,
+    ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
+    announce_credentials, begin_claim, begin_write, insert_rows, lock_writes, plan_for_values,
+    read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
@@ -148,7 +149,8 @@ macro_rules! columns_after_status {
         expire_after_minutes, max_duration_seconds, recording_enabled, initial_message, \
         webhook_url, outcome, disposition, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
         recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
-        fallback_after_minutes, fallback_queue_id, attempt_open, created_at, updated_at, created_by"
+        fallback_after_minutes, fallback_queue_id, priority, skills, \
+        attempt_open, created_at, updated_at, created_by"
     };
 }
 

@@ -1,5 +1,6 @@
-//! Making offers in a routing pass: the free agents, and the rounds that give each the earliest
-//! callback it may take.
+//! Making offers in a routing pass: the free agents, and the rounds that give each the callback
+//! of highest priority (aged by its queue's rules, then earliest due) it may take: one whose
+//! required skills it meets, or whose queue relaxed them.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -9,7 +10,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{
-    SqlStore,
+    SqlStore, UNMET_SKILL,
     agents::{AGENT_COLUMNS, agent_from_parts},
     events::NewEvent,
     feeds::NewAgentEvent,
@@ -23,7 +24,7 @@ use crate::domain::{
     agent::Agent,
     callback::Move,
     ids::QueueId,
-    routing::{AgentEventKind, RoutingSettings, agent_targets, offer_timeout},
+    routing::{AgentEventKind, LineRules, RoutingSettings, agent_targets, offer_timeout},
 };
 use crate::store::{
     StoreError,
@@ -36,6 +37,8 @@ struct Slot {
     idle_since: i64,
     free: i64,
     targets: Vec<String>,
+    /// The agent's skills as the JSON object the offer query compares with (`{}` for none).
+    skills: String,
 }
 
 impl SqlStore {
@@ -73,6 +76,7 @@ impl SqlStore {
             }
             slots.push(Slot {
                 targets: agent_targets(&agent),
+                skills: agent.skills.stored().unwrap_or_else(|| "{}".to_owned()),
                 idle_since: row.try_get("idle_since")?,
                 agent,
                 free,
@@ -105,14 +109,28 @@ impl SqlStore {
         if slots.is_empty() {
             return Ok(());
         }
-        let timeouts: HashMap<QueueId, u32> = sqlx::query_as::<_, (String, i64)>(
-            "SELECT id, offer_timeout_seconds FROM queues WHERE deleted_at IS NULL",
+        let queues = sqlx::query_as::<_, (String, i64, f64)>(
+            "SELECT id, offer_timeout_seconds, priority_aging_per_minute FROM queues \
+             WHERE deleted_at IS NULL",
         )
         .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(id, secs)| (QueueId::from_trusted(id), secs as u32))
-        .collect();
+        .await?;
+        let aging: HashMap<String, LineRules> = queues
+            .iter()
+            .filter(|(_, _, aging)| *aging > 0.0)
+            .map(|(id, _, aging)| {
+                let rules = LineRules {
+                    aging_per_minute: *aging,
+                    relax_after: None,
+                };
+                (id.clone(), rules)
+            })
+            .collect();
+        let timeouts: HashMap<QueueId, u32> = queues
+            .into_iter()
+            .map(|(id, secs, _)| (QueueId::from_trusted(id), secs as u32))
+            .collect();
+        let still = LineRules::default();
         'rounds: loop {
             let mut offered = false;
             for slot in slots.iter_mut().filter(|s| s.free > 0) {
@@ -120,26 +138,37 @@ impl SqlStore {
                     pass.saturated = true;
                     break 'rounds;
                 }
-                let mut best: Option<(i64, String)> = None;
+                // The head of each of the agent's lines (what it may take, in the line's order),
+                // then the one of highest priority now among them, the earliest due on a tie.
+                let mut best: Option<(f64, i64, String)> = None;
                 for target in &slot.targets {
-                    let row: Option<(String, i64)> = sqlx::query_as(
-                        "SELECT rt.callback_id, rt.due_at FROM routing_targets rt \
+                    let row: Option<(String, i64, i64)> = sqlx::query_as(&format!(
+                        "SELECT rt.callback_id, rt.due_at, rt.priority FROM routing_targets rt \
                          WHERE rt.target = $1 AND NOT EXISTS (SELECT 1 FROM offer_declines d \
                          WHERE d.callback_id = rt.callback_id AND d.agent_id = $2 AND d.until > $3) \
-                         ORDER BY rt.due_at, rt.callback_id LIMIT 1",
-                    )
+                         AND (rt.skills IS NULL OR rt.relax_at <= $3 OR NOT EXISTS ({UNMET_SKILL})) \
+                         ORDER BY rt.rank_priority, rt.rank_at, rt.due_at, rt.callback_id LIMIT 1",
+                    ))
                     .bind(target.as_str())
                     .bind(slot.agent.id.as_str())
                     .bind(now_ms)
+                    .bind(slot.skills.as_str())
                     .fetch_optional(&mut *conn)
                     .await?;
-                    if let Some((id, due)) = row
-                        && best.as_ref().is_none_or(|(d, i)| (due, &id) < (*d, i))
-                    {
-                        best = Some((due, id));
+                    if let Some((id, due, priority)) = row {
+                        let rules = aging.get(target).unwrap_or(&still);
+                        let waited = jiff::SignedDuration::from_millis(now_ms - due);
+                        let now_priority =
+                            rules.effective_priority(priority.clamp(0, 100) as u8, waited);
+                        let first = |(p, d, i): &(f64, i64, String)| {
+                            now_priority > *p || (now_priority == *p && (due, &id) < (*d, i))
+                        };
+                        if best.as_ref().is_none_or(first) {
+                            best = Some((now_priority, due, id));
+                        }
                     }
                 }
-                let Some((_, id)) = best else {
+                let Some((_, _, id)) = best else {
                     slot.free = 0;
                     continue;
                 };

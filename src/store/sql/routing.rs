@@ -262,6 +262,14 @@ impl RoutingStore for SqlStore {
             pass.reminders += 1;
         }
 
+        // Lines whose queue stopped requiring skills of a callback: it requires none there now.
+        sqlx::query(
+            "UPDATE routing_targets SET skills = NULL, relax_at = NULL WHERE relax_at <= $1",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+
         Self::make_offers(
             &mut tx,
             now,
@@ -300,7 +308,9 @@ impl RoutingStore for SqlStore {
              UNION ALL SELECT MIN(due_at + fallback_after_minutes * 60000) FROM callbacks \
                WHERE {waiting} AND fallback_after_minutes IS NOT NULL AND assign_type = 'agent' \
              UNION ALL SELECT MIN(reminder_at) FROM callbacks WHERE reminder_at IS NOT NULL \
-             UNION ALL SELECT MIN(until) FROM offer_declines) AS soonest",
+             UNION ALL SELECT MIN(until) FROM offer_declines \
+             UNION ALL SELECT MIN(relax_at) FROM routing_targets WHERE relax_at IS NOT NULL) \
+             AS soonest",
             due = moves::from(Move::Line),
             offered = moves::from(Move::Withdraw),
             waiting = moves::from(Move::Offer),

@@ -11,6 +11,7 @@ use crate::domain::{
     dialing::ZoneSource,
     geo::Region,
     ids::{AgentId, CampaignId, ContactId, QueueId},
+    routing::Skills,
 };
 use crate::store::StoreError;
 
@@ -112,6 +113,12 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
             .map(|r| Region::parse(&r, "region").map_err(|_| corrupt("region", &r)))
             .transpose()?,
         attempt_open: row.try_get::<i64, _>("attempt_open")? != 0,
+        priority: row.try_get::<i64, _>("priority")?.clamp(0, 100) as u8,
+        skills: {
+            let text: Option<String> = row.try_get("skills")?;
+            Skills::from_stored(text.as_deref())
+                .ok_or_else(|| corrupt("skills", text.as_deref().unwrap_or_default()))?
+        },
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         created_by: row.try_get("created_by")?,
@@ -189,6 +196,8 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
             .and_then(|f| f.queue_id.as_ref())
             .map(|q| q.as_str())
             .into(),
+        i64::from(cb.priority).into(),
+        cb.skills.stored().into(),
         i64::from(cb.attempt_open).into(),
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),

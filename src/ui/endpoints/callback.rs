@@ -87,6 +87,8 @@ pub async fn change(
                 || req.notes.is_some()
                 || req.contact_name.is_some()
                 || req.metadata.is_some()
+                || req.priority.is_some()
+                || req.skills.is_some()
             {
                 return Err(forbidden("agents may only reschedule"));
             }
