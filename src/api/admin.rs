@@ -321,6 +321,7 @@ pub struct AuditQuery {
     /// RFC 3339: entries before.
     pub to: Option<String>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

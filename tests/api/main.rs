@@ -28,6 +28,7 @@ mod helpers;
 mod isolation;
 mod migration;
 mod openapi;
+mod openapi_fuzz;
 mod ops;
 mod playbooks;
 mod recordings;
