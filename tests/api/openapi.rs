@@ -210,7 +210,7 @@ async fn every_dialect_route_is_documented_under_its_own_tag() {
                 m.to_uppercase()
             );
             assert_eq!(op["tags"], json!([tag]), "{} {path}", m.to_uppercase());
-            if *m == "post" || *m == "patch" {
+            if (*m == "post" && !path.ends_with("/cancel")) || *m == "patch" {
                 assert!(
                     op["requestBody"]["content"]["application/json"]["schema"].is_object(),
                     "{} {path} has no request body schema",
@@ -257,7 +257,7 @@ async fn every_v1_operation_declares_bearer_auth_with_its_scope_and_auth_errors(
     let mut v1 = 0;
     for (m, path, op) in operations(&doc) {
         let name = format!("{} {path}", m.to_uppercase());
-        if !path.starts_with("/v1/") {
+        if !path.starts_with("/v1/") && !is_dialect(&op) {
             // The probes need no credential.
             let security = op.get("security").and_then(Value::as_array);
             assert!(

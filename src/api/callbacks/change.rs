@@ -249,6 +249,7 @@ pub async fn cancel(
 #[serde(deny_unknown_fields)]
 pub struct OutcomeRequest {
     pub outcome: Outcome,
+    #[schema(maximum = 86400)]
     pub duration_seconds: Option<u32>,
     pub notes: Option<String>,
 }
