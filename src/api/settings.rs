@@ -43,7 +43,7 @@ pub struct SettingsView {
     /// callees in any of those countries or subdivisions (`US`, `US-FL`, `CA-QC`). A call that
     /// falls on one moves to the next opening after it.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub holidays: serde_json::Value,
     /// Stricter hours of regions, applied on top of the calling window (the strictest that
     /// applies wins): `[{"region": "US-FL", "calling_window": {"start": "08:00", "end":
@@ -52,7 +52,7 @@ pub struct SettingsView {
     /// (North America) and the contact's `state`; where it is unknown, every subdivision of
     /// the country applies.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub regional_windows: serde_json::Value,
     /// The trunk (`trk_...`) of calls whose callback or campaign names none; `null`: the
     /// server's `--dialer-url` bridge. Left out of a `PUT`, it keeps its value.

@@ -32,8 +32,13 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 ///   covers it.
 const EXCLUDED_OPERATIONS: [&str; 3] = ["revoke_api_key", "rotate_api_key", "upload_audio"];
 
+/// Random cases per operation, then sequences that follow the ids one answer gives to the next
+/// operation (a callback created, then read, changed, cancelled). The `coverage` phase (boundary
+/// values of every keyword) is left out: schemathesis 4.32.5 stops on `POST /v1/callbacks`'s
+/// schema with an internal `KeyError` there, and it would double the run.
+const PHASES: &str = "fuzzing,stateful";
 /// Test cases per operation and phase; with the seed fixed, every run sends the same requests.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "10";
 const SEED: &str = "20";
 /// The whole run's limit: alone on two cores it takes about a minute and a half, beside the
 /// rest of the suite longer.
@@ -68,6 +73,7 @@ async fn schemathesis_finds_the_server_and_its_document_in_agreement() {
             &format!("Authorization: Bearer {}", env.tenant.api_key),
         ])
         .args(["--checks", CHECKS])
+        .args(["--phases", PHASES])
         .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
         .args(["--workers", "2", "--request-timeout", "15"])
         .args(["--generation-database", "none", "--no-color"])
