@@ -70,6 +70,7 @@ async fn agent_and_callback(
 #[serde(deny_unknown_fields)]
 pub struct WorkQuery {
     /// At most this many (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

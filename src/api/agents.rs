@@ -224,6 +224,8 @@ async fn existing_agents(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    /// 1 to 200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// The agent's id in your own system (telephony, CRM).
     pub external_id: Option<String>,
@@ -231,6 +233,7 @@ pub struct CreateAgent {
     pub sip_uri: Option<String>,
     pub queue_ids: Option<Vec<String>>,
     /// Most offers and calls at once, 1 to 20 (default 1).
+    #[schema(minimum = 1, maximum = 20)]
     pub concurrency: Option<u32>,
     /// IANA zone of the agent's working hours (default UTC).
     pub timezone: Option<String>,
@@ -337,6 +340,7 @@ pub async fn get_agent(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub external_id: Option<Option<String>>,
@@ -345,6 +349,7 @@ pub struct UpdateAgent {
     pub sip_uri: Option<Option<String>>,
     /// Replaces the agent's queues.
     pub queue_ids: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 20)]
     pub concurrency: Option<u32>,
     pub timezone: Option<String>,
     /// Replaces the working hours; null removes the limit.
@@ -477,8 +482,10 @@ pub async fn set_presence(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQueue {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Seconds an offer waits for an agent before going to the next, 5 to 600 (default 30).
+    #[schema(minimum = 5, maximum = 600)]
     pub offer_timeout_seconds: Option<u32>,
     /// Points of priority a waiting callback gains each minute past its due time, 0 to 100
     /// (default 0: none), so that nothing starves behind higher priorities.
@@ -581,7 +588,9 @@ pub async fn get_queue(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateQueue {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(minimum = 5, maximum = 600)]
     pub offer_timeout_seconds: Option<u32>,
     pub priority_aging_per_minute: Option<f64>,
     /// Null: never relaxed.

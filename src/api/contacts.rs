@@ -151,6 +151,7 @@ pub struct ContactQuery {
     /// Only the contact with this phone (any format with a country code).
     pub phone: Option<String>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -22,6 +22,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let RawJson(bytes) = RawJson::from_request(req, state).await?;
+        // Every body is an object: serde would read a struct from an array of its fields too.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            parse_json::<serde::de::IgnoredAny>(&bytes)?;
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidField,
+                "the body must be a JSON object",
+            ));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

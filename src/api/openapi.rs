@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 
 use axum::{
     Router,
+    body::Bytes,
     http::header,
     response::{Html, IntoResponse},
     routing::get,
@@ -199,7 +200,8 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
 pub struct ApiDoc;
 
 /// Adds the bearer security scheme, and to every `/v1` operation the answers any of them can
-/// give: 403 (missing scope), 408 (request timeout), 429 (rate limited), 500 and 503.
+/// give: 403 (missing scope), 408 (request timeout), 429 (rate limited), 500 and 503; to those
+/// with a body 413 (too large) and, for a JSON body, 415 (not declared as JSON).
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -239,7 +241,18 @@ impl Modify for CommonResponses {
                 &mut item.trace,
             ];
             for operation in operations.into_iter().flatten() {
-                for (status, name) in common {
+                // A body may be too large; a JSON one must say it is JSON.
+                let body = operation.request_body.as_ref().map(|body| {
+                    let json = body.content.contains_key("application/json");
+                    [
+                        Some(("413", PayloadTooLarge::response().0)),
+                        json.then(|| ("415", UnsupportedMediaType::response().0)),
+                    ]
+                });
+                let answers = common
+                    .into_iter()
+                    .chain(body.into_iter().flatten().flatten());
+                for (status, name) in answers {
                     operation
                         .responses
                         .responses
@@ -251,12 +264,13 @@ impl Modify for CommonResponses {
     }
 }
 
-/// The document, rendered once.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
-});
+/// The native document with `more` merged in (the app adds the dialects', which `api` does not
+/// know).
+pub fn document(more: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(more);
+    doc
+}
 
 const SWAGGER_UI_JS: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -306,21 +320,20 @@ window.ui = SwaggerUIBundle({{
     )
 });
 
-/// `/openapi.json`, `/docs` and the page's assets.
-pub fn routes() -> Router<AppState> {
+/// `/openapi.json` (the document `doc`, rendered once), `/docs` and the page's assets.
+pub fn routes(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let json = Bytes::from(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serializes"),
+    );
     Router::new()
-        .route("/openapi.json", get(openapi_json))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }),
+        )
         .route("/docs", get(docs))
         .route("/docs/swagger-ui-bundle.js", get(swagger_ui_js))
         .route("/docs/swagger-ui.css", get(swagger_ui_css))
-}
-
-/// The OpenAPI document.
-pub async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
 }
 
 /// The Swagger UI page, pointed at `/openapi.json`.

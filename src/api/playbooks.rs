@@ -68,6 +68,7 @@ fn name(value: &str) -> Result<String, FieldError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlaybook {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// A Jinja template of at most 2,000 characters. Variables: `phone`, `first_name`,
     /// `last_name`, `email`, `company`, `job_title`, `address`, `city`, `state`, `country`,
@@ -171,6 +172,7 @@ pub async fn get_playbook(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePlaybook {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Checked like a new playbook's.
     pub initial_message: Option<String>,

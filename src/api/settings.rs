@@ -33,17 +33,20 @@ pub struct SettingsView {
     pub allow_customer_requested_times: bool,
     /// At most this many attempts per number in `attempt_window_days`, across callbacks,
     /// recalls and campaigns; `null`: no cap.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
+    #[schema(minimum = 1, maximum = 90)]
     pub attempt_window_days: u32,
     /// After an answered call, automated attempts (campaign calls, recalls) to the number or
     /// the same debt (`metadata.debt_ref`) wait this many hours; `null`: none.
+    #[schema(minimum = 1, maximum = 2160)]
     pub quiet_after_answer_hours: Option<u32>,
     /// Dates nobody is called, judged in the callee's zone: `[{"date": "2026-12-25",
     /// "regions": ["US"], "name": "Christmas Day"}]`. Without `regions`, everybody; with them,
     /// callees in any of those countries or subdivisions (`US`, `US-FL`, `CA-QC`). A call that
     /// falls on one moves to the next opening after it.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub holidays: serde_json::Value,
     /// Stricter hours of regions, applied on top of the calling window (the strictest that
     /// applies wins): `[{"region": "US-FL", "calling_window": {"start": "08:00", "end":
@@ -52,7 +55,7 @@ pub struct SettingsView {
     /// (North America) and the contact's `state`; where it is unknown, every subdivision of
     /// the country applies.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub regional_windows: serde_json::Value,
     /// The trunk (`trk_...`) of calls whose callback or campaign names none; `null`: the
     /// server's `--dialer-url` bridge. Left out of a `PUT`, it keeps its value.
@@ -70,7 +73,7 @@ pub struct SettingsView {
     /// and their attempts no longer show a `recording_url`; `null`: kept. Left out of a `PUT`,
     /// it keeps its value.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub recording_retention_days: Option<Option<u32>>,
     /// The zone compatible dialects read local times without an offset in (the Acefone-style
     /// dialer's `schedule_date_time`), an IANA name such as `Asia/Kolkata`; `null`: UTC. Left

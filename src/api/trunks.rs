@@ -81,10 +81,12 @@ pub struct TrunkList {
 }
 
 /// The body of a create or an update, read field by field so each problem names its field.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // The OpenAPI description of the body; the handlers read it as JSON.
 pub struct TrunkRequest {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     name: String,
     /// `http_bridge`, `sip`, `twilio_compatible`, `vapi` or `retell`; fixed once created.
     kind: String,
@@ -103,8 +105,10 @@ pub struct TrunkRequest {
     #[schema(value_type = Object)]
     settings: Value,
     /// 1 to 100,000, or null for no limit.
+    #[schema(minimum = 1, maximum = 100000)]
     max_concurrent_calls: Option<u32>,
     /// 1 to 10,000, or null for no limit.
+    #[schema(minimum = 1, maximum = 10000)]
     calls_per_second: Option<u32>,
 }
 

@@ -357,6 +357,7 @@ pub async fn delete_endpoint(
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -416,6 +417,7 @@ pub struct EventsQuery {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -15,6 +15,8 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use utoipa::OpenApi as _;
+
 use super::AppState;
 use crate::{
     api::{
@@ -211,7 +213,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(openapi::routes())
+        .merge(openapi::routes(&openapi::document(
+            crate::dialects::openapi::DialectsDoc::openapi(),
+        )))
         .merge(crate::dialects::router().layer(RequestBodyLimitLayer::new(settings.max_body_bytes)))
         .merge(
             crate::api::telephony::routes()

@@ -41,6 +41,7 @@ pub mod ai_calls;
 pub mod ai_calls_events;
 pub mod campaign_list;
 pub mod kore;
+pub mod openapi;
 pub mod talkdesk;
 
 /// Every dialect's routes, to merge into the app's router.

@@ -32,6 +32,7 @@ mod helpers;
 mod isolation;
 mod migration;
 mod openapi;
+mod openapi_fuzz;
 mod ops;
 mod playbooks;
 mod priority;

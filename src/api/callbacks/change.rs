@@ -296,6 +296,7 @@ pub struct OutcomeRequest {
     /// One of the account's disposition codes (`/v1/dispositions`): the call is completed with
     /// its outcome class, and a `final` one plans no recall.
     pub disposition: Option<String>,
+    #[schema(maximum = 86400)]
     pub duration_seconds: Option<u32>,
     pub notes: Option<String>,
 }

@@ -164,6 +164,9 @@ fn json_response(status: StatusCode, body: String) -> Response {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// 1 to 1,000 callbacks shaped like `NewCallback`; each is judged alone, so an item that is
+    /// not one fails in its result, not the request.
+    #[schema(min_items = 1, max_items = 1000)]
     pub callbacks: Vec<serde_json::Value>,
 }
 

@@ -37,6 +37,7 @@ pub struct ListQuery {
     /// RFC 3339; callbacks scheduled before this instant.
     pub scheduled_to: Option<String>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

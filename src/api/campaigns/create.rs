@@ -36,8 +36,8 @@ pub struct NewCampaign {
     /// UUID of the playbook whose `initial_message` each call says, rendered per contact.
     pub playbook_id: String,
     /// Contact objects (at least `phone`; created or updated by phone) or contact ids
-    /// (`ctc_...`), at most 100,000.
-    #[schema(value_type = Vec<Object>)]
+    /// (`ctc_...`), 1 to 100,000.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 100000)]
     pub contacts: Vec<serde_json::Value>,
     pub name: Option<String>,
     /// When to start: RFC 3339, or a local time read in `timezone`; default now.

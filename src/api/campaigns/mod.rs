@@ -96,6 +96,7 @@ impl CampaignView {
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
