@@ -27,7 +27,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             parse_json::<serde::de::IgnoredAny>(&bytes)?;
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidField,
+                ErrorCode::InvalidJson,
                 "the body must be a JSON object",
             ));
         }
