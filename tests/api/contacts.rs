@@ -198,7 +198,8 @@ async fn bad_contacts_are_refused_naming_the_field_and_nothing_is_written() {
     let resp = app
         .post_raw("/v1/contacts", "application/json", "[1, 2]")
         .await;
-    resp.expect_error(400, "invalid_field");
+    // A body that is not an object is refused like malformed JSON, on every JSON route.
+    resp.expect_error(400, "invalid_json");
     let list = app.get("/v1/contacts").await.expect(200).clone();
     assert_eq!(list["data"], json!([]), "a refused contact was stored");
     app.get("/v1/contacts?limit=0")
