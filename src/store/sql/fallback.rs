@@ -51,22 +51,24 @@ pub(super) async fn fall_back(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut moving: Vec<(Callback, FallbackReason)> = rows
-        .iter()
-        .map(|row| Ok((callback_from_row(row)?, FallbackReason::NotTaken)))
-        .collect::<Result<_, StoreError>>()?;
+    let mut moving: Vec<(Callback, FallbackReason, Vec<Agent>)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let cb = callback_from_row(row)?;
+        let agents = assigned_agents(conn, &cb).await?;
+        moving.push((cb, FallbackReason::NotTaken, agents));
+    }
     for cb in joined {
-        if cb.fallback.is_none() || moving.iter().any(|(m, _)| m.id == cb.id) {
+        if cb.fallback.is_none() || moving.iter().any(|(m, _, _)| m.id == cb.id) {
             continue;
         }
         let agents = assigned_agents(conn, cb).await?;
         if !agents.is_empty() && agents.iter().all(|a| a.off_for_the_day(now)) {
-            moving.push((cb.clone(), FallbackReason::AgentOffline));
+            moving.push((cb.clone(), FallbackReason::AgentOffline, agents));
         }
     }
     let mut fallen = Fallen::default();
-    for (cb, reason) in moving {
-        move_to_team(conn, cb, reason, now, &mut fallen).await?;
+    for (cb, reason, agents) in moving {
+        move_to_team(conn, cb, reason, &agents, now, &mut fallen).await?;
     }
     Ok(fallen)
 }
@@ -92,18 +94,18 @@ async fn assigned_agents(conn: &mut DbConn, cb: &Callback) -> Result<Vec<Agent>,
 }
 
 /// Reassigns one waiting personal callback to its team, puts it back in line under its new
-/// targets, and tells the webhook subscribers and the agents it leaves.
+/// targets, and tells the webhook subscribers and `agents`, the ones it leaves.
 async fn move_to_team(
     conn: &mut DbConn,
     mut cb: Callback,
     reason: FallbackReason,
+    agents: &[Agent],
     now: Timestamp,
     fallen: &mut Fallen,
 ) -> Result<(), StoreError> {
     let Some(fallback) = cb.fallback.take() else {
         return Ok(());
     };
-    let agents = assigned_agents(conn, &cb).await?;
     // A fallback queue deleted since the callback was made is passed over.
     let queue_id = match fallback.queue_id {
         Some(queue) if live_queue(conn, &cb, &queue).await? => Some(queue),
