@@ -143,6 +143,61 @@ impl Baresip {
                 path.display()
             );
         }
+        // A port found free can be taken again before baresip binds it (by an ephemeral
+        // socket of the server or of the test), so a start that loses that race is retried
+        // with fresh ports.
+        let mut attempts = 0;
+        let (phone, control_port) = loop {
+            attempts += 1;
+            let (phone, control_port) =
+                Self::spawn(name, user, &plays, certificate, dir.path(), &recordings);
+            if phone.ready().await || attempts == 5 {
+                break (phone, control_port);
+            }
+            eprintln!("baresip {name}: its port was taken before it could bind it; starting again");
+            drop(phone);
+        };
+        let mut phone = phone;
+        phone.dir = Some(dir);
+        phone.wait_for("baresip is ready.").await;
+        let control = TcpStream::connect(("127.0.0.1", control_port)).unwrap_or_else(|e| {
+            panic!(
+                "baresip {name}: no control connection on port {control_port} ({e}); its \
+                 log:\n{}",
+                phone.log()
+            )
+        });
+        let mut reader = BufReader::new(control.try_clone().unwrap());
+        let inbox = phone.inbox.clone();
+        std::thread::spawn(move || {
+            while let Some(frame) = read_netstring(&mut reader) {
+                let Ok(message) = serde_json::from_slice::<Value>(&frame) else {
+                    continue;
+                };
+                let (lock, changed) = &*inbox;
+                let mut inbox = lock.lock().unwrap();
+                if message["event"] == true {
+                    inbox.events.push(message);
+                } else if let Some(token) = message["token"].as_str() {
+                    inbox.responses.insert(token.to_owned(), message);
+                }
+                changed.notify_all();
+            }
+        });
+        *phone.control.lock().unwrap() = Some(control);
+        phone
+    }
+
+    /// Writes baresip's configuration into `dir` with fresh ports and starts it; the phone
+    /// (not yet known to be ready) and its control port.
+    fn spawn(
+        name: &str,
+        user: &str,
+        plays: &Path,
+        certificate: Option<&Path>,
+        dir: &Path,
+        recordings: &Path,
+    ) -> (Self, u16) {
         // baresip's TLS listens on the port after its SIP port.
         let port = loop {
             let port = free_port();
@@ -195,18 +250,18 @@ impl Baresip {
             plays = plays.display(),
             recordings = recordings.display(),
         );
-        std::fs::write(dir.path().join("config"), config).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(
-            dir.path().join("accounts"),
+            dir.join("accounts"),
             format!("<sip:{user}@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"),
         )
         .unwrap();
-        let log = dir.path().join("baresip.log");
+        let log = dir.join("baresip.log");
         let out = File::create(&log).unwrap();
         let child = Command::new("baresip")
             .arg("-f")
-            .arg(dir.path())
-            .current_dir(dir.path())
+            .arg(dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -218,9 +273,9 @@ impl Baresip {
             name: name.to_owned(),
             user: user.to_owned(),
             port,
-            dir: Some(dir),
+            dir: None,
             log,
-            recordings,
+            recordings: recordings.to_owned(),
             child: Mutex::new(child),
             control: Mutex::new(None),
             inbox: Arc::default(),
@@ -228,33 +283,21 @@ impl Baresip {
             established_seen: AtomicUsize::new(0),
             ended_seen: AtomicUsize::new(0),
         };
-        phone.wait_for("baresip is ready.").await;
-        let control = TcpStream::connect(("127.0.0.1", control_port)).unwrap_or_else(|e| {
-            panic!(
-                "baresip {name}: no control connection on port {control_port} ({e}); its \
-                 log:\n{}",
-                phone.log()
-            )
-        });
-        let mut reader = BufReader::new(control.try_clone().unwrap());
-        let inbox = phone.inbox.clone();
-        std::thread::spawn(move || {
-            while let Some(frame) = read_netstring(&mut reader) {
-                let Ok(message) = serde_json::from_slice::<Value>(&frame) else {
-                    continue;
-                };
-                let (lock, changed) = &*inbox;
-                let mut inbox = lock.lock().unwrap();
-                if message["event"] == true {
-                    inbox.events.push(message);
-                } else if let Some(token) = message["token"].as_str() {
-                    inbox.responses.insert(token.to_owned(), message);
-                }
-                changed.notify_all();
+        (phone, control_port)
+    }
+
+    /// Waits until baresip is ready: `false` if it exited because its SIP port was taken.
+    async fn ready(&self) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while !self.log().contains("baresip is ready.") {
+            let exited = self.child.lock().unwrap().try_wait().unwrap();
+            if exited.is_some() && self.log().contains("Address already in use") {
+                return false;
             }
-        });
-        *phone.control.lock().unwrap() = Some(control);
-        phone
+            self.check_alive(deadline, "\"baresip is ready.\" in its output");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        true
     }
 
     pub fn port(&self) -> u16 {
