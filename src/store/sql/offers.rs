@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{
-    SqlStore, UNMET_SKILL,
+    ROWS_PER_STATEMENT, SqlStore, UNMET_SKILL,
     agents::{AGENT_COLUMNS, agent_from_parts},
     events::NewEvent,
     feeds::NewAgentEvent,
@@ -56,15 +56,25 @@ impl SqlStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let members: Vec<(String, String)> = sqlx::query_as(
-            "SELECT m.agent_id, m.queue_id FROM queue_members m JOIN agents a ON a.id = m.agent_id \
-             WHERE a.presence = 'available' AND a.deleted_at IS NULL ORDER BY m.queue_id",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
+        // The queues of the free agents only: with a thousand agents available and busy, a
+        // pass reads a handful of memberships, not every available agent's.
         let mut queues: HashMap<String, Vec<String>> = HashMap::new();
-        for (agent, queue) in members {
-            queues.entry(agent).or_default().push(queue);
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let ids = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT agent_id, queue_id FROM queue_members WHERE agent_id IN ({ids}) \
+                 ORDER BY queue_id"
+            );
+            let mut members = sqlx::query_as::<_, (String, String)>(&sql);
+            for row in chunk {
+                members = members.bind(row.try_get::<String, _>("id")?);
+            }
+            for (agent, queue) in members.fetch_all(&mut *conn).await? {
+                queues.entry(agent).or_default().push(queue);
+            }
         }
         let mut slots = Vec::with_capacity(rows.len());
         for row in &rows {
