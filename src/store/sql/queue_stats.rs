@@ -27,40 +27,29 @@ impl QueueStatsStore for SqlStore {
         queue: &QueueId,
         now: Timestamp,
     ) -> Result<Vec<Waiting>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        // In line: the line's `due_at` is the line instant.
-        let lined: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT callback_id, priority, due_at FROM routing_targets \
-             WHERE target = $1 AND account_id = $2",
-        )
+        // One statement, so one snapshot: a routing pass moving a callback from due to in line
+        // between two reads would be counted in neither.
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(&format!(
+            // In line: the line's `due_at` is the line instant.
+            "SELECT callback_id, priority, due_at, CAST(NULL AS BIGINT) FROM routing_targets \
+             WHERE target = $1 AND account_id = $2 \
+             UNION ALL \
+             SELECT id, priority, due_at, queued_since FROM callbacks \
+             WHERE status = 'scheduled' AND dialing_mode IN ('preview', 'progressive') \
+             AND agent_id IS NULL AND due_at <= $3 AND account_id = $4 \
+             AND assign_type = 'queue' AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $5)"
+        ))
         .bind(queue.as_str())
         .bind(account.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        // Due and about to join (the next routing pass lines them).
-        let due: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT id, priority, due_at, queued_since FROM callbacks \
-             WHERE status = 'scheduled' AND dialing_mode IN ('preview', 'progressive') \
-             AND agent_id IS NULL AND due_at <= $1 AND account_id = $2 \
-             AND assign_type = 'queue' AND EXISTS (SELECT 1 FROM {ASSIGNEE_ROWS} WHERE j.value = $3)"
-        ))
         .bind(ms(now))
         .bind(account.as_str())
         .bind(queue.as_str())
-        .fetch_all(&mut *conn)
+        .fetch_all(&self.reader)
         .await?;
-        let mut seen = HashSet::with_capacity(lined.len() + due.len());
-        let mut waiting = Vec::with_capacity(lined.len() + due.len());
-        for (id, priority, at) in lined {
-            seen.insert(id.clone());
-            waiting.push(Waiting {
-                callback_id: id,
-                priority: priority.clamp(0, 100) as u8,
-                line_at: ts(at)?,
-            });
-        }
-        for (id, priority, due_at, queued_since) in due {
-            if seen.contains(&id) {
+        let mut seen = HashSet::with_capacity(rows.len());
+        let mut waiting = Vec::with_capacity(rows.len());
+        for (id, priority, due_at, queued_since) in rows {
+            if !seen.insert(id.clone()) {
                 continue;
             }
             waiting.push(Waiting {
