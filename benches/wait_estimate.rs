@@ -345,11 +345,8 @@ fn main() {
         .copied()
         .collect();
     let e = errors(long.iter().map(|(e, _, a)| (*e, *a)));
-    let rel = long
-        .iter()
-        .map(|(e, _, a)| (e - a).abs() / a)
-        .sum::<f64>()
-        / long.len().max(1) as f64;
+    let rel =
+        long.iter().map(|(e, _, a)| (e - a).abs() / a).sum::<f64>() / long.len().max(1) as f64;
     println!(
         "callers who waited more than {OFFER_TIMEOUT} s: mean abs error {:.0} s, median {:.0} s, \
          p90 {:.0} s, bias {:+.0} s, mean relative error {:.0}%",

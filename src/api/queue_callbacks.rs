@@ -22,9 +22,9 @@ use super::{
     auth::Caller,
     authorized::{Authorized, scope},
     callbacks::{
-        Prepared, duplicate,
+        Prepared,
         create::{idempotency_key, json_response, replay},
-        prepare_at,
+        duplicate, prepare_at,
     },
     error::ApiError,
     extract::RawJson,

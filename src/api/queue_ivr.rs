@@ -140,8 +140,8 @@ async fn inbound_choice(
         return Err(forbidden());
     }
     let now = state.clock.now();
-    let given: Since = serde_urlencoded::from_str(uri.query().unwrap_or_default())
-        .map_err(|_| forbidden())?;
+    let given: Since =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).map_err(|_| forbidden())?;
     let since = match (given.since, given.sig) {
         (None, None) => now,
         (Some(since), Some(sig)) => {
@@ -204,7 +204,9 @@ async fn inbound_choice(
     {
         InsertOutcome::Inserted => {
             tracing::info!(trunk_id = %trunk_id, callback_id = %made.callback.id, "an inbound caller asked to be called back");
-            Ok(twiml(queue_ivr::confirmed(made.view.estimated_wait_seconds)))
+            Ok(twiml(queue_ivr::confirmed(
+                made.view.estimated_wait_seconds,
+            )))
         }
         // They already have one waiting: it keeps its place.
         InsertOutcome::Duplicate { .. } | InsertOutcome::Replayed(_) => {

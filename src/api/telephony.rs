@@ -89,7 +89,10 @@ pub(super) fn parameters(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String
 }
 
 /// The `twilio_compatible` trunk a callback names, and its settings.
-pub(super) async fn provider_trunk(state: &AppState, trunk_id: &str) -> Result<(Trunk, TrunkId), ApiError> {
+pub(super) async fn provider_trunk(
+    state: &AppState,
+    trunk_id: &str,
+) -> Result<(Trunk, TrunkId), ApiError> {
     let trunk_id = TrunkId::parse(trunk_id).ok_or_else(|| ApiError::not_found("trunk"))?;
     let trunk = state
         .store

@@ -117,10 +117,20 @@ mod tests {
         assert!(twiml.contains("action=\"https://rb.example/choice?since=1&amp;sig=ab\""));
         assert!(twiml.contains("The wait for an agent is about 4 minutes."));
         assert!(twiml.contains("Press 1 to be called back"));
-        assert!(twiml.ends_with("</Gather><Say>Thank you for calling. Goodbye.</Say><Hangup/></Response>"));
-        let away = offer(None, "u", Otherwise::Redirect("https://ops.example/hold?x=<"));
+        assert!(
+            twiml.ends_with(
+                "</Gather><Say>Thank you for calling. Goodbye.</Say><Hangup/></Response>"
+            )
+        );
+        let away = offer(
+            None,
+            "u",
+            Otherwise::Redirect("https://ops.example/hold?x=<"),
+        );
         assert!(away.contains("All of our agents are away"));
-        assert!(away.contains("<Redirect method=\"POST\">https://ops.example/hold?x=&lt;</Redirect>"));
+        assert!(
+            away.contains("<Redirect method=\"POST\">https://ops.example/hold?x=&lt;</Redirect>")
+        );
     }
 
     #[test]
@@ -139,6 +149,11 @@ mod tests {
         assert!(since_signature_valid(&secret, "/p", 1000, &sig));
         assert!(!since_signature_valid(&secret, "/p", 1001, &sig));
         assert!(!since_signature_valid(&secret, "/q", 1000, &sig));
-        assert!(!since_signature_valid(&SigningSecret::generate(), "/p", 1000, &sig));
+        assert!(!since_signature_valid(
+            &SigningSecret::generate(),
+            "/p",
+            1000,
+            &sig
+        ));
     }
 }

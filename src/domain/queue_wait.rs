@@ -74,7 +74,9 @@ pub fn parse_queued_since(
         FieldError::new(
             ErrorCode::InvalidDatetime,
             field,
-            format!("{raw:?} is not an instant; use RFC 3339 with an offset (2027-01-05T15:00:00Z)"),
+            format!(
+                "{raw:?} is not an instant; use RFC 3339 with an offset (2027-01-05T15:00:00Z)"
+            ),
         )
     })?;
     check_queued_since(at, now, field)
@@ -145,7 +147,10 @@ pub struct Staffing {
 
 /// The staffing of a queue from its members and what each holds now (offers, reservations and
 /// calls), at `now`.
-pub fn staffing<'a>(members: impl IntoIterator<Item = (&'a Agent, u32)>, now: Timestamp) -> Staffing {
+pub fn staffing<'a>(
+    members: impl IntoIterator<Item = (&'a Agent, u32)>,
+    now: Timestamp,
+) -> Staffing {
     let mut s = Staffing::default();
     for (agent, load) in members {
         if !agent.works_at(now) {

@@ -208,10 +208,7 @@ impl TwilioSettings {
                     .ok_or_else(|| f.invalid("inbound_queue_id", "must be a queue id (que_...)"))?,
             ),
             Some(_) => {
-                return Err(f.invalid(
-                    "inbound_queue_id",
-                    "must be a queue id (que_...) or null",
-                ));
+                return Err(f.invalid("inbound_queue_id", "must be a queue id (que_...) or null"));
             }
         };
         let space = f.optional_text("space", 63, before.and_then(|b| b.space.clone()))?;

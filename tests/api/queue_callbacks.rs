@@ -103,7 +103,10 @@ async fn queue_callbacks_keep_the_callers_place_by_when_they_joined_the_queue() 
     let w = wait(&app, &q).await;
     assert_eq!(w["waiting"], 3, "{w}");
     assert_eq!(w["position_next"], 4);
-    assert_eq!((w["free_agents"].clone(), w["agents_working"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (w["free_agents"].clone(), w["agents_working"].clone()),
+        (json!(0), json!(0))
+    );
     assert!(w["estimated_wait_seconds"].is_null());
     // The stored callback shows when its caller joined.
     assert_eq!(
@@ -120,9 +123,15 @@ async fn queue_callbacks_keep_the_callers_place_by_when_they_joined_the_queue() 
         act(&app, &ann, expected, "accept", json!({}))
             .await
             .expect(200);
-        act(&app, &ann, expected, "complete", json!({ "outcome": "answered" }))
-            .await
-            .expect(200);
+        act(
+            &app,
+            &ann,
+            expected,
+            "complete",
+            json!({ "outcome": "answered" }),
+        )
+        .await
+        .expect(200);
     }
 }
 
@@ -200,9 +209,15 @@ async fn the_wait_estimate_follows_the_documented_formula_over_a_scripted_histor
         assert_eq!(offered_id(&feed.next_of("offer").await), id);
         act(&app, &ann, &id, "accept", json!({})).await.expect(200);
         app.move_time(&clock, Duration::from_secs(seconds));
-        act(&app, &ann, &id, "complete", json!({ "outcome": "answered" }))
-            .await
-            .expect(200);
+        act(
+            &app,
+            &ann,
+            &id,
+            "complete",
+            json!({ "outcome": "answered" }),
+        )
+        .await
+        .expect(200);
     }
     // A call that was not answered does not count.
     let missed = queue_callback(&app, &q, json!({ "phone": unique_phone() }))
@@ -212,11 +227,19 @@ async fn the_wait_estimate_follows_the_documented_formula_over_a_scripted_histor
         .unwrap()
         .to_owned();
     assert_eq!(offered_id(&feed.next_of("offer").await), missed);
-    act(&app, &ann, &missed, "accept", json!({})).await.expect(200);
-    app.move_time(&clock, Duration::from_secs(30));
-    act(&app, &ann, &missed, "complete", json!({ "outcome": "no_answer" }))
+    act(&app, &ann, &missed, "accept", json!({}))
         .await
         .expect(200);
+    app.move_time(&clock, Duration::from_secs(30));
+    act(
+        &app,
+        &ann,
+        &missed,
+        "complete",
+        json!({ "outcome": "no_answer" }),
+    )
+    .await
+    .expect(200);
 
     // Now both are on calls of their own (busy), and three callers wait.
     app.set_presence(&ann, "busy").await;
@@ -243,7 +266,10 @@ async fn the_wait_estimate_follows_the_documented_formula_over_a_scripted_histor
     let fourth = queue_callback(&app, &q, json!({ "phone": unique_phone() })).await;
     let fourth = fourth.expect(201);
     assert_eq!(
-        (fourth["position"].clone(), fourth["estimated_wait_seconds"].clone()),
+        (
+            fourth["position"].clone(),
+            fourth["estimated_wait_seconds"].clone()
+        ),
         (json!(4), json!(405))
     );
     // Four hours on, the history has aged out: the default again (15 + ceil(5 x 315 / 2)).
@@ -266,11 +292,13 @@ async fn a_queue_callback_when_the_window_is_closed_falls_due_when_it_opens_and_
         .hour();
     let start = (local + 3) % 24;
     let end = (start + 1).min(24);
-    app.settings(json!({ "calling_window": { "start": format!("{start:02}:00"),
+    app.settings(
+        json!({ "calling_window": { "start": format!("{start:02}:00"),
                                              "end": format!("{end:02}:00") },
                          "allow_customer_requested_times": false, "max_attempts": null,
-                         "attempt_window_days": 7 }))
-        .await;
+                         "attempt_window_days": 7 }),
+    )
+    .await;
     let q = queue(&app, json!({})).await;
     member(&app, &q, "available").await;
     let made = queue_callback(
@@ -283,10 +311,16 @@ async fn a_queue_callback_when_the_window_is_closed_falls_due_when_it_opens_and_
     let due: Timestamp = made["scheduled_at"].as_str().unwrap().parse().unwrap();
     assert!(due > now + SignedDuration::from_mins(100), "{made}");
     let explanation = made["explanation"].to_string();
-    assert!(explanation.contains("calling window is closed now"), "{made}");
+    assert!(
+        explanation.contains("calling window is closed now"),
+        "{made}"
+    );
     // At least until it opens.
     let wait = made["estimated_wait_seconds"].as_u64().unwrap();
-    assert!(wait as i64 >= due.duration_since(now).as_secs() - 5, "{made}");
+    assert!(
+        wait as i64 >= due.duration_since(now).as_secs() - 5,
+        "{made}"
+    );
     // It still keeps its caller's place, from 5 minutes ago.
     assert_eq!(made["queued_since"], minutes_ago(now, 5));
 }
@@ -313,7 +347,11 @@ async fn bad_queue_callbacks_name_their_field_and_unknown_queues_are_not_found()
         .as_str()
         .unwrap()
         .to_owned();
-    for id in ["que_01HZZZZZZZZZZZZZZZZZZZZZZZ", "nonsense", theirs.as_str()] {
+    for id in [
+        "que_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        "nonsense",
+        theirs.as_str(),
+    ] {
         queue_callback(&app, id, ok())
             .await
             .expect_error(404, "not_found");
@@ -365,7 +403,8 @@ async fn bad_queue_callbacks_name_their_field_and_unknown_queues_are_not_found()
         let resp = queue_callback(&app, &q, body.clone()).await;
         resp.expect_field_error(status, code, field);
     }
-    app.assert_no_callbacks("after refused queue callbacks").await;
+    app.assert_no_callbacks("after refused queue callbacks")
+        .await;
 
     // Duplicates and idempotency keys as on `POST /v1/callbacks`.
     let phone = unique_phone();
@@ -400,14 +439,24 @@ async fn bad_queue_callbacks_name_their_field_and_unknown_queues_are_not_found()
 // The inbound TwiML flow
 // ---------------------------------------------------------------------------------------------
 
-/// The elements of a TwiML document in order, as (name, attributes, text); panics unless it is
-/// well-formed XML.
-fn twiml(text: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+/// One element of a TwiML document.
+#[derive(Debug)]
+struct El {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+}
+
+/// The elements of a TwiML document in order; panics unless it is well-formed XML.
+fn twiml(text: &str) -> Vec<El> {
     let mut reader = quick_xml::Reader::from_str(text);
-    let mut out: Vec<(String, Vec<(String, String)>, String)> = Vec::new();
+    let mut out: Vec<El> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {text}")) {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not XML ({e}): {text}"))
+        {
             Event::Start(e) => {
                 out.push(element_of(&e));
                 open.push(out.len() - 1);
@@ -415,7 +464,7 @@ fn twiml(text: &str) -> Vec<(String, Vec<(String, String)>, String)> {
             Event::Empty(e) => out.push(element_of(&e)),
             Event::Text(t) => {
                 if let Some(&i) = open.last() {
-                    out[i].2.push_str(&t.decode().unwrap());
+                    out[i].text.push_str(&t.decode().unwrap());
                 }
             }
             // `&amp;` and the like arrive on their own.
@@ -430,7 +479,7 @@ fn twiml(text: &str) -> Vec<(String, Vec<(String, String)>, String)> {
                     other => panic!("an entity TwiML does not use: {other}"),
                 };
                 if let Some(&i) = open.last() {
-                    out[i].2.push_str(c);
+                    out[i].text.push_str(c);
                 }
             }
             Event::End(_) => {
@@ -444,7 +493,7 @@ fn twiml(text: &str) -> Vec<(String, Vec<(String, String)>, String)> {
     out
 }
 
-fn element_of(e: &quick_xml::events::BytesStart<'_>) -> (String, Vec<(String, String)>, String) {
+fn element_of(e: &quick_xml::events::BytesStart<'_>) -> El {
     let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
     let attrs = e
         .attributes()
@@ -458,18 +507,20 @@ fn element_of(e: &quick_xml::events::BytesStart<'_>) -> (String, Vec<(String, St
             )
         })
         .collect();
-    (name, attrs, String::new())
+    El {
+        name,
+        attrs,
+        text: String::new(),
+    }
 }
 
-fn element<'a>(
-    doc: &'a [(String, Vec<(String, String)>, String)],
-    name: &str,
-) -> Option<&'a (String, Vec<(String, String)>, String)> {
-    doc.iter().find(|(n, _, _)| n == name)
+fn element<'a>(doc: &'a [El], name: &str) -> Option<&'a El> {
+    doc.iter().find(|el| el.name == name)
 }
 
-fn attr<'a>(el: &'a (String, Vec<(String, String)>, String), name: &str) -> &'a str {
-    el.1.iter()
+fn attr<'a>(el: &'a El, name: &str) -> &'a str {
+    el.attrs
+        .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no {name} on {el:?}"))
@@ -546,13 +597,16 @@ async fn the_inbound_flow_reads_the_wait_and_a_1_makes_a_callback_that_keeps_the
     let (status, body) = provider_post(&app, &inbound, &call, Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     let doc = twiml(&body);
-    assert_eq!(doc[0].0, "Response");
+    assert_eq!(doc[0].name, "Response");
     let gather = element(&doc, "Gather").expect("a Gather");
     assert_eq!(attr(gather, "numDigits"), "1");
     let action = attr(gather, "action").to_owned();
-    assert!(action.starts_with(&app.url(&format!("/telephony/twilio/{trunk}/inbound/choice?since="))), "{action}");
+    assert!(
+        action.starts_with(&app.url(&format!("/telephony/twilio/{trunk}/inbound/choice?since="))),
+        "{action}"
+    );
     // Nobody waiting, Ann busy, no history: 15 + ceil(1 x 315 / 1) = 330 s, "about 6 minutes".
-    let said = &element(&doc, "Say").unwrap().2;
+    let said = &element(&doc, "Say").unwrap().text;
     assert!(said.contains("about 6 minutes"), "{said}");
     assert!(said.contains("Press 1 to be called back"), "{said}");
     // No digit: a polite goodbye.
@@ -583,7 +637,13 @@ async fn the_inbound_flow_reads_the_wait_and_a_1_makes_a_callback_that_keeps_the
     let (status, body) = provider_post(&app, &action, &press("1"), Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     let doc = twiml(&body);
-    assert!(element(&doc, "Say").unwrap().2.contains("We will call you back"), "{body}");
+    assert!(
+        element(&doc, "Say")
+            .unwrap()
+            .text
+            .contains("We will call you back"),
+        "{body}"
+    );
     assert!(element(&doc, "Hangup").is_some());
     let all = app.list_all().await;
     assert_eq!(all.len(), 1, "{all:?}");
@@ -591,7 +651,15 @@ async fn the_inbound_flow_reads_the_wait_and_a_1_makes_a_callback_that_keeps_the
     assert_eq!(cb["phone"], caller);
     assert_eq!(cb["assignment"], json!({ "type": "queue", "ids": [q] }));
     // Its place counts from the call coming in (the `since` of the action URL), not the digit.
-    let since: i64 = action.split("since=").nth(1).unwrap().split('&').next().unwrap().parse().unwrap();
+    let since: i64 = action
+        .split("since=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(
         cb["queued_since"],
         Timestamp::from_millisecond(since).unwrap().to_string()
@@ -647,7 +715,7 @@ async fn an_inbound_trunk_sends_callers_on_to_the_operators_flow_and_names_a_bad
     let doc = twiml(&body);
     assert!(element(&doc, "Gather").is_none(), "{body}");
     let redirect = element(&doc, "Redirect").expect("a Redirect");
-    assert_eq!(redirect.2, "https://ops.example.com/hold");
+    assert_eq!(redirect.text, "https://ops.example.com/hold");
     // With the queue set, a caller who presses nothing is redirected after the offer.
     let q = queue(&app, json!({})).await;
     app.patch(
@@ -659,6 +727,12 @@ async fn an_inbound_trunk_sends_callers_on_to_the_operators_flow_and_names_a_bad
     let (_, body) = provider_post(&app, &inbound, &call, Some(TOKEN)).await;
     let doc = twiml(&body);
     // Nobody works in the queue: no wait is read out.
-    assert!(element(&doc, "Say").unwrap().2.contains("agents are away"), "{body}");
-    assert_eq!(doc.last().unwrap().0, "Redirect");
+    assert!(
+        element(&doc, "Say")
+            .unwrap()
+            .text
+            .contains("agents are away"),
+        "{body}"
+    );
+    assert_eq!(doc.last().unwrap().name, "Redirect");
 }

@@ -50,7 +50,16 @@ pub(crate) async fn prepare(
     policy: CreatePolicy,
     prefix: &str,
 ) -> Result<Prepared, ApiError> {
-    prepare_at(state, caller, new, origin, policy, state.clock.now(), prefix).await
+    prepare_at(
+        state,
+        caller,
+        new,
+        origin,
+        policy,
+        state.clock.now(),
+        prefix,
+    )
+    .await
 }
 
 /// [`prepare`] with the lead time counted from `now`, the instant the caller read (a queue

@@ -114,7 +114,9 @@ impl QueueStatsStore for SqlStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(started, ended)| u32::try_from((ended - started).max(0) / 1000).unwrap_or(u32::MAX))
+            .map(|(started, ended)| {
+                u32::try_from((ended - started).max(0) / 1000).unwrap_or(u32::MAX)
+            })
             .collect())
     }
 }
