@@ -24,6 +24,8 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod playbooks;
+pub mod queue_callbacks;
+pub mod queue_ivr;
 pub mod reports;
 pub mod settings;
 pub mod telephony;

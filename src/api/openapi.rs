@@ -33,7 +33,7 @@ use super::{
         UnsupportedMediaType,
     },
     ops::{self, HealthStatus},
-    playbooks, reports, settings, trunks, webhooks,
+    playbooks, queue_callbacks, reports, settings, trunks, webhooks,
 };
 use crate::app::AppState;
 use crate::domain::{ErrorCode, Origin, Status};
@@ -116,6 +116,8 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         agents::get_queue,
         agents::update_queue,
         agents::delete_queue,
+        queue_callbacks::create_queue_callback,
+        queue_callbacks::get_queue_wait,
         contacts::upsert_contact,
         contacts::list_contacts,
         contacts::get_contact,

@@ -7,6 +7,8 @@
 //!   Intermediate statuses change the call's leg state; a final one records the outcome.
 //! - `POST /telephony/twilio/{trunk_id}/sms`: texts to the trunk's number, verified the same
 //!   way; a `STOP` revokes the sender's consent and cancels what is pending to it.
+//! - `POST /telephony/twilio/{trunk_id}/inbound` (and `.../inbound/choice`): the inbound
+//!   callback-instead-of-hold flow, verified the same way ([`super::queue_ivr`]).
 //! - `GET /telephony/voicemail/{account_id}/{audio_id}?expires=&signature=`: the voicemail
 //!   message a provider plays, at the signed, expiring URL the driver gave it.
 
@@ -43,9 +45,10 @@ pub fn routes() -> Router<AppState> {
             "/telephony/voicemail/{account_id}/{audio_id}",
             get(voicemail_audio),
         )
+        .merge(super::queue_ivr::routes())
 }
 
-fn forbidden() -> ApiError {
+pub(super) fn forbidden() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         ErrorCode::Forbidden,
@@ -58,7 +61,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// A verified callback's parameters, as name and value pairs.
-fn parameters(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>> {
+pub(super) fn parameters(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>> {
     let json =
         header_text(headers, "content-type").is_some_and(|ct| ct.starts_with("application/json"));
     if !json {
@@ -86,7 +89,10 @@ fn parameters(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>>
 }
 
 /// The `twilio_compatible` trunk a callback names, and its settings.
-async fn provider_trunk(state: &AppState, trunk_id: &str) -> Result<(Trunk, TrunkId), ApiError> {
+pub(super) async fn provider_trunk(
+    state: &AppState,
+    trunk_id: &str,
+) -> Result<(Trunk, TrunkId), ApiError> {
     let trunk_id = TrunkId::parse(trunk_id).ok_or_else(|| ApiError::not_found("trunk"))?;
     let trunk = state
         .store
@@ -100,7 +106,7 @@ async fn provider_trunk(state: &AppState, trunk_id: &str) -> Result<(Trunk, Trun
 }
 
 /// Is this request signed by the trunk's provider, for `url` (where the provider sent it)?
-fn signed(
+pub(super) fn signed(
     state: &AppState,
     settings: &TwilioSettings,
     url: &str,

@@ -38,7 +38,7 @@ pub struct TrunkView {
     /// `transport`, `username`, `password_set`, `from_domain`, `caller_id`.
     /// `twilio_compatible`: `profile`, `account_sid`, `auth_token_set`, `caller_id`,
     /// `status_callback_base`, `base_url`, `space`, `application_sid`, `public_key`,
-    /// `ai_stream_url`. `vapi`: `assistant_id`, `phone_number_id`, `api_key_set`,
+    /// `ai_stream_url`, `inbound_queue_id`, `inbound_redirect_url`. `vapi`: `assistant_id`, `phone_number_id`, `api_key_set`,
     /// `webhook_secret_set`, `base_url`. `retell`: `agent_id`, `from_number`, `api_key_set`,
     /// `base_url`.
     #[schema(value_type = Object)]
@@ -97,7 +97,9 @@ pub struct TrunkRequest {
     /// "twilio" | "signalwire" | "telnyx_texml", "account_sid": "...", "auth_token": "...",
     /// "caller_id": "+1...", "status_callback_base": "https://...", "base_url": "...",
     /// "space": "...", "application_sid": "...", "public_key": "...", "ai_stream_url":
-    /// "wss://..."}`. `vapi`: `{"api_key": "...", "assistant_id": "...", "phone_number_id":
+    /// "wss://...", "inbound_queue_id": "que_...", "inbound_redirect_url": "https://..."}`
+    /// (`inbound_queue_id`: the account's queue that callers of the trunk's number join when
+    /// they press 1 in the inbound flow, `/telephony/twilio/{trunk_id}/inbound`). `vapi`: `{"api_key": "...", "assistant_id": "...", "phone_number_id":
     /// "...", "webhook_secret": "...", "base_url": "https://api.vapi.ai"}` (all but `base_url`
     /// required). `retell`: `{"api_key": "...", "from_number": "+1...", "agent_id": "...",
     /// "base_url": "https://api.retellai.com"}` (`api_key` and `from_number` required). On an
@@ -201,6 +203,30 @@ async fn reachable(state: &AppState, settings: TrunkSettings) -> Result<TrunkSet
     }
 }
 
+/// A `twilio_compatible` trunk's `inbound_queue_id` names one of the account's queues.
+async fn inbound_queue_is_ours(
+    state: &AppState,
+    caller: &Caller,
+    settings: &TrunkSettings,
+) -> Result<(), ApiError> {
+    if let TrunkSettings::TwilioCompatible(s) = settings
+        && let Some(queue) = &s.inbound_queue_id
+        && state
+            .store
+            .get_queue(&caller.account_id, queue)
+            .await?
+            .is_none()
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "settings.inbound_queue_id",
+            format!("no queue {queue} in this account"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 async fn resolves(proxy: &HostPort, port: u16) -> Result<(), ApiError> {
     let host = proxy.bare_host();
     let lookup = tokio::net::lookup_host((host, port));
@@ -254,6 +280,7 @@ pub async fn create_trunk(
     settings.require_secrets("settings")?;
     let limits = limits(obj, TrunkLimits::default())?;
     let settings = reachable(&state, settings).await?;
+    inbound_queue_is_ours(&state, &caller, &settings).await?;
     let now = state.clock.now();
     let trunk = Trunk {
         id: TrunkId::generate(),
@@ -361,6 +388,7 @@ pub async fn update_trunk(
     if let Some(settings) = obj.get("settings") {
         let parsed = TrunkSettings::parse(kind, settings, "settings", Some(&trunk.settings))?;
         trunk.settings = reachable(&state, parsed).await?;
+        inbound_queue_is_ours(&state, &caller, &trunk.settings).await?;
     }
     trunk.updated_at = state.clock.now();
     // A change of the trunk is the operator's answer to a failing one: it is tried again.

@@ -21,8 +21,8 @@ use super::AppState;
 use crate::{
     api::{
         admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
-        contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, reports, settings,
-        trunks, webhooks,
+        contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, queue_callbacks,
+        reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -124,6 +124,11 @@ pub fn router(state: AppState) -> Router {
                 .patch(agents::update_queue)
                 .delete(agents::delete_queue),
         )
+        .route(
+            "/queues/{id}/callbacks",
+            post(queue_callbacks::create_queue_callback),
+        )
+        .route("/queues/{id}/wait", get(queue_callbacks::get_queue_wait))
         .route(
             "/contacts",
             post(contacts::upsert_contact).get(contacts::list_contacts),

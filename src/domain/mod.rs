@@ -18,6 +18,8 @@ pub mod geo;
 pub mod ids;
 pub mod phone;
 pub mod playbook;
+pub mod queue_ivr;
+pub mod queue_wait;
 pub mod report;
 pub mod routing;
 pub mod signing;

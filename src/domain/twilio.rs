@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{
     FieldError, Outcome, PhoneNumber, SigningSecret,
+    ids::QueueId,
     trunk::{Fields, Secret},
 };
 
@@ -60,9 +61,16 @@ pub struct TwilioSettings {
     /// A `wss://` media stream an `ai` call is connected to (`<Connect><Stream>`) instead of the
     /// account's `ai_sip_uri`.
     pub ai_stream_url: Option<String>,
+    /// The queue (`que_...`, the account's) callers of the trunk's number join when they
+    /// choose a callback in the inbound flow (`/telephony/twilio/{trunk_id}/inbound`);
+    /// `None`: the flow offers no callback.
+    pub inbound_queue_id: Option<QueueId>,
+    /// Where the inbound flow sends a caller who does not choose a callback (`<Redirect>`,
+    /// e.g. the operator's hold queue); `None`: the call ends politely.
+    pub inbound_redirect_url: Option<String>,
 }
 
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 12] = [
     "profile",
     "account_sid",
     "auth_token",
@@ -73,6 +81,8 @@ const KNOWN: [&str; 10] = [
     "application_sid",
     "public_key",
     "ai_stream_url",
+    "inbound_queue_id",
+    "inbound_redirect_url",
 ];
 
 /// An `http` or `https` URL with a host and nothing after its path, without a trailing `/`.
@@ -184,6 +194,23 @@ impl TwilioSettings {
             before.and_then(|b| b.ai_stream_url.clone()),
             "must be a ws or wss URL without query or fragment, or null",
         )?;
+        let inbound_redirect_url = url_setting(
+            "inbound_redirect_url",
+            &["http", "https"],
+            before.and_then(|b| b.inbound_redirect_url.clone()),
+            "must be an http or https URL without query or fragment, or null",
+        )?;
+        let inbound_queue_id = match f.obj.get("inbound_queue_id") {
+            None => before.and_then(|b| b.inbound_queue_id.clone()),
+            Some(Value::Null) => None,
+            Some(Value::String(raw)) => Some(
+                QueueId::parse(raw.trim())
+                    .ok_or_else(|| f.invalid("inbound_queue_id", "must be a queue id (que_...)"))?,
+            ),
+            Some(_) => {
+                return Err(f.invalid("inbound_queue_id", "must be a queue id (que_...) or null"));
+            }
+        };
         let space = f.optional_text("space", 63, before.and_then(|b| b.space.clone()))?;
         if let Some(space) = &space
             && !space.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -235,6 +262,8 @@ impl TwilioSettings {
             application_sid,
             public_key,
             ai_stream_url,
+            inbound_queue_id,
+            inbound_redirect_url,
         })
     }
 
@@ -251,6 +280,8 @@ impl TwilioSettings {
             "application_sid": self.application_sid,
             "public_key": self.public_key,
             "ai_stream_url": self.ai_stream_url,
+            "inbound_queue_id": self.inbound_queue_id.as_ref().map(|q| q.as_str()),
+            "inbound_redirect_url": self.inbound_redirect_url,
         })
     }
 
@@ -291,6 +322,15 @@ impl TwilioSettings {
     pub fn messaging_webhook(&self, trunk_id: &str) -> String {
         format!(
             "{}/telephony/twilio/{trunk_id}/sms",
+            self.status_callback_base
+        )
+    }
+
+    /// The inbound call webhook URL of trunk `trunk_id` (set it as the number's "A call comes
+    /// in" URL): the callback-instead-of-hold flow.
+    pub fn inbound_webhook(&self, trunk_id: &str) -> String {
+        format!(
+            "{}/telephony/twilio/{trunk_id}/inbound",
             self.status_callback_base
         )
     }

@@ -90,6 +90,11 @@ pub struct CallbackView {
     /// Skills the agent who takes it must hold, at least at these levels.
     #[schema(value_type = Object)]
     pub skills: crate::domain::routing::Skills,
+    /// For a callback made for a caller waiting in an inbound queue
+    /// (`POST /v1/queues/{id}/callbacks`): when they joined that queue, which its place in the
+    /// queue's line is counted from. Left out for every other callback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_since: Option<String>,
     /// When it will be dialled (or offered), all rules applied; only while `scheduled`.
     pub effective_dial_at: Option<String>,
     /// Why `effective_dial_at` is not the time asked for, or what allowed it: one sentence per
@@ -154,6 +159,7 @@ impl From<&Callback> for CallbackView {
             amd: cb.amd,
             priority: cb.priority,
             skills: cb.skills.clone(),
+            queued_since: cb.queued_since.map(|t| t.to_string()),
             effective_dial_at: next_attempt_at(cb),
             explanation: None,
             created_at: cb.created_at.to_string(),

@@ -28,6 +28,7 @@ pub mod manager;
 pub mod playbooks;
 pub mod postgres;
 pub mod provider_calls;
+pub mod queue_stats;
 pub mod recordings;
 pub mod routing;
 pub mod signals;
@@ -49,6 +50,7 @@ pub use dispositions::DispositionStore;
 pub use dnc::DncStore;
 pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
 pub use playbooks::PlaybookStore;
+pub use queue_stats::QueueStatsStore;
 pub use recordings::{RecordingStore, StoredRecording};
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
@@ -319,6 +321,7 @@ pub trait Store:
     + TelephonyStore
     + DispositionStore
     + CallerIdStore
+    + QueueStatsStore
     + Send
     + Sync
     + 'static

@@ -36,6 +36,7 @@ mod openapi_fuzz;
 mod ops;
 mod playbooks;
 mod priority;
+mod queue_callbacks;
 mod recordings;
 mod restart;
 mod routing;

@@ -43,7 +43,7 @@ fn twilio_dir() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 
 /// The signature Twilio's helper library computes for a request (`RequestValidator`).
-async fn official_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+pub(crate) async fn official_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
     let python = twilio_dir().join(".venv/bin/python");
     assert!(
         python.exists(),

@@ -59,6 +59,8 @@ mod ops;
 mod playbooks;
 #[path = "../api/priority.rs"]
 mod priority;
+#[path = "../api/queue_callbacks.rs"]
+mod queue_callbacks;
 #[path = "../api/recordings.rs"]
 mod recordings;
 #[path = "../api/restart.rs"]

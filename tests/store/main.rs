@@ -157,6 +157,7 @@ fn callback_for(account: &AccountId, phone: &str, due: Timestamp) -> Callback {
         amd: Default::default(),
         priority: 50,
         skills: Default::default(),
+        queued_since: None,
         created_at: noon() - SignedDuration::from_mins(10),
         updated_at: noon() - SignedDuration::from_mins(10),
         created_by: None,

@@ -71,24 +71,7 @@ pub(crate) async fn create_as(
     require(&caller, Scope::CallbacksWrite)?;
     // The body is parsed here (not by `ApiJson`) because the idempotency check hashes the
     // exact bytes received.
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::InvalidField,
-                        "Idempotency-Key must be 1 to 255 visible characters",
-                    )
-                    .field("Idempotency-Key")
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let idempotency_key = idempotency_key(headers)?;
     let request_hash = hex::encode(Sha256::digest(body));
     if let Some(key) = &idempotency_key
         && let Some(seen) = state
@@ -134,7 +117,29 @@ pub(crate) async fn create_as(
     }
 }
 
-fn replay(seen: IdempotentResponse, request_hash: &str) -> Result<Response, ApiError> {
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 visible characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidField,
+                "Idempotency-Key must be 1 to 255 visible characters",
+            )
+            .field("Idempotency-Key")
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// The stored answer to an earlier request with the same key, if the body is the same.
+pub(crate) fn replay(seen: IdempotentResponse, request_hash: &str) -> Result<Response, ApiError> {
     if seen.request_hash != request_hash {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -152,7 +157,7 @@ fn replay(seen: IdempotentResponse, request_hash: &str) -> Result<Response, ApiE
     Ok(resp)
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -28,7 +28,7 @@ pub(crate) use create::create_as;
 pub use create::{create, create_batch};
 pub use eligibility::eligibility;
 pub(crate) use judge::{check_assignees, check_fallback_queue};
-pub(crate) use prepare::{Prepared, prepare};
+pub(crate) use prepare::{Prepared, prepare, prepare_at};
 pub use read::{get, list};
 
 pub const MAX_BATCH: usize = 1_000;
@@ -56,7 +56,7 @@ pub(crate) fn callback_id(raw: &str) -> Result<CallbackId, ApiError> {
     CallbackId::parse(raw).ok_or_else(|| ApiError::not_found("callback"))
 }
 
-fn duplicate(existing_id: &CallbackId) -> ApiError {
+pub(crate) fn duplicate(existing_id: &CallbackId) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         ErrorCode::DuplicateActiveCallback,

@@ -50,10 +50,7 @@ pub(crate) async fn prepare(
     policy: CreatePolicy,
     prefix: &str,
 ) -> Result<Prepared, ApiError> {
-    let Unjudged {
-        mut callback,
-        allow_duplicate,
-    } = prepare_unjudged(
+    prepare_at(
         state,
         caller,
         new,
@@ -62,7 +59,24 @@ pub(crate) async fn prepare(
         state.clock.now(),
         prefix,
     )
-    .await?;
+    .await
+}
+
+/// [`prepare`] with the lead time counted from `now`, the instant the caller read (a queue
+/// callback is due at once: a moment after the `now` it was made at).
+pub(crate) async fn prepare_at(
+    state: &AppState,
+    caller: &Caller,
+    new: NewCallback,
+    origin: Origin,
+    policy: CreatePolicy,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<Prepared, ApiError> {
+    let Unjudged {
+        mut callback,
+        allow_duplicate,
+    } = prepare_unjudged(state, caller, new, origin, policy, now, prefix).await?;
     let mut judged = only(
         judge_new(
             state,

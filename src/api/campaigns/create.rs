@@ -384,6 +384,7 @@ async fn plan(
             contact_id: Some(contact.id.clone()),
             recall: options.recall.clone(),
             calling_window: Some(window.clone()),
+            queued_since: None,
             created_at: now,
             updated_at: now,
             created_by: Some(caller.actor.id().to_owned()),

@@ -136,6 +136,10 @@ pub struct Callback {
     pub priority: u8,
     /// Skills the agent who takes it must hold, each at least at its level.
     pub skills: crate::domain::routing::Skills,
+    /// For a callback made for a caller waiting in an inbound queue (`POST
+    /// /v1/queues/{id}/callbacks`): the instant they joined that queue, which its place in the
+    /// queue's line is counted from ([`Callback::line_instant`]). `None` for every other.
+    pub queued_since: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Who created it ([`Actor::id`](crate::domain::Actor::id): an API key's id, a user's id, a
@@ -155,6 +159,12 @@ impl Callback {
             return None;
         }
         self.status.after(step)
+    }
+
+    /// The instant its place in a waiting line is counted from: when the caller joined the
+    /// inbound queue, if that was before it fell due, else its due time.
+    pub fn line_instant(&self) -> Timestamp {
+        crate::domain::queue_wait::line_instant(self.due_at, self.queued_since)
     }
 
     /// Where calls to this callback's number are judged: its stated zone, or every zone the

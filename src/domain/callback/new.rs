@@ -372,6 +372,7 @@ impl NewCallback {
                     })
                 })
                 .transpose()?,
+            queued_since: None,
             created_at: now,
             updated_at: now,
             created_by: None,

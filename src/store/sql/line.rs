@@ -63,13 +63,16 @@ pub(super) async fn line_rules<'a>(
 /// `relax_at` of `routing_targets`.
 type Place = (i64, i64, Option<i64>);
 
-/// A callback's [`Place`] in line under a target with `rules`.
+/// A callback's [`Place`] in line under a target with `rules`, counted from its
+/// [`Callback::line_instant`] (its due time, or when its caller joined the inbound queue),
+/// which is the line's `due_at` column.
 fn line_place(cb: &Callback, rules: &LineRules) -> Place {
-    let (rank_priority, rank_at) = rules.rank(cb.priority, cb.due_at);
+    let since = cb.line_instant();
+    let (rank_priority, rank_at) = rules.rank(cb.priority, since);
     let relax_at = rules
         .relax_after
         .filter(|_| !cb.skills.is_empty())
-        .map(|d| ms(cb.due_at) + d.as_millis() as i64);
+        .map(|d| ms(since) + d.as_millis() as i64);
     (rank_priority, ms(rank_at), relax_at)
 }
 
@@ -105,7 +108,7 @@ pub(super) async fn enter_line(
             b.push_bind(*target)
                 .push_bind(*rank)
                 .push_bind(*at)
-                .push_bind(ms(cb.due_at))
+                .push_bind(ms(cb.line_instant()))
                 .push_bind(cb.id.as_str())
                 .push_bind(cb.account_id.as_str())
                 .push_bind(i64::from(cb.priority))

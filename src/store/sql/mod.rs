@@ -44,6 +44,7 @@ mod moves;
 mod offers;
 mod playbooks;
 mod provider_calls;
+mod queue_stats;
 mod recordings;
 mod routing;
 mod rows;
@@ -150,7 +151,7 @@ macro_rules! columns_after_status {
         webhook_url, outcome, disposition, agent_id, offer_expires_at, reminder_at, campaign_id, contact_id, \
         recall, calling_window, timezone_source, region, trunk_id, ring_timeout_seconds, amd, \
         fallback_after_minutes, fallback_queue_id, priority, skills, \
-        attempt_open, created_at, updated_at, created_by"
+        attempt_open, created_at, updated_at, created_by, queued_since"
     };
 }
 

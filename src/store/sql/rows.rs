@@ -122,6 +122,7 @@ pub(super) fn callback_from_row(row: &DbRow) -> Result<Callback, StoreError> {
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
         created_by: row.try_get("created_by")?,
+        queued_since: opt_ts(row.try_get("queued_since")?)?,
         version: row.try_get::<i64, _>("version")? as u64,
     })
 }
@@ -202,6 +203,7 @@ pub(super) fn callback_cells(cb: &Callback) -> Vec<Cell> {
         ms(cb.created_at).into(),
         ms(cb.updated_at).into(),
         cb.created_by.clone().into(),
+        cb.queued_since.map(ms).into(),
     ]
 }
 
