@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod ops;
 pub mod playbooks;
 pub mod reports;
+pub mod notifications;
 pub mod settings;
 pub mod telephony;
 pub mod trunks;

@@ -33,7 +33,7 @@ use super::{
         UnsupportedMediaType,
     },
     ops::{self, HealthStatus},
-    playbooks, reports, settings, trunks, webhooks,
+    notifications, playbooks, reports, settings, trunks, webhooks,
 };
 use crate::app::AppState;
 use crate::domain::{ErrorCode, Origin, Status};
@@ -73,6 +73,9 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         callbacks::eligibility::eligibility,
         settings::get_settings,
         settings::put_settings,
+        notifications::get_notification_settings,
+        notifications::put_notification_settings,
+        notifications::test_email_settings,
         campaigns::create::create,
         campaigns::list,
         campaigns::get,
@@ -194,6 +197,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),
+        (name = "notifications", description = "Confirmations and reminders to customers by SMS and email: channels, templates, the SMTP server and its test."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),
 )]

@@ -25,6 +25,7 @@ pub mod dialects;
 pub mod dispositions;
 pub mod dnc;
 pub mod manager;
+pub mod notifications;
 pub mod playbooks;
 pub mod postgres;
 pub mod provider_calls;
@@ -48,6 +49,9 @@ pub use dialects::DialectStore;
 pub use dispositions::DispositionStore;
 pub use dnc::DncStore;
 pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
+pub use notifications::{
+    ClaimedNotification, NotificationOutcome, NotificationReport, NotificationStore,
+};
 pub use playbooks::PlaybookStore;
 pub use recordings::{RecordingStore, StoredRecording};
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
@@ -319,6 +323,7 @@ pub trait Store:
     + TelephonyStore
     + DispositionStore
     + CallerIdStore
+    + NotificationStore
     + Send
     + Sync
     + 'static

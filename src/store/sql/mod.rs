@@ -39,6 +39,7 @@ mod feeds;
 mod guard;
 mod inserts;
 mod line;
+mod notifications;
 pub(super) mod manager;
 mod moves;
 mod offers;
