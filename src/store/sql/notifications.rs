@@ -456,10 +456,9 @@ impl NotificationStore for SqlStore {
             .await?;
             let (contact_name, contact_email) = match contact {
                 Some(c) => {
-                    let names: Vec<String> = [c.try_get("first_name")?, c.try_get("last_name")?]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<String>>();
+                    let first: Option<String> = c.try_get("first_name")?;
+                    let last: Option<String> = c.try_get("last_name")?;
+                    let names: Vec<String> = [first, last].into_iter().flatten().collect();
                     let email: Option<String> = c.try_get("email")?;
                     ((!names.is_empty()).then(|| names.join(" ")), email)
                 }
