@@ -317,6 +317,7 @@ pub async fn put_notification_settings(
     let before = state.store.notification_settings(&caller.account_id).await?;
     let mut s = before.clone();
     let sms_from_given = req.sms_from.is_some();
+    let host_given = req.smtp_host.is_some();
     s.company_name = change(req.company_name, s.company_name, |raw| {
         parse_text(&raw, 200, "company_name")
     })?;
@@ -402,6 +403,22 @@ pub async fn put_notification_settings(
         )
         .into());
     }
+    // Like a webhook URL: no internal address unless the server allows them (checked again at
+    // each connection; a host that does not resolve now is accepted).
+    if host_given
+        && !state.settings.allow_private_webhooks
+        && let Some(host) = &s.smtp_host
+        && crate::notifications::email::internal(host, s.smtp_port()).await
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "smtp_host",
+            "is or resolves to an internal address (loopback, private, link-local or \
+             reserved), which the server does not connect to unless started with \
+             --allow-private-webhooks",
+        )
+        .into());
+    }
     s.check_complete()?;
     if s != before {
         state
@@ -455,8 +472,12 @@ pub async fn test_email_settings(
         )
         .into());
     };
-    let result =
-        crate::notifications::email::test_connection(&settings, state.notification_timeout).await;
+    let result = crate::notifications::email::test_connection(
+        &settings,
+        state.notification_timeout,
+        state.settings.allow_private_webhooks,
+    )
+    .await;
     Ok(Json(EmailTestResult {
         ok: result.is_ok(),
         smtp_host: host,

@@ -227,6 +227,7 @@ impl Application {
                 timeout: notification_timeout,
                 max_idle: Duration::from_secs(1),
                 batch: 50,
+                allow_private: config.allow_private_webhooks,
             },
         );
         let routing = Router::new(

@@ -44,6 +44,8 @@ pub struct NotificationConfig {
     pub max_idle: Duration,
     /// Most messages claimed (and sent side by side) in one step.
     pub batch: u32,
+    /// SMTP servers on internal addresses are allowed (`--allow-private-webhooks`).
+    pub allow_private: bool,
 }
 
 /// What one step did.
@@ -211,8 +213,15 @@ impl NotificationWorker {
                     };
                 };
                 let subject = rendered.subject.unwrap_or_default();
-                let sent =
-                    email::send(settings, self.config.timeout, &to, &subject, &rendered.body).await;
+                let sent = email::send(
+                    settings,
+                    self.config.timeout,
+                    self.config.allow_private,
+                    &to,
+                    &subject,
+                    &rendered.body,
+                )
+                .await;
                 (to, sent)
             }
         };

@@ -805,3 +805,24 @@ async fn bad_notification_settings_are_refused_naming_the_field_and_the_password
     let audit = app.get("/v1/audit").await;
     assert!(!audit.text.contains("s3cret-pw"));
 }
+
+#[tokio::test]
+async fn an_smtp_server_on_an_internal_address_is_refused_unless_the_server_allows_them() {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app().await;
+    put_notifications(&app, json!({ "smtp_host": "127.0.0.1", "smtp_port": smtp.port }))
+        .await
+        .expect_field_error(400, "invalid_field", "smtp_host");
+    put_notifications(&app, json!({ "smtp_host": "localhost" }))
+        .await
+        .expect_field_error(400, "invalid_field", "smtp_host");
+    // A server started with --allow-private-webhooks takes it and reaches it.
+    let allowed = app_on(Arc::new(ShiftedClock::default())).await;
+    email_on(&allowed, smtp.port, json!({})).await;
+    let ok = allowed
+        .post_json("/v1/settings/email/test", &json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(ok["ok"], true, "{ok}");
+}
