@@ -211,7 +211,11 @@ pub struct ServeConfig {
     pub notification_retry_delays_ms: Vec<u64>,
 
     /// Timeout of one SMS request or SMTP session to send a customer message, in milliseconds.
-    #[arg(long, env = "RINGBACK_NOTIFICATION_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "RINGBACK_NOTIFICATION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub notification_timeout_ms: u64,
 }
 

@@ -108,7 +108,12 @@ pub async fn list(
         .store
         .agent_callbacks(&caller.account_id, &agent.id, limit)
         .await?;
-    Ok(Json(callbacks.iter().map(|cb| CallbackView::with_link(cb, &state.links)).collect()))
+    Ok(Json(
+        callbacks
+            .iter()
+            .map(|cb| CallbackView::with_link(cb, &state.links))
+            .collect(),
+    ))
 }
 
 async fn answer(

@@ -242,7 +242,10 @@ pub async fn get_notification_settings(
     State(state): State<AppState>,
     caller: Authorized<scope::Admin>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let settings = state.store.notification_settings(&caller.account_id).await?;
+    let settings = state
+        .store
+        .notification_settings(&caller.account_id)
+        .await?;
     Ok(Json(NotificationSettingsView::from(&settings)))
 }
 
@@ -314,7 +317,10 @@ pub async fn put_notification_settings(
     caller: Authorized<scope::Admin>,
     ApiJson(req): ApiJson<NotificationSettingsRequest>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let before = state.store.notification_settings(&caller.account_id).await?;
+    let before = state
+        .store
+        .notification_settings(&caller.account_id)
+        .await?;
     let mut s = before.clone();
     let sms_from_given = req.sms_from.is_some();
     let host_given = req.smtp_host.is_some();
@@ -463,7 +469,10 @@ pub async fn test_email_settings(
     State(state): State<AppState>,
     caller: Authorized<scope::Admin>,
 ) -> Result<Json<EmailTestResult>, ApiError> {
-    let settings = state.store.notification_settings(&caller.account_id).await?;
+    let settings = state
+        .store
+        .notification_settings(&caller.account_id)
+        .await?;
     let Some(host) = settings.smtp_host.clone() else {
         return Err(FieldError::new(
             ErrorCode::MissingField,

@@ -32,8 +32,9 @@ use super::{
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
         UnsupportedMediaType,
     },
+    notifications,
     ops::{self, HealthStatus},
-    notifications, playbooks, reports, settings, trunks, webhooks,
+    playbooks, reports, settings, trunks, webhooks,
 };
 use crate::app::AppState;
 use crate::domain::{ErrorCode, Origin, Status};

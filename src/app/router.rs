@@ -22,8 +22,7 @@ use crate::{
     api::{
         admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
         contacts, dispositions, dnc, error::ApiError, notifications, openapi, ops, playbooks,
-        reports, settings,
-        trunks, webhooks,
+        reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,

@@ -82,7 +82,11 @@ pub fn verify(key: &SigningSecret, token: &str) -> Result<LinkedCallback, LinkEr
         ulid::Ulid::from_bytes(raw).to_string()
     };
     Ok(LinkedCallback {
-        callback_id: CallbackId::from_trusted(format!("{}{}", CallbackId::PREFIX, ulid(&ids[..16]))),
+        callback_id: CallbackId::from_trusted(format!(
+            "{}{}",
+            CallbackId::PREFIX,
+            ulid(&ids[..16])
+        )),
         account_id: AccountId::from_trusted(format!("{}{}", AccountId::PREFIX, ulid(&ids[16..]))),
     })
 }
@@ -144,7 +148,11 @@ mod tests {
         let (account, callback) = (AccountId::generate(), CallbackId::generate());
         let token = issue(&key, &account, &callback);
         assert_eq!(token.len(), 64);
-        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_eq!(
             verify(&key, &token),
             Ok(LinkedCallback {
@@ -158,7 +166,10 @@ mod tests {
     fn a_tampered_token_or_another_key_is_invalid() {
         let key = key();
         let token = issue(&key, &AccountId::generate(), &CallbackId::generate());
-        assert_eq!(verify(&SigningSecret::generate(), &token), Err(LinkError::Invalid));
+        assert_eq!(
+            verify(&SigningSecret::generate(), &token),
+            Err(LinkError::Invalid)
+        );
         // Every single-character change of the ids or the tag is caught.
         for i in 0..token.len() {
             let mut chars: Vec<char> = token.chars().collect();

@@ -95,9 +95,7 @@ impl NotificationKind {
 }
 
 /// How the SMTP connection is protected.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
     /// Plain connection upgraded with `STARTTLS` (required; port 587).
@@ -288,10 +286,7 @@ impl MessageContext {
             ctx.insert("contact_name", name.as_str().into());
         }
         ctx.insert("time", self.time().into());
-        ctx.insert(
-            "scheduled_at_local",
-            self.zone.format_local(self.at).into(),
-        );
+        ctx.insert("scheduled_at_local", self.zone.format_local(self.at).into());
         ctx.insert("timezone", self.zone.name().into());
         ctx.insert("link", self.link.as_str().into());
         ctx.insert("company", self.company.as_str().into());
@@ -366,9 +361,10 @@ impl NotificationSettings {
 
     /// The template of `part` and `kind`: the account's, else the default.
     pub fn template(&self, part: Part, kind: NotificationKind) -> &str {
-        self.templates
-            .get(&(part, kind))
-            .map_or_else(|| default_template(part, kind), NotificationTemplate::as_str)
+        self.templates.get(&(part, kind)).map_or_else(
+            || default_template(part, kind),
+            NotificationTemplate::as_str,
+        )
     }
 
     /// The texts of one message: the SMS text, or an email's subject and body.
@@ -400,7 +396,11 @@ impl NotificationSettings {
     /// error on its field.
     pub fn check_complete(&self) -> Result<(), FieldError> {
         let missing = |field: &str, why: &str| {
-            Err(FieldError::new(ErrorCode::MissingField, field, why.to_owned()))
+            Err(FieldError::new(
+                ErrorCode::MissingField,
+                field,
+                why.to_owned(),
+            ))
         };
         if self.sms_enabled && self.sms_trunk_id.is_none() {
             return missing(
@@ -453,10 +453,7 @@ impl NotificationSettings {
         for part in Part::ALL {
             for kind in NotificationKind::ALL {
                 if let Some(source) = stored["templates"][part.field(kind)].as_str() {
-                    templates.insert(
-                        (part, kind),
-                        NotificationTemplate(source.to_owned()),
-                    );
+                    templates.insert((part, kind), NotificationTemplate(source.to_owned()));
                 }
             }
         }
@@ -573,22 +570,29 @@ mod tests {
             let email = settings.render(Channel::Email, kind, &ctx(None)).unwrap();
             assert!(email.body.starts_with("Hi there,"), "{email:?}");
             assert!(!email.subject.unwrap().contains('\n'));
-            let named = settings.render(Channel::Email, kind, &ctx(Some("Ann"))).unwrap();
+            let named = settings
+                .render(Channel::Email, kind, &ctx(Some("Ann")))
+                .unwrap();
             assert!(named.body.starts_with("Hi Ann,"));
         }
     }
 
     #[test]
     fn a_template_that_does_not_render_is_refused_with_minijinjas_reason() {
-        let e = NotificationTemplate::parse("{{ link | no_such_filter }}", "templates.sms.reminder")
-            .unwrap_err();
+        let e =
+            NotificationTemplate::parse("{{ link | no_such_filter }}", "templates.sms.reminder")
+                .unwrap_err();
         assert_eq!(e.field, "templates.sms.reminder");
         assert!(e.message.contains("cannot be rendered"), "{}", e.message);
         assert!(e.message.contains("no_such_filter"), "{}", e.message);
         let e = NotificationTemplate::parse("{% if %}", "f").unwrap_err();
         assert!(e.message.contains("syntax error"), "{}", e.message);
         let e = NotificationTemplate::parse("Hi {{ phone }}", "f").unwrap_err();
-        assert!(e.message.contains("unknown variable \"phone\""), "{}", e.message);
+        assert!(
+            e.message.contains("unknown variable \"phone\""),
+            "{}",
+            e.message
+        );
         let e = NotificationTemplate::parse("  ", "f").unwrap_err();
         assert!(e.message.contains("empty"), "{}", e.message);
         assert!(NotificationTemplate::parse("Hi {{ contact_name }} {{ time }}", "f").is_ok());
@@ -602,7 +606,11 @@ mod tests {
             NotificationTemplate::parse("{{ contact_name }} & {{ link }}", "f").unwrap(),
         );
         let sms = settings
-            .render(Channel::Sms, NotificationKind::Confirmation, &ctx(Some("O'Brien <Jo>")))
+            .render(
+                Channel::Sms,
+                NotificationKind::Confirmation,
+                &ctx(Some("O'Brien <Jo>")),
+            )
             .unwrap();
         assert_eq!(sms.body, "O'Brien <Jo> & https://cb.example.com/c/abc");
     }
@@ -615,7 +623,10 @@ mod tests {
             reminder_at(due, 60, early),
             Some("2027-01-05T17:00:00Z".parse().unwrap())
         );
-        assert_eq!(reminder_at(due, 60, "2027-01-05T17:00:00Z".parse().unwrap()), None);
+        assert_eq!(
+            reminder_at(due, 60, "2027-01-05T17:00:00Z".parse().unwrap()),
+            None
+        );
         assert_eq!(reminder_at(due, 600, early), None);
     }
 

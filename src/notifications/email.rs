@@ -24,7 +24,9 @@ use crate::domain::notification::{NotificationSettings, SmtpSecurity};
 /// Whether `raw` is a sender or recipient as emails write it: `cb@example.com` or
 /// `Acme <cb@example.com>`; the parser's reason if not.
 pub fn check_mailbox(raw: &str) -> Result<(), String> {
-    raw.parse::<Mailbox>().map(|_| ()).map_err(|e| e.to_string())
+    raw.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `host` is or resolves to an internal address; a host that does not resolve now is
@@ -48,7 +50,11 @@ pub async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<IpAdd
         Ok(Err(e)) => return Err(format!("{host} does not resolve: {e}")),
         Err(_) => return Err(format!("{host} did not resolve in time")),
     };
-    if !allow_private && addrs.iter().any(|ip| crate::webhooks::ssrf::is_forbidden(*ip)) {
+    if !allow_private
+        && addrs
+            .iter()
+            .any(|ip| crate::webhooks::ssrf::is_forbidden(*ip))
+    {
         return Err(format!(
             "{host} is an internal address (loopback, private, link-local or reserved), which \
              the server does not connect to unless started with --allow-private-webhooks"
@@ -133,10 +139,7 @@ pub async fn send(
         .body(body.to_owned())
         .map_err(|e| SendError::permanent(format!("the message cannot be built: {e}")))?;
     let transport = transport(settings, timeout, allow_private).await?;
-    let response = transport
-        .send(message)
-        .await
-        .map_err(|e| smtp_error(&e))?;
+    let response = transport.send(message).await.map_err(|e| smtp_error(&e))?;
     Ok(format!(
         "{} {}",
         response.code(),
@@ -183,7 +186,12 @@ mod tests {
     /// The check made at every connection, whatever was saved.
     #[tokio::test]
     async fn internal_hosts_are_reached_only_when_allowed() {
-        assert!(resolve("127.0.0.1", 25, false).await.unwrap_err().contains("internal"));
+        assert!(
+            resolve("127.0.0.1", 25, false)
+                .await
+                .unwrap_err()
+                .contains("internal")
+        );
         assert!(resolve("localhost", 25, false).await.is_err());
         assert!(resolve("[::1]", 25, false).await.is_err());
         assert_eq!(

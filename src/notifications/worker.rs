@@ -244,7 +244,9 @@ impl NotificationWorker {
                     ),
                 };
                 match plan {
-                    DeliveryPlan::RetryAt(at) => NotificationOutcome::RetryAt { at, error: message },
+                    DeliveryPlan::RetryAt(at) => {
+                        NotificationOutcome::RetryAt { at, error: message }
+                    }
                     DeliveryPlan::GiveUp => NotificationOutcome::Failed {
                         to: Some(to),
                         attempts,

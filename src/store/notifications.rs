@@ -109,8 +109,7 @@ pub trait NotificationStore: Send + Sync + 'static {
     ) -> Result<Vec<ClaimedNotification>, StoreError>;
 
     /// Records what became of claimed messages, each with its event, in one transaction.
-    async fn finish_notifications(&self, reports: &[NotificationReport])
-    -> Result<(), StoreError>;
+    async fn finish_notifications(&self, reports: &[NotificationReport]) -> Result<(), StoreError>;
 
     /// The earliest instant a message falls due or a claim's lease runs out.
     async fn next_notification_at(&self) -> Result<Option<Timestamp>, StoreError>;

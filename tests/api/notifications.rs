@@ -36,7 +36,9 @@ const TRUNK_NUMBER: &str = "+14155550100";
 const PUBLIC_URL: &str = "https://callbacks.example.com";
 
 fn tests_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
 }
 
 fn free_port() -> u16 {
@@ -176,8 +178,8 @@ impl Prism {
     async fn start() -> Self {
         let dir = tests_dir("twilio");
         let bin = dir.join("node_modules/.bin/prism");
-        let spec = dir
-            .join("node_modules/@twilio/cli-core/src/services/twilio-api/twilio_api_v2010.json");
+        let spec =
+            dir.join("node_modules/@twilio/cli-core/src/services/twilio-api/twilio_api_v2010.json");
         assert!(
             bin.exists() && spec.exists(),
             "prism or Twilio's API description is missing: run `npm ci` in tests/twilio \
@@ -399,7 +401,10 @@ async fn every_callback_carries_a_customer_link_that_verifies_to_it_and_reveals_
     let link = created["customer_link"].as_str().expect("a customer_link");
     assert!(link.starts_with(&format!("{PUBLIC_URL}/c/")), "{link}");
     let token = token_of(link);
-    assert!(!token.contains(&phone[1..]) && !link.contains("Ann"), "{link}");
+    assert!(
+        !token.contains(&phone[1..]) && !link.contains("Ann"),
+        "{link}"
+    );
     // The same link on every read: the callback, the list.
     assert_eq!(app.get_callback(id).await["customer_link"], link);
     let listed = app.list_all().await;
@@ -416,15 +421,19 @@ async fn every_callback_carries_a_customer_link_that_verifies_to_it_and_reveals_
     assert_eq!(verify(&key, &tampered), Err(LinkError::Invalid));
     // Not in the event snapshots that webhooks carry.
     let cb = app.get_callback(id).await;
-    assert!(events_of(&cb, "callback.created")[0]["data"]["object"]
-        .get("customer_link")
-        .is_none());
+    assert!(
+        events_of(&cb, "callback.created")[0]["data"]["object"]
+            .get("customer_link")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn without_a_public_url_customer_links_are_relative() {
     let app = spawn_app().await;
-    let created = app.create(&new_callback(&unique_phone(), &tomorrow())).await;
+    let created = app
+        .create(&new_callback(&unique_phone(), &tomorrow()))
+        .await;
     let link = created["customer_link"].as_str().unwrap();
     assert!(link.starts_with("/c/") && link.len() == 3 + 64, "{link}");
 }
@@ -482,7 +491,12 @@ async fn an_email_confirmation_carries_the_customers_local_time_and_a_link_to_th
     let other_id = other["id"].as_str().unwrap();
     let cb = wait_for_event(&app, other_id, "callback.notification_skipped").await;
     let skipped = &events_of(&cb, "callback.notification_skipped")[0]["data"];
-    assert!(skipped["reason"].as_str().unwrap().contains("no email address"));
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no email address")
+    );
 }
 
 #[tokio::test]
@@ -503,7 +517,11 @@ async fn a_text_confirmation_is_a_valid_request_of_twilios_messages_api() {
     assert_eq!(sent["channel"], "sms");
     assert_eq!(sent["template"], "confirmation");
     assert_eq!(sent["to"], created["phone"]);
-    assert!(sent["provider_answer"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        sent["provider_answer"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -587,10 +605,12 @@ async fn texts_carry_the_time_and_link_from_the_chosen_number_and_respect_sms_co
         "callback.notification_skipped",
     )
     .await;
-    assert!(events_of(&cb, "callback.notification_skipped")[0]["data"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("requires consent"));
+    assert!(
+        events_of(&cb, "callback.notification_skipped")[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("requires consent")
+    );
     assert!(carrier.texts_to(&without).is_empty());
 }
 
@@ -599,11 +619,20 @@ async fn a_reminder_goes_its_minutes_before_a_new_time_supersedes_it_and_a_cance
     let smtp = SmtpServer::start().await;
     let clock = Arc::new(ShiftedClock::default());
     let app = app_on(clock.clone()).await;
-    email_on(&app, smtp.port, json!({ "customer_reminder_minutes_before": 60 })).await;
+    email_on(
+        &app,
+        smtp.port,
+        json!({ "customer_reminder_minutes_before": 60 }),
+    )
+    .await;
     let now = clock.now();
     let hours = |h: i64| now + SignedDuration::from_hours(h);
-    let kept = callback_at(&app, hours(3), json!({ "metadata": { "email": "kept@example.com" } }))
-        .await;
+    let kept = callback_at(
+        &app,
+        hours(3),
+        json!({ "metadata": { "email": "kept@example.com" } }),
+    )
+    .await;
     let canceled = callback_at(
         &app,
         hours(3) + SignedDuration::from_mins(30),
@@ -613,7 +642,9 @@ async fn a_reminder_goes_its_minutes_before_a_new_time_supersedes_it_and_a_cance
     let kept_id = kept["id"].as_str().unwrap();
     smtp.wait_for("kept@example.com", 1).await;
     smtp.wait_for("canceled@example.com", 1).await;
-    app.cancel(canceled["id"].as_str().unwrap()).await.expect(200);
+    app.cancel(canceled["id"].as_str().unwrap())
+        .await
+        .expect(200);
 
     // A new time: the customer hears of it, and the reminder moves with it.
     let moved_to = hours(5);
@@ -637,7 +668,10 @@ async fn a_reminder_goes_its_minutes_before_a_new_time_supersedes_it_and_a_cance
     // An hour before the new time: the reminder, telling the new time.
     app.move_time(&clock, Duration::from_secs(80 * 60));
     let mails = smtp.wait_for("kept@example.com", 3).await;
-    assert!(mails[2].subject.starts_with("Reminder: Acme calls you"), "{mails:?}");
+    assert!(
+        mails[2].subject.starts_with("Reminder: Acme calls you"),
+        "{mails:?}"
+    );
     assert!(mails[2].body.contains(&local), "{}", mails[2].body);
     assert_eq!(mails.len(), 3);
     assert_eq!(smtp.mails_to("canceled@example.com").await.len(), 1);
@@ -655,8 +689,10 @@ async fn an_unreachable_smtp_server_never_blocks_the_callback_and_ends_as_a_reco
     let closed = free_port();
     email_on(&app, closed, json!({})).await;
     let resp = app
-        .post_callback(&json!({ "phone": unique_phone(), "scheduled_at": tomorrow(),
-                                "metadata": { "email": "nobody@example.com" } }))
+        .post_callback(
+            &json!({ "phone": unique_phone(), "scheduled_at": tomorrow(),
+                                "metadata": { "email": "nobody@example.com" } }),
+        )
         .await;
     let created = resp.expect(201);
     let id = created["id"].as_str().unwrap();
@@ -685,7 +721,12 @@ async fn the_email_test_reports_the_servers_answer_or_its_error() {
         .expect(200)
         .clone();
     assert_eq!(ok["ok"], true, "{ok}");
-    assert!(ok["answer"].as_str().unwrap().contains(&smtp.port.to_string()));
+    assert!(
+        ok["answer"]
+            .as_str()
+            .unwrap()
+            .contains(&smtp.port.to_string())
+    );
     assert_eq!(ok["smtp_security"], "none");
 
     put_notifications(&app, json!({ "smtp_port": free_port() }))
@@ -698,7 +739,10 @@ async fn the_email_test_reports_the_servers_answer_or_its_error() {
         .clone();
     assert_eq!(refused["ok"], false, "{refused}");
     let error = refused["error"].as_str().unwrap().to_lowercase();
-    assert!(error.contains("refused") || error.contains("connect"), "{error}");
+    assert!(
+        error.contains("refused") || error.contains("connect"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -711,10 +755,12 @@ async fn bad_notification_settings_are_refused_naming_the_field_and_the_password
         .clone();
     assert_eq!(defaults["sms_enabled"], false);
     assert_eq!(defaults["email_enabled"], false);
-    assert!(defaults["templates"]["sms"]["confirmation"]
-        .as_str()
-        .unwrap()
-        .contains("{{ link }}"));
+    assert!(
+        defaults["templates"]["sms"]["confirmation"]
+            .as_str()
+            .unwrap()
+            .contains("{{ link }}")
+    );
     let http_trunk = app
         .post_json(
             "/v1/trunks",
@@ -745,13 +791,41 @@ async fn bad_notification_settings_are_refused_naming_the_field_and_the_password
         (json!({ "smtp_port": 0 }), "invalid_field", "smtp_port"),
         (json!({ "smtp_port": 70000 }), "invalid_field", "smtp_port"),
         (json!({ "smtp_port": "25" }), "invalid_field", "smtp_port"),
-        (json!({ "smtp_security": "ssl" }), "invalid_field", "smtp_security"),
-        (json!({ "smtp_host": "smtp://mail" }), "invalid_field", "smtp_host"),
-        (json!({ "email_from": "not an address" }), "invalid_field", "email_from"),
-        (json!({ "email_enabled": true }), "missing_field", "smtp_host"),
-        (json!({ "sms_enabled": true }), "missing_field", "sms_trunk_id"),
-        (json!({ "sms_trunk_id": "trk_nope" }), "invalid_field", "sms_trunk_id"),
-        (json!({ "sms_trunk_id": http_trunk }), "invalid_field", "sms_trunk_id"),
+        (
+            json!({ "smtp_security": "ssl" }),
+            "invalid_field",
+            "smtp_security",
+        ),
+        (
+            json!({ "smtp_host": "smtp://mail" }),
+            "invalid_field",
+            "smtp_host",
+        ),
+        (
+            json!({ "email_from": "not an address" }),
+            "invalid_field",
+            "email_from",
+        ),
+        (
+            json!({ "email_enabled": true }),
+            "missing_field",
+            "smtp_host",
+        ),
+        (
+            json!({ "sms_enabled": true }),
+            "missing_field",
+            "sms_trunk_id",
+        ),
+        (
+            json!({ "sms_trunk_id": "trk_nope" }),
+            "invalid_field",
+            "sms_trunk_id",
+        ),
+        (
+            json!({ "sms_trunk_id": http_trunk }),
+            "invalid_field",
+            "sms_trunk_id",
+        ),
         (json!({ "sms_from": "12" }), "invalid_phone", "sms_from"),
         (
             json!({ "customer_reminder_minutes_before": 0 }),
@@ -777,7 +851,10 @@ async fn bad_notification_settings_are_refused_naming_the_field_and_the_password
     .expect_field_error(400, "invalid_field", "templates.sms.confirmation")
     .clone();
     assert!(
-        error["message"].as_str().unwrap().contains("no_such_filter"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_filter"),
         "minijinja's reason: {error}"
     );
     // Nothing was saved.
@@ -810,9 +887,12 @@ async fn bad_notification_settings_are_refused_naming_the_field_and_the_password
 async fn an_smtp_server_on_an_internal_address_is_refused_unless_the_server_allows_them() {
     let smtp = SmtpServer::start().await;
     let app = spawn_app().await;
-    put_notifications(&app, json!({ "smtp_host": "127.0.0.1", "smtp_port": smtp.port }))
-        .await
-        .expect_field_error(400, "invalid_field", "smtp_host");
+    put_notifications(
+        &app,
+        json!({ "smtp_host": "127.0.0.1", "smtp_port": smtp.port }),
+    )
+    .await
+    .expect_field_error(400, "invalid_field", "smtp_host");
     put_notifications(&app, json!({ "smtp_host": "localhost" }))
         .await
         .expect_field_error(400, "invalid_field", "smtp_host");

@@ -127,7 +127,10 @@ pub async fn list(
         None
     };
     Ok(Json(ListResponse {
-        data: rows.iter().map(|cb| CallbackView::with_link(cb, &state.links)).collect(),
+        data: rows
+            .iter()
+            .map(|cb| CallbackView::with_link(cb, &state.links))
+            .collect(),
         next_cursor,
     }))
 }

@@ -133,7 +133,13 @@ pub(super) async fn enqueue_created(
                 .reminder_minutes_before
                 .and_then(|m| reminder_at(cb.due_at, m, now))
             {
-                rows.push(outbox_row(cb, NotificationKind::Reminder, *channel, at, now));
+                rows.push(outbox_row(
+                    cb,
+                    NotificationKind::Reminder,
+                    *channel,
+                    at,
+                    now,
+                ));
             }
         }
     }
@@ -189,7 +195,13 @@ pub(super) async fn enqueue_rescheduled(
             .reminder_minutes_before
             .and_then(|m| reminder_at(cb.due_at, m, now))
         {
-            rows.push(outbox_row(cb, NotificationKind::Reminder, *channel, at, now));
+            rows.push(outbox_row(
+                cb,
+                NotificationKind::Reminder,
+                *channel,
+                at,
+                now,
+            ));
         }
     }
     if !rows.is_empty() {
@@ -301,10 +313,11 @@ impl NotificationStore for SqlStore {
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;
-        let secret: String = sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
+        let secret: String =
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         SigningSecret::parse(&secret).ok_or_else(|| StoreError::Corrupt(format!("{name} secret")))
     }
@@ -375,7 +388,12 @@ impl NotificationStore for SqlStore {
         .bind(i64::from(settings.email_enabled))
         .bind(settings.reminder_minutes_before.map(i64::from))
         .bind(settings.to_stored().to_string())
-        .bind(settings.smtp_password.as_ref().map(|p| p.expose().to_owned()))
+        .bind(
+            settings
+                .smtp_password
+                .as_ref()
+                .map(|p| p.expose().to_owned()),
+        )
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;
@@ -493,10 +511,7 @@ impl NotificationStore for SqlStore {
         Ok(claimed)
     }
 
-    async fn finish_notifications(
-        &self,
-        reports: &[NotificationReport],
-    ) -> Result<(), StoreError> {
+    async fn finish_notifications(&self, reports: &[NotificationReport]) -> Result<(), StoreError> {
         if reports.is_empty() {
             return Ok(());
         }
@@ -537,8 +552,11 @@ impl NotificationStore for SqlStore {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(row) = row
-                        && let Some(event) =
-                            report_event(report, row.try_get("version")?, row.try_get("webhook_url")?)
+                        && let Some(event) = report_event(
+                            report,
+                            row.try_get("version")?,
+                            row.try_get("webhook_url")?,
+                        )
                     {
                         events.push(event);
                     }
