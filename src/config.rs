@@ -199,6 +199,24 @@ pub struct ServeConfig {
     /// deleted.
     #[arg(long, env = "RINGBACK_RECORDING_SWEEP_SECONDS", default_value_t = 300)]
     pub recording_sweep_seconds: u64,
+
+    /// Delays before each retry of a confirmation or reminder to a customer (SMS, email), in
+    /// milliseconds, comma-separated; after the last the message is recorded as failed.
+    #[arg(
+        long,
+        env = "RINGBACK_NOTIFICATION_RETRY_DELAYS_MS",
+        value_delimiter = ',',
+        default_value = "30000,120000,600000,3600000"
+    )]
+    pub notification_retry_delays_ms: Vec<u64>,
+
+    /// Timeout of one SMS request or SMTP session to send a customer message, in milliseconds.
+    #[arg(
+        long,
+        env = "RINGBACK_NOTIFICATION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub notification_timeout_ms: u64,
 }
 
 /// `first-last`, with `first <= last`.
@@ -296,6 +314,8 @@ impl ServeConfig {
             recordings_dir: "recordings".into(),
             lost_call_grace_seconds: 120,
             recording_sweep_seconds: 300,
+            notification_retry_delays_ms: vec![30_000, 120_000, 600_000, 3_600_000],
+            notification_timeout_ms: 10_000,
         }
     }
 

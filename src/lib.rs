@@ -16,6 +16,7 @@
 //! - [`config`]: the command line and environment.
 //! - [`parallel`]: a request's CPU-heavy work over many items, spread over every core.
 //! - [`retention`]: deletes call recordings past their account's retention.
+//! - [`notifications`]: sends confirmations and reminders to customers (SMS, email).
 
 pub mod admin;
 pub mod api;
@@ -27,6 +28,7 @@ pub mod dialects;
 pub mod dialer;
 pub mod domain;
 pub mod media;
+pub mod notifications;
 pub mod parallel;
 pub mod retention;
 pub mod routing;

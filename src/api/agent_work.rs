@@ -108,7 +108,12 @@ pub async fn list(
         .store
         .agent_callbacks(&caller.account_id, &agent.id, limit)
         .await?;
-    Ok(Json(callbacks.iter().map(CallbackView::from).collect()))
+    Ok(Json(
+        callbacks
+            .iter()
+            .map(|cb| CallbackView::with_link(cb, &state.links))
+            .collect(),
+    ))
 }
 
 async fn answer(
@@ -133,7 +138,7 @@ async fn answer(
         )
         .await
         .map_err(|e| ApiError::from_change(e, "answer an offer of"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 const OFFER_ERRORS: &str = "`offer_not_held`: the agent holds no offer of this callback (it ran \
@@ -236,7 +241,7 @@ pub async fn complete(
         )
         .await
         .map_err(|e| ApiError::from_change(e, "complete"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -278,7 +283,7 @@ pub async fn reschedule(
     let (cb, _) =
         crate::api::callbacks::reschedule(&state, &caller, &cb, req.scheduled_at, req.timezone)
             .await?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 #[utoipa::path(
@@ -308,7 +313,7 @@ pub async fn cancel(
         .cancel_callback(&caller.account_id, &cb.id, state.clock.now(), &caller.actor)
         .await
         .map_err(|e| ApiError::from_change(e, "cancel"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

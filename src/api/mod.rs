@@ -21,6 +21,7 @@ pub mod dispositions;
 pub mod dnc;
 pub mod error;
 pub mod extract;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod playbooks;

@@ -32,6 +32,7 @@ use super::{
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
         UnsupportedMediaType,
     },
+    notifications,
     ops::{self, HealthStatus},
     playbooks, queue_callbacks, reports, settings, trunks, webhooks,
 };
@@ -73,6 +74,9 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         callbacks::eligibility::eligibility,
         settings::get_settings,
         settings::put_settings,
+        notifications::get_notification_settings,
+        notifications::put_notification_settings,
+        notifications::test_email_settings,
         campaigns::create::create,
         campaigns::list,
         campaigns::get,
@@ -196,6 +200,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "reports", description = "The Callback Manager's report figures: callbacks per day by origin and result, answer rate, timeliness, SLA, per agent and per queue."),
         (name = "admin", description = "API keys, the account's JWT key and the audit trail (`admin` scope)."),
         (name = "campaigns", description = "Campaigns over a contact list, and the account's dialling policy (calling window, attempt caps)."),
+        (name = "notifications", description = "Confirmations and reminders to customers by SMS and email: channels, templates, the SMTP server and its test."),
         (name = "ops", description = "Liveness and readiness; no authentication."),
     ),
 )]

@@ -25,7 +25,12 @@ use crate::{
     clock::{self, SharedClock},
     config::ServeConfig,
     dialer::{Dialer, HttpBridge},
-    domain::trunk::TrunkKind,
+    domain::{
+        SigningSecret,
+        customer_link::{CustomerLinks, LINK_KEY_NAME},
+        trunk::TrunkKind,
+    },
+    notifications::{NotificationConfig, NotificationWorker},
     routing::{Router, RouterConfig},
     scheduler::{Scheduler, SchedulerConfig},
     store::{self, Store, StoreError},
@@ -59,6 +64,8 @@ pub struct Application {
     schedulers: Vec<Scheduler>,
     routing: Router,
     webhooks: WebhookWorker,
+    /// Sends confirmations and reminders to customers.
+    notifications: NotificationWorker,
     /// Deletes recordings past their account's retention.
     retention: crate::retention::RetentionSweep,
     clock: SharedClock,
@@ -86,6 +93,12 @@ impl Application {
             })?;
         let local = listener.local_addr()?;
         let connections = ConnectionLimits::of(&config);
+        // The customer links' key: the server's own, the same on every node.
+        let link_key = store
+            .server_secret(LINK_KEY_NAME, SigningSecret::generate(), clock.now())
+            .await?;
+        let links = Arc::new(CustomerLinks::new(config.public_url.as_ref(), link_key));
+        let notification_timeout = Duration::from_millis(config.notification_timeout_ms.max(1));
         let public_url = config.public_url.clone().unwrap_or_else(|| {
             Url::parse(&format!("http://{local}")).expect("a socket address makes a valid URL")
         });
@@ -114,6 +127,8 @@ impl Application {
                     .as_ref()
                     .is_some_and(|u| u.scheme() == "https"),
             )),
+            links: links.clone(),
+            notification_timeout,
         };
         let bridge = HttpBridge::new(
             config.dialer_url.clone(),
@@ -197,6 +212,24 @@ impl Application {
                     .collect(),
             },
         );
+        let notifications = NotificationWorker::new(
+            store.clone(),
+            clock.clone(),
+            (*links).clone(),
+            NotificationConfig {
+                owner: owner.clone(),
+                lease: config.lease(),
+                retry_delays: config
+                    .notification_retry_delays_ms
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
+                timeout: notification_timeout,
+                max_idle: Duration::from_secs(1),
+                batch: 50,
+                allow_private: config.allow_private_webhooks,
+            },
+        );
         let routing = Router::new(
             store.clone(),
             clock.clone(),
@@ -251,6 +284,7 @@ impl Application {
             router: router(state),
             schedulers,
             webhooks,
+            notifications,
             routing,
             retention,
             clock: maintenance_clock,
@@ -284,6 +318,7 @@ impl Application {
             router,
             schedulers,
             webhooks,
+            notifications,
             routing,
             retention,
             store,
@@ -299,6 +334,7 @@ impl Application {
         let routing_task = tokio::spawn(routing.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
         let retention_task = tokio::spawn(retention.run(shutdown.clone()));
+        let notifications_task = tokio::spawn(notifications.run(shutdown.clone()));
         let maintenance = tokio::spawn(crate::background::maintain(
             store.clone(),
             clock.clone(),
@@ -319,6 +355,7 @@ impl Application {
         }
         let _ = maintenance.await;
         let _ = retention_task.await;
+        let _ = notifications_task.await;
         // Calls under way carry on through a stop until they end (or the drain time runs out).
         if let Some(driver) = dialer.running_sip()
             && !driver.drain(drain_timeout).await

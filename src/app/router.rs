@@ -21,8 +21,8 @@ use super::AppState;
 use crate::{
     api::{
         admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
-        contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, queue_callbacks,
-        reports, settings, trunks, webhooks,
+        contacts, dispositions, dnc, error::ApiError, notifications, openapi, ops, playbooks,
+        queue_callbacks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -43,6 +43,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/settings",
             get(settings::get_settings).put(settings::put_settings),
+        )
+        .route(
+            "/settings/notifications",
+            get(notifications::get_notification_settings)
+                .put(notifications::put_notification_settings),
+        )
+        .route(
+            "/settings/email/test",
+            post(notifications::test_email_settings),
         )
         .route("/campaigns/{id}", get(campaigns::get))
         .route("/campaigns/{id}/contacts", get(campaigns::contacts))

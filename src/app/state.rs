@@ -33,4 +33,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// The Callback Manager's sign-in throttle and cookie settings.
     pub ui: Arc<crate::ui::UiState>,
+    /// Makes each callback's `customer_link` (the server's public URL and link key).
+    pub links: Arc<crate::domain::customer_link::CustomerLinks>,
+    /// How long the SMTP test of `POST /v1/settings/email/test` may take.
+    pub notification_timeout: Duration,
 }

@@ -67,6 +67,26 @@ impl SigningSecret {
         mac.verify_slice(&raw).is_ok()
     }
 
+    /// HMAC-SHA256 of `message` with this secret's key (customer links keep its first half).
+    pub fn hmac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()).expect("HMAC accepts keys of any length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the start of [`SigningSecret::hmac`] of `message` (constant time; a
+    /// tag shorter than 16 bytes never is).
+    pub fn hmac_prefix_valid(&self, message: &[u8], tag: &[u8]) -> bool {
+        if tag.len() < 16 {
+            return false;
+        }
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()).expect("HMAC accepts keys of any length");
+        mac.update(message);
+        mac.verify_truncated_left(tag).is_ok()
+    }
+
     /// The `webhook-signature` header value for a message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut mac =

@@ -103,6 +103,12 @@ pub struct CallbackView {
     pub explanation: Option<Vec<String>>,
     pub created_at: String,
     pub updated_at: String,
+    /// The customer's own page of this callback, `{public_url}/c/{token}` (`/c/{token}` when
+    /// the server has no `--public-url`): a signed token naming this callback alone, valid
+    /// until the callback ends. Confirmations and reminders carry it. Shown in API answers, not
+    /// in event snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_link: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Vec<Attempt>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,8 +170,19 @@ impl From<&Callback> for CallbackView {
             explanation: None,
             created_at: cb.created_at.to_string(),
             updated_at: cb.updated_at.to_string(),
+            customer_link: None,
             attempts: None,
             history: None,
+        }
+    }
+}
+
+impl CallbackView {
+    /// The view of `cb` as an API answer shows it: with its `customer_link`.
+    pub fn with_link(cb: &Callback, links: &super::customer_link::CustomerLinks) -> Self {
+        Self {
+            customer_link: Some(links.link(&cb.account_id, &cb.id)),
+            ..Self::from(cb)
         }
     }
 }

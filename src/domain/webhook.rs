@@ -34,6 +34,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "callback.failed",
     "callback.canceled",
     "callback.expired",
+    "callback.notification_sent",
+    "callback.notification_failed",
+    "callback.notification_skipped",
     "webhook_endpoint.disabled",
     "trunk.failing",
 ];

@@ -25,6 +25,7 @@ pub mod dialects;
 pub mod dispositions;
 pub mod dnc;
 pub mod manager;
+pub mod notifications;
 pub mod playbooks;
 pub mod postgres;
 pub mod provider_calls;
@@ -49,6 +50,9 @@ pub use dialects::DialectStore;
 pub use dispositions::DispositionStore;
 pub use dnc::DncStore;
 pub use manager::{CallbackSearch, ManagerStore, SearchCursor, SearchOrder};
+pub use notifications::{
+    ClaimedNotification, NotificationOutcome, NotificationReport, NotificationStore,
+};
 pub use playbooks::PlaybookStore;
 pub use queue_stats::QueueStatsStore;
 pub use recordings::{RecordingStore, StoredRecording};
@@ -322,6 +326,7 @@ pub trait Store:
     + DispositionStore
     + CallerIdStore
     + QueueStatsStore
+    + NotificationStore
     + Send
     + Sync
     + 'static

@@ -31,6 +31,7 @@ mod fallback;
 mod helpers;
 mod isolation;
 mod migration;
+mod notifications;
 mod openapi;
 mod openapi_fuzz;
 mod ops;

@@ -322,7 +322,23 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_the_migrati
     if let Some(list) = before["list"].as_array_mut() {
         list.iter_mut().for_each(renamed);
     }
-    let now = everything(&app, &ids).await;
+    let mut now = everything(&app, &ids).await;
+    // Added since (migration 42): every callback answers with its customer's link, which the
+    // fixture's answers did not have.
+    let Value::Object(now_map) = &mut now else {
+        panic!("an object")
+    };
+    for (key, part) in now_map.iter_mut() {
+        let callbacks: Vec<&mut Value> = match (key.as_str(), part) {
+            ("callbacks", Value::Object(by_id)) => by_id.values_mut().collect(),
+            ("list", Value::Array(list)) => list.iter_mut().collect(),
+            _ => continue,
+        };
+        for cb in callbacks {
+            let link = cb.as_object_mut().unwrap().remove("customer_link");
+            assert!(link.is_some_and(|l| l.as_str().is_some_and(|l| l.starts_with("/c/"))));
+        }
+    }
     for id in &ids {
         assert_eq!(
             now["callbacks"][id], before["callbacks"][id],

@@ -557,6 +557,8 @@ fn as_object(callback: &Value) -> Value {
     let map = object.as_object_mut().unwrap();
     map.remove("attempts");
     map.remove("history");
+    // API answers only: event snapshots carry no customer link.
+    map.remove("customer_link");
     object
 }
 

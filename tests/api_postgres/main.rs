@@ -51,6 +51,8 @@ mod helpers;
 mod isolation;
 #[path = "../api/migration.rs"]
 mod migration;
+#[path = "../api/notifications.rs"]
+mod notifications;
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[path = "../api/ops.rs"]

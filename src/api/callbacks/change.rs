@@ -121,7 +121,7 @@ pub async fn patch(
         ));
     }
     let (cb, judged) = apply_changes(&state, &caller, &current, &changes, "change").await?;
-    let mut view = CallbackView::from(&cb);
+    let mut view = CallbackView::with_link(&cb, &state.links);
     if let Some(judged) = judged {
         view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
         view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
@@ -285,7 +285,7 @@ pub async fn cancel(
         .cancel_callback(&caller.account_id, &id, state.clock.now(), &caller.actor)
         .await
         .map_err(|e| ApiError::from_change(e, "cancel"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -336,7 +336,7 @@ pub async fn outcome(
         )
         .await
         .map_err(|e| ApiError::from_change(e, "report an outcome for"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }
 
 /// Checks an outcome report's fields; a disposition must be one of the account's, and an

@@ -87,7 +87,7 @@ pub(crate) async fn create_as(
         allow_duplicate,
         judged,
     } = prepare(&state, &caller, new, origin, policy(&state), "").await?;
-    let mut view = CallbackView::from(&callback);
+    let mut view = CallbackView::with_link(&callback, &state.links);
     view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
     view.explanation = (!judged.explanation.is_empty()).then_some(judged.explanation);
     if dry_run {

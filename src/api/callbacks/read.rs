@@ -127,7 +127,10 @@ pub async fn list(
         None
     };
     Ok(Json(ListResponse {
-        data: rows.iter().map(CallbackView::from).collect(),
+        data: rows
+            .iter()
+            .map(|cb| CallbackView::with_link(cb, &state.links))
+            .collect(),
         next_cursor,
     }))
 }
@@ -155,7 +158,7 @@ pub async fn get(
         .callback_detail(&caller.account_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("callback"))?;
-    let mut view = CallbackView::from(&cb);
+    let mut view = CallbackView::with_link(&cb, &state.links);
     view.attempts = Some(attempts);
     for event in &mut history {
         // The snapshot each event carries (for webhooks) would repeat the callback here.

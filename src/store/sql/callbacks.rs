@@ -373,6 +373,8 @@ impl SqlStore {
             enter_line(&mut tx, &[&cb]).await?;
         }
         if rescheduled {
+            // Its pending reminder is superseded; the customer hears of the new time.
+            super::notifications::enqueue_rescheduled(&mut tx, &cb, now).await?;
             let details =
                 serde_json::json!({ "previous_scheduled_at": before.scheduled_at.to_string() });
             let holder = before.agent_id.as_ref();
@@ -450,6 +452,8 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
+            // Nothing more is said to the customer about it.
+            super::notifications::drop_pending(&mut tx, account, &[id.as_str()]).await?;
         }
         let cb = existing_callback(&mut tx, account, id).await?;
         if status != Status::Canceled {

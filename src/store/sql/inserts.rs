@@ -235,6 +235,8 @@ async fn insert_group(
         outcomes.push(InsertOutcome::Inserted);
     }
     insert_callback_rows(conn, &to_insert, &to_insert_events).await?;
+    // The confirmations and reminders they bring, in the same transaction.
+    super::notifications::enqueue_created(conn, &to_insert).await?;
     let rows: Vec<AuditRow> = requests
         .iter()
         .zip(&outcomes)

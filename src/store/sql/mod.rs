@@ -41,6 +41,7 @@ mod inserts;
 mod line;
 pub(super) mod manager;
 mod moves;
+mod notifications;
 mod offers;
 mod playbooks;
 mod provider_calls;

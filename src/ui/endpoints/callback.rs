@@ -203,5 +203,5 @@ pub async fn add_note(
         )
         .await
         .map_err(|e| ApiError::from_change(e, "add a note to"))?;
-    Ok(Json(CallbackView::from(&cb)))
+    Ok(Json(CallbackView::with_link(&cb, &state.links)))
 }

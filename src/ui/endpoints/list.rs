@@ -185,7 +185,10 @@ pub async fn list(
     )
     .await?;
     Ok(Json(Page {
-        data: rows.iter().map(CallbackView::from).collect(),
+        data: rows
+            .iter()
+            .map(|cb| CallbackView::with_link(cb, &state.links))
+            .collect(),
         next_cursor,
     }))
 }
