@@ -2187,8 +2187,9 @@ async fn scenario_routing(settings: &Settings, summary: &mut Summary) {
         agent_ids.push(agent["id"].as_str().expect("an agent id").to_owned());
     }
 
-    // The callbacks, due over one second half a minute from now, spread over the queues.
-    let due = Timestamp::now() + SignedDuration::from_secs(30);
+    // The callbacks, due over one second a minute from now (storing them takes 20 to 40 s),
+    // spread over the queues.
+    let due = Timestamp::now() + SignedDuration::from_secs(60);
     let mut bodies = Vec::new();
     let mut n = 0;
     while n < callbacks {
