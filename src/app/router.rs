@@ -20,7 +20,7 @@ use utoipa::OpenApi as _;
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
+        admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns, consents,
         contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, reports, settings,
         trunks, webhooks,
     },
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/callbacks/{id}/cancel", post(callbacks::cancel))
         .route("/callbacks/{id}/eligibility", get(callbacks::eligibility))
+        .route("/availability", get(availability::availability))
         .route(
             "/settings",
             get(settings::get_settings).put(settings::put_settings),

@@ -28,9 +28,11 @@ pub mod manager;
 pub mod playbooks;
 pub mod postgres;
 pub mod provider_calls;
+pub mod queue_stats;
 pub mod recordings;
 pub mod routing;
 pub mod signals;
+pub mod slots;
 pub mod sqlite;
 pub mod telephony;
 pub mod trunks;
@@ -53,6 +55,8 @@ pub use recordings::{RecordingStore, StoredRecording};
 pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use provider_calls::{ProviderCallStore, ProviderFinish};
+pub use queue_stats::QueueStatsStore;
+pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use sqlite::SqliteStore;
@@ -319,6 +323,8 @@ pub trait Store:
     + TelephonyStore
     + DispositionStore
     + CallerIdStore
+    + QueueStatsStore
+    + SlotStore
     + Send
     + Sync
     + 'static
