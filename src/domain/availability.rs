@@ -237,8 +237,9 @@ pub fn slots(q: &SlotQuestion<'_>) -> Vec<Slot> {
     let window = q.facts.window.unwrap_or(&strict.calling_window);
     let safe = SafeWindow::new(window, &strict, q.facts.location);
     let first = q.from.max(q.not_before);
-    let spans_from = first.checked_sub(1.day()).unwrap_or(first);
-    let spans_to = q.to.checked_add(1.day()).unwrap_or(q.to);
+    let day = SignedDuration::from_hours(24);
+    let spans_from = first.checked_sub(day).unwrap_or(first);
+    let spans_to = q.to.checked_add(day).unwrap_or(q.to);
     let spans: Vec<Option<Vec<(Timestamp, Timestamp)>>> = q
         .agents
         .iter()
