@@ -255,7 +255,8 @@ async fn slots_keep_to_the_calling_window_and_the_agents_working_hours() {
 
 #[tokio::test]
 async fn capacity_counts_the_queues_handle_times_and_what_is_scheduled_in_the_slot() {
-    let (app, clock) = app_at("2027-03-08T12:00:00Z").await;
+    let clock = Arc::new(ShiftedClock::at("2027-03-08T12:00:00Z".parse().unwrap()));
+    let app = spawn_app_with_clock(clock.clone(), |c| c.min_lead_seconds = 0).await;
     set(
         &app,
         json!({ "calling_window": { "start": "00:00", "end": "24:00" } }),
@@ -263,7 +264,8 @@ async fn capacity_counts_the_queues_handle_times_and_what_is_scheduled_in_the_sl
     .await;
     let queue = queue_with(&app, &[json!({})]).await;
     // An answered call of the queue that took 15 minutes.
-    let due = (clock.now() + jiff::SignedDuration::from_millis(300)).to_string();
+    let due = (ringback::clock::Clock::now(clock.as_ref()) + jiff::SignedDuration::from_millis(300))
+        .to_string();
     let id = app
         .create(&json!({ "phone": unique_phone(), "scheduled_at": due,
                          "assignment": { "type": "queue", "ids": [queue] } }))
