@@ -309,37 +309,59 @@ async fn two_customers_booking_the_last_place_at_once_get_one_201_and_one_slot_f
     )
     .await;
     assert_eq!(offered[0]["start"], "2027-03-10T16:00:00Z");
-    assert_eq!(offered[0]["capacity_left"], 1);
-    let slot_id = offered[0]["id"].as_str().unwrap().to_owned();
+    assert!(offered.iter().all(|s| s["capacity_left"] == 1));
+    // Two customers race for each of four slots, all eight requests at once (several races,
+    // so that both of a pair passing the check before the insert is likely to happen).
+    let raced: Vec<String> = offered[..4]
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let requests = raced.iter().flat_map(|slot_id| {
+        [unique_phone(), unique_phone()].map(|phone| {
+            let app = &app;
+            async move {
+                let resp = app
+                    .post_callback(&json!({ "phone": phone, "slot_id": slot_id }))
+                    .await;
+                (slot_id.clone(), resp)
+            }
+        })
+    });
+    let answers = futures::future::join_all(requests).await;
+    for slot_id in &raced {
+        let pair: Vec<&Resp> = answers
+            .iter()
+            .filter(|(id, _)| id == slot_id)
+            .map(|(_, resp)| resp)
+            .collect();
+        let statuses: Vec<u16> = pair.iter().map(|r| r.status).collect();
+        let won = pair.iter().find(|r| r.status == 201);
+        let lost = pair.iter().find(|r| r.status == 409);
+        let (Some(won), Some(lost)) = (won, lost) else {
+            panic!(
+                "{slot_id}: expected one 201 and one 409, got {statuses:?}: {}",
+                pair.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join(" / ")
+            );
+        };
+        let cb = won.expect(201);
+        assert_eq!(cb["assignment"], json!({ "type": "queue", "ids": [queue] }));
+        let error = lost.expect_field_error(409, "slot_full", "slot_id");
+        let next = error["next_slots"].as_array().expect("next_slots");
+        assert!(!next.is_empty(), "{error}");
+        // Free when the loser looked (a slot raced for later may still be among them).
+        assert!(
+            next.iter()
+                .all(|s| s["capacity_left"] == 1 && s["id"] != slot_id.as_str()),
+            "{error}"
+        );
+    }
+    let first = answers
+        .iter()
+        .find(|(id, r)| *id == raced[0] && r.status == 201)
+        .unwrap();
+    assert_eq!(first.1.body["scheduled_at"], "2027-03-10T16:00:00Z");
 
-    let (a, b) = (unique_phone(), unique_phone());
-    let book = |phone: String| {
-        let app = &app;
-        let slot_id = slot_id.clone();
-        async move {
-            app.post_callback(&json!({ "phone": phone, "slot_id": slot_id }))
-                .await
-        }
-    };
-    let (first, second) = tokio::join!(book(a), book(b));
-    let (won, lost) = match (first.status, second.status) {
-        (201, 409) => (first, second),
-        (409, 201) => (second, first),
-        other => panic!(
-            "expected one 201 and one 409, got {other:?}: {} / {}",
-            first.text, second.text
-        ),
-    };
-    let cb = won.expect(201);
-    assert_eq!(cb["scheduled_at"], "2027-03-10T16:00:00Z");
-    assert_eq!(cb["assignment"], json!({ "type": "queue", "ids": [queue] }));
-    let error = lost.expect_field_error(409, "slot_full", "slot_id");
-    let next = error["next_slots"].as_array().expect("next_slots");
-    assert!(!next.is_empty(), "{error}");
-    assert_eq!(next[0]["start"], "2027-03-10T16:05:00Z");
-    assert!(next.iter().all(|s| s["capacity_left"] == 1));
-
-    // The slot is no longer offered; the next one still is.
+    // The slots are no longer offered; the next one still is.
     let now = slots(
         &app,
         &queue,
@@ -347,12 +369,12 @@ async fn two_customers_booking_the_last_place_at_once_get_one_201_and_one_slot_f
         "&from=2027-03-10T16:00:00Z&to=2027-03-10T17:00:00Z&slot_minutes=5",
     )
     .await;
-    assert_eq!(now[0]["start"], "2027-03-10T16:05:00Z");
-    // Booking it again later is refused the same way.
-    app.post_callback(&json!({ "phone": unique_phone(), "slot_id": slot_id }))
+    assert_eq!(now[0]["start"], "2027-03-10T16:20:00Z");
+    // Booking one again later is refused the same way.
+    app.post_callback(&json!({ "phone": unique_phone(), "slot_id": raced[0] }))
         .await
         .expect_field_error(409, "slot_full", "slot_id");
-    assert_eq!(app.list_all().await.len(), 1);
+    assert_eq!(app.list_all().await.len(), 4);
 }
 
 #[tokio::test]
