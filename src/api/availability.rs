@@ -178,11 +178,21 @@ fn read_query(q: &AvailabilityQuery, now: Timestamp) -> Result<Asked, FieldError
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| FieldError::new(ErrorCode::MissingField, field, format!("{field:?} is required")))
+            .ok_or_else(|| {
+                FieldError::new(
+                    ErrorCode::MissingField,
+                    field,
+                    format!("{field:?} is required"),
+                )
+            })
     };
     let raw_queue = required(&q.queue_id, "queue_id")?;
     let queue = QueueId::parse(&raw_queue).ok_or_else(|| {
-        FieldError::new(ErrorCode::InvalidField, "queue_id", "must be a queue id (que_...)")
+        FieldError::new(
+            ErrorCode::InvalidField,
+            "queue_id",
+            "must be a queue id (que_...)",
+        )
     })?;
     let phone = required(&q.phone, "phone")?;
     crate::domain::PhoneNumber::parse(&phone, "phone")?;
@@ -386,7 +396,10 @@ pub(crate) async fn take_slot(
         return Err(FieldError::new(
             ErrorCode::InvalidField,
             format!("{prefix}scheduled_at"),
-            format!("must be left out with a slot_id, or be its start ({})", id.start),
+            format!(
+                "must be left out with a slot_id, or be its start ({})",
+                id.start
+            ),
         )
         .into());
     }
@@ -433,7 +446,15 @@ pub(crate) async fn book(
     )
     .await?;
     let Some(slot) = found.into_iter().find(|s| s.start == id.start) else {
-        return Err(refused(state, caller, callback, &id, ErrorCode::SlotUnavailable, &zone).await);
+        return Err(refused(
+            state,
+            caller,
+            callback,
+            &id,
+            ErrorCode::SlotUnavailable,
+            &zone,
+        )
+        .await);
     };
     if slot.capacity_left() == 0 {
         return Err(refused(state, caller, callback, &id, ErrorCode::SlotFull, &zone).await);

@@ -25,8 +25,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns, consents, contacts,
-    dispositions, dnc,
+    admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
+    consents, contacts, dispositions, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,

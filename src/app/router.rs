@@ -20,9 +20,9 @@ use utoipa::OpenApi as _;
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns, consents,
-        contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, reports, settings,
-        trunks, webhooks,
+        admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
+        consents, contacts, dispositions, dnc, error::ApiError, openapi, ops, playbooks, reports,
+        settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,

@@ -116,7 +116,8 @@ impl SlotId {
         else {
             return Err(invalid());
         };
-        let digits = |s: &str| !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(minutes) || !digits(unix) {
             return Err(invalid());
         }
@@ -126,8 +127,8 @@ impl SlotId {
         if seconds % 60 != 0 {
             return Err(invalid());
         }
-        let length =
-            SlotLength::parse(minutes.parse().map_err(|_| invalid())?, field).map_err(|_| invalid())?;
+        let length = SlotLength::parse(minutes.parse().map_err(|_| invalid())?, field)
+            .map_err(|_| invalid())?;
         Ok(Self {
             queue,
             start,
@@ -266,6 +267,11 @@ pub fn slots(q: &SlotQuestion<'_>) -> Vec<Slot> {
         if capacity == 0 {
             continue;
         }
+        // Outside the safe window the dial decision cannot let it through at its start
+        // (customers' times are not allowed here): skip asking it.
+        if !safe.contains(start) {
+            continue;
+        }
         let facts = Facts {
             due_at: start,
             ..q.facts.clone()
@@ -309,12 +315,15 @@ fn grid(tz: &TimeZone, length: SlotLength, from: Timestamp, to: Timestamp) -> Ve
     while let Some(date) = day.filter(|d| *d <= last_day) {
         let midnight = date.to_datetime(Time::midnight());
         for k in 0..per_day {
-            let Ok(local) = midnight.checked_add((i64::from(k) * i64::from(length.minutes())).minutes())
+            let Ok(local) =
+                midnight.checked_add((i64::from(k) * i64::from(length.minutes())).minutes())
             else {
                 continue;
             };
             match tz.to_ambiguous_timestamp(local).offset() {
-                AmbiguousOffset::Unambiguous { offset } => starts.extend(offset.to_timestamp(local).ok()),
+                AmbiguousOffset::Unambiguous { offset } => {
+                    starts.extend(offset.to_timestamp(local).ok())
+                }
                 AmbiguousOffset::Fold { before, after } => {
                     starts.extend(before.to_timestamp(local).ok());
                     starts.extend(after.to_timestamp(local).ok());

@@ -56,9 +56,9 @@ pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 
 pub use provider_calls::{ProviderCallStore, ProviderFinish};
 pub use queue_stats::QueueStatsStore;
-pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
+pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub use sqlite::SqliteStore;
 pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::{IdempotentResponse, InsertOutcome, StoreError};
-use crate::domain::{Actor, AccountId, Callback, availability::Taken, ids::QueueId};
+use crate::domain::{AccountId, Actor, Callback, availability::Taken, ids::QueueId};
 
 /// The slot a new callback is booked into, and how many places it has.
 #[derive(Debug, Clone)]

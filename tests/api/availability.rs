@@ -101,12 +101,18 @@ async fn slots_stay_on_the_local_grid_across_the_spring_change_and_skip_a_holida
     let hours: Vec<String> = (8..21).map(|h| format!("{h:02}:00:00")).collect();
     assert_eq!(
         days["2027-03-13"],
-        hours.iter().map(|h| format!("{h}-08:00")).collect::<Vec<_>>()
+        hours
+            .iter()
+            .map(|h| format!("{h}-08:00"))
+            .collect::<Vec<_>>()
     );
     for day in ["2027-03-14", "2027-03-16"] {
         assert_eq!(
             days[day],
-            hours.iter().map(|h| format!("{h}-07:00")).collect::<Vec<_>>(),
+            hours
+                .iter()
+                .map(|h| format!("{h}-07:00"))
+                .collect::<Vec<_>>(),
             "{day}: the same local hours, now on daylight time"
         );
     }
@@ -264,8 +270,9 @@ async fn capacity_counts_the_queues_handle_times_and_what_is_scheduled_in_the_sl
     .await;
     let queue = queue_with(&app, &[json!({})]).await;
     // An answered call of the queue that took 15 minutes.
-    let due = (ringback::clock::Clock::now(clock.as_ref()) + jiff::SignedDuration::from_millis(300))
-        .to_string();
+    let due = (ringback::clock::Clock::now(clock.as_ref())
+        + jiff::SignedDuration::from_millis(300))
+    .to_string();
     let id = app
         .create(&json!({ "phone": unique_phone(), "scheduled_at": due,
                          "assignment": { "type": "queue", "ids": [queue] } }))
@@ -274,13 +281,18 @@ async fn capacity_counts_the_queues_handle_times_and_what_is_scheduled_in_the_sl
         .unwrap()
         .to_owned();
     app.wait_for_status(&id, "in_progress", WAIT).await;
-    app.report_outcome(&id, &json!({ "outcome": "answered", "duration_seconds": 900 }))
-        .await
-        .expect(200);
+    app.report_outcome(
+        &id,
+        &json!({ "outcome": "answered", "duration_seconds": 900 }),
+    )
+    .await
+    .expect(200);
     // A callback of the queue scheduled (not booked) inside the 10:00 slot takes a place.
-    app.create(&json!({ "phone": unique_phone(), "scheduled_at": "2027-03-10T18:10:00Z",
-                        "assignment": { "type": "queue", "ids": [queue] } }))
-        .await;
+    app.create(
+        &json!({ "phone": unique_phone(), "scheduled_at": "2027-03-10T18:10:00Z",
+                        "assignment": { "type": "queue", "ids": [queue] } }),
+    )
+    .await;
     let found = slots(
         &app,
         &queue,
@@ -340,7 +352,10 @@ async fn two_customers_booking_the_last_place_at_once_get_one_201_and_one_slot_f
         let (Some(won), Some(lost)) = (won, lost) else {
             panic!(
                 "{slot_id}: expected one 201 and one 409, got {statuses:?}: {}",
-                pair.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join(" / ")
+                pair.iter()
+                    .map(|r| r.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / ")
             );
         };
         let cb = won.expect(201);
@@ -418,19 +433,49 @@ async fn every_bad_availability_parameter_is_refused_naming_it() {
     let q = format!("queue_id={queue}&phone={phone}");
     let cases: Vec<(String, u16, &str, &str)> = vec![
         (format!("phone={phone}"), 400, "missing_field", "queue_id"),
-        (format!("queue_id=&phone={phone}"), 400, "missing_field", "queue_id"),
-        (format!("queue_id=sales&phone={phone}"), 400, "invalid_field", "queue_id"),
+        (
+            format!("queue_id=&phone={phone}"),
+            400,
+            "missing_field",
+            "queue_id",
+        ),
+        (
+            format!("queue_id=sales&phone={phone}"),
+            400,
+            "invalid_field",
+            "queue_id",
+        ),
         (
             format!("queue_id=que_01J00000000000000000000000&phone={phone}"),
             404,
             "not_found",
             "queue_id",
         ),
-        (format!("queue_id={theirs}&phone={phone}"), 404, "not_found", "queue_id"),
+        (
+            format!("queue_id={theirs}&phone={phone}"),
+            404,
+            "not_found",
+            "queue_id",
+        ),
         (format!("queue_id={queue}"), 400, "missing_field", "phone"),
-        (format!("queue_id={queue}&phone=12"), 400, "invalid_phone", "phone"),
-        (format!("{q}&from=tomorrow"), 400, "invalid_datetime", "from"),
-        (format!("{q}&from=2027-03-08T10:00:00Z"), 400, "time_in_past", "from"),
+        (
+            format!("queue_id={queue}&phone=12"),
+            400,
+            "invalid_phone",
+            "phone",
+        ),
+        (
+            format!("{q}&from=tomorrow"),
+            400,
+            "invalid_datetime",
+            "from",
+        ),
+        (
+            format!("{q}&from=2027-03-08T10:00:00Z"),
+            400,
+            "time_in_past",
+            "from",
+        ),
         (format!("{q}&to=2027-03-10"), 400, "invalid_datetime", "to"),
         (
             format!("{q}&from=2027-03-10T00:00:00Z&to=2027-03-09T00:00:00Z"),
@@ -450,13 +495,48 @@ async fn every_bad_availability_parameter_is_refused_naming_it() {
             "invalid_field",
             "to",
         ),
-        (format!("{q}&to=2030-01-01T00:00:00Z"), 400, "invalid_field", "to"),
-        (format!("{q}&slot_minutes=4"), 400, "invalid_field", "slot_minutes"),
-        (format!("{q}&slot_minutes=241"), 400, "invalid_field", "slot_minutes"),
-        (format!("{q}&slot_minutes=7"), 400, "invalid_field", "slot_minutes"),
-        (format!("{q}&slot_minutes=thirty"), 400, "invalid_field", "slot_minutes"),
-        (format!("{q}&slot_minutes=-30"), 400, "invalid_field", "slot_minutes"),
-        (format!("{q}&dialing_mode=robocall"), 400, "invalid_field", "dialing_mode"),
+        (
+            format!("{q}&to=2030-01-01T00:00:00Z"),
+            400,
+            "invalid_field",
+            "to",
+        ),
+        (
+            format!("{q}&slot_minutes=4"),
+            400,
+            "invalid_field",
+            "slot_minutes",
+        ),
+        (
+            format!("{q}&slot_minutes=241"),
+            400,
+            "invalid_field",
+            "slot_minutes",
+        ),
+        (
+            format!("{q}&slot_minutes=7"),
+            400,
+            "invalid_field",
+            "slot_minutes",
+        ),
+        (
+            format!("{q}&slot_minutes=thirty"),
+            400,
+            "invalid_field",
+            "slot_minutes",
+        ),
+        (
+            format!("{q}&slot_minutes=-30"),
+            400,
+            "invalid_field",
+            "slot_minutes",
+        ),
+        (
+            format!("{q}&dialing_mode=robocall"),
+            400,
+            "invalid_field",
+            "dialing_mode",
+        ),
     ];
     for (params, status, code, field) in &cases {
         app.get(&format!("/v1/availability?{params}"))
@@ -488,14 +568,33 @@ async fn every_bad_booking_is_refused_naming_its_field() {
     let good = slot("2027-03-10T17:00:00Z", 30);
     let unknown_queue = format!(
         "slot_que_01J00000000000000000000000_{}_30",
-        "2027-03-10T17:00:00Z".parse::<Timestamp>().unwrap().as_second()
+        "2027-03-10T17:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second()
     );
     let phone = unique_phone;
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({ "phone": phone(), "slot_id": "slot_nonsense" }), "invalid_field", "slot_id"),
-        (json!({ "phone": phone(), "slot_id": 42 }), "invalid_field", "slot_id"),
-        (json!({ "phone": phone(), "slot_id": good.replace("_30", "_7") }), "invalid_field", "slot_id"),
-        (json!({ "phone": phone(), "slot_id": unknown_queue }), "invalid_field", "slot_id"),
+        (
+            json!({ "phone": phone(), "slot_id": "slot_nonsense" }),
+            "invalid_field",
+            "slot_id",
+        ),
+        (
+            json!({ "phone": phone(), "slot_id": 42 }),
+            "invalid_field",
+            "slot_id",
+        ),
+        (
+            json!({ "phone": phone(), "slot_id": good.replace("_30", "_7") }),
+            "invalid_field",
+            "slot_id",
+        ),
+        (
+            json!({ "phone": phone(), "slot_id": unknown_queue }),
+            "invalid_field",
+            "slot_id",
+        ),
         (
             json!({ "phone": phone(), "slot_id": slot("2027-03-08T11:00:00Z", 30) }),
             "time_in_past",
@@ -512,7 +611,11 @@ async fn every_bad_booking_is_refused_naming_its_field() {
             "invalid_field",
             "assignment",
         ),
-        (json!({ "phone": "12", "slot_id": good }), "invalid_phone", "phone"),
+        (
+            json!({ "phone": "12", "slot_id": good }),
+            "invalid_phone",
+            "phone",
+        ),
         (json!({ "phone": phone() }), "missing_field", "scheduled_at"),
     ];
     for (body, code, field) in &cases {
@@ -530,7 +633,10 @@ async fn every_bad_booking_is_refused_naming_its_field() {
         .expect(200)
         .clone();
     assert_eq!(batch["results"][0]["status"], "failed");
-    assert_eq!(batch["results"][0]["error"]["field"], "callbacks[0].slot_id");
+    assert_eq!(
+        batch["results"][0]["error"]["field"],
+        "callbacks[0].slot_id"
+    );
     app.assert_no_callbacks("bad bookings").await;
     // The same slot, with its start echoed and its queue named, is booked.
     let cb = app

@@ -116,7 +116,10 @@ fn local_starts(slots: &[Slot]) -> Vec<String> {
 #[test]
 fn slot_lengths_divide_a_day_between_5_and_240_minutes() {
     for ok in [5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240] {
-        assert_eq!(SlotLength::parse(ok, "slot_minutes").unwrap().minutes() as i64, ok);
+        assert_eq!(
+            SlotLength::parse(ok, "slot_minutes").unwrap().minutes() as i64,
+            ok
+        );
     }
     for bad in [-30, 0, 4, 7, 25, 50, 100, 241, 480, 1440] {
         let err = SlotLength::parse(bad, "slot_minutes").unwrap_err();
@@ -145,8 +148,14 @@ fn a_slot_id_names_its_queue_start_and_length_and_reads_back() {
         &text.replace("_45", "_7"),
         &text.replace("_45", "_-45"),
         &format!("{text}_30"),
-        &text.replace(&t("2027-03-10T16:00:00Z").as_second().to_string(), "1805000401"),
-        &text.replace(&t("2027-03-10T16:00:00Z").as_second().to_string(), "99999999999999"),
+        &text.replace(
+            &t("2027-03-10T16:00:00Z").as_second().to_string(),
+            "1805000401",
+        ),
+        &text.replace(
+            &t("2027-03-10T16:00:00Z").as_second().to_string(),
+            "99999999999999",
+        ),
     ];
     for raw in garbled {
         let err = SlotId::parse(raw, "slot_id").unwrap_err();
@@ -188,7 +197,10 @@ fn a_slot_the_window_closes_inside_is_not_offered() {
         to: "2027-03-11T08:00:00Z",
         ..Ask::default()
     });
-    assert_eq!(local_starts(&found).last().unwrap(), "2027-03-10T20:00:00-08:00");
+    assert_eq!(
+        local_starts(&found).last().unwrap(),
+        "2027-03-10T20:00:00-08:00"
+    );
     let found = ask(&Ask {
         policy,
         minutes: 45,
@@ -196,7 +208,10 @@ fn a_slot_the_window_closes_inside_is_not_offered() {
         to: "2027-03-11T08:00:00Z",
         ..Ask::default()
     });
-    assert_eq!(local_starts(&found).last().unwrap(), "2027-03-10T19:30:00-08:00");
+    assert_eq!(
+        local_starts(&found).last().unwrap(),
+        "2027-03-10T19:30:00-08:00"
+    );
 }
 
 #[test]
@@ -298,7 +313,11 @@ fn the_window_follows_the_local_clock_across_the_change() {
     });
     let firsts: Vec<(String, String)> = found
         .iter()
-        .filter(|s| zone("America/Los_Angeles").format_local(s.start).contains("T08:00"))
+        .filter(|s| {
+            zone("America/Los_Angeles")
+                .format_local(s.start)
+                .contains("T08:00")
+        })
         .map(|s| {
             (
                 zone("America/Los_Angeles").format_local(s.start),
@@ -309,9 +328,18 @@ fn the_window_follows_the_local_clock_across_the_change() {
     assert_eq!(
         firsts,
         [
-            ("2027-03-13T08:00:00-08:00".into(), "2027-03-13T16:00:00Z".into()),
-            ("2027-03-14T08:00:00-07:00".into(), "2027-03-14T15:00:00Z".into()),
-            ("2027-03-15T08:00:00-07:00".into(), "2027-03-15T15:00:00Z".into()),
+            (
+                "2027-03-13T08:00:00-08:00".into(),
+                "2027-03-13T16:00:00Z".into()
+            ),
+            (
+                "2027-03-14T08:00:00-07:00".into(),
+                "2027-03-14T15:00:00Z".into()
+            ),
+            (
+                "2027-03-15T08:00:00-07:00".into(),
+                "2027-03-15T15:00:00Z".into()
+            ),
         ]
     );
     assert_eq!(found.len(), 3 * 13);
@@ -355,7 +383,12 @@ fn an_agent_counts_only_for_slots_inside_their_hours_in_their_zone() {
     });
     let shown: Vec<(String, u32)> = found
         .iter()
-        .map(|s| (local_starts(std::slice::from_ref(s))[0][11..16].to_owned(), s.agents))
+        .map(|s| {
+            (
+                local_starts(std::slice::from_ref(s))[0][11..16].to_owned(),
+                s.agents,
+            )
+        })
         .collect();
     assert_eq!(
         shown,
