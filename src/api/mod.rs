@@ -10,6 +10,7 @@ pub mod agents;
 pub mod audio;
 pub mod auth;
 pub mod authorized;
+pub mod availability;
 pub mod callbacks;
 pub mod caller_ids;
 pub mod calls;

@@ -25,8 +25,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents, contacts,
-    dispositions, dnc,
+    admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
+    consents, contacts, dispositions, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
@@ -72,6 +72,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         callbacks::change::cancel,
         callbacks::change::outcome,
         callbacks::eligibility::eligibility,
+        availability::availability,
         settings::get_settings,
         settings::put_settings,
         notifications::get_notification_settings,

@@ -255,6 +255,7 @@ pub(crate) async fn prepare_queue_callback(
         mut callback,
         allow_duplicate,
         judged,
+        slot: _,
     } = prepared;
     callback.queued_since = Some(input.queued_since);
     let mut view = CallbackView::from(&callback);

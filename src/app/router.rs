@@ -20,9 +20,9 @@ use utoipa::OpenApi as _;
 use super::AppState;
 use crate::{
     api::{
-        admin, agent_work, agents, audio, callbacks, caller_ids, calls, campaigns, consents,
-        contacts, dispositions, dnc, error::ApiError, notifications, openapi, ops, playbooks,
-        queue_callbacks, reports, settings, trunks, webhooks,
+        admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
+        consents, contacts, dispositions, dnc, error::ApiError, notifications, openapi, ops,
+        playbooks, queue_callbacks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/callbacks/{id}/cancel", post(callbacks::cancel))
         .route("/callbacks/{id}/eligibility", get(callbacks::eligibility))
+        .route("/availability", get(availability::availability))
         .route(
             "/settings",
             get(settings::get_settings).put(settings::put_settings),

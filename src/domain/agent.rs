@@ -79,6 +79,59 @@ impl Agent {
                 .is_some_and(|(minute, ranges)| ranges.iter().all(|&(_, end)| end <= minute))
     }
 
+    /// The stretches of `[from, to)` inside the agent's working hours, as [`works_at`]
+    /// reads them (an instant works when its local minute is inside a range of its local
+    /// day), in order and merged where they touch (a shift through midnight is one stretch).
+    /// `None` for an agent without working hours: always working.
+    ///
+    /// Whether an instant works changes only where the local clock reaches a range's start
+    /// or end, at midnight, or at a clock change; the walk jumps from one such instant to the
+    /// next, a few steps a day.
+    ///
+    /// [`works_at`]: Self::works_at
+    pub fn working_spans(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<Vec<(Timestamp, Timestamp)>> {
+        self.working_hours.as_ref()?;
+        let tz = self.timezone.tz();
+        let mut spans: Vec<(Timestamp, Timestamp)> = Vec::new();
+        let mut t = from;
+        while t < to {
+            let (minute, ranges) = self.hours_on_day_of(t)?;
+            let working = ranges
+                .iter()
+                .any(|&(start, end)| start <= minute && minute < end);
+            let next_minute = ranges
+                .iter()
+                .flat_map(|&(start, end)| [start, end])
+                .filter(|&m| m > minute)
+                .min()
+                .unwrap_or(24 * 60)
+                .min(24 * 60);
+            let local = t.to_zoned(tz.clone());
+            let into_minute = jiff::SignedDuration::from_secs(i64::from(local.second()))
+                + jiff::SignedDuration::from_nanos(i64::from(local.subsec_nanosecond()));
+            let ahead = jiff::SignedDuration::from_mins(i64::from(next_minute - minute));
+            let mut next = t.checked_add(ahead - into_minute).ok()?;
+            if let Some(change) = tz.following(t).next()
+                && change.timestamp() < next
+            {
+                next = change.timestamp();
+            }
+            let next = next.min(to);
+            if working {
+                match spans.last_mut() {
+                    Some(last) if last.1 == t => last.1 = next,
+                    _ => spans.push((t, next)),
+                }
+            }
+            t = next;
+        }
+        Some(spans)
+    }
+
     /// The minute of the local day of `at` and that day's working ranges (in minutes), or
     /// `None` for an agent without working hours.
     fn hours_on_day_of(&self, at: Timestamp) -> Option<(u32, Vec<(u32, u32)>)> {

@@ -44,6 +44,11 @@ pub enum ErrorCode {
     /// A `caller_id` that is not one of the account's registered numbers (`/v1/caller-ids`),
     /// once it has registered any.
     CallerIdNotOwned,
+    /// The slot (`slot_id`) has no place left (409); `next_slots` lists the next free ones.
+    SlotFull,
+    /// The slot (`slot_id`) is not offered for this number (409): outside its calling window
+    /// or holidays, or no agent of the queue works through it; `next_slots` lists free ones.
+    SlotUnavailable,
     Unauthorized,
     /// Authenticated, but the key or token lacks the scope named in `required_scope`.
     Forbidden,
@@ -87,6 +92,8 @@ impl ErrorCode {
             ErrorCode::TrunkInUse => "trunk_in_use",
             ErrorCode::AudioInUse => "audio_in_use",
             ErrorCode::CallerIdNotOwned => "caller_id_not_owned",
+            ErrorCode::SlotFull => "slot_full",
+            ErrorCode::SlotUnavailable => "slot_unavailable",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",

@@ -7,6 +7,7 @@ pub mod account;
 pub mod agent;
 pub mod audio;
 pub mod auth;
+pub mod availability;
 pub mod callback;
 pub mod caller_id;
 pub mod campaign;

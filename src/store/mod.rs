@@ -33,6 +33,7 @@ pub mod queue_stats;
 pub mod recordings;
 pub mod routing;
 pub mod signals;
+pub mod slots;
 pub mod sqlite;
 pub mod telephony;
 pub mod trunks;
@@ -61,6 +62,7 @@ pub use routing::{MadeOffer, OfferAnswer, RoutePass, RoutingStore};
 pub use provider_calls::{ProviderCallStore, ProviderFinish};
 pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
+pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub use sqlite::SqliteStore;
 pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};
@@ -327,6 +329,7 @@ pub trait Store:
     + CallerIdStore
     + QueueStatsStore
     + NotificationStore
+    + SlotStore
     + Send
     + Sync
     + 'static

@@ -24,9 +24,12 @@ pub trait QueueStatsStore: Send + Sync + 'static {
         account: &AccountId,
         queue: &QueueId,
     ) -> Result<Vec<(Agent, u32)>, StoreError>;
-    /// How long the queue's answered calls that ended at or after `since` held their agent
-    /// (`ended_at - started_at`: from the offer's acceptance or the call's start to its
-    /// outcome), in seconds, latest first, at most `limit`.
+    /// How long the queue's answered calls that ended at or after `since` were handled, in
+    /// seconds, latest first, at most `limit`: `ended_at - answered_at` where the call's
+    /// answer was recorded, else the duration its outcome reported, else `ended_at -
+    /// started_at` (from the offer's acceptance or the call's start to its outcome). A call is
+    /// the queue's when its callback is assigned to the queue. Read by the wait estimate and
+    /// by the capacity of bookable slots.
     async fn queue_handle_times(
         &self,
         account: &AccountId,

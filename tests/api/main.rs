@@ -10,6 +10,7 @@ pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Sqlite;
 mod agents;
 mod audio;
 mod auth;
+mod availability;
 mod bridge_test;
 mod callbacks;
 mod caller_ids;

@@ -13,6 +13,8 @@ mod agents;
 mod audio;
 #[path = "../api/auth.rs"]
 mod auth;
+#[path = "../api/availability.rs"]
+mod availability;
 #[path = "../api/callbacks.rs"]
 mod callbacks;
 #[path = "../api/caller_ids.rs"]

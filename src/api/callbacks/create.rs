@@ -24,7 +24,7 @@ use super::{
 use crate::{
     app::AppState,
     domain::{Callback, CallbackView, ErrorCode, Origin, Scope, callback::NewCallback},
-    store::{BatchItem, IdempotentResponse, InsertOutcome},
+    store::{BatchItem, BookingOutcome, IdempotentResponse, InsertOutcome},
 };
 
 /// Schedule a callback.
@@ -38,7 +38,7 @@ use crate::{
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key."))),
         (status = 400, response = crate::api::error::BadRequest),
         (status = 401, response = crate::api::error::Unauthorized),
-        (status = 409, description = "`duplicate_active_callback`: an active callback for this phone exists (`existing_id` names it); set `allow_duplicate` to schedule another.", body = crate::api::error::ErrorBody),
+        (status = 409, description = "`duplicate_active_callback`: an active callback for this phone exists (`existing_id` names it); set `allow_duplicate` to schedule another. With a `slot_id`: `slot_full` (no place left) or `slot_unavailable` (not offered for this number), each with `next_slots`, up to five free slots of the same queue and length (shaped like `GET /v1/availability`'s).", body = crate::api::error::ErrorBody),
         (status = 413, response = crate::api::error::PayloadTooLarge),
         (status = 415, response = crate::api::error::UnsupportedMediaType),
         (status = 422, description = "`idempotency_key_reused`: the Idempotency-Key was used with a different body.", body = crate::api::error::ErrorBody),
@@ -86,6 +86,7 @@ pub(crate) async fn create_as(
         callback,
         allow_duplicate,
         judged,
+        slot,
     } = prepare(&state, &caller, new, origin, policy(&state), "").await?;
     let mut view = CallbackView::with_link(&callback, &state.links);
     view.effective_dial_at = judged.effective_dial_at.map(|t| t.to_string());
@@ -103,11 +104,40 @@ pub(crate) async fn create_as(
         status: 201,
         body: body_json.clone(),
     });
-    match state
-        .store
-        .insert_callback(&callback, allow_duplicate, idem.as_ref(), &caller.actor)
-        .await?
-    {
+    let stored = match &slot {
+        None => {
+            state
+                .store
+                .insert_callback(&callback, allow_duplicate, idem.as_ref(), &caller.actor)
+                .await?
+        }
+        Some(booked) => match state
+            .store
+            .book_slot(
+                &callback,
+                allow_duplicate,
+                idem.as_ref(),
+                &caller.actor,
+                &booked.booking,
+            )
+            .await?
+        {
+            BookingOutcome::Stored(outcome) => outcome,
+            BookingOutcome::Full => {
+                let zone = callback.timezone.clone();
+                return Err(crate::api::availability::refused(
+                    &state,
+                    &caller,
+                    &callback,
+                    &booked.id,
+                    ErrorCode::SlotFull,
+                    &zone,
+                )
+                .await);
+            }
+        },
+    };
+    match stored {
         InsertOutcome::Inserted => {
             tracing::debug!(callback_id = %callback.id, account_id = %caller.account_id, "callback scheduled");
             Ok(json_response(StatusCode::CREATED, body_json))

@@ -103,6 +103,21 @@ pub(crate) async fn judge_new(
     Ok(decide_each(callbacks, known, prefixes))
 }
 
+/// What the dial decision knows of one new callback, gathered as [`judge_new`] does: the
+/// callee located by the stored contact for the number (its zone, when the request gave
+/// none, and its state), the store's facts about the number, and the account's policy. For
+/// questions about many instants at once (`/v1/availability`).
+pub(crate) async fn new_call_facts(
+    state: &AppState,
+    caller: &Caller,
+    callback: &mut Callback,
+) -> Result<(CallFacts, AccountSettings), ApiError> {
+    let known = facts_of(state, caller, std::slice::from_ref(callback)).await?;
+    locate_by_contacts(std::slice::from_mut(callback), &known.contacts);
+    let call = known.calls.into_iter().next().unwrap_or_default();
+    Ok((call, known.settings))
+}
+
 /// The one answer of a judgement of one callback.
 pub(super) fn only(mut judged: Vec<Result<Judged, ApiError>>) -> Result<Judged, ApiError> {
     judged.pop().expect("one callback judged")

@@ -7,19 +7,28 @@
 //! 3. the agents or queues named exist in the account ([`check_assignees`]), the queue a
 //!    personal callback falls back to too ([`check_fallback_queue`]), which is the account's
 //!    when the request says nothing of it;
-//! 4. the dial decision at the time asked for ([`judge_new`]).
+//! 4. the dial decision at the time asked for ([`judge_new`]);
+//! 5. with a `slot_id`, that the slot is offered to the number with a place left
+//!    ([`book`]; its time and queue were taken into the request before step 1, by
+//!    [`take_slot`]).
 //!
 //! A batch runs steps 1 to 3 per item with [`prepare_unjudged`], then step 4 on all its valid
-//! items in one call (one look at the store for the lot).
+//! items in one call (one look at the store for the lot). A batch item cannot book a slot:
+//! slots are booked one at a time, each counted in its own insert's transaction.
 
 use jiff::Timestamp;
 
 use super::judge::{Judged, check_assignees, check_fallback_queue, judge_new, only};
 use crate::{
-    api::{auth::Caller, error::ApiError, webhooks::checked_url},
+    api::{
+        auth::Caller,
+        availability::{BookedSlot, book, take_slot},
+        error::ApiError,
+        webhooks::checked_url,
+    },
     app::AppState,
     domain::{
-        Callback, Origin,
+        Callback, ErrorCode, FieldError, Origin,
         callback::{CreatePolicy, NewCallback},
     },
 };
@@ -37,6 +46,8 @@ pub(crate) struct Prepared {
     /// The request's `allow_duplicate` (default false).
     pub allow_duplicate: bool,
     pub judged: Judged,
+    /// The slot it books (`slot_id`), to be stored with `Store::book_slot`.
+    pub slot: Option<BookedSlot>,
 }
 
 /// Prepares a new callback for `caller`'s account, marked with `origin`, under `policy`:
@@ -67,12 +78,16 @@ pub(crate) async fn prepare(
 pub(crate) async fn prepare_at(
     state: &AppState,
     caller: &Caller,
-    new: NewCallback,
+    mut new: NewCallback,
     origin: Origin,
     policy: CreatePolicy,
     now: Timestamp,
     prefix: &str,
 ) -> Result<Prepared, ApiError> {
+    let slot = match new.slot_id.take() {
+        Some(raw) => Some(take_slot(state, caller, &mut new, &raw, policy, prefix).await?),
+        None => None,
+    };
     let Unjudged {
         mut callback,
         allow_duplicate,
@@ -88,10 +103,15 @@ pub(crate) async fn prepare_at(
     )?;
     let warning = super::change::unheld_skills(state, caller, &callback.skills).await?;
     judged.explanation.extend(warning);
+    let slot = match slot {
+        Some(id) => Some(book(state, caller, &callback, id).await?),
+        None => None,
+    };
     Ok(Prepared {
         callback,
         allow_duplicate,
         judged,
+        slot,
     })
 }
 
@@ -106,6 +126,14 @@ pub(crate) async fn prepare_unjudged(
     now: Timestamp,
     prefix: &str,
 ) -> Result<Unjudged, ApiError> {
+    if new.slot_id.is_some() {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            format!("{prefix}slot_id"),
+            "slots are booked one callback at a time, with POST /v1/callbacks",
+        )
+        .into());
+    }
     let account_fallback = new.takes_account_fallback();
     let (mut callback, allow_duplicate) =
         new.validate(&caller.account_id, origin, now, policy, prefix)?;

@@ -21,7 +21,7 @@ mod status;
 pub use attempt::{Attempt, CallbackEvent};
 pub use fallback::{Fallback, FallbackReason, MAX_FALLBACK_MINUTES, falls_back};
 pub use new::{
-    CreatePolicy, MAX_NAME, MAX_TEXT, NewCallback, check_assignment, check_lead_time,
+    CreatePolicy, MAX_HORIZON, MAX_NAME, MAX_TEXT, NewCallback, check_assignment, check_lead_time,
     check_metadata,
 };
 pub use plans::{BridgeFailurePlan, ClaimPlan, bridge_backoff, plan_bridge_failure, plan_claim};

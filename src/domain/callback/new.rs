@@ -35,7 +35,14 @@ pub struct NewCallback {
     pub phone: String,
     pub contact_name: Option<String>,
     /// RFC 3339 with an offset, or a local date-time without offset read in `timezone`.
+    /// Required, unless `slot_id` gives the time.
+    #[serde(default)]
     pub scheduled_at: String,
+    /// A slot from `GET /v1/availability` (`slot_...`) to book: the callback is assigned to
+    /// the slot's queue and scheduled at its start (`scheduled_at` and `assignment`, if given,
+    /// must say the same), and takes one of its places, counted in the same transaction as
+    /// the insert; a full slot answers `409 slot_full` with `next_slots`.
+    pub slot_id: Option<String>,
     /// IANA zone of the customer. Required when `scheduled_at` has no offset. Without it,
     /// calls are judged in the zone of the stored contact for the number, else in every
     /// zone the number may be in (`timezone_source` says which).
@@ -232,6 +239,13 @@ impl NewCallback {
             Some(name) => Some(Zone::parse(name, &f("timezone"))?),
             None => None,
         };
+        if self.scheduled_at.is_empty() {
+            return Err(FieldError::new(
+                ErrorCode::MissingField,
+                f("scheduled_at"),
+                "missing field `scheduled_at` (or give a `slot_id`)",
+            ));
+        }
         let scheduled_at =
             parse_scheduled_at(&self.scheduled_at, timezone.as_ref(), &f("scheduled_at")).map_err(
                 |mut e| {

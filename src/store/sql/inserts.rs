@@ -139,6 +139,29 @@ fn announce_earliest(
     }
 }
 
+/// Inserts one callback inside the caller's write transaction as a single create does (its
+/// idempotency key, the duplicate check, its event and audit entry), for a write that checks
+/// more in the same transaction (a slot booking).
+pub(super) async fn insert_one(
+    conn: &mut DbConn,
+    callback: &Callback,
+    allow_duplicate: bool,
+    idempotency: Option<&IdempotentResponse>,
+    actor: &Actor,
+) -> Result<InsertOutcome, StoreError> {
+    let event = created_event(callback);
+    let audit = callback_audit("callback.create", None, callback);
+    let request = InsertRequest {
+        callback,
+        allow_duplicate,
+        idempotency,
+        audit: Some((actor, &audit)),
+        event: &event,
+    };
+    let mut outcomes = insert_group(conn, std::slice::from_ref(&request)).await?;
+    Ok(outcomes.pop().expect("one outcome per request"))
+}
+
 /// Inserts callbacks inside the caller's transaction, deciding for each whether it is a replay
 /// of an idempotency key, a duplicate of an active callback for the same phone (in the store or
 /// earlier in the group), or new. A handful of statements whatever the group's size.

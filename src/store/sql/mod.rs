@@ -49,6 +49,7 @@ mod queue_stats;
 mod recordings;
 mod routing;
 mod rows;
+mod slots;
 mod telephony;
 mod trunks;
 mod users;

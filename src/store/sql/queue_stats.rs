@@ -1,5 +1,5 @@
-//! The SQL of a queue's wait: its line, its members' load and its recent handle times. Reads
-//! only, from the reader pool.
+//! The SQL of a queue's wait and of its slots' capacity: its line, its members' load and its
+//! recent handle times. Reads only, from the reader pool.
 
 use std::collections::HashSet;
 
@@ -97,8 +97,9 @@ impl QueueStatsStore for SqlStore {
         limit: usize,
     ) -> Result<Vec<u32>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT k.started_at, k.ended_at FROM calls k \
+        let rows: Vec<(Option<i64>,)> = sqlx::query_as(&format!(
+            "SELECT COALESCE(k.ended_at - k.answered_at, 1000 * k.duration_seconds, \
+             k.ended_at - k.started_at) FROM calls k \
              JOIN callbacks ON callbacks.id = k.callback_id \
              WHERE k.account_id = $1 AND k.outcome = 'answered' AND k.ended_at >= $2 \
              AND callbacks.account_id = $3 AND callbacks.assign_type = 'queue' \
@@ -114,9 +115,8 @@ impl QueueStatsStore for SqlStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(started, ended)| {
-                u32::try_from((ended - started).max(0) / 1000).unwrap_or(u32::MAX)
-            })
+            .filter_map(|(handled,)| handled)
+            .map(|ms| u32::try_from(ms.max(0) / 1000).unwrap_or(u32::MAX))
             .collect())
     }
 }
