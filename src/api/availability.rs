@@ -513,3 +513,87 @@ pub(crate) async fn refused(
     }
     error
 }
+
+/// A free slot the customer's page offers: its id and start.
+pub(crate) struct FreeSlot {
+    pub id: String,
+    pub start: Timestamp,
+}
+
+/// The first `n` free slots (default length, the next week) of the queue `current` is assigned
+/// to, for its number, other than the one it is in: what its customer may move it to. None for
+/// a callback not assigned to a queue.
+pub(crate) async fn free_slots_for(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    n: usize,
+) -> Result<Vec<FreeSlot>, ApiError> {
+    let Some(queue) = queue_of(current) else {
+        return Ok(Vec::new());
+    };
+    let length = SlotLength::default();
+    let from = state.clock.now();
+    let to = from.checked_add(DEFAULT_RANGE).unwrap_or(Timestamp::MAX);
+    let mut asked = current.clone();
+    let (found, _) = find(state, caller, &mut asked, &queue, length, (from, to)).await?;
+    Ok(found
+        .iter()
+        .filter(|s| s.capacity_left() > 0 && !(s.start <= current.due_at && current.due_at < s.end))
+        .take(n)
+        .map(|s| FreeSlot {
+            id: SlotId {
+                queue: queue.clone(),
+                start: s.start,
+                length,
+            }
+            .to_string(),
+            start: s.start,
+        })
+        .collect())
+}
+
+/// Moves `current` to the slot `raw` of its own queue: the slot must be offered to its number
+/// with a place left (`409 slot_full` / `slot_unavailable` with `next_slots`), then the
+/// callback is rescheduled to its start as a `PATCH` of `scheduled_at` is (editable, the dial
+/// decision), the store counting the slot's places again in the change's transaction.
+pub(crate) async fn move_to_slot(
+    state: &AppState,
+    caller: &Caller,
+    current: &Callback,
+    raw: &str,
+) -> Result<Callback, ApiError> {
+    let id = SlotId::parse(raw, "slot_id")?;
+    if queue_of(current).as_ref() != Some(&id.queue) {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "slot_id",
+            "is not a slot of the callback's queue",
+        )
+        .into());
+    }
+    check_lead_time(id.start, state.clock.now(), policy(state), "slot_id")?;
+    super::callbacks::check_editable(current, "reschedule")?;
+    let booked = book(state, caller, current, id).await?;
+    let changes = crate::store::CallbackChanges {
+        scheduled_at: Some(crate::store::Reschedule {
+            at: booked.booking.start,
+            zone: None,
+        }),
+        slot: Some(booked.booking),
+        ..Default::default()
+    };
+    let (cb, _) =
+        super::callbacks::change::apply_changes(state, caller, current, &changes, "reschedule")
+            .await?;
+    Ok(cb)
+}
+
+/// The queue a callback is assigned to (the first, if several).
+fn queue_of(cb: &Callback) -> Option<QueueId> {
+    cb.assignment
+        .as_ref()
+        .filter(|a| a.kind == AssigneeKind::Queue)
+        .and_then(|a| a.ids.first())
+        .map(|q| QueueId::from_trusted(q.clone()))
+}

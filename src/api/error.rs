@@ -166,6 +166,12 @@ impl ApiError {
                     .insert("status".to_owned(), serde_json::json!(status.as_str()));
                 e
             }
+            ChangeError::SlotFull => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SlotFull,
+                "the slot has no place left; pick another from GET /v1/availability",
+            )
+            .field("slot_id"),
             ChangeError::Blocked(block) => {
                 let mut e = Self::new(
                     StatusCode::CONFLICT,

@@ -97,10 +97,14 @@ impl fmt::Display for Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     ApiKey(String),
-    Jwt { subject: String },
+    Jwt {
+        subject: String,
+    },
     User(String),
     Cli,
     System,
+    /// The customer, through the link to their callback's page (`/c/{token}`).
+    Customer,
 }
 
 impl Actor {
@@ -111,6 +115,7 @@ impl Actor {
             Actor::User(_) => "user",
             Actor::Cli => "cli",
             Actor::System => "system",
+            Actor::Customer => "customer",
         }
     }
 
@@ -120,6 +125,7 @@ impl Actor {
             Actor::Jwt { subject } => subject,
             Actor::Cli => "cli",
             Actor::System => "ringback",
+            Actor::Customer => "customer_link",
         }
     }
 }

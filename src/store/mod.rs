@@ -130,6 +130,9 @@ pub enum ChangeError {
     /// The dial decision stops the call now (the callback has been moved or ended).
     #[error("the call may not be placed now: {}", .0.reason)]
     Blocked(crate::domain::dialing::Block),
+    /// The slot the new time books has no place left (nothing was changed).
+    #[error("the slot has no place left")]
+    SlotFull,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -203,6 +206,10 @@ pub struct CallbackChanges {
     /// A new priority, or new required skills (none when empty).
     pub priority: Option<u8>,
     pub skills: Option<crate::domain::routing::Skills>,
+    /// The slot a new time books (`scheduled_at` is its start): its places are counted again
+    /// in the change's transaction, the callback among them. A new time without one leaves
+    /// the slot the callback had booked.
+    pub slot: Option<slots::SlotBooking>,
 }
 
 /// A new time for a callback.

@@ -26,14 +26,14 @@ use axum::{
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::domain::{
-    Actor, Callback, Principal, Scope,
+    Actor, AssigneeKind, Callback, Principal, Scope,
     consent::{Consent, ConsentScope},
     customer_link::{self, LinkError},
-    dnc::DncEntry,
 };
+use crate::store::{CallbackChanges, dnc::DncEntry};
 
 const PAGE: &str = include_str!("../../assets/customer/page.html");
 
@@ -62,7 +62,7 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
         Err(refusal) => return refusal,
     };
     let caller = customer(&cb);
-    match crate::api::callbacks::customer_confirmed(&state, &caller, &cb).await {
+    match confirmed(&state, &caller, &cb).await {
         Ok(cb) => {
             let notice = Some("Thank you: your call is confirmed.");
             render(&state, &token, &cb, Shown::Open { notice }).await
@@ -91,7 +91,7 @@ pub async fn reschedule(
         return render(&state, &token, &cb, Shown::Open { notice }).await;
     };
     let caller = customer(&cb);
-    match crate::api::availability::move_to_slot(&state, &caller, &cb, &slot).await {
+    match crate::api::availability::move_to_slot(&state, &caller, &cb, slot.trim()).await {
         Ok(cb) => {
             let notice = Some("Your call is moved to the new time.");
             render(&state, &token, &cb, Shown::Open { notice }).await
@@ -129,12 +129,22 @@ pub async fn stop(State(state): State<AppState>, Path(token): Path<String>) -> R
     let entry = DncEntry {
         account_id: cb.account_id.clone(),
         phone: cb.phone.clone(),
+        source: Some("customer_link".to_owned()),
         reason: Some("the customer asked through their callback link".to_owned()),
         created_at: now,
     };
     let revoked: Vec<Consent> = ConsentScope::ALL
-        .iter()
-        .map(|scope| Consent::revoked(&cb.account_id, &cb.phone, *scope, "customer_link", now))
+        .into_iter()
+        .map(|scope| Consent {
+            account_id: cb.account_id.clone(),
+            phone: cb.phone.clone(),
+            scope,
+            granted: false,
+            source: "customer_link".to_owned(),
+            captured_at: now,
+            evidence: Some("\"Stop calling me\" on the customer's callback page".to_owned()),
+            updated_at: now,
+        })
         .collect();
     let result = async {
         state.store.add_to_dnc(&[entry], &actor).await?;
@@ -145,6 +155,32 @@ pub async fn stop(State(state): State<AppState>, Path(token): Path<String>) -> R
         Ok(_) => render(&state, &token, &cb, Shown::Stopped).await,
         Err(e) => refused(&state, &token, &cb, ApiError::from(e)).await,
     }
+}
+
+/// Records the customer's confirmation of the time: a line in the callback's notes, written
+/// as the customer (its `callback.updated` event and audit entry say who).
+async fn confirmed(
+    state: &AppState,
+    caller: &Principal,
+    cb: &Callback,
+) -> Result<Callback, ApiError> {
+    crate::api::callbacks::check_editable(cb, "confirm")?;
+    let line = format!(
+        "[{} customer] confirmed the time ({}) through their link",
+        state.clock.now().strftime("%Y-%m-%d %H:%MZ"),
+        cb.scheduled_at
+    );
+    let notes = match &cb.notes {
+        Some(old) if !old.is_empty() => format!("{old}\n{line}"),
+        _ => line,
+    };
+    let changes = CallbackChanges {
+        notes: Some(Some(notes)),
+        ..CallbackChanges::default()
+    };
+    let (cb, _) =
+        crate::api::callbacks::apply_changes(state, caller, cb, &changes, "confirm").await?;
+    Ok(cb)
 }
 
 /// The callback `token` names, while its link still opens; else the page that says why.
@@ -233,9 +269,10 @@ async fn render(state: &AppState, token: &str, cb: &Callback, shown: Shown) -> R
             open => false,
         }),
         Shown::Open { notice } => {
-            let slots = crate::api::availability::slots_for(state, cb, SLOTS_SHOWN)
-                .await
-                .unwrap_or_default();
+            let slots =
+                crate::api::availability::free_slots_for(state, &customer(cb), cb, SLOTS_SHOWN)
+                    .await
+                    .unwrap_or_default();
             let slots: Vec<minijinja::Value> = slots
                 .iter()
                 .map(|s| minijinja::context! { id => s.id.clone(), label => local(s.start) })
@@ -248,16 +285,24 @@ async fn render(state: &AppState, token: &str, cb: &Callback, shown: Shown) -> R
                 when_label => "Planned for",
                 when => local(cb.due_at),
                 when_utc => cb.due_at.to_string(),
-                zone => zone.name(),
+                zone => zone_label(zone.name()),
                 open => true,
                 confirmable => true,
-                reschedulable => cb.assignment.as_ref().is_some_and(|a| a.kind == crate::domain::AssigneeKind::Queue),
+                reschedulable => cb.assignment.as_ref().is_some_and(|a| a.kind == AssigneeKind::Queue),
                 slots => slots,
                 base => base,
             })
         }
     };
     (StatusCode::OK, html_headers(), html).into_response()
+}
+
+/// A zone as a customer reads it: `America/Los_Angeles` is "Los Angeles time".
+fn zone_label(name: &str) -> String {
+    match name.rsplit_once('/') {
+        Some((_, city)) => format!("{} time", city.replace('_', " ")),
+        None => name.to_owned(),
+    }
 }
 
 fn fill(context: minijinja::Value) -> String {

@@ -20,6 +20,7 @@ use axum::{
 
 use crate::app::AppState;
 
+pub mod customer;
 pub mod endpoints;
 pub mod session;
 
@@ -33,6 +34,11 @@ const APP_CSS: &str = include_str!("../../assets/ui/app.css");
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
+        .route("/c/{token}", get(customer::page))
+        .route("/c/{token}/confirm", post(customer::confirm))
+        .route("/c/{token}/reschedule", post(customer::reschedule))
+        .route("/c/{token}/cancel", post(customer::cancel))
+        .route("/c/{token}/stop", post(customer::stop))
         .route("/ui/assets/app.js", get(app_js))
         .route("/ui/assets/app.css", get(app_css))
         .route(

@@ -18,6 +18,7 @@ mod campaigns;
 mod connections;
 mod consents;
 mod contacts;
+mod customer_page;
 mod database;
 mod dial_decision;
 mod dialect_acefone;

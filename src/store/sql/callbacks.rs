@@ -367,6 +367,27 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        if rescheduled {
+            // A new time holds the slot it books, if any, and no other.
+            let slot = changes.slot.as_ref();
+            sqlx::query(
+                "UPDATE callbacks SET slot_start = $1, slot_end = $2 \
+                 WHERE id = $3 AND account_id = $4",
+            )
+            .bind(slot.map(|s| ms(s.start)))
+            .bind(slot.map(|s| ms(s.end)))
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            if let Some(slot) = slot
+                && super::slots::over_capacity(&mut tx, account, slot).await?
+            {
+                tx.rollback().await.map_err(StoreError::from)?;
+                return Err(ChangeError::SlotFull);
+            }
+        }
         if cb.status == Status::Waiting {
             // Its place in line follows its priority and skills: placed again.
             leave_line(&mut tx, &[cb.id.as_str()]).await?;

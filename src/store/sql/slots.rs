@@ -62,6 +62,21 @@ async fn takings(
     Ok(taken)
 }
 
+/// Whether what takes `slot`'s places (a callback just booked into it among them) is more than
+/// it has, read in the booking's write transaction.
+pub(super) async fn over_capacity(
+    conn: &mut DbConn,
+    account: &AccountId,
+    slot: &SlotBooking,
+) -> Result<bool, StoreError> {
+    let taken = takings(conn, account, &slot.queue, slot.start, slot.end)
+        .await?
+        .iter()
+        .filter(|t| t.counts_in(slot.start, slot.end))
+        .count();
+    Ok(taken > slot.places as usize)
+}
+
 #[async_trait::async_trait]
 impl SlotStore for SqlStore {
     async fn slot_takings(
@@ -99,18 +114,7 @@ impl SlotStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         // The new callback is among what is counted: the slot holds it only if it fits.
-        let taken = takings(
-            &mut tx,
-            &callback.account_id,
-            &slot.queue,
-            slot.start,
-            slot.end,
-        )
-        .await?
-        .iter()
-        .filter(|t| t.counts_in(slot.start, slot.end))
-        .count();
-        if taken > slot.places as usize {
+        if over_capacity(&mut tx, &callback.account_id, slot).await? {
             tx.rollback().await?;
             return Ok(BookingOutcome::Full);
         }
