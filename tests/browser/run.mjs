@@ -279,6 +279,102 @@ try {
     await sup.screenshot({ path: join(SHOTS, 'campaigns.png'), fullPage: true });
   });
 
+  // The customer's page of a callback (`customer_link`), on a phone-sized screen, no account.
+  const phone = await (await browser.newContext({
+    timezoneId: 'America/Los_Angeles', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
+  })).newPage();
+  phone.setDefaultTimeout(10000);
+  let customerPhone = 4155550300;
+  async function customerCallback() {
+    customerPhone += 1;
+    const cb = await apiCall('POST', '/v1/callbacks', {
+      phone: `+1${customerPhone}`, scheduled_at: `${tomorrow}T18:00:00Z`, dialing_mode: 'preview',
+      assignment: { type: 'queue', ids: [queue.id] }, allow_duplicate: true,
+    });
+    assert(/\/c\/[A-Za-z0-9_-]{64}$/.test(cb.customer_link), `a customer_link: ${cb.customer_link}`);
+    return cb;
+  }
+  const linkOf = (cb) => base + cb.customer_link.slice(cb.customer_link.indexOf('/c/'));
+
+  await test('a customer opens their link on a phone and confirms the time with the keyboard', async () => {
+    const cb = await customerCallback();
+    const resp = await phone.goto(linkOf(cb));
+    assert(resp.status() === 200, `the page opens: ${resp.status()}`);
+    await phone.getByRole('heading', { name: 'We will call you' }).waitFor();
+    const when = await phone.locator('time').textContent();
+    const local = new Date(`${tomorrow}T18:00:00Z`).toLocaleTimeString('en-GB', {
+      timeZone: 'America/Los_Angeles', hour: '2-digit', minute: '2-digit',
+    });
+    assert(when.trim().endsWith(local), `${local} Los Angeles time shown: ${when}`);
+    await phone.getByText('Los Angeles time').first().waitFor();
+    await phone.screenshot({ path: join(SHOTS, 'customer-page.png'), fullPage: true });
+    // Keyboard only: focus the confirm button and press Enter.
+    await phone.getByRole('button', { name: 'Confirm this time' }).focus();
+    await phone.keyboard.press('Enter');
+    await phone.getByRole('status').filter({ hasText: 'your call is confirmed' }).waitFor();
+    await phone.screenshot({ path: join(SHOTS, 'customer-confirmed.png'), fullPage: true });
+    const after = await apiCall('GET', `/v1/callbacks/${cb.id}`);
+    assert(/customer\] confirmed the time/.test(after.notes || ''), `recorded: ${after.notes}`);
+  });
+
+  await test('a customer moves their callback to another free slot', async () => {
+    const cb = await customerCallback();
+    await phone.goto(linkOf(cb));
+    const choices = phone.getByRole('radio');
+    assert((await choices.count()) > 1, 'free slots are offered');
+    const second = choices.nth(1);
+    const slotId = await second.getAttribute('value');
+    const label = await phone.locator(`label[for="${await second.getAttribute('id')}"]`).textContent();
+    await phone.getByLabel(label.trim()).check();
+    await phone.screenshot({ path: join(SHOTS, 'customer-reschedule.png'), fullPage: true });
+    await phone.getByRole('button', { name: 'Move my call to this time' }).click();
+    await phone.getByRole('status').filter({ hasText: 'moved to the new time' }).waitFor();
+    const start = Number(slotId.split('_').at(-2));
+    const after = await apiCall('GET', `/v1/callbacks/${cb.id}`);
+    assert(Date.parse(after.scheduled_at) === start * 1000, `moved to the slot: ${after.scheduled_at} vs ${start}`);
+    const shown = await phone.locator('time').getAttribute('datetime');
+    assert(Date.parse(shown) === start * 1000, `the page shows the new time: ${shown}`);
+  });
+
+  await test('a customer cancels their callback and the link then says it is no longer valid', async () => {
+    const cb = await customerCallback();
+    await phone.goto(linkOf(cb));
+    await phone.getByRole('button', { name: 'Cancel this call' }).click();
+    await phone.getByRole('heading', { name: 'Your call is canceled' }).waitFor();
+    await phone.screenshot({ path: join(SHOTS, 'customer-canceled.png'), fullPage: true });
+    const after = await apiCall('GET', `/v1/callbacks/${cb.id}`);
+    assert(after.status === 'canceled', `canceled: ${after.status}`);
+    const resp = await phone.goto(linkOf(cb));
+    assert(resp.status() === 410, `an ended callback's link: ${resp.status()}`);
+    await phone.getByRole('heading', { name: 'This link is no longer valid' }).waitFor();
+    await phone.screenshot({ path: join(SHOTS, 'customer-expired.png'), fullPage: true });
+  });
+
+  await test('a customer asks to stop all calls: do-not-call, consent revoked, calls canceled', async () => {
+    const cb = await customerCallback();
+    await phone.goto(linkOf(cb));
+    await phone.getByRole('button', { name: 'Stop calling me' }).click();
+    await phone.getByRole('heading', { name: 'We will not call you again' }).waitFor();
+    await phone.screenshot({ path: join(SHOTS, 'customer-stopped.png'), fullPage: true });
+    const after = await apiCall('GET', `/v1/callbacks/${cb.id}`);
+    assert(after.status === 'canceled', `canceled: ${after.status}`);
+    const dnc = await apiCall('GET', `/v1/dnc/${encodeURIComponent(cb.phone)}`);
+    assert(dnc.phone === cb.phone, `on the do-not-call list: ${JSON.stringify(dnc)}`);
+  });
+
+  await test('a changed link shows a plain page and changes nothing', async () => {
+    const cb = await customerCallback();
+    const link = linkOf(cb);
+    const tampered = link.slice(0, -1) + (link.endsWith('A') ? 'B' : 'A');
+    const resp = await phone.goto(tampered);
+    assert(resp.status() === 404, `a changed token: ${resp.status()}`);
+    await phone.getByRole('heading', { name: 'This link is not valid' }).waitFor();
+    assert((await phone.getByRole('button').count()) === 0, 'no actions on an invalid link');
+    await phone.screenshot({ path: join(SHOTS, 'customer-invalid.png'), fullPage: true });
+    const after = await apiCall('GET', `/v1/callbacks/${cb.id}`);
+    assert(after.status === 'scheduled', `unchanged: ${after.status}`);
+  });
+
   await test('signing out ends the session', async () => {
     await sup.getByRole('button', { name: 'Sign out' }).click();
     await sup.getByRole('heading', { name: 'Sign in to Ringback' }).waitFor();
