@@ -25,6 +25,8 @@ mod campaigns;
 mod consents;
 #[path = "../api/contacts.rs"]
 mod contacts;
+#[path = "../api/customer_page.rs"]
+mod customer_page;
 #[path = "../api/database.rs"]
 mod database;
 #[path = "../api/dial_decision.rs"]
