@@ -48,6 +48,33 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Copy the SQLite database into a new file while the server runs (a consistent snapshot,
+    /// `VACUUM INTO`). For PostgreSQL, use pg_dump or point-in-time recovery (see the README).
+    Backup(BackupArgs),
+    /// Put a backup in place of the SQLite database after checking it, then bring its schema
+    /// up to date. Stop the server using the database first.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The new file to write; an existing file is never overwritten.
+    #[arg(long)]
+    to: std::path::PathBuf,
+    #[command(flatten)]
+    database: DatabaseConfig,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// A file `ringback backup` wrote.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// Replace an existing database file (and its WAL).
+    #[arg(long)]
+    replace: bool,
+    #[command(flatten)]
+    database: DatabaseConfig,
 }
 
 #[derive(Subcommand)]
@@ -183,6 +210,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::BridgeTest(args) => bridge_test(args).await,
+        Command::Backup(args) => {
+            let url = sqlite_only(&args.database, "backup")?;
+            let copied = store::sqlite::backup(url, &args.to)
+                .await
+                .with_context(|| format!("backing up {url} to {}", args.to.display()))?;
+            println!("{}", serde_json::to_string(&copied)?);
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let url = sqlite_only(&args.database, "restore")?;
+            let copied = store::sqlite::restore(&args.from, url, args.replace)
+                .await
+                .with_context(|| format!("restoring {} to {url}", args.from.display()))?;
+            println!("{}", serde_json::to_string(&copied)?);
+            Ok(())
+        }
         Command::Keys { command } => keys(command).await,
         Command::Users { command } => users(command).await,
         Command::Accounts {
@@ -199,6 +242,19 @@ async fn main() -> anyhow::Result<()> {
             print_new_key(json, "account_id", account.id.as_str(), secret.expose());
             Ok(())
         }
+    }
+}
+
+/// The database URL, if it names SQLite: backups of PostgreSQL are PostgreSQL's own.
+fn sqlite_only<'a>(database: &'a DatabaseConfig, what: &str) -> anyhow::Result<&'a str> {
+    let url = database.database_url.as_str();
+    match store::Backend::of(url) {
+        Some(store::Backend::Sqlite) => Ok(url),
+        _ => anyhow::bail!(
+            "ringback {what} copies a SQLite database; for PostgreSQL ({}) use pg_dump and \
+             pg_restore, or point-in-time recovery (see the README)",
+            store::redact_url(url)
+        ),
     }
 }
 

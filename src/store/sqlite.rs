@@ -359,3 +359,196 @@ mod tests {
         }
     }
 }
+
+/// What a backup or a restore wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Copied {
+    /// The file written.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The schema's last migration in it.
+    pub migration: i64,
+    /// Callbacks it holds.
+    pub callbacks: i64,
+}
+
+/// Why a backup or a restore was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
+    move |source| CopyError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The file a `sqlite://` URL names.
+fn file_of(url: &str) -> Result<std::path::PathBuf, CopyError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(StoreError::from)?;
+    Ok(options.get_filename().to_path_buf())
+}
+
+/// Takes a consistent copy of the database at `url` into the new file `to` while the server
+/// may be writing: `VACUUM INTO` reads one snapshot (a read transaction, which in WAL mode
+/// stops no writer), so the copy holds exactly what was committed when it began. The copy is
+/// compact and self-contained (no WAL beside it).
+pub async fn backup(url: &str, to: &std::path::Path) -> Result<Copied, CopyError> {
+    if to.exists() {
+        return Err(CopyError::Refused(format!(
+            "{} exists: a backup never overwrites a file",
+            to.display()
+        )));
+    }
+    let source = file_of(url)?;
+    if !source.exists() {
+        return Err(CopyError::Refused(format!(
+            "{} does not exist: nothing to back up",
+            source.display()
+        )));
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(StoreError::from)?
+        .busy_timeout(Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(StoreError::from)?;
+    let target = to.to_string_lossy().into_owned();
+    sqlx::query("VACUUM INTO $1")
+        .bind(&target)
+        .execute(&pool)
+        .await
+        .map_err(StoreError::from)?;
+    pool.close().await;
+    describe(to).await
+}
+
+/// Puts the backup `from` in place of the database at `url`, after checking it: SQLite's
+/// `integrity_check` passes, it is a Ringback database (its migrations table) of a schema this
+/// version knows (not a newer one). The file is copied beside the target and renamed over it,
+/// so a failed restore leaves the target as it was; then the schema is brought up to date.
+/// An existing target is replaced only with `replace` (its WAL and shared-memory files go
+/// with it); the server using it must be stopped first.
+pub async fn restore(
+    from: &std::path::Path,
+    url: &str,
+    replace: bool,
+) -> Result<Copied, CopyError> {
+    if !from.is_file() {
+        return Err(CopyError::Refused(format!(
+            "{} is not a file",
+            from.display()
+        )));
+    }
+    let target = file_of(url)?;
+    if target.exists() && !replace {
+        return Err(CopyError::Refused(format!(
+            "{} exists: stop the server using it, then restore with --replace",
+            target.display()
+        )));
+    }
+    check_backup(from).await?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let staging = dir.join(format!(
+        ".{}.restoring",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    std::fs::copy(from, &staging).map_err(io(&staging))?;
+    std::fs::File::open(&staging)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&staging))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = std::path::PathBuf::from(format!("{}{suffix}", target.display()));
+        match std::fs::remove_file(&side) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&side)(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&staging, &target).map_err(io(&target))?;
+    // The schema up to date, as `ringback migrate` would.
+    let store = open(url).await?;
+    drop(store);
+    describe(&target).await
+}
+
+/// Refuses a file that is not a sound Ringback database of a schema this version knows.
+async fn check_backup(path: &std::path::Path) -> Result<(), CopyError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .immutable(true);
+    let refused = |why: String| CopyError::Refused(format!("{}: {why}", path.display()));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|e| refused(format!("not a SQLite database ({e})")))?;
+    let checked: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await;
+    match checked {
+        Ok(ok) if ok == "ok" => {}
+        Ok(problem) => return Err(refused(format!("damaged: {problem}"))),
+        Err(e) => return Err(refused(format!("not a SQLite database ({e})"))),
+    }
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .map_err(|_| refused("not a Ringback database (no migrations table)".to_owned()))?;
+    pool.close().await;
+    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default();
+    match newest {
+        None => Err(refused(
+            "not a Ringback database (no migration applied)".to_owned(),
+        )),
+        Some(v) if v > known => Err(refused(format!(
+            "made by a newer Ringback (schema {v}; this version knows up to {known})"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The size, schema and callbacks of a database file.
+async fn describe(path: &std::path::Path) -> Result<Copied, CopyError> {
+    let bytes = std::fs::metadata(path).map_err(io(path))?.len();
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(StoreError::from)?;
+    let migration: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .map_err(StoreError::from)?;
+    let callbacks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM callbacks")
+        .fetch_one(&pool)
+        .await
+        .map_err(StoreError::from)?;
+    pool.close().await;
+    Ok(Copied {
+        path: path.display().to_string(),
+        bytes,
+        migration: migration.unwrap_or_default(),
+        callbacks,
+    })
+}

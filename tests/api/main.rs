@@ -11,6 +11,7 @@ mod agents;
 mod audio;
 mod auth;
 mod availability;
+mod backup;
 mod bridge_test;
 mod callbacks;
 mod caller_ids;

@@ -42,6 +42,11 @@ fn tail(path: &Path) -> String {
 
 impl Server {
     pub(crate) async fn start(env: &Env, extra: &[&str]) -> Self {
+        Self::start_on(env, &env.database_url, extra).await
+    }
+
+    /// [`Server::start`] on another database (a restored copy of `env`'s).
+    pub(crate) async fn start_on(env: &Env, database_url: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let n = std::fs::read_dir(env.dir.path()).unwrap().count();
         let log = env.dir.path().join(format!("server-{n}.log"));
@@ -54,7 +59,7 @@ impl Server {
                 "--listen",
                 &listen,
                 "--database-url",
-                &env.database_url,
+                database_url,
                 "--min-lead-seconds",
                 "1",
                 "--dialer-url",
@@ -185,7 +190,7 @@ impl Server {
 pub(crate) struct Env {
     _db: TestDatabase,
     dir: TempDir,
-    database_url: String,
+    pub(crate) database_url: String,
     pub(crate) tenant: Tenant,
     bridge: FakeBridge,
 }
