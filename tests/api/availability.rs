@@ -683,3 +683,54 @@ async fn the_document_describes_availability_slot_ids_and_slot_errors() {
     }
     assert!(schemas["SlotView"]["properties"]["capacity_left"].is_object());
 }
+
+#[tokio::test]
+async fn a_patch_with_slot_id_moves_a_booking_and_frees_its_old_place() {
+    let (app, _clock) = app_at("2027-03-08T12:00:00Z").await;
+    let queue = queue_with(&app, &[json!({})]).await;
+    // Five-minute slots, one agent, five minutes a call: one place each.
+    let range = "&from=2027-03-10T16:00:00Z&to=2027-03-10T17:00:00Z&slot_minutes=5";
+    let offered = slots(&app, &queue, &unique_phone(), range).await;
+    let (a, b) = (
+        offered[0]["id"].as_str().unwrap().to_owned(),
+        offered[1]["id"].as_str().unwrap().to_owned(),
+    );
+    let first = app
+        .post_callback(&json!({ "phone": unique_phone(), "slot_id": a }))
+        .await
+        .expect(201)
+        .clone();
+    let other = app
+        .post_callback(&json!({ "phone": unique_phone(), "slot_id": b }))
+        .await
+        .expect(201)
+        .clone();
+    let path = format!("/v1/callbacks/{}", first["id"].as_str().unwrap());
+    // The slot it would move to is full: refused, nothing changed.
+    app.patch(&path, &json!({ "slot_id": b }))
+        .await
+        .expect_field_error(409, "slot_full", "slot_id");
+    // Alone only; a garbled id names the field.
+    app.patch(&path, &json!({ "slot_id": offered[2]["id"], "notes": "x" }))
+        .await
+        .expect_field_error(400, "invalid_field", "slot_id");
+    app.patch(&path, &json!({ "slot_id": "slot_nonsense" }))
+        .await
+        .expect_field_error(400, "invalid_field", "slot_id");
+    // Moved to a free slot: its start is the time, and the old slot is free again.
+    let moved = app
+        .patch(&path, &json!({ "slot_id": offered[2]["id"] }))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(moved["scheduled_at"], offered[2]["start"], "{moved}");
+    let now = slots(&app, &queue, &unique_phone(), range).await;
+    let starts: Vec<&str> = now.iter().map(|s| s["start"].as_str().unwrap()).collect();
+    assert_eq!(
+        starts[0], "2027-03-10T16:00:00Z",
+        "the old place is free: {starts:?}"
+    );
+    assert!(!starts.contains(&"2027-03-10T16:05:00Z"), "{starts:?}");
+    assert!(!starts.contains(&"2027-03-10T16:10:00Z"), "{starts:?}");
+    assert_eq!(other["scheduled_at"], "2027-03-10T16:05:00Z");
+}

@@ -51,6 +51,10 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub skills: Option<Option<serde_json::Value>>,
+    /// Move to a slot of the callback's queue (an `id` of `GET /v1/availability`): its start
+    /// becomes the time, its places are counted again as a booking's are (`409 slot_full`,
+    /// `slot_unavailable`). Alone: not with `scheduled_at`, `timezone` or `assignment`.
+    pub slot_id: Option<String>,
 }
 
 /// Reschedule, reassign or annotate a callback that has not started.
@@ -63,7 +67,7 @@ pub struct PatchRequest {
         (status = 400, response = crate::api::error::BadRequest),
         (status = 401, response = crate::api::error::Unauthorized),
         (status = 404, response = crate::api::error::NotFound),
-        (status = 409, description = "`invalid_state`: the callback is no longer `scheduled` (`status` names its state), or it changed while this request ran.", body = crate::api::error::ErrorBody),
+        (status = 409, description = "`invalid_state`: the callback is no longer `scheduled` (`status` names its state), or it changed while this request ran. With `slot_id`: `slot_full` or `slot_unavailable`, with `next_slots`.", body = crate::api::error::ErrorBody),
         (status = 413, response = crate::api::error::PayloadTooLarge),
         (status = 415, response = crate::api::error::UnsupportedMediaType),
     ),
@@ -78,6 +82,26 @@ pub async fn patch(
     let id = callback_id(&id)?;
     let current = super::stored_callback(state.store.as_ref(), &caller.account_id, &id).await?;
     check_editable(&current, "change")?;
+    if let Some(slot) = &req.slot_id {
+        let alone = req.scheduled_at.is_none()
+            && req.timezone.is_none()
+            && req.assignment.is_none()
+            && req.notes.is_none()
+            && req.contact_name.is_none()
+            && req.metadata.is_none()
+            && req.priority.is_none()
+            && req.skills.is_none();
+        if !alone {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidField,
+                "send slot_id alone: its start is the new time and its queue the assignment",
+            )
+            .field("slot_id"));
+        }
+        let cb = crate::api::availability::move_to_slot(&state, &caller, &current, slot).await?;
+        return Ok(Json(CallbackView::with_link(&cb, &state.links)));
+    }
     let mut changes = CallbackChanges {
         scheduled_at: new_time(&state, &current, req.scheduled_at, req.timezone)?,
         ..CallbackChanges::default()
@@ -117,7 +141,7 @@ pub async fn patch(
             StatusCode::BAD_REQUEST,
             ErrorCode::MissingField,
             "nothing to change: send at least one of scheduled_at, timezone, assignment, \
-             notes, contact_name, metadata, priority, skills",
+             notes, contact_name, metadata, priority, skills, slot_id",
         ));
     }
     let (cb, judged) = apply_changes(&state, &caller, &current, &changes, "change").await?;

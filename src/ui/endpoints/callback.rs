@@ -89,6 +89,7 @@ pub async fn change(
                 || req.metadata.is_some()
                 || req.priority.is_some()
                 || req.skills.is_some()
+                || req.slot_id.is_some()
             {
                 return Err(forbidden("agents may only reschedule"));
             }
