@@ -29,6 +29,7 @@ use crate::{
     clock::SharedClock,
     domain::AccountId,
     store::{DueSignal, Store, StoreError, StoredRecording},
+    telemetry::names,
 };
 
 /// Recordings one account's pass handles at a time.
@@ -46,6 +47,8 @@ pub fn expired_before(now: Timestamp, days: u32) -> Option<Timestamp> {
 pub struct SweepReport {
     /// Recordings deleted and forgotten.
     pub deleted: u64,
+    /// Ended callbacks deleted with what was kept about them.
+    pub purged: u64,
     /// Recordings whose file could not be deleted (kept for the next pass).
     pub failed: u64,
     /// An account had more expired recordings than one batch: another pass follows at once.
@@ -102,10 +105,30 @@ impl RetentionSweep {
             // are tried again at the next pass, not at once).
             report.more |= found == BATCH as usize && failed == 0;
         }
+        // Then the ended callbacks, those whose recordings are gone (above, or never made).
+        for (account, days) in self.store.callback_retentions().await? {
+            let Some(before) = expired_before(now, days) else {
+                continue;
+            };
+            let purged = self
+                .store
+                .purge_ended_callbacks(&account, before, BATCH)
+                .await?;
+            report.purged += purged;
+            report.more |= purged == u64::from(BATCH);
+        }
         if report.deleted > 0 {
+            metrics::counter!(names::RECORDINGS_PURGED).increment(report.deleted);
             tracing::info!(
                 count = report.deleted,
                 "deleted recordings past their account's retention"
+            );
+        }
+        if report.purged > 0 {
+            metrics::counter!(names::PURGED).increment(report.purged);
+            tracing::info!(
+                count = report.purged,
+                "deleted ended callbacks past their account's retention"
             );
         }
         Ok(report)

@@ -33,6 +33,10 @@ pub mod names {
     pub const REMINDERS: &str = "ringback_reminders_total";
     /// Personal callbacks their agent did not take, moved to the team.
     pub const FALLBACKS: &str = "ringback_callbacks_fallen_back_total";
+    /// Ended callbacks deleted past their account's `retention_days`.
+    pub const PURGED: &str = "ringback_callbacks_purged_total";
+    /// Recordings deleted past their account's retention.
+    pub const RECORDINGS_PURGED: &str = "ringback_recordings_purged_total";
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -75,6 +75,12 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub recording_retention_days: Option<Option<u32>>,
+    /// Ended callbacks (completed, failed, canceled, expired) are deleted with their calls,
+    /// events, agents' feed entries and messages this many days (1 to 3650) after they ended,
+    /// their recordings first; `null`: kept. Left out of a `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub retention_days: Option<Option<u32>>,
     /// The zone compatible dialects read local times without an offset in (the Acefone-style
     /// dialer's `schedule_date_time`), an IANA name such as `Asia/Kolkata`; `null`: UTC. Left
     /// out of a `PUT`, it keeps its value.
@@ -121,6 +127,7 @@ impl From<&AccountSettings> for SettingsView {
             default_trunk_id: Some(s.default_trunk_id.as_ref().map(|t| t.to_string())),
             ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
             recording_retention_days: Some(s.recording_retention_days),
+            retention_days: Some(s.retention_days),
             dialect_timezone: Some(s.dialect_timezone.as_ref().map(|z| z.name().to_owned())),
             fallback_after_minutes: Some(s.fallback.as_ref().map(|f| f.after_minutes)),
             fallback_queue_id: Some(
@@ -211,10 +218,21 @@ pub async fn put_settings(
         )
         .into());
     }
+    if let Some(Some(days)) = req.retention_days
+        && !(1..=MAX_RECORDING_RETENTION_DAYS).contains(&days)
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "retention_days",
+            format!("must be 1 to {MAX_RECORDING_RETENTION_DAYS}, or null to keep callbacks"),
+        )
+        .into());
+    }
     // Fields left out of the request keep their stored values.
     let given = req.default_trunk_id.is_some()
         && req.ai_sip_uri.is_some()
         && req.recording_retention_days.is_some()
+        && req.retention_days.is_some()
         && req.dialect_timezone.is_some()
         && req.fallback_after_minutes.is_some()
         && req.fallback_queue_id.is_some()
@@ -237,6 +255,10 @@ pub async fn put_settings(
     };
     let recording_retention_days = match req.recording_retention_days {
         None => before.as_ref().and_then(|s| s.recording_retention_days),
+        Some(days) => days,
+    };
+    let retention_days = match req.retention_days {
+        None => before.as_ref().and_then(|s| s.retention_days),
         Some(days) => days,
     };
     let dialect_timezone = match &req.dialect_timezone {
@@ -277,6 +299,7 @@ pub async fn put_settings(
         default_trunk_id,
         ai_sip_uri,
         recording_retention_days,
+        retention_days,
         dialect_timezone,
         fallback,
         require_consent_for,

@@ -337,6 +337,9 @@ pub struct AccountSettings {
     /// Recordings of calls that ended more than this many days ago are deleted (1 to
     /// [`MAX_RECORDING_RETENTION_DAYS`]); `None`: kept.
     pub recording_retention_days: Option<u32>,
+    /// Ended callbacks (with their calls, events and messages) are deleted this many days
+    /// after they ended (1 to [`MAX_RECORDING_RETENTION_DAYS`]); `None`: kept.
+    pub retention_days: Option<u32>,
     /// The zone compatible dialects read a local time without offset in (the Acefone-style
     /// dialer's `schedule_date_time`); `None`: UTC.
     pub dialect_timezone: Option<Zone>,
@@ -364,6 +367,7 @@ impl Default for AccountSettings {
             default_trunk_id: None,
             ai_sip_uri: None,
             recording_retention_days: None,
+            retention_days: None,
             dialect_timezone: None,
             fallback: None,
             require_consent_for: Vec::new(),

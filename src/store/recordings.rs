@@ -20,9 +20,25 @@ pub struct StoredRecording {
 
 #[async_trait::async_trait]
 pub trait RecordingStore: Send + Sync + 'static {
-    /// Every account that keeps recordings for a limited time, with that time in days
-    /// (`recording_retention_days`).
+    /// Every account that keeps recordings for a limited time, with that time in days: its
+    /// `recording_retention_days`, or its `retention_days` when that is shorter (a callback's
+    /// recordings go before the callback).
     async fn recording_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError>;
+
+    /// Every account that keeps ended callbacks for a limited time (`retention_days`).
+    async fn callback_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError>;
+
+    /// Deletes up to `limit` of the account's callbacks that ended (a final status) before
+    /// `ended_before` and whose calls name no recording any more (the sweep deletes those
+    /// first), with everything kept about them: calls, events and their webhook deliveries,
+    /// agents' feed entries, declined offers, line and assignee rows, messages to the
+    /// customer. One transaction per batch; answers how many callbacks went.
+    async fn purge_ended_callbacks(
+        &self,
+        account: &AccountId,
+        ended_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// Up to `limit` of the account's recorded calls that ended (or, without an end, started)
     /// before `ended_before`, oldest first.

@@ -13,6 +13,7 @@ mod auth;
 mod availability;
 mod backup;
 mod bridge_test;
+mod callback_retention;
 mod callbacks;
 mod caller_ids;
 mod campaigns;

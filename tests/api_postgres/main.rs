@@ -15,6 +15,8 @@ mod audio;
 mod auth;
 #[path = "../api/availability.rs"]
 mod availability;
+#[path = "../api/callback_retention.rs"]
+mod callback_retention;
 #[path = "../api/callbacks.rs"]
 mod callbacks;
 #[path = "../api/caller_ids.rs"]

@@ -232,7 +232,7 @@ pub(super) async fn settings_of(
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
          default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT), \
          dialect_timezone, CAST(fallback_after_minutes AS BIGINT), fallback_queue_id, \
-         require_consent_for \
+         require_consent_for, CAST(retention_days AS BIGINT) \
          FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
@@ -256,6 +256,7 @@ pub(super) async fn settings_of(
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<i64>,
     );
     for (
         account,
@@ -273,6 +274,7 @@ pub(super) async fn settings_of(
         fallback_minutes,
         fallback_queue,
         consent_scopes,
+        kept_days,
     ) in qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
     {
         let json = |text: &str, what: &str| {
@@ -299,6 +301,7 @@ pub(super) async fn settings_of(
                 })
                 .transpose()?,
             recording_retention_days: retention.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
+            retention_days: kept_days.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
             dialect_timezone: dialect_zone
                 .map(|name| {
                     crate::domain::Zone::parse(&name, "dialect_timezone")
