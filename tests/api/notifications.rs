@@ -28,10 +28,11 @@ use ringback::{
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::helpers::*;
+use crate::{
+    helpers::*,
+    twilio::{ACCOUNT_SID, Prism, TOKEN},
+};
 
-const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const TOKEN: &str = "twilio-test-auth-token";
 const TRUNK_NUMBER: &str = "+14155550100";
 const PUBLIC_URL: &str = "https://callbacks.example.com";
 
@@ -165,54 +166,6 @@ impl SmtpServer {
 // ---------------------------------------------------------------------------------------------
 // Texts: prism on Twilio's API description, and a recording carrier
 // ---------------------------------------------------------------------------------------------
-
-/// prism mocking Twilio's published API description: it answers a valid request with the
-/// description's example and an invalid one with 422.
-struct Prism {
-    _child: Child,
-    /// The API root, as a trunk's `base_url`.
-    base: String,
-}
-
-impl Prism {
-    async fn start() -> Self {
-        let dir = tests_dir("twilio");
-        let bin = dir.join("node_modules/.bin/prism");
-        let spec =
-            dir.join("node_modules/@twilio/cli-core/src/services/twilio-api/twilio_api_v2010.json");
-        assert!(
-            bin.exists() && spec.exists(),
-            "prism or Twilio's API description is missing: run `npm ci` in tests/twilio \
-             (.ci/run does)"
-        );
-        let port = free_port();
-        let child = Command::new(&bin)
-            .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-            .arg(&spec)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("prism could not be started ({e})"));
-        let base = format!("http://127.0.0.1:{port}/2010-04-01");
-        let client = http_client();
-        eventually(Duration::from_secs(60), "prism to listen", || async {
-            client
-                .get(format!("{base}/Accounts/{ACCOUNT_SID}/Messages.json"))
-                .basic_auth(ACCOUNT_SID, Some(TOKEN))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        Self {
-            _child: child,
-            base,
-        }
-    }
-}
 
 /// A text as the stand-in carrier received it.
 #[derive(Debug, Clone)]

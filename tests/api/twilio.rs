@@ -30,8 +30,8 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const TOKEN: &str = "twilio-test-auth-token";
+pub(crate) const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub(crate) const TOKEN: &str = "twilio-test-auth-token";
 const CALLER_ID: &str = "+14155550100";
 
 fn twilio_dir() -> PathBuf {
@@ -73,15 +73,15 @@ pub(crate) async fn official_signature(token: &str, url: &str, params: &[(&str, 
 }
 
 /// prism mocking Twilio's published API description, on a free port.
-struct Prism {
+pub(crate) struct Prism {
     _child: Child,
     /// The API root, as a trunk's `base_url`.
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
 impl Prism {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let bin = twilio_dir().join("node_modules/.bin/prism");
         let spec = twilio_dir()
             .join("node_modules/@twilio/cli-core/src/services/twilio-api/twilio_api_v2010.json");
