@@ -33,6 +33,33 @@ async fn ringback(args: &[&str]) -> std::process::Output {
         .expect("ringback runs")
 }
 
+/// `ringback backup --to FILE --database-url URL`.
+async fn back_up(to: &Path, url: &str) -> std::process::Output {
+    ringback(&[
+        "backup",
+        "--to",
+        to.to_str().unwrap(),
+        "--database-url",
+        url,
+    ])
+    .await
+}
+
+/// `ringback restore --from FILE --database-url URL`, with `--replace` if asked.
+async fn restore_from(from: &Path, url: &str, replace: bool) -> std::process::Output {
+    let mut args = vec![
+        "restore",
+        "--from",
+        from.to_str().unwrap(),
+        "--database-url",
+        url,
+    ];
+    if replace {
+        args.push("--replace");
+    }
+    ringback(&args).await
+}
+
 fn url_of(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
@@ -78,14 +105,7 @@ async fn a_backup_taken_under_load_restores_every_callback_committed_before_it_b
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
     let began = Instant::now();
-    let out = ringback(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--database-url",
-        &env.database_url,
-    ])
-    .await;
+    let out = back_up(&backup, &env.database_url).await;
     assert!(
         out.status.success(),
         "backup failed: {}",
@@ -127,14 +147,7 @@ async fn a_backup_taken_under_load_restores_every_callback_committed_before_it_b
 
     // Restored to a new file, served by a new server: every callback committed before.
     let restored = dir.path().join("restored.db");
-    let out = ringback(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--database-url",
-        &url_of(&restored),
-    ])
-    .await;
+    let out = restore_from(&backup, &url_of(&restored), false).await;
     assert!(
         out.status.success(),
         "restore failed: {}",
@@ -153,28 +166,14 @@ async fn a_restore_refuses_what_is_not_a_sound_backup_and_an_existing_target() {
     let env = env().await;
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
-    let out = ringback(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--database-url",
-        &env.database_url,
-    ])
-    .await;
+    let out = back_up(&backup, &env.database_url).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     // A backup never overwrites a file.
-    let out = ringback(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--database-url",
-        &env.database_url,
-    ])
-    .await;
+    let out = back_up(&backup, &env.database_url).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
 
@@ -198,18 +197,7 @@ async fn a_restore_refuses_what_is_not_a_sound_backup_and_an_existing_target() {
         (&garbage, true, "not a SQLite database"),
         (&foreign, true, "not a Ringback database"),
     ] {
-        let mut args = vec![
-            "restore",
-            "--from",
-            from.to_str().unwrap(),
-            "--database-url",
-        ];
-        let url = url_of(&target);
-        args.push(&url);
-        if replace {
-            args.push("--replace");
-        }
-        let out = ringback(&args).await;
+        let out = restore_from(from, &url_of(&target), replace).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{from:?} was restored");
         assert!(stderr.contains(why), "{from:?}: {stderr}");
@@ -220,16 +208,7 @@ async fn a_restore_refuses_what_is_not_a_sound_backup_and_an_existing_target() {
         );
     }
     // With --replace, the sound backup goes in and opens.
-    let url = url_of(&target);
-    let out = ringback(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--database-url",
-        &url,
-        "--replace",
-    ])
-    .await;
+    let out = restore_from(&backup, &url_of(&target), true).await;
     assert!(
         out.status.success(),
         "{}",
@@ -238,13 +217,10 @@ async fn a_restore_refuses_what_is_not_a_sound_backup_and_an_existing_target() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["migration"].as_i64().unwrap() > 0, "{report}");
     // PostgreSQL is pg_dump's.
-    let out = ringback(&[
-        "backup",
-        "--to",
-        dir.path().join("pg.dump").to_str().unwrap(),
-        "--database-url",
+    let out = back_up(
+        &dir.path().join("pg.dump"),
         "postgres://postgres@127.0.0.1:5432/whatever",
-    ])
+    )
     .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
