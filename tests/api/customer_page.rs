@@ -176,6 +176,22 @@ async fn moving_to_a_free_slot_reschedules_to_its_start_and_a_slot_of_another_qu
         .clone();
     assert_eq!(ts(&moved["scheduled_at"]).as_second(), start, "{moved}");
 
+    // No slot chosen: the page asks for one, the time unchanged.
+    for form in [&[][..], &[("slot_id", "  ")][..]] {
+        let (status, html) = press(&app, &format!("{path}/reschedule"), form).await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("Choose one of the free times first"),
+            "{html}"
+        );
+    }
+    let unmoved = app
+        .get(&format!("/v1/callbacks/{id}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(unmoved["scheduled_at"], moved["scheduled_at"]);
+
     // A slot of another queue, and a garbled one: refused, the time unchanged.
     let other = format!("slot_que_01JAAAAAAAAAAAAAAAAAAAAAAA_{}_30", start + 3600);
     for bad in [other.as_str(), "slot_nonsense"] {
