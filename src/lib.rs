@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod background;
 pub mod clock;
 pub mod config;

@@ -68,6 +68,8 @@ pub struct Application {
     notifications: NotificationWorker,
     /// Deletes recordings past their account's retention.
     retention: crate::retention::RetentionSweep,
+    /// Seals new audit entries into their account's hash chain.
+    sealer: crate::audit::AuditSealer,
     clock: SharedClock,
     shutdown: CancellationToken,
     /// Places calls; its SIP user agent's live calls may go on after a stop for this long.
@@ -245,6 +247,7 @@ impl Application {
             config.recordings_dir.clone(),
             Duration::from_secs(config.recording_sweep_seconds),
         );
+        let sealer = crate::audit::AuditSealer::new(store.clone(), clock.clone());
         let maintenance_clock = clock.clone();
         // On PostgreSQL, claims hold row locks only until they write their events, so two
         // claimers on one node fill the database's cores; SQLite's single writer gains nothing.
@@ -287,6 +290,7 @@ impl Application {
             notifications,
             routing,
             retention,
+            sealer,
             clock: maintenance_clock,
             shutdown: CancellationToken::new(),
             dialer,
@@ -321,6 +325,7 @@ impl Application {
             notifications,
             routing,
             retention,
+            sealer,
             store,
             clock,
             shutdown,
@@ -334,6 +339,7 @@ impl Application {
         let routing_task = tokio::spawn(routing.run(shutdown.clone()));
         let webhooks_task = tokio::spawn(webhooks.run(shutdown.clone()));
         let retention_task = tokio::spawn(retention.run(shutdown.clone()));
+        let sealer_task = tokio::spawn(sealer.run(shutdown.clone()));
         let notifications_task = tokio::spawn(notifications.run(shutdown.clone()));
         let maintenance = tokio::spawn(crate::background::maintain(
             store.clone(),
@@ -355,6 +361,7 @@ impl Application {
         }
         let _ = maintenance.await;
         let _ = retention_task.await;
+        let _ = sealer_task.await;
         let _ = notifications_task.await;
         // Calls under way carry on through a stop until they end (or the drain time runs out).
         if let Some(driver) = dialer.running_sip()

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod agent;
 pub mod audio;
+pub mod audit_chain;
 pub mod auth;
 pub mod availability;
 pub mod callback;

@@ -16,6 +16,7 @@ use crate::domain::{
 
 pub mod agents;
 pub mod audio;
+pub mod audit_chain;
 pub mod auth;
 pub mod caller_ids;
 pub mod campaigns;
@@ -42,6 +43,7 @@ pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use audio::{AudioDeletion, AudioStore};
+pub use audit_chain::{AuditChainStore, ChainState, ChainedEntry};
 pub use auth::{AuditFilter, AuthStore};
 pub use caller_ids::CallerIdStore;
 pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};
@@ -337,6 +339,7 @@ pub trait Store:
     + QueueStatsStore
     + NotificationStore
     + SlotStore
+    + AuditChainStore
     + Send
     + Sync
     + 'static

@@ -23,6 +23,7 @@ use super::{
 mod blocks;
 mod calendar;
 mod earliest;
+mod evidence;
 mod facts;
 mod location;
 mod safe_window;
@@ -30,6 +31,7 @@ mod safe_window;
 pub use blocks::{Block, BlockCode};
 pub use calendar::{Holiday, MAX_HOLIDAYS, MAX_REGIONAL_WINDOWS, RegionalWindow};
 pub use earliest::earliest_dial;
+pub use evidence::evidence;
 pub use facts::{CampaignFacts, Facts, History};
 pub use location::{Location, ZoneSource};
 pub use safe_window::SafeWindow;

@@ -1,11 +1,12 @@
 //! The audit trail, as the store's writes append to it: entries written in the transaction of
-//! the change they record.
+//! the change they record, each with the digest of its content (which the hash chain commits
+//! to, `audit_chain`) and, when it is about a phone number, the number's salted hash.
 
 use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
 use super::{Db, DbConn, ROWS_PER_INSERT, ms};
-use crate::domain::{Actor, AuditRecord, Callback, CallbackView, auth::diff};
+use crate::domain::{Actor, AuditRecord, Callback, CallbackView, audit_chain, auth::diff};
 use crate::store::StoreError;
 
 /// Appends entries to the audit trail (in the caller's transaction).
@@ -20,6 +21,107 @@ pub(super) async fn insert_audit(
     insert_audit_rows(conn, &rows).await
 }
 
+/// Appends entries about one phone number (E.164): each keeps the number's salted hash, which
+/// outlives an erasure of the number (the evidence export finds them by it).
+pub(super) async fn insert_audit_about(
+    conn: &mut DbConn,
+    account: &str,
+    actor: &Actor,
+    at: Timestamp,
+    records: &[AuditRecord],
+    phone: &str,
+) -> Result<(), StoreError> {
+    let salt = subject_salt(conn, account).await?;
+    let subject = audit_chain::subject_hash(&salt, phone);
+    let rows: Vec<(AuditRow, Option<&str>)> = records
+        .iter()
+        .map(|r| ((account, actor, at, r), Some(subject.as_str())))
+        .collect();
+    insert_entries(conn, &rows).await
+}
+
+/// The account's subject salt, made (at random) by the first entry that needs it.
+pub(super) async fn subject_salt(conn: &mut DbConn, account: &str) -> Result<String, StoreError> {
+    if let Some(salt) =
+        sqlx::query_scalar::<_, String>("SELECT salt FROM subject_salts WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?
+    {
+        return Ok(salt);
+    }
+    let fresh = hex::encode(rand::random::<[u8; 32]>());
+    sqlx::query(
+        "INSERT INTO subject_salts (account_id, salt) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO NOTHING",
+    )
+    .bind(account)
+    .bind(&fresh)
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT salt FROM subject_salts WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// The salted hash of `phone` in `account`'s audit entries (made with the account's salt).
+pub(super) async fn subject_of(
+    conn: &mut DbConn,
+    account: &str,
+    phone: &str,
+) -> Result<String, StoreError> {
+    let salt = subject_salt(conn, account).await?;
+    Ok(audit_chain::subject_hash(&salt, phone))
+}
+
+/// What an erased entry's content becomes: nothing personal, and it says so.
+pub(super) const REDACTED: &str = r#"{"redacted":true}"#;
+
+/// Replaces the content of the account's entries `seqs` (an erasure), keeping the digest the
+/// hash chain commits to: the chain still verifies, the content is gone. Answers how many
+/// entries were redacted (ones redacted before are left as they are).
+pub(super) async fn redact_entries(
+    conn: &mut DbConn,
+    account: &str,
+    seqs: &[i64],
+    at: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut redacted = 0;
+    for chunk in seqs.chunks(ROWS_PER_INSERT) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT seq, changes, content_digest FROM audit_log WHERE redacted_at IS NULL \
+             AND account_id = ",
+        );
+        qb.push_bind(account).push(" AND seq IN (");
+        let mut sep = qb.separated(", ");
+        for seq in chunk {
+            sep.push_bind(*seq);
+        }
+        qb.push(")");
+        let rows: Vec<(i64, String, Option<String>)> =
+            qb.build_query_as().fetch_all(&mut *conn).await?;
+        for (seq, changes, digest) in rows {
+            let digest = digest.unwrap_or_else(|| audit_chain::content_digest(&changes));
+            redacted += sqlx::query(
+                "UPDATE audit_log SET changes = $1, content_digest = $2, redacted_at = $3 \
+                 WHERE account_id = $4 AND seq = $5 AND redacted_at IS NULL",
+            )
+            .bind(REDACTED)
+            .bind(digest)
+            .bind(ms(at))
+            .bind(account)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        }
+    }
+    Ok(redacted)
+}
+
 /// One audit entry: account, actor, time and record.
 pub(super) type AuditRow<'a> = (&'a str, &'a Actor, Timestamp, &'a AuditRecord);
 
@@ -28,12 +130,23 @@ pub(super) async fn insert_audit_rows(
     conn: &mut DbConn,
     rows: &[AuditRow<'_>],
 ) -> Result<(), StoreError> {
+    let rows: Vec<(AuditRow, Option<&str>)> = rows.iter().map(|r| (*r, None)).collect();
+    insert_entries(conn, &rows).await
+}
+
+/// Appends entries, each with the subject hash it is about, if any.
+pub(super) async fn insert_entries(
+    conn: &mut DbConn,
+    rows: &[(AuditRow<'_>, Option<&str>)],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO audit_log (account_id, occurred_at, actor_type, actor_id, action, \
-             resource_type, resource_id, changes) ",
+             resource_type, resource_id, changes, content_digest, subject_hash) ",
         );
-        qb.push_values(chunk, |mut b, (account, actor, at, r)| {
+        qb.push_values(chunk, |mut b, ((account, actor, at, r), subject)| {
+            let changes = r.changes.to_string();
+            let digest = audit_chain::content_digest(&changes);
             b.push_bind(*account)
                 .push_bind(ms(*at))
                 .push_bind(actor.kind())
@@ -41,7 +154,9 @@ pub(super) async fn insert_audit_rows(
                 .push_bind(r.action)
                 .push_bind(r.resource_type)
                 .push_bind(r.resource_id.as_deref())
-                .push_bind(r.changes.to_string());
+                .push_bind(changes)
+                .push_bind(digest)
+                .push_bind(*subject);
         });
         qb.build().execute(&mut *conn).await?;
     }

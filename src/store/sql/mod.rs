@@ -20,6 +20,7 @@ use crate::store::{
 mod agents;
 mod audio;
 mod audit;
+mod audit_chain;
 mod auth;
 mod callbacks;
 mod caller_ids;

@@ -1,0 +1,351 @@
+//! The SQL of the audit hash chain: sealing entries into their account's chain (the hashes are
+//! the domain's, `domain::audit_chain`), reading chains back, the entries about one number, and
+//! audit retention, which moves a chain's anchor before it deletes (the delete trigger allows
+//! only entries at or before the anchor).
+//!
+//! Entries are sealed after their transaction commits, by one sealer at a time (the write lock),
+//! in the order they were written (`seq`). On PostgreSQL an entry may commit after one with a
+//! higher `seq` was sealed: it is then sealed with the next index, so a chain's order is the
+//! order entries were sealed in, and no entry is ever skipped.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use sqlx::{QueryBuilder, Row};
+
+use super::{Db, SqlStore, corrupt, lock_writes, ms, ts};
+use crate::domain::{
+    AccountId,
+    audit_chain::{self, Entry, Sealed},
+};
+use crate::store::{
+    StoreError,
+    audit_chain::{AuditChainStore, ChainState, ChainedEntry},
+};
+
+const ENTRY_COLUMNS: &str = "seq, account_id, occurred_at, actor_type, actor_id, action, \
+    resource_type, resource_id, subject_hash, content_digest, changes, redacted_at";
+
+fn entry_of(row: &super::DbRow) -> Result<(Entry, String, bool), StoreError> {
+    let changes: String = row.try_get("changes")?;
+    let digest: Option<String> = row.try_get("content_digest")?;
+    let redacted: Option<i64> = row.try_get("redacted_at")?;
+    let entry = Entry {
+        seq: row.try_get("seq")?,
+        account_id: row.try_get("account_id")?,
+        occurred_at_ms: row.try_get("occurred_at")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        subject_hash: row.try_get("subject_hash")?,
+        // Entries written before digests were kept: their content as it stands.
+        content_digest: digest.unwrap_or_else(|| audit_chain::content_digest(&changes)),
+    };
+    Ok((entry, changes, redacted.is_some()))
+}
+
+fn chain_of(row: (String, i64, String, i64, String)) -> ChainState {
+    let (account, head_index, head_hash, anchor_index, anchor_hash) = row;
+    ChainState {
+        account_id: AccountId::from_trusted(account),
+        head_index,
+        head_hash,
+        anchor_index,
+        anchor_hash,
+    }
+}
+
+const CHAIN_COLUMNS: &str = "account_id, head_index, head_hash, anchor_index, anchor_hash";
+
+#[async_trait::async_trait]
+impl AuditChainStore for SqlStore {
+    async fn seal_audit(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        // Nothing to seal is the common case: look without the writer first.
+        let any: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_log WHERE entry_hash IS NULL)")
+                .fetch_one(&self.reader)
+                .await?;
+        if !any {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        lock_writes(&mut tx).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE entry_hash IS NULL ORDER BY seq LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let entries = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
+
+        let mut accounts: Vec<&str> = entries
+            .iter()
+            .map(|(e, ..)| e.account_id.as_str())
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut heads: HashMap<String, (i64, String)> = HashMap::new();
+        let mut known: Vec<String> = Vec::new();
+        {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT account_id, head_index, head_hash FROM audit_chains WHERE account_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for account in &accounts {
+                sep.push_bind(*account);
+            }
+            qb.push(")");
+            let found: Vec<(String, i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            for (account, index, hash) in found {
+                known.push(account.clone());
+                heads.insert(account, (index, hash));
+            }
+        }
+        for account in &accounts {
+            heads
+                .entry((*account).to_owned())
+                .or_insert_with(|| (0, audit_chain::genesis(account)));
+        }
+
+        // Each entry's link, in the order written.
+        let mut links: Vec<(i64, i64, String, String, String)> = Vec::with_capacity(entries.len());
+        for (entry, ..) in &entries {
+            let head = heads
+                .get_mut(&entry.account_id)
+                .expect("every account of the batch has a head");
+            let index = head.0 + 1;
+            let hash = audit_chain::link_hash(&head.1, index, entry);
+            links.push((
+                entry.seq,
+                index,
+                head.1.clone(),
+                hash.clone(),
+                entry.content_digest.clone(),
+            ));
+            *head = (index, hash);
+        }
+        for (seq, index, prev, hash, digest) in &links {
+            sqlx::query(
+                "UPDATE audit_log SET chain_index = $1, prev_hash = $2, entry_hash = $3, \
+                 content_digest = $4 WHERE seq = $5 AND entry_hash IS NULL",
+            )
+            .bind(index)
+            .bind(prev)
+            .bind(hash)
+            .bind(digest)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (account, (index, hash)) in &heads {
+            if known.contains(account) {
+                sqlx::query(
+                    "UPDATE audit_chains SET head_index = $1, head_hash = $2, updated_at = $3 \
+                     WHERE account_id = $4",
+                )
+                .bind(index)
+                .bind(hash)
+                .bind(ms(now))
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO audit_chains (account_id, head_index, head_hash, anchor_index, \
+                     anchor_hash, updated_at) VALUES ($1, $2, $3, 0, $4, $5)",
+                )
+                .bind(account)
+                .bind(index)
+                .bind(hash)
+                .bind(audit_chain::genesis(account))
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(links.len() as u64)
+    }
+
+    async fn audit_chains(&self) -> Result<Vec<ChainState>, StoreError> {
+        let rows: Vec<(String, i64, String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_chains ORDER BY account_id"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(chain_of).collect())
+    }
+
+    async fn sealed_entries(
+        &self,
+        account: &AccountId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Sealed>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, chain_index, prev_hash, entry_hash FROM audit_log \
+             WHERE account_id = $1 AND chain_index > $2 ORDER BY chain_index LIMIT $3"
+        ))
+        .bind(account.as_str())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let (entry, changes, redacted) = entry_of(row)?;
+                Ok(Sealed {
+                    index: row.try_get("chain_index")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    entry_hash: row.try_get("entry_hash")?,
+                    entry,
+                    content: (!redacted).then_some(changes),
+                })
+            })
+            .collect()
+    }
+
+    async fn unsealed_entries(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE entry_hash IS NULL AND account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn subject_entries(
+        &self,
+        account: &AccountId,
+        phone: &str,
+    ) -> Result<(Vec<ChainedEntry>, Option<ChainState>), StoreError> {
+        let mut tx = self.reader.begin().await?;
+        // No salt yet: no entry about any number.
+        let subject =
+            sqlx::query_scalar::<_, String>("SELECT salt FROM subject_salts WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|salt| audit_chain::subject_hash(&salt, phone))
+                .unwrap_or_default();
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, chain_index, prev_hash, entry_hash FROM audit_log \
+             WHERE account_id = $1 AND subject_hash = $2 ORDER BY seq"
+        ))
+        .bind(account.as_str())
+        .bind(&subject)
+        .fetch_all(&mut *tx)
+        .await?;
+        let chain: Option<(String, i64, String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_chains WHERE account_id = $1"
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                let changes: String = row.try_get("changes")?;
+                let index: Option<i64> = row.try_get("chain_index")?;
+                let prev: Option<String> = row.try_get("prev_hash")?;
+                let hash: Option<String> = row.try_get("entry_hash")?;
+                let redacted: Option<i64> = row.try_get("redacted_at")?;
+                Ok(ChainedEntry {
+                    seq: row.try_get("seq")?,
+                    occurred_at: ts(row.try_get("occurred_at")?)?,
+                    actor_type: row.try_get("actor_type")?,
+                    actor_id: row.try_get("actor_id")?,
+                    action: row.try_get("action")?,
+                    resource_type: row.try_get("resource_type")?,
+                    resource_id: row.try_get("resource_id")?,
+                    changes: serde_json::from_str(&changes)
+                        .map_err(|_| corrupt("audit changes", &changes))?,
+                    redacted: redacted.is_some(),
+                    content_digest: row.try_get("content_digest")?,
+                    link: match (index, prev, hash) {
+                        (Some(i), Some(p), Some(h)) => Some((i, p, h)),
+                        _ => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((entries, chain.map(chain_of)))
+    }
+
+    async fn audit_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT account_id, CAST(audit_retention_days AS BIGINT) FROM account_settings \
+             WHERE audit_retention_days IS NOT NULL ORDER BY account_id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(account, days)| {
+                let days = u32::try_from(days.max(0)).unwrap_or(u32::MAX);
+                (AccountId::from_trusted(account), days)
+            })
+            .collect())
+    }
+
+    async fn purge_audit(
+        &self,
+        account: &AccountId,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        lock_writes(&mut tx).await?;
+        let Some((anchor_index,)): Option<(i64,)> =
+            sqlx::query_as("SELECT anchor_index FROM audit_chains WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(0);
+        };
+        // The chain's oldest entries, up to the first one young enough to keep.
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT chain_index, occurred_at, entry_hash FROM audit_log \
+             WHERE account_id = $1 AND chain_index > $2 ORDER BY chain_index LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(anchor_index)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let cutoff = ms(before);
+        let Some((last_index, _, last_hash)) =
+            rows.iter().take_while(|(_, at, _)| *at < cutoff).last()
+        else {
+            return Ok(0);
+        };
+        sqlx::query(
+            "UPDATE audit_chains SET anchor_index = $1, anchor_hash = $2 WHERE account_id = $3",
+        )
+        .bind(last_index)
+        .bind(last_hash)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM audit_log WHERE account_id = $1 AND chain_index > $2 \
+             AND chain_index <= $3",
+        )
+        .bind(account.as_str())
+        .bind(anchor_index)
+        .bind(last_index)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
