@@ -200,6 +200,17 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBACK_RECORDING_SWEEP_SECONDS", default_value_t = 300)]
     pub recording_sweep_seconds: u64,
 
+    /// The fewest days an account may keep audit entries (its `audit_retention_days`): a
+    /// setting below it is refused, and entries are never deleted younger than it. The default
+    /// is four years, the limitation period of TCPA claims.
+    #[arg(
+        long,
+        env = "RINGBACK_AUDIT_RETENTION_FLOOR_DAYS",
+        default_value_t = 1461,
+        value_parser = clap::value_parser!(u32).range(1..=36_500)
+    )]
+    pub audit_retention_floor_days: u32,
+
     /// Delays before each retry of a confirmation or reminder to a customer (SMS, email), in
     /// milliseconds, comma-separated; after the last the message is recorded as failed.
     #[arg(
@@ -314,6 +325,7 @@ impl ServeConfig {
             recordings_dir: "recordings".into(),
             lost_call_grace_seconds: 120,
             recording_sweep_seconds: 300,
+            audit_retention_floor_days: 1461,
             notification_retry_delays_ms: vec![30_000, 120_000, 600_000, 3_600_000],
             notification_timeout_ms: 10_000,
         }

@@ -54,6 +54,26 @@ enum Command {
     /// Put a backup in place of the SQLite database after checking it, then bring its schema
     /// up to date. Stop the server using the database first.
     Restore(RestoreArgs),
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify each account's audit hash chain from its anchor to its head. Prints one JSON
+    /// line per chain (`status`, `verified`, `head_hash`, and `broken_at` naming the first
+    /// entry that does not hold: its chain index, its seq and why). Exits 1 if a chain is
+    /// broken.
+    Verify {
+        /// Only this account's chain (acc_...).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(clap::Args)]
@@ -224,6 +244,21 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("restoring {} to {url}", args.from.display()))?;
             println!("{}", serde_json::to_string(&copied)?);
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { account, database },
+        } => {
+            let store = store::open(&database).await.context("opening the store")?;
+            let reports = ringback::audit::verify_chains(store.as_ref(), account.as_deref())
+                .await
+                .context("reading the audit trail")?;
+            for report in &reports {
+                println!("{}", serde_json::to_string(report)?);
+            }
+            if reports.iter().any(|r| r.broken_at.is_some()) {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Keys { command } => keys(command).await,

@@ -49,6 +49,8 @@ pub struct SweepReport {
     pub deleted: u64,
     /// Ended callbacks deleted with what was kept about them.
     pub purged: u64,
+    /// Audit entries deleted from the start of their chains.
+    pub audit_purged: u64,
     /// Recordings whose file could not be deleted (kept for the next pass).
     pub failed: u64,
     /// An account had more expired recordings than one batch: another pass follows at once.
@@ -65,6 +67,8 @@ pub struct RetentionSweep {
     interval: Duration,
     /// Never raised: the sweep has no work that announces itself, only the time between passes.
     signal: DueSignal,
+    /// `--audit-retention-floor-days`: no audit entry younger goes, whatever an account says.
+    audit_floor_days: u32,
 }
 
 impl RetentionSweep {
@@ -73,6 +77,7 @@ impl RetentionSweep {
         clock: SharedClock,
         dir: PathBuf,
         interval: Duration,
+        audit_floor_days: u32,
     ) -> Self {
         Self {
             store,
@@ -80,6 +85,7 @@ impl RetentionSweep {
             dir,
             interval: interval.max(Duration::from_secs(1)),
             signal: DueSignal::default(),
+            audit_floor_days,
         }
     }
 
@@ -116,6 +122,22 @@ impl RetentionSweep {
                 .await?;
             report.purged += purged;
             report.more |= purged == u64::from(BATCH);
+        }
+        // Then the audit entries, from the start of each chain (its anchor moves with them).
+        for (account, days) in self.store.audit_retentions().await? {
+            let Some(before) = expired_before(now, days.max(self.audit_floor_days)) else {
+                continue;
+            };
+            let purged = self.store.purge_audit(&account, before, BATCH).await?;
+            report.audit_purged += purged;
+            report.more |= purged == u64::from(BATCH);
+        }
+        if report.audit_purged > 0 {
+            metrics::counter!(names::AUDIT_PURGED).increment(report.audit_purged);
+            tracing::info!(
+                count = report.audit_purged,
+                "deleted audit entries past their account's audit retention"
+            );
         }
         if report.deleted > 0 {
             metrics::counter!(names::RECORDINGS_PURGED).increment(report.deleted);

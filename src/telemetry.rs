@@ -37,6 +37,8 @@ pub mod names {
     pub const PURGED: &str = "ringback_callbacks_purged_total";
     /// Recordings deleted past their account's retention.
     pub const RECORDINGS_PURGED: &str = "ringback_recordings_purged_total";
+    /// Audit entries deleted past their account's `audit_retention_days`.
+    pub const AUDIT_PURGED: &str = "ringback_audit_entries_purged_total";
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

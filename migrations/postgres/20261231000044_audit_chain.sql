@@ -43,7 +43,8 @@ CREATE TABLE subject_salts (
 ALTER TABLE account_settings ADD COLUMN audit_retention_days INTEGER;
 
 -- Still append-only, with two writes allowed, each once: sealing sets the chain columns and
--- nothing else; redaction (an erasure) replaces the content and nothing the chain holds.
+-- nothing else; redaction (an erasure) replaces the content (and a resource id that is the
+-- number) and nothing else: the chain holds their digest.
 CREATE FUNCTION audit_log_guard_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -53,10 +54,10 @@ BEGIN
        AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id
        AND NEW.action IS NOT DISTINCT FROM OLD.action
        AND NEW.resource_type IS NOT DISTINCT FROM OLD.resource_type
-       AND NEW.resource_id IS NOT DISTINCT FROM OLD.resource_id
        AND NEW.subject_hash IS NOT DISTINCT FROM OLD.subject_hash
        AND (
            (OLD.entry_hash IS NULL AND NEW.entry_hash IS NOT NULL
+            AND NEW.resource_id IS NOT DISTINCT FROM OLD.resource_id
             AND NEW.changes IS NOT DISTINCT FROM OLD.changes
             AND NEW.redacted_at IS NOT DISTINCT FROM OLD.redacted_at
             AND NEW.content_digest IS NOT NULL
@@ -64,6 +65,7 @@ BEGIN
                  OR NEW.content_digest IS NOT DISTINCT FROM OLD.content_digest))
            OR
            (OLD.redacted_at IS NULL AND NEW.redacted_at IS NOT NULL
+            AND (NEW.resource_id IS NOT DISTINCT FROM OLD.resource_id OR NEW.resource_id IS NULL)
             AND NEW.content_digest IS NOT NULL
             AND (OLD.content_digest IS NULL
                  OR NEW.content_digest IS NOT DISTINCT FROM OLD.content_digest)

@@ -43,22 +43,24 @@ CREATE TABLE subject_salts (
 ALTER TABLE account_settings ADD COLUMN audit_retention_days INTEGER;
 
 -- Still append-only, with two writes allowed, each once: sealing sets the chain columns and
--- nothing else; redaction (an erasure) replaces the content and nothing the chain holds.
+-- nothing else; redaction (an erasure) replaces the content (and a resource id that is the
+-- number) and nothing else: the chain holds their digest.
 DROP TRIGGER audit_log_no_update;
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 WHEN NOT (
     NEW.seq IS OLD.seq AND NEW.account_id IS OLD.account_id
     AND NEW.occurred_at IS OLD.occurred_at AND NEW.actor_type IS OLD.actor_type
     AND NEW.actor_id IS OLD.actor_id AND NEW.action IS OLD.action
-    AND NEW.resource_type IS OLD.resource_type AND NEW.resource_id IS OLD.resource_id
+    AND NEW.resource_type IS OLD.resource_type
     AND NEW.subject_hash IS OLD.subject_hash
     AND (
         (OLD.entry_hash IS NULL AND NEW.entry_hash IS NOT NULL
-         AND NEW.changes IS OLD.changes AND NEW.redacted_at IS OLD.redacted_at
+         AND NEW.resource_id IS OLD.resource_id AND NEW.changes IS OLD.changes AND NEW.redacted_at IS OLD.redacted_at
          AND NEW.content_digest IS NOT NULL
          AND (OLD.content_digest IS NULL OR NEW.content_digest IS OLD.content_digest))
         OR
         (OLD.redacted_at IS NULL AND NEW.redacted_at IS NOT NULL
+         AND (NEW.resource_id IS OLD.resource_id OR NEW.resource_id IS NULL)
          AND NEW.content_digest IS NOT NULL
          AND (OLD.content_digest IS NULL OR NEW.content_digest IS OLD.content_digest)
          AND NEW.chain_index IS OLD.chain_index AND NEW.prev_hash IS OLD.prev_hash

@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod caller_ids;
 pub mod calls;
 pub mod campaigns;
+pub mod compliance;
 pub mod consents;
 pub mod contacts;
 pub mod csv;

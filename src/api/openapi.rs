@@ -26,7 +26,7 @@ use utoipa::{
 
 use super::{
     admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
-    consents, contacts, dispositions, dnc,
+    compliance, consents, contacts, dispositions, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
@@ -138,6 +138,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         consents::record_consent,
         consents::revoke_consent,
         consents::list_consents,
+        compliance::evidence,
         playbooks::create_playbook,
         playbooks::list_playbooks,
         playbooks::get_playbook,
@@ -193,6 +194,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "events", description = "The account's event log: catch up after downtime, redeliver."),
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
+        (name = "compliance", description = "Evidence of each call's lawfulness, from the tamper-evident audit trail."),
         (name = "consents", description = "Customers' consent per number and scope; a revocation cancels what is pending and stops later calls."),
         (name = "playbooks", description = "Playbooks, their `initial_message` templates and the audio they play (`/v1/audio`)."),
         (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::domain::{
     ErrorCode, FieldError, Zone,
     callback::Fallback,
-    campaign::{AccountSettings, MAX_RECORDING_RETENTION_DAYS},
+    campaign::{AccountSettings, MAX_AUDIT_RETENTION_DAYS, MAX_RECORDING_RETENTION_DAYS},
     consent::parse_required,
     dialing::{Holiday, RegionalWindow},
     trunk::SipUri,
@@ -81,6 +81,14 @@ pub struct SettingsView {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub retention_days: Option<Option<u32>>,
+    /// Audit entries (the account's tamper-evident trail, with the evidence of every call) are
+    /// deleted this many days after they were written, oldest first, the chain verifying from
+    /// where they were cut; `null`: kept. Never fewer than the server's floor
+    /// (`--audit-retention-floor-days`, four years by default), at most 36500. Left out of a
+    /// `PUT`, it keeps its value.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, maximum = 36500)]
+    pub audit_retention_days: Option<Option<u32>>,
     /// The zone compatible dialects read local times without an offset in (the Acefone-style
     /// dialer's `schedule_date_time`), an IANA name such as `Asia/Kolkata`; `null`: UTC. Left
     /// out of a `PUT`, it keeps its value.
@@ -128,6 +136,7 @@ impl From<&AccountSettings> for SettingsView {
             ai_sip_uri: Some(s.ai_sip_uri.as_ref().map(|u| u.to_string())),
             recording_retention_days: Some(s.recording_retention_days),
             retention_days: Some(s.retention_days),
+            audit_retention_days: Some(s.audit_retention_days),
             dialect_timezone: Some(s.dialect_timezone.as_ref().map(|z| z.name().to_owned())),
             fallback_after_minutes: Some(s.fallback.as_ref().map(|f| f.after_minutes)),
             fallback_queue_id: Some(
@@ -228,8 +237,23 @@ pub async fn put_settings(
         )
         .into());
     }
+    let floor = state.settings.audit_retention_floor_days;
+    if let Some(Some(days)) = req.audit_retention_days
+        && !(floor..=MAX_AUDIT_RETENTION_DAYS).contains(&days)
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidField,
+            "audit_retention_days",
+            format!(
+                "must be {floor} to {MAX_AUDIT_RETENTION_DAYS} (this server keeps audit entries at \
+                 least {floor} days), or null to keep them"
+            ),
+        )
+        .into());
+    }
     // Fields left out of the request keep their stored values.
     let given = req.default_trunk_id.is_some()
+        && req.audit_retention_days.is_some()
         && req.ai_sip_uri.is_some()
         && req.recording_retention_days.is_some()
         && req.retention_days.is_some()
@@ -259,6 +283,10 @@ pub async fn put_settings(
     };
     let retention_days = match req.retention_days {
         None => before.as_ref().and_then(|s| s.retention_days),
+        Some(days) => days,
+    };
+    let audit_retention_days = match req.audit_retention_days {
+        None => before.as_ref().and_then(|s| s.audit_retention_days),
         Some(days) => days,
     };
     let dialect_timezone = match &req.dialect_timezone {
@@ -300,6 +328,7 @@ pub async fn put_settings(
         ai_sip_uri,
         recording_retention_days,
         retention_days,
+        audit_retention_days,
         dialect_timezone,
         fallback,
         require_consent_for,

@@ -115,6 +115,7 @@ impl Application {
                 allow_private_webhooks: config.allow_private_webhooks,
                 routing: config.routing(),
                 recordings_dir: config.recordings_dir.clone(),
+                audit_retention_floor_days: config.audit_retention_floor_days,
             }),
             auth: Arc::new(Authenticator::new(
                 config.rate_limit_per_second,
@@ -246,6 +247,7 @@ impl Application {
             clock.clone(),
             config.recordings_dir.clone(),
             Duration::from_secs(config.recording_sweep_seconds),
+            config.audit_retention_floor_days,
         );
         let sealer = crate::audit::AuditSealer::new(store.clone(), clock.clone());
         let maintenance_clock = clock.clone();

@@ -21,8 +21,8 @@ use super::AppState;
 use crate::{
     api::{
         admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
-        consents, contacts, dispositions, dnc, error::ApiError, notifications, openapi, ops,
-        playbooks, queue_callbacks, reports, settings, trunks, webhooks,
+        compliance, consents, contacts, dispositions, dnc, error::ApiError, notifications, openapi,
+        ops, playbooks, queue_callbacks, reports, settings, trunks, webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
             post(consents::record_consent).get(consents::list_consents),
         )
         .route("/consents/revoke", post(consents::revoke_consent))
+        .route("/compliance/evidence", get(compliance::evidence))
         .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
         .route("/dnc/import", post(dnc::import_dnc))
         .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))

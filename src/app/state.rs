@@ -20,6 +20,8 @@ pub struct ApiSettings {
     pub routing: crate::domain::routing::RoutingSettings,
     /// Where call recordings are (`--recordings-dir`).
     pub recordings_dir: std::path::PathBuf,
+    /// `--audit-retention-floor-days`: the fewest days `audit_retention_days` may say.
+    pub audit_retention_floor_days: u32,
 }
 
 #[derive(Clone)]

@@ -6,10 +6,10 @@
 //! deleting one or swapping two changes a hash that a later entry (or the entry itself)
 //! commits to, so [`verify`] names the first entry whose link does not hold.
 //!
-//! The content is committed to through its digest ([`content_digest`], kept beside it): an
-//! erasure may replace a personal entry's content (`redacted`) without breaking the chain, and
-//! a verifier then checks the stored digest in the chain instead of recomputing it from the
-//! content. Retention deletes the oldest entries and moves the account's *anchor* (the index
+//! The personal part of an entry (its resource id, which for a do-not-call or consent entry
+//! is the number, and its content) is committed to through one digest ([`content_digest`],
+//! kept beside it): an erasure may replace it (`redacted`) without breaking the chain, and a
+//! verifier then checks the stored digest in the chain instead of recomputing it. Retention deletes the oldest entries and moves the account's *anchor* (the index
 //! and hash of the last deleted entry) forward in the same transaction, so the chain verifies
 //! from the anchor on.
 //!
@@ -23,9 +23,21 @@ pub fn genesis(account: &str) -> String {
     hex::encode(Sha256::digest(format!("ringback audit chain\n{account}")))
 }
 
-/// The digest of an entry's content (its `changes` as stored).
-pub fn content_digest(changes: &str) -> String {
-    hex::encode(Sha256::digest(changes.as_bytes()))
+/// The digest of an entry's personal part: its resource id and its content (`changes` as
+/// stored), each length-prefixed.
+pub fn content_digest(resource_id: Option<&str>, changes: &str) -> String {
+    let mut h = Sha256::new();
+    match resource_id {
+        Some(id) => {
+            h.update([1]);
+            h.update((id.len() as u64).to_be_bytes());
+            h.update(id.as_bytes());
+        }
+        None => h.update([0]),
+    }
+    h.update((changes.len() as u64).to_be_bytes());
+    h.update(changes.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// The salted hash of a phone number (E.164) within one account: what compliance records keep
@@ -38,8 +50,8 @@ pub fn subject_hash(salt: &str, e164: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// What an entry's link commits to: everything but its content, which is committed through
-/// its digest.
+/// What an entry's link commits to: everything but its resource id and content, which are
+/// committed through their digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub seq: i64,
@@ -72,7 +84,6 @@ pub fn link_hash(prev: &str, index: i64, entry: &Entry) -> String {
     field("actor_id", &entry.actor_id);
     field("action", &entry.action);
     field("resource_type", &entry.resource_type);
-    field("resource_id", entry.resource_id.as_deref().unwrap_or("\0"));
     field("subject", entry.subject_hash.as_deref().unwrap_or("\0"));
     field("content", &entry.content_digest);
     hex::encode(h.finalize())
@@ -85,8 +96,8 @@ pub struct Sealed {
     pub prev_hash: String,
     pub entry_hash: String,
     pub entry: Entry,
-    /// The content as stored now; `None` when an erasure replaced it (then the stored digest
-    /// stands for it).
+    /// The content as stored now; `None` when an erasure replaced it and the resource id (then
+    /// the stored digest stands for them).
     pub content: Option<String>,
 }
 
@@ -173,7 +184,8 @@ impl Verifier {
             reason,
         };
         if let Some(content) = &sealed.content
-            && content_digest(content) != sealed.entry.content_digest
+            && content_digest(sealed.entry.resource_id.as_deref(), content)
+                != sealed.entry.content_digest
         {
             return Err(broken(BreakReason::ContentAltered));
         }
@@ -242,7 +254,7 @@ mod tests {
             resource_type: "callback".into(),
             resource_id: Some(format!("cb_{seq}")),
             subject_hash: None,
-            content_digest: content_digest(changes),
+            content_digest: content_digest(Some(&format!("cb_{seq}")), changes),
         }
     }
 

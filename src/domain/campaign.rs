@@ -340,6 +340,9 @@ pub struct AccountSettings {
     /// Ended callbacks (with their calls, events and messages) are deleted this many days
     /// after they ended (1 to [`MAX_RECORDING_RETENTION_DAYS`]); `None`: kept.
     pub retention_days: Option<u32>,
+    /// Audit entries are deleted this many days after they were written (never fewer than the
+    /// server's floor, `--audit-retention-floor-days`); `None`: kept.
+    pub audit_retention_days: Option<u32>,
     /// The zone compatible dialects read a local time without offset in (the Acefone-style
     /// dialer's `schedule_date_time`); `None`: UTC.
     pub dialect_timezone: Option<Zone>,
@@ -350,6 +353,9 @@ pub struct AccountSettings {
     /// (`domain::consent`).
     pub require_consent_for: Vec<crate::domain::consent::ConsentScope>,
 }
+
+/// The longest `audit_retention_days` (a hundred years).
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 /// The longest `recording_retention_days` (ten years).
 pub const MAX_RECORDING_RETENTION_DAYS: u32 = 3650;
@@ -368,6 +374,7 @@ impl Default for AccountSettings {
             ai_sip_uri: None,
             recording_retention_days: None,
             retention_days: None,
+            audit_retention_days: None,
             dialect_timezone: None,
             fallback: None,
             require_consent_for: Vec::new(),

@@ -39,6 +39,16 @@ pub struct ChainedEntry {
     pub link: Option<(i64, String, String)>,
 }
 
+/// What the audit trail holds about one number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectEntries {
+    /// The number's salted hash in the account (none before the account's first entry about
+    /// any number).
+    pub subject_hash: Option<String>,
+    pub entries: Vec<ChainedEntry>,
+    pub chain: Option<ChainState>,
+}
+
 #[async_trait::async_trait]
 pub trait AuditChainStore: Send + Sync + 'static {
     /// Seals up to `limit` unsealed entries, in the order they were written, into their
@@ -66,7 +76,7 @@ pub trait AuditChainStore: Send + Sync + 'static {
         &self,
         account: &AccountId,
         phone: &str,
-    ) -> Result<(Vec<ChainedEntry>, Option<ChainState>), StoreError>;
+    ) -> Result<SubjectEntries, StoreError>;
 
     /// Every account that keeps audit entries for a limited time, with that time in days.
     async fn audit_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError>;

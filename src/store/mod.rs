@@ -43,7 +43,7 @@ pub mod webhooks;
 
 pub use agents::AgentStore;
 pub use audio::{AudioDeletion, AudioStore};
-pub use audit_chain::{AuditChainStore, ChainState, ChainedEntry};
+pub use audit_chain::{AuditChainStore, ChainState, ChainedEntry, SubjectEntries};
 pub use auth::{AuditFilter, AuthStore};
 pub use caller_ids::CallerIdStore;
 pub use campaigns::{CallFacts, CampaignStore, CampaignTotals, DialFacts};

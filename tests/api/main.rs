@@ -9,6 +9,8 @@ pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Sqlite;
 
 mod agents;
 mod audio;
+mod audit_chain;
+mod audit_tamper;
 mod auth;
 mod availability;
 mod backup;

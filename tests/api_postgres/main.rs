@@ -11,6 +11,8 @@ pub const BACKEND: ringback::store::Backend = ringback::store::Backend::Postgres
 mod agents;
 #[path = "../api/audio.rs"]
 mod audio;
+#[path = "../api/audit_chain.rs"]
+mod audit_chain;
 #[path = "../api/auth.rs"]
 mod auth;
 #[path = "../api/availability.rs"]

@@ -40,6 +40,37 @@ pub(super) async fn insert_audit_about(
     insert_entries(conn, &rows).await
 }
 
+/// Appends entries about numbers, of possibly different accounts: `(account, E.164, record)`,
+/// each keeping the number's salted hash in its account (one salt read per account).
+pub(super) async fn insert_audit_about_many(
+    conn: &mut DbConn,
+    actor: &Actor,
+    at: Timestamp,
+    items: &[(&str, &str, AuditRecord)],
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut salts: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for (account, ..) in items {
+        if !salts.contains_key(account) {
+            salts.insert(account, subject_salt(conn, account).await?);
+        }
+    }
+    let subjects: Vec<String> = items
+        .iter()
+        .map(|(account, phone, _)| audit_chain::subject_hash(&salts[account], phone))
+        .collect();
+    let rows: Vec<(AuditRow, Option<&str>)> = items
+        .iter()
+        .zip(&subjects)
+        .map(|((account, _, record), subject)| {
+            ((*account, actor, at, record), Some(subject.as_str()))
+        })
+        .collect();
+    insert_entries(conn, &rows).await
+}
+
 /// The account's subject salt, made (at random) by the first entry that needs it.
 pub(super) async fn subject_salt(conn: &mut DbConn, account: &str) -> Result<String, StoreError> {
     if let Some(salt) =
@@ -80,8 +111,9 @@ pub(super) async fn subject_of(
 /// What an erased entry's content becomes: nothing personal, and it says so.
 pub(super) const REDACTED: &str = r#"{"redacted":true}"#;
 
-/// Replaces the content of the account's entries `seqs` (an erasure), keeping the digest the
-/// hash chain commits to: the chain still verifies, the content is gone. Answers how many
+/// Replaces the content of the account's entries `seqs` (an erasure), and the resource id of
+/// those whose id is the number (do-not-call, consent), keeping the digest the hash chain
+/// commits to: the chain still verifies, the content is gone. Answers how many
 /// entries were redacted (ones redacted before are left as they are).
 pub(super) async fn redact_entries(
     conn: &mut DbConn,
@@ -92,7 +124,8 @@ pub(super) async fn redact_entries(
     let mut redacted = 0;
     for chunk in seqs.chunks(ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT seq, changes, content_digest FROM audit_log WHERE redacted_at IS NULL \
+            "SELECT seq, resource_id, changes, content_digest FROM audit_log \
+             WHERE redacted_at IS NULL \
              AND account_id = ",
         );
         qb.push_bind(account).push(" AND seq IN (");
@@ -101,12 +134,16 @@ pub(super) async fn redact_entries(
             sep.push_bind(*seq);
         }
         qb.push(")");
-        let rows: Vec<(i64, String, Option<String>)> =
+        let rows: Vec<(i64, Option<String>, String, Option<String>)> =
             qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (seq, changes, digest) in rows {
-            let digest = digest.unwrap_or_else(|| audit_chain::content_digest(&changes));
+        for (seq, resource_id, changes, digest) in rows {
+            let digest = digest
+                .unwrap_or_else(|| audit_chain::content_digest(resource_id.as_deref(), &changes));
+            // A do-not-call or consent entry's resource id is the number itself.
             redacted += sqlx::query(
-                "UPDATE audit_log SET changes = $1, content_digest = $2, redacted_at = $3 \
+                "UPDATE audit_log SET changes = $1, content_digest = $2, redacted_at = $3, \
+                 resource_id = CASE WHEN resource_type IN ('dnc', 'consent') THEN NULL \
+                 ELSE resource_id END \
                  WHERE account_id = $4 AND seq = $5 AND redacted_at IS NULL",
             )
             .bind(REDACTED)
@@ -146,7 +183,7 @@ pub(super) async fn insert_entries(
         );
         qb.push_values(chunk, |mut b, ((account, actor, at, r), subject)| {
             let changes = r.changes.to_string();
-            let digest = audit_chain::content_digest(&changes);
+            let digest = audit_chain::content_digest(r.resource_id.as_deref(), &changes);
             b.push_bind(*account)
                 .push_bind(ms(*at))
                 .push_bind(actor.kind())

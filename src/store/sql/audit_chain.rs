@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::store::{
     StoreError,
-    audit_chain::{AuditChainStore, ChainState, ChainedEntry},
+    audit_chain::{AuditChainStore, ChainState, ChainedEntry, SubjectEntries},
 };
 
 const ENTRY_COLUMNS: &str = "seq, account_id, occurred_at, actor_type, actor_id, action, \
@@ -41,7 +41,10 @@ fn entry_of(row: &super::DbRow) -> Result<(Entry, String, bool), StoreError> {
         resource_id: row.try_get("resource_id")?,
         subject_hash: row.try_get("subject_hash")?,
         // Entries written before digests were kept: their content as it stands.
-        content_digest: digest.unwrap_or_else(|| audit_chain::content_digest(&changes)),
+        content_digest: digest.unwrap_or_else(|| {
+            let resource_id: Option<String> = row.try_get("resource_id").ok().flatten();
+            audit_chain::content_digest(resource_id.as_deref(), &changes)
+        }),
     };
     Ok((entry, changes, redacted.is_some()))
 }
@@ -224,7 +227,7 @@ impl AuditChainStore for SqlStore {
         &self,
         account: &AccountId,
         phone: &str,
-    ) -> Result<(Vec<ChainedEntry>, Option<ChainState>), StoreError> {
+    ) -> Result<SubjectEntries, StoreError> {
         let mut tx = self.reader.begin().await?;
         // No salt yet: no entry about any number.
         let subject =
@@ -232,14 +235,13 @@ impl AuditChainStore for SqlStore {
                 .bind(account.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
-                .map(|salt| audit_chain::subject_hash(&salt, phone))
-                .unwrap_or_default();
+                .map(|salt| audit_chain::subject_hash(&salt, phone));
         let rows = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS}, chain_index, prev_hash, entry_hash FROM audit_log \
              WHERE account_id = $1 AND subject_hash = $2 ORDER BY seq"
         ))
         .bind(account.as_str())
-        .bind(&subject)
+        .bind(subject.as_deref().unwrap_or_default())
         .fetch_all(&mut *tx)
         .await?;
         let chain: Option<(String, i64, String, i64, String)> = sqlx::query_as(&format!(
@@ -276,7 +278,11 @@ impl AuditChainStore for SqlStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((entries, chain.map(chain_of)))
+        Ok(SubjectEntries {
+            subject_hash: subject,
+            entries,
+            chain: chain.map(chain_of),
+        })
     }
 
     async fn audit_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError> {

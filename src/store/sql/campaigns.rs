@@ -225,6 +225,7 @@ impl CampaignStore for SqlStore {
                 "ai_sip_uri": s.ai_sip_uri.as_ref().map(|u| u.as_str()),
                 "recording_retention_days": s.recording_retention_days,
                 "retention_days": s.retention_days,
+                "audit_retention_days": s.audit_retention_days,
                 "dialect_timezone": s.dialect_timezone.as_ref().map(|z| z.name()),
                 "fallback_after_minutes": s.fallback.as_ref().map(|f| f.after_minutes),
                 "fallback_queue_id": s.fallback.as_ref().and_then(|f| f.queue_id.as_ref()).map(|q| q.as_str()),
@@ -237,9 +238,9 @@ impl CampaignStore for SqlStore {
              allow_customer_requested_times, max_attempts, attempt_window_days, \
              quiet_after_answer_hours, updated_at, holidays, regional_windows, default_trunk_id, \
              ai_sip_uri, recording_retention_days, dialect_timezone, fallback_after_minutes, \
-             fallback_queue_id, require_consent_for, retention_days) \
+             fallback_queue_id, require_consent_for, retention_days, audit_retention_days) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17) \
+             $17, $18) \
              ON CONFLICT (account_id) DO UPDATE SET \
              calling_window = excluded.calling_window, \
              allow_customer_requested_times = excluded.allow_customer_requested_times, \
@@ -254,6 +255,7 @@ impl CampaignStore for SqlStore {
              fallback_queue_id = excluded.fallback_queue_id, \
              require_consent_for = excluded.require_consent_for, \
              retention_days = excluded.retention_days, \
+             audit_retention_days = excluded.audit_retention_days, \
              updated_at = excluded.updated_at",
         )
         .bind(account.as_str())
@@ -294,6 +296,12 @@ impl CampaignStore for SqlStore {
         .bind(
             settings
                 .retention_days
+                .map(i32::try_from)
+                .and_then(Result::ok),
+        )
+        .bind(
+            settings
+                .audit_retention_days
                 .map(i32::try_from)
                 .and_then(Result::ok),
         )

@@ -14,7 +14,7 @@ use super::{
     caller_ids::pick_pool_numbers,
     dispatches::push_attempt_match,
     events::{NewEvent, insert_events},
-    guard::{DUE_COLUMNS, DueRow, guard_due},
+    guard::{DUE_COLUMNS, DueRow, guard_due, record_dial_evidence},
     moves, ms, opt_ts,
     rows::callback_from_row,
     trunks::{Route, any_trunk, full_trunks, record_routes, route_calls},
@@ -134,27 +134,23 @@ impl SqlStore {
             .collect();
         let taken: HashSet<String> = to_dispatch.iter().map(|(id, _)| id.clone()).collect();
         let mut to_expire = Vec::new();
-        for (
-            DueRow {
-                id,
-                due_at,
-                expires_at,
-                ..
-            },
-            route,
-        ) in due
-        {
-            match plan_claim(now, ts(expires_at)?) {
+        // The attempts these claims start, each with the evidence of its dial decision.
+        let mut allowed: Vec<DueRow> = Vec::new();
+        for (row, route) in due {
+            match plan_claim(now, ts(row.expires_at)?) {
                 ClaimPlan::Dispatch => {
+                    let id = row.id.clone();
                     trunks.insert(id.clone(), route.as_ref().map(|r| r.trunk_id.clone()));
                     if let Some(route) = route {
                         routes.push((id.clone(), route));
                     }
-                    to_dispatch.push((id, due_at));
+                    to_dispatch.push((id, row.due_at));
+                    allowed.push(row);
                 }
-                ClaimPlan::Expire => to_expire.push(id),
+                ClaimPlan::Expire => to_expire.push(row.id),
             }
         }
+        record_dial_evidence(&mut tx, &allowed.iter().collect::<Vec<_>>(), now).await?;
 
         if !to_expire.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(

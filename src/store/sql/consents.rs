@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     SqlStore,
-    audit::insert_audit,
+    audit::insert_audit_about,
     callbacks::{Untouched, cancel_untouched},
     corrupt, ms, ts,
 };
@@ -139,12 +139,13 @@ impl ConsentStore for SqlStore {
                 ),
             });
         }
-        insert_audit(
+        insert_audit_about(
             &mut tx,
             first.account_id.as_str(),
             actor,
             first.updated_at,
             &records,
+            first.phone.as_str(),
         )
         .await?;
         let modes: Vec<DialingMode> = revoked.into_iter().collect();

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     SqlStore,
-    audit::insert_audit,
+    audit::insert_audit_about,
     callbacks::{Untouched, cancel_untouched},
     ms, ts,
 };
@@ -89,12 +89,13 @@ impl DncStore for SqlStore {
                         &entry.phone,
                         serde_json::json!({ "source": entry.source, "reason": entry.reason }),
                     );
-                    insert_audit(
+                    insert_audit_about(
                         &mut tx,
                         account.as_str(),
                         actor,
                         entry.created_at,
                         &[record],
+                        entry.phone.as_str(),
                     )
                     .await?;
                     entry.clone()
@@ -177,7 +178,15 @@ impl DncStore for SqlStore {
         let removed = done.rows_affected() == 1;
         if removed {
             let record = dnc_audit("dnc.remove", phone, serde_json::json!({}));
-            insert_audit(&mut tx, account.as_str(), actor, now, &[record]).await?;
+            insert_audit_about(
+                &mut tx,
+                account.as_str(),
+                actor,
+                now,
+                &[record],
+                phone.as_str(),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(removed)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{DEBT_REF, Db, DbConn};
 use jiff::{SignedDuration, Timestamp};
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, Row};
 
 use super::{consents::consent_states, corrupt, ms, opt_ts, ts, window_from_text};
 use crate::domain::{
@@ -232,7 +232,8 @@ pub(super) async fn settings_of(
          attempt_window_days, quiet_after_answer_hours, holidays, regional_windows, \
          default_trunk_id, ai_sip_uri, CAST(recording_retention_days AS BIGINT), \
          dialect_timezone, CAST(fallback_after_minutes AS BIGINT), fallback_queue_id, \
-         require_consent_for, CAST(retention_days AS BIGINT) \
+         require_consent_for, CAST(retention_days AS BIGINT), \
+         CAST(audit_retention_days AS BIGINT) \
          FROM account_settings WHERE account_id IN (",
     );
     let mut sep = qb.separated(", ");
@@ -240,43 +241,24 @@ pub(super) async fn settings_of(
         sep.push_bind(*account);
     }
     qb.push(")");
-    type Row = (
-        String,
-        String,
-        i64,
-        Option<i64>,
-        i64,
-        Option<i64>,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-    );
-    for (
-        account,
-        window,
-        allow,
-        max,
-        days,
-        quiet,
-        holidays,
-        regional,
-        trunk,
-        ai,
-        retention,
-        dialect_zone,
-        fallback_minutes,
-        fallback_queue,
-        consent_scopes,
-        kept_days,
-    ) in qb.build_query_as::<Row>().fetch_all(&mut *conn).await?
-    {
+    for row in qb.build().fetch_all(&mut *conn).await? {
+        let account: String = row.try_get(0)?;
+        let window: String = row.try_get(1)?;
+        let allow: i64 = row.try_get(2)?;
+        let max: Option<i64> = row.try_get(3)?;
+        let days: i64 = row.try_get(4)?;
+        let quiet: Option<i64> = row.try_get(5)?;
+        let holidays: String = row.try_get(6)?;
+        let regional: String = row.try_get(7)?;
+        let trunk: Option<String> = row.try_get(8)?;
+        let ai: Option<String> = row.try_get(9)?;
+        let retention: Option<i64> = row.try_get(10)?;
+        let dialect_zone: Option<String> = row.try_get(11)?;
+        let fallback_minutes: Option<i64> = row.try_get(12)?;
+        let fallback_queue: Option<String> = row.try_get(13)?;
+        let consent_scopes: Option<String> = row.try_get(14)?;
+        let kept_days: Option<i64> = row.try_get(15)?;
+        let audit_days: Option<i64> = row.try_get(16)?;
         let json = |text: &str, what: &str| {
             serde_json::from_str::<serde_json::Value>(text).map_err(|_| corrupt(what, text))
         };
@@ -302,6 +284,7 @@ pub(super) async fn settings_of(
                 .transpose()?,
             recording_retention_days: retention.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
             retention_days: kept_days.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
+            audit_retention_days: audit_days.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
             dialect_timezone: dialect_zone
                 .map(|name| {
                     crate::domain::Zone::parse(&name, "dialect_timezone")

@@ -12,6 +12,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS,
+    audit::insert_audit_about_many,
     consents::consent_states,
     events::{NewEvent, insert_events},
     facts::settings_of,
@@ -21,11 +22,12 @@ use super::{
     ts, window_from_text,
 };
 use crate::domain::{
-    Callback, DialingMode, Outcome, PhoneNumber, Status, Zone,
+    Actor, AuditRecord, Callback, DialingMode, Outcome, PhoneNumber, Status, Zone,
     callback::Move,
     campaign::{AccountSettings, debt_ref},
     dialing::{
         Block, BlockCode, Decision, Facts, History, Location, ZoneSource, decide, earliest_dial,
+        evidence,
     },
     geo::Region,
     window::CallingWindow,
@@ -50,6 +52,10 @@ pub(super) struct DueRow {
     dialing_mode: String,
     metadata: Option<String>,
     pub(super) trunk_id: Option<String>,
+    /// What the dial decision that let it through rested on (`dialing::evidence`), for the
+    /// attempt's audit entry.
+    #[sqlx(skip)]
+    pub(super) evidence: Option<serde_json::Value>,
 }
 
 pub(super) const DUE_COLUMNS: &str = "id, due_at, expires_at, account_id, phone, \
@@ -196,7 +202,9 @@ pub(super) async fn guard_due(
     let mut deferred: Vec<(String, Timestamp, Vec<Block>)> = Vec::new();
     let mut expired: Vec<(String, Block)> = Vec::new();
     let no_history = History::default();
-    for row in due {
+    // The evidence of the calls refused (do-not-call, consent): account, number, callback.
+    let mut refused: Vec<(String, String, String, serde_json::Value)> = Vec::new();
+    for mut row in due {
         let policy = settings.get(&row.account_id).unwrap_or(&default_settings);
         // A callback claimed ahead of its time is judged at its time.
         let at = now.max(ts(row.due_at)?);
@@ -247,7 +255,24 @@ pub(super) async fn guard_due(
             free_agents: None,
         };
         let decision = decide(&facts, policy, at);
-        match verdict(&decision, &facts, policy, at) {
+        let verdict = verdict(&decision, &facts, policy, at);
+        if matches!(verdict, Verdict::Dial | Verdict::Skip(_)) {
+            let content = json!({
+                "callback_id": row.id,
+                "decision": evidence(&facts, policy, &decision),
+            });
+            if matches!(verdict, Verdict::Dial) {
+                row.evidence = Some(content);
+            } else {
+                refused.push((
+                    row.account_id.clone(),
+                    row.phone.clone(),
+                    row.id.clone(),
+                    content,
+                ));
+            }
+        }
+        match verdict {
             Verdict::Dial => {
                 if let Some(c) = row
                     .campaign_id
@@ -266,6 +291,17 @@ pub(super) async fn guard_due(
         }
     }
 
+    let refusals: Vec<(&str, &str, AuditRecord)> = refused
+        .iter()
+        .map(|(account, phone, id, content)| {
+            (
+                account.as_str(),
+                phone.as_str(),
+                dial_record("dial.refused", id, content),
+            )
+        })
+        .collect();
+    insert_audit_about_many(conn, &Actor::System, now, &refusals).await?;
     let mut events = Vec::new();
     for (id, outcome) in &skipped {
         events.extend(skip(conn, id, *outcome, now).await?.map(|(_, event)| event));
@@ -282,6 +318,42 @@ pub(super) async fn guard_due(
     }
     insert_events(conn, &events).await?;
     Ok(dial)
+}
+
+/// The audit entry of a dial decision about callback `id`: `dial.allowed` (the attempt it
+/// starts) or `dial.refused`.
+pub(super) fn dial_record(
+    action: &'static str,
+    id: &str,
+    content: &serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        action,
+        resource_type: "callback",
+        resource_id: Some(id.to_owned()),
+        changes: content.clone(),
+    }
+}
+
+/// The attempts that `rows` start: one `dial.allowed` entry each, with the evidence its
+/// decision rested on, keyed by the number's salted hash.
+pub(super) async fn record_dial_evidence(
+    conn: &mut DbConn,
+    rows: &[&DueRow],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let items: Vec<(&str, &str, AuditRecord)> = rows
+        .iter()
+        .filter_map(|row| {
+            let content = row.evidence.as_ref()?;
+            Some((
+                row.account_id.as_str(),
+                row.phone.as_str(),
+                dial_record("dial.allowed", &row.id, content),
+            ))
+        })
+        .collect();
+    insert_audit_about_many(conn, &Actor::System, now, &items).await
 }
 
 /// Never dials a callback whose number is on the do-not-call list, or lacks consent: canceled,
