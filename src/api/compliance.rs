@@ -88,7 +88,8 @@ pub struct Evidence {
     pub phone: String,
     /// The number's salted hash in this account: what the entries are kept under.
     pub subject_hash: Option<String>,
-    /// `dial.allowed` entries: one per attempt, oldest first.
+    /// `dial.allowed` entries, one per attempt Ringback placed, and `offer.allowed`, one per
+    /// preview callback offered to agents (who place the call), oldest first.
     pub attempts: Vec<EvidenceEntry>,
     /// `dial.refused` entries: calls never placed (do-not-call, consent).
     pub refusals: Vec<EvidenceEntry>,
@@ -181,7 +182,7 @@ pub async fn evidence(
     let (mut attempts, mut refusals, mut other_entries) = (Vec::new(), Vec::new(), Vec::new());
     for entry in found.entries {
         match entry.action.as_str() {
-            "dial.allowed" => attempts.push(entry.into()),
+            "dial.allowed" | "offer.allowed" => attempts.push(entry.into()),
             "dial.refused" => refusals.push(entry.into()),
             _ => other_entries.push(entry.into()),
         }

@@ -272,3 +272,27 @@ async fn audit_retention_deletes_the_oldest_entries_and_the_chain_verifies_from_
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_preview_callback_keeps_the_decision_that_let_it_be_offered() {
+    let app = spawn_quick_app().await;
+    app.any_hour().await;
+    let phone = "+14155550147";
+    let id = app
+        .post_json(
+            "/v1/callbacks",
+            &json!({ "phone": phone, "scheduled_at": in_ms(200), "dialing_mode": "preview" }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&id, "waiting", WAIT).await;
+    let evidence = sealed_evidence(&app, phone, 1).await;
+    let offer = &evidence["attempts"][0];
+    assert_eq!(offer["action"], "offer.allowed", "{evidence}");
+    assert_eq!(offer["resource_id"], id.as_str());
+    assert_eq!(offer["content"]["decision"]["dialing_mode"], "preview");
+    assert_eq!(offer["content"]["decision"]["decision"], "dial");
+}

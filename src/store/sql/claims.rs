@@ -150,7 +150,8 @@ impl SqlStore {
                 ClaimPlan::Expire => to_expire.push(row.id),
             }
         }
-        record_dial_evidence(&mut tx, &allowed.iter().collect::<Vec<_>>(), now).await?;
+        let allowed: Vec<&DueRow> = allowed.iter().collect();
+        record_dial_evidence(&mut tx, &allowed, "dial.allowed", now).await?;
 
         if !to_expire.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(

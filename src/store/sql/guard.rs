@@ -49,7 +49,7 @@ pub(super) struct DueRow {
     timezone: String,
     timezone_source: String,
     region: Option<String>,
-    dialing_mode: String,
+    pub(super) dialing_mode: String,
     metadata: Option<String>,
     pub(super) trunk_id: Option<String>,
     /// What the dial decision that let it through rested on (`dialing::evidence`), for the
@@ -335,11 +335,13 @@ pub(super) fn dial_record(
     }
 }
 
-/// The attempts that `rows` start: one `dial.allowed` entry each, with the evidence its
-/// decision rested on, keyed by the number's salted hash.
+/// The attempts that `rows` start (`dial.allowed`), or the offers to agents they join the line
+/// for (`offer.allowed`): one entry each, with the evidence its decision rested on, keyed by
+/// the number's salted hash.
 pub(super) async fn record_dial_evidence(
     conn: &mut DbConn,
     rows: &[&DueRow],
+    action: &'static str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let items: Vec<(&str, &str, AuditRecord)> = rows
@@ -349,7 +351,7 @@ pub(super) async fn record_dial_evidence(
             Some((
                 row.account_id.as_str(),
                 row.phone.as_str(),
-                dial_record("dial.allowed", &row.id, content),
+                dial_record(action, &row.id, content),
             ))
         })
         .collect();

@@ -23,7 +23,7 @@ use super::{
     events::{NewEvent, insert_events},
     fallback,
     feeds::{NewAgentEvent, insert_agent_events, recipients},
-    guard::{DUE_COLUMNS, DueRow, guard_due, withhold_if_blocked},
+    guard::{DUE_COLUMNS, DueRow, guard_due, record_dial_evidence, withhold_if_blocked},
     line::{enter_line, leave_line, settle_agent},
     moves, ms, opt_ts,
     rows::{callback_from_row, fetch_callback},
@@ -84,6 +84,13 @@ impl RoutingStore for SqlStore {
         .await?;
         pass.saturated |= due.len() as u32 >= limit;
         let joining = guard_due(&mut tx, due, now).await?;
+        // Preview callbacks are called by the agent they are offered to: the decision that let
+        // them join the line is their attempt's evidence.
+        let previews: Vec<&DueRow> = joining
+            .iter()
+            .filter(|row| row.dialing_mode == "preview")
+            .collect();
+        record_dial_evidence(&mut tx, &previews, "offer.allowed", now).await?;
         let mut rows = Vec::with_capacity(joining.len());
         for chunk in joining.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
