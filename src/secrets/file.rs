@@ -116,9 +116,8 @@ impl KeyFile {
         let made = self.write_new(&self.path, &key, false)?;
         if !made {
             // Another process made it first: use its key.
-            let current = Self::read(&self.path)?.ok_or_else(|| {
-                Self::io(&self.path)(std::io::ErrorKind::NotFound.into())
-            })?;
+            let current = Self::read(&self.path)?
+                .ok_or_else(|| Self::io(&self.path)(std::io::ErrorKind::NotFound.into()))?;
             return Ok(Loaded {
                 current,
                 pending,

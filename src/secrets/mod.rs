@@ -53,8 +53,8 @@ impl Key {
     }
 
     fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes)
-            .expect("HMAC takes a key of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC takes a key of any length");
         mac.update(b"ringback secret key id");
         let id = hex::encode(&mac.finalize().into_bytes()[..4]);
         Self {
@@ -245,7 +245,10 @@ impl KeyRing {
 
     /// The id of the key `stored` was sealed with, if it is sealed.
     pub fn key_id_of(stored: &str) -> Option<&str> {
-        stored.strip_prefix(SEALED)?.split_once(':').map(|(id, _)| id)
+        stored
+            .strip_prefix(SEALED)?
+            .split_once(':')
+            .map(|(id, _)| id)
     }
 }
 
@@ -267,7 +270,10 @@ mod tests {
         assert_eq!(KeyRing::key_id_of(&sealed), Some(ring.current().id()));
         assert_eq!(ring.open(&SLOT, &sealed).unwrap(), "whsec_topsecret");
         for moved in [
-            Slot { row: "wh_2", ..SLOT },
+            Slot {
+                row: "wh_2",
+                ..SLOT
+            },
             Slot {
                 account: "acc_2",
                 ..SLOT
@@ -336,9 +342,6 @@ mod tests {
             KeyTextError::NotAKey
         );
         let two = format!("{}\n{}\n", key.to_text(), key.to_text());
-        assert_eq!(
-            Key::from_text(&two).unwrap_err(),
-            KeyTextError::MoreThanOne
-        );
+        assert_eq!(Key::from_text(&two).unwrap_err(), KeyTextError::MoreThanOne);
     }
 }

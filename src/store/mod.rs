@@ -9,11 +9,11 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 
 use crate::config::DatabaseConfig;
-use crate::secrets::{Key, file::KeyFile};
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId,
     Origin, Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
 };
+use crate::secrets::{Key, file::KeyFile};
 
 pub mod agents;
 pub mod audio;
@@ -596,13 +596,19 @@ pub async fn rotate_secret_key(
             let store = sqlite::open(database_url, &file).await?;
             let previous = store.secret_key_id();
             file.write_pending(&new).map_err(written)?;
-            (previous, store.rotate_secrets(new, now.as_millisecond()).await?)
+            (
+                previous,
+                store.rotate_secrets(new, now.as_millisecond()).await?,
+            )
         }
         Some(Backend::Postgres) => {
             let store = postgres::open(config, &file).await?;
             let previous = store.secret_key_id();
             file.write_pending(&new).map_err(written)?;
-            (previous, store.rotate_secrets(new, now.as_millisecond()).await?)
+            (
+                previous,
+                store.rotate_secrets(new, now.as_millisecond()).await?,
+            )
         }
         None => return Err(StoreError::UnsupportedUrl(redact_url(database_url))),
     };

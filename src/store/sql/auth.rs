@@ -245,9 +245,7 @@ impl AuthStore for SqlStore {
             Some((Some(alg), Some(key))) => Ok(Some(JwtKey {
                 algorithm: JwtAlgorithm::parse(&alg)
                     .ok_or_else(|| corrupt("jwt_algorithm", &alg))?,
-                key: SecretString::from(
-                    self.open(&secrets::jwt_key(account.as_str()), &key)?,
-                ),
+                key: SecretString::from(self.open(&secrets::jwt_key(account.as_str()), &key)?),
             })),
             _ => Ok(None),
         }
@@ -263,12 +261,9 @@ impl AuthStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET jwt_algorithm = $1, jwt_key = $2 WHERE id = $3")
             .bind(key.map(|k| k.algorithm.as_str()))
-            .bind(key.map(|k| {
-                self.seal(
-                    &secrets::jwt_key(account.as_str()),
-                    k.key.expose_secret(),
-                )
-            }))
+            .bind(
+                key.map(|k| self.seal(&secrets::jwt_key(account.as_str()), k.key.expose_secret())),
+            )
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;

@@ -15,11 +15,11 @@ use super::{
     ts,
     webhooks::{ENDPOINT_COLUMNS, endpoint_from_row, event_from_parts},
 };
-use crate::secrets::KeyRing;
 use crate::domain::{
     AccountId, SigningSecret, StoredEvent, WebhookEndpoint, ids::WebhookEndpointId,
     webhook::Delivery,
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport},
@@ -311,7 +311,10 @@ impl SqlStore {
                 // The endpoint's secret, or the account's for a callback's own URL.
                 let account: String = r.try_get("account_id")?;
                 let endpoint: Option<String> = r.try_get("endpoint_id")?;
-                let secret = match (&endpoint, r.try_get::<Option<String>, _>("endpoint_secret")?) {
+                let secret = match (
+                    &endpoint,
+                    r.try_get::<Option<String>, _>("endpoint_secret")?,
+                ) {
                     (Some(id), Some(sealed)) => Some(open_with(
                         &keys,
                         &secrets::endpoint_secret(&account, id),

@@ -57,12 +57,12 @@ mod users;
 mod webhooks;
 
 use self::inserts::{InsertJob, commit_inserts};
+pub(super) use self::secrets::unlock;
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
     announce_credentials, begin_claim, begin_write, erase_freed, insert_rows, lock_writes,
     plan_for_values, read_snapshot,
 };
-pub(super) use self::secrets::unlock;
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
     window::CallingWindow,

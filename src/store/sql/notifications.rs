@@ -14,8 +14,7 @@ use super::{
     events::{NewEvent, insert_events},
     insert_rows, ms,
     rows::fetch_callback,
-    secrets,
-    ts,
+    secrets, ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback, CallbackId, SigningSecret,
@@ -348,7 +347,9 @@ impl NotificationStore for SqlStore {
             minutes.and_then(|m| u32::try_from(m).ok()),
             &stored,
             match row.try_get::<Option<String>, _>("smtp_password")? {
-                Some(sealed) => Some(self.open(&secrets::smtp_password(account.as_str()), &sealed)?),
+                Some(sealed) => {
+                    Some(self.open(&secrets::smtp_password(account.as_str()), &sealed)?)
+                }
                 None => None,
             },
         ))

@@ -241,7 +241,13 @@ async fn read_column(
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("account")?, r.try_get("row_id")?, r.try_get("value")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("account")?,
+                r.try_get("row_id")?,
+                r.try_get("value")?,
+            ))
+        })
         .collect()
 }
 
@@ -291,7 +297,7 @@ enum FileStep {
 /// secrets kept in clear (one transaction; then freed space is erased if any was sealed).
 /// The key file is made when absent, unless the database's secrets are already sealed with a
 /// key: then the start is refused, since a new key could not read them.
-pub(super) async fn unlock(
+pub(crate) async fn unlock(
     pool: &DbPool,
     file: &KeyFile,
     now_ms: i64,
@@ -392,7 +398,12 @@ pub(super) async fn unlock(
         }
     }
     if !foreign.is_empty() {
-        let shown = foreign.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let shown = foreign
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(refused(format!(
             "{} secrets are encrypted with a key other than {}, which the key file holds: {shown}",
             foreign.len(),
@@ -414,13 +425,13 @@ pub(super) async fn unlock(
     match step {
         FileStep::None => {}
         FileStep::Promote => {
-            file.promote_pending()
-                .map_err(|e| refused(e.to_string()))?;
-            tracing::info!(key_id = ring.current().id(), "finished an interrupted key rotation");
+            file.promote_pending().map_err(|e| refused(e.to_string()))?;
+            tracing::info!(
+                key_id = ring.current().id(),
+                "finished an interrupted key rotation"
+            );
         }
-        FileStep::Discard => file
-            .discard_pending()
-            .map_err(|e| refused(e.to_string()))?,
+        FileStep::Discard => file.discard_pending().map_err(|e| refused(e.to_string()))?,
     }
     Ok(ring)
 }

@@ -7,16 +7,18 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use super::{
-    ACTIVE, DbConn, DbRow, SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms,
+    ACTIVE, DbConn, DbRow, SqlStore,
+    audit::insert_audit,
+    audit_without_changes, corrupt, ms,
     secrets::{self, open_with},
     ts,
 };
-use crate::secrets::KeyRing;
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback,
     ids::TrunkId,
     trunk::{Trunk, TrunkKind, TrunkLimits, TrunkSettings},
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     trunks::{TrunkDeletion, TrunkStore},

@@ -11,16 +11,17 @@ use sqlx::{QueryBuilder, Row};
 use super::{
     SqlStore,
     audit::insert_audit,
-    secrets::{self, open_with},
     audit_without_changes, corrupt,
     events::{STORED_DATA_COLUMNS, StoredData, render_data},
-    ms, ts,
+    ms,
+    secrets::{self, open_with},
+    ts,
 };
-use crate::secrets::KeyRing;
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     webhooks::{ClaimedDelivery, DeliveryReport, WebhookStore},
@@ -62,7 +63,10 @@ pub(super) const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, eve
     disabled_reason, created_at, updated_at";
 
 /// An endpoint from its row, its secret opened with `keys`.
-pub(super) fn endpoint_from_row(row: &DbRow, keys: &KeyRing) -> Result<WebhookEndpoint, StoreError> {
+pub(super) fn endpoint_from_row(
+    row: &DbRow,
+    keys: &KeyRing,
+) -> Result<WebhookEndpoint, StoreError> {
     let types: String = row.try_get("event_types")?;
     let id: String = row.try_get("id")?;
     let account: String = row.try_get("account_id")?;
@@ -127,10 +131,7 @@ impl WebhookStore for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET signing_secret = $1 WHERE id = $2")
-            .bind(self.seal(
-                &secrets::signing_secret(account.as_str()),
-                secret.expose(),
-            ))
+            .bind(self.seal(&secrets::signing_secret(account.as_str()), secret.expose()))
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
