@@ -103,8 +103,8 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         let url = database_url(&name);
         Self {
-            url,
             key_file: key_file_of(&url),
+            url,
             postgres_name: Some(name),
         }
     }
