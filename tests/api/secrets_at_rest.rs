@@ -627,13 +627,36 @@ async fn rotate_key_reencrypts_every_secret_under_a_new_key_that_the_server_then
         "{said}"
     );
 
+    // A crash after the re-encryption's commit, before the new file replaced the old: the
+    // old key file and the new one beside it. The start keeps the new key and finishes.
+    let current = key_file(&db);
+    std::fs::rename(&current, &pending).unwrap();
+    std::fs::copy(&old_key, &current).unwrap();
+    let app = Application::build(config_on(&db, dir.path(), None))
+        .await
+        .expect("a rotation cut short after its commit is finished at start");
+    drop(app);
+    assert!(!Path::new(&pending).exists());
+    let finished = std::fs::read_to_string(&current).unwrap();
+    assert_eq!(finished, key_text);
+
+    // A crash before the commit: a new key file beside the current one, which the database
+    // does not name. The start keeps the current key and drops the other.
+    ringback::secrets::file::KeyFile::new(&current)
+        .write_pending(&ringback::secrets::Key::generate())
+        .unwrap();
+    assert!(Path::new(&pending).exists());
+
     // The server starts with the key file as it is now, and every secret still works.
     let app = Application::build(config_on(&db, dir.path(), None))
         .await
         .unwrap();
+    assert!(!Path::new(&pending).exists());
+    assert_eq!(std::fs::read_to_string(&current).unwrap(), key_text);
     let server = Running::run(app, Some(account)).await;
     known.all_work(&server, &receiver, addr, 2).await;
     server.stop().await;
+    assert!(stored_key_ids(&db).await.iter().all(|id| id == new_id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
