@@ -302,7 +302,7 @@ pub(crate) async fn unlock(
     file: &KeyFile,
     now_ms: i64,
 ) -> Result<KeyRing, StoreError> {
-    let refused = |why: String| StoreError::Secrets(why);
+    let refused = StoreError::Secrets;
     let mut tx = begin_write(pool).await?;
     let named: Vec<(String, String)> =
         sqlx::query_as("SELECT key_id, check_value FROM secret_keys ORDER BY key_id")
