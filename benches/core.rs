@@ -427,6 +427,12 @@ impl Drop for Deployment {
 
 /// A fresh database for one deployment: a SQLite file in `dir`, or a PostgreSQL database when
 /// `RINGBACK_BENCH_POSTGRES_URL` names a server.
+/// The key file of a deployment's secrets (PostgreSQL has no default; every process of the
+/// deployment names the same file).
+fn key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("secret.key")
+}
+
 fn bench_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     let Ok(admin) = std::env::var("RINGBACK_BENCH_POSTGRES_URL") else {
         return (
@@ -466,6 +472,7 @@ impl Deployment {
         let out = Command::new(SERVER_BIN)
             .args(["accounts", "create", "bench", "--json", "--database-url"])
             .arg(&db_url)
+            .env("RINGBACK_SECRET_KEY_FILE", key_file(dir.path()))
             .output()
             .expect("can run `ringback accounts create`");
         assert!(
@@ -511,6 +518,7 @@ impl Deployment {
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &self.db_url])
+            .env("RINGBACK_SECRET_KEY_FILE", key_file(self.dir.path()))
             .args(["--min-lead-seconds", "1"]);
         if let Some(url) = &self.dialer_url {
             cmd.args(["--dialer-url", url]);
@@ -1565,6 +1573,7 @@ async fn callback_manager_reads(
         .args(["--email", "bench@example.com", "--role", "supervisor"])
         .arg("--database-url")
         .arg(&dep.db_url)
+        .env("RINGBACK_SECRET_KEY_FILE", key_file(dep.dir.path()))
         .env("RINGBACK_USER_PASSWORD", password)
         .output()
         .expect("can run `ringback users create`");

@@ -266,6 +266,13 @@ pub struct DatabaseConfig {
         default_value_t = 30_000
     )]
     pub database_statement_timeout_ms: u64,
+
+    /// The server's key, which encrypts every secret kept in the database (webhook and signing
+    /// secrets, trunk credentials, SMTP passwords). Made (mode 0600) when absent. SQLite:
+    /// default beside the database file (`ringback.db.key`). PostgreSQL: required, the same
+    /// file on every node. Back it up apart from the database.
+    #[arg(long, env = "RINGBACK_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 impl DatabaseConfig {
@@ -275,6 +282,7 @@ impl DatabaseConfig {
             database_url: database_url.into(),
             database_max_connections: 16,
             database_statement_timeout_ms: 30_000,
+            secret_key_file: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`domain`]: the vocabulary (callbacks, phone numbers, zones, states) with no I/O.
+//! - [`secrets`]: the cipher and key ring that encrypt the secrets the store keeps.
 //! - [`store`]: persistence behind the [`store::Store`] trait; the only place with SQL.
 //! - [`api`]: the HTTP edge (axum): authentication, JSON in and out, error bodies.
 //! - [`ui`]: the Callback Manager, a web page for supervisors and agents served at `/`.
@@ -34,6 +35,7 @@ pub mod parallel;
 pub mod retention;
 pub mod routing;
 pub mod scheduler;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod ui;

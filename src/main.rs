@@ -52,12 +52,18 @@ enum Command {
     /// `VACUUM INTO`). For PostgreSQL, use pg_dump or point-in-time recovery (see the README).
     Backup(BackupArgs),
     /// Put a backup in place of the SQLite database after checking it, then bring its schema
-    /// up to date. Stop the server using the database first.
+    /// up to date. Stop the server using the database first. The server opening it needs the
+    /// key file of the database the backup was taken from (--secret-key-file).
     Restore(RestoreArgs),
     /// The tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Manage the key that encrypts the secrets the database keeps (--secret-key-file).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
 }
 
@@ -74,6 +80,15 @@ enum AuditCommand {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Make a new key, re-encrypt every secret under it in one transaction, and leave the key
+    /// file holding the new key; print {"reencrypted", "key_id", "previous_key_id",
+    /// "key_file"} as JSON. Stop the servers using the database first and start them after
+    /// (PostgreSQL: give every node the new key file).
+    RotateKey(DatabaseConfig),
 }
 
 #[derive(clap::Args)]
@@ -259,6 +274,20 @@ async fn main() -> anyhow::Result<()> {
             if reports.iter().any(|r| r.broken_at.is_some()) {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::RotateKey(database),
+        } => {
+            let rotation = store::rotate_secret_key(&database, jiff::Timestamp::now())
+                .await
+                .with_context(|| {
+                    format!(
+                        "rotating the secret key of {}",
+                        store::redact_url(&database.database_url)
+                    )
+                })?;
+            println!("{}", serde_json::to_string(&rotation)?);
             Ok(())
         }
         Command::Keys { command } => keys(command).await,

@@ -13,6 +13,7 @@ use crate::domain::{
     Account, AccountId, Actor, ApiKey, Assignment, Attempt, Callback, CallbackEvent, CallbackId,
     Origin, Outcome, PhoneNumber, Status, callback::BridgeFailurePlan,
 };
+use crate::secrets::{Key, file::KeyFile};
 
 pub mod agents;
 pub mod audio;
@@ -87,6 +88,9 @@ pub enum StoreError {
     Busy,
     #[error("unsupported database URL scheme (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
+    /// The secret key file is missing, unreadable or not the database's key.
+    #[error("secrets: {0}")]
+    Secrets(String),
 }
 
 impl StoreError {
@@ -533,14 +537,91 @@ impl Backend {
     }
 }
 
-/// Opens the store named by the database URL and brings its schema up to date.
+/// Opens the store named by the database URL, brings its schema up to date and unlocks its
+/// secrets with the key file (see [`secret_key_file`]; `sql/secrets.rs`).
 pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
     let database_url = config.database_url.as_str();
+    let keys = secret_key_file(config)?;
     match Backend::of(database_url) {
-        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::open(database_url).await?)),
-        Some(Backend::Postgres) => Ok(Arc::new(postgres::open(config).await?)),
+        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::open(database_url, &keys).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::open(config, &keys).await?)),
         None => Err(StoreError::UnsupportedUrl(redact_url(database_url))),
     }
+}
+
+/// The key file that encrypts the database's secrets: `--secret-key-file`, else, for SQLite,
+/// beside the database file. PostgreSQL has no default: every node must name the same file.
+pub fn secret_key_file(config: &DatabaseConfig) -> Result<KeyFile, StoreError> {
+    if let Some(path) = &config.secret_key_file {
+        return Ok(KeyFile::new(path));
+    }
+    let database_url = config.database_url.as_str();
+    match Backend::of(database_url) {
+        Some(Backend::Sqlite) => Ok(KeyFile::beside(&sqlite::file_of(database_url)?)),
+        Some(Backend::Postgres) => Err(StoreError::Secrets(
+            "PostgreSQL needs --secret-key-file (RINGBACK_SECRET_KEY_FILE): the file of the key \
+             that encrypts the database's secrets, the same file on every node (made if absent)"
+                .to_owned(),
+        )),
+        None => Err(StoreError::UnsupportedUrl(redact_url(database_url))),
+    }
+}
+
+/// What `ringback secrets rotate-key` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotation {
+    /// Secrets re-encrypted under the new key.
+    pub reencrypted: u64,
+    /// The new key's id, which the key file now holds.
+    pub key_id: String,
+    /// The key it replaced, which no longer decrypts anything.
+    pub previous_key_id: String,
+    /// The key file.
+    pub key_file: String,
+}
+
+/// Makes a new key and re-encrypts every secret under it, crash-safe: the new key is written
+/// beside the key file (`<file>.new`), then every secret is re-encrypted in one transaction
+/// that also records the new key, then the new file replaces the old. A start after a crash
+/// in between keeps whichever key the database names (`sql/secrets.rs` `unlock`). Servers
+/// using the database should be stopped first (they would keep writing with the old key).
+pub async fn rotate_secret_key(
+    config: &DatabaseConfig,
+    now: Timestamp,
+) -> Result<Rotation, StoreError> {
+    let database_url = config.database_url.as_str();
+    let file = secret_key_file(config)?;
+    let new = Key::generate();
+    let key_id = new.id().to_owned();
+    let written = |e: crate::secrets::file::KeyFileError| StoreError::Secrets(e.to_string());
+    let (previous_key_id, reencrypted) = match Backend::of(database_url) {
+        Some(Backend::Sqlite) => {
+            let store = sqlite::open(database_url, &file).await?;
+            let previous = store.secret_key_id();
+            file.write_pending(&new).map_err(written)?;
+            (
+                previous,
+                store.rotate_secrets(new, now.as_millisecond()).await?,
+            )
+        }
+        Some(Backend::Postgres) => {
+            let store = postgres::open(config, &file).await?;
+            let previous = store.secret_key_id();
+            file.write_pending(&new).map_err(written)?;
+            (
+                previous,
+                store.rotate_secrets(new, now.as_millisecond()).await?,
+            )
+        }
+        None => return Err(StoreError::UnsupportedUrl(redact_url(database_url))),
+    };
+    file.promote_pending().map_err(written)?;
+    Ok(Rotation {
+        reencrypted,
+        key_id,
+        previous_key_id,
+        key_file: file.path().display().to_string(),
+    })
 }
 
 /// A database URL with any password replaced, fit for logs.

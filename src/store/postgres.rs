@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 
 use super::{Channel, CredentialsSignal, DueSignal, FeedSignals, StoreError, Wake};
 use crate::config::DatabaseConfig;
+use crate::secrets::file::KeyFile;
 
 // The same SQL is compiled again inside the SQLite backend, against its types.
 #[path = "sql/mod.rs"]
@@ -87,7 +88,8 @@ const MAX_PAYLOAD: usize = 7_000;
 
 /// Connects, brings the schema up to date (the migrator holds an advisory lock, so nodes
 /// starting together migrate once) and starts relaying wake-ups between nodes.
-pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> {
+/// Its secrets are unlocked with the key file `keys` (`sql/secrets.rs`), every node's the same.
+pub async fn open(config: &DatabaseConfig, keys: &KeyFile) -> Result<PostgresStore, StoreError> {
     let statement_timeout = config.database_statement_timeout_ms.to_string();
     let idle_in_transaction = (config.database_statement_timeout_ms * 2).to_string();
     let options = PgConnectOptions::from_str(&config.database_url)?
@@ -107,7 +109,8 @@ pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> 
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
-    let store = PostgresStore::new(pool.clone(), pool.clone());
+    let ring = sql::unlock(&pool, keys, Timestamp::now().as_millisecond()).await?;
+    let store = PostgresStore::new(pool.clone(), pool.clone(), ring);
 
     let node = ulid::Ulid::new().to_string();
     let (relay, outgoing) = mpsc::unbounded_channel();
@@ -130,6 +133,12 @@ pub async fn open(config: &DatabaseConfig) -> Result<PostgresStore, StoreError> 
         },
     ));
     Ok(store)
+}
+
+/// Overwritten rows are dead tuples, which no dump holds and `VACUUM` (autovacuum) reclaims:
+/// nothing to do.
+async fn erase_freed(_pool: &DbPool) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// A write transaction: it waits for the cluster-wide write lock, held until it ends.

@@ -18,6 +18,7 @@ use std::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{CredentialsSignal, StoreError};
+use crate::secrets::file::KeyFile;
 
 // The same SQL is compiled again inside the PostgreSQL backend, against its types.
 #[path = "sql/mod.rs"]
@@ -48,8 +49,9 @@ const DEBT_REF: &str = "json_extract(o.metadata, '$.debt_ref')";
 /// Row locking for a claim. With one writer there is nothing to skip.
 const SKIP_LOCKED: &str = "";
 
-/// Opens (creating if missing) the database file at `url` and brings its schema up to date.
-pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+/// Opens (creating if missing) the database file at `url`, brings its schema up to date and
+/// unlocks its secrets with the key file `keys` (`sql/secrets.rs`).
+pub async fn open(url: &str, keys: &KeyFile) -> Result<SqliteStore, StoreError> {
     let base = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -73,6 +75,7 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .connect_with(base.clone())
         .await?;
     MIGRATOR.run(&writer).await?;
+    let ring = sql::unlock(&writer, keys, jiff::Timestamp::now().as_millisecond()).await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(4)
         .test_before_acquire(false)
@@ -85,7 +88,7 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .test_before_acquire(false)
         .connect_with(base)
         .await?;
-    let store = SqliteStore::new(writer, reader.clone());
+    let store = SqliteStore::new(writer, reader.clone(), ring);
     tokio::spawn(watch_credentials(
         reader,
         Arc::downgrade(&store.credentials),
@@ -96,6 +99,21 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         Arc::downgrade(&store.credentials),
     ));
     Ok(store)
+}
+
+/// Leaves no copy of values overwritten before in the file (secrets that were kept in clear,
+/// or sealed with a rotated key): `VACUUM` rebuilds the file from the live rows (no freed pages,
+/// no free space inside pages), then `wal_checkpoint(TRUNCATE)` copies the WAL in and empties
+/// it. Run after the one-time sealing of a database's secrets and after a key rotation.
+async fn erase_freed(pool: &DbPool) -> Result<(), StoreError> {
+    sqlx::query("VACUUM").execute(pool).await?;
+    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(pool)
+        .await?;
+    if busy != 0 {
+        tracing::warn!("the WAL was not emptied (a reader held it); the next checkpoint will");
+    }
+    Ok(())
 }
 
 /// How often the WAL is copied into the database file beside the writer.
@@ -249,9 +267,12 @@ mod tests {
     #[tokio::test]
     async fn searches_page_through_an_index_in_sort_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&format!("sqlite://{}/plan.db", dir.path().display()))
-            .await
-            .unwrap();
+        let store = open(
+            &format!("sqlite://{}/plan.db", dir.path().display()),
+            &KeyFile::new(dir.path().join("plan.key")),
+        )
+        .await
+        .unwrap();
         let account = AccountId::generate();
         let after = |scheduled_ms| {
             Some(crate::store::SearchCursor {
@@ -395,8 +416,8 @@ fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
 }
 
 /// The file a `sqlite://` URL names.
-fn file_of(url: &str) -> Result<std::path::PathBuf, CopyError> {
-    let options = SqliteConnectOptions::from_str(url).map_err(StoreError::from)?;
+pub(super) fn file_of(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?;
     Ok(options.get_filename().to_path_buf())
 }
 
@@ -484,10 +505,22 @@ pub async fn restore(
         }
     }
     std::fs::rename(&staging, &target).map_err(io(&target))?;
-    // The schema up to date, as `ringback migrate` would.
-    let store = open(url).await?;
-    drop(store);
+    // The schema up to date. Its secrets stay sealed with the key of the database the backup
+    // was taken from: the server opening it needs that key file (`--secret-key-file`).
+    migrate(url).await?;
     describe(&target).await
+}
+
+/// Brings the schema of the database at `url` up to date, and nothing else.
+async fn migrate(url: &str) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
 }
 
 /// Refuses a file that is not a sound Ringback database of a schema this version knows.

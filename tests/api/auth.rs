@@ -541,7 +541,11 @@ async fn the_keys_cli_creates_lists_and_revokes() {
     let db = test_db.url.clone();
     let bin = env!("CARGO_BIN_EXE_ringback");
     let run = |args: &[&str]| {
-        let out = Command::new(bin).args(args).output().unwrap();
+        let out = Command::new(bin)
+            .args(args)
+            .envs(test_db.key_env())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "ringback {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
@@ -629,6 +633,7 @@ async fn the_keys_cli_creates_lists_and_revokes() {
             "--database-url",
             &db,
         ])
+        .envs(test_db.key_env())
         .output()
         .unwrap();
     assert!(!bad.status.success());
@@ -660,6 +665,7 @@ async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
             "--database-url",
             &app._db.url,
         ])
+        .envs(app._db.key_env())
         .output()
         .await
         .unwrap();

@@ -154,7 +154,9 @@ async fn a_backup_taken_under_load_restores_every_callback_committed_before_it_b
         String::from_utf8_lossy(&out.stderr)
     );
     drop(server);
-    let again = Server::start_on(&env, &url_of(&restored), &[]).await;
+    // Its secrets are sealed with the key of the database the backup was taken from.
+    let key = format!("{}.key", env.database_url.trim_start_matches("sqlite://"));
+    let again = Server::start_on(&env, &url_of(&restored), &["--secret-key-file", &key]).await;
     for id in &before {
         let cb = again.get_callback(id).await;
         assert_eq!(cb["id"], id.as_str());

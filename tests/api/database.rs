@@ -12,7 +12,7 @@
 //! unmigrated one to the tests that build an older schema themselves.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
@@ -27,6 +27,9 @@ const PREFIX: &str = "rbt_";
 /// A database for one test, dropped with it.
 pub struct TestDatabase {
     pub url: String,
+    /// The key file of the database's secrets (`--secret-key-file`) on PostgreSQL, which has
+    /// no default; `None` on SQLite, whose key file is beside the database file.
+    pub key_file: Option<PathBuf>,
     postgres_name: Option<String>,
 }
 
@@ -59,8 +62,18 @@ impl TestDatabase {
     fn sqlite(dir: &Path) -> Self {
         Self {
             url: format!("sqlite://{}/rb.db", dir.display()),
+            key_file: None,
             postgres_name: None,
         }
+    }
+
+    /// `RINGBACK_SECRET_KEY_FILE` for a `ringback` process on this database (none on SQLite):
+    /// `Command::envs(db.key_env())`.
+    #[allow(dead_code, reason = "used by the tests that run the binary")]
+    pub fn key_env(&self) -> Option<(&'static str, PathBuf)> {
+        self.key_file
+            .clone()
+            .map(|path| ("RINGBACK_SECRET_KEY_FILE", path))
     }
 
     async fn create_postgres(template: Option<&str>) -> Self {
@@ -90,6 +103,7 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         let url = database_url(&name);
         Self {
+            key_file: key_file_of(&url),
             url,
             postgres_name: Some(name),
         }
@@ -112,6 +126,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if let Some(key) = &self.key_file {
+            let _ = std::fs::remove_file(key);
+        }
         let Some(name) = self.postgres_name.take() else {
             return;
         };
@@ -133,6 +150,24 @@ impl Drop for TestDatabase {
         })
         .join();
     }
+}
+
+/// The key file of the secrets of the test database at `url`: on PostgreSQL, which has no
+/// default, one per database in the temp folder; none on SQLite (beside the database file).
+pub fn key_file_of(url: &str) -> Option<PathBuf> {
+    let name = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?
+        .rsplit('/')
+        .next()?;
+    Some(std::env::temp_dir().join(format!("{name}.key")))
+}
+
+/// `RINGBACK_SECRET_KEY_FILE` for a `ringback` process on the test database at `url` (none
+/// on SQLite): `Command::envs(key_env_of(url))`.
+#[allow(dead_code, reason = "used by the tests that run the binary")]
+pub fn key_env_of(url: &str) -> Option<(&'static str, PathBuf)> {
+    key_file_of(url).map(|path| ("RINGBACK_SECRET_KEY_FILE", path))
 }
 
 /// The URL of database `name` on the tests' PostgreSQL.

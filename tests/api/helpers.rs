@@ -447,6 +447,7 @@ pub async fn start_on(
 ) -> TestApp {
     let bridge = FakeBridge::start().await;
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), db.url.clone());
+    config.database.secret_key_file = db.key_file.clone();
     config.min_lead_seconds = 1;
     config.rate_limit_per_second = 0;
     config.dialer_url = Some(bridge.url.parse().unwrap());
@@ -543,6 +544,7 @@ pub async fn spawn_app_with_clock(
     let db = TestDatabase::create(dir.path()).await;
     let bridge = FakeBridge::start().await;
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), db.url.clone());
+    config.database.secret_key_file = db.key_file.clone();
     config.min_lead_seconds = 1;
     // Tests fire requests faster than a real client; the rate limit has its own test.
     config.rate_limit_per_second = 0;

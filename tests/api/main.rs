@@ -48,6 +48,7 @@ mod recordings;
 mod restart;
 mod routing;
 mod scheduler;
+mod secrets_at_rest;
 mod sip;
 mod sip_burst;
 mod trunks;

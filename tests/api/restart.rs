@@ -69,6 +69,7 @@ impl Server {
                 "0",
             ])
             .args(extra)
+            .envs(crate::database::key_env_of(database_url))
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(out)
@@ -196,8 +197,14 @@ pub(crate) struct Env {
 }
 
 async fn cli(args: &[&str]) -> std::process::Output {
+    // The key file of the database the command names (PostgreSQL has no default).
+    let key = args
+        .windows(2)
+        .find(|w| w[0] == "--database-url")
+        .and_then(|w| crate::database::key_env_of(w[1]));
     tokio::process::Command::new(BIN)
         .args(args)
+        .envs(key)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -79,6 +79,8 @@ mod restart;
 mod routing;
 #[path = "../api/scheduler.rs"]
 mod scheduler;
+#[path = "../api/secrets_at_rest.rs"]
+mod secrets_at_rest;
 #[path = "../api/sip.rs"]
 mod sip;
 #[path = "../api/sip_burst.rs"]

@@ -124,6 +124,8 @@ async fn start_node(name: &str, dir: &Path, database_url: &str, bridge_url: &str
             "--dialer-url",
             bridge_url,
         ])
+        // Every node of the cluster: the same key file.
+        .envs(database::key_env_of(database_url))
         .env("RUST_LOG", "ringback=info")
         .stdin(Stdio::null())
         .stdout(out)
@@ -175,6 +177,7 @@ async fn create_account_json(database_url: &str) -> Value {
             "--database-url",
             database_url,
         ])
+        .envs(database::key_env_of(database_url))
         .output()
         .await
         .unwrap();
@@ -190,6 +193,7 @@ async fn create_account_json(database_url: &str) -> Value {
 async fn migrate(database_url: &str) {
     let migrated = tokio::process::Command::new(BIN)
         .args(["migrate", "--database-url", database_url])
+        .envs(database::key_env_of(database_url))
         .output()
         .await
         .unwrap();
@@ -868,6 +872,7 @@ async fn revoked_rotated_and_removed_credentials_stop_working_on_every_node() {
             "--database-url",
             &db.url,
         ])
+        .envs(db.key_env())
         .output()
         .await
         .unwrap();

@@ -43,7 +43,9 @@ impl Fixture {
     async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = database::TestDatabase::create_for(backend, dir.path()).await;
-        let store = ringback::store::open(&DatabaseConfig::new(db.url.clone()))
+        let mut config = DatabaseConfig::new(db.url.clone());
+        config.secret_key_file = db.key_file.clone();
+        let store = ringback::store::open(&config)
             .await
             .unwrap_or_else(|e| panic!("opening {backend:?} store: {e}"));
         let account = Self::account(&store).await;

@@ -125,7 +125,7 @@ class Ringback {
     // The account, with the CLI, as an operator would.
     const created = spawnSync(this.bin, ['accounts', 'create', 'bench', '--json', '--database-url', this.dbUrl], {
       encoding: 'utf8',
-      env: { ...process.env, RUST_BACKTRACE: '0' },
+      env: { ...process.env, RUST_BACKTRACE: '0', RINGBACK_SECRET_KEY_FILE: path.join(this.dir, 'secret.key') },
     });
     if (created.status !== 0) {
       const reason = errorSummary(created.stderr) || `exit status ${created.status}`;
@@ -155,7 +155,7 @@ class Ringback {
     const out = fs.openSync(this.logFile, 'w');
     this.child = spawn(this.bin, this.serverArgs, {
       stdio: ['ignore', out, out],
-      env: { ...process.env, RUST_BACKTRACE: '0' },
+      env: { ...process.env, RUST_BACKTRACE: '0', RINGBACK_SECRET_KEY_FILE: path.join(this.dir, 'secret.key') },
     });
     fs.closeSync(out);
     notePid(this.cfg, this.child.pid, 'ringback serve');

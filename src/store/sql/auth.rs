@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqlStore, announce_credentials, audit::insert_audit, corrupt, ms, opt_ts, ts};
+use super::{
+    SqlStore, announce_credentials, audit::insert_audit, corrupt, ms, opt_ts, secrets, ts,
+};
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, AuditRecord, JwtAlgorithm, JwtKey, Scope,
     auth::{AuditActor, AuditEntry},
@@ -110,7 +112,10 @@ impl SqlStore {
         .bind(account.id.as_str())
         .bind(&account.name)
         .bind(ms(account.created_at))
-        .bind(account.signing_secret.expose())
+        .bind(self.seal(
+            &secrets::signing_secret(account.id.as_str()),
+            account.signing_secret.expose(),
+        ))
         .execute(&mut *tx)
         .await?;
         insert_key_row(&mut tx, key).await?;
@@ -240,7 +245,7 @@ impl AuthStore for SqlStore {
             Some((Some(alg), Some(key))) => Ok(Some(JwtKey {
                 algorithm: JwtAlgorithm::parse(&alg)
                     .ok_or_else(|| corrupt("jwt_algorithm", &alg))?,
-                key: SecretString::from(key),
+                key: SecretString::from(self.open(&secrets::jwt_key(account.as_str()), &key)?),
             })),
             _ => Ok(None),
         }
@@ -256,7 +261,9 @@ impl AuthStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET jwt_algorithm = $1, jwt_key = $2 WHERE id = $3")
             .bind(key.map(|k| k.algorithm.as_str()))
-            .bind(key.map(|k| k.key.expose_secret().to_owned()))
+            .bind(
+                key.map(|k| self.seal(&secrets::jwt_key(account.as_str()), k.key.expose_secret())),
+            )
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;

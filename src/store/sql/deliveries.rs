@@ -10,13 +10,16 @@ use sqlx::{QueryBuilder, Row};
 use super::{
     SqlStore,
     events::{NewEvent, StoredData, insert_events, render_data},
-    ms, opt_ts, ts,
+    ms, opt_ts,
+    secrets::{self, open_with},
+    ts,
     webhooks::{ENDPOINT_COLUMNS, endpoint_from_row, event_from_parts},
 };
 use crate::domain::{
     AccountId, SigningSecret, StoredEvent, WebhookEndpoint, ids::WebhookEndpointId,
     webhook::Delivery,
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     webhooks::{ClaimedDelivery, DeliveryOutcome, DeliveryReport},
@@ -76,6 +79,7 @@ struct LogEntry {
 /// Endpoints of the given accounts that are enabled, grouped by account.
 async fn enabled_endpoints(
     conn: &mut DbConn,
+    keys: &KeyRing,
     accounts: &[&str],
 ) -> Result<HashMap<String, Vec<WebhookEndpoint>>, StoreError> {
     let mut by_account: HashMap<String, Vec<WebhookEndpoint>> = HashMap::new();
@@ -91,7 +95,7 @@ async fn enabled_endpoints(
     }
     qb.push(")");
     for row in qb.build().fetch_all(&mut *conn).await? {
-        let ep = endpoint_from_row(&row)?;
+        let ep = endpoint_from_row(&row, keys)?;
         by_account
             .entry(ep.account_id.as_str().to_owned())
             .or_default()
@@ -169,7 +173,7 @@ impl SqlStore {
             return Ok(None);
         };
         let entries = [log_entry(&row)?];
-        let endpoints = enabled_endpoints(&mut tx, &[account.as_str()]).await?;
+        let endpoints = enabled_endpoints(&mut tx, &self.ring(), &[account.as_str()]).await?;
         let deliveries = route(&entries, &endpoints, true);
         insert_deliveries(&mut tx, &deliveries, now).await?;
         tx.commit().await?;
@@ -222,7 +226,7 @@ impl SqlStore {
         let mut accounts: Vec<&str> = entries.iter().map(|e| e.account_id.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let endpoints = enabled_endpoints(&mut tx, &accounts).await?;
+        let endpoints = enabled_endpoints(&mut tx, &self.ring(), &accounts).await?;
         let deliveries = route(&entries, &endpoints, false);
         insert_deliveries(&mut tx, &deliveries, now).await?;
         sqlx::query(
@@ -280,7 +284,7 @@ impl SqlStore {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT d.id, d.endpoint_id, d.url, d.attempts, e.account_seq, e.type, e.occurred_at, \
              e.account_id, e.seq, e.resource_id, e.data, e.changes, \
-             COALESCE(w.secret, a.signing_secret) AS secret \
+             w.secret AS endpoint_secret, a.signing_secret AS account_secret \
              FROM webhook_deliveries d \
              JOIN events e ON e.seq = d.event_seq \
              LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id \
@@ -300,10 +304,31 @@ impl SqlStore {
             .collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.reader.acquire().await?;
         let data = render_data(&mut conn, &stored).await?;
+        let keys = self.ring();
         rows.iter()
             .zip(data)
             .map(|(r, data)| {
-                let secret: Option<String> = r.try_get("secret")?;
+                // The endpoint's secret, or the account's for a callback's own URL.
+                let account: String = r.try_get("account_id")?;
+                let endpoint: Option<String> = r.try_get("endpoint_id")?;
+                let secret = match (
+                    &endpoint,
+                    r.try_get::<Option<String>, _>("endpoint_secret")?,
+                ) {
+                    (Some(id), Some(sealed)) => Some(open_with(
+                        &keys,
+                        &secrets::endpoint_secret(&account, id),
+                        &sealed,
+                    )?),
+                    _ => match r.try_get::<Option<String>, _>("account_secret")? {
+                        Some(sealed) => Some(open_with(
+                            &keys,
+                            &secrets::signing_secret(&account),
+                            &sealed,
+                        )?),
+                        None => None,
+                    },
+                };
                 Ok(ClaimedDelivery {
                     id: r.try_get("id")?,
                     endpoint_id: r.try_get("endpoint_id")?,
@@ -376,7 +401,7 @@ impl SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = row {
-                let ep = endpoint_from_row(&row)?;
+                let ep = endpoint_from_row(&row, &self.ring())?;
                 tracing::warn!(endpoint_id = %ep.id, reason, "webhook endpoint disabled");
                 events.push(NewEvent {
                     account_id: ep.account_id.as_str().to_owned(),

@@ -50,6 +50,7 @@ mod queue_stats;
 mod recordings;
 mod routing;
 mod rows;
+mod secrets;
 mod slots;
 mod telephony;
 mod trunks;
@@ -57,10 +58,11 @@ mod users;
 mod webhooks;
 
 use self::inserts::{InsertJob, commit_inserts};
+pub(super) use self::secrets::unlock;
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
-    announce_credentials, begin_claim, begin_write, insert_rows, lock_writes, plan_for_values,
-    read_snapshot,
+    announce_credentials, begin_claim, begin_write, erase_freed, insert_rows, lock_writes,
+    plan_for_values, read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
@@ -134,6 +136,8 @@ pub struct SqlStore {
     pub(super) credentials: Arc<CredentialsSignal>,
     /// Single creates are committed in groups by one task (see [`inserts::commit_inserts`]).
     inserts: mpsc::UnboundedSender<InsertJob>,
+    /// The keys secrets are sealed and opened with (`secrets.rs`); replaced by a rotation.
+    keys: std::sync::RwLock<Arc<crate::secrets::KeyRing>>,
 }
 
 /// A callback's columns before its status.
@@ -211,8 +215,9 @@ pub(super) const CAMPAIGN_RUNNING: &str = "(campaign_id IS NULL OR campaign_id I
 pub(super) const ACTIVE: &str = "('scheduled', 'waiting', 'offered', 'dispatching', 'in_progress')";
 
 impl SqlStore {
-    /// A store over pools whose schema is up to date.
-    pub(super) fn new(writer: DbPool, reader: DbPool) -> Self {
+    /// A store over pools whose schema is up to date, sealing secrets with `keys` (see
+    /// [`unlock`]).
+    pub(super) fn new(writer: DbPool, reader: DbPool, keys: crate::secrets::KeyRing) -> Self {
         let due = Arc::new(DueSignal::default());
         let events = Arc::new(DueSignal::default());
         let routing = Arc::new(DueSignal::default());
@@ -232,6 +237,7 @@ impl SqlStore {
             agent_feed: Arc::default(),
             credentials: Arc::default(),
             inserts,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
         }
     }
 

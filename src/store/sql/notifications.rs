@@ -14,7 +14,7 @@ use super::{
     events::{NewEvent, insert_events},
     insert_rows, ms,
     rows::fetch_callback,
-    ts,
+    secrets, ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback, CallbackId, SigningSecret,
@@ -309,7 +309,7 @@ impl NotificationStore for SqlStore {
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(generate.expose())
+        .bind(self.seal(&secrets::server_secret(name), generate.expose()))
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;
@@ -319,6 +319,7 @@ impl NotificationStore for SqlStore {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
+        let secret = self.open(&secrets::server_secret(name), &secret)?;
         SigningSecret::parse(&secret).ok_or_else(|| StoreError::Corrupt(format!("{name} secret")))
     }
 
@@ -345,7 +346,12 @@ impl NotificationStore for SqlStore {
             row.try_get::<i64, _>("email_enabled")? != 0,
             minutes.and_then(|m| u32::try_from(m).ok()),
             &stored,
-            row.try_get("smtp_password")?,
+            match row.try_get::<Option<String>, _>("smtp_password")? {
+                Some(sealed) => {
+                    Some(self.open(&secrets::smtp_password(account.as_str()), &sealed)?)
+                }
+                None => None,
+            },
         ))
     }
 
@@ -392,7 +398,7 @@ impl NotificationStore for SqlStore {
             settings
                 .smtp_password
                 .as_ref()
-                .map(|p| p.expose().to_owned()),
+                .map(|p| self.seal(&secrets::smtp_password(account.as_str()), p.expose())),
         )
         .bind(ms(now))
         .execute(&mut *tx)

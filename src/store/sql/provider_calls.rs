@@ -30,7 +30,7 @@ fn merged(kept: Option<&str>, details: &serde_json::Value) -> serde_json::Value 
 #[async_trait::async_trait]
 impl ProviderCallStore for SqlStore {
     async fn provider_trunk(&self, id: &TrunkId) -> Result<Option<Trunk>, StoreError> {
-        trunk_by_id(&self.reader, id).await
+        trunk_by_id(&self.reader, &self.ring(), id).await
     }
 
     async fn finish_provider_call(

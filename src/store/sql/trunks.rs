@@ -7,13 +7,18 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use super::{
-    ACTIVE, DbConn, DbRow, SqlStore, audit::insert_audit, audit_without_changes, corrupt, ms, ts,
+    ACTIVE, DbConn, DbRow, SqlStore,
+    audit::insert_audit,
+    audit_without_changes, corrupt, ms,
+    secrets::{self, open_with},
+    ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, Callback,
     ids::TrunkId,
     trunk::{Trunk, TrunkKind, TrunkLimits, TrunkSettings},
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     trunks::{TrunkDeletion, TrunkStore},
@@ -25,21 +30,31 @@ const TRUNK_COLUMNS: &str = "id, account_id, name, kind, settings, secret, \
 pub(super) const TRUNK_READ: &str = "id, account_id, name, kind, settings, secret, \
     max_concurrent_calls, calls_per_second, created_at, updated_at, failing_since, failing_reason";
 
-pub(super) fn trunk_from_row(r: &DbRow) -> Result<Trunk, StoreError> {
+/// A trunk from its row, its secret opened with `keys`.
+pub(super) fn trunk_from_row(r: &DbRow, keys: &KeyRing) -> Result<Trunk, StoreError> {
     let id: String = r.try_get("id")?;
+    let account: String = r.try_get("account_id")?;
     let kind: String = r.try_get("kind")?;
     let kind = TrunkKind::parse(&kind, "kind").map_err(|_| corrupt("trunk kind", &kind))?;
     let stored: String = r.try_get("settings")?;
+    let secret = match r.try_get::<Option<String>, _>("secret")? {
+        Some(sealed) => Some(open_with(
+            keys,
+            &secrets::trunk_secret(&account, &id),
+            &sealed,
+        )?),
+        None => None,
+    };
     let settings = serde_json::from_str(&stored)
         .ok()
-        .and_then(|v| TrunkSettings::from_stored(kind, &v, r.try_get("secret").ok().flatten()))
+        .and_then(|v| TrunkSettings::from_stored(kind, &v, secret))
         .ok_or_else(|| corrupt("trunk settings", &stored))?;
     let limit = |column: &str| -> Result<Option<u32>, StoreError> {
         Ok(r.try_get::<Option<i64>, _>(column)?.map(|n| n as u32))
     };
     Ok(Trunk {
         id: TrunkId::parse(&id).ok_or_else(|| corrupt("trunk id", &id))?,
-        account_id: AccountId::from_trusted(r.try_get("account_id")?),
+        account_id: AccountId::from_trusted(account),
         name: r.try_get("name")?,
         settings,
         limits: TrunkLimits {
@@ -85,6 +100,7 @@ fn trunk_audit(action: &'static str, t: &Trunk, before: Option<&Trunk>) -> Audit
 
 async fn fetch_trunk(
     conn: &mut DbConn,
+    keys: &KeyRing,
     account: &AccountId,
     id: &TrunkId,
 ) -> Result<Option<Trunk>, StoreError> {
@@ -96,7 +112,7 @@ async fn fetch_trunk(
     .bind(account.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    row.as_ref().map(trunk_from_row).transpose()
+    row.as_ref().map(|r| trunk_from_row(r, keys)).transpose()
 }
 
 /// A trunk by id alone: only for a provider's webhook or status callback, which names the
@@ -104,6 +120,7 @@ async fn fetch_trunk(
 /// for every provider kind).
 pub(super) async fn trunk_by_id(
     pool: &super::DbPool,
+    keys: &KeyRing,
     id: &TrunkId,
 ) -> Result<Option<Trunk>, StoreError> {
     let row = sqlx::query(&format!(
@@ -112,7 +129,19 @@ pub(super) async fn trunk_by_id(
     .bind(id.as_str())
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(trunk_from_row).transpose()
+    row.as_ref().map(|r| trunk_from_row(r, keys)).transpose()
+}
+
+impl SqlStore {
+    /// The trunk's secret as stored: sealed.
+    fn sealed_secret(&self, t: &Trunk) -> Option<String> {
+        t.settings.secret().map(|plain| {
+            self.seal(
+                &secrets::trunk_secret(t.account_id.as_str(), t.id.as_str()),
+                &plain,
+            )
+        })
+    }
 }
 
 fn stored_settings(t: &Trunk) -> String {
@@ -144,7 +173,7 @@ impl TrunkStore for SqlStore {
         .bind(&trunk.name)
         .bind(trunk.settings.kind().as_str())
         .bind(stored_settings(trunk))
-        .bind(trunk.settings.secret())
+        .bind(self.sealed_secret(trunk))
         .bind(limit(trunk.limits.max_concurrent_calls))
         .bind(limit(trunk.limits.calls_per_second))
         .bind(ms(trunk.created_at))
@@ -172,7 +201,8 @@ impl TrunkStore for SqlStore {
         .bind(account.as_str())
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(trunk_from_row).collect()
+        let keys = self.ring();
+        rows.iter().map(|r| trunk_from_row(r, &keys)).collect()
     }
 
     async fn get_trunk(
@@ -181,12 +211,13 @@ impl TrunkStore for SqlStore {
         id: &TrunkId,
     ) -> Result<Option<Trunk>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        fetch_trunk(&mut conn, account, id).await
+        fetch_trunk(&mut conn, &self.ring(), account, id).await
     }
 
     async fn update_trunk(&self, trunk: &Trunk, actor: &Actor) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(before) = fetch_trunk(&mut tx, &trunk.account_id, &trunk.id).await? else {
+        let Some(before) = fetch_trunk(&mut tx, &self.ring(), &trunk.account_id, &trunk.id).await?
+        else {
             return Ok(false);
         };
         sqlx::query(
@@ -196,7 +227,7 @@ impl TrunkStore for SqlStore {
         )
         .bind(&trunk.name)
         .bind(stored_settings(trunk))
-        .bind(trunk.settings.secret())
+        .bind(self.sealed_secret(trunk))
         .bind(limit(trunk.limits.max_concurrent_calls))
         .bind(limit(trunk.limits.calls_per_second))
         .bind(ms(trunk.updated_at))
@@ -225,7 +256,10 @@ impl TrunkStore for SqlStore {
         actor: &Actor,
     ) -> Result<TrunkDeletion, StoreError> {
         let mut tx = self.begin_write().await?;
-        if fetch_trunk(&mut tx, account, id).await?.is_none() {
+        if fetch_trunk(&mut tx, &self.ring(), account, id)
+            .await?
+            .is_none()
+        {
             return Ok(TrunkDeletion::NotFound);
         }
         let (is_default, callbacks, campaigns): (bool, bool, bool) = sqlx::query_as(&format!(

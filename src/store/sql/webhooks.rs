@@ -13,12 +13,15 @@ use super::{
     audit::insert_audit,
     audit_without_changes, corrupt,
     events::{STORED_DATA_COLUMNS, StoredData, render_data},
-    ms, ts,
+    ms,
+    secrets::{self, open_with},
+    ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord, SigningSecret, StoredEvent, WebhookEndpoint, auth::diff,
     ids::WebhookEndpointId, webhook::Delivery,
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     webhooks::{ClaimedDelivery, DeliveryReport, WebhookStore},
@@ -59,12 +62,19 @@ fn endpoint_audit(
 pub(super) const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, event_types, secret, enabled, \
     disabled_reason, created_at, updated_at";
 
-pub(super) fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint, StoreError> {
+/// An endpoint from its row, its secret opened with `keys`.
+pub(super) fn endpoint_from_row(
+    row: &DbRow,
+    keys: &KeyRing,
+) -> Result<WebhookEndpoint, StoreError> {
     let types: String = row.try_get("event_types")?;
+    let id: String = row.try_get("id")?;
+    let account: String = row.try_get("account_id")?;
     let secret: String = row.try_get("secret")?;
+    let secret = open_with(keys, &secrets::endpoint_secret(&account, &id), &secret)?;
     Ok(WebhookEndpoint {
-        id: WebhookEndpointId::from_trusted(row.try_get("id")?),
-        account_id: AccountId::from_trusted(row.try_get("account_id")?),
+        id: WebhookEndpointId::from_trusted(id),
+        account_id: AccountId::from_trusted(account),
         url: row.try_get("url")?,
         description: row.try_get("description")?,
         event_types: serde_json::from_str(&types).map_err(|_| corrupt("event_types", &types))?,
@@ -104,7 +114,12 @@ impl WebhookStore for SqlStore {
                 .bind(account.as_str())
                 .fetch_optional(&self.reader)
                 .await?;
-        Ok(secret.flatten().and_then(|s| SigningSecret::parse(&s)))
+        match secret.flatten() {
+            Some(s) => Ok(SigningSecret::parse(
+                &self.open(&secrets::signing_secret(account.as_str()), &s)?,
+            )),
+            None => Ok(None),
+        }
     }
 
     async fn set_signing_secret(
@@ -116,7 +131,7 @@ impl WebhookStore for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET signing_secret = $1 WHERE id = $2")
-            .bind(secret.expose())
+            .bind(self.seal(&secrets::signing_secret(account.as_str()), secret.expose()))
             .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
@@ -150,7 +165,10 @@ impl WebhookStore for SqlStore {
         .bind(&ep.url)
         .bind(&ep.description)
         .bind(serde_json::to_string(&ep.event_types).unwrap_or_default())
-        .bind(ep.secret.expose())
+        .bind(self.seal(
+            &secrets::endpoint_secret(ep.account_id.as_str(), ep.id.as_str()),
+            ep.secret.expose(),
+        ))
         .bind(i64::from(ep.enabled))
         .bind(&ep.disabled_reason)
         .bind(ms(ep.created_at))
@@ -171,7 +189,8 @@ impl WebhookStore for SqlStore {
         .bind(account.as_str())
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(endpoint_from_row).collect()
+        let keys = self.ring();
+        rows.iter().map(|r| endpoint_from_row(r, &keys)).collect()
     }
 
     async fn get_webhook_endpoint(
@@ -186,7 +205,10 @@ impl WebhookStore for SqlStore {
         .bind(account.as_str())
         .fetch_optional(&self.reader)
         .await?;
-        row.as_ref().map(endpoint_from_row).transpose()
+        let keys = self.ring();
+        row.as_ref()
+            .map(|r| endpoint_from_row(r, &keys))
+            .transpose()
     }
 
     async fn update_webhook_endpoint(
@@ -202,7 +224,12 @@ impl WebhookStore for SqlStore {
         .bind(ep.account_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(before) = before.as_ref().map(endpoint_from_row).transpose()? else {
+        let keys = self.ring();
+        let Some(before) = before
+            .as_ref()
+            .map(|r| endpoint_from_row(r, &keys))
+            .transpose()?
+        else {
             return Ok(false);
         };
         let record = endpoint_audit("webhook_endpoint.update", Some(&before), ep);
@@ -221,7 +248,10 @@ impl WebhookStore for SqlStore {
         .bind(&ep.url)
         .bind(&ep.description)
         .bind(serde_json::to_string(&ep.event_types).unwrap_or_default())
-        .bind(ep.secret.expose())
+        .bind(self.seal(
+            &secrets::endpoint_secret(ep.account_id.as_str(), ep.id.as_str()),
+            ep.secret.expose(),
+        ))
         .bind(i64::from(ep.enabled))
         .bind(&ep.disabled_reason)
         .bind(ms(ep.updated_at))
