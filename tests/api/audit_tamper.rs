@@ -12,14 +12,17 @@ use crate::{audit_chain::sealed_evidence, helpers::*};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringback");
 
-/// `ringback audit verify` on the SQLite file `db`: its exit status and one report per chain.
-async fn verify(db: &Path) -> (bool, Vec<Value>) {
+/// `ringback audit verify` on the SQLite file `db`, a copy of the database whose secrets the
+/// key file `key` encrypts: its exit status and one report per chain.
+async fn verify(db: &Path, key: &Path) -> (bool, Vec<Value>) {
     let out = tokio::process::Command::new(BIN)
         .args([
             "audit",
             "verify",
             "--database-url",
             &format!("sqlite://{}", db.display()),
+            "--secret-key-file",
+            key.to_str().unwrap(),
         ])
         .env_remove("RUST_LOG")
         .output()
@@ -110,10 +113,13 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
     let account = app.account_id.clone();
     let dir = tempfile::tempdir().unwrap();
     let live = PathBuf::from(app._db.url.trim_start_matches("sqlite://"));
+    // The server's key file, beside its database.
+    let key = PathBuf::from(format!("{}.key", live.display()));
+    assert!(key.exists(), "{}", key.display());
 
     // Untouched: every chain verifies.
     let clean = copy_of(&live, dir.path().join("clean.db")).await;
-    let (ok, reports) = verify(&clean).await;
+    let (ok, reports) = verify(&clean, &key).await;
     assert!(ok, "{reports:?}");
     let mine = reports
         .iter()
@@ -130,7 +136,7 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
         &[format!("UPDATE audit_log SET changes = '{{\"status\":{{\"after\":\"canceled\"}}}}' WHERE seq = {seq}")],
     )
     .await;
-    let (ok, reports) = verify(&edited).await;
+    let (ok, reports) = verify(&edited, &key).await;
     assert!(!ok);
     let b = broken_at(&reports, &account);
     assert_eq!(
@@ -150,7 +156,7 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
         )],
     )
     .await;
-    let (ok, reports) = verify(&actor).await;
+    let (ok, reports) = verify(&actor, &key).await;
     assert!(!ok);
     let b = broken_at(&reports, &account);
     assert_eq!(
@@ -168,7 +174,7 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
         &[format!("DELETE FROM audit_log WHERE seq = {seq}")],
     )
     .await;
-    let (ok, reports) = verify(&deleted).await;
+    let (ok, reports) = verify(&deleted, &key).await;
     assert!(!ok);
     let b = broken_at(&reports, &account);
     assert_eq!(b["chain_index"].as_i64(), Some(4), "{b}");
@@ -178,7 +184,7 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
     let last = copy_of(&live, dir.path().join("last.db")).await;
     let seq = seq_at(&last, &account, head).await;
     tamper(&last, &[format!("DELETE FROM audit_log WHERE seq = {seq}")]).await;
-    let (ok, reports) = verify(&last).await;
+    let (ok, reports) = verify(&last, &key).await;
     assert!(!ok);
     assert_eq!(
         broken_at(&reports, &account)["chain_index"].as_i64(),
@@ -200,14 +206,14 @@ async fn audit_verify_names_an_edited_a_deleted_and_a_reordered_entry() {
         ],
     )
     .await;
-    let (ok, reports) = verify(&reordered).await;
+    let (ok, reports) = verify(&reordered, &key).await;
     assert!(!ok);
     let broken = broken_at(&reports, &account);
     assert_eq!(broken["chain_index"].as_i64(), Some(2), "{broken}");
     assert_eq!(broken["seq"].as_i64(), Some(b), "{broken}");
 
     // The live database still verifies, and the triggers refuse the same edits.
-    let (ok, reports) = verify(&live).await;
+    let (ok, reports) = verify(&live, &key).await;
     assert!(ok, "{reports:?}");
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", live.display()))
         .await
