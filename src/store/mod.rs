@@ -36,6 +36,7 @@ pub mod routing;
 pub mod signals;
 pub mod slots;
 pub mod sqlite;
+pub mod subjects;
 pub mod telephony;
 pub mod trunks;
 pub mod users;
@@ -66,6 +67,7 @@ pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub use sqlite::SqliteStore;
+pub use subjects::SubjectStore;
 pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
@@ -340,6 +342,7 @@ pub trait Store:
     + NotificationStore
     + SlotStore
     + AuditChainStore
+    + SubjectStore
     + Send
     + Sync
     + 'static

@@ -228,6 +228,65 @@ async fn insert_rows(
     Ok(())
 }
 
+/// An erasure's transaction overwrites what it deletes: `secure_delete` zeroes the freed
+/// space of the pages it changes (cells, index entries, whole pages), so the erased values are
+/// not left in the file's free space ([`erasure_done`] puts the setting back).
+async fn erasure_begun(conn: &mut DbConn) -> Result<(), StoreError> {
+    sqlx::query("PRAGMA secure_delete = ON")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// How often, after an erasure, a `TRUNCATE` checkpoint is tried while readers hold older
+/// snapshots, and the pause between tries.
+const ERASURE_CHECKPOINT_TRIES: u32 = 20;
+const ERASURE_CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// After an erasure (committed or not): the writer's `secure_delete` is off again, and the WAL,
+/// which still holds the pages as they were before the erasure, is checkpointed into the file
+/// and truncated to nothing. A reader still on an older snapshot keeps the WAL busy; the
+/// checkpoint is tried again a few times (each try waits at most 100 ms for readers, so the
+/// writer is never held long), then left to the next erasure or the periodic checkpoints,
+/// with a warning.
+async fn erasure_done(pool: &DbPool) {
+    match pool.acquire().await {
+        Ok(mut conn) => {
+            if let Err(e) = sqlx::query("PRAGMA secure_delete = OFF")
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot turn secure_delete off after an erasure");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot turn secure_delete off after an erasure");
+            return;
+        }
+    }
+    for _ in 0..ERASURE_CHECKPOINT_TRIES {
+        let Ok(mut conn) = pool.acquire().await else {
+            break;
+        };
+        let _ = sqlx::query("PRAGMA busy_timeout = 100")
+            .execute(&mut *conn)
+            .await;
+        let done: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await;
+        let _ = sqlx::query("PRAGMA busy_timeout = 10000")
+            .execute(&mut *conn)
+            .await;
+        drop(conn);
+        if let Ok((0, _, _)) = done {
+            return;
+        }
+        tokio::time::sleep(ERASURE_CHECKPOINT_PAUSE).await;
+    }
+    tracing::warn!("the WAL could not be truncated after an erasure (readers kept it busy)");
+}
+
 /// Every transaction holds the write lock from its start: nothing to take.
 async fn lock_writes(_conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())

@@ -51,6 +51,7 @@ mod recordings;
 mod routing;
 mod rows;
 mod slots;
+mod subjects;
 mod telephony;
 mod trunks;
 mod users;
@@ -59,8 +60,8 @@ mod webhooks;
 use self::inserts::{InsertJob, commit_inserts};
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
-    announce_credentials, begin_claim, begin_write, insert_rows, lock_writes, plan_for_values,
-    read_snapshot,
+    announce_credentials, begin_claim, begin_write, erasure_begun, erasure_done, insert_rows,
+    lock_writes, plan_for_values, read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
