@@ -18,6 +18,7 @@ pub mod campaigns;
 pub mod consents;
 pub mod contacts;
 pub mod csv;
+pub mod data_subjects;
 pub mod dispositions;
 pub mod dnc;
 pub mod error;
