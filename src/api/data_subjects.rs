@@ -124,12 +124,7 @@ pub async fn get_data_subject(
     let phone = PhoneNumber::parse(&query.phone, "phone")?;
     let data = state
         .store
-        .subject_data(
-            &caller.account_id,
-            &phone,
-            state.clock.now(),
-            &caller.actor,
-        )
+        .subject_data(&caller.account_id, &phone, state.clock.now(), &caller.actor)
         .await?;
     let callbacks = data
         .callbacks
@@ -222,12 +217,7 @@ pub async fn erase_data_subject(
     let phone = PhoneNumber::parse(&body.phone, "phone")?;
     let erasure = state
         .store
-        .erase_subject(
-            &caller.account_id,
-            &phone,
-            state.clock.now(),
-            &caller.actor,
-        )
+        .erase_subject(&caller.account_id, &phone, state.clock.now(), &caller.actor)
         .await?;
     let (deleted, failed) = crate::retention::delete_recording_files(
         &state.settings.recordings_dir,

@@ -108,10 +108,7 @@ fn files_holding(dir: &Path, needles: &[&str]) -> Vec<String> {
                 continue;
             };
             for needle in needles {
-                if bytes
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_bytes())
-                {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
                     found.push(format!("{} holds {needle:?}", path.display()));
                 }
             }
@@ -149,9 +146,12 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
     let needles = [digits.as_str(), FIRST, LAST];
 
     // A receiver that is not up yet: deliveries stay queued.
-    app.post_json("/v1/webhook-endpoints", &json!({ "url": unreachable_url() }))
-        .await
-        .expect(201);
+    app.post_json(
+        "/v1/webhook-endpoints",
+        &json!({ "url": unreachable_url() }),
+    )
+    .await
+    .expect(201);
     let contact = app
         .post_json(
             "/v1/contacts",
@@ -159,7 +159,11 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
                      "email": "zq@example.org", "custom_fields": { "note": format!("{LAST} Ltd") } }),
         )
         .await;
-    assert!(contact.status == 200 || contact.status == 201, "{}", contact.text);
+    assert!(
+        contact.status == 200 || contact.status == 201,
+        "{}",
+        contact.text
+    );
     let contact_id = contact.body["id"].as_str().unwrap().to_owned();
 
     // Three callbacks with an attempt each: two reported over the API, the third ended by the
@@ -203,8 +207,10 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
         .unwrap();
     // A fourth, still to be called: the erasure cancels it.
     let later = app
-        .create(&json!({ "phone": phone, "scheduled_at": tomorrow(), "allow_duplicate": true,
-                          "contact_name": format!("{FIRST} {LAST}") }))
+        .create(
+            &json!({ "phone": phone, "scheduled_at": tomorrow(), "allow_duplicate": true,
+                          "contact_name": format!("{FIRST} {LAST}") }),
+        )
         .await;
     let later = later["id"].as_str().unwrap().to_owned();
     eventually(WAIT, "a webhook delivery queued", || async {
@@ -251,7 +257,10 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
     assert_eq!(counts["callbacks_canceled"], 1, "{erased}");
     assert_eq!(counts["attempts"], 3, "{erased}");
     assert_eq!(counts["recordings"], 1, "{erased}");
-    assert!(counts["webhook_deliveries"].as_u64().unwrap() >= 1, "{erased}");
+    assert!(
+        counts["webhook_deliveries"].as_u64().unwrap() >= 1,
+        "{erased}"
+    );
     assert!(counts["events"].as_u64().unwrap() >= 4, "{erased}");
     assert!(counts["audit_entries"].as_u64().unwrap() >= 1, "{erased}");
     assert_eq!(erased["recordings_not_deleted"], 0);
@@ -277,7 +286,11 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
         format!("/v1/data-subjects?phone={}", encoded(&phone)),
         format!("/v1/callbacks?phone={}", encoded(&phone)),
     ];
-    reads.extend(ids.iter().chain([&later]).map(|id| format!("/v1/callbacks/{id}")));
+    reads.extend(
+        ids.iter()
+            .chain([&later])
+            .map(|id| format!("/v1/callbacks/{id}")),
+    );
     for path in &reads {
         let answer = app.get(path).await;
         assert!(answer.status < 500, "{path}: {}", answer.text);
@@ -296,7 +309,10 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
         assert_eq!(cb["status"], "completed", "{cb}");
         assert_eq!(cb["attempts"].as_array().unwrap().len(), 1, "{cb}");
         assert!(cb["phone"].as_str().unwrap().starts_with("erased:"), "{cb}");
-        assert!(cb["contact_name"].is_null() && cb["notes"].is_null(), "{cb}");
+        assert!(
+            cb["contact_name"].is_null() && cb["notes"].is_null(),
+            "{cb}"
+        );
     }
     assert_eq!(app.get_callback(&later).await["status"], "canceled");
     app.get(&format!("/v1/contacts/{contact_id}"))
@@ -323,7 +339,9 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
         .unwrap_or_else(|| panic!("the erasure is audited: {after}"));
     assert_eq!(erasure["changes"]["callbacks"], 4, "{erasure}");
     assert!(
-        entries.iter().any(|e| e["action"] == "data_subject.exported"),
+        entries
+            .iter()
+            .any(|e| e["action"] == "data_subject.exported"),
         "{after}"
     );
     assert!(
@@ -372,14 +390,20 @@ async fn an_erased_number_on_the_do_not_call_list_stays_blocked_and_a_revoked_co
         .await
         .expect(200)
         .clone();
-    assert!(entry["phone"].as_str().unwrap().starts_with("erased:"), "{entry}");
+    assert!(
+        entry["phone"].as_str().unwrap().starts_with("erased:"),
+        "{entry}"
+    );
     assert_eq!(entry["source"], "ivr");
     // A new callback to it is told so at create, and never dialled.
     let cb = app
         .create(&json!({ "phone": phone, "scheduled_at": in_ms(1_500) }))
         .await;
     assert!(cb["effective_dial_at"].is_null(), "{cb}");
-    assert!(cb["explanation"].to_string().contains("do-not-call"), "{cb}");
+    assert!(
+        cb["explanation"].to_string().contains("do-not-call"),
+        "{cb}"
+    );
     let id = cb["id"].as_str().unwrap().to_owned();
     let skipped = app.wait_for_status(&id, "canceled", WAIT).await;
     assert_eq!(skipped["outcome"], "skipped_dnc");
@@ -402,7 +426,11 @@ async fn an_erased_number_on_the_do_not_call_list_stays_blocked_and_a_revoked_co
 
     // Taking the number off the list takes its erased entry off.
     let removed = app
-        .request(Method::DELETE, &format!("/v1/dnc/{}", encoded(&phone)), None)
+        .request(
+            Method::DELETE,
+            &format!("/v1/dnc/{}", encoded(&phone)),
+            None,
+        )
         .await;
     assert_eq!(removed.status, 204, "{}", removed.text);
     app.get(&format!("/v1/dnc/{}", encoded(&phone)))
@@ -418,7 +446,10 @@ async fn erasing_in_one_account_leaves_the_same_number_in_another_untouched() {
     let as_other = |method: Method, path: String, body: Option<Value>| {
         let app = &app;
         let key = other.api_key.clone();
-        async move { app.request_as(Some(&key), method, &path, body.as_ref()).await }
+        async move {
+            app.request_as(Some(&key), method, &path, body.as_ref())
+                .await
+        }
     };
     for key in [&app.api_key, &other.api_key] {
         app.request_as(
@@ -474,7 +505,10 @@ async fn erasing_in_one_account_leaves_the_same_number_in_another_untouched() {
         .await
         .expect(200)
         .clone();
-    assert_eq!(list["data"][0]["status"], "canceled", "canceled by their own list");
+    assert_eq!(
+        list["data"][0]["status"], "canceled",
+        "canceled by their own list"
+    );
     let mine = app
         .get(&format!("/v1/data-subjects?phone={}", encoded(&phone)))
         .await
@@ -494,8 +528,16 @@ async fn bad_data_subject_requests_name_the_field_and_erase_nothing() {
         (json!({}), "missing_field", "phone"),
         (json!({ "phone": "4155550100" }), "invalid_phone", "phone"),
         (json!({ "phone": "+1 nope" }), "invalid_phone", "phone"),
-        (json!({ "phone": 14155550100_i64 }), "invalid_field", "phone"),
-        (json!({ "phone": phone, "name": "x" }), "unknown_field", "name"),
+        (
+            json!({ "phone": 14155550100_i64 }),
+            "invalid_field",
+            "phone",
+        ),
+        (
+            json!({ "phone": phone, "name": "x" }),
+            "unknown_field",
+            "name",
+        ),
     ] {
         app.post_json("/v1/data-subjects/erase", &body)
             .await
@@ -532,7 +574,10 @@ async fn bad_data_subject_requests_name_the_field_and_erase_nothing() {
     assert_eq!(app.get_callback(&id).await["phone"], phone.as_str());
     // A number nothing is held about: zero counts.
     let nothing = app
-        .post_json("/v1/data-subjects/erase", &json!({ "phone": unique_phone() }))
+        .post_json(
+            "/v1/data-subjects/erase",
+            &json!({ "phone": unique_phone() }),
+        )
         .await
         .expect(200)
         .clone();

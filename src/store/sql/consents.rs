@@ -93,7 +93,10 @@ pub(super) async fn consent_states(
     }
     said.sort_by_key(|(.., at)| *at);
     for (account, phone, scope, granted, _) in said {
-        found.entry((account, phone)).or_default().set(scope, granted);
+        found
+            .entry((account, phone))
+            .or_default()
+            .set(scope, granted);
     }
     Ok(found)
 }
@@ -107,7 +110,8 @@ pub(super) async fn consents_on(
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
         "SELECT {CONSENT_COLUMNS} FROM consents WHERE account_id = "
     ));
-    qb.push_bind(account.as_str().to_owned()).push(" AND phone IN (");
+    qb.push_bind(account.as_str().to_owned())
+        .push(" AND phone IN (");
     let mut sep = qb.separated(", ");
     for key in keys {
         sep.push_bind(key.to_string());
@@ -202,8 +206,8 @@ impl ConsentStore for SqlStore {
         phone: &PhoneNumber,
     ) -> Result<Vec<Consent>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let forms = stored_forms(&mut conn, "consents", &[(account.as_str(), phone.as_str())])
-            .await?;
+        let forms =
+            stored_forms(&mut conn, "consents", &[(account.as_str(), phone.as_str())]).await?;
         let keys: Vec<&str> = forms.keys().map(|(_, key)| key.as_str()).collect();
         consents_on(&mut conn, account, &keys).await
     }

@@ -221,8 +221,12 @@ impl DncStore for SqlStore {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let keys =
-            stored_forms(&mut tx, "dnc_entries", &[(account.as_str(), phone.as_str())]).await?;
+        let keys = stored_forms(
+            &mut tx,
+            "dnc_entries",
+            &[(account.as_str(), phone.as_str())],
+        )
+        .await?;
         let mut qb: QueryBuilder<Db> =
             QueryBuilder::new("DELETE FROM dnc_entries WHERE account_id = ");
         qb.push_bind(account.as_str()).push(" AND phone IN (");

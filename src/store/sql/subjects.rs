@@ -114,9 +114,14 @@ async fn find_rows(
     let mut urls = Vec::new();
     for row in &rows {
         let cb = callback_from_row(row)?;
-        for text in [&cb.contact_name, &cb.notes, &cb.initial_message, &cb.interaction_id]
-            .into_iter()
-            .flatten()
+        for text in [
+            &cb.contact_name,
+            &cb.notes,
+            &cb.initial_message,
+            &cb.interaction_id,
+        ]
+        .into_iter()
+        .flatten()
         {
             needles.add_text(text);
         }
@@ -235,15 +240,8 @@ impl SqlStore {
 
         // Nothing more is called: what is still to be called is canceled first, so its
         // cancel event and feed entries are masked below with the rest.
-        let (canceled, told) = cancel_untouched(
-            &mut tx,
-            account,
-            Untouched::To(phone),
-            "erased",
-            now,
-            actor,
-        )
-        .await?;
+        let (canceled, told) =
+            cancel_untouched(&mut tx, account, Untouched::To(phone), "erased", now, actor).await?;
         counts.callbacks_canceled = canceled.len() as u64;
 
         let mut needles = Needles::of(phone);
@@ -374,11 +372,7 @@ impl SqlStore {
                 QueryBuilder::new("SELECT seq FROM agent_events WHERE account_id = ");
             qb.push_bind(account.as_str()).push(" AND callback_id IN ");
             push_ids(&mut qb, chunk);
-            feed.extend(
-                qb.build_query_scalar::<i64>()
-                    .fetch_all(&mut *tx)
-                    .await?,
-            );
+            feed.extend(qb.build_query_scalar::<i64>().fetch_all(&mut *tx).await?);
         }
         feed.extend(
             naming_number(&mut tx, account, "agent_events", "seq", &["data"], &needles).await?,
@@ -386,8 +380,9 @@ impl SqlStore {
         feed.sort_unstable();
         feed.dedup();
         for chunk in feed.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Db> =
-                QueryBuilder::new("UPDATE agent_events SET data = '{\"erased\":true}' WHERE account_id = ");
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE agent_events SET data = '{\"erased\":true}' WHERE account_id = ",
+            );
             qb.push_bind(account.as_str()).push(" AND seq IN (");
             let mut sep = qb.separated(", ");
             for seq in chunk {
@@ -503,14 +498,7 @@ impl SqlStore {
         )
         .await?;
         tx.commit().await?;
-        Ok((
-            Erasure {
-                counts,
-                recordings,
-            },
-            told,
-            !canceled.is_empty(),
-        ))
+        Ok((Erasure { counts, recordings }, told, !canceled.is_empty()))
     }
 }
 
@@ -622,8 +610,8 @@ impl SubjectStore for SqlStore {
             ids.push(cb.id.as_str().to_owned());
             data.callbacks.push((cb, attempts, history));
         }
-        data.consents = super::consents::consents_on(&mut tx, account, &[phone.as_str(), &key])
-            .await?;
+        data.consents =
+            super::consents::consents_on(&mut tx, account, &[phone.as_str(), &key]).await?;
         data.dnc = super::dnc::fetch_dnc(&mut tx, account, phone).await?;
         for chunk in ids.chunks(CHUNK) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
