@@ -16,7 +16,7 @@ use crate::{
     background::{self, Arm, Pacing, Step},
     clock::SharedClock,
     domain::audit_chain::{Break, Verifier},
-    store::{AuditChainStore, DueSignal, Store, StoreError},
+    store::{DueSignal, Store, StoreError},
 };
 
 /// Entries one seal transaction takes.
