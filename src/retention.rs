@@ -208,6 +208,29 @@ impl background::Loop for RetentionSweep {
     }
 }
 
+/// Deletes the recording files `files` (names under `dir`, as calls store them) that the rows
+/// no longer name, after an erasure. Answers how many are gone (deleted, or already missing)
+/// and how many could not be deleted (each logged with its path).
+pub async fn delete_recording_files(dir: &Path, files: &[String]) -> (u64, u64) {
+    let (mut gone, mut failed) = (0, 0);
+    for file in files {
+        let Some(path) = within(dir, file) else {
+            tracing::warn!(file = %file, "an erased recording's name leaves the recordings directory; no file deleted");
+            failed += 1;
+            continue;
+        };
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => gone += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "an erased recording's file cannot be deleted");
+                failed += 1;
+            }
+        }
+    }
+    (gone, failed)
+}
+
 /// `file` under `dir`, if it is a relative path of plain names (the server's own
 /// `<account>/<call id>.wav`), never leaving the directory.
 fn within(dir: &Path, file: &str) -> Option<PathBuf> {

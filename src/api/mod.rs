@@ -19,6 +19,7 @@ pub mod compliance;
 pub mod consents;
 pub mod contacts;
 pub mod csv;
+pub mod data_subjects;
 pub mod dispositions;
 pub mod dnc;
 pub mod error;

@@ -26,7 +26,7 @@ use utoipa::{
 
 use super::{
     admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
-    compliance, consents, contacts, dispositions, dnc,
+    compliance, consents, contacts, data_subjects, dispositions, dnc,
     error::{
         AudioInUse, BadRequest, ErrorBody, ErrorObject, Forbidden, Internal, NotFound,
         PayloadTooLarge, RateLimited, RequestTimeout, TrunkInUse, Unauthorized, Unavailable,
@@ -132,6 +132,8 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         contacts::export_contacts,
         dnc::add_dnc,
         dnc::list_dnc,
+        data_subjects::get_data_subject,
+        data_subjects::erase_data_subject,
         dnc::get_dnc,
         dnc::remove_dnc,
         dnc::import_dnc,
@@ -195,6 +197,7 @@ the `ErrorCode` values and never changes meaning, `field` names the offending in
         (name = "contacts", description = "Contacts, upserted by phone; CSV import and export."),
         (name = "dnc", description = "The do-not-call list; adding a number cancels its scheduled callbacks."),
         (name = "compliance", description = "Evidence of each call's lawfulness, from the tamper-evident audit trail."),
+        (name = "data_subjects", description = "A data subject's rights: everything held about a phone number, and its erasure (`admin` scope, audited)."),
         (name = "consents", description = "Customers' consent per number and scope; a revocation cancels what is pending and stops later calls."),
         (name = "playbooks", description = "Playbooks, their `initial_message` templates and the audio they play (`/v1/audio`)."),
         (name = "trunks", description = "Where calls leave Ringback: HTTP dialer bridges and SIP trunks, with their limits."),

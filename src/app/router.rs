@@ -21,8 +21,9 @@ use super::AppState;
 use crate::{
     api::{
         admin, agent_work, agents, audio, availability, callbacks, caller_ids, calls, campaigns,
-        compliance, consents, contacts, dispositions, dnc, error::ApiError, notifications, openapi,
-        ops, playbooks, queue_callbacks, reports, settings, trunks, webhooks,
+        compliance, consents, contacts, data_subjects, dispositions, dnc, error::ApiError,
+        notifications, openapi, ops, playbooks, queue_callbacks, reports, settings, trunks,
+        webhooks,
     },
     domain::ErrorCode,
     telemetry::names,
@@ -159,6 +160,11 @@ pub fn router(state: AppState) -> Router {
         .route("/compliance/evidence", get(compliance::evidence))
         .route("/dnc", post(dnc::add_dnc).get(dnc::list_dnc))
         .route("/dnc/import", post(dnc::import_dnc))
+        .route("/data-subjects", get(data_subjects::get_data_subject))
+        .route(
+            "/data-subjects/erase",
+            post(data_subjects::erase_data_subject),
+        )
         .route("/dnc/{phone}", get(dnc::get_dnc).delete(dnc::remove_dnc))
         .route(
             "/playbooks",

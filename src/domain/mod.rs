@@ -17,6 +17,7 @@ pub mod contact;
 pub mod customer_link;
 pub mod dialing;
 pub mod disposition;
+pub mod erasure;
 pub mod geo;
 pub mod ids;
 pub mod notification;

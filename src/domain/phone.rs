@@ -48,6 +48,15 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The national significant number's digits (E.164 without `+` and the country code),
+    /// how the number is often written inside texts; `None` if it does not parse.
+    pub fn national_digits(&self) -> Option<String> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        let code = parsed.code().value().to_string();
+        let digits = self.0.strip_prefix('+')?.strip_prefix(code.as_str())?;
+        (!digits.is_empty()).then(|| digits.to_owned())
+    }
 }
 
 impl fmt::Display for PhoneNumber {

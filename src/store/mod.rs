@@ -37,6 +37,7 @@ pub mod routing;
 pub mod signals;
 pub mod slots;
 pub mod sqlite;
+pub mod subjects;
 pub mod telephony;
 pub mod trunks;
 pub mod users;
@@ -67,6 +68,7 @@ pub(crate) use signals::{Channel, Wake};
 pub use signals::{CredentialsSignal, DueSignal, FeedSignals};
 pub use slots::{BookingOutcome, SlotBooking, SlotStore};
 pub use sqlite::SqliteStore;
+pub use subjects::SubjectStore;
 pub use telephony::{ProviderCall, TelephonyStore, UnfinishedCall};
 pub use trunks::{TrunkDeletion, TrunkStore};
 pub use users::UserStore;
@@ -344,6 +346,7 @@ pub trait Store:
     + NotificationStore
     + SlotStore
     + AuditChainStore
+    + SubjectStore
     + Send
     + Sync
     + 'static

@@ -151,6 +151,16 @@ async fn begin_write(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     Ok(tx)
 }
 
+/// An erasure's transaction is an ordinary one: a row PostgreSQL deletes or updates is gone
+/// from every snapshot once no transaction can see it, and `VACUUM` (autovacuum) reclaims its
+/// space; there is no file-level setting to make it overwrite sooner.
+async fn erasure_begun(_conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Nothing to put back or checkpoint after an erasure.
+async fn erasure_done(_pool: &DbPool) {}
+
 /// A claim's transaction (claiming due callbacks, recording the bridge's answers): row locks
 /// (`FOR UPDATE SKIP LOCKED`) keep claims of several nodes apart, so it starts without the
 /// write lock and takes it with [`lock_writes`] only for what needs it (rules that count

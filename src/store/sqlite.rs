@@ -72,7 +72,7 @@ pub async fn open(url: &str, keys: &KeyFile) -> Result<SqliteStore, StoreError> 
         .min_connections(1)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(base.clone())
+        .connect_with(base.clone().pragma("secure_delete", WRITER_SECURE_DELETE))
         .await?;
     MIGRATOR.run(&writer).await?;
     let ring = sql::unlock(&writer, keys, jiff::Timestamp::now().as_millisecond()).await?;
@@ -244,6 +244,74 @@ async fn insert_rows(
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The writer's `secure_delete` outside erasures. `FAST` zeroes what a write frees inside the
+/// pages it writes anyway (a deleted or shrunk cell, a root page whose cells moved to a new
+/// child when its table grew), at no extra I/O. Without it a page keeps stale copies of rows
+/// that are still live: an erasure found the number and name of its callbacks left in the
+/// unallocated middle of the `events` and `audit_log` root pages, written there when those
+/// tables first split, long before the erasure, where no later write reaches.
+const WRITER_SECURE_DELETE: &str = "FAST";
+
+/// An erasure's transaction overwrites what it deletes: `secure_delete = ON` also zeroes the
+/// whole pages it frees (at the cost of writing them), so the erased values are left neither
+/// in the pages it changes nor on the free list ([`erasure_done`] puts the setting back).
+async fn erasure_begun(conn: &mut DbConn) -> Result<(), StoreError> {
+    sqlx::query("PRAGMA secure_delete = ON")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// How often, after an erasure, a `TRUNCATE` checkpoint is tried while readers hold older
+/// snapshots, and the pause between tries.
+const ERASURE_CHECKPOINT_TRIES: u32 = 20;
+const ERASURE_CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// After an erasure (committed or not): the writer's `secure_delete` is back to
+/// [`WRITER_SECURE_DELETE`], and the WAL,
+/// which still holds the pages as they were before the erasure, is checkpointed into the file
+/// and truncated to nothing. A reader still on an older snapshot keeps the WAL busy; the
+/// checkpoint is tried again a few times (each try waits at most 100 ms for readers, so the
+/// writer is never held long), then left to the next erasure or the periodic checkpoints,
+/// with a warning.
+async fn erasure_done(pool: &DbPool) {
+    match pool.acquire().await {
+        Ok(mut conn) => {
+            if let Err(e) = sqlx::query(&format!("PRAGMA secure_delete = {WRITER_SECURE_DELETE}"))
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot put secure_delete back after an erasure");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot put secure_delete back after an erasure");
+            return;
+        }
+    }
+    for _ in 0..ERASURE_CHECKPOINT_TRIES {
+        let Ok(mut conn) = pool.acquire().await else {
+            break;
+        };
+        let _ = sqlx::query("PRAGMA busy_timeout = 100")
+            .execute(&mut *conn)
+            .await;
+        let done: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await;
+        let _ = sqlx::query("PRAGMA busy_timeout = 10000")
+            .execute(&mut *conn)
+            .await;
+        drop(conn);
+        if let Ok((0, _, _)) = done {
+            return;
+        }
+        tokio::time::sleep(ERASURE_CHECKPOINT_PAUSE).await;
+    }
+    tracing::warn!("the WAL could not be truncated after an erasure (readers kept it busy)");
 }
 
 /// Every transaction holds the write lock from its start: nothing to take.

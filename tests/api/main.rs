@@ -23,6 +23,7 @@ mod connections;
 mod consents;
 mod contacts;
 mod customer_page;
+mod data_subjects;
 mod database;
 mod dial_decision;
 mod dialect_acefone;

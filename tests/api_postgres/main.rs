@@ -31,6 +31,8 @@ mod consents;
 mod contacts;
 #[path = "../api/customer_page.rs"]
 mod customer_page;
+#[path = "../api/data_subjects.rs"]
+mod data_subjects;
 #[path = "../api/database.rs"]
 mod database;
 #[path = "../api/dial_decision.rs"]

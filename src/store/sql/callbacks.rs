@@ -162,7 +162,7 @@ impl SqlStore {
 }
 
 /// A callback's attempts, in order.
-async fn attempts_on(
+pub(super) async fn attempts_on(
     conn: &mut DbConn,
     account: &AccountId,
     id: &CallbackId,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Db, DbConn, DbRow};
+use super::{Db, DbConn, DbRow, subjects::stored_forms};
 use sqlx::{QueryBuilder, Row};
 
 use super::{
@@ -46,8 +46,10 @@ fn modes_needing(scope: ConsentScope) -> impl Iterator<Item = DialingMode> {
     .filter(move |m| ConsentScope::needed_by(*m).contains(&scope))
 }
 
-/// Where each of `numbers` (`(account, phone)`) stands on consent; numbers nothing is known
-/// of are left out. Reads nothing when no consent was ever recorded.
+/// Where each of `numbers` (`(account, phone)`) stands on consent, read under the number and,
+/// once it was erased, under its erased key (`subjects::stored_forms`); the later word on a
+/// scope wins. Numbers nothing is known of are left out. Reads nothing when no consent was
+/// ever recorded.
 pub(super) async fn consent_states(
     conn: &mut DbConn,
     numbers: &[(&str, &str)],
@@ -62,31 +64,61 @@ pub(super) async fn consent_states(
     if !any {
         return Ok(found);
     }
-    for chunk in numbers.chunks(400) {
+    let forms = stored_forms(conn, "consents", numbers).await?;
+    let keys: Vec<&(String, String)> = forms.keys().collect();
+    // Each number's scopes, oldest word first, so the later one is set last.
+    let mut said: Vec<(String, String, ConsentScope, bool, i64)> = Vec::new();
+    for chunk in keys.chunks(400) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT account_id, phone, scope, granted FROM consents \
+            "SELECT account_id, phone, scope, granted, updated_at FROM consents \
              WHERE (account_id, phone) IN (VALUES ",
         );
         let mut sep = qb.separated(", ");
-        for (account, phone) in chunk {
+        for (account, key) in chunk {
             sep.push("(")
-                .push_bind_unseparated(*account)
+                .push_bind_unseparated(account.as_str())
                 .push_unseparated(", ")
-                .push_bind_unseparated(*phone)
+                .push_bind_unseparated(key.as_str())
                 .push_unseparated(")");
         }
         qb.push(")");
-        let rows: Vec<(String, String, String, i64)> =
+        let rows: Vec<(String, String, String, i64, i64)> =
             qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (account, phone, scope, granted) in rows {
+        for (account, key, scope, granted, at) in rows {
             let scope = ConsentScope::parse(&scope).ok_or_else(|| corrupt("scope", &scope))?;
-            found
-                .entry((account, phone))
-                .or_default()
-                .set(scope, granted != 0);
+            if let Some(phone) = forms.get(&(account.clone(), key)) {
+                said.push((account, phone.clone(), scope, granted != 0, at));
+            }
         }
     }
+    said.sort_by_key(|(.., at)| *at);
+    for (account, phone, scope, granted, _) in said {
+        found
+            .entry((account, phone))
+            .or_default()
+            .set(scope, granted);
+    }
     Ok(found)
+}
+
+/// The account's consents stored under any of `keys` (a number, its erased key), by scope.
+pub(super) async fn consents_on(
+    conn: &mut DbConn,
+    account: &AccountId,
+    keys: &[&str],
+) -> Result<Vec<Consent>, StoreError> {
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+        "SELECT {CONSENT_COLUMNS} FROM consents WHERE account_id = "
+    ));
+    qb.push_bind(account.as_str().to_owned())
+        .push(" AND phone IN (");
+    let mut sep = qb.separated(", ");
+    for key in keys {
+        sep.push_bind(key.to_string());
+    }
+    qb.push(") ORDER BY scope, updated_at");
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    rows.iter().map(consent_from_row).collect()
 }
 
 #[async_trait::async_trait]
@@ -129,7 +161,8 @@ impl ConsentStore for SqlStore {
                     "consent.revoke"
                 },
                 resource_type: "consent",
-                resource_id: Some(format!("{} {}", c.phone.as_str(), c.scope.as_str())),
+                // The scope: the number is the entry's subject hash, never its text.
+                resource_id: Some(c.scope.as_str().to_owned()),
                 changes: crate::domain::auth::diff(
                     &serde_json::Value::Null,
                     &serde_json::json!({
@@ -172,14 +205,10 @@ impl ConsentStore for SqlStore {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> Result<Vec<Consent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents WHERE account_id = $1 AND phone = $2 \
-             ORDER BY scope"
-        ))
-        .bind(account.as_str())
-        .bind(phone.as_str())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(consent_from_row).collect()
+        let mut conn = self.reader.acquire().await?;
+        let forms =
+            stored_forms(&mut conn, "consents", &[(account.as_str(), phone.as_str())]).await?;
+        let keys: Vec<&str> = forms.keys().map(|(_, key)| key.as_str()).collect();
+        consents_on(&mut conn, account, &keys).await
     }
 }

@@ -1,6 +1,8 @@
 //! The SQL of the do-not-call list.
 
-use super::{Db, DbConn, DbRow};
+use std::collections::HashSet;
+
+use super::{Db, DbConn, DbRow, subjects::stored_forms};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
@@ -28,30 +30,80 @@ fn dnc_from_row(r: &DbRow) -> Result<DncEntry, StoreError> {
 
 const DNC_COLUMNS: &str = "account_id, phone, source, reason, created_at";
 
-async fn fetch_dnc(
+/// The account's entry for the number: under the number, or under its erased key once the
+/// number was erased (`subjects::stored_forms`).
+pub(super) async fn fetch_dnc(
     conn: &mut DbConn,
     account: &AccountId,
     phone: &PhoneNumber,
 ) -> Result<Option<DncEntry>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = $1 AND phone = $2"
-    ))
-    .bind(account.as_str())
-    .bind(phone.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let keys = stored_forms(conn, "dnc_entries", &[(account.as_str(), phone.as_str())]).await?;
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+        "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = "
+    ));
+    qb.push_bind(account.as_str()).push(" AND phone IN (");
+    let mut sep = qb.separated(", ");
+    for (_, key) in keys.keys() {
+        sep.push_bind(key.as_str());
+    }
+    qb.push(") ORDER BY phone LIMIT 1");
+    let row = qb.build().fetch_optional(&mut *conn).await?;
     row.as_ref().map(dnc_from_row).transpose()
 }
 
-fn dnc_audit(
-    action: &'static str,
-    entry_phone: &PhoneNumber,
-    after: serde_json::Value,
-) -> AuditRecord {
+/// Which of `numbers` (`(account, phone)`) are on their account's do-not-call list, under
+/// the number or its erased key: the one check of the claim's guard, the facts of a create
+/// and of a campaign's launch, and `DncStore::is_on_dnc`. Reads nothing when the list is
+/// empty.
+pub(super) async fn listed(
+    conn: &mut DbConn,
+    numbers: &[(&str, &str)],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let mut found = HashSet::new();
+    if numbers.is_empty() {
+        return Ok(found);
+    }
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dnc_entries)")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !any {
+        return Ok(found);
+    }
+    let forms = stored_forms(conn, "dnc_entries", numbers).await?;
+    let keys: Vec<&(String, String)> = forms.keys().collect();
+    for chunk in keys.chunks(400) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT account_id, phone FROM dnc_entries WHERE (account_id, phone) IN (VALUES ",
+        );
+        let mut sep = qb.separated(", ");
+        for (account, key) in chunk {
+            sep.push("(")
+                .push_bind_unseparated(account.as_str())
+                .push_unseparated(", ")
+                .push_bind_unseparated(key.as_str())
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        for (account, key) in qb
+            .build_query_as::<(String, String)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            if let Some(phone) = forms.get(&(account.clone(), key)) {
+                found.insert((account, phone.clone()));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The audit record of a change to the list: about the number through its subject hash
+/// (`insert_audit_about`), never naming it, so that an erasure leaves it as it is.
+fn dnc_audit(action: &'static str, after: serde_json::Value) -> AuditRecord {
     AuditRecord {
         action,
         resource_type: "dnc",
-        resource_id: Some(entry_phone.as_str().to_owned()),
+        resource_id: None,
         changes: crate::domain::auth::diff(&serde_json::Value::Null, &after),
     }
 }
@@ -86,7 +138,6 @@ impl DncStore for SqlStore {
                     .await?;
                     let record = dnc_audit(
                         "dnc.add",
-                        &entry.phone,
                         serde_json::json!({ "source": entry.source, "reason": entry.reason }),
                     );
                     insert_audit_about(
@@ -170,14 +221,23 @@ impl DncStore for SqlStore {
         actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM dnc_entries WHERE account_id = $1 AND phone = $2")
-            .bind(account.as_str())
-            .bind(phone.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let removed = done.rows_affected() == 1;
+        let keys = stored_forms(
+            &mut tx,
+            "dnc_entries",
+            &[(account.as_str(), phone.as_str())],
+        )
+        .await?;
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new("DELETE FROM dnc_entries WHERE account_id = ");
+        qb.push_bind(account.as_str()).push(" AND phone IN (");
+        let mut sep = qb.separated(", ");
+        for (_, key) in keys.keys() {
+            sep.push_bind(key.as_str());
+        }
+        qb.push(")");
+        let removed = qb.build().execute(&mut *tx).await?.rows_affected() > 0;
         if removed {
-            let record = dnc_audit("dnc.remove", phone, serde_json::json!({}));
+            let record = dnc_audit("dnc.remove", serde_json::json!({}));
             insert_audit_about(
                 &mut tx,
                 account.as_str(),
@@ -197,13 +257,8 @@ impl DncStore for SqlStore {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT phone FROM dnc_entries WHERE account_id = $1 AND phone = $2",
-        )
-        .bind(account.as_str())
-        .bind(phone.as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(found.is_some())
+        let mut conn = self.reader.acquire().await?;
+        let found = listed(&mut conn, &[(account.as_str(), phone.as_str())]).await?;
+        Ok(!found.is_empty())
     }
 }

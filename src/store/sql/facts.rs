@@ -90,29 +90,18 @@ pub(super) fn needs_history(settings: &AccountSettings) -> bool {
     settings.max_attempts.is_some() || settings.quiet_after_answer_hours.is_some()
 }
 
-/// Which of `phones` are on the account's do-not-call list.
+/// Which of `phones` are on the account's do-not-call list (`dnc::listed`).
 pub(super) async fn on_dnc(
     conn: &mut DbConn,
     account: &str,
     phones: &[&str],
 ) -> Result<HashSet<String>, StoreError> {
-    let mut listed = HashSet::new();
-    for chunk in phones.chunks(500) {
-        let mut qb: QueryBuilder<Db> =
-            QueryBuilder::new("SELECT phone FROM dnc_entries WHERE account_id = ");
-        qb.push_bind(account).push(" AND phone IN (");
-        let mut sep = qb.separated(", ");
-        for phone in chunk {
-            sep.push_bind(*phone);
-        }
-        qb.push(")");
-        listed.extend(
-            qb.build_query_scalar::<String>()
-                .fetch_all(&mut *conn)
-                .await?,
-        );
-    }
-    Ok(listed)
+    let numbers: Vec<(&str, &str)> = phones.iter().map(|p| (account, *p)).collect();
+    Ok(super::dnc::listed(conn, &numbers)
+        .await?
+        .into_iter()
+        .map(|(_, phone)| phone)
+        .collect())
 }
 
 /// A campaign's state, and how many more calls its pacing lets it start now.

@@ -5,10 +5,9 @@
 
 use std::collections::HashSet;
 
-use super::{Db, DbConn, lock_writes};
+use super::{DbConn, lock_writes};
 use jiff::Timestamp;
 use serde_json::json;
-use sqlx::QueryBuilder;
 
 use super::{
     CALLBACK_COLUMNS,
@@ -144,36 +143,11 @@ pub(super) async fn guard_due(
         return Ok(due);
     }
 
-    let mut on_dnc: HashSet<String> = HashSet::new();
-    let any_dnc: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dnc_entries)")
-        .fetch_one(&mut *conn)
-        .await?;
-    if any_dnc {
-        for chunk in due.chunks(400) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "SELECT account_id || ' ' || phone FROM dnc_entries WHERE (account_id, phone) IN (VALUES ",
-            );
-            let mut sep = qb.separated(", ");
-            for row in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(row.account_id.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(row.phone.as_str())
-                    .push_unseparated(")");
-            }
-            qb.push(")");
-            on_dnc.extend(
-                qb.build_query_scalar::<String>()
-                    .fetch_all(&mut *conn)
-                    .await?,
-            );
-        }
-    }
-
     let numbers: Vec<(&str, &str)> = due
         .iter()
         .map(|r| (r.account_id.as_str(), r.phone.as_str()))
         .collect();
+    let on_dnc = super::dnc::listed(conn, &numbers).await?;
     let consents = consent_states(conn, &numbers).await?;
 
     let accounts: Vec<&str> = due
@@ -246,7 +220,7 @@ pub(super) async fn guard_due(
                 .ok_or_else(|| super::corrupt("dialing_mode", &row.dialing_mode))?,
             window: window.as_ref(),
             location: &location,
-            on_dnc: on_dnc.contains(&format!("{} {}", row.account_id, row.phone)),
+            on_dnc: on_dnc.contains(&(row.account_id.to_string(), row.phone.to_string())),
             consent: consents
                 .get(&(row.account_id.clone(), row.phone.clone()))
                 .copied()

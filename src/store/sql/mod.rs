@@ -52,6 +52,7 @@ mod routing;
 mod rows;
 mod secrets;
 mod slots;
+mod subjects;
 mod telephony;
 mod trunks;
 mod users;
@@ -61,8 +62,8 @@ use self::inserts::{InsertJob, commit_inserts};
 pub(super) use self::secrets::unlock;
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
-    announce_credentials, begin_claim, begin_write, erase_freed, insert_rows, lock_writes,
-    plan_for_values, read_snapshot,
+    announce_credentials, begin_claim, begin_write, erase_freed, erasure_begun, erasure_done,
+    insert_rows, lock_writes, plan_for_values, read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
