@@ -85,7 +85,6 @@ pub struct ChainVerification {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Evidence {
-    pub phone: String,
     /// The number's salted hash in this account: what the entries are kept under.
     pub subject_hash: Option<String>,
     /// `dial.allowed` entries, one per attempt Ringback placed, and `offer.allowed`, one per
@@ -187,8 +186,8 @@ pub async fn evidence(
             _ => other_entries.push(entry.into()),
         }
     }
+    // The number itself is not repeated: the answer may be kept after the number is erased.
     Ok(Json(Evidence {
-        phone: phone.to_string(),
         subject_hash: found.subject_hash,
         attempts,
         refusals,

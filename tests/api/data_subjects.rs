@@ -352,6 +352,24 @@ async fn an_erased_number_is_in_no_answer_no_row_and_no_file_and_its_attempts_st
             >= 4,
         "the callbacks' entries remain: {after}"
     );
+
+    // The evidence still proves the three attempts: each with the decision that allowed it,
+    // unredacted, in a chain that verifies; and it names neither the number nor the person.
+    let evidence = crate::audit_chain::sealed_evidence(&app, &phone, 3).await;
+    for attempt in evidence["attempts"].as_array().unwrap() {
+        assert_eq!(attempt["action"], "dial.allowed", "{attempt}");
+        assert_eq!(attempt["redacted"], false, "{attempt}");
+        assert_eq!(
+            attempt["content"]["decision"]["decision"], "dial",
+            "{attempt}"
+        );
+        assert!(!attempt["link"].is_null(), "{attempt}");
+    }
+    assert_eq!(evidence["chain"]["status"], "ok", "{evidence}");
+    let text = evidence.to_string();
+    for needle in needles {
+        assert!(!text.contains(needle), "{needle} in the evidence: {text}");
+    }
 }
 
 #[tokio::test]
