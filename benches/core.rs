@@ -814,8 +814,18 @@ fn rfc3339(ts: Timestamp) -> String {
 }
 
 fn item(n: u64, scheduled_at: &str) -> String {
+    item_in_mode(n, scheduled_at, "progressive")
+}
+
+/// A callback the bridge is asked to place itself: a `progressive` one waits for an agent to
+/// be reserved first (issue 21), which the lateness scenario has none of.
+fn unattended_item(n: u64, scheduled_at: &str) -> String {
+    item_in_mode(n, scheduled_at, "unattended")
+}
+
+fn item_in_mode(n: u64, scheduled_at: &str, mode: &str) -> String {
     format!(
-        r#"{{"phone":"{}","scheduled_at":"{scheduled_at}","timezone":"America/Los_Angeles","contact_name":"Bench Customer {n}","dialing_mode":"progressive","allow_duplicate":true}}"#,
+        r#"{{"phone":"{}","scheduled_at":"{scheduled_at}","timezone":"America/Los_Angeles","contact_name":"Bench Customer {n}","dialing_mode":"{mode}","allow_duplicate":true}}"#,
         phone(n)
     )
 }
@@ -1353,7 +1363,9 @@ async fn scenario_lateness(settings: &Settings, summary: &mut Summary) {
     let mut n = 0;
     while n < total {
         let upto = (n + MAX_BATCH as u64).min(total);
-        bodies.push(batch_body((n..upto).map(|i| item(i, &rfc3339(due(i))))));
+        bodies.push(batch_body(
+            (n..upto).map(|i| unattended_item(i, &rfc3339(due(i)))),
+        ));
         n = upto;
     }
     let rep = ingest(dep.base(), &dep.api_key, bodies, CLIENTS, true).await;
