@@ -60,6 +60,36 @@ fn chain_of(row: (String, i64, String, i64, String)) -> ChainState {
     }
 }
 
+/// An audit row (read with at least [`CHAINED_COLUMNS`]) as the exports show it.
+pub(super) fn chained_entry_of(row: &super::DbRow) -> Result<ChainedEntry, StoreError> {
+    let changes: String = row.try_get("changes")?;
+    let index: Option<i64> = row.try_get("chain_index")?;
+    let prev: Option<String> = row.try_get("prev_hash")?;
+    let hash: Option<String> = row.try_get("entry_hash")?;
+    let redacted: Option<i64> = row.try_get("redacted_at")?;
+    Ok(ChainedEntry {
+        seq: row.try_get("seq")?,
+        occurred_at: ts(row.try_get("occurred_at")?)?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        changes: serde_json::from_str(&changes).map_err(|_| corrupt("audit changes", &changes))?,
+        redacted: redacted.is_some(),
+        content_digest: row.try_get("content_digest")?,
+        link: match (index, prev, hash) {
+            (Some(i), Some(p), Some(h)) => Some((i, p, h)),
+            _ => None,
+        },
+    })
+}
+
+/// The columns [`chained_entry_of`] reads.
+pub(super) const CHAINED_COLUMNS: &str = "seq, occurred_at, actor_type, actor_id, action, \
+    resource_type, resource_id, changes, redacted_at, content_digest, chain_index, prev_hash, \
+    entry_hash";
+
 const CHAIN_COLUMNS: &str = "account_id, head_index, head_hash, anchor_index, anchor_hash";
 
 #[async_trait::async_trait]
@@ -253,30 +283,7 @@ impl AuditChainStore for SqlStore {
         tx.commit().await?;
         let entries = rows
             .iter()
-            .map(|row| {
-                let changes: String = row.try_get("changes")?;
-                let index: Option<i64> = row.try_get("chain_index")?;
-                let prev: Option<String> = row.try_get("prev_hash")?;
-                let hash: Option<String> = row.try_get("entry_hash")?;
-                let redacted: Option<i64> = row.try_get("redacted_at")?;
-                Ok(ChainedEntry {
-                    seq: row.try_get("seq")?,
-                    occurred_at: ts(row.try_get("occurred_at")?)?,
-                    actor_type: row.try_get("actor_type")?,
-                    actor_id: row.try_get("actor_id")?,
-                    action: row.try_get("action")?,
-                    resource_type: row.try_get("resource_type")?,
-                    resource_id: row.try_get("resource_id")?,
-                    changes: serde_json::from_str(&changes)
-                        .map_err(|_| corrupt("audit changes", &changes))?,
-                    redacted: redacted.is_some(),
-                    content_digest: row.try_get("content_digest")?,
-                    link: match (index, prev, hash) {
-                        (Some(i), Some(p), Some(h)) => Some((i, p, h)),
-                        _ => None,
-                    },
-                })
-            })
+            .map(chained_entry_of)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(SubjectEntries {
             subject_hash: subject,
@@ -286,19 +293,7 @@ impl AuditChainStore for SqlStore {
     }
 
     async fn audit_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT account_id, CAST(audit_retention_days AS BIGINT) FROM account_settings \
-             WHERE audit_retention_days IS NOT NULL ORDER BY account_id",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(account, days)| {
-                let days = u32::try_from(days.max(0)).unwrap_or(u32::MAX);
-                (AccountId::from_trusted(account), days)
-            })
-            .collect())
+        super::recordings::accounts_keeping(&self.reader, "audit_retention_days").await
     }
 
     async fn purge_audit(

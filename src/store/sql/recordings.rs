@@ -4,12 +4,33 @@
 
 use jiff::Timestamp;
 
-use super::{SqlStore, corrupt, ms};
+use super::{DbPool, SqlStore, corrupt, ms};
 use crate::domain::{AccountId, CallbackId, Status};
 use crate::store::{
     StoreError,
     recordings::{RecordingStore, StoredRecording},
 };
+
+/// Every account whose setting `column` (a number of days) is set, with that number.
+pub(super) async fn accounts_keeping(
+    pool: &DbPool,
+    column: &'static str,
+) -> Result<Vec<(AccountId, u32)>, StoreError> {
+    // The columns are INTEGERs on PostgreSQL (int4): read as the BIGINT sqlx decodes.
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT account_id, CAST({column} AS BIGINT) FROM account_settings \
+         WHERE {column} IS NOT NULL ORDER BY account_id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(account, days)| {
+            let days = u32::try_from(days.max(0)).unwrap_or(u32::MAX);
+            (AccountId::from_trusted(account), days)
+        })
+        .collect())
+}
 
 #[async_trait::async_trait]
 impl RecordingStore for SqlStore {
@@ -37,19 +58,7 @@ impl RecordingStore for SqlStore {
     }
 
     async fn callback_retentions(&self) -> Result<Vec<(AccountId, u32)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT account_id, CAST(retention_days AS BIGINT) FROM account_settings \
-             WHERE retention_days IS NOT NULL ORDER BY account_id",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(account, days)| {
-                let days = u32::try_from(days.max(0)).unwrap_or(u32::MAX);
-                (AccountId::from_trusted(account), days)
-            })
-            .collect())
+        accounts_keeping(&self.reader, "retention_days").await
     }
 
     async fn purge_ended_callbacks(

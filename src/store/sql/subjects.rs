@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
+use super::audit_chain::{CHAINED_COLUMNS, chained_entry_of};
 use super::{
     CALLBACK_COLUMNS, Db, DbConn, SqlStore,
     audit::{insert_audit_about, redact_entries, subject_of},
@@ -708,8 +709,7 @@ async fn audit_about(
     subject: &str,
     resources: &[String],
 ) -> Result<Vec<ChainedEntry>, StoreError> {
-    const COLUMNS: &str = "seq, occurred_at, actor_type, actor_id, action, resource_type, \
-        resource_id, changes, redacted_at, content_digest, chain_index, prev_hash, entry_hash";
+    const COLUMNS: &str = CHAINED_COLUMNS;
     let mut rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM audit_log WHERE account_id = $1 AND subject_hash = $2"
     ))
@@ -727,29 +727,7 @@ async fn audit_about(
     }
     let mut entries = rows
         .iter()
-        .map(|row| {
-            let changes: String = row.try_get("changes")?;
-            let index: Option<i64> = row.try_get("chain_index")?;
-            let prev: Option<String> = row.try_get("prev_hash")?;
-            let hash: Option<String> = row.try_get("entry_hash")?;
-            let redacted: Option<i64> = row.try_get("redacted_at")?;
-            Ok(ChainedEntry {
-                seq: row.try_get("seq")?,
-                occurred_at: ts(row.try_get("occurred_at")?)?,
-                actor_type: row.try_get("actor_type")?,
-                actor_id: row.try_get("actor_id")?,
-                action: row.try_get("action")?,
-                resource_type: row.try_get("resource_type")?,
-                resource_id: row.try_get("resource_id")?,
-                changes: serde_json::from_str(&changes).unwrap_or(serde_json::Value::Null),
-                redacted: redacted.is_some(),
-                content_digest: row.try_get("content_digest")?,
-                link: match (index, prev, hash) {
-                    (Some(i), Some(p), Some(h)) => Some((i, p, h)),
-                    _ => None,
-                },
-            })
-        })
+        .map(chained_entry_of)
         .collect::<Result<Vec<_>, StoreError>>()?;
     entries.sort_by_key(|e| e.seq);
     entries.dedup_by_key(|e| e.seq);
