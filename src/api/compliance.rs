@@ -92,7 +92,8 @@ pub struct Evidence {
     pub attempts: Vec<EvidenceEntry>,
     /// `dial.refused` entries: calls never placed (do-not-call, consent).
     pub refusals: Vec<EvidenceEntry>,
-    /// Every other audited change about the number (do-not-call, consent ...).
+    /// Every other audited change about the number (do-not-call, consent, and each export of
+    /// this evidence, `compliance.evidence_exported`, this one included).
     pub other_entries: Vec<EvidenceEntry>,
     pub chain: ChainVerification,
 }
@@ -156,7 +157,8 @@ impl From<Option<ChainReport>> for ChainVerification {
         do-not-call and consent state at that instant), every call refused, and every other \
         audited change about the number, each with its link in the account's audit hash chain; \
         and the chain verified from its anchor to its head now. Entries are found by the \
-        number's salted hash, so the evidence outlives an erasure of the number.",
+        number's salted hash, so the evidence outlives an erasure of the number. Each export is \
+        itself audited (`compliance.evidence_exported`).",
     params(EvidenceQuery),
     responses(
         (status = 200, description = "The evidence.", body = Evidence),
@@ -173,7 +175,12 @@ pub async fn evidence(
     let phone = PhoneNumber::parse(&query.phone, "phone")?;
     let found = state
         .store
-        .subject_entries(&caller.account_id, phone.as_str())
+        .subject_entries(
+            &caller.account_id,
+            phone.as_str(),
+            state.clock.now(),
+            &caller.actor,
+        )
         .await?;
     let report = verify_chains(state.store.as_ref(), Some(caller.account_id.as_str()))
         .await?

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::StoreError;
-use crate::domain::{AccountId, audit_chain::Sealed};
+use crate::domain::{AccountId, Actor, audit_chain::Sealed};
 
 /// One account's chain as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +71,14 @@ pub trait AuditChainStore: Send + Sync + 'static {
     async fn unsealed_entries(&self, account: &AccountId) -> Result<u64, StoreError>;
 
     /// Every entry of the account about the number `phone` (E.164), by its salted hash,
-    /// oldest first, and the account's chain.
+    /// oldest first, and the account's chain; the read is itself audited first
+    /// (`compliance.evidence_exported`, under the same hash, by `actor`).
     async fn subject_entries(
         &self,
         account: &AccountId,
         phone: &str,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<SubjectEntries, StoreError>;
 
     /// Every account that keeps audit entries for a limited time, with that time in days.

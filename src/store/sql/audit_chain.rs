@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, SqlStore, corrupt, lock_writes, ms, ts};
+use super::{Db, SqlStore, audit::insert_audit_about, corrupt, lock_writes, ms, ts};
 use crate::domain::{
-    AccountId,
+    AccountId, Actor, AuditRecord,
     audit_chain::{self, Entry, Sealed},
 };
 use crate::store::{
@@ -257,7 +257,19 @@ impl AuditChainStore for SqlStore {
         &self,
         account: &AccountId,
         phone: &str,
+        now: Timestamp,
+        actor: &Actor,
     ) -> Result<SubjectEntries, StoreError> {
+        let mut tx = self.begin_write().await?;
+        lock_writes(&mut tx).await?;
+        let record = AuditRecord {
+            action: "compliance.evidence_exported",
+            resource_type: "data_subject",
+            resource_id: None,
+            changes: serde_json::json!({}),
+        };
+        insert_audit_about(&mut tx, account.as_str(), actor, now, &[record], phone).await?;
+        tx.commit().await?;
         let mut tx = self.reader.begin().await?;
         // No salt yet: no entry about any number.
         let subject =
