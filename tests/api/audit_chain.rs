@@ -86,6 +86,15 @@ async fn each_attempt_keeps_the_decision_that_allowed_it_in_the_hash_chain() {
         "{evidence}"
     );
 
+    // The salt the hash is made with is sealed with the server's key, like every secret: a
+    // database alone cannot test the hash against candidate numbers.
+    let tables = crate::data_subjects::tables_as_text(&app._db.url).await;
+    let salts = &tables.iter().find(|(t, _)| t == "subject_salts").unwrap().1;
+    assert!(!salts.trim().is_empty());
+    for row in salts.lines() {
+        assert!(row.contains("enc:v1:"), "a salt in clear: {row}");
+    }
+
     // Changes about the number are kept under its hash too.
     app.post_json("/v1/dnc", &json!({ "phone": phone, "source": "ivr" }))
         .await

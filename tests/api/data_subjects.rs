@@ -29,7 +29,7 @@ fn national(phone: &str) -> String {
 }
 
 /// Every row of every table of the test's database, as text, table by table.
-async fn tables_as_text(url: &str) -> Vec<(String, String)> {
+pub async fn tables_as_text(url: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();

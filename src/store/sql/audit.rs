@@ -5,8 +5,9 @@
 use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
-use super::{Db, DbConn, ROWS_PER_INSERT, ms};
+use super::{Db, DbConn, ROWS_PER_INSERT, ms, secrets};
 use crate::domain::{Actor, AuditRecord, Callback, CallbackView, audit_chain, auth::diff};
+use crate::secrets::KeyRing;
 use crate::store::StoreError;
 
 /// Appends entries to the audit trail (in the caller's transaction).
@@ -25,13 +26,14 @@ pub(super) async fn insert_audit(
 /// outlives an erasure of the number (the evidence export finds them by it).
 pub(super) async fn insert_audit_about(
     conn: &mut DbConn,
+    ring: &KeyRing,
     account: &str,
     actor: &Actor,
     at: Timestamp,
     records: &[AuditRecord],
     phone: &str,
 ) -> Result<(), StoreError> {
-    let salt = subject_salt(conn, account).await?;
+    let salt = subject_salt(conn, ring, account).await?;
     let subject = audit_chain::subject_hash(&salt, phone);
     let rows: Vec<(AuditRow, Option<&str>)> = records
         .iter()
@@ -44,6 +46,7 @@ pub(super) async fn insert_audit_about(
 /// each keeping the number's salted hash in its account (one salt read per account).
 pub(super) async fn insert_audit_about_many(
     conn: &mut DbConn,
+    ring: &KeyRing,
     actor: &Actor,
     at: Timestamp,
     items: &[(&str, &str, AuditRecord)],
@@ -54,7 +57,7 @@ pub(super) async fn insert_audit_about_many(
     let mut salts: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for (account, ..) in items {
         if !salts.contains_key(account) {
-            salts.insert(account, subject_salt(conn, account).await?);
+            salts.insert(account, subject_salt(conn, ring, account).await?);
         }
     }
     let subjects: Vec<String> = items
@@ -71,14 +74,15 @@ pub(super) async fn insert_audit_about_many(
     insert_entries(conn, &rows).await
 }
 
-/// The account's subject salt, made (at random) by the first entry that needs it.
-pub(super) async fn subject_salt(conn: &mut DbConn, account: &str) -> Result<String, StoreError> {
-    if let Some(salt) =
-        sqlx::query_scalar::<_, String>("SELECT salt FROM subject_salts WHERE account_id = $1")
-            .bind(account)
-            .fetch_optional(&mut *conn)
-            .await?
-    {
+/// The account's subject salt, made (at random) by the first entry that needs it, and kept
+/// sealed with the server's key (`secrets::subject_salt`): a database alone cannot test a
+/// hash against candidate numbers.
+pub(super) async fn subject_salt(
+    conn: &mut DbConn,
+    ring: &KeyRing,
+    account: &str,
+) -> Result<String, StoreError> {
+    if let Some(salt) = stored_salt(conn, ring, account).await? {
         return Ok(salt);
     }
     let fresh = hex::encode(rand::random::<[u8; 32]>());
@@ -87,24 +91,40 @@ pub(super) async fn subject_salt(conn: &mut DbConn, account: &str) -> Result<Str
          ON CONFLICT (account_id) DO NOTHING",
     )
     .bind(account)
-    .bind(&fresh)
+    .bind(ring.seal(&secrets::subject_salt(account), &fresh))
     .execute(&mut *conn)
     .await?;
-    Ok(
+    // Another transaction may have made it first: theirs is the one kept.
+    stored_salt(conn, ring, account)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("subject salt of {account} not stored")))
+}
+
+/// The account's subject salt, if it has one (nothing written: no salt, no entry about any
+/// number and no erased number).
+pub(super) async fn stored_salt(
+    conn: &mut DbConn,
+    ring: &KeyRing,
+    account: &str,
+) -> Result<Option<String>, StoreError> {
+    let stored: Option<String> =
         sqlx::query_scalar("SELECT salt FROM subject_salts WHERE account_id = $1")
             .bind(account)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+            .fetch_optional(&mut *conn)
+            .await?;
+    stored
+        .map(|s| secrets::open_with(ring, &secrets::subject_salt(account), &s))
+        .transpose()
 }
 
 /// The salted hash of `phone` in `account`'s audit entries (made with the account's salt).
 pub(super) async fn subject_of(
     conn: &mut DbConn,
+    ring: &KeyRing,
     account: &str,
     phone: &str,
 ) -> Result<String, StoreError> {
-    let salt = subject_salt(conn, account).await?;
+    let salt = subject_salt(conn, ring, account).await?;
     Ok(audit_chain::subject_hash(&salt, phone))
 }
 

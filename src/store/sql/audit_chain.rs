@@ -13,7 +13,11 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, SqlStore, audit::insert_audit_about, corrupt, lock_writes, ms, ts};
+use super::{
+    Db, SqlStore,
+    audit::{insert_audit_about, subject_of},
+    corrupt, lock_writes, ms, ts,
+};
 use crate::domain::{
     AccountId, Actor, AuditRecord,
     audit_chain::{self, Entry, Sealed},
@@ -260,6 +264,7 @@ impl AuditChainStore for SqlStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<SubjectEntries, StoreError> {
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
         lock_writes(&mut tx).await?;
         let record = AuditRecord {
@@ -268,16 +273,19 @@ impl AuditChainStore for SqlStore {
             resource_id: None,
             changes: serde_json::json!({}),
         };
-        insert_audit_about(&mut tx, account.as_str(), actor, now, &[record], phone).await?;
+        insert_audit_about(
+            &mut tx,
+            &ring,
+            account.as_str(),
+            actor,
+            now,
+            &[record],
+            phone,
+        )
+        .await?;
+        let subject = Some(subject_of(&mut tx, &ring, account.as_str(), phone).await?);
         tx.commit().await?;
         let mut tx = self.reader.begin().await?;
-        // No salt yet: no entry about any number.
-        let subject =
-            sqlx::query_scalar::<_, String>("SELECT salt FROM subject_salts WHERE account_id = $1")
-                .bind(account.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|salt| audit_chain::subject_hash(&salt, phone));
         let rows = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS}, chain_index, prev_hash, entry_hash FROM audit_log \
              WHERE account_id = $1 AND subject_hash = $2 ORDER BY seq"

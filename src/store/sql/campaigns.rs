@@ -536,9 +536,10 @@ impl CampaignStore for SqlStore {
             .remove(account.as_str())
             .unwrap_or_default();
         let phones: Vec<&str> = callbacks.iter().map(|cb| cb.phone.as_str()).collect();
-        let listed = on_dnc(&mut conn, account.as_str(), &phones).await?;
+        let ring = self.ring();
+        let listed = on_dnc(&mut conn, &ring, account.as_str(), &phones).await?;
         let numbers: Vec<(&str, &str)> = phones.iter().map(|p| (account.as_str(), *p)).collect();
-        let consents = consent_states(&mut conn, &numbers).await?;
+        let consents = consent_states(&mut conn, &ring, &numbers).await?;
         let campaign_ids: Vec<&str> = callbacks
             .iter()
             .filter_map(|cb| cb.campaign_id.as_ref().map(|c| c.as_str()))

@@ -46,6 +46,7 @@ impl SqlStore {
         // Row locks only: the write lock is taken for the rules that count across rows (in
         // `guard_due`) and for the events, so the selection and the updates of claims made by
         // several nodes run side by side.
+        let ring = self.ring();
         let mut tx = begin_claim(&self.writer).await?;
 
         // Claims whose holder stopped renewing them (their calls' leases ran out unanswered),
@@ -103,7 +104,7 @@ impl SqlStore {
             Vec::new()
         };
         // Skipped (do-not-call), deferred (attempt cap, calling window) or held back (pacing).
-        let due = guard_due(&mut tx, due, now).await?;
+        let due = guard_due(&mut tx, &ring, due, now).await?;
         // On its trunk, or held back while the trunk is full.
         let due = if trunks_exist {
             route_calls(
@@ -151,7 +152,7 @@ impl SqlStore {
             }
         }
         let allowed: Vec<&DueRow> = allowed.iter().collect();
-        record_dial_evidence(&mut tx, &allowed, "dial.allowed", now).await?;
+        record_dial_evidence(&mut tx, &ring, &allowed, "dial.allowed", now).await?;
 
         if !to_expire.is_empty() {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(

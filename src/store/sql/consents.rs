@@ -15,6 +15,7 @@ use crate::domain::{
     AccountId, Actor, AuditRecord, CallbackId, DialingMode, PhoneNumber,
     consent::{Consent, ConsentScope, ConsentState},
 };
+use crate::secrets::KeyRing;
 use crate::store::{StoreError, consents::ConsentStore};
 
 const CONSENT_COLUMNS: &str =
@@ -52,6 +53,7 @@ fn modes_needing(scope: ConsentScope) -> impl Iterator<Item = DialingMode> {
 /// ever recorded.
 pub(super) async fn consent_states(
     conn: &mut DbConn,
+    ring: &KeyRing,
     numbers: &[(&str, &str)],
 ) -> Result<HashMap<(String, String), ConsentState>, StoreError> {
     let mut found: HashMap<(String, String), ConsentState> = HashMap::new();
@@ -64,7 +66,7 @@ pub(super) async fn consent_states(
     if !any {
         return Ok(found);
     }
-    let forms = stored_forms(conn, "consents", numbers).await?;
+    let forms = stored_forms(conn, ring, "consents", numbers).await?;
     let keys: Vec<&(String, String)> = forms.keys().collect();
     // Each number's scopes, oldest word first, so the later one is set last.
     let mut said: Vec<(String, String, ConsentScope, bool, i64)> = Vec::new();
@@ -174,6 +176,7 @@ impl ConsentStore for SqlStore {
         }
         insert_audit_about(
             &mut tx,
+            &self.ring(),
             first.account_id.as_str(),
             actor,
             first.updated_at,
@@ -206,8 +209,13 @@ impl ConsentStore for SqlStore {
         phone: &PhoneNumber,
     ) -> Result<Vec<Consent>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let forms =
-            stored_forms(&mut conn, "consents", &[(account.as_str(), phone.as_str())]).await?;
+        let forms = stored_forms(
+            &mut conn,
+            &self.ring(),
+            "consents",
+            &[(account.as_str(), phone.as_str())],
+        )
+        .await?;
         let keys: Vec<&str> = forms.keys().map(|(_, key)| key.as_str()).collect();
         consents_on(&mut conn, account, &keys).await
     }

@@ -23,6 +23,7 @@ use crate::domain::{
     dialing::{decide, earliest_dial},
     view::DispatchChange,
 };
+use crate::secrets::KeyRing;
 use crate::store::{ChangeError, DispatchReport, DispatchResult, OutcomeReport, StoreError};
 
 /// Where a recall asked for at `at` is placed: the first instant the dial decision lets the
@@ -30,6 +31,7 @@ use crate::store::{ChangeError, DispatchReport, DispatchResult, OutcomeReport, S
 /// on the do-not-call list, or the window never opens), so no recall is made.
 async fn plan_recall(
     conn: &mut DbConn,
+    ring: &KeyRing,
     before: &Callback,
     at: Timestamp,
     now: Timestamp,
@@ -38,7 +40,7 @@ async fn plan_recall(
     next.status = Status::Scheduled;
     next.due_at = at;
     next.attempt_open = false;
-    let known = facts::OneFacts::read(conn, &next, now).await?;
+    let known = facts::OneFacts::read(conn, ring, &next, now).await?;
     let facts = known.facts(&next);
     Ok(earliest_dial(&facts, &known.settings, at)
         .ok()
@@ -394,7 +396,7 @@ impl SqlStore {
             .next_attempt(attempt, report.outcome, earlier_same as u32, called_at)
             .filter(|_| report.allows_recall());
         let recall = match next_attempt {
-            Some(at) => plan_recall(tx, &before, at.max(now), now).await?,
+            Some(at) => plan_recall(tx, &self.ring(), &before, at.max(now), now).await?,
             None => None,
         };
         // The domain decides the move; the statement persists it if the status it was decided

@@ -13,6 +13,7 @@ use super::{
     ms, ts,
 };
 use crate::domain::{AccountId, Actor, AuditRecord, PhoneNumber};
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     dnc::{DncAdded, DncEntry, DncStore},
@@ -34,10 +35,17 @@ const DNC_COLUMNS: &str = "account_id, phone, source, reason, created_at";
 /// number was erased (`subjects::stored_forms`).
 pub(super) async fn fetch_dnc(
     conn: &mut DbConn,
+    ring: &KeyRing,
     account: &AccountId,
     phone: &PhoneNumber,
 ) -> Result<Option<DncEntry>, StoreError> {
-    let keys = stored_forms(conn, "dnc_entries", &[(account.as_str(), phone.as_str())]).await?;
+    let keys = stored_forms(
+        conn,
+        ring,
+        "dnc_entries",
+        &[(account.as_str(), phone.as_str())],
+    )
+    .await?;
     let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
         "SELECT {DNC_COLUMNS} FROM dnc_entries WHERE account_id = "
     ));
@@ -57,6 +65,7 @@ pub(super) async fn fetch_dnc(
 /// empty.
 pub(super) async fn listed(
     conn: &mut DbConn,
+    ring: &KeyRing,
     numbers: &[(&str, &str)],
 ) -> Result<HashSet<(String, String)>, StoreError> {
     let mut found = HashSet::new();
@@ -69,7 +78,7 @@ pub(super) async fn listed(
     if !any {
         return Ok(found);
     }
-    let forms = stored_forms(conn, "dnc_entries", numbers).await?;
+    let forms = stored_forms(conn, ring, "dnc_entries", numbers).await?;
     let keys: Vec<&(String, String)> = forms.keys().collect();
     for chunk in keys.chunks(400) {
         let mut qb: QueryBuilder<Db> = QueryBuilder::new(
@@ -115,13 +124,14 @@ impl DncStore for SqlStore {
         entries: &[DncEntry],
         actor: &Actor,
     ) -> Result<Vec<DncAdded>, StoreError> {
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(entries.len());
         let mut any_canceled = false;
         let mut told: Vec<String> = Vec::new();
         for entry in entries {
             let account = &entry.account_id;
-            let existing = fetch_dnc(&mut tx, account, &entry.phone).await?;
+            let existing = fetch_dnc(&mut tx, &ring, account, &entry.phone).await?;
             let created = existing.is_none();
             let stored = match existing {
                 Some(e) => e,
@@ -142,6 +152,7 @@ impl DncStore for SqlStore {
                     );
                     insert_audit_about(
                         &mut tx,
+                        &ring,
                         account.as_str(),
                         actor,
                         entry.created_at,
@@ -210,7 +221,7 @@ impl DncStore for SqlStore {
         phone: &PhoneNumber,
     ) -> Result<Option<DncEntry>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        fetch_dnc(&mut conn, account, phone).await
+        fetch_dnc(&mut conn, &self.ring(), account, phone).await
     }
 
     async fn remove_from_dnc(
@@ -220,9 +231,11 @@ impl DncStore for SqlStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
         let keys = stored_forms(
             &mut tx,
+            &ring,
             "dnc_entries",
             &[(account.as_str(), phone.as_str())],
         )
@@ -240,6 +253,7 @@ impl DncStore for SqlStore {
             let record = dnc_audit("dnc.remove", serde_json::json!({}));
             insert_audit_about(
                 &mut tx,
+                &ring,
                 account.as_str(),
                 actor,
                 now,
@@ -258,7 +272,12 @@ impl DncStore for SqlStore {
         phone: &PhoneNumber,
     ) -> Result<bool, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        let found = listed(&mut conn, &[(account.as_str(), phone.as_str())]).await?;
+        let found = listed(
+            &mut conn,
+            &self.ring(),
+            &[(account.as_str(), phone.as_str())],
+        )
+        .await?;
         Ok(!found.is_empty())
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::{
     dialing::{CampaignFacts, Facts, History, Holiday, Location, RegionalWindow},
     ids::QueueId,
 };
+use crate::secrets::KeyRing;
 use crate::store::StoreError;
 
 /// Most attempts read back for one number: more than any cap (at most 100) needs.
@@ -93,11 +94,12 @@ pub(super) fn needs_history(settings: &AccountSettings) -> bool {
 /// Which of `phones` are on the account's do-not-call list (`dnc::listed`).
 pub(super) async fn on_dnc(
     conn: &mut DbConn,
+    ring: &KeyRing,
     account: &str,
     phones: &[&str],
 ) -> Result<HashSet<String>, StoreError> {
     let numbers: Vec<(&str, &str)> = phones.iter().map(|p| (account, *p)).collect();
-    Ok(super::dnc::listed(conn, &numbers)
+    Ok(super::dnc::listed(conn, ring, &numbers)
         .await?
         .into_iter()
         .map(|(_, phone)| phone)
@@ -154,6 +156,7 @@ pub(super) struct OneFacts {
 impl OneFacts {
     pub(super) async fn read(
         conn: &mut DbConn,
+        ring: &KeyRing,
         cb: &Callback,
         now: Timestamp,
     ) -> Result<Self, StoreError> {
@@ -184,10 +187,10 @@ impl OneFacts {
         Ok(Self {
             location: cb.location(),
             history,
-            on_dnc: !on_dnc(conn, account, &[cb.phone.as_str()])
+            on_dnc: !on_dnc(conn, ring, account, &[cb.phone.as_str()])
                 .await?
                 .is_empty(),
-            consent: consent_states(conn, &[(account, cb.phone.as_str())])
+            consent: consent_states(conn, ring, &[(account, cb.phone.as_str())])
                 .await?
                 .into_values()
                 .next()

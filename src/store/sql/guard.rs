@@ -31,6 +31,7 @@ use crate::domain::{
     geo::Region,
     window::CallingWindow,
 };
+use crate::secrets::KeyRing;
 use crate::store::StoreError;
 
 /// What the claim reads of each due callback: enough to dispatch it and to judge it.
@@ -136,6 +137,7 @@ fn verdict(
 /// later claim. Each fact costs a query only when some row or account could need it.
 pub(super) async fn guard_due(
     conn: &mut DbConn,
+    ring: &KeyRing,
     due: Vec<DueRow>,
     now: Timestamp,
 ) -> Result<Vec<DueRow>, StoreError> {
@@ -147,8 +149,8 @@ pub(super) async fn guard_due(
         .iter()
         .map(|r| (r.account_id.as_str(), r.phone.as_str()))
         .collect();
-    let on_dnc = super::dnc::listed(conn, &numbers).await?;
-    let consents = consent_states(conn, &numbers).await?;
+    let on_dnc = super::dnc::listed(conn, ring, &numbers).await?;
+    let consents = consent_states(conn, ring, &numbers).await?;
 
     let accounts: Vec<&str> = due
         .iter()
@@ -275,7 +277,7 @@ pub(super) async fn guard_due(
             )
         })
         .collect();
-    insert_audit_about_many(conn, &Actor::System, now, &refusals).await?;
+    insert_audit_about_many(conn, ring, &Actor::System, now, &refusals).await?;
     let mut events = Vec::new();
     for (id, outcome) in &skipped {
         events.extend(skip(conn, id, *outcome, now).await?.map(|(_, event)| event));
@@ -314,6 +316,7 @@ pub(super) fn dial_record(
 /// the number's salted hash.
 pub(super) async fn record_dial_evidence(
     conn: &mut DbConn,
+    ring: &KeyRing,
     rows: &[&DueRow],
     action: &'static str,
     now: Timestamp,
@@ -329,7 +332,7 @@ pub(super) async fn record_dial_evidence(
             ))
         })
         .collect();
-    insert_audit_about_many(conn, &Actor::System, now, &items).await
+    insert_audit_about_many(conn, ring, &Actor::System, now, &items).await
 }
 
 /// Never dials a callback whose number is on the do-not-call list, or lacks consent: canceled,
@@ -474,10 +477,11 @@ pub(super) fn block_json(block: &Block) -> serde_json::Value {
 /// callback as it now is and the block, or `None` when the call may go ahead.
 pub(super) async fn withhold_if_blocked(
     conn: &mut DbConn,
+    ring: &KeyRing,
     cb: &Callback,
     now: Timestamp,
 ) -> Result<Option<(Callback, Block, NewEvent)>, StoreError> {
-    let known = OneFacts::read(conn, cb, now).await?;
+    let known = OneFacts::read(conn, ring, cb, now).await?;
     let facts = known.facts(cb);
     let decision = decide(&facts, &known.settings, now);
     let Some(first) = decision.blocks.first().cloned() else {

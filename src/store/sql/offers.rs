@@ -26,6 +26,7 @@ use crate::domain::{
     ids::QueueId,
     routing::{AgentEventKind, LineRules, RoutingSettings, agent_targets, offer_timeout},
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     StoreError,
     routing::{MadeOffer, RoutePass},
@@ -100,6 +101,7 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn make_offers(
         conn: &mut DbConn,
+        ring: &KeyRing,
         now: Timestamp,
         settings: &RoutingSettings,
         limit: usize,
@@ -191,7 +193,7 @@ impl SqlStore {
                     continue;
                 }
                 // Time has passed since it joined the line: the rules may stop it now.
-                if let Some((_, _, event)) = withhold_if_blocked(conn, &cb, now).await? {
+                if let Some((_, _, event)) = withhold_if_blocked(conn, ring, &cb, now).await? {
                     events.push(event);
                     continue;
                 }

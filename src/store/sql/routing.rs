@@ -66,6 +66,7 @@ impl RoutingStore for SqlStore {
         let mut pass = RoutePass::default();
         let mut events: Vec<NewEvent> = Vec::new();
         let mut feed: Vec<NewAgentEvent> = Vec::new();
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
 
         // Preview and progressive callbacks that fell due join the line (a progressive one waits
@@ -83,14 +84,14 @@ impl RoutingStore for SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         pass.saturated |= due.len() as u32 >= limit;
-        let joining = guard_due(&mut tx, due, now).await?;
+        let joining = guard_due(&mut tx, &ring, due, now).await?;
         // Preview callbacks are called by the agent they are offered to: the decision that let
         // them join the line is their attempt's evidence.
         let previews: Vec<&DueRow> = joining
             .iter()
             .filter(|row| row.dialing_mode == "preview")
             .collect();
-        record_dial_evidence(&mut tx, &previews, "offer.allowed", now).await?;
+        record_dial_evidence(&mut tx, &ring, &previews, "offer.allowed", now).await?;
         let mut rows = Vec::with_capacity(joining.len());
         for chunk in joining.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
@@ -279,6 +280,7 @@ impl RoutingStore for SqlStore {
 
         Self::make_offers(
             &mut tx,
+            &ring,
             now,
             settings,
             limit as usize,
@@ -353,7 +355,8 @@ impl RoutingStore for SqlStore {
         };
         let mut feed = Vec::new();
         if answer == OfferAnswer::Accept
-            && let Some((after, block, event)) = withhold_if_blocked(&mut tx, &before, now).await?
+            && let Some((after, block, event)) =
+                withhold_if_blocked(&mut tx, &self.ring(), &before, now).await?
         {
             // Accepting is placing the call: the rules are read once more, and the offer is
             // taken back from an agent who may not make it now.

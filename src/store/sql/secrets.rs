@@ -32,7 +32,7 @@ struct SecretColumn {
 }
 
 /// Every column that holds a secret.
-const SECRET_COLUMNS: [SecretColumn; 6] = [
+const SECRET_COLUMNS: [SecretColumn; 7] = [
     SecretColumn {
         slot: SIGNING_SECRET,
         table: "accounts",
@@ -69,6 +69,13 @@ const SECRET_COLUMNS: [SecretColumn; 6] = [
         id: "account_id",
     },
     SecretColumn {
+        slot: SUBJECT_SALT,
+        table: "subject_salts",
+        column: "salt",
+        account: "account_id",
+        id: "account_id",
+    },
+    SecretColumn {
         slot: SERVER_SECRET,
         table: "server_secrets",
         column: "secret",
@@ -83,6 +90,7 @@ const ENDPOINT_SECRET: &str = "webhook_endpoints.secret";
 const TRUNK_SECRET: &str = "trunks.secret";
 const SMTP_PASSWORD: &str = "notification_settings.smtp_password";
 const SERVER_SECRET: &str = "server_secrets.secret";
+const SUBJECT_SALT: &str = "subject_salts.salt";
 /// The check value of `secret_keys`, bound to its key's id.
 const KEY_CHECK: &str = "secret_keys.check_value";
 const CHECK_TEXT: &str = "ringback secret key check";
@@ -127,6 +135,16 @@ pub(super) fn trunk_secret<'a>(account: &'a str, trunk: &'a str) -> Slot<'a> {
 pub(super) fn smtp_password(account: &str) -> Slot<'_> {
     Slot {
         column: SMTP_PASSWORD,
+        account,
+        row: account,
+    }
+}
+
+/// The salt of the account's subject hashes (`audit::subject_salt`): with it, a number's hash
+/// can be tested against every candidate number.
+pub(super) fn subject_salt(account: &str) -> Slot<'_> {
+    Slot {
+        column: SUBJECT_SALT,
         account,
         row: account,
     }

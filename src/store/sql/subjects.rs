@@ -24,6 +24,7 @@ use crate::domain::{
     contact::ContactDetails,
     erasure::{ErasureCounts, Needles, erased_key, masked_phone},
 };
+use crate::secrets::KeyRing;
 use crate::store::{
     ChainedEntry, StoreError,
     subjects::{Erasure, PendingMessage, SubjectData, SubjectRecording, SubjectStore},
@@ -32,22 +33,13 @@ use crate::store::{
 /// Rows per statement of the erasure's `IN` lists.
 const CHUNK: usize = 400;
 
-/// The account's subject salt, if it has one (read only: no salt, no erased number).
-async fn existing_salt(conn: &mut DbConn, account: &str) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT salt FROM subject_salts WHERE account_id = $1")
-            .bind(account)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
-}
-
 /// The keys each of `numbers` (`(account, phone)`) may be stored under in `table`
 /// (`dnc_entries` or `consents`, both keyed by account and phone first): the number itself,
 /// and its erased key in the accounts whose rows of `table` hold erased numbers. Answers
 /// `(account, key) → phone`.
 pub(super) async fn stored_forms(
     conn: &mut DbConn,
+    ring: &KeyRing,
     table: &'static str,
     numbers: &[(&str, &str)],
 ) -> Result<HashMap<(String, String), String>, StoreError> {
@@ -68,7 +60,7 @@ pub(super) async fn stored_forms(
         if !erased {
             continue;
         }
-        let Some(salt) = existing_salt(conn, account).await? else {
+        let Some(salt) = super::audit::stored_salt(conn, ring, account).await? else {
             continue;
         };
         for (_, phone) in numbers.iter().filter(|(a, _)| *a == account) {
@@ -234,9 +226,10 @@ impl SqlStore {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<(Erasure, Vec<String>, bool), StoreError> {
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
         erasure_begun(&mut tx).await?;
-        let subject = subject_of(&mut tx, account.as_str(), phone.as_str()).await?;
+        let subject = subject_of(&mut tx, &ring, account.as_str(), phone.as_str()).await?;
         let mut counts = ErasureCounts::default();
 
         // Nothing more is called: what is still to be called is canceled first, so its
@@ -491,6 +484,7 @@ impl SqlStore {
         };
         insert_audit_about(
             &mut tx,
+            &ring,
             account.as_str(),
             actor,
             now,
@@ -586,8 +580,9 @@ impl SubjectStore for SqlStore {
     ) -> Result<SubjectData, StoreError> {
         // One transaction: the document is one snapshot, and its audit entry is written with
         // it.
+        let ring = self.ring();
         let mut tx = self.begin_write().await?;
-        let subject = subject_of(&mut tx, account.as_str(), phone.as_str()).await?;
+        let subject = subject_of(&mut tx, &ring, account.as_str(), phone.as_str()).await?;
         let masked = masked_phone(&subject);
         let key = erased_key(&subject);
         let mut data = SubjectData {
@@ -613,7 +608,7 @@ impl SubjectStore for SqlStore {
         }
         data.consents =
             super::consents::consents_on(&mut tx, account, &[phone.as_str(), &key]).await?;
-        data.dnc = super::dnc::fetch_dnc(&mut tx, account, phone).await?;
+        data.dnc = super::dnc::fetch_dnc(&mut tx, &ring, account, phone).await?;
         for chunk in ids.chunks(CHUNK) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT id, callback_id, kind, channel, due_at FROM notification_outbox \
@@ -659,6 +654,7 @@ impl SubjectStore for SqlStore {
         data.audit = audit_about(&mut tx, account, &subject, &resources).await?;
         insert_audit_about(
             &mut tx,
+            &ring,
             account.as_str(),
             actor,
             now,
