@@ -447,6 +447,9 @@ pub async fn export_contacts(
     caller: Authorized<scope::ContactsRead>,
 ) -> Result<Response, ApiError> {
     let account = caller.account_id.clone();
+    // An erasure committed while the export runs stops it: no row read before the erasure is
+    // sent after it (the count is read before each page and checked after it).
+    let erasures = state.store.erasures(&account).await?;
     // The first page is read before answering, so a store failure is still a clean 500.
     let first = state
         .store
@@ -459,6 +462,13 @@ pub async fn export_contacts(
             },
         )
         .await?;
+    if state.store.erasures(&account).await? != erasures {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "a number was erased while the export was read; run it again",
+        ));
+    }
     let mut head = csv_line(export_header());
     for c in &first {
         head.extend(export_row(c));
@@ -476,7 +486,21 @@ pub async fn export_contacts(
                 before: Some(before),
                 limit: EXPORT_PAGE,
             };
-            match state.store.list_contacts(&account, &filter).await {
+            let read = state.store.list_contacts(&account, &filter).await;
+            let erased = match state.store.erasures(&account).await {
+                Ok(now) => now != erasures,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            match read {
+                Ok(_) if erased => {
+                    tracing::warn!(account = %account, "contact export stopped: a number was erased while it ran");
+                    Some((
+                        Err(std::io::Error::other(
+                            "a number was erased during the export",
+                        )),
+                        None,
+                    ))
+                }
                 Ok(page) => {
                     let next = (page.len() == EXPORT_PAGE as usize)
                         .then(|| page.last().map(|c| c.id.clone()))

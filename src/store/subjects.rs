@@ -78,4 +78,9 @@ pub trait SubjectStore: Send + Sync + 'static {
         now: Timestamp,
         actor: &Actor,
     ) -> Result<Erasure, StoreError>;
+
+    /// How many erasures the account has committed. An export reads it before its first read
+    /// and again after each, and stops when it changed: no row read before an erasure is sent
+    /// after it.
+    async fn erasures(&self, account: &AccountId) -> Result<u64, StoreError>;
 }

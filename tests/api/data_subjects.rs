@@ -602,3 +602,64 @@ async fn bad_data_subject_requests_name_the_field_and_erase_nothing() {
     assert_eq!(nothing["erased"]["callbacks"], 0, "{nothing}");
     assert_eq!(nothing["erased"]["contacts"], 0, "{nothing}");
 }
+
+/// A contact export under way when a number is erased stops: no page read after the erasure
+/// committed is sent. The client reads slowly (a 4 KiB receive buffer, then nothing), so the
+/// server is still pages away from the erased contact when the erasure commits.
+#[tokio::test]
+async fn a_contact_export_under_way_stops_when_a_number_is_erased() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    // The erased contact first: the export goes newest first, so it is on the last page.
+    let target = "+14155559876";
+    let mut csv = format!("phone,first_name\n{target},Zebulon\n");
+    for i in 0..30_000u32 {
+        csv.push_str(&format!("+1415{:07},Filler\n", 2_000_000 + i));
+    }
+    let report = app
+        .post_raw("/v1/contacts/import", "text/csv", csv)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(report["created"], 30_001, "{report}");
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(app.addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /v1/contacts/export HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+                 Connection: close\r\n\r\n",
+                app.addr, app.api_key
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = stream.read(&mut first).await.unwrap();
+    let head = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    app.post_json("/v1/data-subjects/erase", &json!({ "phone": target }))
+        .await
+        .expect(200);
+
+    // The rest: the stream ends early (an error, or a cut body), without the erased contact.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    let body = format!("{head}{}", String::from_utf8_lossy(&rest));
+    assert!(!body.contains("4155559876"), "the erased number was sent");
+    assert!(!body.contains("Zebulon"), "the erased name was sent");
+    assert!(
+        !body.ends_with("0\r\n\r\n"),
+        "the export ran to its end as if nothing happened ({} bytes)",
+        body.len()
+    );
+
+    // A new export after the erasure runs whole.
+    let after = app.get("/v1/contacts/export").await;
+    assert_eq!(after.status, 200);
+}

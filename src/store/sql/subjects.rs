@@ -476,6 +476,11 @@ impl SqlStore {
         counts.audit_entries = redact_entries(&mut tx, account.as_str(), &redact, now).await?;
 
         counts.recordings = recordings.len() as u64;
+        // Exports under way see it and stop (`SubjectStore::erasures`).
+        sqlx::query("UPDATE accounts SET erasures = erasures + 1 WHERE id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?;
         let record = AuditRecord {
             action: "data_subject.erased",
             resource_type: "data_subject",
@@ -694,6 +699,14 @@ impl SubjectStore for SqlStore {
             self.agent_feed.raise(told.iter().map(String::as_str));
         }
         Ok(erasure)
+    }
+
+    async fn erasures(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT erasures FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(n.unwrap_or(0).max(0) as u64)
     }
 }
 

@@ -203,43 +203,21 @@ fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The most rows one export writes.
-const EXPORT_MAX: usize = 100_000;
-
-/// The filtered list as CSV (supervisors), at most 100,000 rows.
-pub async fn export(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    ApiQuery(q): ApiQuery<SearchQuery>,
-) -> Result<Response, ApiError> {
-    viewer.require_supervisor()?;
-    let search = search_of(&q)?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "id",
-        "origin",
-        "status",
-        "phone",
-        "contact_name",
-        "scheduled_at",
-        "scheduled_at_local",
-        "timezone",
-        "assignment_type",
-        "assignees",
-        "agent_id",
-        "dialing_mode",
-        "outcome",
-        "attempt_count",
-        "notes",
-        "created_at",
-    ];
+/// The rows of an export, as CSV with `header`.
+async fn export_rows(
+    state: &AppState,
+    viewer: &Viewer,
+    search: &CallbackSearch,
+    header: &[&str],
+) -> Result<Vec<u8>, ApiError> {
     let csv_err = |e: csv::Error| ApiError::internal(&e);
+    let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(header).map_err(csv_err)?;
     let mut cursor: Option<String> = None;
     let mut written = 0;
     loop {
         let (rows, next) = page(
-            &state,
+            state,
             &viewer.principal.account_id,
             search.clone(),
             cursor.as_deref(),
@@ -278,9 +256,57 @@ pub async fn export(
             _ => break,
         }
     }
-    let body = out
-        .into_inner()
-        .map_err(|e| ApiError::internal(e.error()))?;
+    out.into_inner().map_err(|e| ApiError::internal(e.error()))
+}
+
+/// The most rows one export writes.
+const EXPORT_MAX: usize = 100_000;
+
+/// The filtered list as CSV (supervisors), at most 100,000 rows.
+pub async fn export(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
+    viewer.require_supervisor()?;
+    let search = search_of(&q)?;
+    let header = [
+        "id",
+        "origin",
+        "status",
+        "phone",
+        "contact_name",
+        "scheduled_at",
+        "scheduled_at_local",
+        "timezone",
+        "assignment_type",
+        "assignees",
+        "agent_id",
+        "dialing_mode",
+        "outcome",
+        "attempt_count",
+        "notes",
+        "created_at",
+    ];
+    let account = &viewer.principal.account_id;
+    // The file is built before it is sent: when an erasure commits while it is read, it is read
+    // again, so no row read before an erasure is sent after it.
+    let mut tries = 0;
+    let body = loop {
+        let erasures = state.store.erasures(account).await?;
+        let body = export_rows(&state, &viewer, &search, &header).await?;
+        if state.store.erasures(account).await? == erasures {
+            break body;
+        }
+        tries += 1;
+        if tries == 3 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                "numbers were being erased while the export was read; run it again",
+            ));
+        }
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -1,0 +1,3 @@
+-- How many erasures the account has run: a CSV export notes it when it starts and stops
+-- rather than send rows read before an erasure that committed while it ran.
+ALTER TABLE accounts ADD COLUMN erasures INTEGER NOT NULL DEFAULT 0;
