@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    Db, SqlStore,
+    Db, ROWS_PER_STATEMENT, SqlStore,
     audit::{insert_audit_about, subject_of},
     corrupt, lock_writes, ms, ts,
 };
@@ -166,18 +166,22 @@ impl AuditChainStore for SqlStore {
             ));
             *head = (index, hash);
         }
-        for (seq, index, prev, hash, digest) in &links {
-            sqlx::query(
-                "UPDATE audit_log SET chain_index = $1, prev_hash = $2, entry_hash = $3, \
-                 content_digest = $4 WHERE seq = $5 AND entry_hash IS NULL",
-            )
-            .bind(index)
-            .bind(prev)
-            .bind(hash)
-            .bind(digest)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+        // One statement per chunk: on PostgreSQL the write lock is held while it runs, so no
+        // round trip per entry.
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE audit_log SET chain_index = v.column1, prev_hash = v.column2, \
+                 entry_hash = v.column3, content_digest = v.column4 FROM (",
+            );
+            qb.push_values(chunk, |mut b, (seq, index, prev, hash, digest)| {
+                b.push_bind(*index)
+                    .push_bind(prev.as_str())
+                    .push_bind(hash.as_str())
+                    .push_bind(digest.as_str())
+                    .push_bind(*seq);
+            });
+            qb.push(") AS v WHERE audit_log.seq = v.column5 AND audit_log.entry_hash IS NULL");
+            qb.build().execute(&mut *tx).await?;
         }
         for (account, (index, hash)) in &heads {
             if known.contains(account) {
