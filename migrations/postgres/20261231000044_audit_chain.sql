@@ -22,6 +22,11 @@ CREATE UNIQUE INDEX audit_log_chain ON audit_log (account_id, chain_index)
 CREATE INDEX audit_log_subject ON audit_log (account_id, subject_hash, seq)
     WHERE subject_hash IS NOT NULL;
 
+-- Sealing updates every entry once. Kept out of line, an entry's content (a callback's diff,
+-- an attempt's evidence: one to two kilobytes) is not copied again by that update, only the
+-- row's few short columns.
+ALTER TABLE audit_log SET (toast_tuple_target = 128);
+
 -- Each account's chain: its last sealed entry (head) and where retention left its start
 -- (anchor: the index and hash of the last entry deleted; 0 and the genesis hash before any).
 CREATE TABLE audit_chains (

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use sqlx::QueryBuilder;
 
-use super::{Db, DbConn, ROWS_PER_INSERT, ms, secrets};
+use super::{Cell, Db, DbConn, ROWS_PER_INSERT, insert_rows, ms, secrets};
 use crate::domain::{Actor, AuditRecord, Callback, CallbackView, audit_chain, auth::diff};
 use crate::secrets::KeyRing;
 use crate::store::StoreError;
@@ -191,33 +191,43 @@ pub(super) async fn insert_audit_rows(
     insert_entries(conn, &rows).await
 }
 
-/// Appends entries, each with the subject hash it is about, if any.
+/// Appends entries, each with the subject hash it is about, if any (the backend's
+/// `insert_rows`: one statement of typed arrays on PostgreSQL, as a claim writes one entry per
+/// call it starts).
 pub(super) async fn insert_entries(
     conn: &mut DbConn,
     rows: &[(AuditRow<'_>, Option<&str>)],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO audit_log (account_id, occurred_at, actor_type, actor_id, action, \
-             resource_type, resource_id, changes, content_digest, subject_hash) ",
-        );
-        qb.push_values(chunk, |mut b, ((account, actor, at, r), subject)| {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let cells: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|((account, actor, at, r), subject)| {
             let changes = r.changes.to_string();
             let digest = audit_chain::content_digest(r.resource_id.as_deref(), &changes);
-            b.push_bind(*account)
-                .push_bind(ms(*at))
-                .push_bind(actor.kind())
-                .push_bind(actor.id())
-                .push_bind(r.action)
-                .push_bind(r.resource_type)
-                .push_bind(r.resource_id.as_deref())
-                .push_bind(changes)
-                .push_bind(digest)
-                .push_bind(*subject);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+            vec![
+                (*account).into(),
+                ms(*at).into(),
+                actor.kind().into(),
+                actor.id().into(),
+                r.action.into(),
+                r.resource_type.into(),
+                r.resource_id.as_deref().into(),
+                changes.into(),
+                digest.into(),
+                subject.map(str::to_owned).into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "audit_log",
+        "account_id, occurred_at, actor_type, actor_id, action, resource_type, resource_id, \
+         changes, content_digest, subject_hash",
+        &cells,
+    )
+    .await
 }
 
 /// The audit record of a change to a callback: the fields of its public view that differ.

@@ -30,6 +30,12 @@ use crate::store::{
 const ENTRY_COLUMNS: &str = "seq, account_id, occurred_at, actor_type, actor_id, action, \
     resource_type, resource_id, subject_hash, content_digest, changes, redacted_at";
 
+/// What sealing reads: the content only where no digest stands for it (entries written before
+/// digests were kept), so the content of new entries is not read again.
+const SEAL_COLUMNS: &str = "seq, account_id, occurred_at, actor_type, actor_id, action, \
+    resource_type, resource_id, subject_hash, content_digest, \
+    CASE WHEN content_digest IS NULL THEN changes ELSE '' END AS changes, redacted_at";
+
 fn entry_of(row: &super::DbRow) -> Result<(Entry, String, bool), StoreError> {
     let changes: String = row.try_get("changes")?;
     let digest: Option<String> = row.try_get("content_digest")?;
@@ -110,7 +116,7 @@ impl AuditChainStore for SqlStore {
         let mut tx = self.begin_write().await?;
         lock_writes(&mut tx).await?;
         let rows = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE entry_hash IS NULL ORDER BY seq LIMIT $1"
+            "SELECT {SEAL_COLUMNS} FROM audit_log WHERE entry_hash IS NULL ORDER BY seq LIMIT $1"
         ))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
