@@ -169,6 +169,20 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     pool.begin().await
 }
 
+/// The lock of the audit sealers (`sql::audit_chain`), one at a time across nodes. Not the
+/// write lock: sealing touches only entries nobody else writes yet (unsealed ones) and the
+/// chains' heads, so claims and other writes go on beside it.
+const SEAL_LOCK: i64 = 0x5365_616c;
+
+/// Takes the sealers' lock in a transaction begun with [`begin_claim`].
+async fn lock_sealing(conn: &mut DbConn) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SEAL_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Plans the rest of the transaction's statements for their parameters. A statement run many
 /// times on one connection gets a generic plan, made once; for a lookup of a few hundred phone
 /// numbers (`phone IN (...)`) made while the table was nearly empty, that plan scans the

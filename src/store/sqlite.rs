@@ -209,6 +209,11 @@ async fn begin_claim(pool: &DbPool) -> Result<sqlx::Transaction<'static, Db>, sq
     begin_write(pool).await
 }
 
+/// The one writer already serializes the sealers.
+async fn lock_sealing(_conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// SQLite plans each statement when it is prepared and again when the schema's statistics
 /// change: nothing to do.
 /// A read transaction in WAL mode already sees one snapshot, from its first read on.

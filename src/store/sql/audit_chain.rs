@@ -3,7 +3,8 @@
 //! audit retention, which moves a chain's anchor before it deletes (the delete trigger allows
 //! only entries at or before the anchor).
 //!
-//! Entries are sealed after their transaction commits, by one sealer at a time (the write lock),
+//! Entries are sealed after their transaction commits, by one sealer at a time (on PostgreSQL
+//! the sealers' own advisory lock, not the write lock: claims and other writes go on beside it),
 //! in the order they were written (`seq`). On PostgreSQL an entry may commit after one with a
 //! higher `seq` was sealed: it is then sealed with the next index, so a chain's order is the
 //! order entries were sealed in, and no entry is ever skipped.
@@ -16,7 +17,7 @@ use sqlx::{QueryBuilder, Row};
 use super::{
     Db, ROWS_PER_STATEMENT, SqlStore,
     audit::{insert_audit_about, subject_of},
-    corrupt, lock_writes, ms, ts,
+    begin_claim, corrupt, lock_sealing, lock_writes, ms, ts,
 };
 use crate::domain::{
     AccountId, Actor, AuditRecord,
@@ -113,8 +114,9 @@ impl AuditChainStore for SqlStore {
         if !any {
             return Ok(0);
         }
-        let mut tx = self.begin_write().await?;
-        lock_writes(&mut tx).await?;
+        // Beside other writes (not under the write lock): one sealer at a time is enough.
+        let mut tx = begin_claim(&self.writer).await?;
+        lock_sealing(&mut tx).await?;
         let rows = sqlx::query(&format!(
             "SELECT {SEAL_COLUMNS} FROM audit_log WHERE entry_hash IS NULL ORDER BY seq LIMIT $1"
         ))
@@ -172,7 +174,7 @@ impl AuditChainStore for SqlStore {
             ));
             *head = (index, hash);
         }
-        // One statement per chunk: on PostgreSQL the write lock is held while it runs, so no
+        // One statement per chunk: the sealers' lock is held while it runs, so no
         // round trip per entry.
         for chunk in links.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(

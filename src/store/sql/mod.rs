@@ -63,7 +63,7 @@ pub(super) use self::secrets::unlock;
 use super::{
     ASSIGNEE_ROWS, DEBT_REF, Db, DbConn, DbPool, DbRow, SKIP_LOCKED, UNMET_SKILL,
     announce_credentials, begin_claim, begin_write, erase_freed, erasure_begun, erasure_done,
-    insert_rows, lock_writes, plan_for_values, read_snapshot,
+    insert_rows, lock_sealing, lock_writes, plan_for_values, read_snapshot,
 };
 use crate::domain::{
     Account, AccountId, Actor, ApiKey, Attempt, Callback, CallbackEvent, CallbackId, Status,
