@@ -135,7 +135,6 @@ impl AuditChainStore for SqlStore {
         accounts.sort_unstable();
         accounts.dedup();
         let mut heads: HashMap<String, (i64, String)> = HashMap::new();
-        let mut known: Vec<String> = Vec::new();
         {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT account_id, head_index, head_hash FROM audit_chains WHERE account_id IN (",
@@ -147,7 +146,6 @@ impl AuditChainStore for SqlStore {
             qb.push(")");
             let found: Vec<(String, i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
             for (account, index, hash) in found {
-                known.push(account.clone());
                 heads.insert(account, (index, hash));
             }
         }
@@ -192,30 +190,20 @@ impl AuditChainStore for SqlStore {
             qb.build().execute(&mut *tx).await?;
         }
         for (account, (index, hash)) in &heads {
-            if known.contains(account) {
-                sqlx::query(
-                    "UPDATE audit_chains SET head_index = $1, head_hash = $2, updated_at = $3 \
-                     WHERE account_id = $4",
-                )
-                .bind(index)
-                .bind(hash)
-                .bind(ms(now))
-                .bind(account)
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                sqlx::query(
-                    "INSERT INTO audit_chains (account_id, head_index, head_hash, anchor_index, \
-                     anchor_hash, updated_at) VALUES ($1, $2, $3, 0, $4, $5)",
-                )
-                .bind(account)
-                .bind(index)
-                .bind(hash)
-                .bind(audit_chain::genesis(account))
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
-            }
+            // A new chain starts at its genesis; a known one keeps its anchor.
+            sqlx::query(
+                "INSERT INTO audit_chains (account_id, head_index, head_hash, anchor_index, \
+                 anchor_hash, updated_at) VALUES ($1, $2, $3, 0, $4, $5) \
+                 ON CONFLICT (account_id) DO UPDATE SET head_index = excluded.head_index, \
+                 head_hash = excluded.head_hash, updated_at = excluded.updated_at",
+            )
+            .bind(account)
+            .bind(index)
+            .bind(hash)
+            .bind(audit_chain::genesis(account))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(links.len() as u64)
