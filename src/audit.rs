@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     background::{self, Arm, Pacing, Step},
     clock::SharedClock,
-    domain::audit_chain::{Break, Verifier},
+    domain::{
+        AccountId,
+        audit_chain::{Break, Verifier},
+    },
     store::{DueSignal, Store, StoreError},
 };
 
@@ -122,11 +125,16 @@ pub async fn verify_chains(
     store: &dyn Store,
     account: Option<&str>,
 ) -> Result<Vec<ChainReport>, StoreError> {
+    let chains = match account {
+        Some(account) => store
+            .audit_chain(&AccountId::from_trusted(account.to_owned()))
+            .await?
+            .into_iter()
+            .collect(),
+        None => store.audit_chains().await?,
+    };
     let mut reports = Vec::new();
-    for chain in store.audit_chains().await? {
-        if account.is_some_and(|a| a != chain.account_id.as_str()) {
-            continue;
-        }
+    for chain in chains {
         let mut verifier = Verifier::from_anchor(chain.anchor_index, &chain.anchor_hash);
         let mut broken = None;
         'pages: loop {

@@ -86,7 +86,7 @@ pub struct ChainVerification {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Evidence {
     /// The number's salted hash in this account: what the entries are kept under.
-    pub subject_hash: Option<String>,
+    pub subject_hash: String,
     /// `dial.allowed` entries, one per attempt Ringback placed, and `offer.allowed`, one per
     /// preview callback offered to agents (who place the call), oldest first.
     pub attempts: Vec<EvidenceEntry>,

@@ -42,11 +42,9 @@ pub struct ChainedEntry {
 /// What the audit trail holds about one number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectEntries {
-    /// The number's salted hash in the account (none before the account's first entry about
-    /// any number).
-    pub subject_hash: Option<String>,
+    /// The number's salted hash in the account.
+    pub subject_hash: String,
     pub entries: Vec<ChainedEntry>,
-    pub chain: Option<ChainState>,
 }
 
 #[async_trait::async_trait]
@@ -55,8 +53,11 @@ pub trait AuditChainStore: Send + Sync + 'static {
     /// accounts' chains (one write transaction). Answers how many were sealed.
     async fn seal_audit(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
 
-    /// The chain of every account that has one, by account.
+    /// The chain of every account that has one, by account (the operator's `audit verify`).
     async fn audit_chains(&self) -> Result<Vec<ChainState>, StoreError>;
+
+    /// The account's chain, if it has one.
+    async fn audit_chain(&self, account: &AccountId) -> Result<Option<ChainState>, StoreError>;
 
     /// Up to `limit` sealed entries of the account's chain after index `after`, in index order,
     /// each with its content (none when redacted).
@@ -71,7 +72,7 @@ pub trait AuditChainStore: Send + Sync + 'static {
     async fn unsealed_entries(&self, account: &AccountId) -> Result<u64, StoreError>;
 
     /// Every entry of the account about the number `phone` (E.164), by its salted hash,
-    /// oldest first, and the account's chain; the read is itself audited first
+    /// oldest first; the read is itself audited first
     /// (`compliance.evidence_exported`, under the same hash, by `actor`).
     async fn subject_entries(
         &self,

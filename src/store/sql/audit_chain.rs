@@ -16,7 +16,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{
     Db, ROWS_PER_STATEMENT, SqlStore,
-    audit::{insert_audit_about, subject_of},
+    audit::{insert_entries, subject_of},
     begin_claim, corrupt, lock_sealing, lock_writes, ms, ts,
 };
 use crate::domain::{
@@ -218,6 +218,16 @@ impl AuditChainStore for SqlStore {
         Ok(rows.into_iter().map(chain_of).collect())
     }
 
+    async fn audit_chain(&self, account: &AccountId) -> Result<Option<ChainState>, StoreError> {
+        let row: Option<(String, i64, String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_chains WHERE account_id = $1"
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(chain_of))
+    }
+
     async fn sealed_entries(
         &self,
         account: &AccountId,
@@ -267,40 +277,30 @@ impl AuditChainStore for SqlStore {
         let ring = self.ring();
         let mut tx = self.begin_write().await?;
         lock_writes(&mut tx).await?;
+        let subject = subject_of(&mut tx, &ring, account.as_str(), phone).await?;
         let record = AuditRecord {
             action: "compliance.evidence_exported",
             resource_type: "data_subject",
             resource_id: None,
             changes: serde_json::json!({}),
         };
-        insert_audit_about(
+        insert_entries(
             &mut tx,
-            &ring,
-            account.as_str(),
-            actor,
-            now,
-            &[record],
-            phone,
+            &[(
+                (account.as_str(), actor, now, &record),
+                Some(subject.as_str()),
+            )],
         )
         .await?;
-        let subject = Some(subject_of(&mut tx, &ring, account.as_str(), phone).await?);
         tx.commit().await?;
-        let mut tx = self.reader.begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS}, chain_index, prev_hash, entry_hash FROM audit_log \
              WHERE account_id = $1 AND subject_hash = $2 ORDER BY seq"
         ))
         .bind(account.as_str())
-        .bind(subject.as_deref().unwrap_or_default())
-        .fetch_all(&mut *tx)
+        .bind(&subject)
+        .fetch_all(&self.reader)
         .await?;
-        let chain: Option<(String, i64, String, i64, String)> = sqlx::query_as(&format!(
-            "SELECT {CHAIN_COLUMNS} FROM audit_chains WHERE account_id = $1"
-        ))
-        .bind(account.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
         let entries = rows
             .iter()
             .map(chained_entry_of)
@@ -308,7 +308,6 @@ impl AuditChainStore for SqlStore {
         Ok(SubjectEntries {
             subject_hash: subject,
             entries,
-            chain: chain.map(chain_of),
         })
     }
 
