@@ -2,7 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Db, DbConn, DbRow, subjects::stored_forms};
+use super::{
+    Db, DbConn, DbRow,
+    subjects::{rows_of_numbers, stored_forms},
+};
 use sqlx::{QueryBuilder, Row};
 
 use super::{
@@ -56,43 +59,29 @@ pub(super) async fn consent_states(
     ring: &KeyRing,
     numbers: &[(&str, &str)],
 ) -> Result<HashMap<(String, String), ConsentState>, StoreError> {
-    let mut found: HashMap<(String, String), ConsentState> = HashMap::new();
-    if numbers.is_empty() {
-        return Ok(found);
-    }
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consents)")
-        .fetch_one(&mut *conn)
-        .await?;
-    if !any {
-        return Ok(found);
-    }
-    let forms = stored_forms(conn, ring, "consents", numbers).await?;
-    let keys: Vec<&(String, String)> = forms.keys().collect();
     // Each number's scopes, oldest word first, so the later one is set last.
     let mut said: Vec<(String, String, ConsentScope, bool, i64)> = Vec::new();
-    for chunk in keys.chunks(400) {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT account_id, phone, scope, granted, updated_at FROM consents \
-             WHERE (account_id, phone) IN (VALUES ",
-        );
-        let mut sep = qb.separated(", ");
-        for (account, key) in chunk {
-            sep.push("(")
-                .push_bind_unseparated(account.as_str())
-                .push_unseparated(", ")
-                .push_bind_unseparated(key.as_str())
-                .push_unseparated(")");
-        }
-        qb.push(")");
-        let rows: Vec<(String, String, String, i64, i64)> =
-            qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (account, key, scope, granted, at) in rows {
-            let scope = ConsentScope::parse(&scope).ok_or_else(|| corrupt("scope", &scope))?;
-            if let Some(phone) = forms.get(&(account.clone(), key)) {
-                said.push((account, phone.clone(), scope, granted != 0, at));
-            }
-        }
+    for (account, phone, row) in rows_of_numbers(
+        conn,
+        ring,
+        "consents",
+        ", scope, granted, updated_at",
+        numbers,
+    )
+    .await?
+    {
+        let scope: String = row.try_get("scope")?;
+        let scope = ConsentScope::parse(&scope).ok_or_else(|| corrupt("scope", &scope))?;
+        let granted: i64 = row.try_get("granted")?;
+        said.push((
+            account,
+            phone,
+            scope,
+            granted != 0,
+            row.try_get("updated_at")?,
+        ));
     }
+    let mut found: HashMap<(String, String), ConsentState> = HashMap::new();
     said.sort_by_key(|(.., at)| *at);
     for (account, phone, scope, granted, _) in said {
         found

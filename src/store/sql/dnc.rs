@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
-use super::{Db, DbConn, DbRow, subjects::stored_forms};
+use super::{
+    Db, DbConn, DbRow,
+    subjects::{rows_of_numbers, stored_forms},
+};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row};
 
@@ -68,42 +71,11 @@ pub(super) async fn listed(
     ring: &KeyRing,
     numbers: &[(&str, &str)],
 ) -> Result<HashSet<(String, String)>, StoreError> {
-    let mut found = HashSet::new();
-    if numbers.is_empty() {
-        return Ok(found);
-    }
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM dnc_entries)")
-        .fetch_one(&mut *conn)
-        .await?;
-    if !any {
-        return Ok(found);
-    }
-    let forms = stored_forms(conn, ring, "dnc_entries", numbers).await?;
-    let keys: Vec<&(String, String)> = forms.keys().collect();
-    for chunk in keys.chunks(400) {
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT account_id, phone FROM dnc_entries WHERE (account_id, phone) IN (VALUES ",
-        );
-        let mut sep = qb.separated(", ");
-        for (account, key) in chunk {
-            sep.push("(")
-                .push_bind_unseparated(account.as_str())
-                .push_unseparated(", ")
-                .push_bind_unseparated(key.as_str())
-                .push_unseparated(")");
-        }
-        qb.push(")");
-        for (account, key) in qb
-            .build_query_as::<(String, String)>()
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            if let Some(phone) = forms.get(&(account.clone(), key)) {
-                found.insert((account, phone.clone()));
-            }
-        }
-    }
-    Ok(found)
+    Ok(rows_of_numbers(conn, ring, "dnc_entries", "", numbers)
+        .await?
+        .into_iter()
+        .map(|(account, phone, _)| (account, phone))
+        .collect())
 }
 
 /// The audit record of a change to the list: about the number through its subject hash

@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::audit_chain::{CHAINED_COLUMNS, chained_entry_of};
 use super::{
-    CALLBACK_COLUMNS, Db, DbConn, SqlStore,
+    CALLBACK_COLUMNS, Db, DbConn, DbRow, SqlStore,
     audit::{insert_audit_about, redact_entries, subject_of},
     callbacks::{Untouched, attempts_on, cancel_untouched},
     contacts::contacts_where,
@@ -69,6 +69,53 @@ pub(super) async fn stored_forms(
         }
     }
     Ok(forms)
+}
+
+/// The rows of `table` (`dnc_entries` or `consents`, keyed by account and phone first) stored
+/// under any form of `numbers` (`(account, phone)`, see [`stored_forms`]), each with the
+/// account and the number it stands for; `columns` are read after `account_id, phone`. Reads
+/// nothing more when the table is empty.
+pub(super) async fn rows_of_numbers(
+    conn: &mut DbConn,
+    ring: &KeyRing,
+    table: &'static str,
+    columns: &str,
+    numbers: &[(&str, &str)],
+) -> Result<Vec<(String, String, DbRow)>, StoreError> {
+    let mut found = Vec::new();
+    if numbers.is_empty() {
+        return Ok(found);
+    }
+    let any: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
+        .fetch_one(&mut *conn)
+        .await?;
+    if !any {
+        return Ok(found);
+    }
+    let forms = stored_forms(conn, ring, table, numbers).await?;
+    let keys: Vec<&(String, String)> = forms.keys().collect();
+    for chunk in keys.chunks(CHUNK) {
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "SELECT account_id, phone{columns} FROM {table} WHERE (account_id, phone) IN (VALUES "
+        ));
+        let mut sep = qb.separated(", ");
+        for (account, key) in chunk {
+            sep.push("(")
+                .push_bind_unseparated(account.as_str())
+                .push_unseparated(", ")
+                .push_bind_unseparated(key.as_str())
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let account: String = row.try_get("account_id")?;
+            let key: String = row.try_get("phone")?;
+            if let Some(phone) = forms.get(&(account.clone(), key)) {
+                found.push((account, phone.clone(), row));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The free texts of the callbacks and contacts about to be erased, and their ids.
