@@ -417,19 +417,7 @@ async fn every_bad_availability_parameter_is_refused_naming_it() {
     let (app, _clock) = app_at("2027-03-08T12:00:00Z").await;
     let queue = queue_with(&app, &[json!({})]).await;
     let phone = unique_phone().replace('+', "%2B");
-    let other = app.second_account().await;
-    let theirs = app
-        .request_as(
-            Some(&other.api_key),
-            Method::POST,
-            "/v1/queues",
-            Some(&json!({ "name": "Theirs" })),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let theirs = app.another_accounts_queue().await;
     let q = format!("queue_id={queue}&phone={phone}");
     let cases: Vec<(String, u16, &str, &str)> = vec![
         (format!("phone={phone}"), 400, "missing_field", "queue_id"),

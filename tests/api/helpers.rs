@@ -668,6 +668,23 @@ impl TestApp {
         }
     }
 
+    /// A queue of a second account, made for the test: what this account's requests may not
+    /// name.
+    pub async fn another_accounts_queue(&self) -> String {
+        let other = self.second_account().await;
+        self.request_as(
+            Some(&other.api_key),
+            Method::POST,
+            "/v1/queues",
+            Some(&json!({ "name": "Theirs" })),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Sends a request with `key` as bearer token (none if `None`) and an optional JSON body.
     pub async fn request_as(
         &self,

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use quick_xml::events::Event;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -334,19 +333,7 @@ async fn bad_queue_callbacks_name_their_field_and_unknown_queues_are_not_found()
     let ok = || json!({ "phone": unique_phone() });
 
     // Unknown queues, and another account's, are not found.
-    let other = app.second_account().await;
-    let theirs = app
-        .request_as(
-            Some(&other.api_key),
-            Method::POST,
-            "/v1/queues",
-            Some(&json!({ "name": "Theirs" })),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let theirs = app.another_accounts_queue().await;
     for id in [
         "que_01HZZZZZZZZZZZZZZZZZZZZZZZ",
         "nonsense",
@@ -677,19 +664,7 @@ async fn an_inbound_trunk_sends_callers_on_to_the_operators_flow_and_names_a_bad
     let app = spawn_quick_app().await;
     app.any_hour().await;
     // A queue of another account, or no queue id, is refused naming the setting.
-    let other = app.second_account().await;
-    let theirs = app
-        .request_as(
-            Some(&other.api_key),
-            Method::POST,
-            "/v1/queues",
-            Some(&json!({ "name": "Theirs" })),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let theirs = app.another_accounts_queue().await;
     for bad in [json!(theirs), json!("sales"), json!(7)] {
         let resp = app
             .post_json(
